@@ -1,0 +1,176 @@
+"""Configuration from ``SSE_*`` environment variables (pydantic-settings).
+
+Field names are the guide's upper-case names, so ``sse_config.CLEANUP_INTERVAL_SECONDS``
+reads and assigns as the guide shows (assignment is validated). Impossible values
+(negative, zero, not a number) raise one :class:`ConfigError` naming every bad field;
+merely questionable values are returned by :func:`validation_warnings` and logged on
+startup in the guide's format.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SSE_"
+
+
+class ConfigError(ValueError):
+    """Raised when configuration values are impossible. The message names every bad field."""
+
+    def __init__(self, errors: list[tuple[str, str, object]]):
+        self.errors = errors
+        lines = [f"{ENV_PREFIX}{name}={value!r}: {reason}" for name, reason, value in errors]
+        fields = ", ".join(ENV_PREFIX + name for name, _, _ in errors)
+        super().__init__(f"Invalid SSE configuration ({len(errors)} bad field(s): {fields}):\n  " + "\n  ".join(lines))
+
+
+class SSEConfig(BaseSettings):
+    """All settings. Every field is read from ``SSE_<FIELD>`` (case-insensitive)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        validate_assignment=True,
+        extra="ignore",
+        hide_input_in_errors=True,
+    )
+
+    # --- the guide's cleanup settings
+    CLEANUP_INTERVAL_SECONDS: float = Field(60.0, gt=0, description="Seconds between periodic cleanups")
+    CLEANUP_BATCH_SIZE: int = Field(10, gt=0, description="Connections removed per Redis round trip")
+    STALE_CONNECTION_THRESHOLD_SECONDS: float = Field(300.0, gt=0, description="Idle seconds before a connection is stale")
+    PING_INTERVAL_SECONDS: float = Field(15.0, gt=0, description="Seconds between SSE pings on idle streams")
+    PERIODIC_CLEANUP_ENABLED: bool = Field(True, description="Run the periodic cleanup task")
+
+    # --- state store
+    REDIS_URL: SecretStr | None = Field(None, description="redis:// or rediss:// URL; unset = in-memory store")
+    REDIS_NAMESPACE: str = Field("sse", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$", description="Key namespace (also the Cluster hash tag)")
+    REDIS_TIMEOUT_SECONDS: float = Field(2.0, gt=0, description="Socket timeout for Redis commands")
+
+    # --- fleet
+    WORKER_HEARTBEAT_TTL_SECONDS: float = Field(15.0, gt=0, description="A worker whose heartbeat is older is dead")
+    TOUCH_FLUSH_INTERVAL_SECONDS: float = Field(1.0, gt=0, description="Batched activity flush (and heartbeat) period")
+
+    # --- streams
+    SEND_TIMEOUT_SECONDS: float = Field(10.0, gt=0, description="A send that blocks longer closes the stream")
+    MAX_CONNECTION_LIFETIME_SECONDS: float | None = Field(None, gt=0, description="Close streams after this long (clients reconnect)")
+    MAX_CONNECTION_LIFETIME_JITTER_SECONDS: float = Field(0.0, ge=0, description="Random extra lifetime, spreads reconnects")
+
+    # --- monitoring endpoints
+    SERVICE_NAME: str = Field("sse_connection_manager", min_length=1)
+    MONITORING_TOKEN: SecretStr | None = Field(None, description="Bearer token for POST /monitoring/cleanup")
+    MONITORING_READ_REQUIRES_TOKEN: bool = Field(False, description="Require the token on read endpoints too")
+    MONITORING_MAX_PAGE_SIZE: int = Field(500, gt=0, description="Upper bound of /monitoring/connections?limit=")
+
+    # --- health thresholds (the guide's defaults)
+    ALERT_CONNECTION_MISMATCH: int = Field(10, ge=0, description="Alert when |active - redis| exceeds this")
+    ALERT_CLEANUP_ERROR_RATE_PERCENT: float = Field(10.0, ge=0, le=100)
+    WARN_CLEANUP_ERROR_RATE_PERCENT: float = Field(5.0, ge=0, le=100)
+    WARN_ACTIVE_CONNECTIONS: int = Field(1000, ge=0)
+    WARN_STALE_CONNECTIONS: int = Field(50, ge=0)
+    WARN_VERY_OLD_CONNECTIONS: int = Field(10, ge=0)
+    LONG_LIVED_SECONDS: float = Field(3600.0, gt=0, description="Connections older than this are long-lived")
+    VERY_OLD_SECONDS: float = Field(21600.0, gt=0, description="Connections older than this are very old")
+
+    # --- logs
+    LOG_FORMAT: Literal["text", "json"] = Field("text", description="text: the guide's key=value lines; json: JSON lines")
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _relations(self) -> "SSEConfig":
+        errors: list[tuple[str, str, object]] = []
+        if self.WARN_CLEANUP_ERROR_RATE_PERCENT > self.ALERT_CLEANUP_ERROR_RATE_PERCENT:
+            errors.append(("WARN_CLEANUP_ERROR_RATE_PERCENT", "must not exceed ALERT_CLEANUP_ERROR_RATE_PERCENT", self.WARN_CLEANUP_ERROR_RATE_PERCENT))
+        if self.VERY_OLD_SECONDS < self.LONG_LIVED_SECONDS:
+            errors.append(("VERY_OLD_SECONDS", "must not be less than LONG_LIVED_SECONDS", self.VERY_OLD_SECONDS))
+        if errors:
+            raise ConfigError(errors)
+        return self
+
+    # convenience
+    @property
+    def redis_url(self) -> str | None:
+        return self.REDIS_URL.get_secret_value() if self.REDIS_URL else None
+
+    @property
+    def monitoring_token(self) -> str | None:
+        return self.MONITORING_TOKEN.get_secret_value() if self.MONITORING_TOKEN else None
+
+
+def load_config(**overrides: object) -> SSEConfig:
+    """Build the config from the environment plus ``overrides``.
+
+    Raises :class:`ConfigError` listing every bad field (pydantic's errors translated once here).
+    """
+    try:
+        return SSEConfig(**overrides)  # type: ignore[arg-type]
+    except ConfigError:
+        raise
+    except ValidationError as exc:
+        errors: list[tuple[str, str, object]] = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "config"
+            if err["type"] == "value_error" and isinstance(err.get("ctx", {}).get("error"), ConfigError):
+                errors.extend(err["ctx"]["error"].errors)
+                continue
+            value = err.get("input")
+            if "REDIS_URL" in name.upper() or "TOKEN" in name.upper():
+                value = "***"
+            errors.append((name.upper(), err["msg"], value))
+        raise ConfigError(errors) from None
+
+
+def validation_warnings(cfg: SSEConfig) -> list[str]:
+    """The guide's startup checks, as human-readable warnings (empty list = valid)."""
+    warnings: list[str] = []
+    interval = cfg.CLEANUP_INTERVAL_SECONDS
+    if interval < 10:
+        warnings.append(f"cleanup interval too short ({interval:g}s < 10s): cleanup will load Redis constantly")
+    elif interval > 300:
+        warnings.append(f"cleanup interval too long ({interval:g}s > 300s): stale connections linger")
+    batch = cfg.CLEANUP_BATCH_SIZE
+    if batch < 1:
+        warnings.append(f"batch size too small ({batch} < 1)")
+    elif batch > 100:
+        warnings.append(f"batch size too large ({batch} > 100): one Lua call holds Redis longer")
+    stale = cfg.STALE_CONNECTION_THRESHOLD_SECONDS
+    if stale < 2 * interval:
+        warnings.append(f"stale threshold ({stale:g}s) is less than 2x cleanup interval ({2 * interval:g}s)")
+    if stale < 3 * cfg.PING_INTERVAL_SECONDS:
+        warnings.append(f"stale threshold ({stale:g}s) is less than 3x ping interval ({3 * cfg.PING_INTERVAL_SECONDS:g}s): live idle streams may be cleaned")
+    return warnings
+
+
+def describe_valid(cfg: SSEConfig) -> str:
+    """The guide's success line (without the leading message text)."""
+    return (
+        f"cleanup_interval={cfg.CLEANUP_INTERVAL_SECONDS:g}s, batch_size={cfg.CLEANUP_BATCH_SIZE}, "
+        f"stale_threshold={cfg.STALE_CONNECTION_THRESHOLD_SECONDS:g}s, ping_interval={cfg.PING_INTERVAL_SECONDS:g}s"
+    )
+
+
+_config: SSEConfig | None = None
+
+
+def get_config() -> SSEConfig:
+    """The process-wide config (loaded from the environment on first use)."""
+    global _config
+    if _config is None:
+        _config = load_config()
+    return _config
+
+
+def set_config(cfg: SSEConfig | None) -> None:
+    """Replace the process-wide config (``None``: reload from the environment next time)."""
+    global _config
+    _config = cfg
+
+
+def __getattr__(name: str) -> SSEConfig:
+    # ``from core.config import sse_config`` gives the process-wide config, as in the guide.
+    if name == "sse_config":
+        return get_config()
+    raise AttributeError(name)

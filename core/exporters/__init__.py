@@ -1,0 +1,1 @@
+"""Exporters: Prometheus (prometheus_client collector) and CloudWatch (optional boto3 extra)."""

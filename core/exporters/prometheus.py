@@ -1,0 +1,98 @@
+"""Prometheus exposition through prometheus_client (a collector, not hand-built text).
+
+Metric names are the guide's. No labels: cardinality stays bounded whatever the number
+of connections, channels or workers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from ..health import HEALTH_STATUS_CODE
+from ..models import CleanupCounters, MonitoringStats
+from ..stats import DURATION_BUCKETS_SECONDS
+
+__all__ = ["CONTENT_TYPE_LATEST", "SnapshotCollector", "export_prometheus_metrics", "render_metrics", "METRIC_NAMES"]
+
+METRIC_NAMES = (
+    "sse_active_connections", "sse_redis_connection_counters", "sse_connection_mismatch",
+    "sse_cleanup_error_rate", "sse_total_connections_cleaned", "sse_connections_cleaned_total",
+    "sse_cleanup_total", "sse_cleanup_errors_total", "sse_cleanup_failed_connections_total",
+    "sse_stale_connections", "sse_recently_active_connections", "sse_long_lived_connections",
+    "sse_very_old_connections", "sse_health_status", "sse_health_alerts", "sse_health_warnings",
+    "sse_cleanup_task_running", "sse_periodic_cleanup_enabled", "sse_cleanup_duration_seconds",
+    "sse_workers", "sse_store_up",
+)
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=float(value))
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=float(value))
+
+
+class SnapshotCollector:
+    """Collects from one monitoring snapshot (taken by the caller, asynchronously)."""
+
+    def __init__(self, stats: MonitoringStats, counters: CleanupCounters | None = None) -> None:
+        self.stats = stats
+        self.counters = counters
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.stats
+        cs, cl, hi = s.connection_stats, s.cleanup_stats, s.health_indicators
+        yield _gauge("sse_active_connections", "Live SSE connections held by live workers", cs.active_connections)
+        yield _gauge("sse_redis_connection_counters", "Connections the shared registry counter holds", cs.redis_connection_counters)
+        yield _gauge("sse_connection_mismatch", "abs(active - registry counter)", abs(cs.active_connections - cs.redis_connection_counters))
+        yield _gauge("sse_cleanup_error_rate", "Percent of cleanup runs that raised", cl.error_rate)
+        yield _gauge("sse_total_connections_cleaned", "Connections removed by cleanup since the registry began (monotonic)", cl.total_connections_cleaned)
+        yield _counter("sse_connections_cleaned", "Connections removed by cleanup", cl.total_connections_cleaned)
+        yield _counter("sse_cleanup", "Cleanup runs", cl.total_cleanups)
+        yield _counter("sse_cleanup_errors", "Cleanup runs that raised", cl.cleanup_errors)
+        yield _counter("sse_cleanup_failed_connections", "Connections cleanup could not close", cl.failed_connections)
+        yield _gauge("sse_stale_connections", "Connections idle past the stale threshold", cl.stale)
+        yield _gauge("sse_recently_active_connections", "Connections active within the stale threshold", cl.active)
+        yield _gauge("sse_long_lived_connections", "Connections open for more than 1 hour", cl.long_lived)
+        yield _gauge("sse_very_old_connections", "Connections open for more than 6 hours", cl.very_old)
+        yield _gauge("sse_health_status", "0 healthy, 1 degraded, 2 unhealthy", HEALTH_STATUS_CODE[hi.overall_health])
+        yield _gauge("sse_health_alerts", "Active high-severity health alerts", len(hi.alerts))
+        yield _gauge("sse_health_warnings", "Active medium-severity health warnings", len(hi.warnings))
+        yield _gauge("sse_cleanup_task_running", "1 when a periodic cleanup task runs in the fleet", int(cs.cleanup_task_running))
+        yield _gauge("sse_periodic_cleanup_enabled", "1 when periodic cleanup is enabled", int(s.configuration.periodic_cleanup_enabled))
+        yield _gauge("sse_workers", "Workers with a live heartbeat", sum(1 for w in s.workers if w.alive))
+        yield _gauge("sse_store_up", "1 when the state store answers", int(cs.store_available))
+        if self.counters is not None:
+            yield _duration_histogram(self.counters)
+
+
+def _duration_histogram(c: CleanupCounters) -> HistogramMetricFamily:
+    cumulative = 0
+    buckets: list[tuple[str, float]] = []
+    for bound in DURATION_BUCKETS_SECONDS:
+        cumulative += c.duration_buckets.get(bound, 0)
+        buckets.append((repr(bound), float(cumulative)))
+    total = cumulative + c.duration_buckets.get(float("inf"), 0)
+    buckets.append(("+Inf", float(total)))
+    return HistogramMetricFamily("sse_cleanup_duration_seconds", "Duration of cleanup runs",
+                                 buckets=buckets, sum_value=c.total_duration_ms / 1000.0)
+
+
+def render_metrics(stats: MonitoringStats, counters: CleanupCounters | None = None) -> bytes:
+    """Prometheus text exposition of one snapshot."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(stats, counters))  # type: ignore[arg-type]
+    return generate_latest(registry)
+
+
+def export_prometheus_metrics(stats: Mapping[str, Any] | MonitoringStats) -> str:
+    """The guide's helper: the monitoring dict (or model) as Prometheus text."""
+    model = stats if isinstance(stats, MonitoringStats) else MonitoringStats.model_validate(stats)
+    return render_metrics(model).decode()

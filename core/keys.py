@@ -1,0 +1,60 @@
+"""Every Redis key name in one place.
+
+All keys start with ``{<namespace>}:`` so the whole namespace is one Redis Cluster hash
+tag (one slot): multi-key Lua scripts and pipelines work unchanged on a cluster.
+
+==========================  ======  ================================================
+key                         type    contents
+==========================  ======  ================================================
+``{ns}:z:activity``         zset    connection id -> last activity (unix seconds)
+``{ns}:z:connected``        zset    connection id -> connected_at (unix seconds)
+``{ns}:conn:<id>``          hash    the ConnectionRecord fields
+``{ns}:counter``            string  the registry counter (``redis_connection_counters``)
+``{ns}:wconns:<worker>``    set     connection ids held by one worker
+``{ns}:workers``            zset    worker id -> last heartbeat (unix seconds)
+``{ns}:worker:<worker>``    hash    heartbeat: host, pid, connections, ... (PEXPIRE ttl)
+``{ns}:cleanup``            hash    fleet-wide cleanup counters and duration buckets
+==========================  ======  ================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    namespace: str = "sse"
+
+    @property
+    def prefix(self) -> str:
+        return "{" + self.namespace + "}:"
+
+    @property
+    def activity(self) -> str:
+        return self.prefix + "z:activity"
+
+    @property
+    def connected(self) -> str:
+        return self.prefix + "z:connected"
+
+    @property
+    def counter(self) -> str:
+        return self.prefix + "counter"
+
+    @property
+    def workers(self) -> str:
+        return self.prefix + "workers"
+
+    @property
+    def cleanup(self) -> str:
+        return self.prefix + "cleanup"
+
+    def conn(self, connection_id: str) -> str:
+        return self.prefix + "conn:" + connection_id
+
+    def worker(self, worker_id: str) -> str:
+        return self.prefix + "worker:" + worker_id
+
+    def worker_conns(self, worker_id: str) -> str:
+        return self.prefix + "wconns:" + worker_id

@@ -1,0 +1,247 @@
+"""In-process state store: the same contract as the Redis store, for one process.
+
+It is the embedded default (the demo, a single-worker service), not a test double.
+Sorted indexes (bisect over ``(score, id)`` lists) keep age counts O(log n), as the
+Redis store's ZCOUNTs do.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from typing import Iterator, Mapping, Sequence
+
+from ..models import CleanupCounters, ConnectionRecord, Touch, WorkerHeartbeat
+from ..stats import duration_bucket
+from .base import AgeQuery, Census
+from ..models import AgeCounts
+
+
+class SortedScores:
+    """A tiny sorted set: member -> score with range counts (like a Redis zset)."""
+
+    def __init__(self) -> None:
+        self._score: dict[str, float] = {}
+        self._items: list[tuple[float, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._score)
+
+    def __contains__(self, member: str) -> bool:
+        return member in self._score
+
+    def add(self, member: str, score: float) -> bool:
+        old = self._score.get(member)
+        if old is not None:
+            if old == score:
+                return False
+            del self._items[bisect.bisect_left(self._items, (old, member))]
+        self._score[member] = score
+        bisect.insort(self._items, (score, member))
+        return old is None
+
+    def remove(self, member: str) -> bool:
+        old = self._score.pop(member, None)
+        if old is None:
+            return False
+        del self._items[bisect.bisect_left(self._items, (old, member))]
+        return True
+
+    def score(self, member: str) -> float | None:
+        return self._score.get(member)
+
+    def count_below(self, bound: float) -> int:
+        """Members with score < bound."""
+        return bisect.bisect_left(self._items, (bound, ""))
+
+    def range_below(self, bound: float, offset: int = 0, limit: int | None = None) -> list[str]:
+        end = self.count_below(bound)
+        stop = end if limit is None else min(end, offset + limit)
+        return [m for _, m in self._items[offset:stop]]
+
+    def range_from(self, bound: float, offset: int = 0, limit: int | None = None) -> list[str]:
+        start = self.count_below(bound) + offset
+        stop = len(self._items) if limit is None else start + limit
+        return [m for _, m in self._items[start:stop]]
+
+    def __iter__(self) -> Iterator[str]:
+        return (m for _, m in self._items)
+
+
+class MemoryStore:
+    kind = "memory"
+
+    def __init__(self, clock: object = None) -> None:
+        self._records: dict[str, ConnectionRecord] = {}
+        self._activity = SortedScores()
+        self._connected = SortedScores()
+        self._counter = 0
+        self._worker_conns: dict[str, set[str]] = {}
+        self._heartbeats: dict[str, WorkerHeartbeat] = {}
+        self._cleanup = _CleanupTally()
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def ping(self) -> None:
+        return None
+
+    # -- registry ---------------------------------------------------------------------
+    def _add(self, record: ConnectionRecord) -> bool:
+        cid = record.connection_id
+        new = cid not in self._activity
+        old = self._records.get(cid)
+        if old is not None and old.worker_id != record.worker_id:
+            self._worker_conns.get(old.worker_id, set()).discard(cid)
+        self._records[cid] = record
+        self._activity.add(cid, record.last_activity)
+        self._connected.add(cid, record.connected_at)
+        self._worker_conns.setdefault(record.worker_id, set()).add(cid)
+        if new:
+            self._counter += 1
+        return new
+
+    def _remove(self, cid: str) -> bool:
+        if not self._activity.remove(cid):
+            return False
+        self._connected.remove(cid)
+        rec = self._records.pop(cid, None)
+        if rec is not None:
+            self._worker_conns.get(rec.worker_id, set()).discard(cid)
+        self._counter = max(self._counter - 1, 0)
+        return True
+
+    async def register(self, record: ConnectionRecord) -> bool:
+        return self._add(record)
+
+    async def register_many(self, records: Sequence[ConnectionRecord]) -> int:
+        return sum(1 for r in records if self._add(r))
+
+    async def unregister(self, connection_id: str) -> bool:
+        return self._remove(connection_id)
+
+    async def touch_many(self, touches: Mapping[str, Touch]) -> list[str]:
+        missing: list[str] = []
+        for cid, t in touches.items():
+            rec = self._records.get(cid)
+            if rec is None:
+                missing.append(cid)
+                continue
+            at = max(rec.last_activity, t.at)
+            self._records[cid] = rec.model_copy(update={
+                "last_activity": at,
+                "events_sent": rec.events_sent + t.events,
+                "bytes_sent": rec.bytes_sent + t.bytes,
+            })
+            self._activity.add(cid, at)
+        return missing
+
+    async def missing(self, connection_ids: Sequence[str]) -> list[str]:
+        return [c for c in connection_ids if c not in self._activity]
+
+    async def remove_stale(self, cutoff: float, limit: int) -> list[str]:
+        ids = self._activity.range_below(cutoff, 0, limit)
+        return [c for c in ids if self._remove(c)]
+
+    async def reap_worker(self, worker_id: str, limit: int) -> tuple[list[str], int]:
+        members = self._worker_conns.get(worker_id, set())
+        batch = list(members)[:limit]
+        removed = []
+        for cid in batch:
+            members.discard(cid)
+            if self._remove(cid):
+                removed.append(cid)
+        left = len(members)
+        if not left:
+            self._worker_conns.pop(worker_id, None)
+        return removed, left
+
+    async def census(self, q: AgeQuery) -> Census:
+        total = len(self._activity)
+        ages = AgeCounts(
+            total=total,
+            stale=self._activity.count_below(q.now - q.stale_threshold),
+            long_lived=self._connected.count_below(q.now - q.long_lived),
+            very_old=self._connected.count_below(q.now - q.very_old),
+        )
+        older = [total if e <= 0 else self._connected.count_below(q.now - e) for e in q.edges]
+        return Census(ages=ages, counter=self._counter, older_than=older)
+
+    async def reconcile_counter(self) -> tuple[int, int]:
+        before = self._counter
+        self._counter = len(self._activity)
+        return before, self._counter
+
+    async def list_connections(self, state: str, q: AgeQuery, limit: int, offset: int) -> tuple[int, list[ConnectionRecord]]:
+        ids, total = _select(self._activity, self._connected, state, q, limit, offset)
+        return total, [self._records[c] for c in ids if c in self._records]
+
+    # -- cleanup counters -------------------------------------------------------------
+    async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool) -> None:
+        self._cleanup.record(cleaned, failed, duration_ms, error)
+
+    async def cleanup_counters(self) -> CleanupCounters:
+        return self._cleanup.snapshot()
+
+    # -- workers ----------------------------------------------------------------------
+    async def heartbeat(self, hb: WorkerHeartbeat, ttl: float) -> tuple[bool, int]:
+        existed = hb.worker_id in self._heartbeats
+        self._heartbeats[hb.worker_id] = hb
+        return existed, len(self._worker_conns.get(hb.worker_id, ()))
+
+    async def workers(self) -> list[WorkerHeartbeat]:
+        return sorted(self._heartbeats.values(), key=lambda h: h.worker_id)
+
+    async def forget_worker(self, worker_id: str) -> None:
+        self._heartbeats.pop(worker_id, None)
+
+
+def _select(activity: SortedScores, connected: SortedScores, state: str, q: AgeQuery, limit: int, offset: int) -> tuple[list[str], int]:
+    """Which ids one page of ``state`` holds, oldest first, and how many are in that state."""
+    stale_cut = q.now - q.stale_threshold
+    if state == "stale":
+        return activity.range_below(stale_cut, offset, limit), activity.count_below(stale_cut)
+    if state == "active":
+        return activity.range_from(stale_cut, offset, limit), len(activity) - activity.count_below(stale_cut)
+    if state in ("long_lived", "very_old"):
+        cut = q.now - (q.long_lived if state == "long_lived" else q.very_old)
+        return connected.range_below(cut, offset, limit), connected.count_below(cut)
+    if state == "all":
+        return connected.range_below(math.inf, offset, limit), len(connected)
+    raise ValueError(f"unknown state {state!r}")
+
+
+class _CleanupTally:
+    def __init__(self) -> None:
+        self.total = 0
+        self.cleaned = 0
+        self.errors = 0
+        self.failed = 0
+        self.last_ms = 0.0
+        self.sum_ms = 0.0
+        self.consecutive = 0
+        self.buckets: dict[float, int] = {}
+
+    def record(self, cleaned: int, failed: int, duration_ms: float, error: bool) -> None:
+        self.total += 1
+        self.cleaned += cleaned
+        self.failed += failed
+        self.last_ms = duration_ms
+        self.sum_ms += duration_ms
+        if error:
+            self.errors += 1
+            self.consecutive += 1
+        else:
+            self.consecutive = 0
+        b = duration_bucket(duration_ms / 1000.0)
+        self.buckets[b] = self.buckets.get(b, 0) + 1
+
+    def snapshot(self) -> CleanupCounters:
+        return CleanupCounters(
+            total_cleanups=self.total, total_connections_cleaned=self.cleaned, cleanup_errors=self.errors,
+            failed_connections=self.failed, last_cleanup_duration_ms=self.last_ms, total_duration_ms=self.sum_ms,
+            consecutive_errors=self.consecutive, duration_buckets=dict(self.buckets),
+        )

@@ -1,0 +1,36 @@
+"""Shared fixtures: one real redis-server per test session (on a free port)."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+
+import pytest
+
+from tests.redis_server import RedisServer
+
+_ns = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    """URL of the session's redis-server; restarted first if a fault test left it stopped."""
+    if redis_server.proc is None:
+        redis_server.start()
+    return redis_server.url
+
+
+@pytest.fixture
+def namespace(request) -> str:
+    """A namespace of its own for every test, so tests never see each other's keys."""
+    return f"t{next(_ns)}-{request.node.name[:40].replace('[', '-').replace(']', '')}"

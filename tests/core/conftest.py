@@ -1,0 +1,75 @@
+"""The store contract fixtures: every contract test runs against both stores."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.config import load_config
+from core.manager import ConnectionManager
+from core.store.memory import MemoryStore
+from core.store.redis import RedisStore
+
+
+class FakeClock:
+    """Injected time (the stores take their scores from it); advances only when told."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store_kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def store(store_kind, request, namespace):
+    if store_kind == "memory":
+        s = MemoryStore()
+    else:
+        url = request.getfixturevalue("redis_url")
+        s = RedisStore(url, namespace)
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+def config():
+    return load_config(PERIODIC_CLEANUP_ENABLED=False, CLEANUP_BATCH_SIZE=10)
+
+
+@pytest.fixture
+async def make_manager(store_kind, request, namespace, clock):
+    """Factory: managers sharing one store backend (several workers on one Redis namespace)."""
+    made: list[ConnectionManager] = []
+    shared_memory = MemoryStore()
+
+    async def factory(*, worker_id: str | None = None, store=None, observer: bool = False, **cfg) -> ConnectionManager:
+        cfg.setdefault("PERIODIC_CLEANUP_ENABLED", False)
+        if store is None:
+            if store_kind == "memory":
+                store = shared_memory
+            else:
+                store = RedisStore(request.getfixturevalue("redis_url"), namespace)
+        m = ConnectionManager(store, load_config(**cfg), clock=clock, worker_id=worker_id, observer=observer)
+        await m.start()
+        made.append(m)
+        return m
+
+    yield factory
+    for m in made:
+        await m.stop(close_streams=False)

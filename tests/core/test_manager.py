@@ -1,0 +1,200 @@
+"""The manager over both stores: registration, cleanup, logs, the monitoring response."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from core.models import MonitoringStats
+
+GUIDE = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "sse_monitoring_guide.md"
+
+
+def guide_example() -> dict:
+    text = GUIDE.read_text() if GUIDE.exists() else None
+    if text is None:
+        pytest.skip("shared/spec is not beside this checkout")
+    block = text.split("### Complete Monitoring Response", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    return json.loads(block)
+
+
+def key_tree(d) -> dict:
+    return {k: key_tree(v) if isinstance(v, dict) else None for k, v in d.items()}
+
+
+async def test_monitoring_response_has_every_guide_key_at_same_nesting(make_manager):
+    m = await make_manager()
+    data = await m.get_detailed_monitoring_stats()
+    guide = guide_example()
+    ours, theirs = key_tree(data), key_tree(guide)
+
+    def contains(a, b, path=""):
+        for k, v in b.items():
+            assert k in a, f"missing key {path}{k}"
+            if v is not None:
+                contains(a[k], v, f"{path}{k}.")
+    contains(ours, theirs)
+    assert data["service_name"] == "sse_connection_manager"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", data["timestamp"])
+    # the guide's example validates with our model (the dashboard relies on this)
+    MonitoringStats.model_validate(guide)
+
+
+async def test_register_touch_unregister_counts(make_manager):
+    m = await make_manager()
+    recs = [await m.register(channel="news", client_address="10.0.0.1:5", user_agent="curl") for _ in range(3)]
+    s = await m.get_detailed_monitoring_stats()
+    assert s["connection_stats"]["active_connections"] == 3
+    assert s["connection_stats"]["redis_connection_counters"] == 3
+    m.touch(recs[0].connection_id, events=2, bytes_sent=64)
+    await m.flush_touches()
+    _, rows = await m.list_connections("all", 10, 0)
+    by_id = {r.connection_id: r for r in rows}
+    assert by_id[recs[0].connection_id].events_sent == 2 and by_id[recs[0].connection_id].bytes_sent == 64
+    assert await m.unregister(recs[1].connection_id) is True
+    s = await m.get_detailed_monitoring_stats()
+    assert (s["connection_stats"]["active_connections"], s["connection_stats"]["redis_connection_counters"]) == (2, 2)
+
+
+async def test_cleanup_removes_only_stale_and_closes_local_streams(make_manager, clock):
+    m = await make_manager(CLEANUP_BATCH_SIZE=4)
+    closed: list[str] = []
+    stale = []
+    for i in range(9):
+        r = await m.register(on_close=lambda i=i: closed.append(f"s{i}"))
+        stale.append(r.connection_id)
+    clock.advance(200)
+    live = await m.register()
+    clock.advance(150)  # stale ones idle 350 s > 300; live idle 150 s
+    m.touch(live.connection_id)
+    await m.flush_touches()
+    removed = await m.cleanup_stale_connections()
+    assert removed == 9
+    assert sorted(closed) == sorted(f"s{i}" for i in range(9))
+    assert m.local_connection_ids() == [live.connection_id]
+    stats = await m.state_manager.get_cleanup_statistics()
+    assert stats["total_cleanups"] == 1 and stats["total_connections_cleaned"] == 9 and stats["error_rate"] == 0.0
+    s = await m.get_detailed_monitoring_stats()
+    assert s["connection_stats"]["redis_connection_counters"] == 1
+    assert s["cleanup_stats"]["stale"] == 0
+
+
+async def test_cleanup_batch_size_override_and_failed_close(make_manager, clock):
+    m = await make_manager()
+
+    def broken():
+        raise RuntimeError("socket already gone")
+
+    await m.register(on_close=broken)
+    await m.register()
+    clock.advance(301)
+    result = await m.run_cleanup(batch_size=1)
+    assert (result.cleaned, result.failed) == (1, 1)
+    assert result.batches == 3  # 1 + 1 + the empty one that ends the loop
+    stats = await m.state_manager.get_cleanup_statistics()
+    assert stats["failed_connections"] == 1 and stats["connection_failure_rate"] == 50.0
+    with pytest.raises(ValueError):
+        await m.run_cleanup(batch_size=0)
+
+
+async def test_four_managers_cleaning_same_stale_set_remove_each_exactly_once(make_manager, clock):
+    owner = await make_manager(worker_id="owner")
+    ids = [(await owner.register()).connection_id for _ in range(300)]
+    cleaners = [await make_manager(worker_id=f"cleaner{i}", CLEANUP_BATCH_SIZE=7) for i in range(4)]
+    clock.advance(1000)
+    for c in cleaners:  # keep the cleaners' own heartbeats fresh; the owner's stays fresh too
+        await c.flush_touches()
+    await owner.flush_touches()
+    results = await asyncio.gather(*[c.run_cleanup() for c in cleaners])
+    assert sum(r.cleaned for r in results) == 300
+    s = await cleaners[0].get_detailed_monitoring_stats()
+    assert s["connection_stats"]["redis_connection_counters"] == 0
+    assert s["cleanup_stats"]["total_connections_cleaned"] == 300
+    assert s["cleanup_stats"]["total_cleanups"] == 4
+    # the owner learns on its next flush that its streams were removed elsewhere
+    await owner.flush_touches()
+    assert set(ids).isdisjoint(owner.local_connection_ids())
+
+
+async def test_dead_worker_is_reaped_and_mismatch_clears(make_manager, clock):
+    dead = await make_manager(worker_id="dead", WORKER_HEARTBEAT_TTL_SECONDS=10)
+    for _ in range(15):
+        await dead.register()
+    survivor = await make_manager(worker_id="survivor", WORKER_HEARTBEAT_TTL_SECONDS=10)
+    for _ in range(2):
+        await survivor.register()
+    # the dead worker stops heartbeating (we simply never flush it again); time passes
+    clock.advance(11)
+    await survivor.flush_touches()
+    s = await survivor.get_detailed_monitoring_stats()
+    assert s["connection_stats"]["active_connections"] == 2
+    assert s["connection_stats"]["redis_connection_counters"] == 17
+    assert [a["type"] for a in s["health_indicators"]["alerts"]] == ["connection_mismatch"]
+    result = await survivor.run_cleanup()
+    assert result.cleaned == 15 and result.dead_workers_reaped == 1
+    s = await survivor.get_detailed_monitoring_stats()
+    assert s["connection_stats"]["redis_connection_counters"] == 2
+    assert "connection_mismatch" not in [a["type"] for a in s["health_indicators"]["alerts"]]
+    assert [w["worker_id"] for w in s["workers"]] == ["survivor"]
+    dead._local.clear()  # it "crashed": nothing of it to unregister at teardown
+
+
+async def test_periodic_cleanup_task_runs_and_logs(make_manager, clock, caplog):
+    caplog.set_level(logging.INFO, logger="sse")
+    m = await make_manager(PERIODIC_CLEANUP_ENABLED=True, CLEANUP_INTERVAL_SECONDS=0.05, STALE_CONNECTION_THRESHOLD_SECONDS=300)
+    assert m.cleanup_task_running
+    await m.register()
+    clock.advance(400)
+    deadline = asyncio.get_running_loop().time() + 10
+    while not any(r.getMessage().startswith("Periodic cleanup cycle: cleaned=1 connections") for r in caplog.records):
+        assert asyncio.get_running_loop().time() < deadline, "no periodic cleanup log line"
+        await asyncio.sleep(0.01)
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("SSE cleanup completed: cleaned=1,"))
+    assert re.fullmatch(
+        r"SSE cleanup completed: cleaned=1, failed=0, total_before=1, total_after=0, duration_ms=\d+\.\d\d, "
+        r"efficiency=100\.0%, batch_size=10, threshold_seconds=300, stale_connections=1, active_connections=0, "
+        r"long_lived_connections=0", line)
+    periodic = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Periodic cleanup cycle"))
+    assert re.fullmatch(r"Periodic cleanup cycle: cleaned=1 connections, cycle_duration_ms=\d+\.\d\d, "
+                        r"total_cleanups=\d+, total_cleaned=1, error_rate=0\.0%", periodic)
+    s = await m.get_detailed_monitoring_stats()
+    assert s["connection_stats"]["cleanup_task_running"] is True
+    assert s["health_indicators"]["overall_health"] == "healthy"
+    await m.stop_periodic_cleanup()
+    s = await m.get_detailed_monitoring_stats()
+    assert s["connection_stats"]["cleanup_task_running"] is False
+    assert [a["type"] for a in s["health_indicators"]["alerts"]] == ["cleanup_not_running"]
+
+
+async def test_startup_logs_validation(make_manager, caplog):
+    caplog.set_level(logging.INFO, logger="sse")
+    await make_manager()
+    assert "SSE configuration validated successfully: cleanup_interval=60s, batch_size=10, stale_threshold=300s, ping_interval=15s" in caplog.messages
+    caplog.clear()
+    m = await make_manager(CLEANUP_INTERVAL_SECONDS=5, CLEANUP_BATCH_SIZE=500)
+    warn = [r for r in caplog.records if r.getMessage().startswith("SSE configuration validation warnings: ")]
+    assert len(warn) == 1 and warn[0].levelno == logging.WARNING
+    assert "cleanup interval too short" in warn[0].getMessage() and "batch size too large" in warn[0].getMessage()
+    s = await m.get_detailed_monitoring_stats()
+    assert len(s["configuration"]["validation_warnings"]) == 2
+
+
+async def test_age_analysis_in_monitoring(make_manager, clock):
+    m = await make_manager()
+    for _ in range(3):
+        await m.register()
+    clock.advance(3601)
+    for _ in range(2):
+        await m.register()
+    clock.advance(6 * 3600)
+    fresh = await m.register()
+    m.touch(fresh.connection_id)
+    s = await m.get_detailed_monitoring_stats()
+    c = s["cleanup_stats"]
+    assert (c["stale"], c["active"], c["long_lived"], c["very_old"]) == (5, 1, 5, 3)
+    assert sum(b["count"] for b in s["age_histogram"]) == 6

@@ -1,0 +1,177 @@
+"""One contract suite, run against the memory store and a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from core.models import ConnectionRecord, Touch, WorkerHeartbeat
+from core.store.base import AgeQuery, StateStore
+
+T0 = 1_700_000_000.0
+
+
+def rec(cid: str, *, worker: str = "w1", connected: float = T0, activity: float | None = None, channel: str = "c") -> ConnectionRecord:
+    return ConnectionRecord(connection_id=cid, worker_id=worker, host="h", pid=1, channel=channel,
+                            client_address="127.0.0.1:5", user_agent="ua", connected_at=connected,
+                            last_activity=connected if activity is None else activity)
+
+
+def q(now: float, stale: float = 300, edges: tuple[float, ...] = ()) -> AgeQuery:
+    return AgeQuery(now=now, stale_threshold=stale, long_lived=3600, very_old=21600, edges=edges)
+
+
+async def test_store_satisfies_protocol(store):
+    assert isinstance(store, StateStore)
+
+
+async def test_register_counts_once_and_unregister_once(store):
+    assert await store.register(rec("a")) is True
+    assert await store.register(rec("a")) is False  # same id again: replaced, not counted twice
+    census = await store.census(q(T0))
+    assert (census.ages.total, census.counter) == (1, 1)
+    assert await store.unregister("a") is True
+    assert await store.unregister("a") is False
+    census = await store.census(q(T0))
+    assert (census.ages.total, census.counter) == (0, 0)
+
+
+async def test_unregister_unknown_never_makes_counter_negative(store):
+    for _ in range(3):
+        assert await store.unregister("ghost") is False
+    assert (await store.census(q(T0))).counter == 0
+
+
+async def test_age_classes_at_their_boundaries(store):
+    now = T0 + 30_000
+    await store.register_many([
+        rec("fresh", connected=now - 10, activity=now - 10),
+        rec("at_stale_edge", connected=now - 300, activity=now - 300),       # idle exactly 300 s: not stale
+        rec("stale", connected=now - 301, activity=now - 301),
+        rec("long", connected=now - 3601, activity=now - 1),
+        rec("at_hour", connected=now - 3600, activity=now - 1),                # exactly 1 h: not long-lived
+        rec("very_old", connected=now - 21601, activity=now - 1),
+    ])
+    census = await store.census(q(now))
+    assert census.ages.total == 6
+    assert census.ages.stale == 1
+    assert census.ages.active == 5
+    assert census.ages.long_lived == 2  # long, very_old
+    assert census.ages.very_old == 1
+
+
+async def test_age_histogram_counts_per_edge(store):
+    now = T0 + 100_000
+    ages = [5, 59, 61, 299, 301, 4000, 30000, 90000]
+    await store.register_many([rec(f"c{i}", connected=now - a, activity=now) for i, a in enumerate(ages)])
+    census = await store.census(q(now, edges=(0, 60, 300, 3600, 86400)))
+    assert census.older_than == [8, 6, 4, 3, 1]
+
+
+async def test_touch_updates_activity_and_counters_and_reports_unknown(store):
+    await store.register(rec("a", connected=T0, activity=T0))
+    missing = await store.touch_many({"a": Touch(at=T0 + 400, events=3, bytes=120), "gone": Touch(at=T0 + 400)})
+    assert missing == ["gone"]
+    assert (await store.census(q(T0 + 500))).ages.stale == 0  # touched at +400, idle 100 s
+    total, rows = await store.list_connections("all", q(T0 + 500), 10, 0)
+    assert total == 1
+    assert (rows[0].last_activity, rows[0].events_sent, rows[0].bytes_sent) == (T0 + 400, 3, 120)
+    # an older touch arriving late never moves activity backwards
+    await store.touch_many({"a": Touch(at=T0 + 100, events=1)})
+    _, rows = await store.list_connections("all", q(T0 + 500), 10, 0)
+    assert rows[0].last_activity == T0 + 400 and rows[0].events_sent == 4
+
+
+async def test_touch_does_not_resurrect_removed_connection(store):
+    await store.register(rec("a"))
+    await store.unregister("a")
+    assert await store.touch_many({"a": Touch(at=T0 + 5)}) == ["a"]
+    assert (await store.census(q(T0))).ages.total == 0
+
+
+async def test_remove_stale_in_batches_oldest_first(store):
+    await store.register_many([rec(f"s{i:02d}", activity=T0 + i) for i in range(25)] + [rec("live", activity=T0 + 1000)])
+    first = await store.remove_stale(cutoff=T0 + 500, limit=10)
+    assert first == [f"s{i:02d}" for i in range(10)]
+    second = await store.remove_stale(cutoff=T0 + 500, limit=10)
+    third = await store.remove_stale(cutoff=T0 + 500, limit=10)
+    assert len(second) == 10 and len(third) == 5
+    assert await store.remove_stale(cutoff=T0 + 500, limit=10) == []
+    census = await store.census(q(T0 + 500))
+    assert (census.ages.total, census.counter) == (1, 1)
+    assert await store.missing(["live", "s00"]) == ["s00"]
+
+
+async def test_concurrent_removals_count_each_connection_once(store):
+    await store.register_many([rec(f"c{i}", activity=T0) for i in range(200)])
+    results = await asyncio.gather(*[store.remove_stale(T0 + 1, 7) for _ in range(40)],
+                                   *[store.unregister(f"c{i}") for i in range(0, 200, 3)])
+    removed = [cid for r in results[:40] for cid in r] + [f"c{i}" for i, ok in zip(range(0, 200, 3), results[40:]) if ok]
+    assert len(removed) == len(set(removed))
+    left = await store.census(q(T0))
+    assert left.ages.total + len(removed) == 200
+    assert left.counter == left.ages.total
+
+
+async def test_list_connections_pages_each_state_oldest_first(store):
+    now = T0 + 50_000
+    await store.register_many([rec(f"st{i}", connected=now - 1000 - i, activity=now - 400 - i) for i in range(5)]
+                              + [rec(f"ac{i}", connected=now - 100 - i, activity=now - i) for i in range(3)]
+                              + [rec("old", connected=now - 22000, activity=now)])
+    total, page = await store.list_connections("stale", q(now), 2, 0)
+    assert total == 5 and [r.connection_id for r in page] == ["st4", "st3"]
+    total, page = await store.list_connections("stale", q(now), 2, 4)
+    assert [r.connection_id for r in page] == ["st0"]
+    total, page = await store.list_connections("active", q(now), 10, 0)
+    assert total == 4 and page[0].connection_id == "ac2"
+    total, page = await store.list_connections("very_old", q(now), 10, 0)
+    assert total == 1 and page[0].connection_id == "old"
+    total, page = await store.list_connections("all", q(now), 3, 0)
+    assert total == 9 and page[0].connection_id == "old"
+    with pytest.raises(ValueError):
+        await store.list_connections("bogus", q(now), 3, 0)
+
+
+async def test_record_fields_round_trip(store):
+    r = rec("x", channel="prices")
+    await store.register(r)
+    _, rows = await store.list_connections("all", q(T0), 10, 0)
+    assert rows == [r]
+
+
+async def test_reap_dead_worker_removes_only_its_connections(store):
+    await store.register_many([rec(f"d{i}", worker="dead") for i in range(23)] + [rec(f"l{i}", worker="live") for i in range(4)])
+    removed_all: list[str] = []
+    while True:
+        removed, left = await store.reap_worker("dead", 10)
+        removed_all += removed
+        if left == 0:
+            break
+    assert sorted(removed_all) == sorted(f"d{i}" for i in range(23))
+    census = await store.census(q(T0))
+    assert (census.ages.total, census.counter) == (4, 4)
+
+
+async def test_reconcile_counter_from_ground_truth(store):
+    await store.register_many([rec(f"c{i}") for i in range(5)])
+    assert await store.reconcile_counter() == (5, 5)
+
+
+async def test_cleanup_counters_accumulate(store):
+    await store.record_cleanup(cleaned=5, failed=1, duration_ms=12.5, error=False)
+    await store.record_cleanup(cleaned=0, failed=0, duration_ms=3.0, error=True)
+    c = await store.cleanup_counters()
+    assert (c.total_cleanups, c.total_connections_cleaned, c.failed_connections, c.cleanup_errors) == (2, 5, 1, 1)
+    assert c.last_cleanup_duration_ms == 3.0 and c.total_duration_ms == pytest.approx(15.5)
+    assert c.consecutive_errors == 1
+    assert sum(c.duration_buckets.values()) == 2 and c.duration_buckets[0.005] == 1 and c.duration_buckets[0.025] == 1
+
+
+async def test_heartbeats_and_forget(store):
+    await store.heartbeat(WorkerHeartbeat("w1", "h", 1, 3, T0, T0 - 5, True), ttl=30)
+    await store.heartbeat(WorkerHeartbeat("w2", "h", 2, 0, T0 + 1, T0, False), ttl=30)
+    workers = await store.workers()
+    assert [(w.worker_id, w.connections, w.cleanup_running) for w in workers] == [("w1", 3, True), ("w2", 0, False)]
+    await store.forget_worker("w1")
+    assert [w.worker_id for w in await store.workers()] == ["w2"]
