@@ -1,0 +1,129 @@
+"""Log formats, the provider's one-manager-per-process, the Redis fleet reader, Redis faults."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from core.config import load_config
+from core.fleet import FleetReader
+from core.logs import configure_logging, redact
+from core.manager import ConnectionManager
+from core.provider import SSEProvider
+from core.store.memory import MemoryStore
+from core.store.redis import RedisStore
+from tests.redis_server import RedisServer
+
+
+def test_json_and_text_logs_keep_the_guide_lines_greppable():
+    buf = io.StringIO()
+    handler = configure_logging("json", "INFO", buf)
+    try:
+        logging.getLogger("sse").info("SSE cleanup completed: cleaned=%d, failed=%d, duration_ms=%.2f, efficiency=%.1f%%", 5, 0, 12.5, 100.0)
+        logging.getLogger("sse").info("connecting to redis://:s3cret@db:6379/0 with Bearer abc.def")
+    finally:
+        logging.getLogger("sse").removeHandler(handler)
+    lines = buf.getvalue().splitlines()
+    doc = json.loads(lines[0])
+    assert doc["message"].startswith("SSE cleanup completed: cleaned=5")
+    assert doc["fields"] == {"cleaned": 5, "failed": 0, "duration_ms": 12.5, "efficiency": 100.0}
+    assert "s3cret" not in lines[1] and "abc.def" not in lines[1]
+    buf = io.StringIO()
+    handler = configure_logging("text", "INFO", buf)
+    try:
+        logging.getLogger("sse").info("Periodic cleanup cycle: cleaned=3 connections")
+    finally:
+        logging.getLogger("sse").removeHandler(handler)
+    assert "Periodic cleanup cycle: cleaned=3 connections" in buf.getvalue()
+
+
+def test_redact():
+    assert redact("rediss://user:pw@h:1/0") == "rediss://***@h:1/0"
+    assert redact("Authorization: Bearer tok") == "Authorization: Bearer ***"
+
+
+async def test_provider_gives_one_started_manager(monkeypatch):
+    monkeypatch.delenv("SSE_REDIS_URL", raising=False)
+    await SSEProvider.shutdown()
+    import core.config as cfgmod
+    cfgmod.set_config(None)
+    try:
+        a = await SSEProvider().get_connection_manager()
+        b = await SSEProvider().get_connection_manager()
+        assert a is b
+        assert isinstance(a.store, MemoryStore)
+        assert a.cleanup_task_running
+    finally:
+        await SSEProvider.shutdown()
+        cfgmod.set_config(None)
+
+
+async def test_provider_uses_redis_when_url_set(redis_url, namespace):
+    await SSEProvider.shutdown()
+    cfg = load_config(REDIS_URL=redis_url, REDIS_NAMESPACE=namespace)
+    try:
+        m = await SSEProvider(cfg).get_connection_manager()
+        assert isinstance(m.store, RedisStore) and m.store.keys.namespace == namespace
+        await m.register()
+        assert (await m.get_detailed_monitoring_stats())["connection_stats"]["redis_connection_counters"] == 1
+    finally:
+        await SSEProvider.shutdown()
+
+
+async def test_fleet_reader_sees_workers_and_cleans(redis_url, namespace):
+    cfg = load_config(PERIODIC_CLEANUP_ENABLED=False)
+    worker = ConnectionManager(RedisStore(redis_url, namespace), cfg, worker_id="w1")
+    await worker.start()
+    reader = await FleetReader.connect(redis_url, namespace, cfg)
+    try:
+        for _ in range(3):
+            await worker.register(channel="x")
+        await worker.flush_touches()
+        snap = await reader.snapshot()
+        assert snap.connection_stats.active_connections == 3
+        assert snap.connection_stats.redis_connection_counters == 3
+        assert [w.worker_id for w in snap.workers] == ["w1"]
+        assert len(await reader.connections("all", 10, 0)) == 3
+        result = await reader.cleanup(5)
+        assert result.cleaned == 0 and result.error is None
+    finally:
+        await reader.close()
+        await worker.stop()
+
+
+async def test_redis_down_degrades_health_and_recovers(namespace):
+    server = RedisServer().start()
+    try:
+        cfg = load_config(PERIODIC_CLEANUP_ENABLED=False, REDIS_TIMEOUT_SECONDS=0.5)
+        m = ConnectionManager(RedisStore(server.url, namespace, timeout=0.5), cfg)
+        await m.start()
+        for _ in range(4):
+            await m.register()
+        server.stop()
+        snap = await m.monitoring_snapshot()
+        assert snap.health_indicators.overall_health == "unhealthy"
+        assert [a.type for a in snap.health_indicators.alerts] == ["state_store_unavailable"]
+        assert snap.connection_stats.store_available is False
+        # streams go on registering and leaving while Redis is away
+        late = await m.register()
+        await m.unregister(late.connection_id)
+        with pytest.raises(Exception):
+            await m.run_cleanup()
+        server.start()  # same port, empty data
+        await m.flush_touches()  # the heartbeat notices, the worker re-registers its streams
+        await m.flush_touches()
+        snap = await m.monitoring_snapshot()
+        assert snap.connection_stats.store_available is True
+        assert snap.connection_stats.redis_connection_counters == 4
+        assert snap.connection_stats.active_connections == 4
+        stats = await m.state_manager.get_cleanup_statistics()
+        assert stats["cleanup_errors"] == 0  # the failed run is recorded on the next run that reaches the store
+        await m.run_cleanup()
+        stats = await m.state_manager.get_cleanup_statistics()
+        assert stats["total_cleanups"] == 2 and stats["cleanup_errors"] == 1
+        await m.stop()
+    finally:
+        server.stop()
