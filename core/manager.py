@@ -197,8 +197,7 @@ class ConnectionManager:
                 # (a restarted Redis): put them back first, so they are not taken for
                 # "removed elsewhere" below and closed.
                 await self.resync()
-            missing = await self.store.touch_many(pending) if pending else []
-            existed, registered = await self._heartbeat()
+            missing, existed, registered = await self._heartbeat(pending)
             if not existed and self._heartbeats > 1:
                 # our heartbeat vanished: Redis lost its data, or a fleet-mate reaped us as dead
                 log.warning("SSE worker %s was missing from the store; resyncing its connections", self.worker_id)
@@ -221,14 +220,17 @@ class ConnectionManager:
                 if entry is not None:
                     await self._close_stream(entry)
 
-    async def _heartbeat(self) -> tuple[bool, int]:
-        """Write the heartbeat; returns (it existed before, connections the store holds for us)."""
+    async def _heartbeat(self, touches: dict[str, Touch] | None = None) -> tuple[list[str], bool, int]:
+        """Send batched touches and the heartbeat in one round trip.
+
+        Returns (ids the store no longer knows, the heartbeat existed before, connections
+        the store holds for this worker)."""
         if self.observer:
-            return True, 0
+            return (await self.store.touch_many(touches) if touches else []), True, 0
         hb = WorkerHeartbeat(worker_id=self.worker_id, host=self.host, pid=self.pid,
                              connections=len(self._local), heartbeat_at=self.clock(),
                              started_at=self.started_at, cleanup_running=self.cleanup_task_running)
-        result = await self.store.heartbeat(hb, self.config.WORKER_HEARTBEAT_TTL_SECONDS)
+        result = await self.store.flush(touches or {}, hb, self.config.WORKER_HEARTBEAT_TTL_SECONDS)
         self._heartbeats += 1
         return result
 

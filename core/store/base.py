@@ -74,6 +74,8 @@ class StateStore(Protocol):
     async def heartbeat(self, hb: WorkerHeartbeat, ttl: float) -> tuple[bool, int]:
         """Write a worker's heartbeat (expires after ``ttl``). Returns (the heartbeat existed
         before this call, how many connections the store holds for that worker)."""
+    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float) -> tuple[list[str], bool, int]:
+        """touch_many + heartbeat in one round trip: (unknown ids, heartbeat existed, worker's connections)."""
     async def workers(self) -> list[WorkerHeartbeat]:
         """Every worker that has sent a heartbeat and not been forgotten (live or dead)."""
     async def forget_worker(self, worker_id: str) -> None: ...

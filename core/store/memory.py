@@ -192,6 +192,11 @@ class MemoryStore:
         self._heartbeats[hb.worker_id] = hb
         return existed, len(self._worker_conns.get(hb.worker_id, ()))
 
+    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float) -> tuple[list[str], bool, int]:
+        missing = await self.touch_many(touches)
+        existed, registered = await self.heartbeat(hb, ttl)
+        return missing, existed, registered
+
     async def workers(self) -> list[WorkerHeartbeat]:
         return sorted(self._heartbeats.values(), key=lambda h: h.worker_id)
 

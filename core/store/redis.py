@@ -240,8 +240,18 @@ class RedisStore:
     # -- workers ----------------------------------------------------------------------
     @_translate
     async def heartbeat(self, hb: WorkerHeartbeat, ttl: float) -> tuple[bool, int]:
+        _, existed, registered = await self.flush({}, hb, ttl)
+        return existed, registered
+
+    @_translate
+    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float) -> tuple[list[str], bool, int]:
         k = self.keys
         pipe = self.client.pipeline(transaction=False)
+        if touches:
+            args: list[Any] = [self.keys.prefix]
+            for cid, t in touches.items():
+                args.extend((cid, _num(t.at), int(t.events), int(t.bytes)))
+            await self._scripts["touch"](keys=self._base_keys(), args=args, client=pipe)
         pipe.exists(k.worker(hb.worker_id))
         pipe.scard(k.worker_conns(hb.worker_id))
         pipe.hset(k.worker(hb.worker_id), mapping={
@@ -252,7 +262,9 @@ class RedisStore:
         pipe.pexpire(k.worker(hb.worker_id), max(int(ttl * 1000), 1))
         pipe.zadd(k.workers, {hb.worker_id: hb.heartbeat_at})
         res = await pipe.execute()
-        return bool(res[0]), int(res[1])
+        missing = [_s(m) for m in res[0]] if touches else []
+        res = res[1:] if touches else res
+        return missing, bool(res[0]), int(res[1])
 
     @_translate
     async def workers(self) -> list[WorkerHeartbeat]:
