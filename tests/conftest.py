@@ -22,6 +22,15 @@ def redis_server():
         shutil.rmtree(server.dir, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory):
+    """A three-master Redis Cluster the suite creates itself (redis-cli --cluster create)."""
+    from tests.redis_cluster import start_redis_cluster
+
+    with start_redis_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster.url
+
+
 @pytest.fixture
 def redis_url(redis_server) -> str:
     """URL of the session's redis-server; restarted first if a fault test left it stopped."""

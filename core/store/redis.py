@@ -75,7 +75,7 @@ class RedisStore:
     async def start(self) -> None:
         if self._client is None:
             self._client = await _connect(self._url, self._timeout)
-        for name in ("register", "unregister", "remove_stale", "reap_worker", "touch", "reconcile"):
+        for name in ("register", "unregister", "remove_stale", "reap_worker", "touch", "flush", "reconcile"):
             self._scripts[name] = self._client.register_script(_load_script(name))
 
     async def close(self) -> None:
@@ -245,26 +245,22 @@ class RedisStore:
 
     @_translate
     async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float) -> tuple[list[str], bool, int]:
+        """Touches and heartbeat in one EVALSHA (works on Redis Cluster, where pipelined
+        scripts are refused)."""
         k = self.keys
-        pipe = self.client.pipeline(transaction=False)
-        if touches:
-            args: list[Any] = [self.keys.prefix]
-            for cid, t in touches.items():
-                args.extend((cid, _num(t.at), int(t.events), int(t.bytes)))
-            await self._scripts["touch"](keys=self._base_keys(), args=args, client=pipe)
-        pipe.exists(k.worker(hb.worker_id))
-        pipe.scard(k.worker_conns(hb.worker_id))
-        pipe.hset(k.worker(hb.worker_id), mapping={
+        fields = {
             "worker_id": hb.worker_id, "host": hb.host, "pid": hb.pid, "connections": hb.connections,
             "heartbeat_at": _num(hb.heartbeat_at), "started_at": _num(hb.started_at),
             "cleanup_running": int(hb.cleanup_running),
-        })
-        pipe.pexpire(k.worker(hb.worker_id), max(int(ttl * 1000), 1))
-        pipe.zadd(k.workers, {hb.worker_id: hb.heartbeat_at})
-        res = await pipe.execute()
-        missing = [_s(m) for m in res[0]] if touches else []
-        res = res[1:] if touches else res
-        return missing, bool(res[0]), int(res[1])
+        }
+        args: list[Any] = [hb.worker_id, max(int(ttl * 1000), 1), _num(hb.heartbeat_at), len(fields)]
+        for f, v in fields.items():
+            args.extend((f, v))
+        for cid, t in touches.items():
+            args.extend((cid, _num(t.at), int(t.events), int(t.bytes)))
+        res = await self._run("flush", [*self._base_keys(), k.worker(hb.worker_id), k.workers,
+                                        k.worker_conns(hb.worker_id)], args)
+        return [_s(m) for m in res[2:]], bool(int(res[0])), int(res[1])
 
     @_translate
     async def workers(self) -> list[WorkerHeartbeat]:
@@ -328,7 +324,7 @@ async def _connect(url: str, timeout: float) -> Any:
         await client.aclose(close_connection_pool=True)
         from redis.asyncio.cluster import RedisCluster
         cluster = RedisCluster.from_url(url, decode_responses=True, socket_timeout=timeout,
-                                        socket_connect_timeout=timeout)
+                                        socket_connect_timeout=timeout, max_connections=512)
         await cluster.initialize()
         return cluster
     return client

@@ -28,9 +28,13 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 def store_kind(request) -> str:
     return request.param
+
+
+def _url(store_kind: str, request) -> str:
+    return request.getfixturevalue("redis_cluster_url" if store_kind == "redis-cluster" else "redis_url")
 
 
 @pytest.fixture
@@ -38,8 +42,7 @@ async def store(store_kind, request, namespace):
     if store_kind == "memory":
         s = MemoryStore()
     else:
-        url = request.getfixturevalue("redis_url")
-        s = RedisStore(url, namespace)
+        s = RedisStore(_url(store_kind, request), namespace)
     await s.start()
     try:
         yield s
@@ -64,7 +67,7 @@ async def make_manager(store_kind, request, namespace, clock):
             if store_kind == "memory":
                 store = shared_memory
             else:
-                store = RedisStore(request.getfixturevalue("redis_url"), namespace)
+                store = RedisStore(_url(store_kind, request), namespace)
         m = ConnectionManager(store, load_config(**cfg), clock=clock, worker_id=worker_id, observer=observer)
         await m.start()
         made.append(m)

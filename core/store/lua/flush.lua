@@ -1,0 +1,32 @@
+-- One call per flush interval per worker: batched touches plus the worker heartbeat.
+-- KEYS[4] = worker heartbeat hash, KEYS[5] = workers zset, KEYS[6] = worker's connection set
+-- ARGV: prefix, worker_id, ttl_ms, heartbeat_at, nfields, f1, v1, ..., then quadruples
+--       (id, at, events, bytes) of touches.
+-- Returns {heartbeat existed (0/1), connections held for the worker, unknown ids...}.
+local wid, ttl, hb_at = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local nf = tonumber(ARGV[5])
+local existed = redis.call('EXISTS', KEYS[4])
+local fields = {}
+for j = 1, nf * 2 do fields[j] = ARGV[5 + j] end
+redis.call('HSET', KEYS[4], unpack(fields))
+redis.call('PEXPIRE', KEYS[4], ttl)
+redis.call('ZADD', KEYS[5], hb_at, wid)
+
+local out = {existed, 0}
+local i = 6 + nf * 2
+while i <= #ARGV do
+  local id, at, ev, by = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  if redis.call('ZSCORE', KEYS[1], id) then
+    redis.call('ZADD', KEYS[1], 'XX', 'GT', at, id)
+    local hkey = prefix .. 'conn:' .. id
+    local cur = tonumber(redis.call('HGET', hkey, 'last_activity') or '0')
+    if tonumber(at) > cur then redis.call('HSET', hkey, 'last_activity', at) end
+    if ev ~= '0' then redis.call('HINCRBY', hkey, 'events_sent', ev) end
+    if by ~= '0' then redis.call('HINCRBY', hkey, 'bytes_sent', by) end
+  else
+    out[#out + 1] = id
+  end
+  i = i + 4
+end
+out[2] = redis.call('SCARD', KEYS[6])
+return out
