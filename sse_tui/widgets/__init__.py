@@ -1,0 +1,1 @@
+"""One widget per dashboard panel. Widgets receive data and never fetch it."""

@@ -1,0 +1,102 @@
+"""Fixtures for the dashboard tests: a fixed clock, condition waits, a loopback server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sse_tui.samples import sample_connections, sample_stats
+from tui_helpers import FixedClock
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@dataclass
+class FakeService:
+    """What the loopback server answers; tests mutate it."""
+
+    payload: Any = field(default_factory=lambda: sample_stats("healthy").model_dump(mode="json"))
+    status: int = 200
+    token: str | None = "s3cret"
+    cleanup_status: int = 200
+    cleanup_body: Any = field(default_factory=lambda: {"cleaned": 3, "failed": 0, "duration_ms": 4.2, "batches": 1})
+    cleanup_calls: list[Any] = field(default_factory=list)
+    auth_seen: list[str | None] = field(default_factory=list)
+    base_url: str = ""
+
+    @property
+    def monitoring_url(self) -> str:
+        return f"{self.base_url}/monitoring"
+
+
+def _starlette_app(svc: FakeService) -> Starlette:
+    async def monitoring(request: Request) -> Response:
+        svc.auth_seen.append(request.headers.get("authorization"))
+        return JSONResponse(svc.payload, status_code=svc.status)
+
+    async def connections(request: Request) -> Response:
+        conns = [c.model_dump(mode="json") for c in sample_connections(5)]
+        return JSONResponse({"state": request.query_params.get("state", "all"), "total": 5, "limit": 50, "offset": 0, "connections": conns})
+
+    async def cleanup(request: Request) -> Response:
+        auth = request.headers.get("authorization")
+        if svc.token is None:
+            return JSONResponse({"error": "disabled"}, status_code=404)
+        if auth is None:
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        if auth != f"Bearer {svc.token}":
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        body = await request.json()
+        svc.cleanup_calls.append(body)
+        if not isinstance(body.get("batch_size"), int) or body["batch_size"] < 1:
+            return JSONResponse({"error": "batch_size must be a positive integer"}, status_code=400)
+        return JSONResponse(svc.cleanup_body, status_code=svc.cleanup_status)
+
+    return Starlette(
+        routes=[
+            Route("/monitoring", monitoring),
+            Route("/monitoring/connections", connections),
+            Route("/monitoring/cleanup", cleanup, methods=["POST"]),
+        ]
+    )
+
+
+@pytest.fixture
+def fake_service() -> Iterator[FakeService]:
+    """A real uvicorn server on loopback (in a thread), serving ``FakeService``."""
+    svc = FakeService()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    svc.base_url = f"http://127.0.0.1:{port}"
+    config = uvicorn.Config(_starlette_app(svc), log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield svc
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
