@@ -38,6 +38,7 @@ from .store.base import AgeQuery, Census, StateStore, StoreUnavailable
 log = logging.getLogger("sse")
 
 OnClose = Callable[[], Awaitable[None] | None]
+COUNTERS_EVERY = 10  # periodic flushes per flush of events/bytes counters
 Clock = Callable[[], float]
 
 
@@ -79,6 +80,7 @@ class ConnectionManager:
         self._cleanup_lock = asyncio.Lock()
         self._needs_resync = False
         self._heartbeats = 0
+        self._flushes = 0
         self._unrecorded: list[tuple[int, int, float, bool]] = []  # cleanup runs the store missed
         self._store_error: str | None = None
         self._started = False
@@ -187,10 +189,20 @@ class ConnectionManager:
             self._mark_unavailable(exc)
             return False
 
-    async def flush_touches(self) -> None:
-        """Send batched activity (one round trip) and the heartbeat."""
+    async def flush_touches(self, *, counters: bool = True) -> None:
+        """Send batched activity and the heartbeat (one round trip).
+
+        With ``counters=False`` only activity times go out and per-connection event/byte
+        counts stay batched here: the periodic flush sends counts every
+        ``COUNTERS_EVERY`` flushes, so an idle fleet costs Redis a few commands per flush
+        instead of several per ping."""
         pending, self._pending = self._pending, {}
         pending = {c: t for c, t in pending.items() if c in self._local}
+        if not counters:
+            held = {c: t for c, t in pending.items() if t.events or t.bytes}
+            pending = {c: Touch(t.at) for c, t in pending.items()}
+            for c, t in held.items():  # goes out with a later flush
+                self._pending[c] = Touch(t.at, t.events, t.bytes)
         try:
             if self._needs_resync:
                 # The store failed since the last flush and may have lost our connections
@@ -202,6 +214,7 @@ class ConnectionManager:
                 # our heartbeat vanished: Redis lost its data, or a fleet-mate reaped us as dead
                 log.warning("SSE worker %s was missing from the store; resyncing its connections", self.worker_id)
                 await self.resync()
+                missing = []  # they were lost with the store, not removed: re-registered, keep them open
             elif registered < len(self._local):
                 # some of our connections were removed elsewhere (another worker's cleanup)
                 missing.extend(await self.store.missing(list(self._local)))
@@ -389,8 +402,9 @@ class ConnectionManager:
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.TOUCH_FLUSH_INTERVAL_SECONDS)
+            self._flushes += 1
             try:
-                await self.flush_touches()
+                await self.flush_touches(counters=self._flushes % COUNTERS_EVERY == 0)
                 if self._needs_resync and self._store_error is None:
                     await self.resync()
             except asyncio.CancelledError:

@@ -198,11 +198,13 @@ class RedisStore:
         total, ids = await pipe.execute()
         if not ids:
             return int(total), []
+        ids = [_s(c) for c in ids]
         pipe = self.client.pipeline(transaction=False)
         for cid in ids:
-            pipe.hgetall(k.conn(_s(cid)))
-        rows = await pipe.execute()
-        return int(total), [_record(r) for r in rows if r]
+            pipe.hgetall(k.conn(cid))
+        pipe.zmscore(k.activity, ids)  # last activity lives in the zset (touches update only it)
+        *rows, activity = await pipe.execute()
+        return int(total), [_record(r, a) for r, a in zip(rows, activity) if r and a is not None]
 
     # -- cleanup counters -------------------------------------------------------------
     @_translate
@@ -296,9 +298,11 @@ def _s(x: Any) -> str:
     return x.decode() if isinstance(x, bytes) else str(x)
 
 
-def _record(row: Mapping[Any, Any]) -> ConnectionRecord:
+def _record(row: Mapping[Any, Any], last_activity: float | None = None) -> ConnectionRecord:
     d = {_s(a): _s(b) for a, b in row.items()}
     data: dict[str, Any] = dict(d)
+    if last_activity is not None:
+        data["last_activity"] = last_activity
     for f in _RECORD_INT_FIELDS:
         if f in data:
             data[f] = int(data[f])

@@ -198,3 +198,36 @@ async def test_age_analysis_in_monitoring(make_manager, clock):
     c = s["cleanup_stats"]
     assert (c["stale"], c["active"], c["long_lived"], c["very_old"]) == (5, 1, 5, 3)
     assert sum(b["count"] for b in s["age_histogram"]) == 6
+
+
+async def test_store_losing_everything_between_flushes_resyncs_instead_of_closing(make_manager, store_kind):
+    """Regression: a Redis restarted between two flushes (no failed call in between) must
+    not make the worker close its live streams as 'removed elsewhere'."""
+    m = await make_manager()
+    closed: list[str] = []
+    recs = [await m.register(on_close=lambda: closed.append("x")) for _ in range(3)]
+    await m.flush_touches()
+    # simulate total data loss in the store (what a restarted Redis without persistence does)
+    if store_kind == "memory":
+        m.store.__init__()
+    else:
+        await m.store.client.flushall()
+    for r in recs:
+        m.touch(r.connection_id)
+    await m.flush_touches()
+    assert closed == []
+    s = await m.get_detailed_monitoring_stats()
+    assert s["connection_stats"]["redis_connection_counters"] == 3
+
+
+async def test_periodic_flush_holds_counts_but_sends_activity(make_manager, clock):
+    m = await make_manager()
+    r = await m.register()
+    clock.advance(100)
+    m.touch(r.connection_id, events=1, bytes_sent=10)
+    await m.flush_touches(counters=False)
+    _, rows = await m.list_connections("all", 10, 0)
+    assert rows[0].last_activity == clock() and rows[0].events_sent == 0
+    await m.flush_touches()
+    _, rows = await m.list_connections("all", 10, 0)
+    assert (rows[0].events_sent, rows[0].bytes_sent) == (1, 10)

@@ -24,3 +24,36 @@ local function counter_down(n)
   local d = math.min(c, n)
   if d > 0 then redis.call('DECRBY', KEYS[3], d) end
 end
+
+-- Apply touches given as quadruples (id, at, events, bytes) in ARGV from index i.
+-- Activity lives in the activity zset only: one ZMSCORE and one variadic ZADD per chunk
+-- of connections, so an idle fleet costs a few commands per flush, not several per ping.
+-- Counters (events, bytes) are HINCRBYed only when non-zero (the manager sends them on a
+-- slower cadence). Appends ids that are no longer registered to ``out``.
+local function apply_touches(i, out)
+  local chunk = 400
+  while i <= #ARGV do
+    local ids, ats, evs, bys = {}, {}, {}, {}
+    while i <= #ARGV and #ids < chunk do
+      ids[#ids + 1], ats[#ats + 1], evs[#evs + 1], bys[#bys + 1] = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+      i = i + 4
+    end
+    local scores = redis.call('ZMSCORE', KEYS[1], unpack(ids))
+    local zargs = {'XX', 'GT'}
+    for k = 1, #ids do
+      if scores[k] then
+        zargs[#zargs + 1] = ats[k]
+        zargs[#zargs + 1] = ids[k]
+        if evs[k] ~= '0' or bys[k] ~= '0' then
+          local hkey = prefix .. 'conn:' .. ids[k]
+          if evs[k] ~= '0' then redis.call('HINCRBY', hkey, 'events_sent', evs[k]) end
+          if bys[k] ~= '0' then redis.call('HINCRBY', hkey, 'bytes_sent', bys[k]) end
+        end
+      else
+        out[#out + 1] = ids[k]
+      end
+    end
+    if #zargs > 2 then redis.call('ZADD', KEYS[1], unpack(zargs)) end
+  end
+  return out
+end

@@ -1,0 +1,310 @@
+"""Tracked streaming vs bare sse-starlette, same uvicorn, same machine.
+
+    python bench/bench_streaming.py                 # 2,000 clients x 10 events/s, 20 s per phase
+    python bench/bench_streaming.py --quick         # 300 clients, 5 s per phase
+    python bench/bench_streaming.py --clients 1000 --duration 30 --redis-url redis://127.0.0.1:6379/0
+
+Each phase runs a fresh server process (uvicorn, one worker, RedisStore manager) so RSS
+deltas are comparable; clients are raw asyncio sockets in this process. Figures:
+
+* delivered events/s (tracked / bare ratio), p50/p99 delivery latency (server yield -> client read)
+* server RSS per connection (RSS with N streams - RSS before, / N)
+* Redis commands/s per 1,000 idle tracked connections (INFO deltas, baseline subtracted),
+  next to what one round trip per ping would cost (1000 / ping interval)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+# -- server side ---------------------------------------------------------------------
+def make_app(rate: float):
+    from sse_starlette.sse import EventSourceResponse
+    from starlette.requests import Request
+    from starlette.routing import Route
+
+    from core.asgi import create_app
+    from core.config import load_config
+    from core.manager import ConnectionManager
+    from core.provider import make_store
+    from core.streaming import tracked_event_source
+
+    cfg = load_config()
+    manager = ConnectionManager(make_store(cfg), cfg)
+    interval = 1.0 / rate
+
+    async def ticks():
+        import random
+        await asyncio.sleep(random.random() * interval)  # random phase: no lock-step bursts in either mode
+        while True:
+            yield {"data": f"{time.time():.6f}"}
+            await asyncio.sleep(interval)
+
+    async def idle_gen():
+        await asyncio.Event().wait()
+        yield {}
+
+    async def bare(request: Request):
+        return EventSourceResponse(ticks(), ping=cfg.PING_INTERVAL_SECONDS, send_timeout=cfg.SEND_TIMEOUT_SECONDS)
+
+    async def tracked(request: Request):
+        return tracked_event_source(request, ticks(), manager=manager, channel="bench")
+
+    async def idle(request: Request):
+        return tracked_event_source(request, idle_gen(), manager=manager, channel="idle")
+
+    return create_app(manager, routes=[Route("/bare", bare), Route("/tracked", tracked), Route("/idle", idle)])
+
+
+def serve(port: int, rate: float) -> None:
+    import uvicorn
+    uvicorn.run(make_app(rate), host="127.0.0.1", port=port, log_level="warning", backlog=4096,
+                timeout_graceful_shutdown=5)
+
+
+# -- client side ---------------------------------------------------------------------
+class Stats:
+    def __init__(self) -> None:
+        self.events = 0
+        self.latencies: list[float] = []
+        self.measuring = False
+
+
+async def client(host: str, port: int, path: str, st: Stats, ready: asyncio.Event | None, stop: asyncio.Event) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    buf = b""
+    try:
+        while b"\r\n\r\n" not in buf:
+            buf += await reader.read(4096)
+        if ready is not None:
+            ready.set()
+        rest = buf.split(b"\r\n\r\n", 1)[1]
+        while not stop.is_set():
+            chunk = rest or await reader.read(65536)
+            rest = b""
+            if not chunk:
+                return
+            if st.measuring:
+                now = time.time()
+                n = chunk.count(b"data: ")
+                st.events += n
+                i = chunk.rfind(b"data: ")
+                if i >= 0:  # latency of the newest event in this read
+                    with contextlib.suppress(ValueError):
+                        st.latencies.append(now - float(chunk[i + 6:chunk.index(b"\r\n", i)]))
+    finally:
+        writer.close()
+
+
+async def open_many(host: str, port: int, path: str, n: int, st: Stats, stop: asyncio.Event) -> list[asyncio.Task]:
+    tasks = []
+    for start in range(0, n, 200):
+        readies = []
+        for _ in range(min(200, n - start)):
+            ev = asyncio.Event()
+            readies.append(ev)
+            tasks.append(asyncio.create_task(client(host, port, path, st, ev, stop)))
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in readies)), 60)
+    return tasks
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProc:
+    def __init__(self, rate: float, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", str(self.port), "--rate", str(rate)],
+                                     env={**os.environ, **env}, cwd=str(ROOT))
+
+    async def wait_ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                r, w = await asyncio.open_connection("127.0.0.1", self.port)
+                w.write(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+                ok = b" 200 " in await r.read(200)
+                w.close()
+                if ok:
+                    return
+            await asyncio.sleep(0.1)
+        raise RuntimeError("bench server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def stream_phase(path: str, n: int, duration: float, rate: float, env: dict[str, str]) -> dict[str, float]:
+    srv = ServerProc(rate, env)
+    await srv.wait_ready()
+    await asyncio.sleep(1.0)
+    rss0 = rss_kib(srv.proc.pid)
+    st, stop = Stats(), asyncio.Event()
+    tasks = await open_many("127.0.0.1", srv.port, path, n, st, stop)
+    await asyncio.sleep(2.0)  # settle
+    st.measuring = True
+    t0 = time.perf_counter()
+    await asyncio.sleep(duration)
+    st.measuring = False
+    elapsed = time.perf_counter() - t0
+    rss1 = rss_kib(srv.proc.pid)
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    srv.stop()
+    lat = sorted(st.latencies) or [float("nan")]
+    return {
+        "events_per_s": st.events / elapsed,
+        "expected_per_s": n * rate,
+        "p50_ms": statistics.median(lat) * 1000,
+        "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
+        "rss_per_conn_kib": (rss1 - rss0) / n,
+        "rss_mib": rss1 / 1024,
+    }
+
+
+def redis_info(url: str) -> dict[str, int]:
+    import redis
+    r = redis.Redis.from_url(url)
+    try:
+        info = r.info("all")
+    finally:
+        r.close()
+    out = {"total": int(info["total_commands_processed"])}
+    for k, v in info.items():
+        if k.startswith("cmdstat_"):
+            out[k[8:]] = int(v["calls"])
+    return out
+
+
+async def idle_phase(n: int, window: float, url: str, env: dict[str, str], ping: float) -> dict[str, float]:
+    srv = ServerProc(1.0, {**env, "SSE_PING_INTERVAL_SECONDS": str(ping)})
+    await srv.wait_ready()
+    await asyncio.sleep(1.0)
+
+    async def rate() -> tuple[float, float]:
+        a = redis_info(url)
+        await asyncio.sleep(window)
+        b = redis_info(url)
+        total = (b["total"] - a["total"] - 2) / window  # minus our own two INFO calls
+        trips = sum(b.get(k, 0) - a.get(k, 0) for k in ("evalsha", "eval")) / window
+        deltas = sorted(((b[k] - a.get(k, 0)) / window, k) for k in b if k != "total")
+        breakdown.append(", ".join(f"{k} {v:.1f}/s" for v, k in reversed(deltas[-6:]) if v > 0)
+)
+        return total, trips
+
+    breakdown: list[str] = []
+
+    base_total, base_trips = await rate()
+    st, stop = Stats(), asyncio.Event()
+    tasks = await open_many("127.0.0.1", srv.port, "/idle", n, st, stop)
+    await asyncio.sleep(ping + 1)
+    total, trips = await rate()
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    srv.stop()
+    per_k = 1000 / n
+    return {"commands_per_s_per_1k": (total - base_total) * per_k, "lua_calls_per_s": trips,
+            "baseline_commands_per_s": base_total, "per_ping_round_trips_per_1k": 1000 / ping,
+            "breakdown": breakdown[-1]}
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    redis_proc = None
+    url = args.redis_url
+    if url is None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise SystemExit("need redis-server on PATH or --redis-url")
+        port = free_port()
+        redis_proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no",
+                                       "--dir", tempfile.mkdtemp(), "--loglevel", "warning"], stdout=subprocess.DEVNULL)
+        url = f"redis://127.0.0.1:{port}/0"
+        await asyncio.sleep(0.5)
+    env = {"SSE_REDIS_URL": url, "SSE_REDIS_NAMESPACE": f"bench{os.getpid()}", "SSE_LOG_LEVEL": "WARNING"}
+    try:
+        print(f"# bench_streaming: {args.clients} clients x {args.rate:g} events/s, {args.duration:g}s per phase, "
+              f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}", flush=True)
+        # warm-up phase (discarded): the first server/client pair in a run is measurably slower
+        await stream_phase("/bare", min(args.clients, 200), 1.0, args.rate, env)
+        bare = await stream_phase("/bare", args.clients, args.duration, args.rate, env)
+        tracked = await stream_phase("/tracked", args.clients, args.duration, args.rate, env)
+        print(f"{'':28}{'bare':>12}{'tracked':>12}")
+        print(f"{'expected events/s':28}{bare['expected_per_s']:12.0f}{tracked['expected_per_s']:12.0f}")
+        print(f"{'delivered events/s':28}{bare['events_per_s']:12.0f}{tracked['events_per_s']:12.0f}")
+        print(f"{'p50 latency ms':28}{bare['p50_ms']:12.2f}{tracked['p50_ms']:12.2f}")
+        print(f"{'p99 latency ms':28}{bare['p99_ms']:12.2f}{tracked['p99_ms']:12.2f}")
+        print(f"{'server RSS MiB':28}{bare['rss_mib']:12.1f}{tracked['rss_mib']:12.1f}")
+        print(f"{'RSS per connection KiB':28}{bare['rss_per_conn_kib']:12.1f}{tracked['rss_per_conn_kib']:12.1f}")
+        print(f"delivered ratio tracked/bare: {tracked['events_per_s'] / bare['events_per_s']:.3f} (aim >= 0.9)", flush=True)
+        idle = await idle_phase(args.idle, args.idle_window, url, env, args.ping)
+        print(f"idle: {args.idle} tracked connections, ping {args.ping:g}s, flush "
+              f"{os.environ.get('SSE_TOUCH_FLUSH_INTERVAL_SECONDS', '1')}s, window {args.idle_window:g}s")
+        print(f"  redis commands/s per 1,000 idle connections: {idle['commands_per_s_per_1k']:.1f} "
+              f"(counted by Redis incl. commands run inside the touch script; baseline with 0 connections "
+              f"{idle['baseline_commands_per_s']:.1f}/s)")
+        print(f"  client round trips to Redis: {idle['lua_calls_per_s']:.2f} touch EVALSHA/s for all {args.idle} "
+              f"connections (+ heartbeat); one round trip per ping would be {idle['per_ping_round_trips_per_1k']:.1f}/s per 1,000")
+        print(f"  busiest commands with {args.idle} connections: {idle['breakdown']}")
+    finally:
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--clients", type=int, default=2000)
+    p.add_argument("--rate", type=float, default=10.0, help="events/s per client")
+    p.add_argument("--duration", type=float, default=20.0, help="measured seconds per phase")
+    p.add_argument("--idle", type=int, default=1000, help="idle connections for the Redis figure")
+    p.add_argument("--idle-window", type=float, default=10.0)
+    p.add_argument("--ping", type=float, default=5.0, help="ping interval of the idle phase")
+    p.add_argument("--redis-url", default=None)
+    p.add_argument("--quick", action="store_true", help="300 clients, 5 s phases, 500 idle")
+    p.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.serve is not None:
+        serve(args.serve, args.rate)
+        return
+    if args.quick:
+        args.clients, args.duration, args.idle, args.idle_window = 300, 5.0, 500, 6.0
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()

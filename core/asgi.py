@@ -1,0 +1,254 @@
+"""Starlette routes: /monitoring, /monitoring/connections, /monitoring/cleanup, /metrics, /health.
+
+Mount them on any Starlette or FastAPI app::
+
+    app = Starlette(routes=[*monitoring_routes(provider), Route("/events", events)],
+                    lifespan=sse_lifespan(provider))
+    # FastAPI: app.router.routes.extend(monitoring_routes(provider))
+
+Authorization: ``POST /monitoring/cleanup`` needs ``Authorization: Bearer <SSE_MONITORING_TOKEN>``
+(404 when no token is configured: the endpoint does not exist). With
+``SSE_MONITORING_READ_REQUIRES_TOKEN`` the read endpoints (/monitoring, /monitoring/connections,
+/metrics, /health) need it too; ``/health/live`` and ``/health/ready`` never do (probes).
+No response ever carries the token or the Redis URL.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from .config import SSEConfig
+from .exporters.prometheus import CONTENT_TYPE_LATEST, render_metrics
+from .manager import ConnectionManager
+from .store.base import StoreUnavailable
+from .streaming import ManagerSource, close_tracked_streams, resolve_manager
+
+__all__ = ["monitoring_routes", "sse_lifespan", "create_app", "MAX_CLEANUP_BATCH", "CONNECTION_STATES"]
+
+log = logging.getLogger("sse")
+
+MAX_CLEANUP_BATCH = 10_000
+MAX_OFFSET = 1_000_000_000
+DEFAULT_PAGE = 50
+CONNECTION_STATES = ("stale", "active", "long_lived", "very_old", "all")
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers={**_NO_STORE, **(headers or {})})
+
+
+def _bearer(request: Request) -> str | None:
+    value = request.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _check_token(request: Request, expected: str | None) -> JSONResponse | None:
+    """None when authorized, else the 401/403 response."""
+    if expected is None:
+        return _error(403, "monitoring token required but not configured (SSE_MONITORING_TOKEN)")
+    given = _bearer(request)
+    if given is None:
+        return _error(401, "missing bearer token", {"WWW-Authenticate": 'Bearer realm="sse-monitoring"'})
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return _error(403, "invalid token")
+    return None
+
+
+class _Endpoints:
+    def __init__(self, source: ManagerSource, config: SSEConfig | None) -> None:
+        self.source = source
+        self.config = config
+        self._cleanup_running = False  # one cleanup per endpoint at a time (the manager's lock covers the rest)
+
+    async def manager(self, request: Request) -> ConnectionManager:
+        return await resolve_manager(self.source, request)
+
+    def cfg(self, manager: ConnectionManager) -> SSEConfig:
+        return self.config or manager.config
+
+    async def _read_guard(self, request: Request) -> tuple[ConnectionManager, JSONResponse | None]:
+        manager = await self.manager(request)
+        cfg = self.cfg(manager)
+        if cfg.MONITORING_READ_REQUIRES_TOKEN:
+            return manager, _check_token(request, cfg.monitoring_token)
+        return manager, None
+
+    # -- reads --------------------------------------------------------------------------
+    async def monitoring(self, request: Request) -> Response:
+        manager, denied = await self._read_guard(request)
+        if denied:
+            return denied
+        return JSONResponse(await manager.get_detailed_monitoring_stats(), headers=_NO_STORE)
+
+    async def connections(self, request: Request) -> Response:
+        manager, denied = await self._read_guard(request)
+        if denied:
+            return denied
+        cfg = self.cfg(manager)
+        q = request.query_params
+        state = q.get("state", "all")
+        if state not in CONNECTION_STATES:
+            return _error(400, f"state must be one of {', '.join(CONNECTION_STATES)}")
+        try:
+            limit = _int_param(q, "limit", min(DEFAULT_PAGE, cfg.MONITORING_MAX_PAGE_SIZE), 1, None)
+            offset = _int_param(q, "offset", 0, 0, MAX_OFFSET)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        limit = min(limit, cfg.MONITORING_MAX_PAGE_SIZE)
+        try:
+            total, records = await manager.list_connections(state, limit, offset)
+        except StoreUnavailable as exc:
+            return _error(503, f"state store unavailable: {exc}")
+        return JSONResponse({"state": state, "total": total, "limit": limit, "offset": offset,
+                             "connections": [r.model_dump(mode="json") for r in records]}, headers=_NO_STORE)
+
+    async def metrics(self, request: Request) -> Response:
+        manager, denied = await self._read_guard(request)
+        if denied:
+            return denied
+        body = render_metrics(*await manager.metrics_inputs())
+        return Response(body, media_type=CONTENT_TYPE_LATEST, headers=_NO_STORE)
+
+    async def health(self, request: Request) -> Response:
+        manager = await self.manager(request)
+        snap = await manager.monitoring_snapshot()
+        hi = snap.health_indicators.model_dump(mode="json")
+        body = {"status": hi["overall_health"], **hi, "timestamp": snap.timestamp, "service_name": snap.service_name}
+        return JSONResponse(body, status_code=503 if hi["overall_health"] == "unhealthy" else 200, headers=_NO_STORE)
+
+    async def live(self, request: Request) -> Response:
+        return JSONResponse({"status": "alive"}, headers=_NO_STORE)
+
+    async def ready(self, request: Request) -> Response:
+        manager = await self.manager(request)
+        try:
+            await manager.store.ping()
+        except StoreUnavailable as exc:
+            return JSONResponse({"status": "unavailable", "store": manager.store.kind, "reason": str(exc)},
+                                status_code=503, headers=_NO_STORE)
+        return JSONResponse({"status": "ready", "store": manager.store.kind}, headers=_NO_STORE)
+
+    # -- cleanup ------------------------------------------------------------------------
+    async def cleanup(self, request: Request) -> Response:
+        manager = await self.manager(request)
+        cfg = self.cfg(manager)
+        token = cfg.monitoring_token
+        if token is None:
+            return _error(404, "cleanup endpoint disabled (no SSE_MONITORING_TOKEN configured)")
+        denied = _check_token(request, token)
+        if denied:
+            return denied
+        try:
+            batch = _batch_size(await request.body(), cfg.CLEANUP_BATCH_SIZE)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        # non-blocking: refuse rather than queue (the check and the manager's lock acquire
+        # happen without an await in between, so two requests cannot both pass)
+        if self._cleanup_running or manager.cleanup_in_progress:
+            return _error(409, "a cleanup is already running")
+        self._cleanup_running = True
+        try:
+            result = await manager.run_cleanup(batch)
+        except StoreUnavailable as exc:
+            return _error(503, f"state store unavailable: {exc}")
+        finally:
+            self._cleanup_running = False
+        log.info("SSE cleanup requested via API: cleaned=%d, failed=%d, batch_size=%d", result.cleaned, result.failed, batch)
+        return JSONResponse(result.model_dump(mode="json"), headers=_NO_STORE)
+
+
+def _int_param(q: Any, name: str, default: int, lo: int, hi: int | None) -> int:
+    raw = q.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw[:20]!r}") from None
+    if value < lo or (hi is not None and value > hi):
+        raise ValueError(f"{name} must be >= {lo}" + (f" and <= {hi}" if hi is not None else ""))
+    return value
+
+
+def _batch_size(body: bytes, default: int) -> int:
+    if not body.strip():
+        return default
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("body must be JSON, e.g. {\"batch_size\": 10}") from None
+    if not isinstance(data, dict):
+        raise ValueError("body must be a JSON object, e.g. {\"batch_size\": 10}")
+    unknown = sorted(set(data) - {"batch_size"})
+    if unknown:
+        raise ValueError(f"unknown field(s): {', '.join(map(str, unknown))[:100]}")
+    value = data.get("batch_size")
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"batch_size must be an integer 1..{MAX_CLEANUP_BATCH}")
+    if not 1 <= value <= MAX_CLEANUP_BATCH:
+        raise ValueError(f"batch_size must be an integer 1..{MAX_CLEANUP_BATCH}, got {value}")
+    return value
+
+
+def monitoring_routes(source: ManagerSource = None, config: SSEConfig | None = None, *,
+                      prefix: str = "") -> list[BaseRoute]:
+    """The monitoring endpoints as Starlette routes.
+
+    ``source``: a ConnectionManager, an SSEProvider, or None (``app.state.sse_manager``, set by
+    :func:`sse_lifespan`). ``config`` defaults to the manager's config.
+    """
+    e = _Endpoints(source, config)
+    p = prefix.rstrip("/")
+    return [
+        Route(f"{p}/monitoring", e.monitoring, methods=["GET"], name="sse_monitoring"),
+        Route(f"{p}/monitoring/connections", e.connections, methods=["GET"], name="sse_monitoring_connections"),
+        Route(f"{p}/monitoring/cleanup", e.cleanup, methods=["POST"], name="sse_monitoring_cleanup"),
+        Route(f"{p}/metrics", e.metrics, methods=["GET"], name="sse_metrics"),
+        Route(f"{p}/health", e.health, methods=["GET"], name="sse_health"),
+        Route(f"{p}/health/live", e.live, methods=["GET"], name="sse_health_live"),
+        Route(f"{p}/health/ready", e.ready, methods=["GET"], name="sse_health_ready"),
+    ]
+
+
+def sse_lifespan(source: ManagerSource, *, drain_timeout: float = 5.0) -> Callable[[Any], Any]:
+    """A lifespan that starts the manager, puts it on ``app.state.sse_manager``, and on
+    shutdown closes the tracked streams still open and stops the manager (which
+    unregisters whatever is left and forgets this worker in the store)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        get = getattr(source, "get_connection_manager", None)
+        manager: ConnectionManager = await get() if get is not None else source  # type: ignore[assignment]
+        await manager.start()
+        app.state.sse_manager = manager
+        try:
+            yield
+        finally:
+            await close_tracked_streams(manager, timeout=drain_timeout)
+            if get is not None and hasattr(type(source), "shutdown"):
+                await type(source).shutdown()  # type: ignore[union-attr]
+            else:
+                await manager.stop()
+
+    return lifespan
+
+
+def create_app(source: ManagerSource, *, routes: list[BaseRoute] | None = None,
+               config: SSEConfig | None = None) -> Starlette:
+    """A Starlette app with the monitoring routes, ``routes`` and the manager's lifespan."""
+    return Starlette(routes=[*monitoring_routes(source, config), *(routes or [])], lifespan=sse_lifespan(source))

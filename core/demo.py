@@ -1,0 +1,421 @@
+"""The embedded demo service: a real uvicorn server with a tracked SSE stream, the
+monitoring endpoints, and a simulated audience.
+
+In process (the dashboard uses this)::
+
+    svc = DemoService(host="127.0.0.1", port=0, clients=40)
+    await svc.start()          # uvicorn runs as a task of the current event loop
+    svc.base_url, svc.monitoring_url, svc.token, svc.manager
+    await svc.stop()
+
+From the shell: ``sse-demo [--host H] [--port P] [--clients N] [--redis-url URL] [--workers N] [--token T]``.
+With ``--redis-url`` and ``--workers N`` a fleet of N uvicorn worker processes shares Redis
+(each its own manager); the audience runs in a process of its own.
+
+The audience: a few long-lived listeners, many clients that come and go, and some that
+vanish without closing (registered, never active again: they go stale and cleanup removes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import random
+import secrets
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import uvicorn
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from .config import SSEConfig, load_config
+from .manager import ConnectionManager
+from .provider import make_store
+from .streaming import close_tracked_streams, tracked_event_source
+
+__all__ = ["DemoService", "EmbeddedServer", "Audience", "demo_config", "build_demo_app", "fleet_app", "main"]
+
+log = logging.getLogger("sse.demo")
+
+# shorter than production so things happen on screen (each applies only if SSE_<NAME> is unset)
+DEMO_DEFAULTS: dict[str, Any] = {
+    "STALE_CONNECTION_THRESHOLD_SECONDS": 60.0,
+    "CLEANUP_INTERVAL_SECONDS": 15.0,
+    "PING_INTERVAL_SECONDS": 5.0,
+}
+CHANNELS = ("default", "prices", "news", "browser")
+EVENT_INTERVAL_SECONDS = 1.0
+
+
+def demo_config(token: str | None = None, redis_url: str | None = None, **overrides: Any) -> SSEConfig:
+    """SSE_* from the environment, the demo's shorter intervals where unset, then ``overrides``."""
+    env = {k.upper() for k in os.environ}
+    values: dict[str, Any] = {k: v for k, v in DEMO_DEFAULTS.items() if f"SSE_{k}" not in env}
+    if token:
+        values["MONITORING_TOKEN"] = token
+    if redis_url:
+        values["REDIS_URL"] = redis_url
+    values.update(overrides)
+    return load_config(**values)
+
+
+# -- the app ---------------------------------------------------------------------------
+async def _ticks(request: Request, worker: str) -> AsyncIterator[dict[str, Any]]:
+    seq = 0
+    price = 100.0
+    while True:
+        seq += 1
+        price = round(max(1.0, price * (1 + random.gauss(0, 0.002))), 2)
+        yield {"event": "tick", "id": str(seq),
+               "data": json.dumps({"seq": seq, "ts": round(time.time(), 3), "price": price, "worker": worker})}
+        await asyncio.sleep(EVENT_INTERVAL_SECONDS)
+
+
+def build_demo_app(manager: ConnectionManager) -> Starlette:
+    """The demo's Starlette app: ``/`` (page), ``/events`` (tracked stream), monitoring routes."""
+    from .asgi import create_app
+
+    page = (Path(__file__).parent / "static" / "index.html").read_text(encoding="utf-8")
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(page)
+
+    async def events(request: Request) -> Response:
+        channel = request.query_params.get("channel", "default")
+        if channel not in CHANNELS:  # bounded: channels are labels on nothing, but keep them few
+            channel = "default"
+        return tracked_event_source(request, _ticks(request, manager.worker_id), manager=manager, channel=channel)
+
+    return create_app(manager, routes=[Route("/", index), Route("/events", events)])
+
+
+def fleet_app() -> Starlette:
+    """Factory for each worker process of ``sse-demo --workers N`` (config from SSE_*)."""
+    _setup_logging()
+    cfg = load_config()
+    return build_demo_app(ConnectionManager(make_store(cfg), cfg))
+
+
+# -- an embeddable uvicorn -------------------------------------------------------------
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn without signal handlers: the embedding program owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[override]
+        yield
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket (port 0: a free port). Bind errors surface here as OSError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+async def serve_app(app: Any, host: str = "127.0.0.1", port: int = 0, **config: Any) -> tuple[EmbeddedServer, asyncio.Task[None], int]:
+    """Start ``app`` on uvicorn in this event loop. Returns (server, task, bound port)."""
+    sock = bind_socket(host, port)
+    cfg = uvicorn.Config(app, log_config=None, log_level=config.pop("log_level", "warning"), access_log=False,
+                         lifespan="on", timeout_graceful_shutdown=config.pop("timeout_graceful_shutdown", 5),
+                         **config)
+    server = EmbeddedServer(cfg)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=f"uvicorn-{host}:{sock.getsockname()[1]}")
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if task.done():
+            sock.close()
+            exc = task.exception()
+            raise RuntimeError(f"server failed to start: {exc!r}")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("server did not start within 15s")
+        await asyncio.sleep(0.01)
+    return server, task, sock.getsockname()[1]
+
+
+async def stop_server(server: uvicorn.Server, task: asyncio.Task[None], timeout: float = 10.0) -> None:
+    server.should_exit = True
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout)
+    except asyncio.TimeoutError:
+        server.force_exit = True
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)
+
+
+# -- the audience ----------------------------------------------------------------------
+async def sse_client(host: str, port: int, seconds: float | None, path: str = "/events", agent: str = "sse-demo") -> int:
+    """One real SSE client on a raw socket: reads for ``seconds`` (None: until closed). Returns bytes read."""
+    reader, writer = await asyncio.open_connection(host, port)
+    got = 0
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
+                     f"User-Agent: {agent}\r\n\r\n".encode())
+        with contextlib.suppress(asyncio.TimeoutError):
+            async with asyncio.timeout(seconds):
+                while chunk := await reader.read(65536):
+                    got += len(chunk)
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+    return got
+
+
+class Audience:
+    """Simulated clients of one demo server.
+
+    * ~10% long-lived listeners (connect once, stay);
+    * ~15% that vanish without closing: registered with ``ghost_manager`` and never active
+      again, so they go stale and cleanup removes them (then a new one arrives);
+    * the rest come and go: stay ~30 s (exponential), leave, come back a few seconds later.
+    """
+
+    def __init__(self, host: str, port: int, clients: int, ghost_manager: ConnectionManager | None = None,
+                 mean_stay: float = 30.0) -> None:
+        self.host, self.port, self.clients = host, port, clients
+        self.ghost_manager = ghost_manager
+        self.mean_stay = mean_stay
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def plan(self) -> tuple[int, int, int]:
+        n = self.clients
+        long_lived = max(1, n // 10) if n else 0
+        ghosts = (n * 15 // 100) if self.ghost_manager is not None else 0
+        return long_lived, ghosts, max(n - long_lived - ghosts, 0)
+
+    def start(self) -> None:
+        long_lived, ghosts, churn = self.plan()
+        for i in range(long_lived):
+            self._spawn(self._listener(None, "sse-demo/long-lived", 0.0), f"long-{i}")
+        for i in range(churn):
+            self._spawn(self._churner(i), f"churn-{i}")
+        for i in range(ghosts):
+            self._spawn(self._ghost(i), f"ghost-{i}")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=f"audience-{name}"))
+
+    async def _listener(self, seconds: float | None, agent: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        while True:  # a listener whose stream ends (lifetime, restart) reconnects, like EventSource
+            try:
+                await sse_client(self.host, self.port, seconds, "/events?channel=news", agent)
+            except OSError:
+                pass
+            if seconds is not None:
+                return
+            await asyncio.sleep(1.0 + random.random() * 2)
+
+    async def _churner(self, i: int) -> None:
+        await asyncio.sleep(random.uniform(0, 5))  # steady arrivals, not a thundering herd
+        while True:
+            stay = min(max(random.expovariate(1 / self.mean_stay), 2.0), 4 * self.mean_stay)
+            try:
+                await sse_client(self.host, self.port, stay, "/events?channel=prices", "sse-demo/visitor")
+            except OSError:
+                await asyncio.sleep(1.0)
+            await asyncio.sleep(random.uniform(0.5, 5.0))
+
+    async def _ghost(self, i: int) -> None:
+        assert self.ghost_manager is not None
+        await asyncio.sleep(random.uniform(0, 10))
+        while True:
+            gone = asyncio.Event()
+            await self.ghost_manager.register(channel="default", client_address=f"198.51.100.{i % 250 + 1}:{40000 + i}",
+                                              user_agent="sse-demo/vanished", on_close=gone.set)
+            await gone.wait()  # until cleanup removes it
+            await asyncio.sleep(random.uniform(1.0, 10.0))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(BaseException):
+                await t
+        self._tasks.clear()
+
+
+# -- the service -----------------------------------------------------------------------
+class DemoService:
+    """The demo server in the current event loop (the dashboard's embedded source)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, clients: int = 40, token: str | None = None,
+                 config: SSEConfig | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.clients = clients
+        if config is None:
+            self.token = token or secrets.token_urlsafe(24)
+            config = demo_config(token=self.token)
+        else:
+            if token is not None:
+                config = config.model_copy(update={"MONITORING_TOKEN": SecretStr(token)})
+            self.token = config.monitoring_token or ""
+        self.config = config
+        self.manager = ConnectionManager(make_store(config), config)
+        self.app = build_demo_app(self.manager)
+        self.audience: Audience | None = None
+        self._server: EmbeddedServer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def monitoring_url(self) -> str:
+        return self.base_url + "/monitoring"
+
+    async def start(self) -> None:
+        if self._server is not None:
+            return
+        await self.manager.start()  # a store that cannot start fails here, as a normal exception
+        try:
+            self._server, self._task, self.port = await serve_app(self.app, self.host, self.port)
+        except BaseException:
+            await self.manager.stop()
+            raise
+        if self.clients > 0:
+            self.audience = Audience(self.host, self.port, self.clients, ghost_manager=self.manager)
+            self.audience.start()
+
+    async def stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        server, task, self._server, self._task = self._server, self._task, None, None
+        if self.audience is not None:
+            await self.audience.stop()
+            self.audience = None
+        await close_tracked_streams(self.manager)
+        await stop_server(server, task)
+        await self.manager.stop()  # no-op when the lifespan did it
+
+
+# -- the command line ------------------------------------------------------------------
+def _setup_logging() -> None:
+    level = os.environ.get("SSE_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _banner(base_url: str, token: str, workers: int, store: str) -> None:
+    print(f"sse-demo: serving on {base_url}  ({workers} worker{'s' if workers != 1 else ''}, {store} store)")
+    print(f"  page:        {base_url}/")
+    print(f"  monitoring:  {base_url}/monitoring")
+    print(f"  metrics:     {base_url}/metrics")
+    print(f"  token:       {token}")
+    print(f"  cleanup:     curl -X POST -H 'Authorization: Bearer {token}' {base_url}/monitoring/cleanup")
+    print(f"  dashboard:   sse-dash --url {base_url}/monitoring --token {token}", flush=True)
+
+
+async def _run_single(args: argparse.Namespace, token: str) -> None:
+    svc = DemoService(host=args.host, port=args.port, clients=args.clients, token=token,
+                      config=demo_config(token=token, redis_url=args.redis_url))
+    await svc.start()
+    _banner(svc.base_url, svc.token, 1, svc.manager.store.kind)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("sse-demo: shutting down (unregistering live connections)", flush=True)
+    await svc.stop()
+
+
+def _audience_process(host: str, port: int, clients: int) -> None:
+    """The fleet's audience, in a process of its own (its ghosts live in a manager of their own)."""
+    async def run() -> None:
+        cfg = load_config()
+        manager = ConnectionManager(make_store(cfg), cfg.model_copy(update={"PERIODIC_CLEANUP_ENABLED": False}))
+        await manager.start()
+        audience = Audience(host, port, clients, ghost_manager=manager)
+        audience.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await audience.stop()
+        await manager.stop()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+def _run_fleet(args: argparse.Namespace, token: str) -> None:
+    cfg = demo_config(token=token, redis_url=args.redis_url)
+    for name in DEMO_DEFAULTS:  # the workers read SSE_* only
+        os.environ[f"SSE_{name}"] = repr(getattr(cfg, name))
+    os.environ["SSE_REDIS_URL"] = args.redis_url
+    os.environ["SSE_MONITORING_TOKEN"] = token
+    port = args.port
+    if port == 0:
+        with socket.socket() as s:
+            s.bind((args.host, 0))
+            port = s.getsockname()[1]
+    _banner(f"http://{args.host}:{port}", token, args.workers, "redis")
+    audience = None
+    if args.clients > 0:
+        audience = multiprocessing.get_context("spawn").Process(
+            target=_audience_process, args=(args.host, port, args.clients), daemon=True)
+        audience.start()
+    try:
+        uvicorn.run("core.demo:fleet_app", factory=True, host=args.host, port=port, workers=args.workers,
+                    log_level="warning", timeout_graceful_shutdown=10)
+    finally:
+        if audience is not None and audience.is_alive():
+            audience.terminate()
+            audience.join(10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="sse-demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000, help="0 picks a free port (default 8000)")
+    p.add_argument("--clients", type=int, default=40, help="simulated clients (0: none)")
+    p.add_argument("--redis-url", default=None, help="share state in Redis (default: in-memory store)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (needs --redis-url when > 1)")
+    p.add_argument("--token", default=None, help="monitoring token (default: generated)")
+    args = p.parse_args(argv)
+    if args.clients < 0 or args.workers < 1:
+        p.error("--clients must be >= 0 and --workers >= 1")
+    if args.workers > 1 and not args.redis_url:
+        p.error("--workers > 1 needs --redis-url (each worker process needs the shared store)")
+    token = args.token or os.environ.get("SSE_MONITORING_TOKEN") or secrets.token_urlsafe(24)
+    _setup_logging()
+    try:
+        if args.workers > 1:
+            _run_fleet(args, token)
+        else:
+            asyncio.run(_run_single(args, token))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"sse-demo: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,211 @@
+"""SSE streams that the connection manager tracks (sse-starlette underneath).
+
+One line per endpoint::
+
+    @app.get("/prices")
+    async def prices(request: Request):
+        return tracked_event_source(request, price_events(), manager=manager, channel="prices")
+
+Lifecycle of one tracked stream::
+
+    __call__ ──► manager.register(on_close=...)          (before the headers go out)
+       │
+       ├─ every event sent ──► manager.touch(id, events=1, bytes_sent=n)   (batched by the manager)
+       ├─ every ping sent  ──► manager.touch(id, events=0, bytes_sent=n)   (activity, not an event)
+       │
+       └─ ends on: client gone | generator done | send timeout | max lifetime (+jitter)
+                   | server shutdown (sse-starlette's watcher, or close_tracked_streams)
+                   | cancellation | the manager's cleanup removed it (on_close)
+          ──► manager.unregister(id) in a shielded finally (skipped when the manager
+              itself removed it: it is already gone from the store)
+
+Sends and pings are hooked where sse-starlette makes them: ``_stream_response(send)``
+and ``_ping(send)`` receive a wrapped ``send`` that touches after the ASGI send returned,
+so only what was actually handed to the server counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import weakref
+from typing import TYPE_CHECKING, Any, Union
+
+import anyio
+from sse_starlette.sse import EventSourceResponse, SendTimeoutError
+from starlette.requests import Request
+from starlette.types import Message, Receive, Scope, Send
+
+from .config import SSEConfig
+
+if TYPE_CHECKING:
+    from .manager import ConnectionManager
+    from .provider import SSEProvider
+
+__all__ = ["TrackedEventSourceResponse", "tracked_event_source", "close_tracked_streams", "live_stream_count",
+           "resolve_manager"]
+
+log = logging.getLogger("sse")
+
+ManagerSource = Union["ConnectionManager", "SSEProvider", None]
+
+# live tracked responses per manager (for draining on shutdown)
+_live: "weakref.WeakKeyDictionary[Any, set[TrackedEventSourceResponse]]" = weakref.WeakKeyDictionary()
+
+_UNREGISTER_TIMEOUT = 5.0
+_FINAL_SEND_TIMEOUT = 1.0
+
+
+async def resolve_manager(source: ManagerSource, request: Request | None = None) -> "ConnectionManager":
+    """A started manager from a ConnectionManager, an SSEProvider, or (None) ``app.state.sse_manager``."""
+    if source is None:
+        if request is None:
+            raise RuntimeError("no manager given and no request to find app.state.sse_manager on")
+        source = getattr(request.app.state, "sse_manager", None)
+        if source is None:
+            raise RuntimeError("no SSE manager: pass manager=... or install core.asgi.sse_lifespan on the app")
+    get = getattr(source, "get_connection_manager", None)
+    if get is not None:
+        return await get()
+    return source  # type: ignore[return-value]
+
+
+class TrackedEventSourceResponse(EventSourceResponse):
+    """An ``EventSourceResponse`` registered with a :class:`~core.manager.ConnectionManager`.
+
+    ``ping`` defaults to ``SSE_PING_INTERVAL_SECONDS``, ``send_timeout`` to
+    ``SSE_SEND_TIMEOUT_SECONDS`` and ``max_lifetime`` to ``SSE_MAX_CONNECTION_LIFETIME_SECONDS``
+    (plus a uniform random 0.._JITTER_SECONDS); pass 0 to disable the lifetime. Every other
+    keyword goes to ``EventSourceResponse``. After the stream opened, ``connection_id`` is set.
+    """
+
+    def __init__(self, content: Any, *, manager: ManagerSource = None, channel: str = "default",
+                 config: SSEConfig | None = None, connection_id: str | None = None,
+                 ping: float | None = None, send_timeout: float | None = None,
+                 max_lifetime: float | None = None, **kwargs: Any) -> None:
+        super().__init__(content, ping=ping if ping is not None else EventSourceResponse.DEFAULT_PING_INTERVAL,
+                         send_timeout=send_timeout, **kwargs)
+        self._source = manager
+        self._config = config
+        self._explicit_ping = ping is not None
+        self._explicit_send_timeout = send_timeout is not None
+        self._max_lifetime = max_lifetime
+        self.channel = channel
+        self.connection_id: str | None = connection_id
+        self.close_reason: str | None = None
+        self._manager: ConnectionManager | None = None
+        self._scope = anyio.CancelScope()
+        self._removed_by_manager = False
+        self._started = False
+        self._complete = False
+
+    # -- closing from outside -----------------------------------------------------------
+    def close(self, reason: str = "closed") -> None:
+        """End the stream now (from any task of this event loop)."""
+        if self.close_reason is None:
+            self.close_reason = reason
+        self._scope.cancel()
+
+    def _on_manager_close(self) -> None:
+        # the manager removed us from the store already (cleanup, stop, removed elsewhere)
+        self._removed_by_manager = True
+        self.close("removed by manager")
+
+    # -- sse-starlette hooks ------------------------------------------------------------
+    def _tracking(self, send: Send, events: int) -> Send:
+        async def tracked_send(message: Message) -> None:
+            await send(message)
+            kind = message["type"]
+            if kind == "http.response.start":
+                self._started = True
+            elif kind == "http.response.body":
+                body = message.get("body", b"")
+                if body and self._manager is not None and self.connection_id is not None:
+                    self._manager.touch(self.connection_id, events=events, bytes_sent=len(body))
+                if not message.get("more_body", False):
+                    self._complete = True
+        return tracked_send
+
+    async def _stream_response(self, send: Send) -> None:
+        await super()._stream_response(self._tracking(send, 1))
+
+    async def _ping(self, send: Send) -> None:
+        await super()._ping(self._tracking(send, 0))
+
+    # -- ASGI ---------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method", "GET").upper() == "HEAD":
+            await super().__call__(scope, receive, send)  # no stream, nothing to track
+            return
+        manager = await resolve_manager(self._source, Request(scope) if self._source is None else None)
+        cfg = self._config or manager.config
+        if not self._explicit_ping:
+            self.ping_interval = cfg.PING_INTERVAL_SECONDS
+        if not self._explicit_send_timeout:
+            self.send_timeout = cfg.SEND_TIMEOUT_SECONDS
+        lifetime = self._max_lifetime if self._max_lifetime is not None else cfg.MAX_CONNECTION_LIFETIME_SECONDS
+        if lifetime:
+            lifetime += random.uniform(0.0, cfg.MAX_CONNECTION_LIFETIME_JITTER_SECONDS)
+
+        client = scope.get("client") or ("", 0)
+        headers = dict(scope.get("headers") or [])
+        record = await manager.register(
+            self.connection_id, channel=self.channel, client_address=f"{client[0]}:{client[1]}" if client[0] else "",
+            user_agent=headers.get(b"user-agent", b"").decode("latin-1"), on_close=self._on_manager_close,
+        )
+        self._manager = manager
+        self.connection_id = record.connection_id
+        live = _live.setdefault(manager, set())
+        live.add(self)
+        send_timed_out = False
+        try:
+            with self._scope:
+                if lifetime:
+                    self._scope.deadline = anyio.current_time() + lifetime
+                try:
+                    await super().__call__(scope, receive, send)
+                except SendTimeoutError:
+                    send_timed_out = True
+                    self.close_reason = self.close_reason or "send timeout"
+                    log.info("SSE stream %s closed: send blocked longer than %gs", self.connection_id, self.send_timeout)
+            if self._scope.cancelled_caught and self.close_reason is None:
+                self.close_reason = "max lifetime"
+            if self._started and not self._complete and not send_timed_out:
+                # End the chunked body cleanly so the client sees the end (and reconnects).
+                with anyio.move_on_after(_FINAL_SEND_TIMEOUT):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    self._complete = True
+        finally:
+            live.discard(self)
+            if not self._removed_by_manager:
+                with anyio.move_on_after(_UNREGISTER_TIMEOUT, shield=True):
+                    await manager.unregister(record.connection_id)
+
+
+def tracked_event_source(request: Request | None, content: Any, *, manager: ManagerSource = None,
+                         channel: str = "default", **kwargs: Any) -> TrackedEventSourceResponse:
+    """The one-liner for an endpoint. ``manager`` may be a ConnectionManager, an SSEProvider,
+    or omitted (then ``request.app.state.sse_manager``, set by :func:`core.asgi.sse_lifespan`)."""
+    if manager is None and request is not None:
+        manager = getattr(request.app.state, "sse_manager", None)
+    return TrackedEventSourceResponse(content, manager=manager, channel=channel, **kwargs)
+
+
+def live_stream_count(manager: "ConnectionManager") -> int:
+    """Tracked streams of ``manager`` that are open in this process."""
+    return len(_live.get(manager, ()))
+
+
+async def close_tracked_streams(manager: "ConnectionManager", timeout: float = 5.0,
+                                reason: str = "server shutdown") -> int:
+    """Close every open tracked stream of ``manager`` and wait (up to ``timeout``) until each
+    has ended and unregistered itself. Returns how many were closed. Use before stopping a
+    server that runs without signal handlers (an embedded server); under ``uvicorn`` with
+    signals sse-starlette's shutdown watcher does the same on SIGTERM."""
+    streams = list(_live.get(manager, ()))
+    for s in streams:
+        s.close(reason)
+    with anyio.move_on_after(timeout):
+        while _live.get(manager):
+            await anyio.sleep(0.02)
+    return len(streams)
