@@ -38,7 +38,7 @@ from .store.base import AgeQuery, Census, StateStore, StoreUnavailable
 log = logging.getLogger("sse")
 
 OnClose = Callable[[], Awaitable[None] | None]
-COUNTERS_EVERY = 10  # periodic flushes per flush of events/bytes counters
+COUNTERS_EVERY = 30  # periodic flushes per flush of per-connection events/bytes counters
 Clock = Callable[[], float]
 
 
@@ -306,12 +306,12 @@ class ConnectionManager:
             before = await self.store.census(self._age_query())
             cutoff = self.clock() - self.config.STALE_CONNECTION_THRESHOLD_SECONDS
             while True:
-                removed = await self.store.remove_stale(cutoff, batch)
+                count, mine = await self.store.remove_stale(cutoff, batch, self.worker_id)
                 batches += 1
-                c, f = await self._close_removed(removed)
-                cleaned += c
-                failed += f
-                if len(removed) < batch:
+                failed_here = await self._close_removed(mine)
+                cleaned += count - failed_here
+                failed += failed_here
+                if count < batch:
                     break
                 await asyncio.sleep(0)  # let streams breathe between batches
             now = self.clock()
@@ -322,7 +322,7 @@ class ConnectionManager:
                 while True:
                     removed, left = await self.store.reap_worker(hb.worker_id, batch)
                     batches += 1
-                    cleaned += len(removed)
+                    cleaned += removed
                     if left == 0:
                         break
                 await self.store.forget_worker(hb.worker_id)
@@ -359,17 +359,15 @@ class ConnectionManager:
             await self.store.record_cleanup(*self._unrecorded[0])
             self._unrecorded.pop(0)
 
-    async def _close_removed(self, removed: list[str]) -> tuple[int, int]:
-        """Close the local streams among ``removed``. Returns (cleaned, failed)."""
-        cleaned = failed = 0
+    async def _close_removed(self, removed: list[str]) -> int:
+        """Close the local streams among ``removed``; returns how many could not be closed."""
+        failed = 0
         for cid in removed:
             self._pending.pop(cid, None)
             entry = self._local.pop(cid, None)
             if entry is not None and not await self._close_stream(entry):
                 failed += 1
-            else:
-                cleaned += 1
-        return cleaned, failed
+        return failed
 
     async def _close_stream(self, entry: _Local) -> bool:
         if entry.on_close is None:

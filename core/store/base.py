@@ -58,10 +58,11 @@ class StateStore(Protocol):
         """Record activity for many connections at once; returns the ids the store does not know."""
     async def missing(self, connection_ids: Sequence[str]) -> list[str]:
         """The ids of ``connection_ids`` that are not registered."""
-    async def remove_stale(self, cutoff: float, limit: int) -> list[str]:
-        """Atomically remove up to ``limit`` connections with last_activity < cutoff, oldest first."""
-    async def reap_worker(self, worker_id: str, limit: int) -> tuple[list[str], int]:
-        """Remove up to ``limit`` connections of a dead worker; returns (removed ids, still left)."""
+    async def remove_stale(self, cutoff: float, limit: int, worker_id: str = "") -> tuple[int, list[str]]:
+        """Atomically remove up to ``limit`` connections with last_activity < cutoff, oldest first.
+        Returns (how many were removed, the removed ids held by ``worker_id``)."""
+    async def reap_worker(self, worker_id: str, limit: int) -> tuple[int, int]:
+        """Remove up to ``limit`` connections of a dead worker; returns (removed, still left)."""
     async def census(self, q: AgeQuery) -> Census: ...
     async def reconcile_counter(self) -> tuple[int, int]:
         """Set the counter from ground truth (registry size); returns (before, after)."""

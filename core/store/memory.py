@@ -142,11 +142,13 @@ class MemoryStore:
     async def missing(self, connection_ids: Sequence[str]) -> list[str]:
         return [c for c in connection_ids if c not in self._activity]
 
-    async def remove_stale(self, cutoff: float, limit: int) -> list[str]:
+    async def remove_stale(self, cutoff: float, limit: int, worker_id: str = "") -> tuple[int, list[str]]:
         ids = self._activity.range_below(cutoff, 0, limit)
-        return [c for c in ids if self._remove(c)]
+        owners = {c: self._records[c].worker_id for c in ids if c in self._records}
+        removed = [c for c in ids if self._remove(c)]
+        return len(removed), [c for c in removed if owners.get(c) == worker_id]
 
-    async def reap_worker(self, worker_id: str, limit: int) -> tuple[list[str], int]:
+    async def reap_worker(self, worker_id: str, limit: int) -> tuple[int, int]:
         members = self._worker_conns.get(worker_id, set())
         batch = list(members)[:limit]
         removed = []
@@ -157,7 +159,7 @@ class MemoryStore:
         left = len(members)
         if not left:
             self._worker_conns.pop(worker_id, None)
-        return removed, left
+        return len(removed), left
 
     async def census(self, q: AgeQuery) -> Census:
         total = len(self._activity)

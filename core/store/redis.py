@@ -145,13 +145,14 @@ class RedisStore:
         return out
 
     @_translate
-    async def remove_stale(self, cutoff: float, limit: int) -> list[str]:
-        return [_s(x) for x in await self._run("remove_stale", self._base_keys(), [_num(cutoff), int(limit)])]
+    async def remove_stale(self, cutoff: float, limit: int, worker_id: str = "") -> tuple[int, list[str]]:
+        res = await self._run("remove_stale", self._base_keys(), [_num(cutoff), int(limit), worker_id])
+        return int(res[0]), [_s(x) for x in res[1:]]
 
     @_translate
-    async def reap_worker(self, worker_id: str, limit: int) -> tuple[list[str], int]:
-        res = await self._run("reap_worker", [*self._base_keys(), self.keys.worker_conns(worker_id)], [int(limit)])
-        return [_s(x) for x in res[:-1]], int(res[-1])
+    async def reap_worker(self, worker_id: str, limit: int) -> tuple[int, int]:
+        removed, left = await self._run("reap_worker", [*self._base_keys(), self.keys.worker_conns(worker_id)], [int(limit)])
+        return int(removed), int(left)
 
     @_translate
     async def census(self, q: AgeQuery) -> Census:

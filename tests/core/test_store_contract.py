@@ -91,13 +91,16 @@ async def test_touch_does_not_resurrect_removed_connection(store):
 
 
 async def test_remove_stale_in_batches_oldest_first(store):
-    await store.register_many([rec(f"s{i:02d}", activity=T0 + i) for i in range(25)] + [rec("live", activity=T0 + 1000)])
-    first = await store.remove_stale(cutoff=T0 + 500, limit=10)
-    assert first == [f"s{i:02d}" for i in range(10)]
-    second = await store.remove_stale(cutoff=T0 + 500, limit=10)
+    await store.register_many([rec(f"s{i:02d}", activity=T0 + i, worker="w1" if i % 2 else "w2") for i in range(25)]
+                              + [rec("live", activity=T0 + 1000)])
+    count, mine = await store.remove_stale(cutoff=T0 + 500, limit=10, worker_id="w1")
+    assert count == 10
+    assert mine == [f"s{i:02d}" for i in range(1, 10, 2)]  # oldest first, only w1's are returned
+    assert await store.missing([f"s{i:02d}" for i in range(11)]) == [f"s{i:02d}" for i in range(10)]
+    second = await store.remove_stale(cutoff=T0 + 500, limit=10, worker_id="w2")
     third = await store.remove_stale(cutoff=T0 + 500, limit=10)
-    assert len(second) == 10 and len(third) == 5
-    assert await store.remove_stale(cutoff=T0 + 500, limit=10) == []
+    assert second[0] == 10 and third == (5, [])
+    assert await store.remove_stale(cutoff=T0 + 500, limit=10) == (0, [])
     census = await store.census(q(T0 + 500))
     assert (census.ages.total, census.counter) == (1, 1)
     assert await store.missing(["live", "s00"]) == ["s00"]
@@ -105,10 +108,11 @@ async def test_remove_stale_in_batches_oldest_first(store):
 
 async def test_concurrent_removals_count_each_connection_once(store):
     await store.register_many([rec(f"c{i}", activity=T0) for i in range(200)])
-    results = await asyncio.gather(*[store.remove_stale(T0 + 1, 7) for _ in range(40)],
+    results = await asyncio.gather(*[store.remove_stale(T0 + 1, 7, "w1") for _ in range(40)],
                                    *[store.unregister(f"c{i}") for i in range(0, 200, 3)])
-    removed = [cid for r in results[:40] for cid in r] + [f"c{i}" for i, ok in zip(range(0, 200, 3), results[40:]) if ok]
+    removed = [cid for _, r in results[:40] for cid in r] + [f"c{i}" for i, ok in zip(range(0, 200, 3), results[40:]) if ok]
     assert len(removed) == len(set(removed))
+    assert sum(n for n, _ in results[:40]) + sum(1 for ok in results[40:] if ok) == len(removed)
     left = await store.census(q(T0))
     assert left.ages.total + len(removed) == 200
     assert left.counter == left.ages.total
@@ -142,13 +146,14 @@ async def test_record_fields_round_trip(store):
 
 async def test_reap_dead_worker_removes_only_its_connections(store):
     await store.register_many([rec(f"d{i}", worker="dead") for i in range(23)] + [rec(f"l{i}", worker="live") for i in range(4)])
-    removed_all: list[str] = []
+    removed_all = 0
     while True:
         removed, left = await store.reap_worker("dead", 10)
         removed_all += removed
         if left == 0:
             break
-    assert sorted(removed_all) == sorted(f"d{i}" for i in range(23))
+    assert removed_all == 23
+    assert await store.missing([f"d{i}" for i in range(23)] + ["l0"]) == [f"d{i}" for i in range(23)]
     census = await store.census(q(T0))
     assert (census.ages.total, census.counter) == (4, 4)
 

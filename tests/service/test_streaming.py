@@ -42,6 +42,7 @@ async def test_pings_count_as_activity_not_as_events():
         [c] = await open_clients(s.host, s.port, 1, "/quiet")
 
         async def pinged():
+            await s.manager.flush_touches()  # counts go out every COUNTERS_EVERY periodic flushes; force one
             _, [rec] = await s.manager.list_connections("all", 10, 0)
             return rec if rec.bytes_sent > 0 else None
         rec = await wait_for(pinged, 5, "pings recorded")

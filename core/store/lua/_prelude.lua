@@ -17,6 +17,18 @@ local function remove_conn(id)
   return 1
 end
 
+-- run `cmd [key] items...` in chunks (Lua's unpack has a stack limit)
+local function chunked(cmd, key, items)
+  for s = 1, #items, 4000 do
+    local e = math.min(s + 3999, #items)
+    if key then
+      redis.call(cmd, key, unpack(items, s, e))
+    else
+      redis.call(cmd, unpack(items, s, e))
+    end
+  end
+end
+
 -- decrement the counter by n, never below zero
 local function counter_down(n)
   if n <= 0 then return end

@@ -1,11 +1,10 @@
 -- KEYS[4] = the dead worker's connection set. ARGV: prefix, limit.
--- Returns {removed ids..., remaining} with remaining as the last element.
+-- Returns {removed count, connections still left in the set}.
 local ids = redis.call('SRANDMEMBER', KEYS[4], tonumber(ARGV[2]))
-local removed = {}
+local removed = 0
 for _, id in ipairs(ids) do
-  if remove_conn(id) == 1 then removed[#removed + 1] = id end
-  redis.call('SREM', KEYS[4], id)
+  removed = removed + remove_conn(id)
 end
-counter_down(#removed)
-removed[#removed + 1] = redis.call('SCARD', KEYS[4])
-return removed
+chunked('SREM', KEYS[4], ids)
+counter_down(removed)
+return {removed, redis.call('SCARD', KEYS[4])}

@@ -1,0 +1,1 @@
+"""Benchmarks (no pytest): ``python -m bench.bench_core [--quick]``."""
