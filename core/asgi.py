@@ -9,7 +9,8 @@ Mount them on any Starlette or FastAPI app::
 Authorization: ``POST /monitoring/cleanup`` needs ``Authorization: Bearer <SSE_MONITORING_TOKEN>``
 (404 when no token is configured: the endpoint does not exist). With
 ``SSE_MONITORING_READ_REQUIRES_TOKEN`` the read endpoints (/monitoring, /monitoring/connections,
-/metrics, /health) need it too; ``/health/live`` and ``/health/ready`` never do (probes).
+/metrics) need it too; ``/health``, ``/health/live`` and ``/health/ready`` never do (load-balancer
+probes; their bodies carry no secrets).
 No response ever carries the token or the Redis URL.
 """
 

@@ -42,6 +42,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from .config import SSEConfig, load_config
+from .logs import configure_logging
 from .manager import ConnectionManager
 from .provider import make_store
 from .streaming import close_tracked_streams, tracked_event_source
@@ -318,6 +319,8 @@ class DemoService:
 def _setup_logging() -> None:
     level = os.environ.get("SSE_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=getattr(logging, level, logging.INFO), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # the sse logger's own output honours SSE_LOG_FORMAT (text: the guide's lines; json: JSON lines)
+    configure_logging(os.environ.get("SSE_LOG_FORMAT", "text").lower(), level if level in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO")
 
 
 def _banner(base_url: str, token: str, workers: int, store: str) -> None:

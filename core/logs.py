@@ -75,4 +75,15 @@ def configure_logging(fmt: str = "text", level: str = "INFO", stream: TextIO | N
     handler._sse_dash = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(level)
+    logger.propagate = False  # this handler is the sse logger's output; no duplicates via root
     return handler
+
+
+def ensure_logging(fmt: str = "text", level: str = "INFO") -> None:
+    """Give the ``sse`` logger an output when the application configured none.
+
+    If the app set up logging (a root handler) or the ``sse`` logger has handlers, the
+    lines go there untouched; otherwise INFO lines (cleanup results) would be lost."""
+    if logging.getLogger().handlers or logging.getLogger(LOGGER_NAME).handlers:
+        return
+    configure_logging(fmt, level)

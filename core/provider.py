@@ -13,6 +13,7 @@ import asyncio
 from typing import ClassVar
 
 from .config import SSEConfig, get_config
+from .logs import ensure_logging
 from .manager import ConnectionManager
 from .store.base import StateStore
 from .store.memory import MemoryStore
@@ -45,6 +46,7 @@ class SSEProvider:
         async with cls._lock:
             if cls._manager is None:
                 config = self._config or get_config()
+                ensure_logging(config.LOG_FORMAT, config.LOG_LEVEL)
                 manager = ConnectionManager(make_store(config), config)
                 await manager.start()
                 cls._manager = manager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,7 @@ def test_json_and_text_logs_keep_the_guide_lines_greppable():
         logging.getLogger("sse").info("connecting to redis://:s3cret@db:6379/0 with Bearer abc.def")
     finally:
         logging.getLogger("sse").removeHandler(handler)
+        logging.getLogger("sse").propagate = True
     lines = buf.getvalue().splitlines()
     doc = json.loads(lines[0])
     assert doc["message"].startswith("SSE cleanup completed: cleaned=5")
@@ -37,6 +39,7 @@ def test_json_and_text_logs_keep_the_guide_lines_greppable():
         logging.getLogger("sse").info("Periodic cleanup cycle: cleaned=3 connections")
     finally:
         logging.getLogger("sse").removeHandler(handler)
+        logging.getLogger("sse").propagate = True
     assert "Periodic cleanup cycle: cleaned=3 connections" in buf.getvalue()
 
 
@@ -127,3 +130,29 @@ async def test_redis_down_degrades_health_and_recovers(namespace):
         await m.stop()
     finally:
         server.stop()
+
+
+def test_a_plain_script_gets_the_guide_lines_in_json(tmp_path):
+    """No logging configured by the app: the provider gives the sse logger an output that
+    honours SSE_LOG_FORMAT; the guide's grep still finds the lines."""
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import asyncio\n"
+        "from core.provider import SSEProvider\n"
+        "async def main():\n"
+        "    m = await SSEProvider().get_connection_manager()\n"
+        "    await m.cleanup_stale_connections()\n"
+        "    await SSEProvider.shutdown()\n"
+        "asyncio.run(main())\n"
+    )
+    env = {**os.environ, "SSE_LOG_FORMAT": "json", "SSE_REDIS_URL": "", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop("SSE_REDIS_URL")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 0, res.stderr
+    docs = [json.loads(line) for line in res.stderr.splitlines() if line.startswith("{")]
+    messages = [d["message"] for d in docs]
+    assert any(m.startswith("SSE configuration validated successfully: cleanup_interval=60s") for m in messages), res.stderr
+    done = [d for d in docs if d["message"].startswith("SSE cleanup completed")]
+    assert done and done[0]["fields"]["cleaned"] == 0 and done[0]["level"] == "INFO"
