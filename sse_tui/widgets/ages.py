@@ -36,6 +36,7 @@ def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, widt
     counts = [b.count for b in buckets]
     markers = [plt.marker("full", pixel=bucket_colour(b)) for b in buckets]
     fig.draw(fig.bar(labels, counts, marker=markers, width=0.7))
+    fig.ruler("y").ticks(count_ticks(max(counts, default=0), max(height - 4, 2)))
     marks = [(stale_seconds, "cyan", "dotted"), (HOUR, "yellow", "default"), (SIX_HOURS, "red", "default")]
     for at, colour, style in marks:
         if at is None:
@@ -46,6 +47,14 @@ def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, widt
                 fig.line(i + 0.5, orientation="v", pixel=colour, style=style)
                 break
     return fig.build().string()
+
+
+def count_ticks(top: int, rows: int) -> list[int]:
+    """Whole-number y ticks (connections are counted, never fractional), at most ``rows`` of them."""
+    if top <= 0:
+        return [0]
+    step = max(1, -(-top // max(min(rows, 5) - 1, 1)))
+    return list(range(0, top + step, step))
 
 
 class AgeHistogram(Widget):
