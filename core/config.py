@@ -144,6 +144,20 @@ def validation_warnings(cfg: SSEConfig) -> list[str]:
     return warnings
 
 
+# What a worker publishes for observers (sse-dash --redis): behaviour, never secrets or addresses.
+FLEET_SETTINGS = (
+    "CLEANUP_INTERVAL_SECONDS", "CLEANUP_BATCH_SIZE", "STALE_CONNECTION_THRESHOLD_SECONDS", "PING_INTERVAL_SECONDS",
+    "PERIODIC_CLEANUP_ENABLED", "WORKER_HEARTBEAT_TTL_SECONDS", "TOUCH_FLUSH_INTERVAL_SECONDS", "SERVICE_NAME",
+    "ALERT_CONNECTION_MISMATCH", "ALERT_CLEANUP_ERROR_RATE_PERCENT", "WARN_CLEANUP_ERROR_RATE_PERCENT",
+    "WARN_ACTIVE_CONNECTIONS", "WARN_STALE_CONNECTIONS", "WARN_VERY_OLD_CONNECTIONS", "LONG_LIVED_SECONDS",
+    "VERY_OLD_SECONDS",
+)
+
+
+def fleet_settings(cfg: SSEConfig) -> dict[str, str]:
+    return {name: str(getattr(cfg, name)) for name in FLEET_SETTINGS}
+
+
 def describe_valid(cfg: SSEConfig) -> str:
     """The guide's success line (without the leading message text)."""
     return (

@@ -1,7 +1,8 @@
 """FleetReader: the fleet's state read straight from Redis, without being a worker.
 
 Used by ``sse-dash --redis``: an observer manager (no heartbeat, no periodic task, no
-local streams) over the Redis store. Its cleanup runs directly against Redis with the
+local streams) over the Redis store, configured with the settings the workers published
+(``{ns}:config``), so thresholds and the stale line are the fleet's. Its cleanup runs directly against Redis with the
 same atomic scripts the workers use.
 """
 
@@ -21,6 +22,15 @@ class FleetReader:
     async def connect(cls, redis_url: str, namespace: str = "sse", config: SSEConfig | None = None) -> "FleetReader":
         cfg = config or load_config()
         store = RedisStore(redis_url, namespace, timeout=cfg.REDIS_TIMEOUT_SECONDS)
+        await store.start()
+        try:
+            published = await store.published_config()
+        except Exception:
+            await store.close()
+            raise
+        if published and config is None:
+            # judge the fleet by the settings its workers run with, not this shell's environment
+            cfg = load_config(**published)
         manager = ConnectionManager(store, cfg, observer=True, worker_id="sse-dash-observer")
         await manager.start()
         return cls(manager)

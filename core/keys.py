@@ -14,6 +14,7 @@ key                         type    contents
 ``{ns}:workers``            zset    worker id -> last heartbeat (unix seconds)
 ``{ns}:worker:<worker>``    hash    heartbeat: host, pid, connections, ... (PEXPIRE ttl)
 ``{ns}:cleanup``            hash    fleet-wide cleanup counters and duration buckets
+``{ns}:config``             hash    the fleet's settings (no secrets), for observers
 ==========================  ======  ================================================
 """
 
@@ -49,6 +50,10 @@ class Keys:
     @property
     def cleanup(self) -> str:
         return self.prefix + "cleanup"
+
+    @property
+    def config(self) -> str:
+        return self.prefix + "config"
 
     def conn(self, connection_id: str) -> str:
         return self.prefix + "conn:" + connection_id

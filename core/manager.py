@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
 from . import health, stats
-from .config import SSEConfig, describe_valid, validation_warnings
+from .config import SSEConfig, describe_valid, fleet_settings, validation_warnings
 from .models import (
     AgeCounts, CleanupCounters, CleanupResult, ConfigurationView, ConnectionRecord, ConnectionStats,
     MonitoringStats, Touch, WorkerHeartbeat, WorkerInfo,
@@ -98,7 +98,11 @@ class ConnectionManager:
         self._started = True
         if self.observer:
             return
-        await self._heartbeat()
+        try:
+            await self.store.publish_config(fleet_settings(self.config))
+            await self._heartbeat()
+        except StoreUnavailable as exc:  # start anyway: streams must not depend on Redis
+            self._mark_unavailable(exc)
         self._flush_task = asyncio.create_task(self._flush_loop(), name="sse-touch-flush")
         if self.config.PERIODIC_CLEANUP_ENABLED:
             self.start_periodic_cleanup()

@@ -78,5 +78,11 @@ class StateStore(Protocol):
     async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float) -> tuple[list[str], bool, int]:
         """touch_many + heartbeat in one round trip: (unknown ids, heartbeat existed, worker's connections)."""
     async def workers(self) -> list[WorkerHeartbeat]:
-        """Every worker that has sent a heartbeat and not been forgotten (live or dead)."""
+        """Every worker that has sent a heartbeat and not been forgotten (live or dead), with
+        ``connections`` = what the registry holds for it now."""
     async def forget_worker(self, worker_id: str) -> None: ...
+
+    async def publish_config(self, settings: Mapping[str, str]) -> None:
+        """Store the fleet's (non-secret) settings so observers see what the workers use."""
+    async def published_config(self) -> dict[str, str]:
+        """The settings a worker published ({} when none did)."""

@@ -8,6 +8,7 @@ Redis store's ZCOUNTs do.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 from typing import Iterator, Mapping, Sequence
 
@@ -200,10 +201,17 @@ class MemoryStore:
         return missing, existed, registered
 
     async def workers(self) -> list[WorkerHeartbeat]:
-        return sorted(self._heartbeats.values(), key=lambda h: h.worker_id)
+        return [dataclasses.replace(h, connections=len(self._worker_conns.get(h.worker_id, ())))
+                for h in sorted(self._heartbeats.values(), key=lambda h: h.worker_id)]
 
     async def forget_worker(self, worker_id: str) -> None:
         self._heartbeats.pop(worker_id, None)
+
+    async def publish_config(self, settings: Mapping[str, str]) -> None:
+        self._published = dict(settings)
+
+    async def published_config(self) -> dict[str, str]:
+        return dict(getattr(self, "_published", {}))
 
 
 def _select(activity: SortedScores, connected: SortedScores, state: str, q: AgeQuery, limit: int, offset: int) -> tuple[list[str], int]:

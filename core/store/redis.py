@@ -274,13 +274,16 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=False)
         for wid, _ in entries:
             pipe.hgetall(k.worker(_s(wid)))
-        rows = await pipe.execute()
+            pipe.scard(k.worker_conns(_s(wid)))
+        res = await pipe.execute()
         out = []
-        for (wid, score), row in zip(entries, rows):
+        for (wid, score), row, held in zip(entries, res[0::2], res[1::2]):
             row = {_s(a): _s(b) for a, b in row.items()}
             out.append(WorkerHeartbeat(
+                # connections: what the registry holds for the worker right now (exact, no
+                # heartbeat lag, so a burst of registrations is never a false mismatch)
                 worker_id=_s(wid), host=row.get("host", "?"), pid=int(row.get("pid", 0)),
-                connections=int(row.get("connections", 0)), heartbeat_at=float(score),
+                connections=int(held), heartbeat_at=float(score),
                 started_at=float(row.get("started_at", score)),
                 cleanup_running=row.get("cleanup_running") == "1",
             ))
@@ -293,6 +296,19 @@ class RedisStore:
         pipe.zrem(k.workers, worker_id)
         pipe.delete(k.worker(worker_id))
         await pipe.execute()
+
+
+    @_translate
+    async def publish_config(self, settings: Mapping[str, str]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.delete(self.keys.config)
+        if settings:
+            pipe.hset(self.keys.config, mapping=dict(settings))
+        await pipe.execute()
+
+    @_translate
+    async def published_config(self) -> dict[str, str]:
+        return {_s(a): _s(b) for a, b in (await self.client.hgetall(self.keys.config)).items()}
 
 
 def _s(x: Any) -> str:

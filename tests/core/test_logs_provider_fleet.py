@@ -156,3 +156,21 @@ def test_a_plain_script_gets_the_guide_lines_in_json(tmp_path):
     assert any(m.startswith("SSE configuration validated successfully: cleanup_interval=60s") for m in messages), res.stderr
     done = [d for d in docs if d["message"].startswith("SSE cleanup completed")]
     assert done and done[0]["fields"]["cleaned"] == 0 and done[0]["level"] == "INFO"
+
+
+async def test_fleet_reader_judges_by_the_fleets_published_settings(redis_url, namespace):
+    worker = ConnectionManager(RedisStore(redis_url, namespace),
+                               load_config(PERIODIC_CLEANUP_ENABLED=False, STALE_CONNECTION_THRESHOLD_SECONDS=123,
+                                           WARN_STALE_CONNECTIONS=0, MONITORING_TOKEN="never-published"))
+    await worker.start()
+    reader = await FleetReader.connect(redis_url, namespace)  # this shell's env has the defaults
+    try:
+        await worker.register()
+        snap = await reader.snapshot()
+        assert snap.configuration.stale_threshold_seconds == 123
+        assert snap.configuration.periodic_cleanup_enabled is False
+        published = await worker.store.published_config()
+        assert "never-published" not in str(published) and "MONITORING_TOKEN" not in published
+    finally:
+        await reader.close()
+        await worker.stop()

@@ -174,7 +174,9 @@ async def test_cleanup_counters_accumulate(store):
 
 
 async def test_heartbeats_and_forget(store):
-    await store.heartbeat(WorkerHeartbeat("w1", "h", 1, 3, T0, T0 - 5, True), ttl=30)
+    await store.register_many([rec(f"c{i}", worker="w1") for i in range(3)])
+    # the heartbeat claims 7, the registry holds 3: workers() reports what the registry holds
+    await store.heartbeat(WorkerHeartbeat("w1", "h", 1, 7, T0, T0 - 5, True), ttl=30)
     await store.heartbeat(WorkerHeartbeat("w2", "h", 2, 0, T0 + 1, T0, False), ttl=30)
     workers = await store.workers()
     assert [(w.worker_id, w.connections, w.cleanup_running) for w in workers] == [("w1", 3, True), ("w2", 0, False)]

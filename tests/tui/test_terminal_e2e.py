@@ -1,0 +1,151 @@
+"""sse-dash as a person runs it: in a real terminal (tmux), against a real service and a real
+Redis. Covers --redis, --record then --replay, and exiting when the terminal goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from core.config import load_config
+from core.demo import DemoService
+from core.manager import ConnectionManager
+from core.store.redis import RedisStore
+
+ROOT = Path(__file__).resolve().parents[2]
+SSE_DASH = [sys.executable, "-m", "sse_tui"]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def need_tmux() -> str:
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        if os.environ.get("CI"):
+            pytest.fail("tmux missing in CI (.ci/run installs it)")
+        pytest.skip("tmux not installed")
+    return tmux
+
+
+async def cli(*args: str) -> subprocess.CompletedProcess:
+    proc = await asyncio.create_subprocess_exec(*SSE_DASH, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
+
+
+async def until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Tmux:
+    def __init__(self, command: list[str], size=(100, 30)) -> None:
+        self.tmux = need_tmux()
+        self.name = f"ssedash-{uuid.uuid4().hex[:8]}"
+        cmd = " ".join(f"'{c}'" for c in command)
+        subprocess.run([self.tmux, "new-session", "-d", "-s", self.name, "-x", str(size[0]), "-y", str(size[1]),
+                        f"env PYTHONPATH={ROOT} {cmd}"], check=True)
+        self.pid = int(subprocess.run([self.tmux, "list-panes", "-t", self.name, "-F", "#{pane_pid}"],
+                                      check=True, capture_output=True, text=True).stdout.split()[0])
+
+    def screen(self) -> str:
+        r = subprocess.run([self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
+        return r.stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([self.tmux, "send-keys", "-t", self.name, *keys], check=True)
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        # a zombie is gone for our purposes
+        try:
+            state = Path(f"/proc/{self.pid}/stat").read_text().split()[2]
+        except FileNotFoundError:
+            return False
+        return state != "Z"
+
+    def kill_session(self) -> None:
+        subprocess.run([self.tmux, "kill-session", "-t", self.name], capture_output=True)
+
+
+async def test_redis_source_once_and_json(redis_url, namespace):
+    worker = ConnectionManager(RedisStore(redis_url, namespace), load_config(PERIODIC_CLEANUP_ENABLED=False), worker_id="w-e2e")
+    await worker.start()
+    try:
+        for _ in range(3):
+            await worker.register(channel="x")
+        res = await cli("--redis", redis_url, "--namespace", namespace, "--once", "--json")
+        assert res.returncode == 0, res.stderr
+        data = json.loads(res.stdout)
+        assert data["connection_stats"]["active_connections"] == 3
+        assert data["connection_stats"]["redis_connection_counters"] == 3
+        assert [w["worker_id"] for w in data["workers"]] == ["w-e2e"]
+        text = await cli("--redis", redis_url, "--namespace", namespace, "--once")
+        assert "HEALTHY" in text.stdout and "w-e2e=3" in text.stdout
+    finally:
+        await worker.stop()
+    # the worker is gone and periodic cleanup is enabled fleet-wide: nobody runs it -> unhealthy, exit 2
+    worker = ConnectionManager(RedisStore(redis_url, namespace), load_config(PERIODIC_CLEANUP_ENABLED=True), worker_id="w2")
+    await worker.start()
+    await worker.stop_periodic_cleanup()
+    await worker.flush_touches()
+    try:
+        res = await cli("--redis", redis_url, "--namespace", namespace, "--once")
+        assert res.returncode == 2, res.stdout + res.stderr
+        assert "Periodic cleanup is enabled but not running" in res.stdout
+    finally:
+        await worker.stop()
+
+
+async def test_record_in_a_terminal_then_replay(tmp_path):
+    svc = DemoService(port=0, clients=5, config=load_config(MONITORING_TOKEN="tok-rec", PERIODIC_CLEANUP_ENABLED=True))
+    await svc.start()
+    record = tmp_path / "incident.jsonl"
+    term = Tmux([*SSE_DASH, "--url", svc.monitoring_url, "--token", "tok-rec", "--interval", "0.5", "--record", str(record)])
+    try:
+        await until(lambda: "HEALTHY" in term.screen() or "DEGRADED" in term.screen(), 30, "the first poll on screen")
+        await until(lambda: record.exists() and len(record.read_text().splitlines()) >= 3, 30, "3 recorded polls")
+        assert "tok-rec" not in term.screen()
+        term.keys("q")
+        await until(lambda: not term.alive(), 15, "sse-dash to quit on q")
+    finally:
+        term.kill_session()
+        await svc.stop()
+    lines = record.read_text().splitlines()
+    assert "tok-rec" not in record.read_text()
+    first = json.loads(lines[0])
+    assert first  # a JSON object per poll
+    res = await cli("--replay", str(record), "--once")
+    assert res.returncode in (0, 1), res.stderr
+    assert "active" in res.stdout
+
+
+async def test_exits_when_the_terminal_goes_away():
+    """SIGHUP (the SSH session dropped): no orphan process left burning a core."""
+    term = Tmux([*SSE_DASH, "--interval", "0.5"])  # the embedded demo
+    try:
+        await until(lambda: "updated" in term.screen(), 60, "the dashboard on screen")
+        pid = term.pid
+        term.kill_session()  # the terminal goes away: SIGHUP
+        await until(lambda: not term.alive(), 15, "sse-dash to exit after SIGHUP")
+        # and no child of it (the embedded demo runs in-process) survives
+        leftovers = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        assert leftovers == []
+    finally:
+        term.kill_session()
