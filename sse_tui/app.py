@@ -132,6 +132,8 @@ class DashboardApp(App[None]):
         }
         for selector, title in titles.items():
             self._main.query_one(selector).border_title = title
+        if self._wants_connections():  # the overview needs no connections page
+            self.source.include_connections = False  # type: ignore[attr-defined]
         self._render_header()
         self.set_interval(1.0, self._tick)
         if self.watch_terminal and not self.is_headless:
@@ -213,26 +215,58 @@ class DashboardApp(App[None]):
         snap = self.state.snapshot
         if snap is None or (self.paused and not force):
             return
-        now = self.clock()
         self.shown, self.shown_at = snap, self.state.last_ok_at
         self._render_header()
+        self._render_active_tab()
+
+    def _render_active_tab(self) -> None:
+        """Paint only what can be seen: hidden tabs are painted when they are activated."""
+        snap = self.shown
+        if snap is None:
+            return
+        now = self.clock()
         stats = snap.stats
-        self._main.query_one(ConnectionsPanel).show(snap, self.state.history)
-        self._main.query_one(AgesPanel).show(stats.cleanup_stats, stats.age_histogram, stats.configuration.stale_threshold_seconds)
-        self._main.query_one(CleanupPanel).show(snap)
-        self._main.query_one(AlertsPanel).show(self.state.events, now)
-        self._main.query_one(ConfigPanel).show(stats.configuration, stats.service_name)
-        self._main.query_one(WorkersTable).show(stats.workers)
-        conns_now = snap.recorded_at if snap.recorded_at is not None else now
-        self._main.query_one(ConnectionsView).show(snap.connections, snap.connections_total, snap.connections_state, conns_now)
-        alerts = stats.health_indicators
-        n_alerts, n_warn = len(alerts.alerts), len(alerts.warnings)
-        title = "Alerts & warnings"
-        if n_alerts or n_warn:
-            title += f" ({n_alerts} alerts, {n_warn} warnings)"
-        self._main.query_one("#alerts-panel").border_title = title
-        if stats.configuration.validation_warnings:
-            self._main.query_one("#config-panel").border_title = f"Configuration ({len(stats.configuration.validation_warnings)} warnings)"
+        tab = self._main.query_one(TabbedContent).active
+        if tab == "overview":
+            self._main.query_one(ConnectionsPanel).show(snap, self.state.history)
+            self._main.query_one(AgesPanel).show(stats.cleanup_stats, stats.age_histogram,
+                                                 stats.configuration.stale_threshold_seconds)
+            self._main.query_one(CleanupPanel).show(snap)
+            self._main.query_one(AlertsPanel).show(self.state.events, now)
+            alerts = stats.health_indicators
+            n_alerts, n_warn = len(alerts.alerts), len(alerts.warnings)
+            title = "Alerts & warnings"
+            if n_alerts or n_warn:
+                title += f" ({n_alerts} alerts, {n_warn} warnings)"
+            self._main.query_one("#alerts-panel").border_title = title
+        elif tab == "connections":
+            self._main.query_one(WorkersTable).show(stats.workers)
+            if snap.connections is not None or not self._wants_connections():
+                conns_now = snap.recorded_at if snap.recorded_at is not None else now
+                self._main.query_one(ConnectionsView).show(snap.connections, snap.connections_total,
+                                                           snap.connections_state, conns_now)
+        elif tab == "config":
+            self._main.query_one(ConfigPanel).show(stats.configuration, stats.service_name)
+            if stats.configuration.validation_warnings:
+                self._main.query_one("#config-panel").border_title = (
+                    f"Configuration ({len(stats.configuration.validation_warnings)} warnings)")
+
+    def _wants_connections(self) -> bool:
+        return hasattr(self.source, "include_connections")
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        tab = event.pane.id if event.pane is not None else None
+        if self._wants_connections():
+            wanted = tab == "connections"
+            if wanted and not self.source.include_connections:  # type: ignore[attr-defined]
+                self.source.include_connections = True  # type: ignore[attr-defined]
+                self._wake.set()  # fetch the page now rather than at the next interval
+            elif not wanted:
+                self.source.include_connections = False  # type: ignore[attr-defined]
+        try:
+            self._render_active_tab()
+        except NoMatches:
+            pass
 
     # The renderers run from timers and the poll worker; during shutdown the widgets may
     # already be gone, which must not turn into a traceback.

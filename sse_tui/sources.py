@@ -138,6 +138,7 @@ class HttpSource:
         self._token = token
         self.max_bytes = max_bytes
         self.connections_state = connections_state
+        self.include_connections = True  # the app turns it off while the connections tab is hidden
         headers = {"Accept": "application/json", "User-Agent": "sse-dash"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -189,7 +190,7 @@ class HttpSource:
             raise SourceError("response is HTML, not the monitoring JSON (wrong URL?)")
         stats = parse_stats(body)
         poll_ms = (time.perf_counter() - started) * 1000
-        connections, total = await self._connections()
+        connections, total = await self._connections() if self.include_connections else (None, None)
         return Snapshot(
             stats=stats,
             connections=connections,
@@ -253,6 +254,8 @@ class DemoSource:
     token so the cleanup endpoint is enabled; the token is never displayed.
     """
 
+    include_connections = True  # the app turns it off while the connections tab is hidden
+
     def __init__(self, clients: int = 40, connections_state: str = "all") -> None:
         self.clients = clients
         self.connections_state = connections_state
@@ -283,6 +286,7 @@ class DemoSource:
     async def fetch(self) -> Snapshot:
         await self.start()
         assert self._http is not None
+        self._http.include_connections = self.include_connections
         return await self._http.fetch()
 
     async def cleanup(self, batch_size: int) -> CleanupResult:
@@ -314,6 +318,7 @@ class RedisSource:
         self.redis_url = redis_url
         self.namespace = namespace
         self.connections_state = connections_state
+        self.include_connections = True  # the app turns it off while the connections tab is hidden
         self._reader: Any = None
 
     def describe(self) -> str:
@@ -341,14 +346,15 @@ class RedisSource:
         try:
             stats = await reader.snapshot()
             poll_ms = (time.perf_counter() - started) * 1000
-            records = await reader.connections(self.connections_state, CONNECTIONS_LIMIT, 0)
+            records = (await reader.connections(self.connections_state, CONNECTIONS_LIMIT, 0)
+                       if self.include_connections else None)
         except SourceError:
             raise
         except Exception as exc:  # noqa: BLE001
             raise SourceError(f"redis read failed ({_short(exc)})") from None
         return Snapshot(
             stats=stats,
-            connections=tuple(records),
+            connections=None if records is None else tuple(records),
             connections_state=self.connections_state,
             poll_ms=poll_ms,
         )

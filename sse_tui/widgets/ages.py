@@ -11,6 +11,7 @@ from textual.widgets import Static
 
 from core.models import AgeBucket, CleanupStats
 from sse_tui import fmt
+from sse_tui.widgets.text import set_static
 
 HOUR = 3600.0
 SIX_HOURS = 6 * 3600.0
@@ -66,7 +67,10 @@ class AgeHistogram(Widget):
         self.stale_seconds: float | None = None
 
     def set_data(self, buckets: list[AgeBucket], stale_seconds: float | None) -> None:
-        self.buckets = list(buckets)
+        buckets = list(buckets)
+        if buckets == self.buckets and stale_seconds == self.stale_seconds:
+            return  # plotext is the costliest paint on screen: only redraw on change
+        self.buckets = buckets
         self.stale_seconds = stale_seconds
         self.refresh()
 
@@ -91,7 +95,7 @@ class AgesPanel(Vertical):
         yield AgeHistogram(id="age-hist")
 
     def show(self, cleanup: CleanupStats, buckets: list[AgeBucket], stale_seconds: float) -> None:
-        self.query_one("#age-counts", Static).update(
+        set_static(self.query_one("#age-counts", Static), 
             f"stale [b $error]{cleanup.stale}[/] active [b $success]{cleanup.active}[/] "
             f"≥1h [b $warning]{cleanup.long_lived}[/] ≥6h [b $error]{cleanup.very_old}[/]"
         )

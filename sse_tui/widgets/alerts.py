@@ -11,6 +11,7 @@ from textual.widgets import Static
 
 from sse_tui import fmt
 from sse_tui.state import AlertEvent
+from sse_tui.widgets.text import set_static
 
 
 def clock_label(ts: float) -> str:
@@ -25,7 +26,7 @@ class AlertsPanel(VerticalScroll):
 
     def show(self, events: list[AlertEvent], now: float) -> None:
         if not events:
-            self.query_one("#alerts-body", Static).update("[$success]✓ no alerts or warnings[/]")
+            set_static(self.query_one("#alerts-body", Static), "[$success]✓ no alerts or warnings[/]")
             return
         ongoing = [e for e in events if e.ongoing]
         done = [e for e in events if not e.ongoing]
@@ -42,4 +43,4 @@ class AlertsPanel(VerticalScroll):
             else:
                 head = f"[dim]○ {badge} {clock_label(e.started_at)}–{clock_label(e.ended_at or now)} ended[/dim]"
                 lines.append(f"{head}\n  [dim]{escape(e.message)}[/dim]")
-        self.query_one("#alerts-body", Static).update("\n".join(lines))
+        set_static(self.query_one("#alerts-body", Static), "\n".join(lines))

@@ -6,6 +6,7 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from sse_tui import fmt
+from sse_tui.widgets.text import set_static
 
 
 class StatusBanner(Static):
@@ -24,7 +25,7 @@ class StatusBanner(Static):
             extra.append(f"retry in {max(retry_in, 0):.0f}s (attempt {failures + 1})")
         if extra:
             text += f" [dim]— {'; '.join(extra)}[/dim]"
-        self.update(text)
+        set_static(self, text)
         self.add_class("-shown")
 
     def clear(self) -> None:

@@ -8,6 +8,7 @@ from textual.widgets import Button, Static
 
 from sse_tui import fmt
 from sse_tui.sources import Snapshot
+from sse_tui.widgets.text import set_static
 
 
 def _rate_style(rate: float) -> str:
@@ -47,4 +48,4 @@ class CleanupPanel(VerticalScroll):
             ("periodic task", task),
         ]
         lines = [f"[dim]{label:<16}[/dim]{value}" for label, value in rows]
-        self.query_one("#cleanup-body", Static).update("\n".join(lines))
+        set_static(self.query_one("#cleanup-body", Static), "\n".join(lines))

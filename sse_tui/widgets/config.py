@@ -6,6 +6,7 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from core.models import ConfigurationView
+from sse_tui.widgets.text import set_static
 
 
 class ConfigPanel(Static):
@@ -25,4 +26,4 @@ class ConfigPanel(Static):
             lines.extend(f"[$warning]▲ {escape(w)}[/]" for w in cfg.validation_warnings)
         else:
             lines.append("[$success]✓ configuration validated without warnings[/]")
-        self.update("\n".join(lines))
+        set_static(self, "\n".join(lines))

@@ -8,6 +8,7 @@ from textual.widgets import Sparkline, Static
 
 from sse_tui.sources import Snapshot
 from sse_tui.state import History
+from sse_tui.widgets.text import set_static
 
 ROWS = (("active", "Active"), ("redis", "Redis counters"), ("mismatch", "Mismatch"))
 SPARK_POINTS = 120
@@ -39,7 +40,7 @@ class ConnectionsPanel(VerticalScroll):
             if key == "mismatch":
                 style = "$error" if mismatch > 10 else ("$warning" if mismatch else "$success")
             shown = f"[b {style}]{value:>6}[/]" if style else f"[b]{value:>6}[/b]"
-            self.query_one(f"#conn-{key}-label", Static).update(f"{title:<15} {shown}")
+            set_static(self.query_one(f"#conn-{key}-label", Static), f"{title:<15} {shown}", layout=False)
             self.query_one(f"#conn-{key}-spark", Sparkline).data = list(series[key])[-SPARK_POINTS:]
         notes = []
         if not cs.cleanup_task_running:
@@ -50,4 +51,4 @@ class ConnectionsPanel(VerticalScroll):
             notes.append("[$error]state store unavailable[/]")
         n = len(history.active)
         notes.append(f"[dim]history: last {n} poll{'s' if n != 1 else ''}[/dim]")
-        self.query_one("#conn-note", Static).update("\n".join(notes))
+        set_static(self.query_one("#conn-note", Static), "\n".join(notes))

@@ -7,6 +7,7 @@ from textual.widgets import Static
 
 from sse_tui import fmt
 from sse_tui.sources import Snapshot
+from sse_tui.widgets.text import set_static
 
 
 class HeaderBar(Static):
@@ -40,4 +41,4 @@ class HeaderBar(Static):
         if paused:
             parts.append("[b reverse $warning] PAUSED [/]")
         parts.append(escape(source))
-        self.update(" [dim]│[/dim] ".join(parts))
+        set_static(self, " [dim]│[/dim] ".join(parts), layout=False)

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Input, Static
 
 from core.models import ConnectionRecord, WorkerInfo
 from sse_tui import fmt
+from sse_tui.widgets.text import set_static
 
 
 class WorkersTable(DataTable):
@@ -154,4 +155,4 @@ class ConnectionsView(Vertical):
             caption = f"{shown} shown ({total} {self.state_name}) · sorted by [b]{self.sort_by}[/b] (o) · filter (/)"
             if self.filter_text:
                 caption += f" · filter: [b]{escape(self.filter_text)}[/b]"
-        self.query_one("#conn-caption", Static).update(caption)
+        set_static(self.query_one("#conn-caption", Static), caption)

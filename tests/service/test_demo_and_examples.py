@@ -68,3 +68,17 @@ async def test_examples_track_their_streams(module, path, monkeypatch):
     finally:
         await SSEProvider.shutdown()
         config_module.set_config(None)
+
+
+def test_demo_socket_is_tcp_nodelay():
+    """Regression: a socket created with proto 0 made asyncio skip TCP_NODELAY on accepted
+    connections, and every second response on a keep-alive connection waited ~40 ms."""
+    import socket
+
+    from core.demo import bind_socket
+    sock = bind_socket("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        sock.close()

@@ -37,6 +37,7 @@ class FakeService:
     cleanup_body: Any = field(default_factory=lambda: {"cleaned": 3, "failed": 0, "duration_ms": 4.2, "batches": 1})
     cleanup_calls: list[Any] = field(default_factory=list)
     auth_seen: list[str | None] = field(default_factory=list)
+    connections_calls: int = 0
     base_url: str = ""
 
     @property
@@ -50,6 +51,7 @@ def _starlette_app(svc: FakeService) -> Starlette:
         return JSONResponse(svc.payload, status_code=svc.status)
 
     async def connections(request: Request) -> Response:
+        svc.connections_calls += 1
         conns = [c.model_dump(mode="json") for c in sample_connections(5)]
         return JSONResponse({"state": request.query_params.get("state", "all"), "total": 5, "limit": 50, "offset": 0, "connections": conns})
 

@@ -259,7 +259,9 @@ async def test_slash_filters_and_o_sorts_connections(clock: FixedClock) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await first_poll(pilot, app)
         table = app.query_one("#conn-table", DataTable)
-        assert table.row_count == 12
+        assert table.row_count == 0  # hidden tabs are painted only when shown (CPU)
+        await pilot.press("2")
+        await wait_until(pilot, lambda: table.row_count == 12, what="rows painted when the tab is shown")
         await pilot.press("slash")
         await wait_until(pilot, lambda: isinstance(app.focused, Input), what="filter focus")
         await pilot.press(*"orders")
@@ -308,3 +310,26 @@ async def test_record_then_replay_with_pause_and_step(clock: FixedClock, tmp_pat
         assert "UNHEALTHY" in text_of(app, "#header") and replay.position == 2
         await pilot.press("comma")
         assert "DEGRADED" in text_of(app, "#header") and "[2/3]" in text_of(app, "#header")
+
+
+async def test_connections_page_fetched_only_while_its_tab_shows(fake_service, clock: FixedClock) -> None:
+    """CPU and bandwidth: the overview needs no connections page; showing the tab fetches it at once."""
+    from sse_tui.sources import HttpSource
+
+    source = HttpSource(fake_service.monitoring_url, token="s3cret")
+    app = make_app(source, clock, interval=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_poll(pilot, app)
+        app.action_refresh_now()
+        await wait_until(pilot, lambda: app.state.polls >= 2, what="second poll")
+        assert fake_service.connections_calls == 0
+        await pilot.press("2")  # no waiting for the hour-long interval: the page comes now
+        table = app.query_one("#conn-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 5, what="connections page on show")
+        assert fake_service.connections_calls >= 1
+        await pilot.press("1")
+        calls = fake_service.connections_calls
+        app.action_refresh_now()
+        await wait_until(pilot, lambda: app.state.polls >= 4, what="a poll on the overview")
+        assert fake_service.connections_calls == calls
+    await source.aclose()
