@@ -74,7 +74,10 @@ class ConnectionManager:
         self.state_manager = StateManager(store)
         self.started_at = clock()
         self._local: dict[str, _Local] = {}
-        self._pending: dict[str, Touch] = {}
+        # batched activity since the last flush: id -> latest activity time; and per-connection
+        # [events, bytes] since the last counters flush (kept apart: touch() is on the hot path)
+        self._active: dict[str, float] = {}
+        self._counts: dict[str, list[int]] = {}
         self._cleanup_task: asyncio.Task[None] | None = None
         self._flush_task: asyncio.Task[None] | None = None
         self._cleanup_lock = asyncio.Lock()
@@ -124,7 +127,8 @@ class ConnectionManager:
         self._flush_task = None
         local = list(self._local.items())
         self._local.clear()
-        self._pending.clear()
+        self._active.clear()
+        self._counts.clear()
         if close_streams:
             for _, entry in local:
                 await self._close_stream(entry)
@@ -171,22 +175,24 @@ class ConnectionManager:
         return record
 
     def touch(self, connection_id: str, events: int = 1, bytes_sent: int = 0) -> None:
-        """A send or ping succeeded. Cheap: batched and flushed once per flush interval."""
-        prev = self._pending.get(connection_id)
-        now = self.clock()
-        entry = self._local.get(connection_id)
-        if entry is not None:
-            entry.last_touch = now
-        if prev is None:
-            self._pending[connection_id] = Touch(at=now, events=events, bytes=bytes_sent)
-        else:
-            self._pending[connection_id] = Touch(at=max(now, prev.at), events=prev.events + events,
-                                                 bytes=prev.bytes + bytes_sent)
+        """A send or ping succeeded. Cheap (called for every event): two dict updates;
+        the store hears of it at the next flush."""
+        if connection_id not in self._local:
+            return
+        self._active[connection_id] = self.clock()
+        if events or bytes_sent:
+            c = self._counts.get(connection_id)
+            if c is None:
+                self._counts[connection_id] = [events, bytes_sent]
+            else:
+                c[0] += events
+                c[1] += bytes_sent
 
     async def unregister(self, connection_id: str) -> bool:
         """Forget a stream (client gone, server shutdown, error). True if the store removed it now."""
         self._local.pop(connection_id, None)
-        self._pending.pop(connection_id, None)
+        self._active.pop(connection_id, None)
+        self._counts.pop(connection_id, None)
         try:
             return await self.store.unregister(connection_id)
         except StoreUnavailable as exc:
@@ -200,13 +206,22 @@ class ConnectionManager:
         counts stay batched here: the periodic flush sends counts every
         ``COUNTERS_EVERY`` flushes, so an idle fleet costs Redis a few commands per flush
         instead of several per ping."""
-        pending, self._pending = self._pending, {}
-        pending = {c: t for c, t in pending.items() if c in self._local}
-        if not counters:
-            held = {c: t for c, t in pending.items() if t.events or t.bytes}
-            pending = {c: Touch(t.at) for c, t in pending.items()}
-            for c, t in held.items():  # goes out with a later flush
-                self._pending[c] = Touch(t.at, t.events, t.bytes)
+        active, self._active = self._active, {}
+        counts: dict[str, list[int]] = {}
+        if counters:
+            counts, self._counts = self._counts, {}
+        pending: dict[str, Touch] = {}
+        for cid, at in active.items():
+            entry = self._local.get(cid)
+            if entry is None:
+                continue
+            entry.last_touch = at
+            c = counts.pop(cid, None)
+            pending[cid] = Touch(at, c[0], c[1]) if c else Touch(at)
+        for cid, c in counts.items():  # counts of connections with no activity since the last flush
+            entry = self._local.get(cid)
+            if entry is not None:
+                pending[cid] = Touch(max(entry.last_touch, entry.record.last_activity), c[0], c[1])
         try:
             if self._needs_resync:
                 # The store failed since the last flush and may have lost our connections
@@ -223,10 +238,13 @@ class ConnectionManager:
                 # some of our connections were removed elsewhere (another worker's cleanup)
                 missing.extend(await self.store.missing(list(self._local)))
         except StoreUnavailable as exc:
-            # keep the activity for the next flush (newer touches win)
+            # keep the activity for the next flush (newer touches win, counts add up)
             for c, t in pending.items():
-                cur = self._pending.get(c)
-                self._pending[c] = t if cur is None else Touch(max(t.at, cur.at), t.events + cur.events, t.bytes + cur.bytes)
+                self._active[c] = max(t.at, self._active.get(c, t.at))
+                if t.events or t.bytes:
+                    cur = self._counts.setdefault(c, [0, 0])
+                    cur[0] += t.events
+                    cur[1] += t.bytes
             self._mark_unavailable(exc)
             return
         self._store_error = None
@@ -270,8 +288,8 @@ class ConnectionManager:
             entry = self._local.get(c)
             if entry is not None:
                 r = entry.record
-                records.append(r.model_copy(update={"last_activity": max(r.last_activity, entry.last_touch)})
-                               if entry.last_touch > r.last_activity else r)
+                seen = max(entry.last_touch, self._active.get(c, 0.0))
+                records.append(r.model_copy(update={"last_activity": seen}) if seen > r.last_activity else r)
         if records:
             await self.store.register_many(records)
             log.warning("SSE registry resync: re-registered %d live connections of worker %s", len(records), self.worker_id)
@@ -367,7 +385,8 @@ class ConnectionManager:
         """Close the local streams among ``removed``; returns how many could not be closed."""
         failed = 0
         for cid in removed:
-            self._pending.pop(cid, None)
+            self._active.pop(cid, None)
+            self._counts.pop(cid, None)
             entry = self._local.pop(cid, None)
             if entry is not None and not await self._close_stream(entry):
                 failed += 1

@@ -26,6 +26,7 @@ so only what was actually handed to the server counts.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import weakref
@@ -94,7 +95,9 @@ class TrackedEventSourceResponse(EventSourceResponse):
         self.connection_id: str | None = connection_id
         self.close_reason: str | None = None
         self._manager: ConnectionManager | None = None
-        self._scope = anyio.CancelScope()
+        # close() sets this; our _listen_for_disconnect then returns and sse-starlette's own
+        # task group ends the stream (no cancel scope of ours around every send: cheaper)
+        self._closed = asyncio.Event()
         self._removed_by_manager = False
         self._started = False
         self._complete = False
@@ -104,7 +107,7 @@ class TrackedEventSourceResponse(EventSourceResponse):
         """End the stream now (from any task of this event loop)."""
         if self.close_reason is None:
             self.close_reason = reason
-        self._scope.cancel()
+        self._closed.set()
 
     def _on_manager_close(self) -> None:
         # the manager removed us from the store already (cleanup, stop, removed elsewhere)
@@ -113,17 +116,20 @@ class TrackedEventSourceResponse(EventSourceResponse):
 
     # -- sse-starlette hooks ------------------------------------------------------------
     def _tracking(self, send: Send, events: int) -> Send:
+        # hot path (every event): bind what it needs once
+        touch = self._manager.touch if self._manager is not None else None
+        cid = self.connection_id
+
         async def tracked_send(message: Message) -> None:
             await send(message)
-            kind = message["type"]
-            if kind == "http.response.start":
-                self._started = True
-            elif kind == "http.response.body":
-                body = message.get("body", b"")
-                if body and self._manager is not None and self.connection_id is not None:
-                    self._manager.touch(self.connection_id, events=events, bytes_sent=len(body))
+            if message["type"] == "http.response.body":
+                body = message.get("body")
+                if body and touch is not None and cid is not None:
+                    touch(cid, events, len(body))
                 if not message.get("more_body", False):
                     self._complete = True
+            elif message["type"] == "http.response.start":
+                self._started = True
         return tracked_send
 
     async def _stream_response(self, send: Send) -> None:
@@ -131,6 +137,23 @@ class TrackedEventSourceResponse(EventSourceResponse):
 
     async def _ping(self, send: Send) -> None:
         await super()._ping(self._tracking(send, 0))
+
+    async def _listen_for_disconnect(self, receive: Receive) -> None:
+        """Returns when the client disconnects *or* close() is called; sse-starlette then
+        cancels the stream and ping tasks (even a send blocked on a dead socket)."""
+        closed = asyncio.ensure_future(self._closed.wait())
+        listen = asyncio.ensure_future(super()._listen_for_disconnect(receive))
+        try:
+            await asyncio.wait({closed, listen}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for fut in (closed, listen):
+                if not fut.done():
+                    fut.cancel()
+            await asyncio.gather(closed, listen, return_exceptions=True)
+        if listen.done() and not listen.cancelled() and listen.exception() is not None:
+            raise listen.exception()  # type: ignore[misc]
+        if self._closed.is_set():
+            self.active = False
 
     # -- ASGI ---------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -158,24 +181,22 @@ class TrackedEventSourceResponse(EventSourceResponse):
         live = _live.setdefault(manager, set())
         live.add(self)
         send_timed_out = False
+        lifetime_timer = asyncio.get_running_loop().call_later(lifetime, self.close, "max lifetime") if lifetime else None
         try:
-            with self._scope:
-                if lifetime:
-                    self._scope.deadline = anyio.current_time() + lifetime
-                try:
-                    await super().__call__(scope, receive, send)
-                except SendTimeoutError:
-                    send_timed_out = True
-                    self.close_reason = self.close_reason or "send timeout"
-                    log.info("SSE stream %s closed: send blocked longer than %gs", self.connection_id, self.send_timeout)
-            if self._scope.cancelled_caught and self.close_reason is None:
-                self.close_reason = "max lifetime"
+            try:
+                await super().__call__(scope, receive, send)
+            except SendTimeoutError:
+                send_timed_out = True
+                self.close_reason = self.close_reason or "send timeout"
+                log.info("SSE stream %s closed: send blocked longer than %gs", self.connection_id, self.send_timeout)
             if self._started and not self._complete and not send_timed_out:
                 # End the chunked body cleanly so the client sees the end (and reconnects).
                 with anyio.move_on_after(_FINAL_SEND_TIMEOUT):
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                     self._complete = True
         finally:
+            if lifetime_timer is not None:
+                lifetime_timer.cancel()
             live.discard(self)
             if not self._removed_by_manager:
                 with anyio.move_on_after(_UNREGISTER_TIMEOUT, shield=True):
