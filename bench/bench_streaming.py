@@ -173,11 +173,13 @@ async def stream_phase(path: str, n: int, duration: float, rate: float, env: dic
     st, stop = Stats(), asyncio.Event()
     tasks = await open_many("127.0.0.1", srv.port, path, n, st, stop)
     await asyncio.sleep(2.0)  # settle
+    cpu0 = cpu_seconds(srv.proc.pid)
     st.measuring = True
     t0 = time.perf_counter()
     await asyncio.sleep(duration)
     st.measuring = False
     elapsed = time.perf_counter() - t0
+    cpu1 = cpu_seconds(srv.proc.pid)
     rss1 = rss_kib(srv.proc.pid)
     stop.set()
     for t in tasks:
@@ -192,7 +194,15 @@ async def stream_phase(path: str, n: int, duration: float, rate: float, env: dic
         "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
         "rss_per_conn_kib": (rss1 - rss0) / n,
         "rss_mib": rss1 / 1024,
+        "server_cpu_pct": 100 * (cpu1 - cpu0) / elapsed,
+        "us_per_event": (cpu1 - cpu0) / max(st.events, 1) * 1e6,
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (from /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def redis_info(url: str) -> dict[str, int]:
@@ -261,16 +271,33 @@ async def main_async(args: argparse.Namespace) -> None:
               f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}", flush=True)
         # warm-up phase (discarded): the first server/client pair in a run is measurably slower
         await stream_phase("/bare", min(args.clients, 200), 1.0, args.rate, env)
-        bare = await stream_phase("/bare", args.clients, args.duration, args.rate, env)
-        tracked = await stream_phase("/tracked", args.clients, args.duration, args.rate, env)
-        print(f"{'':28}{'bare':>12}{'tracked':>12}")
-        print(f"{'expected events/s':28}{bare['expected_per_s']:12.0f}{tracked['expected_per_s']:12.0f}")
-        print(f"{'delivered events/s':28}{bare['events_per_s']:12.0f}{tracked['events_per_s']:12.0f}")
-        print(f"{'p50 latency ms':28}{bare['p50_ms']:12.2f}{tracked['p50_ms']:12.2f}")
-        print(f"{'p99 latency ms':28}{bare['p99_ms']:12.2f}{tracked['p99_ms']:12.2f}")
-        print(f"{'server RSS MiB':28}{bare['rss_mib']:12.1f}{tracked['rss_mib']:12.1f}")
-        print(f"{'RSS per connection KiB':28}{bare['rss_per_conn_kib']:12.1f}{tracked['rss_per_conn_kib']:12.1f}")
-        print(f"delivered ratio tracked/bare: {tracked['events_per_s'] / bare['events_per_s']:.3f} (aim >= 0.9)", flush=True)
+        # rounds alternate the order (bare,tracked / tracked,bare ...) so drift on a shared
+        # machine hits both modes alike; the figures are medians over the rounds
+        runs: dict[str, list[dict[str, float]]] = {"/bare": [], "/tracked": []}
+        ratios: list[float] = []
+        for r in range(args.rounds):
+            order = ("/bare", "/tracked") if r % 2 == 0 else ("/tracked", "/bare")
+            got = {p: await stream_phase(p, args.clients, args.duration, args.rate, env) for p in order}
+            for p in order:
+                runs[p].append(got[p])
+            ratios.append(got["/tracked"]["events_per_s"] / got["/bare"]["events_per_s"])
+            print(f"  round {r + 1}: bare {got['/bare']['events_per_s']:.0f} ev/s, tracked "
+                  f"{got['/tracked']['events_per_s']:.0f} ev/s, ratio {ratios[-1]:.3f}", flush=True)
+
+        def med(path: str, key: str) -> float:
+            return statistics.median(x[key] for x in runs[path])
+
+        print(f"{'median of ' + str(args.rounds) + ' rounds':28}{'bare':>12}{'tracked':>12}")
+        rows = [("expected events/s", "expected_per_s", ".0f"), ("delivered events/s", "events_per_s", ".0f"),
+                ("server CPU % of one core", "server_cpu_pct", ".0f"), ("server CPU us per event", "us_per_event", ".1f"),
+                ("p50 latency ms", "p50_ms", ".2f"), ("p99 latency ms", "p99_ms", ".2f"),
+                ("server RSS MiB", "rss_mib", ".1f"), ("RSS per connection KiB", "rss_per_conn_kib", ".1f")]
+        for label, key, f in rows:
+            print(f"{label:28}{format(med('/bare', key), f):>12}{format(med('/tracked', key), f):>12}")
+        print(f"delivered ratio tracked/bare: {statistics.median(ratios):.3f} median (rounds: "
+              f"{', '.join(f'{x:.3f}' for x in ratios)}) (aim >= 0.9)", flush=True)
+        print(f"CPU cost ratio per event tracked/bare: {med('/tracked', 'us_per_event') / med('/bare', 'us_per_event'):.3f}",
+              flush=True)
         idle = await idle_phase(args.idle, args.idle_window, url, env, args.ping)
         print(f"idle: {args.idle} tracked connections, ping {args.ping:g}s, flush "
               f"{os.environ.get('SSE_TOUCH_FLUSH_INTERVAL_SECONDS', '1')}s, window {args.idle_window:g}s")
@@ -292,7 +319,8 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=10.0, help="events/s per client")
     p.add_argument("--duration", type=float, default=20.0, help="measured seconds per phase")
     p.add_argument("--idle", type=int, default=1000, help="idle connections for the Redis figure")
-    p.add_argument("--idle-window", type=float, default=10.0)
+    p.add_argument("--idle-window", type=float, default=31.0, help="covers one counters flush (every 30 s)")
+    p.add_argument("--rounds", type=int, default=3, help="alternating bare/tracked rounds (medians reported)")
     p.add_argument("--ping", type=float, default=5.0, help="ping interval of the idle phase")
     p.add_argument("--redis-url", default=None)
     p.add_argument("--quick", action="store_true", help="300 clients, 5 s phases, 500 idle")
@@ -302,7 +330,7 @@ def main() -> None:
         serve(args.serve, args.rate)
         return
     if args.quick:
-        args.clients, args.duration, args.idle, args.idle_window = 300, 5.0, 500, 6.0
+        args.clients, args.duration, args.idle, args.idle_window, args.rounds = 300, 5.0, 500, 6.0, 1
     asyncio.run(main_async(args))
 
 

@@ -14,7 +14,7 @@ newer server does not break an older dashboard).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -170,9 +170,9 @@ class CleanupCounters:
     duration_buckets: dict[float, int] = field(default_factory=dict)  # upper bound (s) -> runs in that bucket (not cumulative)
 
 
-@dataclass(frozen=True, slots=True)
-class Touch:
-    """Accumulated activity of one connection since the last flush."""
+class Touch(NamedTuple):
+    """Accumulated activity of one connection since the last flush (a tuple: thousands are
+    made per flush)."""
 
     at: float
     events: int = 0
