@@ -1,7 +1,8 @@
 """Shared helpers for the benchmarks: a private redis-server, timing, synthetic data, command counting.
 
-Nothing here imports pytest or the ``tests`` package: ``python -m bench.<name>`` runs on a
-bare checkout with the venv and a ``redis-server`` binary.
+Nothing here imports pytest; the redis-server helper is the test suite's plain
+``tests/redis_server.py``. ``python -m bench.<name>`` runs from the repository root with the
+venv and a ``redis-server`` binary.
 """
 
 from __future__ import annotations
@@ -9,49 +10,26 @@ from __future__ import annotations
 import asyncio
 import random
 import shutil
-import socket
 import statistics
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator, Sequence
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 
 from core.models import AgeCounts, ConnectionRecord
+from tests.redis_server import RedisServer, free_port  # noqa: F401 - free_port re-exported
 
 # ---------------------------------------------------------------------------------------------
 # private redis-server
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PrivateRedis:
-    """One throw-away redis-server (no persistence) on a free loopback port.
-
-    Use as a context manager; the process is always stopped (terminate, then kill) on exit.
-    """
-
-    def __init__(self, binary: str | None = None, port: int | None = None, start_timeout: float = 15.0) -> None:
-        found = binary or shutil.which("redis-server") or "/usr/bin/redis-server"
-        if not Path(found).exists():
-            raise RuntimeError("redis-server binary not found (apt-get install redis-server)")
-        self.binary = found
-        self.port = port or free_port()
-        self.start_timeout = start_timeout
-        self.dir = Path(tempfile.mkdtemp(prefix="sse-bench-redis-"))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+class PrivateRedis(RedisServer):
+    """One throw-away redis-server (no persistence) on a free loopback port: the test
+    suite's ``RedisServer`` plus a version string and context-manager use (always stopped,
+    terminate then kill, on exit)."""
 
     def version(self) -> str:
         out = subprocess.run([self.binary, "--version"], capture_output=True, text=True, check=False).stdout
@@ -60,47 +38,13 @@ class PrivateRedis:
                 return part[2:]
         return out.strip()
 
-    def start(self) -> "PrivateRedis":
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(self.dir), "--daemonize", "no", "--loglevel", "warning"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + self.start_timeout
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}: {err.strip()}")
-            try:
-                if self._answers_ping():
-                    return self
-            except OSError as exc:
-                last = exc
-            time.sleep(0.02)
-        self.stop()
-        raise TimeoutError(f"redis-server on port {self.port} did not answer PING within {self.start_timeout}s"
-                           + (f" (last error: {last})" if last else ""))
-
-    def _answers_ping(self) -> bool:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(64).startswith(b"+PONG")
-
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stderr:
-            self.proc.stderr.close()
-        self.proc = None
+        super().stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> "PrivateRedis":
-        return self.start()
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

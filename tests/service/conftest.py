@@ -20,7 +20,7 @@ from core.config import SSEConfig, load_config
 from core.demo import build_demo_app, serve_app, stop_server
 from core.manager import ConnectionManager
 from core.provider import make_store
-from core.streaming import close_tracked_streams, tracked_event_source
+from core.streaming import close_tracked_streams
 
 ROOT = Path(__file__).resolve().parents[2]
 

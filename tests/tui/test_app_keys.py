@@ -15,7 +15,6 @@ from sse_tui.recording import Recorder, ReplaySource
 from sse_tui.samples import ScriptedSource, sample_snapshot
 from sse_tui.sources import SourceError
 from sse_tui.widgets.dialogs import CleanupDialog, HelpScreen
-from sse_tui.widgets.header import HeaderBar
 
 from tui_helpers import FixedClock, wait_until
 
