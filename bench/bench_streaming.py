@@ -1,6 +1,6 @@
 """Tracked streaming vs bare sse-starlette, same uvicorn, same machine.
 
-    python bench/bench_streaming.py                 # 2,000 clients x 10 events/s, 20 s per phase
+    python bench/bench_streaming.py                 # 2,000 clients x 10 events/s, 6 rounds of 10 s phases
     python bench/bench_streaming.py --quick         # 300 clients, 5 s per phase
     python bench/bench_streaming.py --clients 1000 --duration 30 --redis-url redis://127.0.0.1:6379/0
 
@@ -317,10 +317,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clients", type=int, default=2000)
     p.add_argument("--rate", type=float, default=10.0, help="events/s per client")
-    p.add_argument("--duration", type=float, default=20.0, help="measured seconds per phase")
+    p.add_argument("--duration", type=float, default=10.0, help="measured seconds per phase")
     p.add_argument("--idle", type=int, default=1000, help="idle connections for the Redis figure")
     p.add_argument("--idle-window", type=float, default=31.0, help="covers one counters flush (every 30 s)")
-    p.add_argument("--rounds", type=int, default=3, help="alternating bare/tracked rounds (medians reported)")
+    p.add_argument("--rounds", type=int, default=6, help="alternating bare/tracked rounds (medians reported)")
     p.add_argument("--ping", type=float, default=5.0, help="ping interval of the idle phase")
     p.add_argument("--redis-url", default=None)
     p.add_argument("--quick", action="store_true", help="300 clients, 5 s phases, 500 idle")
