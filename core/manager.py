@@ -133,9 +133,11 @@ class ConnectionManager:
             for _, entry in local:
                 await self._close_stream(entry)
         try:
-            for cid, _ in local:
-                await self.store.unregister(cid)
             if not self.observer:
+                # everything this worker still holds, in batches of 1,000 per Lua call
+                # (not one round trip per connection), then its heartbeat
+                while (await self.store.reap_worker(self.worker_id, 1000))[1]:
+                    pass
                 await self.store.forget_worker(self.worker_id)
         except StoreUnavailable as exc:
             log.warning("SSE shutdown could not unregister %d connections: %s", len(local), exc)

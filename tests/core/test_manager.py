@@ -231,3 +231,15 @@ async def test_periodic_flush_holds_counts_but_sends_activity(make_manager, cloc
     await m.flush_touches()
     _, rows = await m.list_connections("all", 10, 0)
     assert (rows[0].events_sent, rows[0].bytes_sent) == (1, 10)
+
+
+async def test_stop_unregisters_everything_the_worker_holds(make_manager, store_kind):
+    m = await make_manager(worker_id="leaving")
+    other = await make_manager(worker_id="staying")
+    for _ in range(2500):  # more than one reap batch
+        await m.register()
+    await other.register()
+    await m.stop()
+    s = await other.get_detailed_monitoring_stats()
+    assert s["connection_stats"]["redis_connection_counters"] == 1
+    assert [w["worker_id"] for w in s["workers"]] == ["staying"]
