@@ -18,6 +18,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -46,6 +47,7 @@ from sse_tui.widgets.tables import ConnectionsView, WorkersTable
 
 Clock = Callable[[], float]
 INTERVAL_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+TERMINAL_LOST_GRACE_SECONDS = 5.0
 
 
 class DashboardApp(App[None]):
@@ -442,6 +444,16 @@ class DashboardApp(App[None]):
             self._terminal_lost()
 
     def _terminal_lost(self) -> None:
+        if getattr(self, "_lost", False):
+            return
+        self._lost = True
+        # With the terminal gone, Textual's shutdown can block for ever writing to it (seen:
+        # its writer queue deadlocked after SIGHUP). Nothing is left to save at that point
+        # (recordings are flushed per line, sources hold no state), so a watchdog ends the
+        # process if the clean exit below has not within a few seconds.
+        watchdog = threading.Timer(TERMINAL_LOST_GRACE_SECONDS, os._exit, args=(0,))
+        watchdog.daemon = True
+        watchdog.start()
         self.exit(return_code=0)
 
 
