@@ -78,6 +78,15 @@ async def measure_client(url: str) -> aioredis.Redis:
     return client
 
 
+async def observer_setup(url: str, ns: str) -> tuple[Any, Any, RedisStore, ConnectionManager, Any]:
+    """Config, age profile, store, a started observer manager (fixed clock) and a measuring client."""
+    cfg = make_config(url, ns)
+    store = RedisStore(url, ns)
+    manager = ConnectionManager(store, cfg, clock=lambda: NOW, observer=True)
+    await manager.start()
+    return cfg, profile_of(cfg), store, manager, await measure_client(url)
+
+
 # ---------------------------------------------------------------------------------------------
 # 1. monitoring stats
 
@@ -85,12 +94,7 @@ async def measure_client(url: str) -> aioredis.Redis:
 async def bench_monitoring(url: str, sizes: tuple[int, ...], quick: bool) -> None:
     section(f"1. get_detailed_monitoring_stats() vs hand-rolled SCAN+HGETALL  (sizes {', '.join(fmt_n(s) for s in sizes)})")
     ns = "benchmon"
-    cfg = make_config(url, ns)
-    prof = profile_of(cfg)
-    store = RedisStore(url, ns)
-    manager = ConnectionManager(store, cfg, clock=lambda: NOW, observer=True)
-    await manager.start()
-    meas = await measure_client(url)
+    cfg, prof, store, manager, meas = await observer_setup(url, ns)
     naive_client = aioredis.Redis.from_url(url, decode_responses=True)
     records: list[Any] = []
     table = Table("connections", "setup reg/s", "manager median", "RTs/call", "cmds/call", "naive median",
@@ -150,12 +154,7 @@ async def bench_monitoring(url: str, sizes: tuple[int, ...], quick: bool) -> Non
 async def bench_cleanup(url: str, n: int, batch_sizes: tuple[int, ...], repeats: int) -> None:
     section(f"2. run_cleanup() of {n:,} stale connections  (median of {repeats} runs per batch size)")
     ns = "benchclean"
-    cfg = make_config(url, ns)
-    prof = profile_of(cfg)
-    store = RedisStore(url, ns)
-    manager = ConnectionManager(store, cfg, clock=lambda: NOW, observer=True)
-    await manager.start()
-    meas = await measure_client(url)
+    cfg, prof, store, manager, meas = await observer_setup(url, ns)
     k = store.keys
     records = synth_records(n, NOW, seed=23, stale_fraction=1.0, profile=prof)
     assert expected_ages(records, NOW, prof).stale == n

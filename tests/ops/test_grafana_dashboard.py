@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 import yaml
 
 from tests.ops.promql import is_exported, metric_names
+from tests.tools import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "ops" / "grafana" / "sse_dashboard.json"
@@ -115,11 +114,7 @@ def test_guide_queries_and_extra_panels_present(dashboard: dict) -> None:
 
 def test_targets_are_valid_promql(tmp_path: Path) -> None:
     """promtool parses every dashboard query (as recording rules in a throwaway file)."""
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is missing in CI: .ci/run must `apt-get install -y prometheus`")
-        pytest.skip("promtool not installed (Debian: apt-get install -y prometheus provides /usr/bin/promtool)")
+    promtool = require_binary("promtool", "prometheus")
     dashboard = json.loads(DASHBOARD.read_text())
     rules = [{"record": f"dashboard:query_{i}", "expr": t["expr"]} for i, t in enumerate(_targets(dashboard))]
     path = tmp_path / "dashboard_queries.yml"

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 
-import pytest
 
 from core.config import load_config
 from core.exporters.prometheus import render_metrics
 from core.manager import ConnectionManager
 from core.store.memory import MemoryStore
+from tests.tools import require_binary
 
 
 async def test_exposition_passes_promtool_check_metrics():
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool missing in CI (.ci/run installs Debian's prometheus)")
-        pytest.skip("promtool not installed (Debian: apt-get install -y prometheus)")
+    promtool = require_binary("promtool", "prometheus")
     m = ConnectionManager(MemoryStore(), load_config(PERIODIC_CLEANUP_ENABLED=False))
     await m.start()
     await m.register()

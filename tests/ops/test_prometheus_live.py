@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
 import time
 
 import httpx
-import pytest
 
 from core.config import load_config
 from core.demo import DemoService
 from tests.redis_server import free_port
+from tests.tools import require_binary
 
-PROMETHEUS = shutil.which("prometheus")
 
 
 def _require_prometheus() -> str:
-    if PROMETHEUS is None:
-        if os.environ.get("CI"):
-            pytest.fail("prometheus missing in CI: .ci/run installs Debian's prometheus")
-        pytest.skip("prometheus not installed (Debian: apt-get install -y prometheus)")
-    return PROMETHEUS
+    return require_binary("prometheus", "prometheus")
 
 
 async def _until(fn, timeout: float, what: str):

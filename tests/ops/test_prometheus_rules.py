@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 import yaml
 
 from tests.ops.promql import EXPORTED_METRICS, is_exported, metric_names
+from tests.tools import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "ops" / "prometheus" / "sse_alerts.yml"
@@ -43,15 +42,10 @@ EXPECTED_ALERTS = {
 # The guide's own PromQL for the cleanup error rate; the error-rate alerts must use it verbatim.
 GUIDE_ERROR_RATE = "rate(sse_cleanup_errors_total[5m]) / rate(sse_cleanup_total[5m]) * 100"
 
-PROMTOOL = shutil.which("promtool")
 
 
 def _require_promtool() -> str:
-    if PROMTOOL is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is missing in CI: .ci/run must `apt-get install -y prometheus`")
-        pytest.skip("promtool not installed (Debian: apt-get install -y prometheus provides /usr/bin/promtool)")
-    return PROMTOOL
+    return require_binary("promtool", "prometheus")
 
 
 def _rules() -> list[dict]:

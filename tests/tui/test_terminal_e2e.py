@@ -6,19 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
-import pytest
 
 from core.config import load_config
 from core.demo import DemoService
 from core.manager import ConnectionManager
 from core.store.redis import RedisStore
+from tests.tools import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 SSE_DASH = [sys.executable, "-m", "sse_tui"]
@@ -26,12 +25,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def need_tmux() -> str:
-    tmux = shutil.which("tmux")
-    if tmux is None:
-        if os.environ.get("CI"):
-            pytest.fail("tmux missing in CI (.ci/run installs it)")
-        pytest.skip("tmux not installed")
-    return tmux
+    return require_binary("tmux", "tmux")
 
 
 async def cli(*args: str) -> subprocess.CompletedProcess:
