@@ -353,7 +353,7 @@ class ConnectionManager:
                 reaped += 1
                 log.warning("SSE reaped dead worker %s (heartbeat %.1fs old)", hb.worker_id, now - hb.heartbeat_at)
             await self.store.reconcile_counter()
-            if self._needs_resync or periodic:
+            if self._needs_resync:  # flushes catch lost registrations every second; no full check here
                 await self.resync()
         except StoreUnavailable as exc:
             error = exc
