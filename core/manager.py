@@ -4,7 +4,8 @@ Lifecycle of one connection (drawn out in docs/architecture.md)::
 
     register() ──► store.register (Lua: zsets + hash + worker set + counter)
        │
-    touch() ──► in-memory batch ──(every TOUCH_FLUSH_INTERVAL)──► store.touch_many (one EVALSHA)
+    touch() ──► in-memory batch ─┐
+    stream counters (activity=) ─┴─(every TOUCH_FLUSH_INTERVAL)──► store.flush (one EVALSHA)
        │
     unregister() ──► store.unregister (Lua, counted once)       ┐ whichever
     cleanup (stale, or its worker's heartbeat expired) ─────────┘ comes first
@@ -25,7 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
 from . import health, stats
 from .config import SSEConfig, describe_valid, fleet_settings, validation_warnings
@@ -42,11 +43,24 @@ COUNTERS_EVERY = 30  # periodic flushes per flush of per-connection events/bytes
 Clock = Callable[[], float]
 
 
+class ActivitySource(Protocol):
+    """A stream's own running totals, read by the manager at each flush instead of a
+    ``touch()`` per send (the tracked stream's hot path is then two integer additions).
+    Any change in ``bytes_sent`` since the last flush is activity at the flush time."""
+
+    events_sent: int
+    bytes_sent: int
+
+
 @dataclass(slots=True)
 class _Local:
     record: ConnectionRecord
     on_close: OnClose | None
     last_touch: float = 0.0  # latest local activity, so a resync never re-registers a live stream as stale
+    activity: ActivitySource | None = None
+    seen_bytes: int = 0  # activity.bytes_sent at the last flush
+    flushed_events: int = 0  # activity totals already counted into a store flush
+    flushed_bytes: int = 0
 
 
 class StateManager:
@@ -158,9 +172,12 @@ class ConnectionManager:
     # -- registry ---------------------------------------------------------------------
     async def register(self, connection_id: str | None = None, *, channel: str = "default",
                        client_address: str = "", user_agent: str = "",
-                       on_close: OnClose | None = None) -> ConnectionRecord:
+                       on_close: OnClose | None = None, activity: ActivitySource | None = None) -> ConnectionRecord:
         """Register a stream. Never raises for store trouble: the stream goes on, and the
-        registry is resynced when the store is back."""
+        registry is resynced when the store is back.
+
+        ``activity``: the stream's running ``events_sent``/``bytes_sent`` totals, read at
+        every flush (then the stream need not call :meth:`touch`)."""
         now = self.clock()
         record = ConnectionRecord(
             connection_id=connection_id or uuid.uuid4().hex, worker_id=self.worker_id, host=self.host,
@@ -173,7 +190,12 @@ class ConnectionManager:
             self._mark_unavailable(exc)
         # added after the store call: a flush running meanwhile never sees a local
         # connection the store does not hold yet (it would take it for removed elsewhere)
-        self._local[record.connection_id] = _Local(record, on_close)
+        if activity is None:
+            self._local[record.connection_id] = _Local(record, on_close)
+        else:
+            ev, by = activity.events_sent, activity.bytes_sent
+            self._local[record.connection_id] = _Local(record, on_close, activity=activity, seen_bytes=by,
+                                                       flushed_events=ev, flushed_bytes=by)
         return record
 
     def touch(self, connection_id: str, events: int = 1, bytes_sent: int = 0) -> None:
@@ -212,6 +234,7 @@ class ConnectionManager:
         counts: dict[str, list[int]] = {}
         if counters:
             counts, self._counts = self._counts, {}
+        self._pull_activity(active, counts if counters else None)
         pending: dict[str, Touch] = {}
         for cid, at in active.items():
             entry = self._local.get(cid)
@@ -256,6 +279,33 @@ class ConnectionManager:
                 entry = self._local.pop(cid, None)
                 if entry is not None:
                     await self._close_stream(entry)
+
+    def _pull_activity(self, active: dict[str, float], counts: dict[str, list[int]] | None) -> None:
+        """Fold the streams' own totals into this flush: a stream that sent anything since
+        the last flush is active now; with ``counts``, the events/bytes not yet counted."""
+        now = 0.0
+        for cid, entry in self._local.items():
+            src = entry.activity
+            if src is None:
+                continue
+            by = src.bytes_sent
+            if by != entry.seen_bytes:
+                entry.seen_bytes = by
+                if not now:
+                    now = self.clock()
+                if active.get(cid, 0.0) < now:
+                    active[cid] = now
+            if counts is not None:
+                ev = src.events_sent
+                d_ev, d_by = ev - entry.flushed_events, by - entry.flushed_bytes
+                if d_ev or d_by:
+                    entry.flushed_events, entry.flushed_bytes = ev, by
+                    c = counts.get(cid)
+                    if c is None:
+                        counts[cid] = [d_ev, d_by]
+                    else:
+                        c[0] += d_ev
+                        c[1] += d_by
 
     async def _heartbeat(self, touches: dict[str, Touch] | None = None) -> tuple[list[str], bool, int]:
         """Send batched touches and the heartbeat in one round trip.

@@ -10,8 +10,8 @@ Lifecycle of one tracked stream::
 
     __call__ ──► manager.register(on_close=...)          (before the headers go out)
        │
-       ├─ every event sent ──► manager.touch(id, events=1, bytes_sent=n)   (batched by the manager)
-       ├─ every ping sent  ──► manager.touch(id, events=0, bytes_sent=n)   (activity, not an event)
+       ├─ every event sent ──► events_sent += 1, bytes_sent += n   (the manager reads both
+       ├─ every ping sent  ──► bytes_sent += n                      at each flush: activity)
        │
        └─ ends on: client gone | generator done | send timeout | max lifetime (+jitter)
                    | server shutdown (sse-starlette's watcher, or close_tracked_streams)
@@ -20,8 +20,8 @@ Lifecycle of one tracked stream::
               itself removed it: it is already gone from the store)
 
 Sends and pings are hooked where sse-starlette makes them: ``_stream_response(send)``
-and ``_ping(send)`` receive a wrapped ``send`` that touches as each event or ping is handed
-to the server (no extra coroutine per event).
+and ``_ping(send)`` receive a wrapped ``send`` that counts each event or ping as it is
+handed to the server (no extra coroutine, manager call or clock read per event).
 """
 
 from __future__ import annotations
@@ -105,6 +105,9 @@ class TrackedEventSourceResponse(EventSourceResponse):
         self._removed_by_manager = False
         self._started = False
         self._complete = False
+        self._send: Send | None = None  # the server's send (set when sse-starlette starts its tasks)
+        self.events_sent = 0  # events handed to the server (read by the manager at each flush)
+        self.bytes_sent = 0  # bytes of events and pings
 
     # -- closing from outside -----------------------------------------------------------
     def close(self, reason: str = "closed") -> None:
@@ -124,32 +127,44 @@ class TrackedEventSourceResponse(EventSourceResponse):
         self.close("removed by manager")
 
     # -- sse-starlette hooks ------------------------------------------------------------
-    def _tracking(self, send: Send, events: int) -> Send:
-        """``send`` that also touches the connection. Deliberately not a coroutine function:
-        it returns the server's own send awaitable, so an event costs no extra coroutine
-        (at thousands of streams the extra allocations showed up as GC time). The touch
-        happens as the event is handed to the server (uvicorn writes it to the socket
-        buffer right away); a send that then blocks is ended by the send timeout."""
-        touch = self._manager.touch if self._manager is not None else None
-        cid = self.connection_id
+    # The hot path. A send costs two integer additions on this object: the manager reads
+    # events_sent/bytes_sent at each flush (it was registered as the activity source), so
+    # there is no manager call, clock read or dict update per event. And at thousands of
+    # streams the cyclic GC dominates (every object a stream keeps alive is traversed by
+    # each full collection), so a tracked stream adds no closures, cells or wrapper
+    # coroutines: the two senders are bound methods made once per stream, and the hooks
+    # are plain functions returning sse-starlette's own coroutines.
+    def _send_event(self, message: Message) -> Awaitable[None]:
+        """``send`` for events. Counts the event as it is handed to the server (uvicorn
+        writes it to the socket buffer right away; a send that then blocks is ended by the
+        send timeout). Not a coroutine function: it returns the server's own send
+        awaitable, so an event costs no extra coroutine."""
+        if message["type"] == "http.response.body":
+            body = message.get("body")
+            if body:
+                self.events_sent += 1
+                self.bytes_sent += len(body)
+            if not message.get("more_body", False):
+                self._complete = True
+        elif message["type"] == "http.response.start":
+            self._started = True
+        return self._send(message)  # type: ignore[misc]
 
-        def tracked_send(message: Message) -> Awaitable[None]:
-            if message["type"] == "http.response.body":
-                body = message.get("body")
-                if body and touch is not None and cid is not None:
-                    touch(cid, events, len(body))
-                if not message.get("more_body", False):
-                    self._complete = True
-            elif message["type"] == "http.response.start":
-                self._started = True
-            return send(message)
-        return tracked_send  # type: ignore[return-value]
+    def _send_ping(self, message: Message) -> Awaitable[None]:
+        """``send`` for pings: activity (bytes), not an event."""
+        if message["type"] == "http.response.body":
+            body = message.get("body")
+            if body:
+                self.bytes_sent += len(body)
+        return self._send(message)  # type: ignore[misc]
 
-    async def _stream_response(self, send: Send) -> None:
-        await super()._stream_response(self._tracking(send, 1))
+    def _stream_response(self, send: Send) -> Awaitable[None]:  # type: ignore[override]
+        self._send = send
+        return super()._stream_response(self._send_event)
 
-    async def _ping(self, send: Send) -> None:
-        await super()._ping(self._tracking(send, 0))
+    def _ping(self, send: Send) -> Awaitable[None]:  # type: ignore[override]
+        self._send = send
+        return super()._ping(self._send_ping)
 
     async def _listen_for_disconnect(self, receive: Receive) -> None:
         """Returns when the client disconnects *or* close() is called; sse-starlette then
@@ -188,6 +203,7 @@ class TrackedEventSourceResponse(EventSourceResponse):
         record = await manager.register(
             self.connection_id, channel=self.channel, client_address=f"{client[0]}:{client[1]}" if client[0] else "",
             user_agent=headers.get(b"user-agent", b"").decode("latin-1"), on_close=self._on_manager_close,
+            activity=self,
         )
         self._manager = manager
         self.connection_id = record.connection_id

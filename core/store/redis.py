@@ -52,6 +52,30 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
+def _touch_args(touches: Mapping[str, Touch]) -> list[Any]:
+    """ARGV for the Lua ``apply_touches``: activity-only touches grouped by their time (a
+    flush of stream totals is one group: one argument per connection), then quadruples
+    (id, at, events, bytes) for touches that carry counts."""
+    groups: dict[float, list[str]] = {}
+    quads: list[Any] = []
+    for cid, t in touches.items():
+        if t.events or t.bytes:
+            quads.extend((cid, _num(t.at), int(t.events), int(t.bytes)))
+        else:
+            ids = groups.get(t.at)
+            if ids is None:
+                groups[t.at] = [cid]
+            else:
+                ids.append(cid)
+    args: list[Any] = [len(groups)]
+    for at, ids in groups.items():
+        args.append(_num(at))
+        args.append(len(ids))
+        args.extend(ids)
+    args.extend(quads)
+    return args
+
+
 class RedisStore:
     kind = "redis"
 
@@ -129,10 +153,7 @@ class RedisStore:
     async def touch_many(self, touches: Mapping[str, Touch]) -> list[str]:
         if not touches:
             return []
-        args: list[Any] = []
-        for cid, t in touches.items():
-            args.extend((cid, _num(t.at), int(t.events), int(t.bytes)))
-        missing = await self._run("touch", self._base_keys(), args)
+        missing = await self._run("touch", self._base_keys(), _touch_args(touches))
         return [_s(m) for m in missing]
 
     @_translate
@@ -259,8 +280,7 @@ class RedisStore:
         args: list[Any] = [hb.worker_id, max(int(ttl * 1000), 1), _num(hb.heartbeat_at), len(fields)]
         for f, v in fields.items():
             args.extend((f, v))
-        for cid, t in touches.items():
-            args.extend((cid, _num(t.at), int(t.events), int(t.bytes)))
+        args.extend(_touch_args(touches))
         res = await self._run("flush", [*self._base_keys(), k.worker(hb.worker_id), k.workers,
                                         k.worker_conns(hb.worker_id)], args)
         return [_s(m) for m in res[2:]], bool(int(res[0])), int(res[1])

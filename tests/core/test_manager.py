@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from core.config import load_config
+from core.manager import ConnectionManager
 from core.models import MonitoringStats
+from core.store.redis import RedisStore
+from tests.redis_server import RedisServer
 
 GUIDE = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "sse_monitoring_guide.md"
 
@@ -231,6 +235,59 @@ async def test_periodic_flush_holds_counts_but_sends_activity(make_manager, cloc
     await m.flush_touches()
     _, rows = await m.list_connections("all", 10, 0)
     assert (rows[0].events_sent, rows[0].bytes_sent) == (1, 10)
+
+
+class Totals:
+    """A stream's running totals, as TrackedEventSourceResponse keeps them."""
+
+    def __init__(self) -> None:
+        self.events_sent = 0
+        self.bytes_sent = 0
+
+
+async def test_activity_source_is_read_at_each_flush(make_manager, clock):
+    m = await make_manager()
+    src, quiet = Totals(), Totals()
+    r = await m.register(activity=src)
+    q = await m.register(activity=quiet)
+    start = clock()
+    clock.advance(100)
+    src.events_sent, src.bytes_sent = 3, 90  # three events, no manager call
+    await m.flush_touches(counters=False)
+    _, rows = await m.list_connections("all", 10, 0)
+    by_id = {x.connection_id: x for x in rows}
+    assert by_id[r.connection_id].last_activity == clock()  # active at the flush that saw it
+    assert by_id[r.connection_id].events_sent == 0  # counts wait for a counters flush
+    assert by_id[q.connection_id].last_activity == start  # sent nothing: not touched
+    clock.advance(100)
+    src.bytes_sent += 20  # a ping: activity, not an event
+    await m.flush_touches()
+    await m.flush_touches()  # nothing new: counted once
+    _, rows = await m.list_connections("all", 10, 0)
+    got = {x.connection_id: x for x in rows}[r.connection_id]
+    assert (got.last_activity, got.events_sent, got.bytes_sent) == (clock(), 3, 110)
+
+
+async def test_activity_counts_survive_a_failed_flush(namespace):
+    server = RedisServer().start()
+    try:
+        cfg = load_config(PERIODIC_CLEANUP_ENABLED=False, REDIS_TIMEOUT_SECONDS=0.5)
+        m = ConnectionManager(RedisStore(server.url, namespace, timeout=0.5), cfg)
+        await m.start()
+        src = Totals()
+        r = await m.register(activity=src)
+        src.events_sent, src.bytes_sent = 5, 50
+        server.stop()
+        await m.flush_touches()  # fails: the totals read from the stream stay with the manager
+        assert m._store_error is not None
+        src.events_sent, src.bytes_sent = 6, 60
+        server.start()  # same port, empty data: the flush re-registers, then counts
+        await m.flush_touches()
+        _, rows = await m.list_connections("all", 10, 0)
+        assert [(x.connection_id, x.events_sent, x.bytes_sent) for x in rows] == [(r.connection_id, 6, 60)]
+        await m.stop()
+    finally:
+        server.stop()
 
 
 async def test_stop_unregisters_everything_the_worker_holds(make_manager, store_kind):

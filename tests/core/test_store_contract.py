@@ -83,6 +83,25 @@ async def test_touch_updates_activity_and_counters_and_reports_unknown(store):
     assert rows[0].last_activity == T0 + 400 and rows[0].events_sent == 4
 
 
+async def test_touch_many_mixes_shared_time_groups_and_counted_touches(store):
+    # a flush of stream totals sends many activity-only touches at one time (one group on
+    # the wire, chunked past 400 ids), plus touches with their own time or with counts
+    ids = [f"g{i:04d}" for i in range(900)]
+    await store.register_many([rec(c, connected=T0, activity=T0) for c in ids + ["own", "counted"]])
+    touches = {c: Touch(at=T0 + 50) for c in ids}
+    touches["unknown-in-group"] = Touch(at=T0 + 50)
+    touches["own"] = Touch(at=T0 + 70)
+    touches["counted"] = Touch(at=T0 + 60, events=2, bytes=30)
+    touches["unknown-counted"] = Touch(at=T0 + 60, events=1, bytes=1)
+    assert sorted(await store.touch_many(touches)) == ["unknown-counted", "unknown-in-group"]
+    total, rows = await store.list_connections("all", q(T0 + 100), 1000, 0)
+    by_id = {r.connection_id: r for r in rows}
+    assert total == 902
+    assert {by_id[c].last_activity for c in ids} == {T0 + 50}
+    assert by_id["own"].last_activity == T0 + 70 and by_id["own"].events_sent == 0
+    assert (by_id["counted"].last_activity, by_id["counted"].events_sent, by_id["counted"].bytes_sent) == (T0 + 60, 2, 30)
+
+
 async def test_touch_does_not_resurrect_removed_connection(store):
     await store.register(rec("a"))
     await store.unregister("a")

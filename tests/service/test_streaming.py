@@ -69,7 +69,9 @@ async def test_cleanup_of_a_stale_stream_closes_it_cleanly():
     async with serve(cfg, [Route("/silent", silent)]) as s:
         [c] = await open_clients(s.host, s.port, 1, "/silent")
         await wait_for(lambda: asyncio.sleep(0, c.events == 1), 5, "first event")
-        await asyncio.sleep(0.4)  # let it go stale (no pings for 60 s)
+        # it goes stale 0.3 s after its last send as the manager saw it (at a flush, so up to
+        # one flush interval after the send itself: activity errs on the side of "alive")
+        await wait_for(lambda: _stale_count(s), 5, "the silent stream reported stale")
         result = await s.manager.run_cleanup()
         assert result.cleaned == 1 and result.failed == 0
         await asyncio.wait_for(c.closed_by_server.wait(), 5)
@@ -79,6 +81,10 @@ async def test_cleanup_of_a_stale_stream_closes_it_cleanly():
         assert snap["connection_stats"]["active_connections"] == 0
         assert snap["connection_stats"]["redis_connection_counters"] == 0
         await c.close()
+
+
+async def _stale_count(s) -> bool:
+    return (await s.monitoring())["cleanup_stats"]["stale"] == 1
 
 
 async def test_max_lifetime_with_jitter_closes_and_unregisters():

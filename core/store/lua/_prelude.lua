@@ -37,35 +37,55 @@ local function counter_down(n)
   if d > 0 then redis.call('DECRBY', KEYS[3], d) end
 end
 
--- Apply touches given as quadruples (id, at, events, bytes) in ARGV from index i.
+-- Apply touches from ARGV index i on: first groups of activity-only touches that share
+-- one time (ngroups, then per group: at, n, n ids: a flush of streams read at the same
+-- moment is one group), then quadruples (id, at, events, bytes) to the end of ARGV.
 -- Activity lives in the activity zset only: one ZMSCORE and one variadic ZADD per chunk
 -- of connections, so an idle fleet costs a few commands per flush, not several per ping.
 -- Counters (events, bytes) are HINCRBYed only when non-zero (the manager sends them on a
 -- slower cadence). Appends ids that are no longer registered to ``out``.
+local function touch_chunk(ids, ats, evs, bys, out)
+  local scores = redis.call('ZMSCORE', KEYS[1], unpack(ids))
+  local zargs = {'XX', 'GT'}
+  for k = 1, #ids do
+    if scores[k] then
+      zargs[#zargs + 1] = ats[k] or ats[0]
+      zargs[#zargs + 1] = ids[k]
+      if evs and (evs[k] ~= '0' or bys[k] ~= '0') then
+        local hkey = prefix .. 'conn:' .. ids[k]
+        if evs[k] ~= '0' then redis.call('HINCRBY', hkey, 'events_sent', evs[k]) end
+        if bys[k] ~= '0' then redis.call('HINCRBY', hkey, 'bytes_sent', bys[k]) end
+      end
+    else
+      out[#out + 1] = ids[k]
+    end
+  end
+  if #zargs > 2 then redis.call('ZADD', KEYS[1], unpack(zargs)) end
+end
+
 local function apply_touches(i, out)
   local chunk = 400
+  local ngroups = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, ngroups do
+    local at, last = ARGV[i], i + 1 + tonumber(ARGV[i + 1])
+    i = i + 2
+    while i <= last do
+      local ids = {}
+      while i <= last and #ids < chunk do
+        ids[#ids + 1] = ARGV[i]
+        i = i + 1
+      end
+      touch_chunk(ids, {[0] = at}, nil, nil, out)
+    end
+  end
   while i <= #ARGV do
     local ids, ats, evs, bys = {}, {}, {}, {}
     while i <= #ARGV and #ids < chunk do
       ids[#ids + 1], ats[#ats + 1], evs[#evs + 1], bys[#bys + 1] = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
       i = i + 4
     end
-    local scores = redis.call('ZMSCORE', KEYS[1], unpack(ids))
-    local zargs = {'XX', 'GT'}
-    for k = 1, #ids do
-      if scores[k] then
-        zargs[#zargs + 1] = ats[k]
-        zargs[#zargs + 1] = ids[k]
-        if evs[k] ~= '0' or bys[k] ~= '0' then
-          local hkey = prefix .. 'conn:' .. ids[k]
-          if evs[k] ~= '0' then redis.call('HINCRBY', hkey, 'events_sent', evs[k]) end
-          if bys[k] ~= '0' then redis.call('HINCRBY', hkey, 'bytes_sent', bys[k]) end
-        end
-      else
-        out[#out + 1] = ids[k]
-      end
-    end
-    if #zargs > 2 then redis.call('ZADD', KEYS[1], unpack(zargs)) end
+    touch_chunk(ids, ats, evs, bys, out)
   end
   return out
 end

@@ -1,7 +1,7 @@
 -- One call per flush interval per worker: batched touches plus the worker heartbeat.
 -- KEYS[4] = worker heartbeat hash, KEYS[5] = workers zset, KEYS[6] = worker's connection set
 -- ARGV: prefix, worker_id, ttl_ms, heartbeat_at, nfields, f1, v1, ..., then quadruples
---       (id, at, events, bytes) of touches.
+--       touches as apply_touches (in _prelude.lua) reads them.
 -- Returns {heartbeat existed (0/1), connections held for the worker, unknown ids...}.
 local wid, ttl, hb_at = ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local nf = tonumber(ARGV[5])

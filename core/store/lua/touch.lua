@@ -1,2 +1,2 @@
--- ARGV: prefix, then quadruples (id, at, events, bytes). Returns unknown ids.
+-- ARGV: prefix, then touches as apply_touches (in _prelude.lua) reads them. Returns unknown ids.
 return apply_touches(2, {})
