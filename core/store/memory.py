@@ -41,6 +41,19 @@ class SortedScores:
         bisect.insort(self._items, (score, member))
         return old is None
 
+    def raise_many(self, updates: Mapping[str, float]) -> None:
+        """Raise members' scores (never lowers one; ignores non-members): ``ZADD XX GT``.
+        A big batch (a flush of every connection) re-sorts once instead of moving each
+        entry (each move is a list memmove, O(n))."""
+        changed = [(m, s) for m, s in updates.items() if (old := self._score.get(m)) is not None and s > old]
+        if len(changed) > 32 and len(changed) * 8 > len(self._items):
+            for m, s in changed:
+                self._score[m] = s
+            self._items = sorted((s, m) for m, s in self._score.items())
+        else:
+            for m, s in changed:
+                self.add(m, s)
+
     def remove(self, member: str) -> bool:
         old = self._score.pop(member, None)
         if old is None:
@@ -73,7 +86,8 @@ class MemoryStore:
     kind = "memory"
 
     def __init__(self, clock: object = None) -> None:
-        self._records: dict[str, ConnectionRecord] = {}
+        self._records: dict[str, ConnectionRecord] = {}  # as registered; activity and counts live apart
+        self._sent: dict[str, list[int]] = {}  # id -> [events, bytes] touched since registration
         self._activity = SortedScores()
         self._connected = SortedScores()
         self._counter = 0
@@ -98,6 +112,7 @@ class MemoryStore:
         if old is not None and old.worker_id != record.worker_id:
             self._worker_conns.get(old.worker_id, set()).discard(cid)
         self._records[cid] = record
+        self._sent.pop(cid, None)
         self._activity.add(cid, record.last_activity)
         self._connected.add(cid, record.connected_at)
         self._worker_conns.setdefault(record.worker_id, set()).add(cid)
@@ -110,6 +125,7 @@ class MemoryStore:
             return False
         self._connected.remove(cid)
         rec = self._records.pop(cid, None)
+        self._sent.pop(cid, None)
         if rec is not None:
             self._worker_conns.get(rec.worker_id, set()).discard(cid)
         self._counter = max(self._counter - 1, 0)
@@ -125,19 +141,23 @@ class MemoryStore:
         return self._remove(connection_id)
 
     async def touch_many(self, touches: Mapping[str, Touch]) -> list[str]:
+        # like apply_touches in Lua: activity only ever moves forward, counts add up;
+        # no record is copied (a flush touches every connection, every second)
         missing: list[str] = []
+        raise_to: dict[str, float] = {}
         for cid, t in touches.items():
-            rec = self._records.get(cid)
-            if rec is None:
+            if cid not in self._activity:
                 missing.append(cid)
                 continue
-            at = max(rec.last_activity, t.at)
-            self._records[cid] = rec.model_copy(update={
-                "last_activity": at,
-                "events_sent": rec.events_sent + t.events,
-                "bytes_sent": rec.bytes_sent + t.bytes,
-            })
-            self._activity.add(cid, at)
+            raise_to[cid] = t.at
+            if t.events or t.bytes:
+                c = self._sent.get(cid)
+                if c is None:
+                    self._sent[cid] = [t.events, t.bytes]
+                else:
+                    c[0] += t.events
+                    c[1] += t.bytes
+        self._activity.raise_many(raise_to)
         return missing
 
     async def missing(self, connection_ids: Sequence[str]) -> list[str]:
@@ -180,7 +200,19 @@ class MemoryStore:
 
     async def list_connections(self, state: str, q: AgeQuery, limit: int, offset: int) -> tuple[int, list[ConnectionRecord]]:
         ids, total = _select(self._activity, self._connected, state, q, limit, offset)
-        return total, [self._records[c] for c in ids if c in self._records]
+        return total, [self._view(c) for c in ids if c in self._records]
+
+    def _view(self, cid: str) -> ConnectionRecord:
+        rec = self._records[cid]
+        at = self._activity.score(cid)
+        sent = self._sent.get(cid)
+        if sent is None and at == rec.last_activity:
+            return rec
+        update: dict[str, float | int] = {"last_activity": at if at is not None else rec.last_activity}
+        if sent is not None:
+            update["events_sent"] = rec.events_sent + sent[0]
+            update["bytes_sent"] = rec.bytes_sent + sent[1]
+        return rec.model_copy(update=update)
 
     # -- cleanup counters -------------------------------------------------------------
     async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool) -> None:
