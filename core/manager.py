@@ -283,7 +283,7 @@ class ConnectionManager:
     def _pull_activity(self, active: dict[str, float], counts: dict[str, list[int]] | None) -> None:
         """Fold the streams' own totals into this flush: a stream that sent anything since
         the last flush is active now; with ``counts``, the events/bytes not yet counted."""
-        now = 0.0
+        now: float | None = None  # read once, and only if some stream sent anything
         for cid, entry in self._local.items():
             src = entry.activity
             if src is None:
@@ -291,7 +291,7 @@ class ConnectionManager:
             by = src.bytes_sent
             if by != entry.seen_bytes:
                 entry.seen_bytes = by
-                if not now:
+                if now is None:
                     now = self.clock()
                 if active.get(cid, 0.0) < now:
                     active[cid] = now
