@@ -8,6 +8,7 @@ from core.config import load_config
 from core.manager import ConnectionManager
 from core.store.memory import MemoryStore
 from core.store.redis import RedisStore
+from tests.redis_server import RedisServer
 
 
 class FakeClock:
@@ -76,3 +77,18 @@ async def make_manager(store_kind, request, namespace, clock):
     yield factory
     for m in made:
         await m.stop(close_streams=False)
+
+
+@pytest.fixture
+async def outage_redis(namespace):
+    """A redis-server of this test's own (the test may stop and restart it) and a started
+    manager on it with short timeouts: ``(server, manager)``."""
+    server = RedisServer().start()
+    try:
+        cfg = load_config(PERIODIC_CLEANUP_ENABLED=False, REDIS_TIMEOUT_SECONDS=0.5)
+        manager = ConnectionManager(RedisStore(server.url, namespace, timeout=0.5), cfg)
+        await manager.start()
+        yield server, manager
+        await manager.stop()
+    finally:
+        server.stop()

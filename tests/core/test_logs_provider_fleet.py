@@ -16,7 +16,6 @@ from core.manager import ConnectionManager
 from core.provider import SSEProvider
 from core.store.memory import MemoryStore
 from core.store.redis import RedisStore
-from tests.redis_server import RedisServer
 
 
 def test_json_and_text_logs_keep_the_guide_lines_greppable():
@@ -97,39 +96,32 @@ async def test_fleet_reader_sees_workers_and_cleans(redis_url, namespace):
         await worker.stop()
 
 
-async def test_redis_down_degrades_health_and_recovers(namespace):
-    server = RedisServer().start()
-    try:
-        cfg = load_config(PERIODIC_CLEANUP_ENABLED=False, REDIS_TIMEOUT_SECONDS=0.5)
-        m = ConnectionManager(RedisStore(server.url, namespace, timeout=0.5), cfg)
-        await m.start()
-        for _ in range(4):
-            await m.register()
-        server.stop()
-        snap = await m.monitoring_snapshot()
-        assert snap.health_indicators.overall_health == "unhealthy"
-        assert [a.type for a in snap.health_indicators.alerts] == ["state_store_unavailable"]
-        assert snap.connection_stats.store_available is False
-        # streams go on registering and leaving while Redis is away
-        late = await m.register()
-        await m.unregister(late.connection_id)
-        with pytest.raises(Exception):
-            await m.run_cleanup()
-        server.start()  # same port, empty data
-        await m.flush_touches()  # the heartbeat notices, the worker re-registers its streams
-        await m.flush_touches()
-        snap = await m.monitoring_snapshot()
-        assert snap.connection_stats.store_available is True
-        assert snap.connection_stats.redis_connection_counters == 4
-        assert snap.connection_stats.active_connections == 4
-        stats = await m.state_manager.get_cleanup_statistics()
-        assert stats["cleanup_errors"] == 0  # the failed run is recorded on the next run that reaches the store
+async def test_redis_down_degrades_health_and_recovers(outage_redis):
+    server, m = outage_redis
+    for _ in range(4):
+        await m.register()
+    server.stop()
+    snap = await m.monitoring_snapshot()
+    assert snap.health_indicators.overall_health == "unhealthy"
+    assert [a.type for a in snap.health_indicators.alerts] == ["state_store_unavailable"]
+    assert snap.connection_stats.store_available is False
+    # streams go on registering and leaving while Redis is away
+    late = await m.register()
+    await m.unregister(late.connection_id)
+    with pytest.raises(Exception):
         await m.run_cleanup()
-        stats = await m.state_manager.get_cleanup_statistics()
-        assert stats["total_cleanups"] == 2 and stats["cleanup_errors"] == 1
-        await m.stop()
-    finally:
-        server.stop()
+    server.start()  # same port, empty data
+    await m.flush_touches()  # the heartbeat notices, the worker re-registers its streams
+    await m.flush_touches()
+    snap = await m.monitoring_snapshot()
+    assert snap.connection_stats.store_available is True
+    assert snap.connection_stats.redis_connection_counters == 4
+    assert snap.connection_stats.active_connections == 4
+    stats = await m.state_manager.get_cleanup_statistics()
+    assert stats["cleanup_errors"] == 0  # the failed run is recorded on the next run that reaches the store
+    await m.run_cleanup()
+    stats = await m.state_manager.get_cleanup_statistics()
+    assert stats["total_cleanups"] == 2 and stats["cleanup_errors"] == 1
 
 
 def test_a_plain_script_gets_the_guide_lines_in_json(tmp_path):

@@ -10,11 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import load_config
-from core.manager import ConnectionManager
 from core.models import MonitoringStats
-from core.store.redis import RedisStore
-from tests.redis_server import RedisServer
 
 GUIDE = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "sse_monitoring_guide.md"
 
@@ -268,26 +264,19 @@ async def test_activity_source_is_read_at_each_flush(make_manager, clock):
     assert (got.last_activity, got.events_sent, got.bytes_sent) == (clock(), 3, 110)
 
 
-async def test_activity_counts_survive_a_failed_flush(namespace):
-    server = RedisServer().start()
-    try:
-        cfg = load_config(PERIODIC_CLEANUP_ENABLED=False, REDIS_TIMEOUT_SECONDS=0.5)
-        m = ConnectionManager(RedisStore(server.url, namespace, timeout=0.5), cfg)
-        await m.start()
-        src = Totals()
-        r = await m.register(activity=src)
-        src.events_sent, src.bytes_sent = 5, 50
-        server.stop()
-        await m.flush_touches()  # fails: the totals read from the stream stay with the manager
-        assert m._store_error is not None
-        src.events_sent, src.bytes_sent = 6, 60
-        server.start()  # same port, empty data: the flush re-registers, then counts
-        await m.flush_touches()
-        _, rows = await m.list_connections("all", 10, 0)
-        assert [(x.connection_id, x.events_sent, x.bytes_sent) for x in rows] == [(r.connection_id, 6, 60)]
-        await m.stop()
-    finally:
-        server.stop()
+async def test_activity_counts_survive_a_failed_flush(outage_redis):
+    server, m = outage_redis
+    src = Totals()
+    r = await m.register(activity=src)
+    src.events_sent, src.bytes_sent = 5, 50
+    server.stop()
+    await m.flush_touches()  # fails: the totals read from the stream stay with the manager
+    assert m._store_error is not None
+    src.events_sent, src.bytes_sent = 6, 60
+    server.start()  # same port, empty data: the flush re-registers, then counts
+    await m.flush_touches()
+    _, rows = await m.list_connections("all", 10, 0)
+    assert [(x.connection_id, x.events_sent, x.bytes_sent) for x in rows] == [(r.connection_id, 6, 60)]
 
 
 async def test_stop_unregisters_everything_the_worker_holds(make_manager, store_kind):
