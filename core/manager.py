@@ -46,10 +46,17 @@ Clock = Callable[[], float]
 class ActivitySource(Protocol):
     """A stream's own running totals, read by the manager at each flush instead of a
     ``touch()`` per send (the tracked stream's hot path is then two integer additions).
-    Any change in ``bytes_sent`` since the last flush is activity at the flush time."""
+
+    ``events_sent`` / ``bytes_sent`` are counted into the store. ``progress`` is what
+    liveness is judged by: any change since the last flush is activity at the flush time.
+    A source that can see what the client really took (the kernel's send queue) reports
+    that; otherwise ``progress`` is simply ``bytes_sent``."""
 
     events_sent: int
     bytes_sent: int
+
+    @property
+    def progress(self) -> int: ...
 
 
 @dataclass(slots=True)
@@ -58,7 +65,7 @@ class _Local:
     on_close: OnClose | None
     last_touch: float = 0.0  # latest local activity, so a resync never re-registers a live stream as stale
     activity: ActivitySource | None = None
-    seen_bytes: int = 0  # activity.bytes_sent at the last flush
+    seen_progress: int = 0  # activity.progress at the last flush
     flushed_events: int = 0  # activity totals already counted into a store flush
     flushed_bytes: int = 0
 
@@ -101,6 +108,7 @@ class ConnectionManager:
         self._unrecorded: list[tuple[int, int, float, bool]] = []  # cleanup runs the store missed
         self._store_error: str | None = None
         self._started = False
+        self._flush_hooks: list[Callable[[], None]] = []
         self.validation_warnings: list[str] = validation_warnings(config)
 
     # -- lifecycle --------------------------------------------------------------------
@@ -194,7 +202,7 @@ class ConnectionManager:
             self._local[record.connection_id] = _Local(record, on_close)
         else:
             ev, by = activity.events_sent, activity.bytes_sent
-            self._local[record.connection_id] = _Local(record, on_close, activity=activity, seen_bytes=by,
+            self._local[record.connection_id] = _Local(record, on_close, activity=activity, seen_progress=activity.progress,
                                                        flushed_events=ev, flushed_bytes=by)
         return record
 
@@ -234,6 +242,7 @@ class ConnectionManager:
         counts: dict[str, list[int]] = {}
         if counters:
             counts, self._counts = self._counts, {}
+        self._run_flush_hooks()
         self._pull_activity(active, counts if counters else None)
         pending: dict[str, Touch] = {}
         for cid, at in active.items():
@@ -280,6 +289,22 @@ class ConnectionManager:
                 if entry is not None:
                     await self._close_stream(entry)
 
+    def add_flush_hook(self, hook: Callable[[], None]) -> None:
+        """Run ``hook()`` at the start of every flush, before the streams' ``progress`` is
+        read (one refresh for all streams, e.g. one read of the kernel's socket table)."""
+        self._flush_hooks.append(hook)
+
+    def remove_flush_hook(self, hook: Callable[[], None]) -> None:
+        if hook in self._flush_hooks:
+            self._flush_hooks.remove(hook)
+
+    def _run_flush_hooks(self) -> None:
+        for hook in self._flush_hooks:
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - a broken hook must not stop the flush
+                log.exception("SSE flush hook failed")
+
     def _pull_activity(self, active: dict[str, float], counts: dict[str, list[int]] | None) -> None:
         """Fold the streams' own totals into this flush: a stream that sent anything since
         the last flush is active now; with ``counts``, the events/bytes not yet counted."""
@@ -288,15 +313,15 @@ class ConnectionManager:
             src = entry.activity
             if src is None:
                 continue
-            by = src.bytes_sent
-            if by != entry.seen_bytes:
-                entry.seen_bytes = by
+            pr = src.progress
+            if pr != entry.seen_progress:
+                entry.seen_progress = pr
                 if now is None:
                     now = self.clock()
                 if active.get(cid, 0.0) < now:
                     active[cid] = now
             if counts is not None:
-                ev = src.events_sent
+                ev, by = src.events_sent, src.bytes_sent
                 d_ev, d_by = ev - entry.flushed_events, by - entry.flushed_bytes
                 if d_ev or d_by:
                     entry.flushed_events, entry.flushed_bytes = ev, by

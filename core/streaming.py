@@ -109,6 +109,11 @@ class TrackedEventSourceResponse(EventSourceResponse):
         self.events_sent = 0  # events handed to the server (read by the manager at each flush)
         self.bytes_sent = 0  # bytes of events and pings
 
+    @property
+    def progress(self) -> int:
+        """What the manager judges liveness by (see ActivitySource): bytes handed to the server."""
+        return self.bytes_sent
+
     # -- closing from outside -----------------------------------------------------------
     def close(self, reason: str = "closed") -> None:
         """End the stream now (from any task of this event loop)."""

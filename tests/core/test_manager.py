@@ -240,6 +240,10 @@ class Totals:
         self.events_sent = 0
         self.bytes_sent = 0
 
+    @property
+    def progress(self) -> int:
+        return self.bytes_sent
+
 
 async def test_activity_source_is_read_at_each_flush(make_manager, clock):
     m = await make_manager()
@@ -289,3 +293,32 @@ async def test_stop_unregisters_everything_the_worker_holds(make_manager, store_
     s = await other.get_detailed_monitoring_stats()
     assert s["connection_stats"]["redis_connection_counters"] == 1
     assert [w["worker_id"] for w in s["workers"]] == ["staying"]
+
+
+async def test_progress_not_bytes_decides_activity(make_manager, clock):
+    """A stream whose bytes were queued but not taken by the client (progress unchanged)
+    is not active; the flush hook runs before progress is read."""
+    m = await make_manager()
+    frozen = {"on": True}
+
+    class Frozen(Totals):
+        @property
+        def progress(self) -> int:
+            return 0 if frozen["on"] else self.bytes_sent
+
+    fz = Frozen()
+    calls = []
+    m.add_flush_hook(lambda: calls.append(1))
+    await m.register(activity=fz)
+    t0 = clock()
+    clock.advance(5)
+    fz.events_sent, fz.bytes_sent = 4, 400  # handed to the server, never taken
+    await m.flush_touches()
+    assert calls == [1]
+    got = (await m.list_connections("all"))[1][0]
+    assert got.last_activity == t0 and (got.events_sent, got.bytes_sent) == (4, 400)
+    frozen["on"] = False
+    clock.advance(1)
+    await m.flush_touches()
+    got = (await m.list_connections("all"))[1][0]
+    assert got.last_activity == clock()
