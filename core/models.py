@@ -30,25 +30,42 @@ class _Wire(BaseModel):
 
 
 class ConnectionStats(_Wire):
-    active_connections: int = Field(ge=0)
-    redis_connection_counters: int = Field(ge=0)
-    cleanup_task_running: bool
+    """``None`` for a number means *unknown* (the store could not be read): never 0."""
+
+    active_connections: int | None = Field(ge=0)
+    redis_connection_counters: int | None = Field(ge=0)
+    cleanup_task_running: bool | None
     store_available: bool = True
 
 
+StoreState = Literal["up", "unreachable", "refusing_writes", "connecting"]
+
+
+class StoreStatus(_Wire):
+    """The state store as this process sees it. ``reason`` never carries an address or secret."""
+
+    state: StoreState = "up"
+    reason: str | None = None
+    since: float | None = None  # unix seconds when it entered this state (None: always so)
+    last_ok: float | None = None  # last time a read and a write both succeeded
+    bad_data: list[str] = Field(default_factory=list)  # keys skipped while reading (bad values)
+
+
 class CleanupStats(_Wire):
-    total_cleanups: int = Field(ge=0)
-    total_connections_cleaned: int = Field(ge=0)
-    cleanup_errors: int = Field(ge=0)
-    failed_connections: int = Field(ge=0)
-    error_rate: float = Field(ge=0)
-    connection_failure_rate: float = Field(ge=0)
-    last_cleanup_duration_ms: float = Field(ge=0)
-    connections_per_cleanup: float = Field(ge=0)
-    stale: int = Field(ge=0)
-    active: int = Field(ge=0)
-    long_lived: int = Field(ge=0)
-    very_old: int = Field(ge=0)
+    """``None`` means unknown (store unreachable), never 0."""
+
+    total_cleanups: int | None = Field(ge=0)
+    total_connections_cleaned: int | None = Field(ge=0)
+    cleanup_errors: int | None = Field(ge=0)
+    failed_connections: int | None = Field(ge=0)
+    error_rate: float | None = Field(ge=0)
+    connection_failure_rate: float | None = Field(ge=0)
+    last_cleanup_duration_ms: float | None = Field(ge=0)
+    connections_per_cleanup: float | None = Field(ge=0)
+    stale: int | None = Field(ge=0)
+    active: int | None = Field(ge=0)
+    long_lived: int | None = Field(ge=0)
+    very_old: int | None = Field(ge=0)
 
 
 class Alert(_Wire):
@@ -65,10 +82,10 @@ class HealthIndicators(_Wire):
 
 
 class PerformanceMetrics(_Wire):
-    avg_cleanup_duration_ms: float = Field(ge=0)
-    cleanup_efficiency_rate: float = Field(ge=0)
-    cleanup_error_rate: float = Field(ge=0)
-    connections_cleaned_per_operation: float = Field(ge=0)
+    avg_cleanup_duration_ms: float | None = Field(ge=0)
+    cleanup_efficiency_rate: float | None = Field(ge=0)
+    cleanup_error_rate: float | None = Field(ge=0)
+    connections_cleaned_per_operation: float | None = Field(ge=0)
 
 
 class ConfigurationView(_Wire):
@@ -78,12 +95,16 @@ class ConfigurationView(_Wire):
     periodic_cleanup_enabled: bool
     ping_interval_seconds: float | None = None
     validation_warnings: list[str] = Field(default_factory=list)
+    long_lived_seconds: float | None = None
+    very_old_seconds: float | None = None
+    worker_heartbeat_ttl_seconds: float | None = None
+    touch_flush_interval_seconds: float | None = None
 
 
 class WorkerInfo(_Wire):
     worker_id: str
-    host: str
-    pid: int
+    host: str | None  # None: unknown (the heartbeat hash expired or was unreadable)
+    pid: int | None
     connections: int = Field(ge=0)
     heartbeat_age_seconds: float = Field(ge=0)
     started_at: float | None = None
@@ -99,6 +120,30 @@ class AgeBucket(_Wire):
     count: int = Field(ge=0)
 
 
+class FleetEvent(_Wire):
+    """Something the fleet did (cleanup run, dead worker reaped, connection disconnected)."""
+
+    at: float  # unix seconds (the fleet's clock)
+    type: Literal["cleanup", "reap", "disconnect", "store"]
+    message: str
+    count: int = 0
+    worker_id: str | None = None
+
+
+class RuleRow(_Wire):
+    """One row of the health rule table (core.health.RULES) with the threshold in force."""
+
+    type: str
+    kind: Literal["alert", "warning"]
+    severity: Severity
+    input: str  # the number compared, e.g. "connection_mismatch", "error_rate_window"
+    comparison: Literal[">", ">=", "<", "==", "!="]
+    threshold: float | int | bool | None
+    config_field: str | None  # SSE_<config_field> sets the threshold
+    for_seconds: float = 0.0  # hysteresis: must hold this long before it fires
+    description: str = ""
+
+
 class MonitoringStats(_Wire):
     timestamp: str
     service_name: str
@@ -107,8 +152,12 @@ class MonitoringStats(_Wire):
     health_indicators: HealthIndicators
     performance_metrics: PerformanceMetrics
     configuration: ConfigurationView
-    workers: list[WorkerInfo] = Field(default_factory=list)
+    workers: list[WorkerInfo] | None = Field(default_factory=list)  # None: unknown
     age_histogram: list[AgeBucket] = Field(default_factory=list)
+    store_status: StoreStatus = Field(default_factory=StoreStatus)
+    health_rules: list[RuleRow] = Field(default_factory=list)
+    recent_events: list[FleetEvent] = Field(default_factory=list)
+    now: float | None = None  # the server's clock (unix seconds) when the snapshot was taken
 
 
 class ConnectionRecord(_Wire):
@@ -125,6 +174,50 @@ class ConnectionRecord(_Wire):
     last_activity: float
     events_sent: int = 0
     bytes_sent: int = 0
+
+
+class ConnectionPage(_Wire):
+    """One page of ``GET /monitoring/connections`` (and ``FleetReader.list_connections``)."""
+
+    state: str = "all"
+    query: str = ""
+    sort: Literal["age", "idle", "events", "bytes"] = "age"
+    order: Literal["desc", "asc"] = "desc"
+    total: int = Field(ge=0)  # connections matching (exact unless ``truncated``)
+    limit: int
+    offset: int
+    truncated: bool = False  # a text search or events/bytes sort stopped at its scan bound
+    scanned: int = 0  # records examined for a text search / events-bytes sort (0: index only)
+    now: float  # the server's clock: ages are now - connected_at, idle is now - last_activity
+    stale_threshold_seconds: float
+    connections: list[ConnectionRecord] = Field(default_factory=list)
+
+
+class ChannelSummary(_Wire):
+    channel: str
+    connections: int = Field(ge=0)
+    stale: int = Field(ge=0)
+    oldest_connected_at: float | None = None
+
+
+class ChannelsPage(_Wire):
+    now: float
+    scanned: int = 0
+    truncated: bool = False
+    channels: list[ChannelSummary] = Field(default_factory=list)
+
+
+class DisconnectResult(_Wire):
+    connection_id: str
+    removed: bool  # removed from the registry by this call
+    closed_locally: bool = False  # the stream was on the answering worker and is closed now
+    worker_id: str | None = None  # its worker closes it at its next flush otherwise
+
+
+class ReapResult(_Wire):
+    worker_id: str
+    removed: int = Field(ge=0)
+    was_alive: bool = False
 
 
 class CleanupResult(_Wire):
