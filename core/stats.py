@@ -68,7 +68,17 @@ def cleanup_statistics(counters: CleanupCounters) -> dict[str, float | int]:
     }
 
 
-def cleanup_stats(counters: CleanupCounters, ages: AgeCounts) -> CleanupStats:
+def cleanup_stats(counters: CleanupCounters | None, ages: AgeCounts | None) -> CleanupStats:
+    """The guide's cleanup_stats section; numbers the store could not give are None (unknown)."""
+    if counters is None or ages is None:
+        known = cleanup_stats(counters or CleanupCounters(), ages or AgeCounts(0, 0, 0, 0))
+        drop = set()
+        if counters is None:
+            drop |= {"total_cleanups", "total_connections_cleaned", "cleanup_errors", "failed_connections", "error_rate",
+                     "connection_failure_rate", "last_cleanup_duration_ms", "connections_per_cleanup"}
+        if ages is None:
+            drop |= {"stale", "active", "long_lived", "very_old"}
+        return known.model_copy(update={k: None for k in drop})
     s = cleanup_statistics(counters)
     return CleanupStats(
         total_cleanups=counters.total_cleanups,
@@ -86,7 +96,10 @@ def cleanup_stats(counters: CleanupCounters, ages: AgeCounts) -> CleanupStats:
     )
 
 
-def performance_metrics(counters: CleanupCounters) -> PerformanceMetrics:
+def performance_metrics(counters: CleanupCounters | None) -> PerformanceMetrics:
+    if counters is None:
+        return PerformanceMetrics(avg_cleanup_duration_ms=None, cleanup_efficiency_rate=None, cleanup_error_rate=None,
+                                  connections_cleaned_per_operation=None)
     return PerformanceMetrics(
         avg_cleanup_duration_ms=avg_duration_ms(counters),
         cleanup_efficiency_rate=efficiency_rate(counters),
