@@ -134,6 +134,7 @@ class ConnectionManager:
         self._unrecorded: list[tuple[int, int, float, bool]] = []  # cleanup runs the store missed
         self._status = StoreStatus(state="connecting", since=clock())
         self._bad_data: tuple[str, ...] = ()
+        self._bad_by_source: dict[str, tuple[str, ...]] = {}
         self._reported_bad: set[str] = set()
         self._started = False
         self._flush_hooks: list[Callable[[], None]] = []
@@ -195,8 +196,11 @@ class ConnectionManager:
         else:
             self._status = self._status.model_copy(update={"last_ok": now})
 
-    def _note_bad_data(self, bad: tuple[str, ...]) -> None:
-        self._bad_data = bad[:50]
+    def _note_bad_data(self, bad: tuple[str, ...], source: str = "fleet") -> None:
+        """Remember what the last read of ``source`` (fleet counters, connection records)
+        found malformed; each key is logged once."""
+        self._bad_by_source[source] = bad
+        self._bad_data = tuple(dict.fromkeys(b for v in self._bad_by_source.values() for b in v))[:50]
         for b in bad:
             if b not in self._reported_bad and len(self._reported_bad) < 1000:
                 self._reported_bad.add(b)
@@ -813,8 +817,8 @@ class ConnectionManager:
         q = self._age_query()
         sort = sort or ("idle" if state in ("stale", "active") else "age")
         page = await self.store.list_connections(state, q, limit, offset, query=query, sort=sort, order=order)
-        if page.bad_data:
-            self._note_bad_data(page.bad_data)
+        if page.bad_data or self._bad_by_source.get("records"):
+            self._note_bad_data(page.bad_data, "records")
         return ConnectionPage(state=state, query=query, sort=sort, order=order, total=page.total, limit=limit,  # type: ignore[arg-type]
                               offset=offset, truncated=page.truncated, scanned=page.scanned, now=q.now,
                               stale_threshold_seconds=q.stale_threshold, connections=page.records)

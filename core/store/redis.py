@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable, Mapping, ParamSpec, Sequence, TypeV
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..keys import Keys
@@ -54,6 +54,10 @@ def _redact(text: str) -> str:
 def _classify(exc: BaseException) -> StoreUnavailable:
     name = type(exc).__name__
     detail = _redact(str(exc))[:200]
+    if isinstance(exc, OutOfMemoryError):
+        return StoreUnavailable(f"redis refusing writes (maxmemory reached): {detail}", "refusing_writes")
+    if isinstance(exc, ReadOnlyError):
+        return StoreUnavailable(f"redis refusing writes (read-only replica): {detail}", "refusing_writes")
     if isinstance(exc, ResponseError):
         code = str(exc).split(" ", 1)[0].upper()
         if code in _REFUSING:
