@@ -47,8 +47,8 @@ class SSEConfig(BaseSettings):
     PERIODIC_CLEANUP_ENABLED: bool = Field(True, description="Run the periodic cleanup task")
 
     # --- state store
-    REDIS_URL: SecretStr | None = Field(None, description="redis:// or rediss:// URL; unset = in-memory store")
-    REDIS_NAMESPACE: str = Field("sse", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$", description="Key namespace (also the Cluster hash tag)")
+    REDIS_URL: SecretStr | None = Field(None, frozen=True, description="redis:// or rediss:// URL; unset = in-memory store (fixed at start)")
+    REDIS_NAMESPACE: str = Field("sse", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$", frozen=True, description="Key namespace (also the Cluster hash tag; fixed at start)")
     REDIS_TIMEOUT_SECONDS: float = Field(2.0, gt=0, description="Socket timeout for Redis commands")
 
     # --- fleet

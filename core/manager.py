@@ -23,6 +23,7 @@ flush), so workers whose clocks disagree still agree on every cutoff.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import math
@@ -70,6 +71,21 @@ class ActivitySource(Protocol):
 
     @property
     def progress(self) -> int: ...
+
+
+CLOSE_REASONS = ("client_gone", "stale", "removed_elsewhere", "operator", "shutdown", "max_lifetime",
+                 "send_timeout", "error", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class PodStats:
+    """This process's own streams and counters (Prometheus: safe to ``sum()`` over pods)."""
+
+    connections: int
+    opened: int
+    closed: dict[str, int]  # by reason (CLOSE_REASONS)
+    events_sent: int
+    bytes_sent: int
 
 
 @dataclass(slots=True)
@@ -131,7 +147,7 @@ class ConnectionManager:
         self._lost_data = False  # the store lost our heartbeat: missing connections are re-registered
         self._heartbeats = 0
         self._flushes = 0
-        self._unrecorded: list[tuple[int, int, float, bool]] = []  # cleanup runs the store missed
+        self._unrecorded: list[tuple[int, int, float, bool, float]] = []  # cleanup runs the store missed
         self._status = StoreStatus(state="connecting", since=clock())
         self._bad_data: tuple[str, ...] = ()
         self._bad_by_source: dict[str, tuple[str, ...]] = {}
@@ -140,6 +156,13 @@ class ConnectionManager:
         self._flush_hooks: list[Callable[[], None]] = []
         self._last_sync: tuple[int, int] = (0, 0)  # (phantoms removed, re-registered) by the last sync
         self.validation_warnings: list[str] = validation_warnings(config)
+        self._config_seen: dict[str, str] = fleet_settings(config)
+        self._republish = False
+        self._opened = 0
+        self._closed: dict[str, int] = dict.fromkeys(CLOSE_REASONS, 0)
+        self._gone_events = 0  # totals of streams that ended (live ones are read from their sources)
+        self._gone_bytes = 0
+        self._cond_since: dict[str, float] = {}  # rule type -> when its condition started holding (hysteresis)
 
     # -- clocks -----------------------------------------------------------------------
     def now(self) -> float:
@@ -261,8 +284,9 @@ class ConnectionManager:
         self._active.clear()
         self._counts.clear()
         self._to_register.clear()
-        if close_streams:
-            for _, entry in local:
+        for _, entry in local:
+            self._ended(entry, "shutdown")
+            if close_streams:
                 await self._close_stream(entry)
         try:
             if not self.observer and self._connected:
@@ -310,6 +334,7 @@ class ConnectionManager:
             entry.flushed_events, entry.flushed_bytes = activity.events_sent, activity.bytes_sent
         self._local[record.connection_id] = entry
         self._to_register[record.connection_id] = entry
+        self._opened += 1
         await self._kick(self.config.REGISTER_WAIT_SECONDS)
         return record
 
@@ -343,10 +368,30 @@ class ConnectionManager:
                 c[0] += events
                 c[1] += bytes_sent
 
-    async def unregister(self, connection_id: str) -> bool:
-        """Forget a stream (client gone, server shutdown, error). True when the store no
-        longer holds it on return (it is removed in the background otherwise)."""
+    def _ended(self, entry: _Local | None, reason: str) -> None:
+        if entry is None:
+            return
+        self._closed[reason if reason in self._closed else "other"] += 1
+        src = entry.activity
+        if src is not None:
+            self._gone_events += src.events_sent
+            self._gone_bytes += src.bytes_sent
+
+    def pod_stats(self) -> PodStats:
+        ev, by = self._gone_events, self._gone_bytes
+        for e in self._local.values():
+            if e.activity is not None:
+                ev += e.activity.events_sent
+                by += e.activity.bytes_sent
+        return PodStats(connections=len(self._local), opened=self._opened, closed=dict(self._closed),
+                        events_sent=ev, bytes_sent=by)
+
+    async def unregister(self, connection_id: str, reason: str = "client_gone") -> bool:
+        """Forget a stream (client gone, server shutdown, error; ``reason`` one of
+        CLOSE_REASONS). True when the store no longer holds it on return (it is removed in
+        the background otherwise)."""
         entry = self._local.pop(connection_id, None)
+        self._ended(entry, reason)
         self._active.pop(connection_id, None)
         self._counts.pop(connection_id, None)
         queued = self._to_register.pop(connection_id, None)
@@ -482,6 +527,7 @@ class ConnectionManager:
             for cid in dict.fromkeys(missing):
                 entry = self._local.pop(cid, None)
                 if entry is not None:
+                    self._ended(entry, "removed_elsewhere")
                     await self._close_stream(entry)
 
     async def _sync_locked(self) -> list[str]:
@@ -648,9 +694,9 @@ class ConnectionManager:
         result = CleanupResult(cleaned=cleaned, failed=failed, duration_ms=round(duration_ms, 3), batches=batches,
                                dead_workers_reaped=reaped, error=str(error) if error else None)
         try:
-            await self.store.record_cleanup(cleaned, failed, duration_ms, error is not None)
+            await self.store.record_cleanup(cleaned, failed, duration_ms, error is not None, self.now())
         except StoreUnavailable:
-            self._unrecorded.append((cleaned, failed, duration_ms, error is not None))
+            self._unrecorded.append((cleaned, failed, duration_ms, error is not None, self.now()))
         if error is not None:
             raise error
         if cleaned or failed:
@@ -690,6 +736,7 @@ class ConnectionManager:
             self._active.pop(cid, None)
             self._counts.pop(cid, None)
             entry = self._local.pop(cid, None)
+            self._ended(entry, "stale")
             if entry is not None and not await self._close_stream(entry):
                 failed += 1
         return failed
@@ -708,7 +755,7 @@ class ConnectionManager:
 
     async def _cleanup_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.config.CLEANUP_INTERVAL_SECONDS)  # read each cycle: a change takes effect at once
+            await self._sleep_interval()
             t0 = time.perf_counter()
             try:
                 result = await self.run_cleanup(periodic=True)
@@ -720,6 +767,18 @@ class ConnectionManager:
                 raise
             except Exception as exc:  # noqa: BLE001 - the loop must survive anything
                 log.error("Error during periodic SSE cleanup: %s: %s", type(exc).__name__, exc)
+
+    async def _sleep_interval(self) -> None:
+        """Sleep one cleanup interval, re-reading the setting while sleeping: an interval
+        changed at run time takes effect within the current cycle."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while True:
+            self.check_config()
+            left = start + self.config.CLEANUP_INTERVAL_SECONDS - loop.time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 1.0))
 
     async def _sync_loop(self) -> None:
         """The one task that writes this worker's registry state: queued registrations and
@@ -747,6 +806,9 @@ class ConnectionManager:
                     else:
                         self._release_waiters()
                     continue
+                if self._republish:
+                    self._republish = False
+                    await self.store.publish_config(fleet_settings(self.config))
                 if loop.time() >= next_flush:
                     next_flush = loop.time() + self.config.TOUCH_FLUSH_INTERVAL_SECONDS
                     self._flushes += 1
@@ -779,6 +841,7 @@ class ConnectionManager:
         this worker holds it, otherwise its worker closes it at its next flush."""
         rec = await self.store.get_connection(connection_id)
         entry = self._local.pop(connection_id, None)
+        self._ended(entry, "operator")
         self._to_register.pop(connection_id, None)
         removed = await self.store.unregister(connection_id)
         closed = False
@@ -862,19 +925,22 @@ class ConnectionManager:
         census = read.census if read is not None else None
         counters = read.counters if read is not None else None
         problem = None if store_ok else (status.reason or read_error or "state store unavailable")
+        self.check_config()
         thresholds = health.HealthThresholds.from_config(cfg)
-        indicators = health.evaluate(
-            health.HealthInputs(
-                active_connections=active, redis_connection_counters=census.counter if census else None,
-                error_rate=stats.error_rate(counters) if counters else None,
-                cleanup_task_running=cleanup_running,
-                periodic_cleanup_enabled=cfg.PERIODIC_CLEANUP_ENABLED,
-                stale=census.ages.stale if census else None, very_old=census.ages.very_old if census else None,
-                store_available=store_ok, store_error=problem, bad_data=tuple(self._bad_data),
-                consecutive_errors=counters.consecutive_errors if counters else None,
-            ),
-            thresholds,
+        inputs = health.HealthInputs(
+            active_connections=active, redis_connection_counters=census.counter if census else None,
+            error_rate=stats.error_rate(counters) if counters else None,
+            cleanup_task_running=cleanup_running,
+            periodic_cleanup_enabled=cfg.PERIODIC_CLEANUP_ENABLED,
+            stale=census.ages.stale if census else None, very_old=census.ages.very_old if census else None,
+            store_available=store_ok, store_error=problem, bad_data=tuple(self._bad_data),
+            consecutive_errors=counters.consecutive_errors if counters else None,
+            error_rate_window=(stats.window_error_rate(counters.recent_runs, now, cfg.ERROR_RATE_WINDOW_SECONDS) or 0.0)
+            if counters else None,
+            error_rate_window_seconds=cfg.ERROR_RATE_WINDOW_SECONDS,
         )
+        inputs = dataclasses.replace(inputs, held_for=self._held_for(inputs, thresholds))
+        indicators = health.evaluate(inputs, thresholds)
         return MonitoringStats(
             timestamp=datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             service_name=cfg.SERVICE_NAME,
@@ -893,6 +959,44 @@ class ConnectionManager:
             now=now,
         )
 
+    def _held_for(self, inputs: health.HealthInputs, th: health.HealthThresholds) -> dict[str, float]:
+        """How long each hysteresis rule's condition has held, as this process observed it
+        (a condition not seen holding, or unknown, resets)."""
+        t = self.clock()
+        out: dict[str, float] = {}
+        for rule in health.RULES:
+            if rule.for_field is None:
+                continue
+            hit, value, _ = health.condition(rule, inputs, th)
+            if value is None:
+                continue  # unknown: neither starts nor clears the clock
+            if hit:
+                since = self._cond_since.setdefault(rule.type, t)
+                out[rule.type] = t - since
+            else:
+                self._cond_since.pop(rule.type, None)
+                out[rule.type] = 0.0
+        return out
+
+    def check_config(self) -> None:
+        """Pick up settings changed at run time (``sse_config.X = ...``): recompute and log
+        the guide's validation lines, and republish the fleet settings. The loops read
+        their intervals each cycle, so a change takes effect at the next one."""
+        current = fleet_settings(self.config)
+        if current == self._config_seen:
+            return
+        first = not self._config_seen
+        self._config_seen = current
+        self.validation_warnings = validation_warnings(self.config)
+        if first:
+            return
+        if self.validation_warnings:
+            log.warning("SSE configuration validation warnings: %s", "; ".join(self.validation_warnings))
+        else:
+            log.info("SSE configuration validated successfully: %s", describe_valid(self.config))
+        self._republish = True
+        self._wake.set()
+
     def _configuration_view(self) -> ConfigurationView:
         cfg = self.config
         return ConfigurationView(
@@ -908,7 +1012,7 @@ class ConnectionManager:
         """The guide's JSON as a plain dict."""
         return (await self.monitoring_snapshot()).model_dump(mode="json")
 
-    async def metrics_inputs(self) -> tuple[MonitoringStats, CleanupCounters | None]:
+    async def metrics_inputs(self) -> tuple[MonitoringStats, CleanupCounters | None, PodStats]:
         """What the Prometheus collector needs: the snapshot plus raw counters (histogram
         buckets; None when the store could not be read)."""
         snap = await self.monitoring_snapshot()
@@ -918,7 +1022,7 @@ class ConnectionManager:
                 counters = await self.store.cleanup_counters()
             except StoreUnavailable:
                 counters = None
-        return snap, counters
+        return snap, counters, self.pod_stats()
 
     def _worker_infos(self, heartbeats: list[WorkerHeartbeat], now: float) -> list[WorkerInfo]:
         ttl = self.config.WORKER_HEARTBEAT_TTL_SECONDS

@@ -262,6 +262,7 @@ class CleanupCounters:
     consecutive_errors: int = 0
     duration_buckets: dict[float, int] = field(default_factory=dict)  # upper bound (s) -> runs in that bucket (not cumulative)
     bad_fields: tuple[str, ...] = ()  # fields that held something that is not a number (read as 0; repaired at the next run)
+    recent_runs: tuple[tuple[float, bool], ...] = ()  # (time, failed) of the latest runs, newest first
 
 
 class Touch(NamedTuple):

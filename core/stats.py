@@ -134,3 +134,12 @@ def duration_bucket(seconds: float) -> float:
         if seconds <= bound:
             return bound
     return float("inf")
+
+
+def window_error_rate(runs: tuple[tuple[float, bool], ...], now: float, window: float) -> float | None:
+    """Percent of cleanup runs that failed within ``window`` seconds before ``now``,
+    unrounded (None when no run fell in the window: no evidence either way)."""
+    recent = [failed for at, failed in runs if now - window <= at <= now + 60.0]
+    if not recent:
+        return None
+    return sum(recent) * 100.0 / len(recent)

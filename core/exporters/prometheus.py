@@ -25,6 +25,8 @@ METRIC_NAMES = (
     "sse_very_old_connections", "sse_health_status", "sse_health_alerts", "sse_health_warnings",
     "sse_cleanup_task_running", "sse_periodic_cleanup_enabled", "sse_cleanup_duration_seconds",
     "sse_workers", "sse_store_up",
+    "sse_pod_connections", "sse_pod_connections_opened_total", "sse_pod_connections_closed_total",
+    "sse_pod_events_sent_total", "sse_pod_bytes_sent_total",
 )
 
 
@@ -96,10 +98,36 @@ def _duration_histogram(c: CleanupCounters) -> HistogramMetricFamily:
                                  buckets=buckets, sum_value=c.total_duration_ms / 1000.0)
 
 
-def render_metrics(stats: MonitoringStats, counters: CleanupCounters | None = None) -> bytes:
-    """Prometheus text exposition of one snapshot."""
+class PodCollector:
+    """This process's own series: safe to ``sum()`` across pods (the fleet gauges above are
+    the same on every pod: read them with ``max()``)."""
+
+    def __init__(self, pod: Any) -> None:
+        self.pod = pod
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        p = self.pod
+        yield GaugeMetricFamily("sse_pod_connections", "Streams open in this process", value=p.connections)
+        yield CounterMetricFamily("sse_pod_connections_opened", "Streams this process opened", value=p.opened)
+        closed = CounterMetricFamily("sse_pod_connections_closed", "Streams this process closed, by reason",
+                                     labels=["reason"])
+        for reason, n in p.closed.items():
+            closed.add_metric([reason], n)
+        yield closed
+        yield CounterMetricFamily("sse_pod_events_sent", "Events this process's streams sent", value=p.events_sent)
+        yield CounterMetricFamily("sse_pod_bytes_sent", "Bytes (events and pings) this process's streams sent",
+                                  value=p.bytes_sent)
+
+
+def render_metrics(stats: MonitoringStats, counters: CleanupCounters | None = None, pod: Any = None) -> bytes:
+    """Prometheus text exposition of one snapshot (plus this process's own series)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(stats, counters))  # type: ignore[arg-type]
+    if pod is not None:
+        registry.register(PodCollector(pod))  # type: ignore[arg-type]
     return generate_latest(registry)
 
 

@@ -82,6 +82,7 @@ class ChannelCounts:
 
 SORTS = ("age", "idle", "events", "bytes")
 ORDERS = ("desc", "asc")
+RUNS_KEPT = 500  # cleanup runs kept for the windowed error rate
 SCAN_LIMIT = 20_000  # records a text search / events-bytes sort / channel summary reads at most
 
 
@@ -143,7 +144,8 @@ class StateStore(Protocol):
     async def add_event(self, event: FleetEvent) -> None:
         """Append to the fleet's short event log (kept to the last 100)."""
 
-    async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool) -> None: ...
+    async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool, at: float = 0.0) -> None:
+        """Count one cleanup run (``at``: when, on the fleet's clock, for the windowed error rate)."""
     async def cleanup_counters(self) -> CleanupCounters: ...
 
     async def heartbeat(self, hb: WorkerHeartbeat, ttl: float) -> tuple[bool, int]:

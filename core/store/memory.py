@@ -15,7 +15,7 @@ from typing import Iterator, Mapping, Sequence
 
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from ..stats import duration_bucket
-from .base import SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page
+from .base import RUNS_KEPT, SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page
 
 
 class SortedScores:
@@ -271,8 +271,8 @@ class MemoryStore:
         return rec.model_copy(update=update)
 
     # -- cleanup counters -------------------------------------------------------------
-    async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool) -> None:
-        self._cleanup.record(cleaned, failed, duration_ms, error)
+    async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool, at: float = 0.0) -> None:
+        self._cleanup.record(cleaned, failed, duration_ms, error, at)
 
     async def cleanup_counters(self) -> CleanupCounters:
         return self._cleanup.snapshot()
@@ -337,8 +337,10 @@ class _CleanupTally:
         self.sum_ms = 0.0
         self.consecutive = 0
         self.buckets: dict[float, int] = {}
+        self.runs: collections.deque[tuple[float, bool]] = collections.deque(maxlen=RUNS_KEPT)
 
-    def record(self, cleaned: int, failed: int, duration_ms: float, error: bool) -> None:
+    def record(self, cleaned: int, failed: int, duration_ms: float, error: bool, at: float = 0.0) -> None:
+        self.runs.appendleft((at, error))
         self.total += 1
         self.cleaned += cleaned
         self.failed += failed
@@ -356,5 +358,5 @@ class _CleanupTally:
         return CleanupCounters(
             total_cleanups=self.total, total_connections_cleaned=self.cleaned, cleanup_errors=self.errors,
             failed_connections=self.failed, last_cleanup_duration_ms=self.last_ms, total_duration_ms=self.sum_ms,
-            consecutive_errors=self.consecutive, duration_buckets=dict(self.buckets),
+            consecutive_errors=self.consecutive, duration_buckets=dict(self.buckets), recent_runs=tuple(self.runs),
         )

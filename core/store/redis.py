@@ -25,7 +25,7 @@ from ..keys import Keys
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from ..stats import duration_bucket
 from .base import (
-    SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page, StoreUnavailable,
+    RUNS_KEPT, SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page, StoreUnavailable,
 )
 
 T = TypeVar("T")
@@ -286,10 +286,11 @@ class RedisStore:
         pipe.hgetall(k.cleanup)
         pipe.zrange(k.workers, 0, -1, withscores=True)
         pipe.lrange(k.events, 0, max(events - 1, 0))
+        pipe.lrange(k.cleanup_runs, 0, RUNS_KEPT - 1)
         res = await pipe.execute()
         n = 5 + len(edges)
         census = self._census_parse(q, res[:n])
-        counters = _cleanup_counters(res[n], k.cleanup)
+        counters = _cleanup_counters(res[n], k.cleanup, res[n + 3])
         workers, wbad = await self._workers_from(res[n + 1])
         evs, ebad = _events(res[n + 2] if events > 0 else [], k.events)
         bad = (*census.bad_data, *counters.bad_fields, *wbad, *ebad)
@@ -341,14 +342,18 @@ class RedisStore:
 
     # -- cleanup counters and events --------------------------------------------------
     @_translate
-    async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool) -> None:
-        await self._run("record_cleanup", [*self._base_keys(), self.keys.cleanup],
+    async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool, at: float = 0.0) -> None:
+        await self._run("record_cleanup", [*self._base_keys(), self.keys.cleanup, self.keys.cleanup_runs],
                         [int(cleaned), int(failed), _num(duration_ms), 1 if error else 0,
-                         f"duration_le:{duration_bucket(duration_ms / 1000.0)!r}"])
+                         f"duration_le:{duration_bucket(duration_ms / 1000.0)!r}", _num(at), RUNS_KEPT])
 
     @_translate
     async def cleanup_counters(self) -> CleanupCounters:
-        return _cleanup_counters(await self.client.hgetall(self.keys.cleanup), self.keys.cleanup)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self.keys.cleanup)
+        pipe.lrange(self.keys.cleanup_runs, 0, RUNS_KEPT - 1)
+        raw, runs = await pipe.execute()
+        return _cleanup_counters(raw, self.keys.cleanup, runs)
 
     @_translate
     async def add_event(self, event: FleetEvent) -> None:
@@ -488,7 +493,17 @@ _COUNTER_FIELDS = ("total_cleanups", "total_connections_cleaned", "cleanup_error
                    "consecutive_errors")
 
 
-def _cleanup_counters(raw_map: Mapping[Any, Any], key: str) -> CleanupCounters:
+def _runs(raw: list[Any]) -> tuple[tuple[float, bool], ...]:
+    out = []
+    for item in raw:
+        at, _, err = _s(item).rpartition(":")
+        t = _float(at)
+        if t is not None and err in ("0", "1"):
+            out.append((t, err == "1"))
+    return tuple(out)
+
+
+def _cleanup_counters(raw_map: Mapping[Any, Any], key: str, runs: list[Any] | None = None) -> CleanupCounters:
     raw = {_s(a): _s(b) for a, b in raw_map.items()}
     bad: list[str] = []
     ints: dict[str, int] = {}
@@ -519,7 +534,7 @@ def _cleanup_counters(raw_map: Mapping[Any, Any], key: str) -> CleanupCounters:
             bad.append(f"{key} {f}: {v[:40]!r} is not a count")
             continue
         buckets[bound] = n
-    return CleanupCounters(duration_buckets=buckets, bad_fields=tuple(bad), **ints, **floats)
+    return CleanupCounters(duration_buckets=buckets, bad_fields=tuple(bad), recent_runs=_runs(runs or []), **ints, **floats)
 
 
 def _events(raw: list[Any], key: str) -> tuple[list[FleetEvent], list[str]]:

@@ -1,4 +1,5 @@
--- KEYS[4] = the cleanup hash. ARGV: prefix, cleaned, failed, duration_ms, error (0/1), bucket field.
+-- KEYS[4] = the cleanup hash, KEYS[5] = the recent runs list.
+-- ARGV: prefix, cleaned, failed, duration_ms, error (0/1), bucket field, run time (fleet clock), runs kept.
 -- Fields holding something that is not a number (bad data) are reset before counting.
 -- Returns the names of the fields it had to repair.
 local h = KEYS[4]
@@ -27,4 +28,6 @@ else
   redis.call('HSET', h, 'consecutive_errors', 0)
 end
 redis.call('HINCRBY', h, ARGV[6], 1)
+redis.call('LPUSH', KEYS[5], ARGV[7] .. ':' .. ARGV[5])
+redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[8]) - 1)
 return repaired
