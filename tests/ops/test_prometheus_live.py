@@ -36,7 +36,7 @@ async def _until(fn, timeout: float, what: str):
 async def test_prometheus_scrapes_demo_and_guide_queries_answer(tmp_path):
     binary = _require_prometheus()
     cfg = load_config(MONITORING_TOKEN="tok-prom", PERIODIC_CLEANUP_ENABLED=True, CLEANUP_INTERVAL_SECONDS=0.5,
-                      STALE_CONNECTION_THRESHOLD_SECONDS=1, PING_INTERVAL_SECONDS=0.3, TOUCH_FLUSH_INTERVAL_SECONDS=0.2)
+                      STALE_CONNECTION_THRESHOLD_SECONDS=3, PING_INTERVAL_SECONDS=0.3, TOUCH_FLUSH_INTERVAL_SECONDS=0.2)
     svc = DemoService(port=0, clients=0, config=cfg)
     await svc.start()
     prom_port = free_port()
