@@ -28,6 +28,7 @@ import inspect
 import logging
 import math
 import os
+import secrets
 import socket
 import time
 import uuid
@@ -55,6 +56,12 @@ MAX_CLIENT = 256
 MAX_USER_AGENT = 256
 MAX_CONNECTION_ID = 128
 Clock = Callable[[], float]
+
+
+def new_connection_id() -> str:
+    """16 hex digits (64 random bits): unique across a fleet's live connections (a collision
+    among a million has odds of about 3e-8), and half the bytes of a uuid in every index."""
+    return secrets.token_hex(8)
 
 
 class ActivitySource(Protocol):
@@ -323,7 +330,7 @@ class ConnectionManager:
         every flush (then the stream need not call :meth:`touch`)."""
         now = self.now()
         record = ConnectionRecord(
-            connection_id=(connection_id or uuid.uuid4().hex)[:MAX_CONNECTION_ID], worker_id=self.worker_id,
+            connection_id=(connection_id or new_connection_id())[:MAX_CONNECTION_ID], worker_id=self.worker_id,
             host=self.host, pid=self.pid, channel=channel[:MAX_CHANNEL], client_address=client_address[:MAX_CLIENT],
             user_agent=user_agent[:MAX_USER_AGENT], connected_at=now, last_activity=now,
         )

@@ -32,6 +32,7 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 _RECORD_INT_FIELDS = ("pid", "events_sent", "bytes_sent")
+_NOT_IN_HASH = ("connection_id", "connected_at", "last_activity", "user_agent")  # zset members/scores, or apart
 _RECORD_FLOAT_FIELDS = ("connected_at", "last_activity")
 
 
@@ -181,15 +182,20 @@ class RedisStore:
     # -- registry ---------------------------------------------------------------------
     @staticmethod
     def _record_args(r: ConnectionRecord) -> list[Any]:
-        fields = r.model_dump()
+        """Only what the sorted sets do not hold goes into the hash (no id, no times); the
+        user agent goes apart (stored by reference to a shared table)."""
+        fields = {k: v for k, v in r.model_dump().items() if k not in _NOT_IN_HASH}
         flat: list[Any] = []
         for k, v in fields.items():
-            flat.extend((k, _num(v) if k in _RECORD_FLOAT_FIELDS else str(v)))
-        return [r.connection_id, _num(r.last_activity), _num(r.connected_at), r.worker_id, len(fields), *flat]
+            flat.extend((k, str(v)))
+        return [r.connection_id, _num(r.last_activity), _num(r.connected_at), r.worker_id, r.user_agent, len(fields), *flat]
+
+    def _register_keys(self) -> list[str]:
+        return [*self._base_keys(), self.keys.user_agents]
 
     @_translate
     async def register(self, record: ConnectionRecord) -> bool:
-        return bool(await self._run("register", self._base_keys(), self._record_args(record)))
+        return bool(await self._run("register", self._register_keys(), self._record_args(record)))
 
     @_translate
     async def register_many(self, records: Sequence[ConnectionRecord]) -> int:
@@ -199,7 +205,7 @@ class RedisStore:
             for r in records[start:start + 500]:
                 args.extend(self._record_args(r))
             if args:
-                added += int(await self._run("register", self._base_keys(), args))
+                added += int(await self._run("register", self._register_keys(), args))
         return added
 
     @_translate
@@ -307,12 +313,12 @@ class RedisStore:
         k = self.keys
         zset, lo, hi = _state_range(state, q)
         sort = sort or ("idle" if zset == "activity" else "age")
-        res = await self._run("page", self._base_keys(), [zset, lo, hi, sort, order, query.lower(), int(offset),
-                                                         int(limit), SCAN_LIMIT])
+        res = await self._run("page", [*self._base_keys(), k.user_agents], [zset, lo, hi, sort, order, query.lower(),
+                                                                           int(offset), int(limit), SCAN_LIMIT])
         bad: list[str] = []
         records = []
-        for cid, act, flat in res[3:]:
-            rec = _record_flat(_s(cid), flat, act, k.conn(_s(cid)), bad)
+        for cid, act, connected, ua, flat in res[3:]:
+            rec = _record_flat(_s(cid), flat, act, connected, ua, k.conn(_s(cid)), bad)
             if rec is not None:
                 records.append(rec)
         return Page(total=int(res[0]), records=records, scanned=int(res[1]), truncated=bool(int(res[2])),
@@ -324,10 +330,16 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=False)
         pipe.hgetall(k.conn(connection_id))
         pipe.zscore(k.activity, connection_id)
-        row, act = await pipe.execute()
+        pipe.zscore(k.connected, connection_id)
+        row, act, connected = await pipe.execute()
         if not row or act is None:
             return None
-        return _record(row, float(act), k.conn(connection_id), [])
+        row = {_s(a): _s(b) for a, b in row.items()}
+        ua = row.get("user_agent", "")
+        if "uaref" in row:
+            ua = _s(await self.client.hget(k.user_agents, row["uaref"]) or "")
+        return _record(row, float(act), k.conn(connection_id), [], connected=_float(connected), user_agent=ua,
+                       connection_id=connection_id)
 
     @_translate
     async def channels(self, q: AgeQuery, scan_limit: int = SCAN_LIMIT) -> tuple[list[ChannelCounts], int, bool]:
@@ -547,15 +559,26 @@ def _events(raw: list[Any], key: str) -> tuple[list[FleetEvent], list[str]]:
     return out, bad
 
 
-def _record(row: Mapping[Any, Any], last_activity: float | None, key: str, bad: list[str]) -> ConnectionRecord | None:
-    """A ConnectionRecord from a stored hash, or None (noted in ``bad``) when it is malformed."""
+def _record(row: Mapping[Any, Any], last_activity: float | None, key: str, bad: list[str], *,
+            connected: float | None = None, user_agent: str | None = None,
+            connection_id: str | None = None) -> ConnectionRecord | None:
+    """A ConnectionRecord from a stored hash (plus what the sorted sets and the user-agent
+    table hold), or None (noted in ``bad``) when it is malformed."""
     d = {_s(a): _s(b) for a, b in row.items()}
+    d.pop("uaref", None)
+    if user_agent is not None:
+        d["user_agent"] = _s(user_agent)
     if any("\ufffd" in v or len(v) > MAX_FIELD for v in d.values()):
         bad.append(f"{key}: a field is not valid UTF-8 text or is too long")
         return None
     data: dict[str, Any] = dict(d)
+    if connection_id is not None:
+        data.setdefault("connection_id", connection_id)
+    if connected is not None:
+        data["connected_at"] = connected
     if last_activity is not None:
         data["last_activity"] = last_activity
+        data.setdefault("connected_at", last_activity)
     try:
         for f in _RECORD_INT_FIELDS:
             if f in data:
@@ -571,11 +594,12 @@ def _record(row: Mapping[Any, Any], last_activity: float | None, key: str, bad: 
         return None
 
 
-def _record_flat(cid: str, flat: list[Any], act: Any, key: str, bad: list[str]) -> ConnectionRecord | None:
+def _record_flat(cid: str, flat: list[Any], act: Any, connected: Any, ua: Any, key: str,
+                 bad: list[str]) -> ConnectionRecord | None:
     if not flat:
         return None
     row = {flat[i]: flat[i + 1] for i in range(0, len(flat) - 1, 2)}
-    return _record(row, _float(act), key, bad)
+    return _record(row, _float(act), key, bad, connected=_float(connected), user_agent=_s(ua), connection_id=cid)
 
 
 async def _connect(url: str, timeout: float) -> Any:
