@@ -954,7 +954,9 @@ class ConnectionManager:
             connection_stats=ConnectionStats(active_connections=active,
                                              redis_connection_counters=census.counter if census else None,
                                              cleanup_task_running=cleanup_running, store_available=store_ok),
-            cleanup_stats=stats.cleanup_stats(counters, census.ages if census else None),
+            cleanup_stats=stats.cleanup_stats(counters, census.ages if census else None).model_copy(update={
+                "error_rate_window": inputs.error_rate_window if counters else None,
+                "consecutive_errors": counters.consecutive_errors if counters else None}),
             health_indicators=indicators,
             performance_metrics=stats.performance_metrics(counters),
             configuration=self._configuration_view(),
@@ -1013,6 +1015,7 @@ class ConnectionManager:
             validation_warnings=self.validation_warnings, long_lived_seconds=cfg.LONG_LIVED_SECONDS,
             very_old_seconds=cfg.VERY_OLD_SECONDS, worker_heartbeat_ttl_seconds=cfg.WORKER_HEARTBEAT_TTL_SECONDS,
             touch_flush_interval_seconds=cfg.TOUCH_FLUSH_INTERVAL_SECONDS,
+            error_rate_window_seconds=cfg.ERROR_RATE_WINDOW_SECONDS,
         )
 
     async def get_detailed_monitoring_stats(self) -> dict[str, Any]:

@@ -66,6 +66,9 @@ class CleanupStats(_Wire):
     active: int | None = Field(ge=0)
     long_lived: int | None = Field(ge=0)
     very_old: int | None = Field(ge=0)
+    # added (the guide has the lifetime error_rate only): what the verdict uses
+    error_rate_window: float | None = Field(default=None, ge=0)  # percent failed within the window, unrounded
+    consecutive_errors: int | None = Field(default=None, ge=0)
 
 
 class Alert(_Wire):
@@ -99,6 +102,7 @@ class ConfigurationView(_Wire):
     very_old_seconds: float | None = None
     worker_heartbeat_ttl_seconds: float | None = None
     touch_flush_interval_seconds: float | None = None
+    error_rate_window_seconds: float | None = None
 
 
 class WorkerInfo(_Wire):

@@ -24,7 +24,7 @@ METRIC_NAMES = (
     "sse_stale_connections", "sse_recently_active_connections", "sse_long_lived_connections",
     "sse_very_old_connections", "sse_health_status", "sse_health_alerts", "sse_health_warnings",
     "sse_cleanup_task_running", "sse_periodic_cleanup_enabled", "sse_cleanup_duration_seconds",
-    "sse_workers", "sse_store_up",
+    "sse_workers", "sse_store_up", "sse_cleanup_error_rate_window", "sse_cleanup_consecutive_errors",
     "sse_pod_connections", "sse_pod_connections_opened_total", "sse_pod_connections_closed_total",
     "sse_pod_events_sent_total", "sse_pod_bytes_sent_total",
 )
@@ -64,6 +64,9 @@ class SnapshotCollector:
                      None if cs.active_connections is None or cs.redis_connection_counters is None
                      else abs(cs.active_connections - cs.redis_connection_counters))
         yield _gauge("sse_cleanup_error_rate", "Percent of cleanup runs that raised", cl.error_rate)
+        yield _gauge("sse_cleanup_error_rate_window", "Percent of cleanup runs that failed within the error-rate window",
+                     cl.error_rate_window)
+        yield _gauge("sse_cleanup_consecutive_errors", "Cleanup runs failed in a row", cl.consecutive_errors)
         yield _gauge("sse_total_connections_cleaned", "Connections removed by cleanup since the registry began (monotonic)", cl.total_connections_cleaned)
         yield _counter("sse_connections_cleaned", "Connections removed by cleanup", cl.total_connections_cleaned)
         yield _counter("sse_cleanup", "Cleanup runs", cl.total_cleanups)
