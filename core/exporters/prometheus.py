@@ -1,21 +1,38 @@
 """Prometheus exposition through prometheus_client (a collector, not hand-built text).
 
 Metric names are the guide's. No labels: cardinality stays bounded whatever the number
-of connections, channels or workers.
+of connections, channels or workers (the admission counters carry one ``reason`` label
+with two values).
+
+Two ways to expose them:
+
+- the project's own ``GET /metrics`` route (``core.asgi``) for apps that have none;
+- :func:`register_collector` for apps that already expose a registry (the default
+  ``prometheus_client.REGISTRY`` that prometheus-fastapi-instrumentator and
+  starlette-exporter serve, or a registry of their own)::
+
+      collector = register_collector(provider)          # REGISTRY by default
+      # in the app's lifespan: await collector.start() ... await collector.stop()
+
+  A scrape reads a snapshot cached by a background task (:class:`core.snapshot_cache.SnapshotCache`),
+  so it never waits on Redis; ``sse_metrics_snapshot_age_seconds`` says how old it is.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterator, Mapping
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from ..health import HEALTH_STATUS_CODE
 from ..models import CleanupCounters, MonitoringStats
+from ..snapshot_cache import SnapshotCache
 from ..stats import DURATION_BUCKETS_SECONDS
 
-__all__ = ["CONTENT_TYPE_LATEST", "SnapshotCollector", "export_prometheus_metrics", "render_metrics", "METRIC_NAMES"]
+__all__ = ["CONTENT_TYPE_LATEST", "SnapshotCollector", "CachedCollector", "register_collector",
+           "export_prometheus_metrics", "render_metrics", "METRIC_NAMES", "COLLECTOR_METRIC_NAMES"]
 
 METRIC_NAMES = (
     "sse_active_connections", "sse_redis_connection_counters", "sse_connection_mismatch",
@@ -25,6 +42,12 @@ METRIC_NAMES = (
     "sse_very_old_connections", "sse_health_status", "sse_health_alerts", "sse_health_warnings",
     "sse_cleanup_task_running", "sse_periodic_cleanup_enabled", "sse_cleanup_duration_seconds",
     "sse_workers", "sse_store_up",
+)
+
+# what the registered collector adds to METRIC_NAMES (about itself and admission control)
+COLLECTOR_METRIC_NAMES = (
+    "sse_metrics_snapshot_age_seconds", "sse_metrics_snapshot_refresh_errors_total",
+    "sse_admission_admitted_total", "sse_admission_rejected_total", "sse_admission_local_connections",
 )
 
 
@@ -85,10 +108,67 @@ def _duration_histogram(c: CleanupCounters) -> HistogramMetricFamily:
                                  buckets=buckets, sum_value=c.total_duration_ms / 1000.0)
 
 
+class CachedCollector:
+    """A collector for the app's registry: yields the guide's metrics from the cached
+    snapshot (never a store call during a scrape), its age, and the admission counters.
+
+    Before the first refresh only ``sse_metrics_snapshot_age_seconds`` (NaN) and the
+    admission counters are exposed: absent gauges are unknown, not zero."""
+
+    def __init__(self, cache: SnapshotCache) -> None:
+        self.cache = cache
+
+    def describe(self) -> list[Metric]:
+        return []  # dynamic: no name checks against the registry's other collectors
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.cache.latest
+        age = math.nan if snap is None else snap.age_seconds()
+        yield _gauge("sse_metrics_snapshot_age_seconds", "Seconds since the sse_* gauges were read from the store (NaN: never)", age)
+        yield _counter("sse_metrics_snapshot_refresh_errors", "Snapshot refreshes that failed or timed out", self.cache.refresh_errors)
+        if snap is not None:
+            yield from SnapshotCollector(snap.stats, snap.counters).collect()
+        yield from _admission_metrics()
+
+    async def start(self) -> None:
+        """Start the background refresher (call in the app's lifespan)."""
+        await self.cache.start()
+
+    async def stop(self) -> None:
+        await self.cache.stop()
+
+
+def _admission_metrics() -> Iterator[Metric]:
+    from ..admission import admission_stats  # late: admission is optional and imports nothing of this
+
+    a = admission_stats()
+    yield _counter("sse_admission_admitted", "SSE requests admission control let through", a["admitted"])
+    rejected = CounterMetricFamily("sse_admission_rejected", "SSE requests refused by admission control",
+                                   labels=["reason"])
+    rejected.add_metric(["per_client"], float(a["rejected_per_client"]))
+    rejected.add_metric(["total"], float(a["rejected_total"]))
+    yield rejected
+    yield _gauge("sse_admission_local_connections", "Connections this process holds, as admission control counts them",
+                 a["local_connections"])
+
+
+def register_collector(source: Any, registry: CollectorRegistry = REGISTRY, *, interval: float = 5.0,
+                       timeout: float | None = None) -> CachedCollector:
+    """Register the sse_* metrics on ``registry`` (the default one unless given).
+
+    ``source``: a ConnectionManager or an SSEProvider. The snapshot refreshes every
+    ``interval`` seconds once :meth:`CachedCollector.start` ran (the app's lifespan, or
+    :func:`core.integration.sse_lifespan_for`). Unregister with ``registry.unregister(collector)``.
+    """
+    collector = CachedCollector(SnapshotCache(source, interval=interval, timeout=timeout))
+    registry.register(collector)
+    return collector
+
+
 def render_metrics(stats: MonitoringStats, counters: CleanupCounters | None = None) -> bytes:
     """Prometheus text exposition of one snapshot."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(stats, counters))  # type: ignore[arg-type]
+    registry.register(SnapshotCollector(stats, counters))
     return generate_latest(registry)
 
 
