@@ -56,6 +56,7 @@ class SnapshotCache:
         self._task: asyncio.Task[None] | None = None
         self._manager: ConnectionManager | None = None
         self._listeners: list[Callable[[CachedSnapshot], None]] = []
+        self._stopping = False
         self.refreshes = 0
         self.refresh_errors = 0
 
@@ -95,7 +96,10 @@ class SnapshotCache:
         """Take one snapshot now (the refresher calls this; tests may too)."""
         try:
             manager = await self.manager()
-            stats, counters = await asyncio.wait_for(manager.metrics_inputs(), self.timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that arrives as the inner call completes, and the refresher would never stop
+            async with asyncio.timeout(self.timeout):
+                stats, counters = await manager.metrics_inputs()
         except Exception as exc:  # noqa: BLE001 - a failed refresh keeps the old snapshot
             self.refresh_errors += 1
             log.warning("SSE snapshot refresh failed: %s: %s", type(exc).__name__, exc)
@@ -111,7 +115,7 @@ class SnapshotCache:
         return snap
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             await self.refresh()
             await asyncio.sleep(self.interval)
 
@@ -120,10 +124,12 @@ class SnapshotCache:
         if self.running:
             return
         await self.manager()
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name="sse-snapshot-cache")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
+        self._stopping = True
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
