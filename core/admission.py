@@ -25,6 +25,7 @@ so concurrent requests cannot all slip under a cap.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -72,8 +73,9 @@ class AdmissionMiddleware:
     ``paths``: path prefixes the caps apply to (None: every HTTP request through this app,
     e.g. when wrapping only the SSE endpoint). ``config``: defaults to the manager's, else
     the process config. ``census``: a :class:`SnapshotCache` to share (e.g. the Prometheus
-    collector's ``collector.cache``); otherwise one is made and started on the first
-    request when a total cap is set.
+    collector's ``collector.cache``, whose refresher the app runs); otherwise, when a total
+    cap is set, one is made and refreshed in the background as requests arrive (at most
+    one refresh in flight, once per ``SSE_ADMISSION_CENSUS_INTERVAL_SECONDS``).
     """
 
     def __init__(self, app: ASGIApp, source: Any = None, *, paths: Sequence[str] | None = None,
@@ -88,7 +90,7 @@ class AdmissionMiddleware:
         self.per_client: dict[str, int] = {}
         self.in_flight = 0
         self._manager: Any = None
-        self._census_started = False
+        self._refreshing: asyncio.Task[Any] | None = None
         _INSTANCES.add(self)
 
     # -- limits ---------------------------------------------------------------------------
@@ -131,12 +133,20 @@ class AdmissionMiddleware:
                 source = getattr(getattr(app, "state", None), "sse_manager", None)
             get = getattr(source, "get_connection_manager", None)
             self._manager = await get() if get is not None else source
-        if self.config.ADMISSION_MAX_TOTAL is not None and not self._census_started and self._manager is not None:
-            self._census_started = True
+        if self.config.ADMISSION_MAX_TOTAL is not None and self._manager is not None:
             if self.census is None:
                 self.census = SnapshotCache(self._manager, interval=self.config.ADMISSION_CENSUS_INTERVAL_SECONDS)
-            if not self.census.running:
-                await self.census.start()
+            self._kick_census()
+
+    def _kick_census(self) -> None:
+        """Refresh the census in the background when nobody runs its refresher and it is
+        missing or older than its interval (one refresh at a time; the request never waits)."""
+        census = self.census
+        if census is None or census.running or (self._refreshing is not None and not self._refreshing.done()):
+            return
+        age = census.age_seconds()
+        if age is None or age >= census.interval:
+            self._refreshing = asyncio.create_task(census.refresh(), name="sse-admission-census")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._applies(scope):
@@ -170,9 +180,10 @@ class AdmissionMiddleware:
                 self.per_client.pop(key, None)
 
     async def aclose(self) -> None:
-        """Stop the census refresher this middleware started (the app's shutdown)."""
-        if self.census is not None and self._census_started:
-            await self.census.stop()
+        """Wait for a census refresh in flight (tests, shutdown)."""
+        task, self._refreshing = self._refreshing, None
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
 
 
 async def _refuse(send: Send, status: int, message: str, retry_after: float) -> None:
