@@ -51,12 +51,13 @@ COLLECTOR_METRIC_NAMES = (
 )
 
 
-def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, doc, value=float(value))
+def _gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily | None:
+    """A gauge, or None when the value is unknown (absent, never a 0)."""
+    return None if value is None else GaugeMetricFamily(name, doc, value=float(value))
 
 
-def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
-    return CounterMetricFamily(name, doc, value=float(value))
+def _counter(name: str, doc: str, value: float | None) -> CounterMetricFamily | None:
+    return None if value is None else CounterMetricFamily(name, doc, value=float(value))
 
 
 class SnapshotCollector:
@@ -70,11 +71,16 @@ class SnapshotCollector:
         return []
 
     def collect(self) -> Iterator[Metric]:
+        yield from (m for m in self._families() if m is not None)
+
+    def _families(self) -> Iterator[Metric | None]:
         s = self.stats
         cs, cl, hi = s.connection_stats, s.cleanup_stats, s.health_indicators
+        mismatch = (None if cs.active_connections is None or cs.redis_connection_counters is None
+                    else abs(cs.active_connections - cs.redis_connection_counters))
         yield _gauge("sse_active_connections", "Live SSE connections held by live workers", cs.active_connections)
         yield _gauge("sse_redis_connection_counters", "Connections the shared registry counter holds", cs.redis_connection_counters)
-        yield _gauge("sse_connection_mismatch", "abs(active - registry counter)", abs(cs.active_connections - cs.redis_connection_counters))
+        yield _gauge("sse_connection_mismatch", "abs(active - registry counter)", mismatch)
         yield _gauge("sse_cleanup_error_rate", "Percent of cleanup runs that raised", cl.error_rate)
         yield _gauge("sse_total_connections_cleaned", "Connections removed by cleanup since the registry began (monotonic)", cl.total_connections_cleaned)
         yield _counter("sse_connections_cleaned", "Connections removed by cleanup", cl.total_connections_cleaned)
@@ -124,8 +130,8 @@ class CachedCollector:
     def collect(self) -> Iterator[Metric]:
         snap = self.cache.latest
         age = math.nan if snap is None else snap.age_seconds()
-        yield _gauge("sse_metrics_snapshot_age_seconds", "Seconds since the sse_* gauges were read from the store (NaN: never)", age)
-        yield _counter("sse_metrics_snapshot_refresh_errors", "Snapshot refreshes that failed or timed out", self.cache.refresh_errors)
+        yield GaugeMetricFamily("sse_metrics_snapshot_age_seconds", "Seconds since the sse_* gauges were read from the store (NaN: never)", value=age)
+        yield CounterMetricFamily("sse_metrics_snapshot_refresh_errors", "Snapshot refreshes that failed or timed out", value=self.cache.refresh_errors)
         if snap is not None:
             yield from SnapshotCollector(snap.stats, snap.counters).collect()
         yield from _admission_metrics()
@@ -142,14 +148,14 @@ def _admission_metrics() -> Iterator[Metric]:
     from ..admission import admission_stats  # late: admission is optional and imports nothing of this
 
     a = admission_stats()
-    yield _counter("sse_admission_admitted", "SSE requests admission control let through", a["admitted"])
+    yield CounterMetricFamily("sse_admission_admitted", "SSE requests admission control let through", value=a["admitted"])
     rejected = CounterMetricFamily("sse_admission_rejected", "SSE requests refused by admission control",
                                    labels=["reason"])
     rejected.add_metric(["per_client"], float(a["rejected_per_client"]))
     rejected.add_metric(["total"], float(a["rejected_total"]))
     yield rejected
-    yield _gauge("sse_admission_local_connections", "Connections this process holds, as admission control counts them",
-                 a["local_connections"])
+    yield GaugeMetricFamily("sse_admission_local_connections", "SSE streams admission control let through that are still open",
+                            value=a["local_connections"])
 
 
 def register_collector(source: Any, registry: CollectorRegistry = REGISTRY, *, interval: float = 5.0,
