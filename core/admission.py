@@ -121,7 +121,7 @@ class AdmissionMiddleware:
         snap = self.census.latest if self.census is not None else None
         if snap is not None:
             own = getattr(self._manager, "worker_id", None)
-            others = sum(w.connections for w in snap.stats.workers if w.alive and w.worker_id != own)
+            others = sum(w.connections for w in (snap.stats.workers or ()) if w.alive and w.worker_id != own)
         return others + self.local_connections()
 
     # -- ASGI -----------------------------------------------------------------------------

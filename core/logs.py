@@ -25,7 +25,8 @@ import json
 import logging
 import re
 import sys
-from datetime import datetime, timezone
+import weakref
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 __all__ = ["LOGGER_NAME", "sse_extra", "StructuredFields", "TextFormatter", "JsonFormatter", "configure_logging",
@@ -126,7 +127,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = redact(record.getMessage())
         doc: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": message,
@@ -137,6 +138,9 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             doc["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(doc, separators=(",", ":"), default=str)
+
+
+_OWN_HANDLERS: weakref.WeakSet[logging.Handler] = weakref.WeakSet()  # attached by configure_logging
 
 
 def _install() -> None:
@@ -161,11 +165,11 @@ def configure_logging(fmt: str = "text", level: str = "INFO", stream: TextIO | N
     _install()
     logger = logging.getLogger(LOGGER_NAME)
     for h in list(logger.handlers):
-        if getattr(h, "_sse_dash", False):
+        if h in _OWN_HANDLERS:
             logger.removeHandler(h)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    setattr(handler, "_sse_dash", True)
+    _OWN_HANDLERS.add(handler)
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False

@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .models import CleanupCounters, MonitoringStats
 
@@ -110,7 +111,7 @@ class SnapshotCache:
         for listener in list(self._listeners):
             try:
                 listener(snap)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("SSE snapshot listener failed")
         return snap
 

@@ -199,7 +199,7 @@ class CloudWatchExporter:
             started = time.monotonic()
             try:
                 await self.export(await manager.monitoring_snapshot())
-            except Exception:  # noqa: BLE001 - keep exporting
+            except Exception:
                 log.exception("SSE CloudWatch export loop error")
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 

@@ -21,7 +21,8 @@ Two ways to expose them:
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -94,9 +95,9 @@ class SnapshotCollector:
         yield _gauge("sse_health_status", "0 healthy, 1 degraded, 2 unhealthy", HEALTH_STATUS_CODE[hi.overall_health])
         yield _gauge("sse_health_alerts", "Active high-severity health alerts", len(hi.alerts))
         yield _gauge("sse_health_warnings", "Active medium-severity health warnings", len(hi.warnings))
-        yield _gauge("sse_cleanup_task_running", "1 when a periodic cleanup task runs in the fleet", int(cs.cleanup_task_running))
+        yield _gauge("sse_cleanup_task_running", "1 when a periodic cleanup task runs in the fleet", None if cs.cleanup_task_running is None else int(cs.cleanup_task_running))
         yield _gauge("sse_periodic_cleanup_enabled", "1 when periodic cleanup is enabled", int(s.configuration.periodic_cleanup_enabled))
-        yield _gauge("sse_workers", "Workers with a live heartbeat", sum(1 for w in s.workers if w.alive))
+        yield _gauge("sse_workers", "Workers with a live heartbeat", None if s.workers is None else sum(1 for w in s.workers if w.alive))
         yield _gauge("sse_store_up", "1 when the state store answers", int(cs.store_available))
         if self.counters is not None:
             yield _duration_histogram(self.counters)

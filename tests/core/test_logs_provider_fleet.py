@@ -14,6 +14,7 @@ from core.fleet import FleetReader
 from core.logs import configure_logging, redact
 from core.manager import ConnectionManager
 from core.provider import SSEProvider
+from core.store.base import StoreUnavailable
 from core.store.memory import MemoryStore
 from core.store.redis import RedisStore
 
@@ -108,7 +109,7 @@ async def test_redis_down_degrades_health_and_recovers(outage_redis):
     # streams go on registering and leaving while Redis is away
     late = await m.register()
     await m.unregister(late.connection_id)
-    with pytest.raises(Exception):
+    with pytest.raises(StoreUnavailable):
         await m.run_cleanup()
     server.start()  # same port, empty data
     await m.flush_touches()  # the heartbeat notices, the worker re-registers its streams

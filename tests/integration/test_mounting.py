@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
