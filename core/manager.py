@@ -256,8 +256,11 @@ class ConnectionManager:
             return
         self._started = True
         try:
-            await asyncio.wait_for(self._connect(), timeout=min(self.config.REDIS_TIMEOUT_SECONDS, 0.5))
-        except (StoreUnavailable, asyncio.TimeoutError) as exc:  # serve anyway: streams must not depend on Redis
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the inner call completes
+            async with asyncio.timeout(min(self.config.REDIS_TIMEOUT_SECONDS, 0.5)):
+                await self._connect()
+        except (StoreUnavailable, TimeoutError) as exc:  # serve anyway: streams must not depend on Redis
             self._mark_unavailable(exc if isinstance(exc, StoreUnavailable)
                                    else StoreUnavailable("state store did not answer at start", "unreachable"))
         self._sync_task = asyncio.create_task(self._sync_loop(), name="sse-store-sync")
@@ -357,8 +360,9 @@ class ConnectionManager:
         if self._batch_done is None or self._batch_done.done():
             self._batch_done = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.wait_for(asyncio.shield(self._batch_done), wait)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(wait):
+                await asyncio.shield(self._batch_done)
+        except TimeoutError:
             pass
 
     def touch(self, connection_id: str, events: int = 1, bytes_sent: int = 0) -> None:
@@ -798,8 +802,9 @@ class ConnectionManager:
                 timeout = max(next_flush - loop.time(), 0.0)
                 if not (self._to_register or self._to_remove) or not self._connected:
                     try:
-                        await asyncio.wait_for(self._wake.wait(), timeout)
-                    except asyncio.TimeoutError:
+                        async with asyncio.timeout(timeout):
+                            await self._wake.wait()
+                    except TimeoutError:
                         pass
                 self._wake.clear()
                 if not self._connected:
@@ -964,6 +969,7 @@ class ConnectionManager:
             age_histogram=stats.age_histogram(census.older_than, census.ages.total) if census else [],
             store_status=self._status,
             health_rules=health.rule_rows(thresholds),
+            admission=_admission_stats(),
             recent_events=read.events if read is not None else [],
             now=now,
         )
@@ -1048,6 +1054,13 @@ class ConnectionManager:
                 cleanup_running=self.cleanup_task_running if mine else hb.cleanup_running,
             ))
         return out
+
+
+def _admission_stats() -> dict[str, Any] | None:
+    """Admission control's counts (core.admission) when it is in use in this process."""
+    from .admission import admission_stats  # late: admission imports the manager's module
+    a = admission_stats()
+    return a if a["enabled"] or a["admitted"] or a["rejected_per_client"] or a["rejected_total"] else None
 
 
 async def _cancel(task: asyncio.Task[Any] | None) -> None:

@@ -14,7 +14,7 @@ newer server does not break an older dashboard).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -162,6 +162,7 @@ class MonitoringStats(_Wire):
     health_rules: list[RuleRow] = Field(default_factory=list)
     recent_events: list[FleetEvent] = Field(default_factory=list)
     now: float | None = None  # the server's clock (unix seconds) when the snapshot was taken
+    admission: dict[str, Any] | None = None  # this process's admission control counts (None: not in use)
 
 
 class ConnectionRecord(_Wire):
