@@ -32,16 +32,31 @@ import secrets
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from . import health, stats
 from .config import SSEConfig, describe_valid, fleet_settings, validation_warnings
 from .models import (
-    AgeCounts, ChannelsPage, ChannelSummary, CleanupCounters, CleanupResult, ConfigurationView, ConnectionPage,
-    ConnectionRecord, ConnectionStats, DisconnectResult, FleetEvent, MonitoringStats, ReapResult, StoreStatus, Touch,
-    WorkerHeartbeat, WorkerInfo,
+    ChannelsPage,
+    ChannelSummary,
+    CleanupCounters,
+    CleanupResult,
+    ConfigurationView,
+    ConnectionPage,
+    ConnectionRecord,
+    ConnectionStats,
+    DisconnectResult,
+    FleetEvent,
+    MonitoringStats,
+    ReapResult,
+    StoreState,
+    StoreStatus,
+    Touch,
+    WorkerHeartbeat,
+    WorkerInfo,
 )
 from .store.base import AgeQuery, FleetRead, FlushResult, StateStore, StoreUnavailable
 
@@ -206,8 +221,9 @@ class ConnectionManager:
         return self._status.state == "up"
 
     def _mark_unavailable(self, exc: Exception) -> None:
-        state = exc.state if isinstance(exc, StoreUnavailable) else "unreachable"
-        state = "refusing_writes" if state == "refusing_writes" else ("unreachable" if self._connected else "connecting")
+        problem = exc.state if isinstance(exc, StoreUnavailable) else "unreachable"
+        state: StoreState = ("refusing_writes" if problem == "refusing_writes"
+                             else "unreachable" if self._connected else "connecting")
         reason = str(exc)
         if self._status.state != state or self._status.reason != reason:
             if self._status.state == "up":
@@ -460,7 +476,7 @@ class ConnectionManager:
         for hook in self._flush_hooks:
             try:
                 hook()
-            except Exception:  # noqa: BLE001 - a broken hook must not stop the flush
+            except Exception:
                 log.exception("SSE flush hook failed")
 
     async def flush_touches(self, *, counters: bool = True) -> None:
@@ -518,18 +534,18 @@ class ConnectionManager:
             if (lost or missing or res.held != stored
                     or (self._flushes and self._flushes % SYNC_EVERY == 0)):
                 if lost:
-                    for c in res.unknown:  # their touches were lost with the data: send again next flush
-                        t = pending.get(c)
+                    for lost_id in res.unknown:  # their touches were lost with the data: send again next flush
+                        t = pending.get(lost_id)
                         if t is not None:
-                            self._requeue(c, t)
+                            self._requeue(lost_id, t)
                 missing = await self._sync_locked()
             missing.extend(closed_first)
             self._resync_flushes = max(self._resync_flushes - 1, 0)
             self._lost_data = False
         except StoreUnavailable as exc:
             # keep the activity for the next flush (newer touches win, counts add up)
-            for c, t in pending.items():
-                self._requeue(c, t)
+            for cid, t in pending.items():
+                self._requeue(cid, t)
             self._mark_unavailable(exc)
             return
         self._mark_ok()
@@ -730,7 +746,7 @@ class ConnectionManager:
 
     async def _event(self, type_: str, message: str, count: int = 0, worker_id: str | None = None) -> None:
         try:
-            await self.store.add_event(FleetEvent(at=self.now(), type=type_, message=message, count=count,  # type: ignore[arg-type]
+            await self.store.add_event(FleetEvent(at=self.now(), type=type_, message=message, count=count,
                                                   worker_id=worker_id or self.worker_id))
         except StoreUnavailable as exc:
             self._mark_unavailable(exc)
@@ -760,7 +776,7 @@ class ConnectionManager:
             if inspect.isawaitable(res):
                 await res
             return True
-        except Exception:  # noqa: BLE001 - a broken stream must not stop the cleanup
+        except Exception:
             log.exception("SSE cleanup could not close stream %s", entry.record.connection_id)
             return False
 
@@ -835,7 +851,7 @@ class ConnectionManager:
                 raise
             except StoreUnavailable as exc:
                 self._mark_unavailable(exc)
-            except Exception:  # noqa: BLE001 - the loop must survive anything
+            except Exception:
                 log.exception("SSE store sync failed")
                 await asyncio.sleep(0.1)
 
@@ -894,7 +910,7 @@ class ConnectionManager:
         page = await self.store.list_connections(state, q, limit, offset, query=query, sort=sort, order=order)
         if page.bad_data or self._bad_by_source.get("records"):
             self._note_bad_data(page.bad_data, "records")
-        return ConnectionPage(state=state, query=query, sort=sort, order=order, total=page.total, limit=limit,  # type: ignore[arg-type]
+        return ConnectionPage(state=state, query=query, sort=sort, order=order, total=page.total, limit=limit,
                               offset=offset, truncated=page.truncated, scanned=page.scanned, now=q.now,
                               stale_threshold_seconds=q.stale_threshold, connections=page.records)
 
@@ -954,7 +970,7 @@ class ConnectionManager:
         inputs = dataclasses.replace(inputs, held_for=self._held_for(inputs, thresholds))
         indicators = health.evaluate(inputs, thresholds)
         return MonitoringStats(
-            timestamp=datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            timestamp=datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             service_name=cfg.SERVICE_NAME,
             connection_stats=ConnectionStats(active_connections=active,
                                              redis_connection_counters=census.counter if census else None,

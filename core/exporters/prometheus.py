@@ -206,9 +206,9 @@ def register_collector(source: Any, registry: CollectorRegistry = REGISTRY, *, i
 def render_metrics(stats: MonitoringStats, counters: CleanupCounters | None = None, pod: Any = None) -> bytes:
     """Prometheus text exposition of one snapshot (plus this process's own series)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(stats, counters))  # type: ignore[arg-type]
+    registry.register(SnapshotCollector(stats, counters))
     if pod is not None:
-        registry.register(PodCollector(pod))  # type: ignore[arg-type]
+        registry.register(PodCollector(pod))
     return generate_latest(registry)
 
 

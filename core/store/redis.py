@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from importlib import resources
-from typing import Any, Awaitable, Callable, Mapping, ParamSpec, Sequence, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
@@ -25,7 +25,15 @@ from ..keys import Keys
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from ..stats import duration_bucket
 from .base import (
-    RUNS_KEPT, SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page, StoreUnavailable,
+    RUNS_KEPT,
+    SCAN_LIMIT,
+    AgeQuery,
+    Census,
+    ChannelCounts,
+    FleetRead,
+    FlushResult,
+    Page,
+    StoreUnavailable,
 )
 
 T = TypeVar("T")
@@ -71,7 +79,7 @@ def _classify(exc: BaseException) -> StoreUnavailable:
     return StoreUnavailable(f"redis unreachable: {name}: {detail}", "unreachable")
 
 
-def _translate(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _translate(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Translate every Redis error once, here (keeps the wrapped method's signature)."""
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -239,7 +247,7 @@ class RedisStore:
         for start in range(0, len(connection_ids), 1000):
             chunk = list(connection_ids[start:start + 1000])
             scores = await self.client.zmscore(self.keys.activity, chunk)
-            out.extend(c for c, s in zip(chunk, scores) if s is None)
+            out.extend(c for c, s in zip(chunk, scores, strict=True) if s is None)
         return out
 
     @_translate
@@ -416,7 +424,7 @@ class RedisStore:
             pipe.scard(k.worker_conns(wid))
         res = await pipe.execute()
         out = []
-        for (wid, score), row, held in zip(good, res[0::2], res[1::2]):
+        for (wid, score), row, held in zip(good, res[0::2], res[1::2], strict=True):
             row = {_s(a): _s(b) for a, b in row.items()}
             pid = _int(row.get("pid"))
             started = _float(row.get("started_at"))
@@ -520,20 +528,20 @@ def _cleanup_counters(raw_map: Mapping[Any, Any], key: str, runs: list[Any] | No
     bad: list[str] = []
     ints: dict[str, int] = {}
     for f in _COUNTER_FIELDS:
-        v = _int(raw.get(f, 0))
-        if v is None or v < 0:
+        iv = _int(raw.get(f, 0))
+        if iv is None or iv < 0:
             bad.append(f"{key} {f}: {raw.get(f, '')[:40]!r} is not a count")
-            v = 0
-        ints[f] = v
+            iv = 0
+        ints[f] = iv
     floats: dict[str, float] = {}
     for f in ("last_cleanup_duration_ms", "total_duration_ms"):
-        v = _float(raw.get(f, 0.0))
-        if v is None or v < 0:
+        fv = _float(raw.get(f, 0.0))
+        if fv is None or fv < 0:
             bad.append(f"{key} {f}: {raw.get(f, '')[:40]!r} is not a duration")
-            v = 0.0
-        floats[f] = v
+            fv = 0.0
+        floats[f] = fv
     buckets: dict[float, int] = {}
-    for f, v in raw.items():
+    for f, text in raw.items():
         if not f.startswith("duration_le:"):
             continue
         try:
@@ -541,12 +549,17 @@ def _cleanup_counters(raw_map: Mapping[Any, Any], key: str, runs: list[Any] | No
         except ValueError:
             bad.append(f"{key} {f[:60]}: not a bucket")
             continue
-        n = _int(v)
+        n = _int(text)
         if n is None or n < 0:
-            bad.append(f"{key} {f}: {v[:40]!r} is not a count")
+            bad.append(f"{key} {f}: {text[:40]!r} is not a count")
             continue
         buckets[bound] = n
-    return CleanupCounters(duration_buckets=buckets, bad_fields=tuple(bad), recent_runs=_runs(runs or []), **ints, **floats)
+    return CleanupCounters(
+        total_cleanups=ints["total_cleanups"], total_connections_cleaned=ints["total_connections_cleaned"],
+        cleanup_errors=ints["cleanup_errors"], failed_connections=ints["failed_connections"],
+        consecutive_errors=ints["consecutive_errors"], last_cleanup_duration_ms=floats["last_cleanup_duration_ms"],
+        total_duration_ms=floats["total_duration_ms"], duration_buckets=buckets, bad_fields=tuple(bad),
+        recent_runs=_runs(runs or []))
 
 
 def _events(raw: list[Any], key: str) -> tuple[list[FleetEvent], list[str]]:
