@@ -125,6 +125,12 @@ def is_ping_frame(body: bytes) -> bool:
     return True
 
 
+def _is_send_timeout(exc: BaseException) -> bool:
+    if isinstance(exc, SendTimeoutError):
+        return True
+    return isinstance(exc, BaseExceptionGroup) and exc.subgroup(SendTimeoutError) is not None
+
+
 async def resolve_manager(source: ManagerSource, request: Request | None = None) -> "ConnectionManager":
     """A started manager from a ConnectionManager, an SSEProvider, or (None) ``app.state.sse_manager``."""
     if source is None:
@@ -323,9 +329,12 @@ class TrackedEventSourceResponse(EventSourceResponse):
         try:
             try:
                 await super().__call__(scope, self._receive_watched, self._send_counted)
-            except SendTimeoutError:
-                # Stock re-raises; do too. But first drop what is queued for a client that
-                # takes nothing: the server would otherwise hold the socket (and megabytes)
+            except BaseException as exc:
+                if not _is_send_timeout(exc):
+                    raise
+                # Stock re-raises (bare, or in an ExceptionGroup before sse-starlette 3.4);
+                # do too, unchanged. But first drop what is queued for a client that takes
+                # nothing: the server would otherwise hold the socket (and megabytes)
                 # until TCP gives up.
                 self.close_reason = self.close_reason or "send timeout"
                 aborted = sockets.abort_connection(self._sock_key)

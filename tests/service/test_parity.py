@@ -32,24 +32,13 @@ from core.streaming import (SSE_STARLETTE_VERSION, TrackedEventSourceResponse, c
                             live_stream_count, tracked_event_source)
 
 from .conftest import fast_config, wait_for
+from .sse_compat import fresh_sse_starlette_state  # noqa: F401 - autouse fixture
 
 TOLERANCE = 0.3  # seconds between stock's and tracked's return (a busy 2-core machine)
 UPSTREAM = [p for p in inspect.signature(EventSourceResponse.__init__).parameters.values()][1:]
 HAS = {p.name for p in UPSTREAM}
 BIG = "z" * 65536
 _PING_TS = re.compile(rb"^: ping - [^\r\n]*", re.M)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_shutdown_state():
-    """sse-starlette 2.x keeps one process-global shutdown event; the test loops differ."""
-    if hasattr(AppStatus, "should_exit_event"):
-        AppStatus.should_exit_event = None
-    AppStatus.should_exit = False
-    yield
-    AppStatus.should_exit = False
-    if hasattr(AppStatus, "should_exit_event"):
-        AppStatus.should_exit_event = None
 
 
 @dataclass
