@@ -47,8 +47,14 @@ _TCPI_BYTES_ACKED = 120  # offset of tcpi_bytes_acked (u64) in struct tcp_info (
 _V4_PREFIX = b"\0" * 10 + b"\xff\xff"
 _HDR = struct.Struct("=IHHII")  # nlmsghdr
 _U16 = struct.Struct("=HH")  # rtattr len, type
-_MSG = struct.Struct("=BBBB2s2s16s16s")  # inet_diag_msg up to idiag_dst
-_INODE = struct.Struct("=I")
+_HDR2 = struct.Struct("=IH")  # nlmsghdr length, type
+# inet_diag_msg: state, sport, dport (network order: swapped below), src, dst,
+# [if, cookie, expires, rqueue], wqueue, [uid], inode
+_MSG = struct.Struct("=xB2xHH16s16s20xI4xI")
+_SWAP = sys.byteorder == "little"
+_OP = struct.Struct("=BBH")  # inet_diag_bc_op
+_INET_DIAG_REQ_BYTECODE = 1
+_BC_S_GE, _BC_S_LE = 2, 3
 _U64 = struct.Struct("=Q")
 
 
@@ -110,15 +116,18 @@ class SocketTable:
     def _dump(self, nl: socket.socket, family: int, want: set[bytes], out: dict[Key, TcpState]) -> None:
         self._seq += 1
         req = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 1 << (_INET_DIAG_INFO - 1), 0, _STATES) + b"\0" * 48
+        bc = _port_filter(sorted(int.from_bytes(p, "big") for p in want))
+        req += _U16.pack(4 + len(bc), _INET_DIAG_REQ_BYTECODE) + bc
         nl.send(_HDR.pack(_HDR.size + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST | _NLM_F_DUMP, self._seq, 0) + req)
         v4 = family == socket.AF_INET
+        unpack_hdr, unpack_msg, unpack_attr, unpack_u64 = _HDR2.unpack_from, _MSG.unpack_from, _U16.unpack_from, _U64.unpack_from
         while True:
-            data = nl.recv(1 << 17)
+            data = nl.recv(1 << 18)
             if not data:
                 return
             off, end = 0, len(data)
             while off + 16 <= end:
-                length, kind = _HDR.unpack_from(data, off)[:2]
+                length, kind = unpack_hdr(data, off)
                 if kind == _NLMSG_DONE:
                     return
                 if kind == _NLMSG_ERROR:
@@ -127,25 +136,40 @@ class SocketTable:
                 if length < 16:
                     return
                 m = off + 16
-                if data[m + 4:m + 6] in want:
-                    _f, state, _t, _r, sport, dport, src, dst = _MSG.unpack_from(data, m)
+                if data[m + 4:m + 6] in want:  # the kernel filtered by port already; cheap to re-check
+                    state, sport, dport, src, dst, wqueue, inode = unpack_msg(data, m)
                     if v4:
                         src, dst = _V4_PREFIX + src[:4], _V4_PREFIX + dst[:4]
-                    (wqueue,) = _INODE.unpack_from(data, m + 60)
-                    (inode,) = _INODE.unpack_from(data, m + 68)
+                    if _SWAP:
+                        sport, dport = ((sport & 0xFF) << 8) | (sport >> 8), ((dport & 0xFF) << 8) | (dport >> 8)
                     acked = None
                     a, msg_end = m + 72, off + length
                     while a + 4 <= msg_end:
-                        alen, atype = _U16.unpack_from(data, a)
+                        alen, atype = unpack_attr(data, a)
                         if alen < 4:
                             break
-                        if atype == _INET_DIAG_INFO and alen - 4 >= _TCPI_BYTES_ACKED + 8:
-                            (acked,) = _U64.unpack_from(data, a + 4 + _TCPI_BYTES_ACKED)
+                        if atype == _INET_DIAG_INFO:
+                            if alen - 4 >= _TCPI_BYTES_ACKED + 8:
+                                (acked,) = unpack_u64(data, a + 4 + _TCPI_BYTES_ACKED)
                             break
                         a += (alen + 3) & ~3
-                    out[(src, int.from_bytes(sport, "big"), dst, int.from_bytes(dport, "big"))] = TcpState(
-                        acked, wqueue, inode, state)
+                    out[(src, sport, dst, dport)] = TcpState(acked, wqueue, inode, state)
                 off += (length + 3) & ~3
+
+
+def _port_filter(ports: list[int]) -> bytes:
+    """inet_diag bytecode: accept a socket whose local port is one of ``ports`` (so the
+    kernel skips every other socket, e.g. the clients' ends of loopback connections).
+    Per port: ``S_GE port`` then ``S_LE port``; a match jumps to the end (accept), a
+    miss to the next port, and the last miss jumps past the end (reject)."""
+    n, out = len(ports), b""
+    total = 16 * n
+    for i, port in enumerate(ports):
+        rest = total - 16 * i
+        last = i == n - 1
+        out += _OP.pack(_BC_S_GE, 8, rest + 4 if last else 16) + _OP.pack(0, 0, port)
+        out += _OP.pack(_BC_S_LE, rest - 8, rest - 8 + 4 if last else 8) + _OP.pack(0, 0, port)
+    return out
 
 
 def _fd_of_inode(inode: int) -> int | None:
