@@ -12,9 +12,11 @@ server cannot see from user space:
   ``/proc/self/fd`` (used to abort a connection whose client stopped reading).
 
 :class:`SocketTable` reads all of it with ONE netlink dump per address family (one
-``read()`` for every stream of a flush, never a syscall per stream). Elsewhere (not
-Linux, no netlink, a sandbox without ``sock_diag``) :attr:`SocketTable.available` turns
-False after the first failed read and callers fall back to what they measured before.
+``read()`` for every stream of a flush, never a syscall per stream); the kernel skips
+sockets on other local ports (an inet_diag bytecode filter) and only the wanted
+connections are decoded. Elsewhere (not Linux, no netlink, a sandbox without
+``sock_diag``) :attr:`SocketTable.available` turns False after the first failed read and
+callers fall back to what they measured before.
 """
 
 from __future__ import annotations
@@ -25,36 +27,36 @@ import os
 import socket
 import struct
 import sys
-from typing import NamedTuple
+from typing import Collection, NamedTuple
 
-__all__ = ["Key", "TcpState", "SocketTable", "key_for", "abort_connection"]
+__all__ = ["Key", "TcpState", "SocketTable", "keys_for", "abort_connection"]
 
 log = logging.getLogger("sse")
 
-# (local address as 16 bytes, local port, remote address as 16 bytes, remote port);
-# IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d), so a dual-stack socket and a
-# plain IPv4 socket give the same key for the same peer.
-Key = tuple[bytes, int, bytes, int]
+# A connection as the kernel's inet_diag_sockid spells it: local port, remote port (2
+# bytes each, network order), local address, remote address (16 bytes each: an IPv4
+# socket's address is 4 bytes then zeros, an IPv6 socket's all 16, IPv4-mapped for a
+# dual-stack socket serving an IPv4 client). keys_for() gives every spelling a scope's
+# addresses can have, so matching is one dict lookup per socket.
+Key = bytes
 
 _NETLINK_SOCK_DIAG = 4
 _SOCK_DIAG_BY_FAMILY = 20
 _NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
 _NLMSG_ERROR, _NLMSG_DONE = 2, 3
 _INET_DIAG_INFO = 2
+_INET_DIAG_REQ_BYTECODE = 1
+_BC_S_GE, _BC_S_LE = 2, 3
 # states a live stream's socket can be in: ESTABLISHED, FIN_WAIT1, CLOSE_WAIT, LAST_ACK
 _STATES = (1 << 1) | (1 << 4) | (1 << 8) | (1 << 9)
 _TCPI_BYTES_ACKED = 120  # offset of tcpi_bytes_acked (u64) in struct tcp_info (Linux >= 4.1)
-_V4_PREFIX = b"\0" * 10 + b"\xff\xff"
+_V4_MAPPED = b"\0" * 10 + b"\xff\xff"
+_V4_PAD = b"\0" * 12
 _HDR = struct.Struct("=IHHII")  # nlmsghdr
-_U16 = struct.Struct("=HH")  # rtattr len, type
-_HDR2 = struct.Struct("=IH")  # nlmsghdr length, type
-# inet_diag_msg: state, sport, dport (network order: swapped below), src, dst,
-# [if, cookie, expires, rqueue], wqueue, [uid], inode
-_MSG = struct.Struct("=xB2xHH16s16s20xI4xI")
-_SWAP = sys.byteorder == "little"
+_HDR2 = struct.Struct("=IH")  # nlmsghdr: length, type
+_ATTR = struct.Struct("=HH")  # rtattr: length, type
+_TAIL = struct.Struct("=xB58xI4xI")  # inet_diag_msg: state, wqueue (offset 60), inode (offset 68)
 _OP = struct.Struct("=BBH")  # inet_diag_bc_op
-_INET_DIAG_REQ_BYTECODE = 1
-_BC_S_GE, _BC_S_LE = 2, 3
 _U64 = struct.Struct("=Q")
 
 
@@ -67,60 +69,65 @@ class TcpState(NamedTuple):
     state: int
 
 
-def _packed(host: str) -> bytes | None:
+def _forms(host: str) -> list[bytes]:
+    """The 16-byte spellings of an address in the socket table."""
     try:
         ip = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
-        return None
-    return _V4_PREFIX + ip.packed if ip.version == 4 else ip.packed
+        return []
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.version == 4:
+        return [ip.packed + _V4_PAD, _V4_MAPPED + ip.packed]  # an AF_INET socket, a dual-stack one
+    return [ip.packed]
 
 
-def key_for(server: tuple[str, int] | list | None, client: tuple[str, int] | list | None) -> Key | None:
-    """The socket-table key of an ASGI scope's ``server`` / ``client`` pair (None when
-    either is missing or not an IP address: a Unix socket, a proxy-rewritten client)."""
+def keys_for(server: tuple[str, int] | list | None, client: tuple[str, int] | list | None) -> tuple[Key, ...]:
+    """The socket-table keys an ASGI scope's ``server`` / ``client`` pair can have (empty
+    when either is missing or not an IP address: a Unix socket, a rewritten client)."""
     if not server or not client or len(server) < 2 or len(client) < 2:
-        return None
-    local, remote = _packed(str(server[0])), _packed(str(client[0]))
-    if local is None or remote is None:
-        return None
+        return ()
     try:
-        return (local, int(server[1]), remote, int(client[1]))
-    except (TypeError, ValueError):
-        return None
+        ports = int(server[1]).to_bytes(2, "big") + int(client[1]).to_bytes(2, "big")
+    except (TypeError, ValueError, OverflowError):
+        return ()
+    local, remote = _forms(str(server[0])), _forms(str(client[0]))
+    return tuple(ports + lo + re for lo, re in zip(local, remote)) if len(local) == len(remote) else ()
 
 
 class SocketTable:
-    """Reads the kernel's TCP socket table (both families) in one dump each."""
+    """Reads the kernel's TCP socket table (both families), one dump each."""
 
     def __init__(self) -> None:
         self.available: bool = sys.platform.startswith("linux")
         self._seq = 0
 
-    def read(self, local_ports: set[int]) -> dict[Key, TcpState]:
-        """TCP connections whose local port is in ``local_ports``. Empty (and
+    def read(self, keys: Collection[Key]) -> dict[Key, TcpState]:
+        """The state of each connection in ``keys`` that exists. Empty (and
         :attr:`available` False from then on) when the kernel cannot be asked."""
-        if not self.available or not local_ports:
+        if not self.available or not keys:
             return {}
         out: dict[Key, TcpState] = {}
-        want = {p.to_bytes(2, "big") for p in local_ports}
+        want = keys if isinstance(keys, (set, frozenset, dict)) else set(keys)
+        ports = sorted({int.from_bytes(k[:2], "big") for k in want})
         try:
             with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
                 for family in (socket.AF_INET, socket.AF_INET6):
-                    self._dump(nl, family, want, out)
+                    self._dump(nl, family, ports, want, out)
         except OSError as exc:
             self.available = False
             log.info("SSE socket table unavailable (%s): liveness falls back to bytes handed to the server", exc)
             return {}
         return out
 
-    def _dump(self, nl: socket.socket, family: int, want: set[bytes], out: dict[Key, TcpState]) -> None:
+    def _dump(self, nl: socket.socket, family: int, ports: list[int], want: Collection[Key],
+              out: dict[Key, TcpState]) -> None:
         self._seq += 1
-        req = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 1 << (_INET_DIAG_INFO - 1), 0, _STATES) + b"\0" * 48
-        bc = _port_filter(sorted(int.from_bytes(p, "big") for p in want))
-        req += _U16.pack(4 + len(bc), _INET_DIAG_REQ_BYTECODE) + bc
+        bc = _port_filter(ports)
+        req = (struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 1 << (_INET_DIAG_INFO - 1), 0, _STATES) + b"\0" * 48
+               + _ATTR.pack(4 + len(bc), _INET_DIAG_REQ_BYTECODE) + bc)
         nl.send(_HDR.pack(_HDR.size + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST | _NLM_F_DUMP, self._seq, 0) + req)
-        v4 = family == socket.AF_INET
-        unpack_hdr, unpack_msg, unpack_attr, unpack_u64 = _HDR2.unpack_from, _MSG.unpack_from, _U16.unpack_from, _U64.unpack_from
+        unpack_hdr, unpack_tail, unpack_attr, unpack_u64 = _HDR2.unpack_from, _TAIL.unpack_from, _ATTR.unpack_from, _U64.unpack_from
         while True:
             data = nl.recv(1 << 18)
             if not data:
@@ -135,13 +142,10 @@ class SocketTable:
                     raise OSError(-err, os.strerror(-err) if err else "netlink error")
                 if length < 16:
                     return
-                m = off + 16
-                if data[m + 4:m + 6] in want:  # the kernel filtered by port already; cheap to re-check
-                    state, sport, dport, src, dst, wqueue, inode = unpack_msg(data, m)
-                    if v4:
-                        src, dst = _V4_PREFIX + src[:4], _V4_PREFIX + dst[:4]
-                    if _SWAP:
-                        sport, dport = ((sport & 0xFF) << 8) | (sport >> 8), ((dport & 0xFF) << 8) | (dport >> 8)
+                key = data[off + 20:off + 56]  # inet_diag_msg.id: sport, dport, src, dst
+                if key in want:
+                    m = off + 16
+                    state, wqueue, inode = unpack_tail(data, m)
                     acked = None
                     a, msg_end = m + 72, off + length
                     while a + 4 <= msg_end:
@@ -153,15 +157,15 @@ class SocketTable:
                                 (acked,) = unpack_u64(data, a + 4 + _TCPI_BYTES_ACKED)
                             break
                         a += (alen + 3) & ~3
-                    out[(src, sport, dst, dport)] = TcpState(acked, wqueue, inode, state)
+                    out[key] = TcpState(acked, wqueue, inode, state)
                 off += (length + 3) & ~3
 
 
 def _port_filter(ports: list[int]) -> bytes:
-    """inet_diag bytecode: accept a socket whose local port is one of ``ports`` (so the
-    kernel skips every other socket, e.g. the clients' ends of loopback connections).
-    Per port: ``S_GE port`` then ``S_LE port``; a match jumps to the end (accept), a
-    miss to the next port, and the last miss jumps past the end (reject)."""
+    """inet_diag bytecode: accept a socket whose local port is one of ``ports`` (the
+    kernel then skips every other socket, e.g. the clients' ends of loopback
+    connections). Per port ``S_GE port`` then ``S_LE port``: a match jumps to the end
+    (accept), a miss to the next port, the last miss past the end (reject)."""
     n, out = len(ports), b""
     total = 16 * n
     for i, port in enumerate(ports):
@@ -187,19 +191,19 @@ def _fd_of_inode(inode: int) -> int | None:
     return None
 
 
-def abort_connection(key: Key | None, table: SocketTable | None = None) -> bool:
-    """Abort this process's TCP connection ``key``: the kernel drops whatever is still
-    queued for the peer and the connection ends with a reset.
+def abort_connection(keys: Collection[Key], table: SocketTable | None = None) -> bool:
+    """Abort this process's TCP connection (any of ``keys``): the kernel drops whatever is
+    still queued for the peer and the connection ends with a reset.
 
     The server's transport is not reachable through ASGI, so the socket is found by its
     inode (socket table, then ``/proc/self/fd``); a duplicate of our own descriptor gets
     ``SO_LINGER(on, 0)`` and ``shutdown(SHUT_RDWR)``. The server's transport then sees
     end-of-file (or a failed write) and closes its descriptor, which - with a zero linger -
     sends RST instead of waiting for a client that takes nothing. True if it was done."""
-    if key is None:
+    if not keys:
         return False
-    table = table or SocketTable()
-    state = table.read({key[1]}).get(key)
+    found = (table or SocketTable()).read(keys)
+    state = next(iter(found.values()), None)
     if state is None or not state.inode:
         return False
     fd = _fd_of_inode(state.inode)

@@ -158,10 +158,15 @@ class _SocketWatch:
         streams = self.streams
         if not streams or not self.table.available:
             return
-        ports = {s._sock_key[1] for s in streams if s._sock_key is not None}
-        table = self.table.read(ports) if ports else {}
+        wanted = {k for s in streams for k in s._sock_keys}
+        table = self.table.read(wanted) if wanted else {}
+        get = table.get
         for s in streams:
-            st = table.get(s._sock_key) if s._sock_key is not None else None
+            st = None
+            for k in s._sock_keys:
+                st = get(k)
+                if st is not None:
+                    break
             if st is None or st.bytes_acked is None:
                 s._acked = None
                 s._queued = 0
@@ -216,7 +221,7 @@ class TrackedEventSourceResponse(EventSourceResponse):
         self._complete = False
         self._send: Send | None = None
         self._receive: Receive | None = None
-        self._sock_key: sockets.Key | None = None
+        self._sock_keys: tuple[sockets.Key, ...] = ()
         self._acked: int | None = None  # bytes the client acknowledged, at the last flush (None: unknown)
         self._queued = 0  # bytes waiting in the kernel for the client, at the last flush
         self.events_sent = 0  # events handed to the server (read by the manager at each flush)
@@ -314,7 +319,7 @@ class TrackedEventSourceResponse(EventSourceResponse):
             lifetime += random.uniform(0.0, cfg.MAX_CONNECTION_LIFETIME_JITTER_SECONDS)
 
         client = scope.get("client") or ("", 0)
-        self._sock_key = sockets.key_for(scope.get("server"), scope.get("client"))
+        self._sock_keys = sockets.keys_for(scope.get("server"), scope.get("client"))
         headers = dict(scope.get("headers") or [])
         record = await manager.register(
             self.connection_id, channel=self.channel, client_address=f"{client[0]}:{client[1]}" if client[0] else "",
@@ -337,7 +342,7 @@ class TrackedEventSourceResponse(EventSourceResponse):
                 # nothing: the server would otherwise hold the socket (and megabytes)
                 # until TCP gives up.
                 self.close_reason = self.close_reason or "send timeout"
-                aborted = sockets.abort_connection(self._sock_key)
+                aborted = sockets.abort_connection(self._sock_keys)
                 log.info("SSE stream %s closed: send blocked longer than %gs%s", self.connection_id,
                          self.send_timeout, " (connection aborted)" if aborted else "")
                 raise
@@ -358,13 +363,13 @@ class TrackedEventSourceResponse(EventSourceResponse):
         client is not taking what is already queued (a frozen client would hold it)."""
         if self._removed_by_manager and self._queued:
             # removed as stale while bytes wait in its queue: a client that takes nothing
-            sockets.abort_connection(self._sock_key)
+            sockets.abort_connection(self._sock_keys)
             return
         with anyio.move_on_after(_FINAL_SEND_TIMEOUT) as timer:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             self._complete = True
         if timer.cancel_called:
-            sockets.abort_connection(self._sock_key)
+            sockets.abort_connection(self._sock_keys)
 
 
 def tracked_event_source(request: Request | None, *args: Any, manager: ManagerSource = None,
