@@ -197,6 +197,13 @@ class TrackedEventSourceResponse(EventSourceResponse):
     After the stream opened, ``connection_id`` is set.
     """
 
+    # tracking state in slots, not in the instance dict: thousands of streams, and a dict
+    # grown past stock's size would cost each of them a larger table
+    __slots__ = ("_source", "_config", "_explicit_ping", "_explicit_send_timeout", "_max_lifetime", "channel",
+                 "connection_id", "close_reason", "_close_requested", "_listen_task", "_in_receive",
+                 "_removed_by_manager", "_client_gone", "_started", "_complete", "_send", "_receive", "_sock_keys",
+                 "_acked", "_queued", "events_sent", "bytes_sent")
+
     def __init__(self, *args: Any, manager: ManagerSource = None, channel: str = "default",
                  config: SSEConfig | None = None, connection_id: str | None = None,
                  max_lifetime: float | None = None, **kwargs: Any) -> None:
@@ -267,16 +274,18 @@ class TrackedEventSourceResponse(EventSourceResponse):
     # coroutines per stream (bound methods made once; the send wrapper returns the server's
     # own awaitable): at thousands of streams the cyclic GC traverses all of them.
     def _send_counted(self, message: Message) -> Awaitable[None]:
-        if message["type"] == "http.response.body":
-            body = message.get("body")
-            if body:
-                self.bytes_sent += len(body)
-                if body[0] != _COLON or not is_ping_frame(body):
-                    self.events_sent += 1
-            if not message.get("more_body", False):
-                self._complete = True
-        elif message["type"] == "http.response.start":
+        body = message.get("body")
+        if body:
+            self.bytes_sent += len(body)
+            if body[0] != _COLON or not is_ping_frame(body):
+                self.events_sent += 1
+            if message.get("more_body"):
+                return self._send(message)  # type: ignore[misc]  # an event or a ping: done
+        kind = message["type"]
+        if kind == "http.response.start":
             self._started = True
+        elif kind == "http.response.body" and not message.get("more_body", False):
+            self._complete = True
         return self._send(message)  # type: ignore[misc]
 
     async def _receive_watched(self) -> Message:
