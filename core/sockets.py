@@ -116,7 +116,7 @@ class SocketTable:
                     self._dump(nl, family, ports, want, out)
         except OSError as exc:
             self.available = False
-            log.info("SSE socket table unavailable (%s): liveness falls back to bytes handed to the server", exc)
+            log.warning("SSE socket table unavailable (%s): liveness falls back to bytes handed to the server", exc)
             return {}
         return out
 
@@ -162,18 +162,15 @@ class SocketTable:
 
 
 def _port_filter(ports: list[int]) -> bytes:
-    """inet_diag bytecode: accept a socket whose local port is one of ``ports`` (the
-    kernel then skips every other socket, e.g. the clients' ends of loopback
-    connections). Per port ``S_GE port`` then ``S_LE port``: a match jumps to the end
-    (accept), a miss to the next port, the last miss past the end (reject)."""
-    n, out = len(ports), b""
-    total = 16 * n
-    for i, port in enumerate(ports):
-        rest = total - 16 * i
-        last = i == n - 1
-        out += _OP.pack(_BC_S_GE, 8, rest + 4 if last else 16) + _OP.pack(0, 0, port)
-        out += _OP.pack(_BC_S_LE, rest - 8, rest - 8 + 4 if last else 8) + _OP.pack(0, 0, port)
-    return out
+    """inet_diag bytecode: accept a socket whose local port lies in [min(ports),
+    max(ports)] (one port: exactly it), so the kernel skips every other socket, e.g. the
+    clients' ends of loopback connections; the exact match is the caller's key lookup.
+    ``S_GE lo`` then ``S_LE hi``: a pass jumps on (to the end: accept), a miss past the
+    end (reject). A range, not an OR chain: the kernel's audit only accepts jump targets
+    on the pass chain."""
+    lo, hi = min(ports), max(ports)
+    return (_OP.pack(_BC_S_GE, 8, 16 + 4) + _OP.pack(0, 0, lo)
+            + _OP.pack(_BC_S_LE, 8, 8 + 4) + _OP.pack(0, 0, hi))
 
 
 def _fd_of_inode(inode: int) -> int | None:

@@ -194,3 +194,40 @@ async def test_progress_is_what_the_client_acknowledged():
 def _streams(manager):
     from core.streaming import _live
     return _live.get(manager, set())
+
+
+def test_socket_table_filters_by_port_and_matches_every_address_spelling():
+    """Real sockets on three ports (IPv4 and dual-stack): a read for two of them returns
+    exactly their connections, and the kernel accepted the request (a rejected port
+    filter would switch the table off)."""
+    listeners, conns, keys = [], [], {}
+    try:
+        for fam, bind, host in ((socket.AF_INET, "127.0.0.1", "127.0.0.1"), (socket.AF_INET6, "::", "127.0.0.1"),
+                                (socket.AF_INET, "127.0.0.1", "127.0.0.1")):
+            srv = socket.socket(fam)
+            srv.bind((bind, 0))
+            srv.listen()
+            listeners.append(srv)
+            c = socket.create_connection((host, srv.getsockname()[1]))
+            a, addr = srv.accept()
+            a.sendall(b"x" * 100)
+            conns += [c, a]
+            keys[srv.getsockname()[1]] = sockets.keys_for((addr[0], srv.getsockname()[1]), addr[:2])
+        wanted_ports = list(keys)[:2]
+        table = sockets.SocketTable()
+        got = table.read({k for p in wanted_ports for k in keys[p]})
+        assert table.available
+        assert sorted(int.from_bytes(k[:2], "big") for k in got) == sorted(wanted_ports)
+        assert all(st.inode and st.bytes_acked is not None for st in got.values())
+    finally:
+        for s in conns + listeners:
+            s.close()
+
+
+def test_ping_frames_are_told_from_events_by_their_framing():
+    from core.streaming import is_ping_frame
+    assert is_ping_frame(b": ping - 2026-11-27 18:00:00.000000+00:00\r\n\r\n")
+    assert is_ping_frame(b": one\n: two\n\n")
+    assert not is_ping_frame(b"data: hello\r\n\r\n")
+    assert not is_ping_frame(b": note\r\ndata: carried\r\n\r\n")  # a comment on an event: an event
+    assert not is_ping_frame(b"event: tick\r\n\r\n") and not is_ping_frame(b"")
