@@ -402,6 +402,15 @@ def _tracked_signature() -> inspect.Signature:
 TrackedEventSourceResponse.__init__.__signature__ = _tracked_signature()  # type: ignore[attr-defined]
 
 
+def _helper_signature() -> inspect.Signature:
+    params = list(_tracked_signature().parameters.values())[1:]  # without self
+    request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="Request | None")
+    return inspect.signature(tracked_event_source).replace(parameters=[request, *params])
+
+
+tracked_event_source.__signature__ = _helper_signature()  # type: ignore[attr-defined]
+
+
 def live_stream_count(manager: "ConnectionManager") -> int:
     """Tracked streams of ``manager`` that are open in this process."""
     return len(_live.get(manager, ()))
