@@ -27,7 +27,8 @@ import os
 import socket
 import struct
 import sys
-from typing import Collection, NamedTuple
+from collections.abc import Collection
+from typing import Any, NamedTuple
 
 __all__ = ["Key", "TcpState", "SocketTable", "keys_for", "abort_connection"]
 
@@ -82,7 +83,7 @@ def _forms(host: str) -> list[bytes]:
     return [ip.packed]
 
 
-def keys_for(server: tuple[str, int] | list | None, client: tuple[str, int] | list | None) -> tuple[Key, ...]:
+def keys_for(server: tuple[str, int] | list[Any] | None, client: tuple[str, int] | list[Any] | None) -> tuple[Key, ...]:
     """The socket-table keys an ASGI scope's ``server`` / ``client`` pair can have (empty
     when either is missing or not an IP address: a Unix socket, a rewritten client)."""
     if not server or not client or len(server) < 2 or len(client) < 2:
@@ -92,7 +93,7 @@ def keys_for(server: tuple[str, int] | list | None, client: tuple[str, int] | li
     except (TypeError, ValueError, OverflowError):
         return ()
     local, remote = _forms(str(server[0])), _forms(str(client[0]))
-    return tuple(ports + lo + re for lo, re in zip(local, remote)) if len(local) == len(remote) else ()
+    return tuple(ports + lo + re for lo, re in zip(local, remote, strict=True)) if len(local) == len(remote) else ()
 
 
 class SocketTable:

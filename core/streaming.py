@@ -46,8 +46,9 @@ import inspect
 import logging
 import random
 import weakref
+from collections.abc import Awaitable
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any, Awaitable, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import anyio
 from sse_starlette.sse import EventSourceResponse, SendTimeoutError
@@ -143,7 +144,8 @@ async def resolve_manager(source: ManagerSource, request: Request | None = None)
             raise RuntimeError("no SSE manager: pass manager=... or install core.asgi.sse_lifespan on the app")
     get = getattr(source, "get_connection_manager", None)
     if get is not None:
-        return await get()
+        manager: ConnectionManager = await get()
+        return manager
     return source  # type: ignore[return-value]
 
 
