@@ -172,7 +172,9 @@ FLEET_SETTINGS = (
 
 
 def fleet_settings(cfg: SSEConfig) -> dict[str, str]:
-    return {name: str(getattr(cfg, name)) for name in FLEET_SETTINGS}
+    """The settings observers judge the fleet by (unset optional ones are left out, so the
+    observer's default applies as it does on the workers)."""
+    return {name: str(getattr(cfg, name)) for name in FLEET_SETTINGS if getattr(cfg, name) is not None}
 
 
 def describe_valid(cfg: SSEConfig) -> str:
