@@ -35,12 +35,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Protocol
 
-from . import health, stats
+from . import health, history, stats
 from .config import SSEConfig, describe_valid, fleet_settings, validation_warnings
 from .models import (
     AgeCounts, ChannelsPage, ChannelSummary, CleanupCounters, CleanupResult, ConfigurationView, ConnectionPage,
-    ConnectionRecord, ConnectionStats, DisconnectResult, FleetEvent, MonitoringStats, ReapResult, StoreStatus, Touch,
-    WorkerHeartbeat, WorkerInfo,
+    ConnectionRecord, ConnectionStats, DisconnectResult, FleetEvent, HistorySeries, MonitoringStats, ReapResult,
+    StoreStatus, Touch, TrendEvidence, WorkerHeartbeat, WorkerInfo,
 )
 from .store.base import AgeQuery, FleetRead, FlushResult, StateStore, StoreUnavailable
 
@@ -163,6 +163,10 @@ class ConnectionManager:
         self._gone_events = 0  # totals of streams that ended (live ones are read from their sources)
         self._gone_bytes = 0
         self._cond_since: dict[str, float] = {}  # rule type -> when its condition started holding (hysteresis)
+        # fleet history (see "fleet history" below)
+        self._history_task: asyncio.Task[None] | None = None
+        self._trends: dict[str, TrendEvidence] = {}
+        self._trends_at: float | None = None  # fleet clock of the last trend refresh
 
     # -- clocks -----------------------------------------------------------------------
     def now(self) -> float:
@@ -256,6 +260,8 @@ class ConnectionManager:
         self._sync_task = asyncio.create_task(self._sync_loop(), name="sse-store-sync")
         if self.config.PERIODIC_CLEANUP_ENABLED:
             self.start_periodic_cleanup()
+        if self.config.HISTORY_ENABLED:
+            self._history_task = asyncio.create_task(self._history_loop(), name="sse-history")
 
     async def _connect(self) -> None:
         """Connect, publish the fleet settings and send the first heartbeat."""
@@ -277,6 +283,8 @@ class ConnectionManager:
         if not self._started:
             return
         await self.stop_periodic_cleanup()
+        await _cancel(self._history_task)
+        self._history_task = None
         await _cancel(self._sync_task)
         self._sync_task = None
         local = list(self._local.items())
@@ -938,6 +946,7 @@ class ConnectionManager:
             error_rate_window=(stats.window_error_rate(counters.recent_runs, now, cfg.ERROR_RATE_WINDOW_SECONDS) or 0.0)
             if counters else None,
             error_rate_window_seconds=cfg.ERROR_RATE_WINDOW_SECONDS,
+            **self._trend_inputs(now),
         )
         inputs = dataclasses.replace(inputs, held_for=self._held_for(inputs, thresholds))
         indicators = health.evaluate(inputs, thresholds)
@@ -957,6 +966,7 @@ class ConnectionManager:
             health_rules=health.rule_rows(thresholds),
             recent_events=read.events if read is not None else [],
             now=now,
+            performance_trends=list(self._fresh_trends(now).values()),
         )
 
     def _held_for(self, inputs: health.HealthInputs, th: health.HealthThresholds) -> dict[str, float]:
@@ -1038,6 +1048,89 @@ class ConnectionManager:
                 cleanup_running=self.cleanup_task_running if mine else hb.cleanup_running,
             ))
         return out
+
+    # -- fleet history (core.history; docs/architecture.md "Fleet history") -------------
+    async def record_history(self) -> bool:
+        """Take this interval's lease and write the fleet's sample (True: this worker wrote
+        it; False: another worker did, or the store is in trouble: nothing is written then)."""
+        if not self._connected or not self.store_ok:
+            return False
+        snap = await self.monitoring_snapshot()
+        if not snap.connection_stats.store_available:
+            return False
+        sample = history.sample_from_snapshot(snap, t=self.now())
+        return await self.store.history_append(sample, history.tiers_from_config(self.config), self.worker_id)
+
+    async def refresh_trends(self) -> dict[str, TrendEvidence]:
+        """Recompute the history verdicts (two range reads: the raw tier's last hour, the
+        rollup tier's days); kept for ``monitoring_snapshot`` for 3 refresh periods."""
+        cfg = self.config
+        raw_tier, roll_tier = history.tiers_from_config(cfg)
+        now = self.now()
+        raw_win = max(cfg.ERROR_RATE_TREND_WINDOW_SECONDS * 7 / 6, cfg.CLEANUP_DURATION_SUSTAINED_SECONDS)
+        roll_win = max(cfg.BASELINE_DAYS * history.DAY + cfg.BASELINE_WINDOW_SECONDS, cfg.GROWTH_WINDOW_DAYS * history.DAY)
+        raw, _ = await self.store.history_range(raw_tier, now - raw_win, now)
+        roll, _ = await self.store.history_range(roll_tier, now - roll_win, now)
+        current = raw[-1].last.get("active") if raw and now - raw[-1].t <= 3 * raw_tier.step else None
+        self._trends = history.trends(raw, roll, now, cfg, current)
+        self._trends_at = now
+        return self._trends
+
+    async def refresh_trends_if_due(self) -> None:
+        """For observers (sse-dash --redis), which run no recorder."""
+        if self._trends_at is None or self.now() - self._trends_at >= history.TREND_REFRESH_SECONDS:
+            try:
+                await self.refresh_trends()
+            except StoreUnavailable:
+                pass
+
+    def _fresh_trends(self, now: float) -> dict[str, TrendEvidence]:
+        """The last verdicts, or {} when they are too old to stand for now."""
+        if self._trends_at is None or now - self._trends_at > 3 * history.TREND_REFRESH_SECONDS:
+            return {}
+        return self._trends
+
+    def _trend_inputs(self, now: float) -> dict[str, float | None]:
+        """HealthInputs fields from the fresh verdicts (None: unknown, the rule is skipped)."""
+        fresh = self._fresh_trends(now)
+        return {name: (ev.value if (ev := fresh.get(name)) is not None else None)
+                for name in ("cleanup_duration_sustained", "error_rate_trend", "baseline_deviation", "days_to_capacity")}
+
+    async def history(self, range_s: float, step: float | None = None) -> HistorySeries:
+        """The fleet history of the last ``range_s`` seconds on ``step``-second buckets (None:
+        about 360 buckets). ValueError for a range/step the tiers cannot answer. The step is
+        raised to a multiple of the answering tier's step."""
+        tiers = history.tiers_from_config(self.config)
+        step = step if step is not None else history.default_step(tiers, range_s)
+        history.check_range(tiers, range_s, step)
+        tier = history.choose_tier(tiers, range_s, step)
+        step = max(step, math.ceil(step / tier.step - 1e-9) * tier.step)
+        end = self.now()
+        start = math.floor((end - range_s) / step) * step
+        points, bad = await self.store.history_range(tier, start, end)
+        return history.series(points, start, end, step, tier.step).model_copy(update={"bad_points": bad})
+
+    async def _history_loop(self) -> None:
+        """Every HISTORY_INTERVAL_SECONDS, just after the interval starts on the fleet clock:
+        record the sample (one worker per interval wins the lease) and, every
+        TREND_REFRESH_SECONDS, refresh the trend verdicts."""
+        while True:
+            try:
+                interval = self.config.HISTORY_INTERVAL_SECONDS
+                now = self.now()
+                await asyncio.sleep(interval - (now % interval) + min(0.05 * interval, 0.5))
+                if not self.config.HISTORY_ENABLED:
+                    continue
+                await self.record_history()
+                if self._trends_at is None or self.now() - self._trends_at >= history.TREND_REFRESH_SECONDS:
+                    await self.refresh_trends()
+            except asyncio.CancelledError:
+                raise
+            except StoreUnavailable as exc:
+                self._mark_unavailable(exc)
+            except Exception:  # noqa: BLE001 - the recorder must survive anything
+                log.exception("SSE history recorder failed")
+                await asyncio.sleep(1.0)
 
 
 async def _cancel(task: asyncio.Task[Any] | None) -> None:
