@@ -250,11 +250,11 @@ def default_step(tiers: Sequence[Tier], range_s: float, width: int = 360) -> flo
 
 
 def series(points: Sequence[Point], start: float, end: float, step: float, tier_step: float,
-           fields: Sequence[str] = NUMERIC) -> HistorySeries:
+           fields: Sequence[str] = NUMERIC, rate_window: float = 600.0) -> HistorySeries:
     """Points (oldest first) -> columns on buckets ``[start + i*step, start + (i+1)*step)``:
     ``last`` / ``min`` / ``max`` per field (a bucket without a sample is None), the worst
-    level, the cleanup error rate per bucket (failed runs / runs, from the cumulative
-    totals), and every alert's start and end."""
+    level, the cleanup error rate (failed runs / runs over the trailing ``rate_window``
+    seconds, from the cumulative totals), and every alert's start and end."""
     nb = max(int(math.ceil((end - start) / step)), 1)
     times = [start + i * step for i in range(nb)]
     last: dict[str, list[Any]] = {f: [None] * nb for f in fields}
@@ -293,28 +293,31 @@ def series(points: Sequence[Point], start: float, end: float, step: float, tier_
     return HistorySeries(
         start=start, end=end, step=step, tier_step=tier_step, times=times, samples=count,
         last=last, min=lo, max=hi, level=levels,
-        error_rate=_bucket_error_rate(last.get("runs"), last.get("errors")),
+        error_rate=_bucket_error_rate(times, last.get("runs"), last.get("errors"), max(rate_window, step)),
         alerts=alert_spans(times, step, bucket_alerts, "alert") + alert_spans(times, step, bucket_warnings, "warning"),
     )
 
 
-def _bucket_error_rate(runs: list[Any] | None, errors: list[Any] | None) -> list[float | None]:
-    """Percent of cleanup runs that failed within each bucket (None: no run, unknown, or a
-    counter reset)."""
+def _bucket_error_rate(times: Sequence[float], runs: list[Any] | None, errors: list[Any] | None,
+                       window: float) -> list[float | None]:
+    """Percent of cleanup runs that failed within the trailing ``window`` seconds of each
+    bucket (from the cumulative totals). None: no run in the window, unknown, or a counter
+    reset within it."""
     if runs is None or errors is None:
         return []
-    out: list[float | None] = [None] * len(runs)
-    prev_r = prev_e = None
-    for i, (r, e) in enumerate(zip(runs, errors)):
-        if r is None or e is None:
+    known = [(t, r, e) for t, r, e in zip(times, runs, errors) if r is not None and e is not None]
+    out: list[float | None] = [None] * len(times)
+    index = {t: i for i, t in enumerate(times)}
+    j = 0
+    for k, (t, r, e) in enumerate(known):
+        while j < k and t - known[j + 1][0] >= window:
+            j += 1
+        if j == k:
             continue
-        if prev_r is not None and prev_e is not None:
-            dr, de = r - prev_r, e - prev_e
-            if dr > 0 and 0 <= de <= dr:
-                out[i] = round(100.0 * de / dr, 3)
-            elif dr == 0 and de == 0:
-                out[i] = None  # no run in this bucket: no rate
-        prev_r, prev_e = r, e
+        t0, r0, e0 = known[j]
+        dr, de = r - r0, e - e0
+        if dr > 0 and 0 <= de <= dr:
+            out[index[t]] = round(100.0 * de / dr, 3)
     return out
 
 

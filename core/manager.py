@@ -1108,7 +1108,8 @@ class ConnectionManager:
         end = self.now()
         start = math.floor((end - range_s) / step) * step
         points, bad = await self.store.history_range(tier, start, end)
-        return history.series(points, start, end, step, tier.step).model_copy(update={"bad_points": bad})
+        return history.series(points, start, end, step, tier.step, rate_window=self.config.ERROR_RATE_WINDOW_SECONDS
+                              ).model_copy(update={"bad_points": bad})
 
     async def _history_loop(self) -> None:
         """Every HISTORY_INTERVAL_SECONDS, just after the interval starts on the fleet clock:

@@ -186,7 +186,7 @@ class HistorySeries(_Wire):
     min: dict[str, list[float | int | None]]
     max: dict[str, list[float | int | None]]
     level: list[str | None]
-    error_rate: list[float | None]  # percent of cleanup runs that failed within the bucket
+    error_rate: list[float | None]  # percent of cleanup runs that failed over the trailing rate window
     alerts: list[AlertSpan] = Field(default_factory=list)
     bad_points: int = 0  # stored points that were malformed and skipped
 
