@@ -14,7 +14,7 @@ import json
 import math
 from typing import Iterator, Mapping, Sequence
 
-from ..history import HistorySample, Point, Tier, merge, new_rollup, parse_points
+from ..history import HistorySample, Point, Tier, merge, new_rollup, parse_points, with_workers
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from ..stats import duration_bucket
 from .base import RUNS_KEPT, SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page
@@ -317,15 +317,14 @@ class MemoryStore:
         self._history_leases[slot] = token
         for old in [k for k in self._history_leases if k < slot - 2]:
             del self._history_leases[old]
-        body = sample.to_json()
-        self._put(raw.name, sample.t, body, raw.retention)
-        decoded = json.loads(body)
+        row = sample.to_row(with_workers(sample.t, raw.step))
+        self._put(raw.name, sample.t, json.dumps(row, separators=(",", ":")), raw.retention)
         for tier in rollups:
             bucket = math.floor(sample.t / tier.step) * tier.step
             times, points = self._tier(tier.name)
             old_body = points.get(bucket)
             agg = json.loads(old_body) if old_body is not None else new_rollup(bucket)
-            self._put(tier.name, bucket, json.dumps(merge(agg, decoded), separators=(",", ":")), tier.retention,
+            self._put(tier.name, bucket, json.dumps(merge(agg, row), separators=(",", ":")), tier.retention,
                       trim_at=sample.t)
         return True
 

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..history import HistorySample, Point, Tier, parse_points
+from ..history import HistorySample, Point, Tier, parse_points, with_workers
 from ..keys import Keys
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from ..stats import duration_bucket
@@ -453,7 +453,8 @@ class RedisStore:
         raw, *rollups = tiers
         slot = int(sample.t // raw.step)
         k = self.keys
-        args: list[Any] = [token, max(int(raw.step * 2000), 1), _num(sample.t), sample.to_json(), _num(raw.retention)]
+        args: list[Any] = [token, max(int(raw.step * 2000), 1), _num(sample.t),
+                           sample.to_json(with_workers(sample.t, raw.step)), _num(raw.retention)]
         for tier in rollups:
             args.extend((_num(tier.step), _num(tier.retention)))
         keys = [k.history_lease(slot), k.history(raw.name), *(k.history(t.name) for t in rollups)]
