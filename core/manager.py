@@ -167,6 +167,7 @@ class ConnectionManager:
         self._history_task: asyncio.Task[None] | None = None
         self._trends: dict[str, TrendEvidence] = {}
         self._trends_at: float | None = None  # fleet clock of the last trend refresh
+        self._history_cache = history.PointCache()  # raw-tier rows already read (history())
 
     # -- clocks -----------------------------------------------------------------------
     def now(self) -> float:
@@ -1107,7 +1108,13 @@ class ConnectionManager:
         step = max(step, math.ceil(step / tier.step - 1e-9) * tier.step)
         end = self.now()
         start = math.floor((end - range_s) / step) * step
-        points, bad = await self.store.history_range(tier, start, end)
+        if tier.step == tiers[0].step:  # raw rows never change: read only what is new
+            cache = self._history_cache
+            since = cache.read_from(start, 3 * tier.step)
+            fresh, bad = await self.store.history_range(tier, since, end)
+            points = cache.update(start, since, fresh)
+        else:
+            points, bad = await self.store.history_range(tier, start, end)
         return history.series(points, start, end, step, tier.step, rate_window=self.config.ERROR_RATE_WINDOW_SECONDS
                               ).model_copy(update={"bad_points": bad})
 

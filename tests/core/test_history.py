@@ -313,3 +313,19 @@ async def test_monitoring_publishes_the_trend_warning_with_its_evidence(make_man
     clock.advance(3 * history.TREND_REFRESH_SECONDS + 1)  # verdicts too old to stand for now: unknown
     snap = await m.monitoring_snapshot()
     assert snap.performance_trends == [] and not snap.health_indicators.warnings
+
+
+async def test_repeated_reads_fetch_only_new_rows_and_match_a_cold_read(make_manager, clock, store_kind):
+    a = await make_manager(worker_id="w", HISTORY_ENABLED=False)
+    cold = await make_manager(worker_id="cold", observer=True)
+    for i in range(40):
+        clock.advance(10)
+        await a.flush_touches()
+        assert await a.record_history()
+        if i in (10, 25):
+            await a.history(600, 10)  # warm the cache part way
+    clock.advance(1)
+    warm_series = await a.history(600, 10)
+    cold_series = await cold.history(600, 10)  # a reader with nothing cached
+    assert warm_series.model_dump() == cold_series.model_dump()
+    assert sum(warm_series.samples) == 40 and warm_series.last["active"][-1] == 0
