@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import operator
 import re
 from dataclasses import dataclass
 from typing import AbstractSet, Any, Iterable, Sequence
@@ -190,6 +191,7 @@ class Point:
 
 
 _NUM = (int, float)
+_RMN = operator.attrgetter("rmn")
 _LEVEL_OF: dict[int, str] = {0: "healthy", 1: "degraded", 2: "unhealthy"}
 _EMPTY: frozenset[str] = frozenset()
 _NUM_OR_NONE = frozenset((int, float, type(None)))
@@ -362,21 +364,20 @@ def series(points: Sequence[Point], start: float, end: float, step: float, tier_
     bucket_warnings: list[Any] = [None] * nb
     count = [0] * nb
     idx = [int((p.t - start) // step) for p in points]
-    if all(p.rmn is None for p in points) and all(0 <= i < nb for i in idx) and \
-            all(a < b for a, b in zip(idx, idx[1:])):
+    if idx and idx[0] >= 0 and idx[-1] < nb and not any(map(_RMN, points)) and all(map(operator.lt, idx, idx[1:])):
         # the common case: raw samples, at most one per bucket: place the rows on a grid and
         # transpose it in C (zip), instead of a Python loop per field and point
-        grid: list[Any] = [None] * nb
+        empty: list[Any] = [None] * (ROW_WARNINGS + 1)
+        grid: list[Any] = [empty] * nb
         for i, p in zip(idx, points):
             grid[i] = p.row
             levels[i] = p.level
             if p.alerts or p.warnings:
                 bucket_alerts[i], bucket_warnings[i] = set(p.alerts), set(p.warnings)
-        count = [0 if r is None else 1 for r in grid]
-        bucket_alerts = [(_EMPTY if r is not None else None) if a is None else a for a, r in zip(bucket_alerts, grid)]
-        bucket_warnings = [(_EMPTY if r is not None else None) if a is None else a for a, r in zip(bucket_warnings, grid)]
-        empty = [None] * ROW_LEVEL
-        cols = list(zip(*[r[:ROW_LEVEL] if r is not None else empty for r in grid]))
+        count = [0 if r is empty else 1 for r in grid]
+        bucket_alerts = [(None if r is empty else _EMPTY) if a is None else a for a, r in zip(bucket_alerts, grid)]
+        bucket_warnings = [(None if r is empty else _EMPTY) if a is None else a for a, r in zip(bucket_warnings, grid)]
+        cols = list(zip(*grid))  # rows are at least ROW_WARNINGS + 1 long: zip stops there
         for f in fields:
             col = list(cols[INDEX[f]])
             if not set(map(type, col)) <= _NUM_OR_NONE:
