@@ -293,7 +293,9 @@ class PointCache:
     """The raw tier's points a reader already holds. A raw row never changes once written
     (it is only trimmed), so a repeated read fetches only what is newer than the cache
     (re-reading ``overlap`` seconds, for a sample its lease winner wrote late) and keeps the
-    rest: the 24 h read the dashboard repeats costs a few rows of transport and parsing."""
+    rest: the 24 h read the dashboard repeats costs a few rows of transport and parsing.
+    The cache covers ``[start, newest]``; a range starting earlier is read whole. Callers
+    serialize ``read_from`` .. ``update`` (the manager holds a lock)."""
 
     def __init__(self) -> None:
         self.start: float | None = None
@@ -305,16 +307,21 @@ class PointCache:
             return start
         return max(start, self.points[-1].t - overlap)
 
-    def update(self, start: float, read_from: float, fresh: list[Point]) -> list[Point]:
-        """Merge a read of ``[read_from, end]`` and return the points of ``[start, end]``."""
-        if read_from == start:
-            self.points = list(fresh)
+    def update(self, start: float, read_from: float, fresh: list[Point], keep_from: float) -> list[Point]:
+        """Merge a store read of ``[read_from, end]``; forget what is older than
+        ``keep_from`` (the tier's retention); return the points of ``[start, end]``."""
+        if read_from == start:  # read whole: the cache restarts there (it never holds a hole)
+            merged = list(fresh)
+            start_cached = start
         else:
-            times = [p.t for p in self.points]
-            lo, hi = bisect.bisect_left(times, start), bisect.bisect_left(times, read_from)
-            self.points = self.points[lo:hi] + fresh
-        self.start = start
-        return self.points
+            cut = bisect.bisect_left([p.t for p in self.points], read_from)
+            merged = self.points[:cut] + fresh
+            start_cached = self.start if self.start is not None else start
+        first = bisect.bisect_left([p.t for p in merged], keep_from)
+        self.points = merged[first:]
+        self.start = max(start_cached, keep_from)
+        lo = bisect.bisect_left([p.t for p in self.points], start)
+        return self.points[lo:]
 
 
 # -- reads: range and step -> tier, series --------------------------------------------

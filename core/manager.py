@@ -168,6 +168,7 @@ class ConnectionManager:
         self._trends: dict[str, TrendEvidence] = {}
         self._trends_at: float | None = None  # fleet clock of the last trend refresh
         self._history_cache = history.PointCache()  # raw-tier rows already read (history())
+        self._history_lock = asyncio.Lock()  # one cache update at a time
 
     # -- clocks -----------------------------------------------------------------------
     def now(self) -> float:
@@ -1109,10 +1110,11 @@ class ConnectionManager:
         end = self.now()
         start = math.floor((end - range_s) / step) * step
         if tier.step == tiers[0].step:  # raw rows never change: read only what is new
-            cache = self._history_cache
-            since = cache.read_from(start, 3 * tier.step)
-            fresh, bad = await self.store.history_range(tier, since, end)
-            points = cache.update(start, since, fresh)
+            async with self._history_lock:
+                cache = self._history_cache
+                since = cache.read_from(start, 3 * tier.step)
+                fresh, bad = await self.store.history_range(tier, since, end)
+                points = cache.update(start, since, fresh, end - tier.retention)
         else:
             points, bad = await self.store.history_range(tier, start, end)
         return history.series(points, start, end, step, tier.step, rate_window=self.config.ERROR_RATE_WINDOW_SECONDS

@@ -329,3 +329,13 @@ async def test_repeated_reads_fetch_only_new_rows_and_match_a_cold_read(make_man
     cold_series = await cold.history(600, 10)  # a reader with nothing cached
     assert warm_series.model_dump() == cold_series.model_dump()
     assert sum(warm_series.samples) == 40 and warm_series.last["active"][-1] == 0
+    # ranges alternating, a pause longer than the overlap, late samples: always what a cold read sees
+    for advance, ranges in ((10, (200, 600, 300)), (500, (300, 600)), (10, (600, 200, 1200))):
+        for _ in range(int(advance // 10)):
+            clock.advance(10)
+            await a.flush_touches()
+            await a.record_history()
+        for r in ranges:
+            warm = await a.history(r, 10)
+            fresh = await make_manager(worker_id=f"cold-{r}-{clock()}", observer=True)
+            assert warm.model_dump() == (await fresh.history(r, 10)).model_dump(), (advance, r)
