@@ -317,6 +317,7 @@ class PointCache:
             cut = bisect.bisect_left([p.t for p in self.points], read_from)
             merged = self.points[:cut] + fresh
             start_cached = self.start if self.start is not None else start
+        keep_from = min(keep_from, start)  # never forget what this range asked for
         first = bisect.bisect_left([p.t for p in merged], keep_from)
         self.points = merged[first:]
         self.start = max(start_cached, keep_from)

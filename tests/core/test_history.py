@@ -339,3 +339,26 @@ async def test_repeated_reads_fetch_only_new_rows_and_match_a_cold_read(make_man
             warm = await a.history(r, 10)
             fresh = await make_manager(worker_id=f"cold-{r}-{clock()}", observer=True)
             assert warm.model_dump() == (await fresh.history(r, 10)).model_dump(), (advance, r)
+
+
+def test_point_cache_reads_only_new_rows_on_a_repeated_range():
+    """The manager's call: a range start aligned down to the step lies a little before
+    now - retention; a repeated read must still be incremental."""
+    cache = history.PointCache()
+    rows = points([sample(1000 + 10 * i, active=i) for i in range(100)])
+    end = 1995.0
+    start = math.floor((end - 990) / 10) * 10  # 1000, below keep_from = end - 990 = 1005
+    assert cache.read_from(start, 30) == start
+    got = cache.update(start, start, rows, end - 990)
+    assert [p.t for p in got] == [p.t for p in rows]
+    # again within the same step (the same aligned start), then a step later
+    assert cache.read_from(start, 30) == rows[-1].t - 30
+    end += 10
+    start2 = math.floor((end - 990) / 10) * 10
+    assert start2 == 1010
+    since = cache.read_from(start2, 30)
+    assert since == rows[-1].t - 30  # only the newest rows are read again
+    newer = points([sample(t, active=int(t)) for t in (1960.0, 1970.0, 1980.0, 1990.0, 2000.0)])
+    got = cache.update(start2, since, newer, end - 990)
+    assert [p.t for p in got] == [1010 + 10 * i for i in range(100)]
+    assert got[-1].last["active"] == 2000
