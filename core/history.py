@@ -35,16 +35,17 @@ from typing import AbstractSet, Any, Iterable, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import from_json
 
-from .models import AlertSpan, HistorySeries, MonitoringStats, TrendEvidence
+from .models import HEALTH_LEVELS, AlertSpan, HistorySeries, MonitoringStats, TrendEvidence
 
 NUMERIC: tuple[str, ...] = ("active", "counter", "stale", "active_recent", "long_lived", "very_old",
                             "runs", "cleaned", "errors", "last_ms", "avg_ms")
-CUMULATIVE: tuple[str, ...] = ("runs", "cleaned", "errors")  # totals since the fleet began (differences matter)
 MAX_WORKERS = 32  # per-worker counts kept per sample (the largest)
 MAX_POINTS = 10_000  # buckets one series may hold
+TREND_TYPES: tuple[str, ...] = ("cleanup_duration_sustained", "error_rate_trend", "baseline_deviation",
+                                "days_to_capacity")  # each a HealthInputs field and a rule of core.health.RULES
 TREND_REFRESH_SECONDS = 60.0  # how often a manager recomputes its trend verdicts
-LEVEL_RANK: dict[str, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
-LEVELS: tuple[str, ...] = ("healthy", "degraded", "unhealthy")
+LEVEL_RANK: dict[str, int] = {level: i for i, level in enumerate(HEALTH_LEVELS)}  # stored as this code
+LEVELS: tuple[str, ...] = HEALTH_LEVELS
 INDEX: dict[str, int] = {f: i + 1 for i, f in enumerate(NUMERIC)}  # positions in a stored row (0 is t)
 ROW_LEVEL, ROW_ALERTS, ROW_WARNINGS, ROW_WORKERS = 12, 13, 14, 15
 WORKERS_EVERY_SECONDS = 60.0  # per-worker counts are stored once a minute (they dominate a sample's size)
@@ -192,7 +193,7 @@ class Point:
 
 _NUM = (int, float)
 _RMN = operator.attrgetter("rmn")
-_LEVEL_OF: dict[int, str] = {0: "healthy", 1: "degraded", 2: "unhealthy"}
+_LEVEL_OF: dict[int, str] = dict(enumerate(HEALTH_LEVELS))
 _EMPTY: frozenset[str] = frozenset()
 _NUM_OR_NONE = frozenset((int, float, type(None)))
 

@@ -1096,7 +1096,7 @@ class ConnectionManager:
         """HealthInputs fields from the fresh verdicts (None: unknown, the rule is skipped)."""
         fresh = self._fresh_trends(now)
         return {name: (ev.value if (ev := fresh.get(name)) is not None else None)
-                for name in ("cleanup_duration_sustained", "error_rate_trend", "baseline_deviation", "days_to_capacity")}
+                for name in history.TREND_TYPES}
 
     async def history(self, range_s: float, step: float | None = None) -> HistorySeries:
         """The fleet history of the last ``range_s`` seconds on ``step``-second buckets (None:

@@ -282,6 +282,9 @@ def test_days_to_capacity(growth_per_day, capacity, fires):
 
 
 def test_history_rules_are_rows_of_the_rule_table():
+    assert set(history.trends([], [], NOW, CFG, None)) == set(history.TREND_TYPES)
+    assert {r.input for r in health.RULES if r.type in history.TREND_TYPES} == set(history.TREND_TYPES)
+    assert set(history.TREND_TYPES) <= set(health.HealthInputs.__dataclass_fields__)
     th = health.HealthThresholds.from_config(CFG)
     base = dict(active_connections=10, redis_connection_counters=10, error_rate=0.0, cleanup_task_running=True,
                 periodic_cleanup_enabled=True, stale=0, very_old=0)
