@@ -302,6 +302,10 @@ class PointCache:
         self.start: float | None = None
         self.points: list[Point] = []
 
+    def clear(self) -> None:
+        self.start = None
+        self.points = []
+
     def read_from(self, start: float, overlap: float) -> float:
         """Where the next store read must start for a range beginning at ``start``."""
         if self.start is None or start < self.start or not self.points:

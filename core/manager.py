@@ -1113,7 +1113,11 @@ class ConnectionManager:
             async with self._history_lock:
                 cache = self._history_cache
                 since = cache.read_from(start, 3 * tier.step)
-                fresh, bad = await self.store.history_range(tier, since, end)
+                try:
+                    fresh, bad = await self.store.history_range(tier, since, end)
+                except StoreUnavailable:
+                    cache.clear()  # the store may come back without what was cached: read whole next time
+                    raise
                 points = cache.update(start, since, fresh, end - tier.retention)
         else:
             points, bad = await self.store.history_range(tier, start, end)

@@ -5,6 +5,7 @@ Real stores (memory, a real redis-server, a real Redis Cluster) and a fake clock
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -365,3 +366,48 @@ def test_point_cache_reads_only_new_rows_on_a_repeated_range():
     got = cache.update(start2, since, newer, end - 990)
     assert [p.t for p in got] == [1010 + 10 * i for i in range(100)]
     assert got[-1].last["active"] == 2000
+
+
+async def test_redis_going_away_writes_nothing_and_reads_fail_cleanly(clock, namespace):
+    """A real redis-server stopped under a writer: the recorder writes nothing (a gap, not
+    zeros) and does not raise, the history read raises StoreUnavailable (the endpoint's
+    503), both within the store timeout; when Redis is back, recording resumes."""
+    import shutil
+
+    from core.manager import ConnectionManager
+    from core.store.base import StoreUnavailable
+    from tests.redis_server import RedisServer
+
+    server = RedisServer().start()
+    try:
+        clock.now = math.floor(time.time())
+        cfg = load_config(HISTORY_ENABLED=False, PERIODIC_CLEANUP_ENABLED=False, REDIS_TIMEOUT_SECONDS=0.5)
+        m = ConnectionManager(RedisStore(server.url, namespace, timeout=0.5), cfg, clock=clock, worker_id="w")
+        await m.start()
+        for _ in range(5):
+            clock.advance(10)
+            await m.flush_touches()
+            assert await m.record_history()
+        assert sum((await m.history(600, 10)).samples) == 5
+        server.stop()
+        t0 = time.monotonic()
+        clock.advance(10)
+        assert await m.record_history() is False
+        with pytest.raises(StoreUnavailable):
+            await m.history(600, 10)
+        assert time.monotonic() - t0 < 10
+        server.start()  # no persistence: it comes back empty
+        deadline = time.monotonic() + 15
+        while True:
+            clock.advance(10)
+            await m.flush_touches()
+            if await m.record_history():
+                break
+            assert time.monotonic() < deadline, "recording did not resume"
+            await asyncio.sleep(0.1)
+        s = await m.history(600, 10)
+        assert sum(s.samples) == 1 and s.last["active"][-1] == 0
+        await m.stop(close_streams=False)
+    finally:
+        server.stop()
+        shutil.rmtree(server.dir, ignore_errors=True)
