@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.widget import Widget
 
 from core.history import format_duration
-from core.models import AlertSpan, HistorySeries
+from core.models import AlertSpan, HistorySeries, TrendEvidence
 
 # name -> seconds shown; "live" is the last 10 minutes at the sample interval
 RANGES: dict[str, float] = {"live": 600.0, "1h": 3600.0, "6h": 6 * 3600.0, "24h": 86400.0, "7d": 7 * 86400.0}
@@ -112,11 +112,18 @@ class HistoryView(Widget, can_focus=True):
         self.series = series
         self.range_name = range_name
         self.message_text = ""
+        self.band: tuple[float, float] | None = None
 
     # -- API for the App -------------------------------------------------------------------
-    def show(self, series: HistorySeries | None, range_name: str | None = None, message: str = "") -> None:
-        """Draw ``series`` (None: nothing yet, ``message`` says why)."""
+    def show(self, series: HistorySeries | None, range_name: str | None = None, message: str = "",
+             trends: Sequence[TrendEvidence] = ()) -> None:
+        """Draw ``series`` (None: nothing yet, ``message`` says why). ``trends``: the
+        snapshot's ``performance_trends``; the connections chart draws the baseline band
+        (p10-p90 of the same time of day) when one is known."""
         self.series = series
+        base = next((t for t in trends if t.type == "baseline_deviation"), None)
+        self.band = (base.band_low, base.band_high) if base is not None and base.band_low is not None \
+            and base.band_high is not None else None
         if range_name is not None:
             self.range_name = range_name
         self.message_text = message
@@ -199,7 +206,8 @@ class HistoryView(Widget, can_focus=True):
         prim = _columns(self._values(s, chart.primary, True), plot_w)
         sec = _columns(self._values(s, chart.secondary, True), plot_w) if chart.secondary else None
         known = [v for v in prim + (sec or []) if v is not None]
-        top = max(known) if known else 0.0
+        band = self.band if chart.primary == "active" else None
+        top = max(known + ([band[1]] if band else [])) if known else 0.0
         top = top if top > 0 else 1.0
         latest = next((v for v in reversed(self._values(s, chart.primary, False)) if v is not None), None)
         out.append(f"{chart.title}", style="bold")
@@ -209,7 +217,11 @@ class HistoryView(Widget, can_focus=True):
             sl = next((v for v in reversed(self._values(s, chart.secondary, False)) if v is not None), None)
             out.append(f"  {chart.secondary_label} ", style="dim")
             out.append(f"{_num(sl)}{chart.unit}", style="cyan")
-        out.append(f"  max {_num(max(known) if known else None)}{chart.unit}\n", style="dim")
+        out.append(f"  max {_num(max(known) if known else None)}{chart.unit}", style="dim")
+        if band:
+            out.append(f"  baseline {_num(band[0])}–{_num(band[1])}", style="magenta")
+        out.append("\n")
+        band_rows = {min(int(v / top * plot_h - 1e-9), plot_h - 1) for v in band if v > 0} if band else set()
         levels = [None if v is None else v / top * plot_h * 8 for v in prim]
         sec_rows = [None if v is None else min(int(v / top * plot_h - 1e-9), plot_h - 1) if v > 0 else None
                     for v in (sec or [])]
@@ -223,6 +235,8 @@ class HistoryView(Widget, can_focus=True):
                     fill = 1  # a non-zero value is never drawn as nothing
                 if sec is not None and sec_rows[c] == r:
                     out.append("━", style="bold cyan on dark_green" if fill >= 4 else "bold cyan")  # over the bar
+                elif r in band_rows and fill < 8:
+                    out.append("┄", style="magenta")  # the baseline band's edge, behind the bars
                 elif lv is None:
                     out.append("╌" if r == 0 else " ", style="dim")
                 else:

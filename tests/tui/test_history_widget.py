@@ -19,7 +19,7 @@ from textual.app import App, ComposeResult
 from core import history
 from core.config import load_config
 from core.history import HistorySample
-from core.models import HistorySeries
+from core.models import HistorySeries, TrendEvidence
 from core.store.memory import MemoryStore
 from sse_tui.widgets.history import RANGES, HistoryView
 from tui_helpers import wait_until
@@ -40,7 +40,7 @@ def _sample(t: float, i: int, alert: bool, errors: int) -> HistorySample:
         avg_ms=40.0, level="unhealthy" if alert else "healthy", alerts=["connection_mismatch"] if alert else [])
 
 
-async def _series(range_name: str) -> HistorySeries:
+async def _series(range_name: str) -> tuple[HistorySeries, list[TrendEvidence]]:
     """Fill a MemoryStore through the real append path, read it back as the endpoint does."""
     store = MemoryStore()
     tiers = history.tiers_from_config(CFG)
@@ -61,13 +61,18 @@ async def _series(range_name: str) -> HistorySeries:
     start = math.floor((END - range_s) / step) * step
     points, bad = await store.history_range(tier, start, END)
     assert bad == 0
-    return history.series(points, start, END, step, tier.step)
+    raw, _ = await store.history_range(tiers[0], END - 4200, END)
+    roll, _ = await store.history_range(tiers[1], END - 8 * 86400, END)
+    current = raw[-1].last["active"] if raw else None
+    trends = list(history.trends(raw, roll, END, CFG, current).values())
+    return history.series(points, start, END, step, tier.step), trends
 
 
 class HistoryApp(App[None]):
-    def __init__(self, series: HistorySeries, range_name: str) -> None:
+    def __init__(self, series: HistorySeries, range_name: str, trends: list[TrendEvidence] | None = None) -> None:
         super().__init__()
         self.series_ = series
+        self.trends = trends or []
         self.range_name = range_name
         self.requests: list[HistoryView.RangeRequested] = []
 
@@ -75,7 +80,9 @@ class HistoryApp(App[None]):
         yield HistoryView(self.series_, self.range_name, id="history")
 
     def on_mount(self) -> None:
-        self.query_one(HistoryView).focus()
+        view = self.query_one(HistoryView)
+        view.show(self.series_, self.range_name, trends=self.trends)
+        view.focus()
 
     def on_history_view_range_requested(self, message: HistoryView.RangeRequested) -> None:
         self.requests.append(message)
@@ -84,13 +91,15 @@ class HistoryApp(App[None]):
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("range_name", ["1h", "7d"])
 def test_history_snapshots(snap_compare, size, range_name) -> None:
-    series = asyncio.run(_series(range_name))
+    series, trends = asyncio.run(_series(range_name))
     assert any(a.type == "connection_mismatch" and a.end is not None for a in series.alerts)
-    assert snap_compare(HistoryApp(series, range_name), terminal_size=size)
+    band = next(t for t in trends if t.type == "baseline_deviation")
+    assert (band.band_low is not None) == (range_name == "7d")  # 7 days of history make a baseline; 1 h does not
+    assert snap_compare(HistoryApp(series, range_name, trends), terminal_size=size)
 
 
 async def test_range_keys_post_requests_and_the_widget_draws_alert_marks() -> None:
-    series = await _series("1h")
+    series, _ = await _series("1h")
     app = HistoryApp(series, "1h")
     async with app.run_test(size=(100, 30)) as pilot:
         for key in ("7", "2", "l"):
@@ -106,7 +115,7 @@ async def test_range_keys_post_requests_and_the_widget_draws_alert_marks() -> No
 
 
 async def test_gaps_are_drawn_as_unknown_not_zero() -> None:
-    series = await _series("1h")
+    series, _ = await _series("1h")
     holes = series.model_copy(update={"last": {**series.last, "active": [None] * len(series.times)},
                                       "max": {**series.max, "active": [None] * len(series.times),
                                               "counter": [None] * len(series.times)}})
