@@ -1140,8 +1140,8 @@ class ConnectionManager:
                     await self.refresh_trends()
             except asyncio.CancelledError:
                 raise
-            except StoreUnavailable as exc:
-                self._mark_unavailable(exc)
+            except StoreUnavailable:
+                pass  # the sync task's flushes judge the store's status; a gap is simply not written
             except Exception:  # noqa: BLE001 - the recorder must survive anything
                 log.exception("SSE history recorder failed")
                 await asyncio.sleep(1.0)
