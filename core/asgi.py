@@ -14,6 +14,9 @@ need it too unless ``SSE_MONITORING_CONNECTIONS_PUBLIC``. With
 ``SSE_MONITORING_READ_REQUIRES_TOKEN`` every read endpoint (/monitoring, /metrics) needs
 it; the probes (``/health*``) never do, and their bodies carry no secret and no address.
 
+``GET /monitoring/history?range=1h&step=10s`` (the fleet history, core.history) follows the
+read rules of /monitoring.
+
 Probes: ``/health/live`` and ``/health/ready`` judge this process only (give them to a
 load balancer or Kubernetes); ``/health`` and ``/health/fleet`` are the guide's fleet-wide
 verdict (give them to alerting).
@@ -35,6 +38,7 @@ from starlette.routing import BaseRoute, Route
 
 from .config import SSEConfig
 from .exporters.prometheus import CONTENT_TYPE_LATEST, render_metrics
+from .history import parse_duration
 from .manager import ConnectionManager
 from .store.base import ORDERS, SORTS, StoreUnavailable
 from .streaming import ManagerSource, close_tracked_streams, resolve_manager
@@ -108,6 +112,24 @@ class _Endpoints:
         if denied:
             return denied
         return JSONResponse(await manager.get_detailed_monitoring_stats(), headers=_NO_STORE)
+
+    async def history(self, request: Request) -> Response:
+        """``GET /monitoring/history?range=1h&step=10s``: the fleet history as columns
+        (core.models.HistorySeries). Same auth as /monitoring; 400 on a bad range/step."""
+        manager, denied = await self._read_guard(request)
+        if denied:
+            return denied
+        q = request.query_params
+        try:
+            range_s = parse_duration(q.get("range", "1h"))
+            step = parse_duration(q["step"]) if q.get("step") else None
+            series = await manager.history(range_s, step)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        except StoreUnavailable as exc:
+            return _error(503, f"state store unavailable: {exc}")
+        # serialized by pydantic-core (8,640 buckets x 30 columns: no Python json pass)
+        return Response(series.model_dump_json(), media_type="application/json", headers=_NO_STORE)
 
     async def connections(self, request: Request) -> Response:
         manager, denied = await self._read_guard(request, listing=True)
@@ -299,6 +321,7 @@ def monitoring_routes(source: ManagerSource = None, config: SSEConfig | None = N
     p = prefix.rstrip("/")
     return [
         Route(f"{p}/monitoring", e.monitoring, methods=["GET"], name="sse_monitoring"),
+        Route(f"{p}/monitoring/history", e.history, methods=["GET"], name="sse_monitoring_history"),
         Route(f"{p}/monitoring/connections", e.connections, methods=["GET"], name="sse_monitoring_connections"),
         Route(f"{p}/monitoring/connections/{{connection_id}}", e.connection, methods=["GET"], name="sse_monitoring_connection"),
         Route(f"{p}/monitoring/connections/{{connection_id}}", e.disconnect, methods=["DELETE"], name="sse_monitoring_disconnect"),

@@ -91,6 +91,23 @@ class SSEConfig(BaseSettings):
     ADMISSION_MAX_TOTAL: int | None = Field(None, gt=0, description="SSE streams the fleet may hold (503 beyond); other workers' counts come from a cached census")
     ADMISSION_RETRY_AFTER_SECONDS: int = Field(5, gt=0, description="Retry-After sent with 429/503")
     ADMISSION_CENSUS_INTERVAL_SECONDS: float = Field(2.0, gt=0, description="Refresh period of the fleet census ADMISSION_MAX_TOTAL reads")
+    # --- fleet history (core.history): samples in the store, tiers, trend and baseline rules
+    HISTORY_ENABLED: bool = Field(True, description="Workers record one fleet sample per interval in the store")
+    HISTORY_INTERVAL_SECONDS: float = Field(10.0, gt=0, description="Seconds between fleet samples (the raw tier's step)")
+    HISTORY_RAW_RETENTION_SECONDS: float = Field(86400.0, gt=0, description="How long raw samples are kept")
+    HISTORY_ROLLUP_SECONDS: float = Field(300.0, gt=0, description="Step of the rollup tier (min/max/last per step)")
+    HISTORY_ROLLUP_RETENTION_SECONDS: float = Field(1209600.0, gt=0, description="How long rollup points are kept")
+    ALERT_CLEANUP_DURATION_MS: float = Field(100.0, ge=0, description="Warn when every cleanup in the sustained window took longer")
+    CLEANUP_DURATION_SUSTAINED_SECONDS: float = Field(300.0, gt=0, description="Window of the sustained cleanup duration rule")
+    ERROR_RATE_TREND_WINDOW_SECONDS: float = Field(3600.0, gt=0, description="Window of the error-rate slope")
+    ALERT_ERROR_RATE_SLOPE_PERCENT_PER_HOUR: float = Field(5.0, ge=0, description="Warn when the error rate climbs faster (points/hour)")
+    BASELINE_DAYS: int = Field(7, ge=1, description="Previous days that make the connections baseline")
+    BASELINE_WINDOW_SECONDS: float = Field(1800.0, gt=0, description="Width of the time-of-day window of the baseline")
+    BASELINE_MIN_DAYS: int = Field(3, ge=1, description="Days of history before the baseline rule judges")
+    WARN_BASELINE_DEVIATION_PERCENT: float = Field(25.0, ge=0, description="Warn when connections lie this far outside p10-p90")
+    CAPACITY_CONNECTIONS: int = Field(0, ge=0, description="Connections the fleet can hold (0: not configured, no forecast)")
+    GROWTH_WINDOW_DAYS: float = Field(7.0, gt=0, description="Window of the connection growth trend")
+    WARN_DAYS_TO_CAPACITY: float = Field(30.0, ge=0, description="Warn when capacity is reached sooner at the current growth")
 
     @model_validator(mode="after")
     def _relations(self) -> "SSEConfig":
@@ -168,6 +185,12 @@ FLEET_SETTINGS = (
     "ALERT_CONNECTION_MISMATCH", "ALERT_CLEANUP_ERROR_RATE_PERCENT", "WARN_CLEANUP_ERROR_RATE_PERCENT",
     "WARN_ACTIVE_CONNECTIONS", "WARN_STALE_CONNECTIONS", "WARN_VERY_OLD_CONNECTIONS", "LONG_LIVED_SECONDS",
     "VERY_OLD_SECONDS", "ACTIVITY_RESOLUTION_SECONDS", "ALERT_MISMATCH_FOR_SECONDS", "ALERT_CONSECUTIVE_CLEANUP_ERRORS", "ERROR_RATE_WINDOW_SECONDS",
+    # fleet history
+    "HISTORY_ENABLED", "HISTORY_INTERVAL_SECONDS", "HISTORY_RAW_RETENTION_SECONDS", "HISTORY_ROLLUP_SECONDS",
+    "HISTORY_ROLLUP_RETENTION_SECONDS", "ALERT_CLEANUP_DURATION_MS", "CLEANUP_DURATION_SUSTAINED_SECONDS",
+    "ERROR_RATE_TREND_WINDOW_SECONDS", "ALERT_ERROR_RATE_SLOPE_PERCENT_PER_HOUR", "BASELINE_DAYS",
+    "BASELINE_WINDOW_SECONDS", "BASELINE_MIN_DAYS", "WARN_BASELINE_DEVIATION_PERCENT", "CAPACITY_CONNECTIONS",
+    "GROWTH_WINDOW_DAYS", "WARN_DAYS_TO_CAPACITY",
 )
 
 

@@ -9,8 +9,18 @@ same atomic scripts the workers use.
 from __future__ import annotations
 
 from .config import ConfigError, SSEConfig, load_config
+from .history import parse_duration
 from .manager import ConnectionManager
-from .models import ChannelsPage, CleanupResult, ConnectionPage, ConnectionRecord, DisconnectResult, MonitoringStats, ReapResult
+from .models import (
+    ChannelsPage,
+    CleanupResult,
+    ConnectionPage,
+    ConnectionRecord,
+    DisconnectResult,
+    HistorySeries,
+    MonitoringStats,
+    ReapResult,
+)
 from .store.redis import RedisStore
 
 
@@ -58,7 +68,16 @@ class FleetReader:
     async def snapshot(self) -> MonitoringStats:
         await self._refresh_settings()
         await self.manager.measure_clock()
+        await self.manager.refresh_trends_if_due()
         return await self.manager.monitoring_snapshot()
+
+    async def history(self, range_s: float | str, step: float | str | None = None) -> HistorySeries:
+        """The fleet history the workers recorded (``range_s`` / ``step``: seconds or
+        ``"1h"``-style durations); ValueError for a range/step the tiers cannot answer."""
+        await self.manager.measure_clock()
+        r = parse_duration(range_s) if isinstance(range_s, str) else float(range_s)
+        st = parse_duration(step) if isinstance(step, str) else step
+        return await self.manager.history(r, st)
 
     async def list_connections(self, state: str = "all", query: str = "", sort: str | None = None, order: str = "desc",
                                limit: int = 50, offset: int = 0) -> ConnectionPage:

@@ -69,6 +69,19 @@ RULES: tuple[Rule, ...] = (
     Rule("bad_store_data", "warning", "medium", "bad_data_count", ">", None,
          "State store holds {value} malformed key(s), skipped: {first_bad}", threshold=0,
          description="Keys in the namespace whose values are not what the store writes; cleanup repairs what it can."),
+    # the guide's performance alerts, judged on the fleet history (core.history; evidence in performance_trends)
+    Rule("cleanup_duration_sustained", "warning", "medium", "cleanup_duration_sustained", ">", "ALERT_CLEANUP_DURATION_MS",
+         "Cleanup duration consistently above {threshold:g} ms (the fastest in the window took {value:g} ms)",
+         description="Lowest last-cleanup duration over CLEANUP_DURATION_SUSTAINED_SECONDS of history."),
+    Rule("error_rate_trend", "warning", "medium", "error_rate_trend", ">", "ALERT_ERROR_RATE_SLOPE_PERCENT_PER_HOUR",
+         "Cleanup error rate trending upward: {value:+g} points/hour (> {threshold:g})",
+         description="Least-squares slope of the cleanup error rate over ERROR_RATE_TREND_WINDOW_SECONDS (points/hour)."),
+    Rule("baseline_deviation", "warning", "medium", "baseline_deviation", ">", "WARN_BASELINE_DEVIATION_PERCENT",
+         "Connections outside their baseline band by {value:g}% (> {threshold:g}%)",
+         description="Percent the connection count lies outside p10-p90 of the same time of day over BASELINE_DAYS."),
+    Rule("days_to_capacity", "warning", "medium", "days_to_capacity", "<", "WARN_DAYS_TO_CAPACITY",
+         "Connection capacity reached in {value:g} days at the current growth (< {threshold:g})",
+         description="Days until CAPACITY_CONNECTIONS at the growth per day over GROWTH_WINDOW_DAYS."),
 )
 
 RULE_TYPES: tuple[str, ...] = tuple(r.type for r in RULES)
@@ -94,6 +107,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "ALERT_CONNECTION_MISMATCH": 10, "ALERT_MISMATCH_FOR_SECONDS": 5.0, "ALERT_CLEANUP_ERROR_RATE_PERCENT": 10.0,
     "ALERT_CONSECUTIVE_CLEANUP_ERRORS": 3, "WARN_ACTIVE_CONNECTIONS": 1000, "WARN_CLEANUP_ERROR_RATE_PERCENT": 5.0,
     "WARN_STALE_CONNECTIONS": 50, "WARN_VERY_OLD_CONNECTIONS": 10,
+    "ALERT_CLEANUP_DURATION_MS": 100.0, "ALERT_ERROR_RATE_SLOPE_PERCENT_PER_HOUR": 5.0,
+    "WARN_BASELINE_DEVIATION_PERCENT": 25.0, "WARN_DAYS_TO_CAPACITY": 30.0,
 }
 
 
@@ -115,6 +130,11 @@ class HealthInputs:
     consecutive_errors: int | None = None
     bad_data: tuple[str, ...] = ()
     held_for: dict[str, float] = field(default_factory=dict)  # rule type -> seconds its condition has held
+    # history verdicts (core.history.trends): None = not enough history (unknown, skipped)
+    cleanup_duration_sustained: float | None = None  # lowest cleanup duration (ms) in the sustained window
+    error_rate_trend: float | None = None  # error-rate slope, percentage points per hour
+    baseline_deviation: float | None = None  # percent outside the baseline band (0 inside)
+    days_to_capacity: float | None = None
 
     def value(self, name: str) -> Any:
         if name == "connection_mismatch":

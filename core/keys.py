@@ -3,9 +3,9 @@
 All keys start with ``{<namespace>}:`` so the whole namespace is one Redis Cluster hash
 tag (one slot): multi-key Lua scripts and pipelines work unchanged on a cluster.
 
-==========================  ======  ================================================
+===========================  ======  ================================================
 key                         type    contents
-==========================  ======  ================================================
+===========================  ======  ================================================
 ``{ns}:z:activity``         zset    connection id -> last activity (unix seconds)
 ``{ns}:z:connected``        zset    connection id -> connected_at (unix seconds)
 ``{ns}:conn:<id>``          hash    the record's fields the sorted sets do not hold (user agent by reference)
@@ -19,7 +19,9 @@ key                         type    contents
 ``{ns}:cleanup:runs``       list    the last 500 cleanup runs, "<time>:<error 0/1>" (windowed error rate)
 ``{ns}:events``             list    the fleet's last 100 events (cleanups, reaps, disconnects), JSON
 ``{ns}:reaping:<worker>``   string  lease of the worker reaping a dead one (PX 30 s)
-==========================  ======  ================================================
+``{ns}:history:<step>``     zset    fleet history tier: JSON point -> time (core.history; e.g. ``10s``, ``5m``)
+``{ns}:history:lease:<n>``  string  lease of the worker writing history interval n (SET NX PX, 2 intervals)
+===========================  ======  ================================================
 """
 
 from __future__ import annotations
@@ -70,6 +72,13 @@ class Keys:
     @property
     def events(self) -> str:
         return self.prefix + "events"
+
+    def history(self, tier_name: str) -> str:
+        """One history tier (``tier_name``: core.history.Tier.name, e.g. ``10s``)."""
+        return self.prefix + "history:" + tier_name
+
+    def history_lease(self, slot: int) -> str:
+        return self.prefix + "history:lease:" + str(slot)
 
     def reaping(self, worker_id: str) -> str:
         return self.prefix + "reaping:" + worker_id

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from . import health, stats
+from . import health, history, stats
 from .config import SSEConfig, describe_valid, fleet_settings, validation_warnings
 from .models import (
     ChannelsPage,
@@ -50,11 +50,13 @@ from .models import (
     ConnectionStats,
     DisconnectResult,
     FleetEvent,
+    HistorySeries,
     MonitoringStats,
     ReapResult,
     StoreState,
     StoreStatus,
     Touch,
+    TrendEvidence,
     WorkerHeartbeat,
     WorkerInfo,
 )
@@ -186,6 +188,12 @@ class ConnectionManager:
         self._gone_events = 0  # totals of streams that ended (live ones are read from their sources)
         self._gone_bytes = 0
         self._cond_since: dict[str, float] = {}  # rule type -> when its condition started holding (hysteresis)
+        # fleet history (see "fleet history" below)
+        self._history_task: asyncio.Task[None] | None = None
+        self._trends: dict[str, TrendEvidence] = {}
+        self._trends_at: float | None = None  # fleet clock of the last trend refresh
+        self._history_cache = history.PointCache()  # raw-tier rows already read (history())
+        self._history_lock = asyncio.Lock()  # one cache update at a time
 
     @property
     def activity_resolution(self) -> float:
@@ -292,6 +300,8 @@ class ConnectionManager:
         self._sync_task = asyncio.create_task(self._sync_loop(), name="sse-store-sync")
         if self.config.PERIODIC_CLEANUP_ENABLED:
             self.start_periodic_cleanup()
+        if self.config.HISTORY_ENABLED:
+            self._history_task = asyncio.create_task(self._history_loop(), name="sse-history")
 
     async def _connect(self) -> None:
         """Connect, publish the fleet settings and send the first heartbeat."""
@@ -313,6 +323,8 @@ class ConnectionManager:
         if not self._started:
             return
         await self.stop_periodic_cleanup()
+        await _cancel(self._history_task)
+        self._history_task = None
         await _cancel(self._sync_task)
         self._sync_task = None
         local = list(self._local.items())
@@ -988,6 +1000,7 @@ class ConnectionManager:
             error_rate_window=(stats.window_error_rate(counters.recent_runs, now, cfg.ERROR_RATE_WINDOW_SECONDS) or 0.0)
             if counters else None,
             error_rate_window_seconds=cfg.ERROR_RATE_WINDOW_SECONDS,
+            **self._trend_inputs(now),
         )
         inputs = dataclasses.replace(inputs, held_for=self._held_for(inputs, thresholds))
         indicators = health.evaluate(inputs, thresholds)
@@ -1010,6 +1023,7 @@ class ConnectionManager:
             admission=_admission_stats(),
             recent_events=read.events if read is not None else [],
             now=now,
+            performance_trends=list(self._fresh_trends(now).values()),
         )
 
     def _held_for(self, inputs: health.HealthInputs, th: health.HealthThresholds) -> dict[str, float]:
@@ -1093,6 +1107,101 @@ class ConnectionManager:
                 cleanup_running=self.cleanup_task_running if mine else hb.cleanup_running,
             ))
         return out
+
+    # -- fleet history (core.history; docs/architecture.md "Fleet history") -------------
+    async def record_history(self) -> bool:
+        """Take this interval's lease and write the fleet's sample (True: this worker wrote
+        it; False: another worker did, or the store is in trouble: nothing is written then)."""
+        if not self._connected or not self.store_ok:
+            return False
+        snap = await self.monitoring_snapshot()
+        if not snap.connection_stats.store_available:
+            return False
+        sample = history.sample_from_snapshot(snap, t=self.now())
+        return await self.store.history_append(sample, history.tiers_from_config(self.config), self.worker_id)
+
+    async def refresh_trends(self) -> dict[str, TrendEvidence]:
+        """Recompute the history verdicts (two range reads: the raw tier's last hour, the
+        rollup tier's days); kept for ``monitoring_snapshot`` for 3 refresh periods."""
+        cfg = self.config
+        raw_tier, roll_tier = history.tiers_from_config(cfg)
+        now = self.now()
+        raw_win = max(cfg.ERROR_RATE_TREND_WINDOW_SECONDS * 7 / 6, cfg.CLEANUP_DURATION_SUSTAINED_SECONDS)
+        roll_win = max(cfg.BASELINE_DAYS * history.DAY + cfg.BASELINE_WINDOW_SECONDS, cfg.GROWTH_WINDOW_DAYS * history.DAY)
+        raw, _ = await self.store.history_range(raw_tier, now - raw_win, now)
+        roll, _ = await self.store.history_range(roll_tier, now - roll_win, now)
+        current = raw[-1].last.get("active") if raw and now - raw[-1].t <= 3 * raw_tier.step else None
+        self._trends = history.trends(raw, roll, now, cfg, current)
+        self._trends_at = now
+        return self._trends
+
+    async def refresh_trends_if_due(self) -> None:
+        """For observers (sse-dash --redis), which run no recorder."""
+        if self._trends_at is None or self.now() - self._trends_at >= history.TREND_REFRESH_SECONDS:
+            try:
+                await self.refresh_trends()
+            except StoreUnavailable:
+                pass
+
+    def _fresh_trends(self, now: float) -> dict[str, TrendEvidence]:
+        """The last verdicts, or {} when they are too old to stand for now."""
+        if self._trends_at is None or now - self._trends_at > 3 * history.TREND_REFRESH_SECONDS:
+            return {}
+        return self._trends
+
+    def _trend_inputs(self, now: float) -> dict[str, Any]:
+        """HealthInputs fields from the fresh verdicts (None: unknown, the rule is skipped)."""
+        fresh = self._fresh_trends(now)
+        return {name: (ev.value if (ev := fresh.get(name)) is not None else None)
+                for name in history.TREND_TYPES}
+
+    async def history(self, range_s: float, step: float | None = None) -> HistorySeries:
+        """The fleet history of the last ``range_s`` seconds on ``step``-second buckets (None:
+        about 360 buckets). ValueError for a range/step the tiers cannot answer. The step is
+        raised to a multiple of the answering tier's step."""
+        tiers = history.tiers_from_config(self.config)
+        step = step if step is not None else history.default_step(tiers, range_s)
+        history.check_range(tiers, range_s, step)
+        tier = history.choose_tier(tiers, range_s, step)
+        step = max(step, math.ceil(step / tier.step - 1e-9) * tier.step)
+        end = self.now()
+        start = math.floor((end - range_s) / step) * step
+        if tier.step == tiers[0].step:  # raw rows never change: read only what is new
+            async with self._history_lock:
+                cache = self._history_cache
+                since = cache.read_from(start, 3 * tier.step)
+                try:
+                    fresh, bad = await self.store.history_range(tier, since, end)
+                except StoreUnavailable:
+                    cache.clear()  # the store may come back without what was cached: read whole next time
+                    raise
+                points = cache.update(start, since, fresh, end - tier.retention)
+        else:
+            points, bad = await self.store.history_range(tier, start, end)
+        return history.series(points, start, end, step, tier.step, rate_window=self.config.ERROR_RATE_WINDOW_SECONDS
+                              ).model_copy(update={"bad_points": bad})
+
+    async def _history_loop(self) -> None:
+        """Every HISTORY_INTERVAL_SECONDS, just after the interval starts on the fleet clock:
+        record the sample (one worker per interval wins the lease) and, every
+        TREND_REFRESH_SECONDS, refresh the trend verdicts."""
+        while True:
+            try:
+                interval = self.config.HISTORY_INTERVAL_SECONDS
+                now = self.now()
+                await asyncio.sleep(interval - (now % interval) + min(0.05 * interval, 0.5))
+                if not self.config.HISTORY_ENABLED:
+                    continue
+                await self.record_history()
+                if self._trends_at is None or self.now() - self._trends_at >= history.TREND_REFRESH_SECONDS:
+                    await self.refresh_trends()
+            except asyncio.CancelledError:
+                raise
+            except StoreUnavailable:
+                pass  # the sync task's flushes judge the store's status; a gap is simply not written
+            except Exception:
+                log.exception("SSE history recorder failed")
+                await asyncio.sleep(1.0)
 
 
 def _admission_stats() -> dict[str, Any] | None:

@@ -149,6 +149,53 @@ class RuleRow(_Wire):
     description: str = ""
 
 
+class TrendEvidence(BaseModel):
+    """A history-based verdict (core.history) with the window it looked at. ``value`` None:
+    not enough history to judge (unknown, its rule is skipped)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: str  # the HealthInputs field it feeds: cleanup_duration_sustained, error_rate_trend, ...
+    value: float | None = None
+    fired: bool | None = None  # value compared with threshold (None: unknown)
+    threshold: float | None = None
+    window_start: float  # unix seconds (the fleet's clock)
+    window_end: float
+    samples: int = 0  # history points the verdict used
+    band_low: float | None = None  # baseline_deviation: the band
+    band_high: float | None = None
+    growth_per_day: float | None = None  # days_to_capacity: connections per day
+    detail: str = ""
+
+
+class AlertSpan(_Wire):
+    """When an alert or warning type held on a history timeline (``end`` None: still on)."""
+
+    type: str
+    kind: Literal["alert", "warning"]
+    start: float
+    end: float | None = None
+
+
+class HistorySeries(_Wire):
+    """``GET /monitoring/history``: columns on buckets ``times[i] .. times[i] + step``.
+    ``last`` / ``min`` / ``max``: per field (core.history.NUMERIC), None where no sample."""
+
+    start: float
+    end: float
+    step: float
+    tier_step: float  # resolution of the stored tier that answered
+    times: list[float]
+    samples: list[int]  # stored samples folded into each bucket
+    last: dict[str, list[float | int | None]]
+    min: dict[str, list[float | int | None]]
+    max: dict[str, list[float | int | None]]
+    level: list[str | None]
+    error_rate: list[float | None]  # percent of cleanup runs that failed over the trailing rate window
+    alerts: list[AlertSpan] = Field(default_factory=list)
+    bad_points: int = 0  # stored points that were malformed and skipped
+
+
 class MonitoringStats(_Wire):
     timestamp: str
     service_name: str
@@ -164,6 +211,7 @@ class MonitoringStats(_Wire):
     recent_events: list[FleetEvent] = Field(default_factory=list)
     now: float | None = None  # the server's clock (unix seconds) when the snapshot was taken
     admission: dict[str, Any] | None = None  # this process's admission control counts (None: not in use)
+    performance_trends: list[TrendEvidence] = Field(default_factory=list)  # history verdicts and their windows
 
 
 class ConnectionRecord(_Wire):

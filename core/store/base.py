@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from ..history import HistorySample, Point, Tier
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 
 StoreProblem = Literal["unreachable", "refusing_writes", "error"]
@@ -166,3 +167,13 @@ class StateStore(Protocol):
         """Store the fleet's (non-secret) settings so observers see what the workers use."""
     async def published_config(self) -> dict[str, str]:
         """The settings a worker published ({} when none did)."""
+
+    # -- fleet history (core.history) -----------------------------------------------------
+    async def history_append(self, sample: HistorySample, tiers: Sequence[Tier], token: str) -> bool:
+        """Write the fleet's sample for the interval holding ``sample.t`` (``tiers[0]`` is the
+        raw tier, its step the interval) unless another writer holds that interval's lease
+        (True: this call wrote it). Folds it into the rollup tiers (min / max / last) and
+        trims every tier to its retention, atomically."""
+    async def history_range(self, tier: Tier, start: float, end: float) -> tuple[list[Point], int]:
+        """The tier's stored points with ``start <= t <= end``, oldest first, and how many
+        stored points were malformed (skipped)."""

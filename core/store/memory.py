@@ -10,9 +10,11 @@ from __future__ import annotations
 import bisect
 import collections
 import dataclasses
+import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
+from ..history import HistorySample, Point, Tier, merge, new_rollup, parse_points, with_workers
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from ..stats import duration_bucket
 from .base import RUNS_KEPT, SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page
@@ -95,6 +97,8 @@ class MemoryStore:
         self._cleanup = _CleanupTally()
         self._events: collections.deque[FleetEvent] = collections.deque(maxlen=100)
         self._published: dict[str, str] = {}
+        self._history: dict[str, tuple[list[float], dict[float, str]]] = {}  # tier -> (sorted times, t -> JSON)
+        self._history_leases: dict[int, str] = {}  # interval slot -> writer
 
     async def start(self) -> None:
         return None
@@ -303,6 +307,44 @@ class MemoryStore:
 
     async def published_config(self) -> dict[str, str]:
         return dict(self._published)
+
+    # -- fleet history (core.history): the Redis store's history_append.lua, in process ----
+    def _tier(self, name: str) -> tuple[list[float], dict[float, str]]:
+        return self._history.setdefault(name, ([], {}))
+
+    async def history_append(self, sample: HistorySample, tiers: Sequence[Tier], token: str) -> bool:
+        raw, *rollups = tiers
+        slot = int(sample.t // raw.step)
+        if slot in self._history_leases:
+            return False
+        self._history_leases[slot] = token
+        for old in [k for k in self._history_leases if k < slot - 2]:
+            del self._history_leases[old]
+        row = sample.to_row(with_workers(sample.t, raw.step))
+        self._put(raw.name, sample.t, json.dumps(row, separators=(",", ":")), raw.retention)
+        for tier in rollups:
+            bucket = math.floor(sample.t / tier.step) * tier.step
+            times, points = self._tier(tier.name)
+            old_body = points.get(bucket)
+            agg = json.loads(old_body) if old_body is not None else new_rollup(bucket)
+            self._put(tier.name, bucket, json.dumps(merge(agg, row), separators=(",", ":")), tier.retention,
+                      trim_at=sample.t)
+        return True
+
+    def _put(self, name: str, t: float, body: str, retention: float, trim_at: float | None = None) -> None:
+        times, points = self._tier(name)
+        if t not in points:
+            bisect.insort(times, t)
+        points[t] = body
+        cut = bisect.bisect_left(times, (trim_at if trim_at is not None else t) - retention)
+        for old in times[:cut]:
+            del points[old]
+        del times[:cut]
+
+    async def history_range(self, tier: Tier, start: float, end: float) -> tuple[list[Point], int]:
+        times, points = self._tier(tier.name)
+        lo, hi = bisect.bisect_left(times, start), bisect.bisect_right(times, end)
+        return parse_points([points[t] for t in times[lo:hi]])
 
 
 def _select(activity: SortedScores, connected: SortedScores, state: str, q: AgeQuery, limit: int, offset: int,

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..history import HistorySample, Point, Tier, parse_points, with_workers
 from ..keys import Keys
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from ..stats import duration_bucket
@@ -124,7 +125,7 @@ def redact_url(url: str) -> str:
 
 
 SCRIPTS = ("register", "unregister", "remove_stale", "reap_worker", "touch", "flush", "reconcile", "sync_worker",
-           "forget_worker", "record_cleanup", "page", "channels")
+           "forget_worker", "record_cleanup", "page", "channels", "history_append")
 EVENTS_KEPT = 100
 MAX_FIELD = 4096  # characters of a stored field shown back; longer values are bad data
 
@@ -463,6 +464,36 @@ class RedisStore:
     @_translate
     async def published_config(self) -> dict[str, str]:
         return {_s(a): _s(b) for a, b in (await self.client.hgetall(self.keys.config)).items()}
+
+    # -- fleet history (core.history) -------------------------------------------------
+    @_translate
+    async def history_append(self, sample: HistorySample, tiers: Sequence[Tier], token: str) -> bool:
+        """One Lua call: take the interval's lease (SET NX PX), add the raw sample, fold it
+        into every rollup tier, trim retention. False: another worker holds the lease."""
+        raw, *rollups = tiers
+        slot = int(sample.t // raw.step)
+        k = self.keys
+        args: list[Any] = [token, max(int(raw.step * 2000), 1), _num(sample.t),
+                           sample.to_json(with_workers(sample.t, raw.step)), _num(raw.retention)]
+        for tier in rollups:
+            args.extend((_num(tier.step), _num(tier.retention)))
+        keys = [k.history_lease(slot), k.history(raw.name), *(k.history(t.name) for t in rollups)]
+        return bool(await self._scripts["history_append"](keys=keys, args=[k.prefix, *args], client=self.client))
+
+    @_translate
+    async def history_range(self, tier: Tier, start: float, end: float) -> tuple[list[Point], int]:
+        """The tier's points with ``start <= t <= end`` (oldest first) in one ZRANGEBYSCORE:
+        the cost depends on the range, never on the number of connections."""
+        members = await self.client.zrangebyscore(self.keys.history(tier.name), _num(start), _num(end))
+        return parse_points([_s(m) for m in members])
+
+    @_translate
+    async def history_bytes(self, tiers: Sequence[Tier]) -> int:
+        """Redis memory held by the history tiers (``MEMORY USAGE ... SAMPLES 0``)."""
+        total = 0
+        for tier in tiers:
+            total += int(await self.client.memory_usage(self.keys.history(tier.name), samples=0) or 0)
+        return total
 
 
 def _s(x: Any) -> str:

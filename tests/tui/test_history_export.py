@@ -1,0 +1,72 @@
+"""``--export-history``: stored fleet history -> a recording ``--replay`` plays (issue 13)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from core import history
+from core.config import load_config
+from core.history import HistorySample
+from core.store.redis import RedisStore
+from sse_tui.history_export import run_export
+from sse_tui.recording import ReplaySource
+
+
+async def _write_history(redis_url: str, namespace: str, n: int) -> list[HistorySample]:
+    """n samples over the last n*10 s (the fleet clock is Redis TIME), one alert in the middle."""
+    store = RedisStore(redis_url, namespace)
+    await store.start()
+    tiers = history.tiers_from_config(load_config())
+    now = await store.server_time()
+    assert now is not None
+    written = []
+    try:
+        for i in range(n):
+            t = math.floor(now / 10) * 10 - (n - i) * 10 + 1
+            alert = n // 3 <= i < n // 2
+            s = HistorySample(t=t, active=100 + i, counter=100 + i + (30 if alert else 0), stale=i % 4, very_old=1,
+                              runs=i, cleaned=2 * i, errors=i // 10, last_ms=12.5, avg_ms=11.0,
+                              level="unhealthy" if alert else "healthy", alerts=["connection_mismatch"] if alert else [])
+            assert await store.history_append(s, tiers, "writer")
+            written.append(s)
+    finally:
+        await store.close()
+    return written
+
+
+def test_export_history_makes_a_replayable_recording(redis_url, namespace, tmp_path):
+    import asyncio
+
+    written = asyncio.run(_write_history(redis_url, namespace, 60))
+    out = tmp_path / "incident.jsonl"
+    assert run_export(redis_url, namespace, "15m", str(out)) == 0
+    replay = ReplaySource(out)
+    frames = replay.frames
+    assert len(frames) >= 55  # every written sample inside the range (a boundary bucket may fall out)
+    by_active = {f.stats.connection_stats.active_connections: f for f in frames}
+    for s in written[-50:]:
+        f = by_active[s.active]
+        assert f.stats.connection_stats.redis_connection_counters == s.counter
+        assert f.stats.cleanup_stats.total_cleanups == s.runs and f.stats.cleanup_stats.last_cleanup_duration_ms == 12.5
+        assert f.stats.workers is None  # not kept in the history: unknown, not an empty fleet
+        alerting = {a.type for a in f.stats.health_indicators.alerts}
+        assert ("connection_mismatch" in alerting) == (s.level == "unhealthy")
+    assert [f.recorded_at for f in frames] == sorted(f.recorded_at for f in frames)
+
+
+@pytest.mark.parametrize("args, message", [((None, None, "1h", "x.jsonl"), "needs --redis"),
+                                           (("redis://:pw@127.0.0.1:1/0", None, "soon", "x.jsonl"), "not a duration")])
+def test_export_usage_errors(args, message, capsys):
+    assert run_export(*args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "pw" not in err
+
+
+def test_export_unreachable_redis_never_shows_the_password(capsys, tmp_path):
+    t0 = time.monotonic()
+    assert run_export("redis://:hunter2@127.0.0.1:1/0", None, "1h", str(tmp_path / "x.jsonl")) == 2
+    err = capsys.readouterr().err
+    assert "cannot export" in err and "hunter2" not in err and time.monotonic() - t0 < 30
