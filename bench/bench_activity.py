@@ -18,10 +18,10 @@ import argparse
 import asyncio
 import time
 
+from bench.common import PrivateRedis
 from core.config import load_config
 from core.manager import ConnectionManager
 from core.store.redis import RedisStore
-from bench.common import PrivateRedis
 
 
 class Stream:

@@ -35,8 +35,20 @@ from core.models import AgeCounts
 from core.store.redis import RedisStore, _connect
 
 from .common import (
-    AgeProfile, PrivateRedis, RoundTrips, Table, bulk_register, command_delta, command_stats, expected_ages,
-    fmt_n, fmt_s, median, median_time, naive_age_counts, synth_records,
+    AgeProfile,
+    PrivateRedis,
+    RoundTrips,
+    Table,
+    bulk_register,
+    command_delta,
+    command_stats,
+    expected_ages,
+    fmt_n,
+    fmt_s,
+    median,
+    median_time,
+    naive_age_counts,
+    synth_records,
 )
 
 NOW = 1_750_000_000.0  # fixed clock: the manager and the baseline classify against the same instant

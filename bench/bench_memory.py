@@ -17,10 +17,10 @@ import random
 import time
 import uuid
 
+from bench.common import PrivateRedis
 from core.manager import new_connection_id
 from core.models import ConnectionRecord
 from core.store.redis import RedisStore
-from bench.common import PrivateRedis
 
 USER_AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",

@@ -13,8 +13,9 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterator, Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
@@ -320,10 +321,10 @@ class Table:
 
     def lines(self) -> Iterator[str]:
         widths = [max(len(h), *(len(r[i]) for r in self.rows)) if self.rows else len(h) for i, h in enumerate(self.headers)]
-        yield "  ".join(h.ljust(w) for h, w in zip(self.headers, widths))
+        yield "  ".join(h.ljust(w) for h, w in zip(self.headers, widths, strict=False))
         yield "  ".join("-" * w for w in widths)
         for r in self.rows:
-            yield "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+            yield "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=False)))
 
     def print(self) -> None:
         for line in self.lines():

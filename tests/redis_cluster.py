@@ -21,9 +21,10 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, TypeVar
+from typing import IO, TypeVar
 
 T = TypeVar("T")
 
@@ -167,7 +168,7 @@ def _start_node(binary: str, root: Path, taken: set[int]) -> ClusterNode:
     port = _pick_port(taken)
     directory = root / f"node-{port}"
     directory.mkdir(parents=True, exist_ok=True)
-    log = open(directory / "redis.log", "wb")  # noqa: SIM115 - closed by ClusterHandle.stop
+    log = open(directory / "redis.log", "wb")
     args = [
         binary,
         "--cluster-enabled", "yes",

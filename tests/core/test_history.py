@@ -160,10 +160,10 @@ async def test_a_restarted_reader_sees_samples_written_before_it_started(make_ma
     reader = await FleetReader.connect(redis_url, namespace, load_config())
     try:
         s = await reader.history("1h", "10s")
-        got = [t for t, n in zip(s.times, s.samples) if n]
+        got = [t for t, n in zip(s.times, s.samples, strict=False) if n]
         assert len(got) == 30
         assert s.tier_step == 10 and s.step == 10
-        assert all(v == 0 for v, n in zip(s.last["active"], s.samples) if n)
+        assert all(v == 0 for v, n in zip(s.last["active"], s.samples, strict=False) if n)
     finally:
         await reader.close()
 

@@ -135,7 +135,7 @@ async def test_concurrent_removals_count_each_connection_once(store):
     await store.register_many([rec(f"c{i}", activity=T0) for i in range(200)])
     results = await asyncio.gather(*[store.remove_stale(T0 + 1, 7, "w1") for _ in range(40)],
                                    *[store.unregister(f"c{i}") for i in range(0, 200, 3)])
-    removed = [cid for _, r in results[:40] for cid in r] + [f"c{i}" for i, ok in zip(range(0, 200, 3), results[40:]) if ok]
+    removed = [cid for _, r in results[:40] for cid in r] + [f"c{i}" for i, ok in zip(range(0, 200, 3), results[40:], strict=False) if ok]
     assert len(removed) == len(set(removed))
     assert sum(n for n, _ in results[:40]) + sum(1 for ok in results[40:] if ok) == len(removed)
     left = await store.census(q(T0))

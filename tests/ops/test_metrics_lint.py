@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 
-
 from core.config import load_config
 from core.exporters.prometheus import render_metrics
 from core.manager import ConnectionManager

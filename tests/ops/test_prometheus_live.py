@@ -14,7 +14,6 @@ from tests.redis_server import free_port
 from tests.tools import require_binary
 
 
-
 def _require_prometheus() -> str:
     return require_binary("prometheus", "prometheus")
 
@@ -42,7 +41,7 @@ async def test_prometheus_scrapes_demo_and_guide_queries_answer(tmp_path):
     prom_port = free_port()
     (tmp_path / "prometheus.yml").write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        "rule_files:\n  - " + str((__import__("pathlib").Path(__file__).resolve().parents[2] / "ops/prometheus/sse_alerts.yml")) + "\n"
+        "rule_files:\n  - " + str(__import__("pathlib").Path(__file__).resolve().parents[2] / "ops/prometheus/sse_alerts.yml") + "\n"
         "scrape_configs:\n  - job_name: sse\n    metrics_path: /metrics\n"
         f"    static_configs:\n      - targets: ['127.0.0.1:{svc.port}']\n"
     )

@@ -10,7 +10,7 @@ import pytest
 from core.demo import DemoService, serve_app, stop_server
 from core.provider import SSEProvider
 
-from .conftest import fast_config, open_clients, close_clients, wait_for
+from .conftest import close_clients, fast_config, open_clients, wait_for
 
 
 async def test_demo_service_interface_and_audience():

@@ -6,10 +6,9 @@ import asyncio
 
 import pytest
 
+from core.config import load_config
 from core.models import MonitoringStats
 from tests.redis_server import RedisServer
-
-from core.config import load_config
 
 from .conftest import FAST, close_clients, fast_config, open_clients, serve, wait_for
 
@@ -63,7 +62,7 @@ async def test_cleanup_bad_input_is_400_with_a_reason(body, reason):
 async def test_cleanup_200_removes_stale_connections_and_reports_what_it_did():
     cfg = fast_config(MONITORING_TOKEN=TOKEN, STALE_CONNECTION_THRESHOLD_SECONDS=0.2, PERIODIC_CLEANUP_ENABLED=False)
     async with serve(cfg) as s:
-        for i in range(7):  # vanished clients: registered, never active again
+        for _i in range(7):  # vanished clients: registered, never active again
             await s.manager.register(channel="ghost")
         await asyncio.sleep(0.3)
         r = await s.http.post("/monitoring/cleanup", headers=auth(), json={"batch_size": 3})

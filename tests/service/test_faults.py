@@ -10,7 +10,6 @@ Run alone: ``.venv/bin/pytest -q tests/service/test_faults.py -s``.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import statistics
 import subprocess

@@ -26,7 +26,6 @@ from .conftest import SSEClient, fast_config, serve, wait_for
 from .sse_compat import fresh_sse_starlette_state  # noqa: F401 - autouse fixture
 
 
-
 def _socket_table_works() -> bool:
     table = sockets.SocketTable()
     table.read(sockets.keys_for(("127.0.0.1", 1), ("127.0.0.1", 2)))

@@ -30,7 +30,7 @@ async def test_history_serves_what_the_recorder_wrote():
 
 def r_ok(series: HistorySeries) -> bool:
     # unknown buckets are None, never 0; the ones with samples carry the level
-    return all((n == 0) == (lv is None) for n, lv in zip(series.samples, series.level))
+    return all((n == 0) == (lv is None) for n, lv in zip(series.samples, series.level, strict=False))
 
 
 @pytest.mark.parametrize("query, reason", [

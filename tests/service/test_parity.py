@@ -16,8 +16,9 @@ import inspect
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import anyio
 import pytest
@@ -28,8 +29,14 @@ from starlette.routing import Route
 from core.demo import build_demo_app, serve_app, stop_server
 from core.manager import ConnectionManager
 from core.provider import make_store
-from core.streaming import (SSE_STARLETTE_VERSION, TrackedEventSourceResponse, close_tracked_streams, is_ping_frame,
-                            live_stream_count, tracked_event_source)
+from core.streaming import (
+    SSE_STARLETTE_VERSION,
+    TrackedEventSourceResponse,
+    close_tracked_streams,
+    is_ping_frame,
+    live_stream_count,
+    tracked_event_source,
+)
 
 from .conftest import fast_config, wait_for
 from .sse_compat import fresh_sse_starlette_state  # noqa: F401 - autouse fixture

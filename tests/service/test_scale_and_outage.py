@@ -58,7 +58,7 @@ async def test_redis_outage_streams_keep_flowing_then_registry_is_rebuilt(redis_
                         and snap["store_status"]["state"] == "unreachable")
             await wait_for(outage_seen, 15, "the outage in /health/ready, /health and /monitoring")
             before = [c.events for c in clients]
-            await wait_for(lambda: asyncio.sleep(0, all(c.events >= b + 2 for c, b in zip(clients, before))), 15,
+            await wait_for(lambda: asyncio.sleep(0, all(c.events >= b + 2 for c, b in zip(clients, before, strict=False))), 15,
                            "streams to keep flowing while Redis is down")
             assert not any(c.closed_by_server.is_set() for c in clients)
         finally:

@@ -21,7 +21,7 @@ async def test_stream_is_registered_touched_and_unregistered_when_the_client_lea
 
         async def flushed():
             _p = await s.manager.list_connections("all", 10, 0)
-            total, [rec] = _p.total, _p.connections
+            _total, [rec] = _p.total, _p.connections
             return rec if rec.events_sent >= 2 and rec.bytes_sent > 0 else None
         rec = await wait_for(flushed, 5, "touches flushed to the store")
         assert rec.user_agent == "test-client" and rec.client_address.startswith("127.0.0.1:")
