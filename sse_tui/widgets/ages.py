@@ -9,23 +9,27 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
-from core.models import AgeBucket, CleanupStats
+from core.models import AgeBucket
 from sse_tui import fmt
-from sse_tui.widgets.text import set_static
+from sse_tui.literal import line
+from sse_tui.model import DEFAULT_LONG_LIVED_SECONDS, DEFAULT_VERY_OLD_SECONDS, View
+from sse_tui.widgets.common import apply_freshness, num, set_content
+from textual.reactive import var
 
-HOUR = 3600.0
-SIX_HOURS = 6 * 3600.0
+HOUR = DEFAULT_LONG_LIVED_SECONDS
+SIX_HOURS = DEFAULT_VERY_OLD_SECONDS
 
 
-def bucket_colour(bucket: AgeBucket) -> str:
-    if bucket.lower_seconds >= SIX_HOURS:
+def bucket_colour(bucket: AgeBucket, long_lived: float = HOUR, very_old: float = SIX_HOURS) -> str:
+    if bucket.lower_seconds >= very_old:
         return "red"
-    if bucket.lower_seconds >= HOUR:
+    if bucket.lower_seconds >= long_lived:
         return "yellow"
     return "green"
 
 
-def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, width: int, height: int) -> str:
+def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, width: int, height: int,
+                     long_lived: float = HOUR, very_old: float = SIX_HOURS) -> str:
     """The histogram as an ANSI string (plotext), with stale / 1 h / 6 h marked by lines."""
     import plotext as plt
 
@@ -35,10 +39,10 @@ def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, widt
     fig.theme("colorless")
     labels = [fmt.bound(b.lower_seconds) for b in buckets]
     counts = [b.count for b in buckets]
-    markers = [plt.marker("full", pixel=bucket_colour(b)) for b in buckets]
+    markers = [plt.marker("full", pixel=bucket_colour(b, long_lived, very_old)) for b in buckets]
     fig.draw(fig.bar(labels, counts, marker=markers, width=0.7))
     fig.ruler("y").ticks(count_ticks(max(counts, default=0), max(height - 4, 2)))
-    marks = [(stale_seconds, "cyan", "dotted"), (HOUR, "yellow", "default"), (SIX_HOURS, "red", "default")]
+    marks = [(stale_seconds, "cyan", "dotted"), (long_lived, "yellow", "default"), (very_old, "red", "default")]
     for at, colour, style in marks:
         if at is None:
             continue
@@ -65,19 +69,24 @@ class AgeHistogram(Widget):
         super().__init__(**kwargs)
         self.buckets: list[AgeBucket] = []
         self.stale_seconds: float | None = None
+        self.marks: tuple[float | None, float, float] = (None, HOUR, SIX_HOURS)
 
-    def set_data(self, buckets: list[AgeBucket], stale_seconds: float | None) -> None:
+    def set_data(self, buckets: list[AgeBucket], stale_seconds: float | None, long_lived: float = HOUR,
+                 very_old: float = SIX_HOURS) -> None:
         buckets = list(buckets)
-        if buckets == self.buckets and stale_seconds == self.stale_seconds:
+        key = (stale_seconds, long_lived, very_old)
+        if buckets == self.buckets and key == self.marks:
             return  # plotext is the costliest paint on screen: only redraw on change
         self.buckets = buckets
         self.stale_seconds = stale_seconds
+        self.marks = key
         self.refresh()
 
     def render(self) -> Text:
         if not self.buckets:
-            return Text("no age histogram from this source", style="dim")
-        ansi = render_histogram(self.buckets, self.stale_seconds, self.size.width, self.size.height)
+            return Text("age histogram unknown (no data from the store)", style="dim")
+        ansi = render_histogram(self.buckets, self.stale_seconds, self.size.width, self.size.height,
+                                self.marks[1], self.marks[2])
         text = Text.from_ansi(ansi)
         # plotext paints its line pixels on a white background; let the theme show through
         text.spans[:] = [
@@ -90,13 +99,27 @@ class AgeHistogram(Widget):
 class AgesPanel(Vertical):
     DEFAULT_CSS = "AgesPanel #age-counts { height: auto; }"
 
+    view: var[View | None] = var(None, always_update=True)
+
     def compose(self) -> ComposeResult:
         yield Static(id="age-counts")
         yield AgeHistogram(id="age-hist")
 
-    def show(self, cleanup: CleanupStats, buckets: list[AgeBucket], stale_seconds: float) -> None:
-        set_static(self.query_one("#age-counts", Static), 
-            f"stale [b $error]{cleanup.stale}[/] active [b $success]{cleanup.active}[/] "
-            f"≥1h [b $warning]{cleanup.long_lived}[/] ≥6h [b $error]{cleanup.very_old}[/]"
-        )
-        self.query_one(AgeHistogram).set_data(buckets, stale_seconds)
+    def watch_view(self, view: View | None) -> None:
+        if view is not None:
+            self.show_view(view)
+
+    def show_view(self, view: View) -> None:
+        apply_freshness(self, view.assessment)
+        stats = view.stats
+        if stats is None:
+            return
+        c = stats.cleanup_stats
+        th = view.thresholds
+        set_content(self.query_one("#age-counts", Static), line(
+            "stale ", (num(c.stale), "bold $error"), " active ", (num(c.active), "bold $success"),
+            f" ≥{fmt.bound(th.long_lived_seconds)} ", (num(c.long_lived), "bold $warning"),
+            f" ≥{fmt.bound(th.very_old_seconds)} ", (num(c.very_old), "bold $error"),
+        ))
+        self.query_one(AgeHistogram).set_data(stats.age_histogram, th.stale_seconds,
+                                              th.long_lived_seconds, th.very_old_seconds)

@@ -216,12 +216,14 @@ async def test_dialog_warns_when_data_is_stale(clock: FixedClock) -> None:
 
 async def test_readonly_removes_cleanup(clock: FixedClock) -> None:
     src = ScriptedSource([sample_snapshot()])
-    app, _ = build(src, clock, readonly=True)
+    app, notes = build(src, clock, readonly=True)
     async with app.run_test() as pilot:
         await first_poll(pilot, app)
+        assert "READONLY" in text_of(app, "#header")
         await pilot.press("c")
         await pilot.pause()
         assert not isinstance(app.screen, CleanupDialog)
+        assert ("cleanup unavailable: read-only (--readonly)", "warning") in notes
         assert not app.query("#cleanup-button")
         assert "Cleanup now" not in [c.title for c in app.get_system_commands(app.screen)]
     assert src.cleanups == []
@@ -236,9 +238,11 @@ async def test_source_down_keeps_last_data_and_shows_banner(clock: FixedClock) -
         await pilot.press("r")
         await wait_until(pilot, lambda: app.state.failures >= 1, what="failure")
         banner = text_of(app, "#banner")
-        assert "STALE" in banner and "timed out after 5s" in banner and "retry in 2s" in banner
+        assert "SOURCE DOWN" in banner and "timed out after 5s" in banner and "retry in 2s" in banner
+        assert "press r to retry now" in banner
         assert "showing data from 3s ago" in banner
-        assert "DEGRADED" in text_of(app, "#header")
+        header = text_of(app, "#header")
+        assert "SOURCE DOWN" in header and "last: ▲ DEGRADED" in header
 
 
 async def test_unexpected_exception_in_source_is_a_banner(clock: FixedClock) -> None:
@@ -249,7 +253,7 @@ async def test_unexpected_exception_in_source_is_a_banner(clock: FixedClock) -> 
     app, _ = build(Broken([sample_snapshot()]), clock)
     async with app.run_test() as pilot:
         await wait_until(pilot, lambda: app.state.failures >= 1, what="failure")
-        assert "ERROR" in text_of(app, "#banner") and "kaboom" in text_of(app, "#banner")
+        assert "NO DATA" in text_of(app, "#banner") and "kaboom" in text_of(app, "#banner")
         assert app.is_running
 
 
@@ -268,14 +272,14 @@ async def test_slash_filters_and_o_sorts_connections(clock: FixedClock) -> None:
         await pilot.press("enter")
         assert app.focused is table
         await pilot.press("o")
-        assert app.query_one("#connections-view").sort_by == "idle"
+        assert app.query_one("#connections-view").query_spec.sort == "idle"
 
 
 async def test_number_keys_switch_tabs(clock: FixedClock) -> None:
     app, _ = build(ScriptedSource([sample_snapshot()]), clock)
     async with app.run_test() as pilot:
         await first_poll(pilot, app)
-        for key, tab in (("2", "connections"), ("3", "config"), ("1", "overview")):
+        for key, tab in (("2", "connections"), ("3", "channels"), ("4", "config"), ("1", "overview")):
             await pilot.press(key)
             assert app.query_one("#tabs").active == tab
 
@@ -329,6 +333,6 @@ async def test_connections_page_fetched_only_while_its_tab_shows(fake_service, c
         await pilot.press("1")
         calls = fake_service.connections_calls
         app.action_refresh_now()
-        await wait_until(pilot, lambda: app.state.polls >= 4, what="a poll on the overview")
+        await wait_until(pilot, lambda: app.state.polls >= 3, what="a poll on the overview")
         assert fake_service.connections_calls == calls
     await source.aclose()

@@ -1,0 +1,77 @@
+"""Shared widget plumbing: the ``view`` reactive, freshness dimming, number formatting."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.reactive import var
+from textual.widget import Widget
+from textual.widgets import Static
+
+from sse_tui import fmt
+from sse_tui.literal import line
+from sse_tui.model import Assessment, View
+
+UNKNOWN = "?"
+
+
+def num(value: int | float | None, spec: str = "") -> str:
+    """A number, or ``?`` when it is unknown (never 0 for unknown)."""
+    if value is None:
+        return UNKNOWN
+    return format(value, spec)
+
+
+def apply_freshness(widget: Widget, assessment: Assessment) -> None:
+    """Dim a panel that shows old or unknown data, and say how old in its border."""
+    widget.set_class(assessment.freshness == "old", "-old")
+    widget.set_class(assessment.freshness == "unknown", "-unknown")
+    if assessment.freshness == "current":
+        widget.border_subtitle = None
+        return
+    age = "" if assessment.age is None else f" · data {fmt.age(assessment.age)} old"
+    widget.border_subtitle = Content(f"{assessment.badge or 'UNKNOWN'}{age}")
+
+
+def set_content(widget: Static, content: Content, *, layout: bool = True) -> bool:
+    """Update ``widget`` unless it already shows ``content`` (a Static re-layout is costly)."""
+    key = (content.plain, tuple(content.spans))
+    if getattr(widget, "_sse_dash_key", None) == key:
+        return False
+    widget._sse_dash_key = key  # type: ignore[attr-defined]
+    widget.update(content, layout=layout)
+    return True
+
+
+BLOCKS = "▂▃▄▅▆▇█"
+
+
+def spark(values: list[float | None], width: int) -> str:
+    """A sparkline on a zero baseline: 0 is the lowest block, the top is the max seen.
+
+    A 9 % drop moves a bar by at most one step (no cliff); an unknown sample is a gap;
+    a lone 0 (the first frame) draws the lowest block, not a full bar.
+    """
+    pts = values[-width:] if width > 0 else []
+    known = [v for v in pts if v is not None]
+    top = max(known, default=0.0)
+    out = []
+    for v in pts:
+        if v is None:
+            out.append(" ")
+        elif v <= 0 or top <= 0:
+            out.append("▁")
+        else:
+            level = max(0, min(len(BLOCKS) - 1, int(round(v / top * len(BLOCKS))) - 1))
+            out.append(BLOCKS[level])
+    return "".join(out)
+
+
+def range_label(values: list[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    if not known:
+        return "no data"
+    lo, hi = min(known), max(known)
+    return f"{lo:g}–{hi:g}" if lo != hi else f"{hi:g}"
+
+
+__all__ = ["UNKNOWN", "num", "apply_freshness", "set_content", "spark", "range_label", "line"]
