@@ -81,11 +81,12 @@ class DashboardApp(App[None]):
         Binding("2", "tab('connections')", "Connections", show=False),
         Binding("3", "tab('channels')", "Channels", show=False),
         Binding("4", "tab('config')", "Config", show=False),
-        Binding("comma", "step(-1)", "Back", key_display=",", show=False),
-        Binding("full_stop", "step(1)", "Step", key_display=".", show=False),
-        Binding("n", "next_alert(1)", "Next alert", show=False),
+        # replay only (hidden from the footer otherwise by check_action)
+        Binding("n", "next_alert(1)", "Next alert"),
         Binding("N", "next_alert(-1)", "Prev alert", show=False),
-        Binding("g", "seek", "Seek", show=False),
+        Binding("g", "seek", "Seek"),
+        Binding("comma", "step(-1)", "Back", key_display=","),
+        Binding("full_stop", "step(1)", "Step", key_display="."),
     ]
 
     def __init__(

@@ -29,7 +29,7 @@ def bucket_colour(bucket: AgeBucket, long_lived: float = HOUR, very_old: float =
 
 
 def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, width: int, height: int,
-                     long_lived: float = HOUR, very_old: float = SIX_HOURS) -> str:
+                     long_lived: float = HOUR, very_old: float = SIX_HOURS, colour: bool = True) -> str:
     """The histogram as an ANSI string (plotext), with stale / 1 h / 6 h marked by lines."""
     import plotext as plt
 
@@ -39,7 +39,8 @@ def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, widt
     fig.theme("colorless")
     labels = [fmt.bound(b.lower_seconds) for b in buckets]
     counts = [b.count for b in buckets]
-    markers = [plt.marker("full", pixel=bucket_colour(b, long_lived, very_old)) for b in buckets]
+    markers = [plt.marker("full", pixel=bucket_colour(b, long_lived, very_old) if colour else "gray")
+               for b in buckets]
     fig.draw(fig.bar(labels, counts, marker=markers, width=0.7))
     fig.ruler("y").ticks(count_ticks(max(counts, default=0), max(height - 4, 2)))
     marks = [(stale_seconds, "cyan", "dotted"), (long_lived, "yellow", "default"), (very_old, "red", "default")]
@@ -69,12 +70,12 @@ class AgeHistogram(Widget):
         super().__init__(**kwargs)
         self.buckets: list[AgeBucket] = []
         self.stale_seconds: float | None = None
-        self.marks: tuple[float | None, float, float] = (None, HOUR, SIX_HOURS)
+        self.marks: tuple[float | None, float, float, bool] = (None, HOUR, SIX_HOURS, True)
 
     def set_data(self, buckets: list[AgeBucket], stale_seconds: float | None, long_lived: float = HOUR,
-                 very_old: float = SIX_HOURS) -> None:
+                 very_old: float = SIX_HOURS, colour: bool = True) -> None:
         buckets = list(buckets)
-        key = (stale_seconds, long_lived, very_old)
+        key = (stale_seconds, long_lived, very_old, colour)
         if buckets == self.buckets and key == self.marks:
             return  # plotext is the costliest paint on screen: only redraw on change
         self.buckets = buckets
@@ -86,7 +87,7 @@ class AgeHistogram(Widget):
         if not self.buckets:
             return Text("age histogram unknown (no data from the store)", style="dim")
         ansi = render_histogram(self.buckets, self.stale_seconds, self.size.width, self.size.height,
-                                self.marks[1], self.marks[2])
+                                self.marks[1], self.marks[2], colour=self.marks[3])
         text = Text.from_ansi(ansi)
         # plotext paints its line pixels on a white background; let the theme show through
         text.spans[:] = [
@@ -116,10 +117,15 @@ class AgesPanel(Vertical):
             return
         c = stats.cleanup_stats
         th = view.thresholds
+        trusted = view.assessment.trusted
+
+        def tone(style: str) -> str:  # no colour (above all no green) for what is not current
+            return style if trusted else "bold"
+
         set_content(self.query_one("#age-counts", Static), line(
-            "stale ", (num(c.stale), "bold $error"), " active ", (num(c.active), "bold $success"),
-            f" ≥{fmt.bound(th.long_lived_seconds)} ", (num(c.long_lived), "bold $warning"),
-            f" ≥{fmt.bound(th.very_old_seconds)} ", (num(c.very_old), "bold $error"),
+            "stale ", (num(c.stale), tone("bold $error")), " active ", (num(c.active), tone("bold $success")),
+            f" ≥{fmt.bound(th.long_lived_seconds)} ", (num(c.long_lived), tone("bold $warning")),
+            f" ≥{fmt.bound(th.very_old_seconds)} ", (num(c.very_old), tone("bold $error")),
         ))
         self.query_one(AgeHistogram).set_data(stats.age_histogram, th.stale_seconds,
-                                              th.long_lived_seconds, th.very_old_seconds)
+                                              th.long_lived_seconds, th.very_old_seconds, colour=trusted)

@@ -64,7 +64,10 @@ class AlertsPanel(VerticalScroll):
     def show_view(self, view: View) -> None:
         apply_freshness(self, view.assessment)
         body: list[Content] = []
-        if not view.assessment.trusted:
+        if view.assessment.source_up and not view.assessment.store_up:
+            body.append(line(("? store down: rules that need the store cannot be judged; shown: what the service "
+                              "could evaluate", "bold $warning")))
+        elif not view.assessment.trusted:
             why = view.assessment.badge or "UNKNOWN"
             age = "" if view.assessment.age is None else f" as of {fmt.age(view.assessment.age)} ago"
             body.append(line((f"? alerts unknown now ({why}); last known{age}:", "bold $warning")))

@@ -28,7 +28,10 @@ def apply_freshness(widget: Widget, assessment: Assessment) -> None:
     if assessment.freshness == "current":
         widget.border_subtitle = None
         return
-    age = "" if assessment.age is None else f" · data {fmt.age(assessment.age)} old"
+    if not assessment.store_up and assessment.source_up:
+        age = " · numbers unknown"
+    else:
+        age = "" if assessment.age is None else f" · data {fmt.age(assessment.age)} old"
     widget.border_subtitle = Content(f"{assessment.badge or 'UNKNOWN'}{age}")
 
 

@@ -59,6 +59,6 @@ class HeaderBar(Static):
         if paused:
             parts.append(line((" PAUSED ", "bold reverse $warning")))
         if readonly:
-            parts.append(line((" READONLY ", "bold reverse $secondary")))
+            parts.append(line((" READONLY ", "bold reverse $accent")))
         parts.append(line((source, "")))
         set_content(self, SEP.join(parts), layout=False)

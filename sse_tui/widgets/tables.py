@@ -69,6 +69,7 @@ class WorkersTable(DataTable):
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
+        self.cursor_foreground_priority = "renderable"  # a DEAD row stays red under the cursor
         self.add_columns("state", "worker", "host", "pid", "conns", "heartbeat")
 
     def watch_view(self, view: View | None) -> None:
@@ -93,7 +94,8 @@ class WorkersTable(DataTable):
         for w in dead_first:
             alive = worker_alive(w.alive, w.heartbeat_age_seconds, ttl)
             style = "" if alive else "bold red"
-            state = cell("ALIVE", style="green") if alive else cell("✖ DEAD", style="bold reverse red")
+            alive_style = "green" if view.assessment.trusted else ""  # no green that was not measured now
+            state = cell("ALIVE", style=alive_style) if alive else cell("✖ DEAD", style="bold reverse red")
             hb = fmt.age(w.heartbeat_age_seconds) + ("" if alive else f" > {ttl:g}s")
             self.worker_rows[w.worker_id] = w
             self.add_row(
@@ -106,6 +108,12 @@ class WorkersTable(DataTable):
                 key=w.worker_id,
             )
         keep_cursor(self, key, row)
+        dead = sum(1 for w in stats.workers if not worker_alive(w.alive, w.heartbeat_age_seconds, ttl))
+        if parent is not None:
+            title = f"Workers ({len(stats.workers)})"
+            if dead:
+                title += f" · {dead} DEAD: select it, k or Enter reaps"
+            parent.border_title = title
 
     def action_reap(self) -> None:
         key, _ = current_key(self)
@@ -168,6 +176,7 @@ class ConnectionsView(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one("#conn-table", DataTable)
+        table.cursor_foreground_priority = "renderable"
         # the most useful columns first: at 80 columns the long id is the one cut off
         table.add_columns("client", "channel", "age", "idle", "events", "bytes", "worker", "connection")
 
