@@ -67,5 +67,5 @@ class ConnectionsPanel(VerticalScroll):
             why = f" ({st.reason})" if st.reason else ""
             rows.append(line(("✖ state store ", "bold $error"), (st.state.replace("_", " ") + why, "$error")))
         n = len(view.history)
-        rows.append(line((f"history: last {n} poll{'s' if n != 1 else ''}; chart 0-based, range shown", "dim")))
+        rows.append(line((f"history: last {n} poll{'s' if n != 1 else ''}; bars from zero, min–max shown", "dim")))
         set_content(self.query_one("#conn-body", Static), lines(rows))

@@ -87,7 +87,8 @@ class WorkersTable(DataTable):
         if stats is None:
             return
         if stats.workers is None:
-            self.add_row(cell("?", style="bold"), cell("workers unknown (store down)", style="dim"), key="?unknown")
+            self.add_row(cell("?", style="bold"), cell("workers unknown (store down)", style="dim"),
+                         *(cell("?") for _ in range(4)), key="?unknown")
             return
         ttl = view.thresholds.heartbeat_ttl_seconds
         dead_first = sorted(stats.workers, key=lambda w: (worker_alive(w.alive, w.heartbeat_age_seconds, ttl), w.worker_id))
