@@ -68,6 +68,12 @@ class DashboardApp(App[None]):
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
+        # replay only (hidden from the footer otherwise by check_action)
+        Binding("n", "next_alert(1)", "Next alert"),
+        Binding("N", "next_alert(-1)", "Prev alert", show=False),
+        Binding("g", "seek", "Seek"),
+        Binding("comma", "step(-1)", "Back", key_display=","),
+        Binding("full_stop", "step(1)", "Step", key_display="."),
         Binding("c", "cleanup", "Cleanup"),
         Binding("p", "toggle_pause", "Pause"),
         Binding("r", "refresh_now", "Refresh"),
@@ -81,12 +87,6 @@ class DashboardApp(App[None]):
         Binding("2", "tab('connections')", "Connections", show=False),
         Binding("3", "tab('channels')", "Channels", show=False),
         Binding("4", "tab('config')", "Config", show=False),
-        # replay only (hidden from the footer otherwise by check_action)
-        Binding("n", "next_alert(1)", "Next alert"),
-        Binding("N", "next_alert(-1)", "Prev alert", show=False),
-        Binding("g", "seek", "Seek"),
-        Binding("comma", "step(-1)", "Back", key_display=","),
-        Binding("full_stop", "step(1)", "Step", key_display="."),
     ]
 
     def __init__(

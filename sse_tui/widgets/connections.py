@@ -12,7 +12,7 @@ from sse_tui.literal import line, lines
 from sse_tui.model import View
 from sse_tui.widgets.common import apply_freshness, num, range_label, set_content, spark
 
-ROWS = (("active", "Active"), ("redis", "Redis counters"), ("mismatch", "Mismatch"))
+ROWS = (("active", "Active", "Active"), ("redis", "Redis counters", "Redis"), ("mismatch", "Mismatch", "Mismatch"))
 SPARK_POINTS = 120
 
 
@@ -42,17 +42,23 @@ class ConnectionsPanel(VerticalScroll):
         mismatch = None if a is None or r is None else abs(a - r)
         values = {"active": a, "redis": r, "mismatch": mismatch}
         series = {"active": view.history.active, "redis": view.history.redis, "mismatch": view.history.mismatch}
-        width = max(self.size.width - 34, 8)
+        inner = self.scrollable_content_region.width or 40
+        label_w = 15 if inner >= 56 else 9
         rows: list[Content] = []
-        for key, title in ROWS:
+        for key, title, short in ROWS:
             value = values[key]
+            title = title if label_w == 15 else short
             style = "bold"
             if key == "mismatch" and value is not None and trusted:
                 style = "bold $error" if value > 10 else ("bold $warning" if value else "bold")
-            pts = list(series[key])[-min(SPARK_POINTS, width):]
             shown = num(value) if value is not None else "? unknown"
-            rows.append(line(f"{title:<15} ", (f"{shown:>6}", style), " ", (spark(pts, width), "$accent"),
-                             " ", (range_label(pts), "dim")))
+            head = f"{title:<{label_w}} "
+            cells = f"{shown:>6}"
+            label = range_label(list(series[key])[-SPARK_POINTS:])
+            width = max(inner - len(head) - len(cells) - len(label) - 3, 4)
+            pts = list(series[key])[-min(SPARK_POINTS, width):]
+            label = range_label(pts)
+            rows.append(line(head, (cells, style), " ", (spark(pts, width), "$accent"), " ", (label, "dim")))
         if not trusted:
             task = line(("periodic cleanup task: unknown", "dim"))
         elif cs.cleanup_task_running is None:
@@ -67,5 +73,5 @@ class ConnectionsPanel(VerticalScroll):
             why = f" ({st.reason})" if st.reason else ""
             rows.append(line(("✖ state store ", "bold $error"), (st.state.replace("_", " ") + why, "$error")))
         n = len(view.history)
-        rows.append(line((f"history: last {n} poll{'s' if n != 1 else ''}; bars from zero, min–max shown", "dim")))
+        rows.append(line((f"history: {n} poll{'s' if n != 1 else ''}; bars from zero", "dim")))
         set_content(self.query_one("#conn-body", Static), lines(rows))
