@@ -6,12 +6,17 @@ Mount them on any Starlette or FastAPI app::
                     lifespan=sse_lifespan(provider))
     # FastAPI: app.router.routes.extend(monitoring_routes(provider))
 
-Authorization: ``POST /monitoring/cleanup`` needs ``Authorization: Bearer <SSE_MONITORING_TOKEN>``
-(404 when no token is configured: the endpoint does not exist). With
-``SSE_MONITORING_READ_REQUIRES_TOKEN`` the read endpoints (/monitoring, /monitoring/connections,
-/metrics) need it too; ``/health``, ``/health/live`` and ``/health/ready`` never do (load-balancer
-probes; their bodies carry no secrets).
-No response ever carries the token or the Redis URL.
+Authorization: the actions (``POST /monitoring/cleanup``, ``DELETE /monitoring/connections/{id}``,
+``POST /monitoring/workers/{id}/reap``) need ``Authorization: Bearer <SSE_MONITORING_TOKEN>``
+(404 when no token is configured: the endpoints do not exist). Connection listings
+(``/monitoring/connections*``, ``/monitoring/channels``: client addresses and user agents)
+need it too unless ``SSE_MONITORING_CONNECTIONS_PUBLIC``. With
+``SSE_MONITORING_READ_REQUIRES_TOKEN`` every read endpoint (/monitoring, /metrics) needs
+it; the probes (``/health*``) never do, and their bodies carry no secret and no address.
+
+Probes: ``/health/live`` and ``/health/ready`` judge this process only (give them to a
+load balancer or Kubernetes); ``/health`` and ``/health/fleet`` are the guide's fleet-wide
+verdict (give them to alerting).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from starlette.routing import BaseRoute, Route
 from .config import SSEConfig
 from .exporters.prometheus import CONTENT_TYPE_LATEST, render_metrics
 from .manager import ConnectionManager
-from .store.base import StoreUnavailable
+from .store.base import ORDERS, SORTS, StoreUnavailable
 from .streaming import ManagerSource, close_tracked_streams, resolve_manager
 
 __all__ = ["monitoring_routes", "sse_lifespan", "create_app", "MAX_CLEANUP_BATCH", "CONNECTION_STATES"]
@@ -39,6 +44,8 @@ log = logging.getLogger("sse")
 
 MAX_CLEANUP_BATCH = 10_000
 MAX_OFFSET = 1_000_000_000
+MAX_BODY = 16 * 1024
+MAX_QUERY = 200
 DEFAULT_PAGE = 50
 CONNECTION_STATES = ("stale", "active", "long_lived", "very_old", "all")
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -80,12 +87,19 @@ class _Endpoints:
     def cfg(self, manager: ConnectionManager) -> SSEConfig:
         return self.config or manager.config
 
-    async def _read_guard(self, request: Request) -> tuple[ConnectionManager, JSONResponse | None]:
+    async def _read_guard(self, request: Request, *, listing: bool = False) -> tuple[ConnectionManager, JSONResponse | None]:
         manager = await self.manager(request)
         cfg = self.cfg(manager)
-        if cfg.MONITORING_READ_REQUIRES_TOKEN:
+        if cfg.MONITORING_READ_REQUIRES_TOKEN or (listing and not cfg.MONITORING_CONNECTIONS_PUBLIC):
             return manager, _check_token(request, cfg.monitoring_token)
         return manager, None
+
+    async def _action_guard(self, request: Request) -> tuple[ConnectionManager, JSONResponse | None]:
+        manager = await self.manager(request)
+        token = self.cfg(manager).monitoring_token
+        if token is None:
+            return manager, _error(404, "actions disabled (no SSE_MONITORING_TOKEN configured)")
+        return manager, _check_token(request, token)
 
     # -- reads --------------------------------------------------------------------------
     async def monitoring(self, request: Request) -> Response:
@@ -95,7 +109,7 @@ class _Endpoints:
         return JSONResponse(await manager.get_detailed_monitoring_stats(), headers=_NO_STORE)
 
     async def connections(self, request: Request) -> Response:
-        manager, denied = await self._read_guard(request)
+        manager, denied = await self._read_guard(request, listing=True)
         if denied:
             return denied
         cfg = self.cfg(manager)
@@ -103,6 +117,13 @@ class _Endpoints:
         state = q.get("state", "all")
         if state not in CONNECTION_STATES:
             return _error(400, f"state must be one of {', '.join(CONNECTION_STATES)}")
+        sort, order, query = q.get("sort") or None, q.get("order", "desc"), q.get("q", "")
+        if sort is not None and sort not in SORTS:
+            return _error(400, f"sort must be one of {', '.join(SORTS)}")
+        if order not in ORDERS:
+            return _error(400, f"order must be one of {', '.join(ORDERS)}")
+        if len(query) > MAX_QUERY:
+            return _error(400, f"q must be at most {MAX_QUERY} characters")
         try:
             limit = _int_param(q, "limit", min(DEFAULT_PAGE, cfg.MONITORING_MAX_PAGE_SIZE), 1, None)
             offset = _int_param(q, "offset", 0, 0, MAX_OFFSET)
@@ -110,11 +131,68 @@ class _Endpoints:
             return _error(400, str(exc))
         limit = min(limit, cfg.MONITORING_MAX_PAGE_SIZE)
         try:
-            total, records = await manager.list_connections(state, limit, offset)
+            page = await manager.list_connections(state, limit, offset, query=query, sort=sort, order=order)
         except StoreUnavailable as exc:
             return _error(503, f"state store unavailable: {exc}")
-        return JSONResponse({"state": state, "total": total, "limit": limit, "offset": offset,
-                             "connections": [r.model_dump(mode="json") for r in records]}, headers=_NO_STORE)
+        return JSONResponse(page.model_dump(mode="json"), headers=_NO_STORE)
+
+    async def connection(self, request: Request) -> Response:
+        manager, denied = await self._read_guard(request, listing=True)
+        if denied:
+            return denied
+        cid = request.path_params["connection_id"]
+        try:
+            rec = await manager.connection(cid)
+        except StoreUnavailable as exc:
+            return _error(503, f"state store unavailable: {exc}")
+        if rec is None:
+            return _error(404, "no such connection")
+        return JSONResponse({"connection": rec.model_dump(mode="json"), "now": manager.now(),
+                             "stale_threshold_seconds": self.cfg(manager).STALE_CONNECTION_THRESHOLD_SECONDS},
+                            headers=_NO_STORE)
+
+    async def disconnect(self, request: Request) -> Response:
+        manager, denied = await self._action_guard(request)
+        if denied:
+            return denied
+        cid = request.path_params["connection_id"]
+        try:
+            if await manager.connection(cid) is None and cid not in manager.local_connection_ids():
+                return _error(404, "no such connection")
+            result = await manager.disconnect(cid)
+        except StoreUnavailable as exc:
+            return _error(503, f"state store unavailable: {exc}")
+        return JSONResponse(result.model_dump(mode="json"), headers=_NO_STORE)
+
+    async def reap(self, request: Request) -> Response:
+        manager, denied = await self._action_guard(request)
+        if denied:
+            return denied
+        wid = request.path_params["worker_id"]
+        try:
+            result = await manager.reap_worker_now(wid)
+        except KeyError:
+            return _error(404, "no such worker")
+        except ValueError as exc:
+            return _error(409, str(exc))
+        except StoreUnavailable as exc:
+            return _error(503, f"state store unavailable: {exc}")
+        return JSONResponse(result.model_dump(mode="json"), headers=_NO_STORE)
+
+    async def channels(self, request: Request) -> Response:
+        manager, denied = await self._read_guard(request, listing=True)
+        if denied:
+            return denied
+        try:
+            page = await manager.channels()
+        except StoreUnavailable as exc:
+            return _error(503, f"state store unavailable: {exc}")
+        return JSONResponse(page.model_dump(mode="json"), headers=_NO_STORE)
+
+    async def auth(self, request: Request) -> Response:
+        """Check a bearer token without side effects (sse-dash asks at start)."""
+        _, denied = await self._action_guard(request)
+        return denied or JSONResponse({"ok": True}, headers=_NO_STORE)
 
     async def metrics(self, request: Request) -> Response:
         manager, denied = await self._read_guard(request)
@@ -124,6 +202,7 @@ class _Endpoints:
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers=_NO_STORE)
 
     async def health(self, request: Request) -> Response:
+        """The guide's fleet-wide verdict (for alerting): 503 when unhealthy."""
         manager = await self.manager(request)
         snap = await manager.monitoring_snapshot()
         hi = snap.health_indicators.model_dump(mode="json")
@@ -131,29 +210,31 @@ class _Endpoints:
         return JSONResponse(body, status_code=503 if hi["overall_health"] == "unhealthy" else 200, headers=_NO_STORE)
 
     async def live(self, request: Request) -> Response:
+        """This process's event loop answers."""
         return JSONResponse({"status": "alive"}, headers=_NO_STORE)
 
     async def ready(self, request: Request) -> Response:
+        """This process can serve streams. Never fails for the shared store: a store outage
+        is the same for every pod, and streams open fine without it (see /health/fleet)."""
         manager = await self.manager(request)
-        try:
-            await manager.store.ping()
-        except StoreUnavailable as exc:
-            return JSONResponse({"status": "unavailable", "store": manager.store.kind, "reason": str(exc)},
-                                status_code=503, headers=_NO_STORE)
-        return JSONResponse({"status": "ready", "store": manager.store.kind}, headers=_NO_STORE)
+        status = manager.store_status
+        body = {"status": "ready", "store": manager.store.kind, "store_state": status.state,
+                "local_connections": manager.local_connection_count}
+        return JSONResponse(body, headers=_NO_STORE)
 
     # -- cleanup ------------------------------------------------------------------------
     async def cleanup(self, request: Request) -> Response:
-        manager = await self.manager(request)
-        cfg = self.cfg(manager)
-        token = cfg.monitoring_token
-        if token is None:
-            return _error(404, "cleanup endpoint disabled (no SSE_MONITORING_TOKEN configured)")
-        denied = _check_token(request, token)
+        manager, denied = await self._action_guard(request)
         if denied:
             return denied
+        cfg = self.cfg(manager)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return _error(413, f"body larger than {MAX_BODY} bytes")
         try:
-            batch = _batch_size(await request.body(), cfg.CLEANUP_BATCH_SIZE)
+            batch = _batch_size(body, cfg.CLEANUP_BATCH_SIZE)
         except ValueError as exc:
             return _error(400, str(exc))
         # non-blocking: refuse rather than queue (the check and the manager's lock acquire
@@ -189,7 +270,7 @@ def _batch_size(body: bytes, default: int) -> int:
         return default
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValueError("body must be JSON, e.g. {\"batch_size\": 10}") from None
     if not isinstance(data, dict):
         raise ValueError("body must be a JSON object, e.g. {\"batch_size\": 10}")
@@ -218,9 +299,15 @@ def monitoring_routes(source: ManagerSource = None, config: SSEConfig | None = N
     return [
         Route(f"{p}/monitoring", e.monitoring, methods=["GET"], name="sse_monitoring"),
         Route(f"{p}/monitoring/connections", e.connections, methods=["GET"], name="sse_monitoring_connections"),
+        Route(f"{p}/monitoring/connections/{{connection_id}}", e.connection, methods=["GET"], name="sse_monitoring_connection"),
+        Route(f"{p}/monitoring/connections/{{connection_id}}", e.disconnect, methods=["DELETE"], name="sse_monitoring_disconnect"),
+        Route(f"{p}/monitoring/workers/{{worker_id}}/reap", e.reap, methods=["POST"], name="sse_monitoring_reap"),
+        Route(f"{p}/monitoring/channels", e.channels, methods=["GET"], name="sse_monitoring_channels"),
+        Route(f"{p}/monitoring/auth", e.auth, methods=["GET"], name="sse_monitoring_auth"),
         Route(f"{p}/monitoring/cleanup", e.cleanup, methods=["POST"], name="sse_monitoring_cleanup"),
         Route(f"{p}/metrics", e.metrics, methods=["GET"], name="sse_metrics"),
         Route(f"{p}/health", e.health, methods=["GET"], name="sse_health"),
+        Route(f"{p}/health/fleet", e.health, methods=["GET"], name="sse_health_fleet"),
         Route(f"{p}/health/live", e.live, methods=["GET"], name="sse_health_live"),
         Route(f"{p}/health/ready", e.ready, methods=["GET"], name="sse_health_ready"),
     ]

@@ -36,6 +36,7 @@ class SSEConfig(BaseSettings):
         validate_assignment=True,
         extra="ignore",
         hide_input_in_errors=True,
+        allow_inf_nan=False,  # inf/nan cannot be carried by JSON and make no sense as a setting
     )
 
     # --- the guide's cleanup settings
@@ -46,13 +47,14 @@ class SSEConfig(BaseSettings):
     PERIODIC_CLEANUP_ENABLED: bool = Field(True, description="Run the periodic cleanup task")
 
     # --- state store
-    REDIS_URL: SecretStr | None = Field(None, description="redis:// or rediss:// URL; unset = in-memory store")
-    REDIS_NAMESPACE: str = Field("sse", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$", description="Key namespace (also the Cluster hash tag)")
+    REDIS_URL: SecretStr | None = Field(None, frozen=True, description="redis:// or rediss:// URL; unset = in-memory store (fixed at start)")
+    REDIS_NAMESPACE: str = Field("sse", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$", frozen=True, description="Key namespace (also the Cluster hash tag; fixed at start)")
     REDIS_TIMEOUT_SECONDS: float = Field(2.0, gt=0, description="Socket timeout for Redis commands")
 
     # --- fleet
     WORKER_HEARTBEAT_TTL_SECONDS: float = Field(15.0, gt=0, description="A worker whose heartbeat is older is dead")
     TOUCH_FLUSH_INTERVAL_SECONDS: float = Field(1.0, gt=0, description="Batched activity flush (and heartbeat) period")
+    REGISTER_WAIT_SECONDS: float = Field(0.02, ge=0, le=5, description="Longest a new stream's headers wait for its registration (it goes on in the background)")
 
     # --- streams
     SEND_TIMEOUT_SECONDS: float = Field(10.0, gt=0, description="A send that blocks longer closes the stream")
@@ -63,10 +65,14 @@ class SSEConfig(BaseSettings):
     SERVICE_NAME: str = Field("sse_connection_manager", min_length=1)
     MONITORING_TOKEN: SecretStr | None = Field(None, description="Bearer token for POST /monitoring/cleanup")
     MONITORING_READ_REQUIRES_TOKEN: bool = Field(False, description="Require the token on read endpoints too")
+    MONITORING_CONNECTIONS_PUBLIC: bool = Field(False, description="Serve connection listings (client addresses, user agents) without the token")
     MONITORING_MAX_PAGE_SIZE: int = Field(500, gt=0, description="Upper bound of /monitoring/connections?limit=")
 
     # --- health thresholds (the guide's defaults)
     ALERT_CONNECTION_MISMATCH: int = Field(10, ge=0, description="Alert when |active - redis| exceeds this")
+    ALERT_MISMATCH_FOR_SECONDS: float = Field(5.0, ge=0, description="...for longer than this (registration and flush explain shorter ones)")
+    ALERT_CONSECUTIVE_CLEANUP_ERRORS: int = Field(3, ge=1, description="Alert when this many cleanup runs fail in a row")
+    ERROR_RATE_WINDOW_SECONDS: float = Field(600.0, gt=0, description="Window of the cleanup error rate that alerts and warnings use")
     ALERT_CLEANUP_ERROR_RATE_PERCENT: float = Field(10.0, ge=0, le=100)
     WARN_CLEANUP_ERROR_RATE_PERCENT: float = Field(5.0, ge=0, le=100)
     WARN_ACTIVE_CONNECTIONS: int = Field(1000, ge=0)
@@ -150,7 +156,7 @@ FLEET_SETTINGS = (
     "PERIODIC_CLEANUP_ENABLED", "WORKER_HEARTBEAT_TTL_SECONDS", "TOUCH_FLUSH_INTERVAL_SECONDS", "SERVICE_NAME",
     "ALERT_CONNECTION_MISMATCH", "ALERT_CLEANUP_ERROR_RATE_PERCENT", "WARN_CLEANUP_ERROR_RATE_PERCENT",
     "WARN_ACTIVE_CONNECTIONS", "WARN_STALE_CONNECTIONS", "WARN_VERY_OLD_CONNECTIONS", "LONG_LIVED_SECONDS",
-    "VERY_OLD_SECONDS",
+    "VERY_OLD_SECONDS", "ALERT_MISMATCH_FOR_SECONDS", "ALERT_CONSECUTIVE_CLEANUP_ERRORS", "ERROR_RATE_WINDOW_SECONDS",
 )
 
 

@@ -396,6 +396,22 @@ def _run_fleet(args: argparse.Namespace, token: str) -> None:
             audience.join(10)
 
 
+async def _redis_problem(url: str) -> str | None:
+    """One line saying why ``url`` cannot be used (None when it answers). The demo runs
+    for a person at a terminal: a Redis that is not there is an error, not a wait."""
+    from .store.base import StoreUnavailable
+    from .store.redis import RedisStore
+    store = RedisStore(url)
+    try:
+        await store.start()
+        await store.ping()
+    except StoreUnavailable as exc:
+        return str(exc)
+    finally:
+        await store.close()
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="sse-demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1")
@@ -410,6 +426,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers > 1 and not args.redis_url:
         p.error("--workers > 1 needs --redis-url (each worker process needs the shared store)")
     token = args.token or os.environ.get("SSE_MONITORING_TOKEN") or secrets.token_urlsafe(24)
+    if args.redis_url:
+        problem = asyncio.run(_redis_problem(args.redis_url))
+        if problem:
+            print(f"sse-demo: cannot use Redis: {problem}", file=sys.stderr)
+            return 3
     _setup_logging()
     try:
         if args.workers > 1:

@@ -8,15 +8,16 @@ same atomic scripts the workers use.
 
 from __future__ import annotations
 
-from .config import SSEConfig, load_config
+from .config import ConfigError, SSEConfig, load_config
 from .manager import ConnectionManager
-from .models import CleanupResult, ConnectionRecord, MonitoringStats
+from .models import ChannelsPage, CleanupResult, ConnectionPage, ConnectionRecord, DisconnectResult, MonitoringStats, ReapResult
 from .store.redis import RedisStore
 
 
 class FleetReader:
-    def __init__(self, manager: ConnectionManager) -> None:
+    def __init__(self, manager: ConnectionManager, *, follow_published: bool = True) -> None:
         self.manager = manager
+        self._follow = follow_published
 
     @classmethod
     async def connect(cls, redis_url: str, namespace: str = "sse", config: SSEConfig | None = None) -> "FleetReader":
@@ -31,15 +32,52 @@ class FleetReader:
         if published and config is None:
             # judge the fleet by the settings its workers run with, not this shell's environment
             cfg = load_config(**published)
-        manager = ConnectionManager(store, cfg, observer=True, worker_id="sse-dash-observer")
-        await manager.start()
-        return cls(manager)
+        manager = ConnectionManager(store, cfg, observer=True, worker_id="sse-dash-observer", store_clock=True)
+        try:
+            await manager.start()
+        except Exception:
+            await store.close()
+            raise
+        return cls(manager, follow_published=config is None)
+
+    async def _refresh_settings(self) -> None:
+        """Follow the settings the fleet publishes (a long-running observer must not judge
+        by what it read at start)."""
+        if not self._follow:
+            return
+        published = await self.manager.store.published_config()
+        if not published:
+            return
+        try:
+            cfg = load_config(**published)
+        except ConfigError:
+            return  # a half-written or foreign config: keep judging by the last good one
+        if cfg != self.manager.config:
+            self.manager.config = cfg
 
     async def snapshot(self) -> MonitoringStats:
+        await self._refresh_settings()
+        await self.manager.measure_clock()
         return await self.manager.monitoring_snapshot()
 
+    async def list_connections(self, state: str = "all", query: str = "", sort: str | None = None, order: str = "desc",
+                               limit: int = 50, offset: int = 0) -> ConnectionPage:
+        return await self.manager.list_connections(state, limit, offset, query=query, sort=sort, order=order)
+
     async def connections(self, state: str = "stale", limit: int = 50, offset: int = 0) -> list[ConnectionRecord]:
-        return (await self.manager.list_connections(state, limit, offset))[1]
+        return (await self.manager.list_connections(state, limit, offset)).connections
+
+    async def connection(self, connection_id: str) -> ConnectionRecord | None:
+        return await self.manager.connection(connection_id)
+
+    async def disconnect(self, connection_id: str) -> DisconnectResult:
+        return await self.manager.disconnect(connection_id)
+
+    async def reap_worker(self, worker_id: str) -> ReapResult:
+        return await self.manager.reap_worker_now(worker_id)
+
+    async def channels(self) -> ChannelsPage:
+        return await self.manager.channels()
 
     async def cleanup(self, batch_size: int | None = None) -> CleanupResult:
         return await self.manager.run_cleanup(batch_size)

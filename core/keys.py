@@ -15,6 +15,9 @@ key                         type    contents
 ``{ns}:worker:<worker>``    hash    heartbeat: host, pid, connections, ... (PEXPIRE ttl)
 ``{ns}:cleanup``            hash    fleet-wide cleanup counters and duration buckets
 ``{ns}:config``             hash    the fleet's settings (no secrets), for observers
+``{ns}:cleanup:runs``       list    the last 500 cleanup runs, "<time>:<error 0/1>" (windowed error rate)
+``{ns}:events``             list    the fleet's last 100 events (cleanups, reaps, disconnects), JSON
+``{ns}:reaping:<worker>``   string  lease of the worker reaping a dead one (PX 30 s)
 ==========================  ======  ================================================
 """
 
@@ -54,6 +57,17 @@ class Keys:
     @property
     def config(self) -> str:
         return self.prefix + "config"
+
+    @property
+    def cleanup_runs(self) -> str:
+        return self.prefix + "cleanup:runs"
+
+    @property
+    def events(self) -> str:
+        return self.prefix + "events"
+
+    def reaping(self, worker_id: str) -> str:
+        return self.prefix + "reaping:" + worker_id
 
     def conn(self, connection_id: str) -> str:
         return self.prefix + "conn:" + connection_id

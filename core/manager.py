@@ -2,24 +2,31 @@
 
 Lifecycle of one connection (drawn out in docs/architecture.md)::
 
-    register() ──► store.register (Lua: zsets + hash + worker set + counter)
-       │
-    touch() ──► in-memory batch ─┐
-    stream counters (activity=) ─┴─(every TOUCH_FLUSH_INTERVAL)──► store.flush (one EVALSHA)
-       │
-    unregister() ──► store.unregister (Lua, counted once)       ┐ whichever
-    cleanup (stale, or its worker's heartbeat expired) ─────────┘ comes first
+    register() ──► local registry + registration queue ─┐ the sync task sends queued
+    unregister() ─► local registry + removal queue ─────┤ registrations / removals in
+                                                        │ batches (one call each), and
+    stream progress (activity=) / touch() ──────────────┴ every TOUCH_FLUSH_INTERVAL one
+                                                          store.flush (touches + heartbeat)
+    cleanup (stale, or its worker's heartbeat expired) removes it elsewhere: the worker
+    closes the stream at its next flush.
 
-The manager never lets a store failure reach a stream: register/touch/unregister keep
-the local registry and mark it for resync; the next successful cleanup cycle puts every
-live local connection back into the store.
+The manager never lets a store failure reach a stream. It starts whether or not the store
+answers (it connects in the background), a stream's headers wait at most
+``REGISTER_WAIT_SECONDS`` for its registration, and after any store trouble the next
+good flush makes the store agree with what this worker really holds (phantoms removed,
+missing connections added): see :meth:`ConnectionManager.sync_with_store`.
+
+Times written to the store are on the store's clock (Redis ``TIME``, measured at every
+flush), so workers whose clocks disagree still agree on every cutoff.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
+import math
 import os
 import socket
 import time
@@ -31,15 +38,22 @@ from typing import Any, Awaitable, Callable, Protocol
 from . import health, stats
 from .config import SSEConfig, describe_valid, fleet_settings, validation_warnings
 from .models import (
-    AgeCounts, CleanupCounters, CleanupResult, ConfigurationView, ConnectionRecord, ConnectionStats,
-    MonitoringStats, Touch, WorkerHeartbeat, WorkerInfo,
+    AgeCounts, ChannelsPage, ChannelSummary, CleanupCounters, CleanupResult, ConfigurationView, ConnectionPage,
+    ConnectionRecord, ConnectionStats, DisconnectResult, FleetEvent, MonitoringStats, ReapResult, StoreStatus, Touch,
+    WorkerHeartbeat, WorkerInfo,
 )
-from .store.base import AgeQuery, Census, StateStore, StoreUnavailable
+from .store.base import AgeQuery, FleetRead, FlushResult, StateStore, StoreUnavailable
 
 log = logging.getLogger("sse")
 
 OnClose = Callable[[], Awaitable[None] | None]
 COUNTERS_EVERY = 30  # periodic flushes per flush of per-connection events/bytes counters
+SYNC_EVERY = 60  # flushes between full checks of this worker's set against the store
+RESYNC_FLUSHES = 2  # flushes after store trouble that reconcile (late-applied writes of a hang land in the first)
+MAX_CHANNEL = 256  # characters stored of client-controlled fields
+MAX_CLIENT = 256
+MAX_USER_AGENT = 256
+MAX_CONNECTION_ID = 128
 Clock = Callable[[], float]
 
 
@@ -59,6 +73,21 @@ class ActivitySource(Protocol):
     def progress(self) -> int: ...
 
 
+CLOSE_REASONS = ("client_gone", "stale", "removed_elsewhere", "operator", "shutdown", "max_lifetime",
+                 "send_timeout", "error", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class PodStats:
+    """This process's own streams and counters (Prometheus: safe to ``sum()`` over pods)."""
+
+    connections: int
+    opened: int
+    closed: dict[str, int]  # by reason (CLOSE_REASONS)
+    events_sent: int
+    bytes_sent: int
+
+
 @dataclass(slots=True)
 class _Local:
     record: ConnectionRecord
@@ -68,6 +97,8 @@ class _Local:
     seen_progress: int = 0  # activity.progress at the last flush
     flushed_events: int = 0  # activity totals already counted into a store flush
     flushed_bytes: int = 0
+    stored: bool = False  # the store confirmed it holds this connection
+    sent: bool = False  # a registration was sent (its outcome may be unknown after a failure)
 
 
 class StateManager:
@@ -84,7 +115,9 @@ class StateManager:
 class ConnectionManager:
     def __init__(self, store: StateStore, config: SSEConfig, *, clock: Clock = time.time,
                  worker_id: str | None = None, host: str | None = None, pid: int | None = None,
-                 observer: bool = False) -> None:
+                 observer: bool = False, store_clock: bool | None = None) -> None:
+        """``store_clock``: translate times to the store's clock (measured at each flush).
+        Default: on with the real clock, off with an injected test clock."""
         self.store = store
         self.config = config
         self.clock = clock
@@ -93,44 +126,143 @@ class ConnectionManager:
         self.worker_id = worker_id or f"{self.host}-{self.pid}-{uuid.uuid4().hex[:6]}"
         self.observer = observer
         self.state_manager = StateManager(store)
+        self._use_store_clock = (clock is time.time) if store_clock is None else store_clock
+        self._clock_offset = 0.0  # store clock - local clock
         self.started_at = clock()
         self._local: dict[str, _Local] = {}
         # batched activity since the last flush: id -> latest activity time; and per-connection
         # [events, bytes] since the last counters flush (kept apart: touch() is on the hot path)
         self._active: dict[str, float] = {}
         self._counts: dict[str, list[int]] = {}
+        self._to_register: dict[str, _Local] = {}  # queued for the sync task
+        self._to_remove: set[str] = set()  # ids to remove from the store (retried until done)
+        self._wake = asyncio.Event()
+        self._batch_done: asyncio.Future[None] | None = None
         self._cleanup_task: asyncio.Task[None] | None = None
-        self._flush_task: asyncio.Task[None] | None = None
+        self._sync_task: asyncio.Task[None] | None = None
         self._cleanup_lock = asyncio.Lock()
-        self._needs_resync = False
+        self._store_lock = asyncio.Lock()  # one writer of this worker's registry state at a time
+        self._connected = False
+        self._resync_flushes = 0
+        self._lost_data = False  # the store lost our heartbeat: missing connections are re-registered
         self._heartbeats = 0
         self._flushes = 0
-        self._unrecorded: list[tuple[int, int, float, bool]] = []  # cleanup runs the store missed
-        self._store_error: str | None = None
+        self._unrecorded: list[tuple[int, int, float, bool, float]] = []  # cleanup runs the store missed
+        self._status = StoreStatus(state="connecting", since=clock())
+        self._bad_data: tuple[str, ...] = ()
+        self._bad_by_source: dict[str, tuple[str, ...]] = {}
+        self._reported_bad: set[str] = set()
         self._started = False
         self._flush_hooks: list[Callable[[], None]] = []
+        self._last_sync: tuple[int, int] = (0, 0)  # (phantoms removed, re-registered) by the last sync
         self.validation_warnings: list[str] = validation_warnings(config)
+        self._config_seen: dict[str, str] = fleet_settings(config)
+        self._republish = False
+        self._opened = 0
+        self._closed: dict[str, int] = dict.fromkeys(CLOSE_REASONS, 0)
+        self._gone_events = 0  # totals of streams that ended (live ones are read from their sources)
+        self._gone_bytes = 0
+        self._cond_since: dict[str, float] = {}  # rule type -> when its condition started holding (hysteresis)
+
+    # -- clocks -----------------------------------------------------------------------
+    def now(self) -> float:
+        """The fleet's clock: the store's (Redis TIME) as measured at the last flush."""
+        return self.clock() + self._clock_offset
+
+    @property
+    def clock_offset(self) -> float:
+        return self._clock_offset
+
+    async def measure_clock(self) -> None:
+        """Read the store's clock now (observers, which do not flush)."""
+        if not self._use_store_clock or not self._connected:
+            return
+        t0 = self.clock()
+        try:
+            server = await self.store.server_time()
+        except StoreUnavailable:
+            return
+        self._measure_clock(t0, self.clock(), server)
+
+    def _measure_clock(self, t0: float, t1: float, server: float | None) -> None:
+        if server is None or not self._use_store_clock or t1 - t0 > 0.5:
+            return
+        self._clock_offset = server - (t0 + t1) / 2.0
+
+    # -- store status -------------------------------------------------------------------
+    @property
+    def store_status(self) -> StoreStatus:
+        return self._status
+
+    @property
+    def store_ok(self) -> bool:
+        return self._status.state == "up"
+
+    def _mark_unavailable(self, exc: Exception) -> None:
+        state = exc.state if isinstance(exc, StoreUnavailable) else "unreachable"
+        state = "refusing_writes" if state == "refusing_writes" else ("unreachable" if self._connected else "connecting")
+        reason = str(exc)
+        if self._status.state != state or self._status.reason != reason:
+            if self._status.state == "up":
+                log.warning("SSE state store unavailable: %s", reason)
+            self._status = StoreStatus(state=state, reason=reason, since=self.clock() if self._status.state == "up"
+                                       or self._status.since is None else self._status.since,
+                                       last_ok=self._status.last_ok, bad_data=list(self._bad_data))
+        self._resync_flushes = RESYNC_FLUSHES
+
+    def _mark_ok(self) -> None:
+        now = self.clock()
+        if self._status.state != "up":
+            if self._status.state != "connecting":
+                log.warning("SSE state store available again after %.1fs", now - (self._status.since or now))
+            self._status = StoreStatus(state="up", since=now, last_ok=now, bad_data=list(self._bad_data))
+        else:
+            self._status = self._status.model_copy(update={"last_ok": now})
+
+    def _note_bad_data(self, bad: tuple[str, ...], source: str = "fleet") -> None:
+        """Remember what the last read of ``source`` (fleet counters, connection records)
+        found malformed; each key is logged once."""
+        self._bad_by_source[source] = bad
+        self._bad_data = tuple(dict.fromkeys(b for v in self._bad_by_source.values() for b in v))[:50]
+        for b in bad:
+            if b not in self._reported_bad and len(self._reported_bad) < 1000:
+                self._reported_bad.add(b)
+                log.warning("SSE state store holds bad data (skipped): %s", b)
+        if list(self._bad_data) != self._status.bad_data:
+            self._status = self._status.model_copy(update={"bad_data": list(self._bad_data)})
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
+        """Start: never waits long on the store. An observer (sse-dash) needs the store and
+        raises StoreUnavailable; a worker connects in the background and serves at once."""
         if self._started:
             return
         if self.validation_warnings:
             log.warning("SSE configuration validation warnings: %s", "; ".join(self.validation_warnings))
         else:
             log.info("SSE configuration validated successfully: %s", describe_valid(self.config))
-        await self.store.start()
-        self._started = True
         if self.observer:
+            await self.store.start()
+            self._connected = True
+            self._mark_ok()
+            self._started = True
             return
+        self._started = True
         try:
-            await self.store.publish_config(fleet_settings(self.config))
-            await self._heartbeat()
-        except StoreUnavailable as exc:  # start anyway: streams must not depend on Redis
-            self._mark_unavailable(exc)
-        self._flush_task = asyncio.create_task(self._flush_loop(), name="sse-touch-flush")
+            await asyncio.wait_for(self._connect(), timeout=min(self.config.REDIS_TIMEOUT_SECONDS, 0.5))
+        except (StoreUnavailable, asyncio.TimeoutError) as exc:  # serve anyway: streams must not depend on Redis
+            self._mark_unavailable(exc if isinstance(exc, StoreUnavailable)
+                                   else StoreUnavailable("state store did not answer at start", "unreachable"))
+        self._sync_task = asyncio.create_task(self._sync_loop(), name="sse-store-sync")
         if self.config.PERIODIC_CLEANUP_ENABLED:
             self.start_periodic_cleanup()
+
+    async def _connect(self) -> None:
+        """Connect, publish the fleet settings and send the first heartbeat."""
+        await self.store.start()
+        self._connected = True
+        await self.store.publish_config(fleet_settings(self.config))
+        await self.flush_touches(counters=False)
 
     def start_periodic_cleanup(self) -> None:
         if self._cleanup_task is None or self._cleanup_task.done():
@@ -145,20 +277,22 @@ class ConnectionManager:
         if not self._started:
             return
         await self.stop_periodic_cleanup()
-        await _cancel(self._flush_task)
-        self._flush_task = None
+        await _cancel(self._sync_task)
+        self._sync_task = None
         local = list(self._local.items())
         self._local.clear()
         self._active.clear()
         self._counts.clear()
-        if close_streams:
-            for _, entry in local:
+        self._to_register.clear()
+        for _, entry in local:
+            self._ended(entry, "shutdown")
+            if close_streams:
                 await self._close_stream(entry)
         try:
-            if not self.observer:
+            if not self.observer and self._connected:
                 # everything this worker still holds, in batches of 1,000 per Lua call
                 # (not one round trip per connection), then its heartbeat
-                while (await self.store.reap_worker(self.worker_id, 1000))[1]:
+                while (await self.store.reap_worker(self.worker_id, 1000, self.worker_id))[1] > 0:
                     pass
                 await self.store.forget_worker(self.worker_id)
         except StoreUnavailable as exc:
@@ -181,37 +315,51 @@ class ConnectionManager:
     async def register(self, connection_id: str | None = None, *, channel: str = "default",
                        client_address: str = "", user_agent: str = "",
                        on_close: OnClose | None = None, activity: ActivitySource | None = None) -> ConnectionRecord:
-        """Register a stream. Never raises for store trouble: the stream goes on, and the
-        registry is resynced when the store is back.
+        """Register a stream. Never raises for store trouble and waits at most
+        ``REGISTER_WAIT_SECONDS`` for the store (then the registration goes on in the
+        background, batched with others). Client-controlled fields are length-capped.
 
         ``activity``: the stream's running ``events_sent``/``bytes_sent`` totals, read at
         every flush (then the stream need not call :meth:`touch`)."""
-        now = self.clock()
+        now = self.now()
         record = ConnectionRecord(
-            connection_id=connection_id or uuid.uuid4().hex, worker_id=self.worker_id, host=self.host,
-            pid=self.pid, channel=channel, client_address=client_address, user_agent=user_agent[:256],
-            connected_at=now, last_activity=now,
+            connection_id=(connection_id or uuid.uuid4().hex)[:MAX_CONNECTION_ID], worker_id=self.worker_id,
+            host=self.host, pid=self.pid, channel=channel[:MAX_CHANNEL], client_address=client_address[:MAX_CLIENT],
+            user_agent=user_agent[:MAX_USER_AGENT], connected_at=now, last_activity=now,
         )
-        try:
-            await self.store.register(record)
-        except StoreUnavailable as exc:
-            self._mark_unavailable(exc)
-        # added after the store call: a flush running meanwhile never sees a local
-        # connection the store does not hold yet (it would take it for removed elsewhere)
-        if activity is None:
-            self._local[record.connection_id] = _Local(record, on_close)
-        else:
-            ev, by = activity.events_sent, activity.bytes_sent
-            self._local[record.connection_id] = _Local(record, on_close, activity=activity, seen_progress=activity.progress,
-                                                       flushed_events=ev, flushed_bytes=by)
+        entry = _Local(record, on_close)
+        if activity is not None:
+            entry.activity = activity
+            entry.seen_progress = activity.progress
+            entry.flushed_events, entry.flushed_bytes = activity.events_sent, activity.bytes_sent
+        self._local[record.connection_id] = entry
+        self._to_register[record.connection_id] = entry
+        self._opened += 1
+        await self._kick(self.config.REGISTER_WAIT_SECONDS)
         return record
+
+    async def _kick(self, wait: float) -> None:
+        """Wake the sync task and wait (bounded) for its next batch to land."""
+        if self._sync_task is None:  # not started (or stopped): write directly
+            if self._started or self.observer:
+                await self._send_queued()
+            return
+        self._wake.set()
+        if wait <= 0:
+            return
+        if self._batch_done is None or self._batch_done.done():
+            self._batch_done = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._batch_done), wait)
+        except asyncio.TimeoutError:
+            pass
 
     def touch(self, connection_id: str, events: int = 1, bytes_sent: int = 0) -> None:
         """A send or ping succeeded. Cheap (called for every event): two dict updates;
         the store hears of it at the next flush."""
         if connection_id not in self._local:
             return
-        self._active[connection_id] = self.clock()
+        self._active[connection_id] = self.now()
         if events or bytes_sent:
             c = self._counts.get(connection_id)
             if c is None:
@@ -220,74 +368,73 @@ class ConnectionManager:
                 c[0] += events
                 c[1] += bytes_sent
 
-    async def unregister(self, connection_id: str) -> bool:
-        """Forget a stream (client gone, server shutdown, error). True if the store removed it now."""
-        self._local.pop(connection_id, None)
+    def _ended(self, entry: _Local | None, reason: str) -> None:
+        if entry is None:
+            return
+        self._closed[reason if reason in self._closed else "other"] += 1
+        src = entry.activity
+        if src is not None:
+            self._gone_events += src.events_sent
+            self._gone_bytes += src.bytes_sent
+
+    def pod_stats(self) -> PodStats:
+        ev, by = self._gone_events, self._gone_bytes
+        for e in self._local.values():
+            if e.activity is not None:
+                ev += e.activity.events_sent
+                by += e.activity.bytes_sent
+        return PodStats(connections=len(self._local), opened=self._opened, closed=dict(self._closed),
+                        events_sent=ev, bytes_sent=by)
+
+    async def unregister(self, connection_id: str, reason: str = "client_gone") -> bool:
+        """Forget a stream (client gone, server shutdown, error; ``reason`` one of
+        CLOSE_REASONS). True when the store no longer holds it on return (it is removed in
+        the background otherwise)."""
+        entry = self._local.pop(connection_id, None)
+        self._ended(entry, reason)
         self._active.pop(connection_id, None)
         self._counts.pop(connection_id, None)
+        queued = self._to_register.pop(connection_id, None)
+        if queued is not None and not queued.sent:
+            return True  # never reached the store
+        self._to_remove.add(connection_id)
+        del entry
+        await self._kick(self.config.REGISTER_WAIT_SECONDS)
+        return connection_id not in self._to_remove
+
+    async def _send_queued(self) -> None:
+        """Send queued removals and registrations (one call each, batched)."""
+        async with self._store_lock:
+            await self._send_queued_locked()
+
+    async def _send_queued_locked(self) -> None:
         try:
-            return await self.store.unregister(connection_id)
+            if self._to_remove:
+                ids = list(self._to_remove)
+                await self.store.unregister_many(ids)
+                self._to_remove.difference_update(ids)
+            if self._to_register:
+                batch = list(self._to_register.values())
+                for e in batch:
+                    e.sent = True
+                records = []
+                for e in batch:
+                    seen = max(e.last_touch, self._active.get(e.record.connection_id, 0.0))
+                    r = e.record
+                    records.append(r.model_copy(update={"last_activity": seen}) if seen > r.last_activity else r)
+                await self.store.register_many(records)
+                for e in batch:
+                    cid = e.record.connection_id
+                    if self._to_register.get(cid) is e:
+                        del self._to_register[cid]
+                    e.stored = True
+            self._mark_ok()
         except StoreUnavailable as exc:
             self._mark_unavailable(exc)
-            return False
-
-    async def flush_touches(self, *, counters: bool = True) -> None:
-        """Send batched activity and the heartbeat (one round trip).
-
-        With ``counters=False`` only activity times go out and per-connection event/byte
-        counts stay batched here: the periodic flush sends counts every
-        ``COUNTERS_EVERY`` flushes, so an idle fleet costs Redis a few commands per flush
-        instead of several per ping."""
-        active, self._active = self._active, {}
-        counts: dict[str, list[int]] = {}
-        if counters:
-            counts, self._counts = self._counts, {}
-        self._run_flush_hooks()
-        self._pull_activity(active, counts if counters else None)
-        pending: dict[str, Touch] = {}
-        for cid, at in active.items():
-            entry = self._local.get(cid)
-            if entry is None:
-                continue
-            entry.last_touch = at
-            c = counts.pop(cid, None)
-            pending[cid] = Touch(at, c[0], c[1]) if c else Touch(at)
-        for cid, c in counts.items():  # counts of connections with no activity since the last flush
-            entry = self._local.get(cid)
-            if entry is not None:
-                pending[cid] = Touch(max(entry.last_touch, entry.record.last_activity), c[0], c[1])
-        try:
-            if self._needs_resync:
-                # The store failed since the last flush and may have lost our connections
-                # (a restarted Redis): put them back first, so they are not taken for
-                # "removed elsewhere" below and closed.
-                await self.resync()
-            missing, existed, registered = await self._heartbeat(pending)
-            if not existed and self._heartbeats > 1:
-                # our heartbeat vanished: Redis lost its data, or a fleet-mate reaped us as dead
-                log.warning("SSE worker %s was missing from the store; resyncing its connections", self.worker_id)
-                await self.resync()
-                missing = []  # they were lost with the store, not removed: re-registered, keep them open
-            elif registered < len(self._local):
-                # some of our connections were removed elsewhere (another worker's cleanup)
-                missing.extend(await self.store.missing(list(self._local)))
-        except StoreUnavailable as exc:
-            # keep the activity for the next flush (newer touches win, counts add up)
-            for c, t in pending.items():
-                self._active[c] = max(t.at, self._active.get(c, t.at))
-                if t.events or t.bytes:
-                    cur = self._counts.setdefault(c, [0, 0])
-                    cur[0] += t.events
-                    cur[1] += t.bytes
-            self._mark_unavailable(exc)
-            return
-        self._store_error = None
-        if missing:
-            # removed elsewhere (another worker's cleanup, an operator): close our side too
-            for cid in dict.fromkeys(missing):
-                entry = self._local.pop(cid, None)
-                if entry is not None:
-                    await self._close_stream(entry)
+        finally:
+            fut, self._batch_done = self._batch_done, None
+            if fut is not None and not fut.done():
+                fut.set_result(None)
 
     def add_flush_hook(self, hook: Callable[[], None]) -> None:
         """Run ``hook()`` at the start of every flush, before the streams' ``progress`` is
@@ -305,8 +452,135 @@ class ConnectionManager:
             except Exception:  # noqa: BLE001 - a broken hook must not stop the flush
                 log.exception("SSE flush hook failed")
 
+    async def flush_touches(self, *, counters: bool = True) -> None:
+        """Send queued registrations, batched activity and the heartbeat; after store
+        trouble (or when the store's count of our connections disagrees with ours) make
+        the store agree with what this worker holds.
+
+        With ``counters=False`` only activity times go out and per-connection event/byte
+        counts stay batched here: the periodic flush sends counts every
+        ``COUNTERS_EVERY`` flushes, so an idle fleet costs Redis a few commands per flush
+        instead of several per ping."""
+        async with self._store_lock:
+            await self._flush_locked(counters)
+
+    async def _flush_locked(self, counters: bool) -> None:
+        if self._to_register or self._to_remove:
+            await self._send_queued_locked()
+        active, self._active = self._active, {}
+        counts: dict[str, list[int]] = {}
+        if counters:
+            counts, self._counts = self._counts, {}
+        self._run_flush_hooks()
+        self._pull_activity(active, counts if counters else None)
+        pending: dict[str, Touch] = {}
+        for cid, at in active.items():
+            entry = self._local.get(cid)
+            if entry is None:
+                continue
+            entry.last_touch = at
+            c = counts.pop(cid, None)
+            if entry.stored:
+                pending[cid] = Touch(at, c[0], c[1]) if c else Touch(at)
+            elif c:
+                self._counts.setdefault(cid, [0, 0])[:] = c  # counted once it is stored
+        for cid, c in counts.items():  # counts of connections with no activity since the last flush
+            entry = self._local.get(cid)
+            if entry is not None and entry.stored:
+                pending[cid] = Touch(max(entry.last_touch, entry.record.last_activity), c[0], c[1])
+            elif entry is not None:
+                self._counts[cid] = c
+        try:
+            closed_first: list[str] = []
+            if self._resync_flushes:
+                # the store was in trouble since the last good flush and may have lost or
+                # late-applied our writes: agree with it first, so the touches below land
+                closed_first = await self._sync_locked()
+            res = await self._heartbeat(pending)
+            missing = [c for c in res.unknown if (e := self._local.get(c)) is not None and e.stored]
+            lost = (not res.existed and self._heartbeats > 1)
+            if lost:
+                # our heartbeat vanished: Redis lost its data, or a fleet-mate reaped us as dead
+                log.warning("SSE worker %s was missing from the store; resyncing its connections", self.worker_id)
+                self._lost_data = True
+            stored = sum(1 for e in self._local.values() if e.stored)
+            if (lost or missing or res.held != stored
+                    or (self._flushes and self._flushes % SYNC_EVERY == 0)):
+                if lost:
+                    for c in res.unknown:  # their touches were lost with the data: send again next flush
+                        t = pending.get(c)
+                        if t is not None:
+                            self._requeue(c, t)
+                missing = await self._sync_locked()
+            missing.extend(closed_first)
+            self._resync_flushes = max(self._resync_flushes - 1, 0)
+            self._lost_data = False
+        except StoreUnavailable as exc:
+            # keep the activity for the next flush (newer touches win, counts add up)
+            for c, t in pending.items():
+                self._requeue(c, t)
+            self._mark_unavailable(exc)
+            return
+        self._mark_ok()
+        if missing:
+            # removed elsewhere (another worker's cleanup, an operator): close our side too
+            for cid in dict.fromkeys(missing):
+                entry = self._local.pop(cid, None)
+                if entry is not None:
+                    self._ended(entry, "removed_elsewhere")
+                    await self._close_stream(entry)
+
+    async def _sync_locked(self) -> list[str]:
+        """The reconcile step (caller holds the store lock). Returns ids removed elsewhere."""
+        held = list(self._local)
+        phantoms, absent = await self.store.sync_worker(self.worker_id, held)
+        trouble = self._resync_flushes > 0 or self._lost_data
+        readd, removed_elsewhere = [], []
+        for cid in absent:
+            e = self._local.get(cid)
+            if e is None:
+                continue
+            if trouble or not e.stored:
+                readd.append(e)
+            else:
+                removed_elsewhere.append(cid)
+        if readd:
+            records = []
+            for e in readd:
+                seen = max(e.last_touch, self._active.get(e.record.connection_id, 0.0))
+                r = e.record
+                records.append(r.model_copy(update={"last_activity": seen}) if seen > r.last_activity else r)
+            await self.store.register_many(records)
+            for e in readd:
+                e.stored = e.sent = True
+                self._to_register.pop(e.record.connection_id, None)
+        if phantoms or readd:
+            log.warning("SSE registry sync for worker %s: removed %d phantom(s), re-registered %d live connection(s)",
+                        self.worker_id, phantoms, len(readd))
+        self._last_sync = (phantoms, len(readd))
+        return removed_elsewhere
+
+    def _requeue(self, cid: str, t: Touch) -> None:
+        self._active[cid] = max(t.at, self._active.get(cid, t.at))
+        if t.events or t.bytes:
+            cur = self._counts.setdefault(cid, [0, 0])
+            cur[0] += t.events
+            cur[1] += t.bytes
+
+    async def resync(self) -> int:
+        """Put every live local connection back into the store (after it lost them) and
+        drop phantoms. Returns how many were re-registered."""
+        async with self._store_lock:
+            self._lost_data = True
+            try:
+                closed = await self._sync_locked()
+            finally:
+                self._lost_data = False
+            assert not closed
+            return self._last_sync[1]
+
     def _pull_activity(self, active: dict[str, float], counts: dict[str, list[int]] | None) -> None:
-        """Fold the streams' own totals into this flush: a stream that sent anything since
+        """Fold the streams' own totals into this flush: a stream that made progress since
         the last flush is active now; with ``counts``, the events/bytes not yet counted."""
         now: float | None = None  # read once, and only if some stream sent anything
         for cid, entry in self._local.items():
@@ -317,7 +591,7 @@ class ConnectionManager:
             if pr != entry.seen_progress:
                 entry.seen_progress = pr
                 if now is None:
-                    now = self.clock()
+                    now = self.now()
                 if active.get(cid, 0.0) < now:
                     active[cid] = now
             if counts is not None:
@@ -332,51 +606,23 @@ class ConnectionManager:
                         c[0] += d_ev
                         c[1] += d_by
 
-    async def _heartbeat(self, touches: dict[str, Touch] | None = None) -> tuple[list[str], bool, int]:
-        """Send batched touches and the heartbeat in one round trip.
-
-        Returns (ids the store no longer knows, the heartbeat existed before, connections
-        the store holds for this worker)."""
+    async def _heartbeat(self, touches: dict[str, Touch] | None = None) -> FlushResult:
+        """Send batched touches and the heartbeat in one round trip; measure the store's clock."""
         if self.observer:
-            return (await self.store.touch_many(touches) if touches else []), True, 0
+            return FlushResult(unknown=(await self.store.touch_many(touches) if touches else []), existed=True, held=0)
+        t0 = self.clock()
         hb = WorkerHeartbeat(worker_id=self.worker_id, host=self.host, pid=self.pid,
-                             connections=len(self._local), heartbeat_at=self.clock(),
-                             started_at=self.started_at, cleanup_running=self.cleanup_task_running)
+                             connections=len(self._local), heartbeat_at=t0 + self._clock_offset,
+                             started_at=self.started_at + self._clock_offset, cleanup_running=self.cleanup_task_running)
         result = await self.store.flush(touches or {}, hb, self.config.WORKER_HEARTBEAT_TTL_SECONDS)
+        self._measure_clock(t0, self.clock(), result.server_time)
         self._heartbeats += 1
         return result
-
-    def _mark_unavailable(self, exc: Exception) -> None:
-        if self._store_error is None:
-            log.warning("SSE state store unavailable: %s", exc)
-        self._store_error = str(exc)
-        self._needs_resync = True
-
-    async def resync(self) -> int:
-        """Put every live local connection back into the store (after Redis lost them).
-        Returns how many were missing."""
-        ids = list(self._local)
-        if not ids:
-            self._needs_resync = False
-            return 0
-        missing = await self.store.missing(ids)
-        records = []
-        for c in missing:
-            entry = self._local.get(c)
-            if entry is not None:
-                r = entry.record
-                seen = max(entry.last_touch, self._active.get(c, 0.0))
-                records.append(r.model_copy(update={"last_activity": seen}) if seen > r.last_activity else r)
-        if records:
-            await self.store.register_many(records)
-            log.warning("SSE registry resync: re-registered %d live connections of worker %s", len(records), self.worker_id)
-        self._needs_resync = False
-        return len(records)
 
     # -- cleanup ----------------------------------------------------------------------
     def _age_query(self, edges: tuple[float, ...] = ()) -> AgeQuery:
         c = self.config
-        return AgeQuery(now=self.clock(), stale_threshold=c.STALE_CONNECTION_THRESHOLD_SECONDS,
+        return AgeQuery(now=self.now(), stale_threshold=c.STALE_CONNECTION_THRESHOLD_SECONDS,
                         long_lived=c.LONG_LIVED_SECONDS, very_old=c.VERY_OLD_SECONDS, edges=edges)
 
     async def cleanup_stale_connections(self, batch_size: int | None = None) -> int:
@@ -395,15 +641,28 @@ class ConnectionManager:
     def cleanup_in_progress(self) -> bool:
         return self._cleanup_lock.locked()
 
+    async def _reap(self, worker_id: str, batch: int) -> tuple[int, bool]:
+        """Reap one dead worker under a lease; (connections removed, this call forgot it)."""
+        removed = 0
+        while True:
+            n, left = await self.store.reap_worker(worker_id, batch, self.worker_id)
+            removed += n
+            if left < 0:
+                return removed, False  # another worker is reaping it
+            if left == 0:
+                break
+        return removed, await self.store.forget_worker(worker_id)
+
     async def _cleanup(self, batch: int, periodic: bool) -> CleanupResult:
         t0 = time.perf_counter()
         cleaned = failed = batches = reaped = 0
         error: Exception | None = None
-        before: Census | None = None
+        before_total = before_stale = 0
         try:
             await self._record_unrecorded()
             before = await self.store.census(self._age_query())
-            cutoff = self.clock() - self.config.STALE_CONNECTION_THRESHOLD_SECONDS
+            before_total, before_stale = before.ages.total, before.ages.stale
+            cutoff = self.now() - self.config.STALE_CONNECTION_THRESHOLD_SECONDS
             while True:
                 count, mine = await self.store.remove_stale(cutoff, batch, self.worker_id)
                 batches += 1
@@ -413,23 +672,21 @@ class ConnectionManager:
                 if count < batch:
                     break
                 await asyncio.sleep(0)  # let streams breathe between batches
-            now = self.clock()
+            now = self.now()
             ttl = self.config.WORKER_HEARTBEAT_TTL_SECONDS
             for hb in await self.store.workers():
                 if hb.worker_id == self.worker_id or now - hb.heartbeat_at <= ttl:
                     continue
-                while True:
-                    removed, left = await self.store.reap_worker(hb.worker_id, batch)
-                    batches += 1
-                    cleaned += removed
-                    if left == 0:
-                        break
-                await self.store.forget_worker(hb.worker_id)
-                reaped += 1
-                log.warning("SSE reaped dead worker %s (heartbeat %.1fs old)", hb.worker_id, now - hb.heartbeat_at)
+                removed, forgot = await self._reap(hb.worker_id, batch)
+                cleaned += removed
+                batches += 1
+                if forgot:
+                    reaped += 1
+                    log.warning("SSE reaped dead worker %s (heartbeat %.1fs old): %d connections removed",
+                                hb.worker_id, now - hb.heartbeat_at, removed)
+                    await self._event("reap", f"reaped dead worker {hb.worker_id} (heartbeat {now - hb.heartbeat_at:.0f}s old)",
+                                      removed, hb.worker_id)
             await self.store.reconcile_counter()
-            if self._needs_resync:  # flushes catch lost registrations every second; no full check here
-                await self.resync()
         except StoreUnavailable as exc:
             error = exc
             self._mark_unavailable(exc)
@@ -437,21 +694,35 @@ class ConnectionManager:
         result = CleanupResult(cleaned=cleaned, failed=failed, duration_ms=round(duration_ms, 3), batches=batches,
                                dead_workers_reaped=reaped, error=str(error) if error else None)
         try:
-            await self.store.record_cleanup(cleaned, failed, duration_ms, error is not None)
+            await self.store.record_cleanup(cleaned, failed, duration_ms, error is not None, self.now())
         except StoreUnavailable:
-            self._unrecorded.append((cleaned, failed, duration_ms, error is not None))
+            self._unrecorded.append((cleaned, failed, duration_ms, error is not None, self.now()))
         if error is not None:
             raise error
-        after = await self.store.census(self._age_query())
+        if cleaned or failed:
+            await self._event("cleanup", f"cleanup removed {cleaned} stale connection(s)" + (f", {failed} failed" if failed else ""),
+                              cleaned)
+        try:
+            after = await self.store.census(self._age_query())
+        except StoreUnavailable as exc:
+            self._mark_unavailable(exc)
+            return result
         log.info(
             "SSE cleanup completed: cleaned=%d, failed=%d, total_before=%d, total_after=%d, duration_ms=%.2f, "
             "efficiency=%.1f%%, batch_size=%d, threshold_seconds=%g, stale_connections=%d, active_connections=%d, "
             "long_lived_connections=%d",
-            cleaned, failed, before.ages.total if before else 0, after.ages.total, duration_ms,
+            cleaned, failed, before_total, after.ages.total, duration_ms,
             stats.run_efficiency(cleaned, failed), batch, self.config.STALE_CONNECTION_THRESHOLD_SECONDS,
-            before.ages.stale if before else 0, after.ages.active, after.ages.long_lived,
+            before_stale, after.ages.active, after.ages.long_lived,
         )
         return result
+
+    async def _event(self, type_: str, message: str, count: int = 0, worker_id: str | None = None) -> None:
+        try:
+            await self.store.add_event(FleetEvent(at=self.now(), type=type_, message=message, count=count,  # type: ignore[arg-type]
+                                                  worker_id=worker_id or self.worker_id))
+        except StoreUnavailable as exc:
+            self._mark_unavailable(exc)
 
     async def _record_unrecorded(self) -> None:
         while self._unrecorded:
@@ -465,6 +736,7 @@ class ConnectionManager:
             self._active.pop(cid, None)
             self._counts.pop(cid, None)
             entry = self._local.pop(cid, None)
+            self._ended(entry, "stale")
             if entry is not None and not await self._close_stream(entry):
                 failed += 1
         return failed
@@ -482,9 +754,8 @@ class ConnectionManager:
             return False
 
     async def _cleanup_loop(self) -> None:
-        interval = self.config.CLEANUP_INTERVAL_SECONDS
         while True:
-            await asyncio.sleep(interval)
+            await self._sleep_interval()
             t0 = time.perf_counter()
             try:
                 result = await self.run_cleanup(periodic=True)
@@ -497,95 +768,273 @@ class ConnectionManager:
             except Exception as exc:  # noqa: BLE001 - the loop must survive anything
                 log.error("Error during periodic SSE cleanup: %s: %s", type(exc).__name__, exc)
 
-    async def _flush_loop(self) -> None:
+    async def _sleep_interval(self) -> None:
+        """Sleep one cleanup interval, re-reading the setting while sleeping: an interval
+        changed at run time takes effect within the current cycle."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         while True:
-            await asyncio.sleep(self.config.TOUCH_FLUSH_INTERVAL_SECONDS)
-            self._flushes += 1
+            self.check_config()
+            left = start + self.config.CLEANUP_INTERVAL_SECONDS - loop.time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 1.0))
+
+    async def _sync_loop(self) -> None:
+        """The one task that writes this worker's registry state: queued registrations and
+        removals as soon as they come (batched), a flush every TOUCH_FLUSH_INTERVAL, and
+        (re)connecting to the store in the background."""
+        loop = asyncio.get_running_loop()
+        next_flush = loop.time() + self.config.TOUCH_FLUSH_INTERVAL_SECONDS
+        while True:
             try:
-                await self.flush_touches(counters=self._flushes % COUNTERS_EVERY == 0)
-                if self._needs_resync and self._store_error is None:
-                    await self.resync()
+                timeout = max(next_flush - loop.time(), 0.0)
+                if not (self._to_register or self._to_remove) or not self._connected:
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout)
+                    except asyncio.TimeoutError:
+                        pass
+                self._wake.clear()
+                if not self._connected:
+                    if loop.time() >= next_flush:
+                        next_flush = loop.time() + self.config.TOUCH_FLUSH_INTERVAL_SECONDS
+                        try:
+                            await self._connect()
+                            log.warning("SSE state store connected (%d local connections registered)", len(self._local))
+                        except StoreUnavailable as exc:
+                            self._mark_unavailable(exc)
+                    else:
+                        self._release_waiters()
+                    continue
+                if self._republish:
+                    self._republish = False
+                    await self.store.publish_config(fleet_settings(self.config))
+                if loop.time() >= next_flush:
+                    next_flush = loop.time() + self.config.TOUCH_FLUSH_INTERVAL_SECONDS
+                    self._flushes += 1
+                    await self.flush_touches(counters=self._flushes % COUNTERS_EVERY == 0)
+                elif self._to_register or self._to_remove:
+                    if self.store_ok:
+                        await self._send_queued()
+                    else:
+                        self._release_waiters()  # store in trouble: retry at the next flush, don't hold streams
+                        await asyncio.sleep(min(timeout, 0.05))
             except asyncio.CancelledError:
                 raise
             except StoreUnavailable as exc:
                 self._mark_unavailable(exc)
-            except Exception:  # noqa: BLE001
-                log.exception("SSE touch flush failed")
+            except Exception:  # noqa: BLE001 - the loop must survive anything
+                log.exception("SSE store sync failed")
+                await asyncio.sleep(0.1)
+
+    def _release_waiters(self) -> None:
+        fut, self._batch_done = self._batch_done, None
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    # -- one connection, one worker ----------------------------------------------------
+    async def connection(self, connection_id: str) -> ConnectionRecord | None:
+        return await self.store.get_connection(connection_id)
+
+    async def disconnect(self, connection_id: str) -> DisconnectResult:
+        """Remove one connection from the registry and close its stream: here at once when
+        this worker holds it, otherwise its worker closes it at its next flush."""
+        rec = await self.store.get_connection(connection_id)
+        entry = self._local.pop(connection_id, None)
+        self._ended(entry, "operator")
+        self._to_register.pop(connection_id, None)
+        removed = await self.store.unregister(connection_id)
+        closed = False
+        if entry is not None:
+            self._active.pop(connection_id, None)
+            self._counts.pop(connection_id, None)
+            closed = await self._close_stream(entry)
+        if removed or closed:
+            await self._event("disconnect", f"connection {connection_id[:40]} disconnected by an operator", 1,
+                              rec.worker_id if rec else self.worker_id)
+            log.warning("SSE connection %s disconnected by an operator (worker %s)", connection_id,
+                        rec.worker_id if rec else "?")
+        return DisconnectResult(connection_id=connection_id, removed=removed, closed_locally=closed,
+                                worker_id=rec.worker_id if rec else None)
+
+    async def reap_worker_now(self, worker_id: str, *, force: bool = False) -> ReapResult:
+        """Reap one worker's connections now. Refuses (ValueError) a worker whose heartbeat
+        is alive unless ``force``; KeyError for a worker the store does not know."""
+        now = self.now()
+        ttl = self.config.WORKER_HEARTBEAT_TTL_SECONDS
+        hb = next((w for w in await self.store.workers() if w.worker_id == worker_id), None)
+        if hb is None:
+            raise KeyError(worker_id)
+        alive = worker_id == self.worker_id or now - hb.heartbeat_at <= ttl
+        if alive and not force:
+            raise ValueError("worker is alive")
+        removed, forgot = await self._reap(worker_id, max(self.config.CLEANUP_BATCH_SIZE, 100))
+        await self.store.reconcile_counter()
+        if forgot:
+            log.warning("SSE reaped worker %s on request: %d connections removed", worker_id, removed)
+            await self._event("reap", f"reaped worker {worker_id} on request", removed, worker_id)
+        return ReapResult(worker_id=worker_id, removed=removed, was_alive=alive)
+
+    async def list_connections(self, state: str = "all", limit: int = 50, offset: int = 0, *, query: str = "",
+                               sort: str | None = None, order: str = "desc") -> ConnectionPage:
+        q = self._age_query()
+        sort = sort or ("idle" if state in ("stale", "active") else "age")
+        page = await self.store.list_connections(state, q, limit, offset, query=query, sort=sort, order=order)
+        if page.bad_data or self._bad_by_source.get("records"):
+            self._note_bad_data(page.bad_data, "records")
+        return ConnectionPage(state=state, query=query, sort=sort, order=order, total=page.total, limit=limit,  # type: ignore[arg-type]
+                              offset=offset, truncated=page.truncated, scanned=page.scanned, now=q.now,
+                              stale_threshold_seconds=q.stale_threshold, connections=page.records)
+
+    async def channels(self) -> ChannelsPage:
+        q = self._age_query()
+        rows, scanned, truncated = await self.store.channels(q)
+        rows.sort(key=lambda r: (-r.connections, r.channel))
+        return ChannelsPage(now=q.now, scanned=scanned, truncated=truncated, channels=[
+            ChannelSummary(channel=r.channel, connections=r.connections, stale=r.stale,
+                           oldest_connected_at=r.oldest_connected_at) for r in rows])
 
     # -- monitoring -------------------------------------------------------------------
     async def monitoring_snapshot(self) -> MonitoringStats:
-        """The guide's Complete Monitoring Response as a model. Never raises for store trouble:
-        an unreachable store is reported as an unhealthy snapshot."""
+        """The guide's Complete Monitoring Response as a model. Never raises for store
+        trouble: numbers the store could not give are ``None`` (unknown, never 0) and the
+        verdict says why."""
         cfg = self.config
-        now = self.clock()
-        store_error: str | None = None
-        census = Census(ages=AgeCounts(total=0, stale=0, long_lived=0, very_old=0), counter=0, older_than=[0] * len(stats.AGE_EDGES))
-        counters = CleanupCounters()
-        workers: list[WorkerInfo] = []
-        try:
-            census = await self.store.census(self._age_query(stats.AGE_EDGES))
-            counters = await self.store.cleanup_counters()
-            workers = self._worker_infos(await self.store.workers(), now)
-        except StoreUnavailable as exc:
-            store_error = str(exc)
-            self._mark_unavailable(exc)
-        live_others = [w for w in workers if w.alive and w.worker_id != self.worker_id]
-        active = sum(w.connections for w in live_others) + (0 if self.observer else len(self._local))
-        cleanup_running = self.cleanup_task_running or any(w.cleanup_running for w in live_others)
-        indicators = health.evaluate(
-            health.HealthInputs(
-                active_connections=active, redis_connection_counters=census.counter,
-                error_rate=stats.error_rate(counters), cleanup_task_running=cleanup_running,
-                periodic_cleanup_enabled=cfg.PERIODIC_CLEANUP_ENABLED, stale=census.ages.stale,
-                very_old=census.ages.very_old, store_available=store_error is None, store_error=store_error,
-            ),
-            health.HealthThresholds.from_config(cfg),
+        q = self._age_query(stats.AGE_EDGES)
+        now = q.now
+        read: FleetRead | None = None
+        read_error: str | None = None
+        if self._connected:
+            try:
+                read = await self.store.fleet_read(q)
+                self._note_bad_data(read.bad_data)
+            except StoreUnavailable as exc:
+                read_error = str(exc)
+                self._mark_unavailable(exc)
+        status = self._status
+        if read is None and read_error is None:
+            read_error = status.reason or "state store not connected yet"
+        store_ok = read is not None and status.state == "up"
+        workers: list[WorkerInfo] | None = None
+        active: int | None = None
+        cleanup_running: bool | None = self.cleanup_task_running or None
+        if read is not None and status.state != "refusing_writes":
+            workers = self._worker_infos(read.workers, now)
+            active = sum(w.connections for w in workers if w.alive)
+            cleanup_running = self.cleanup_task_running or any(w.cleanup_running for w in workers if w.alive)
+        census = read.census if read is not None else None
+        counters = read.counters if read is not None else None
+        problem = None if store_ok else (status.reason or read_error or "state store unavailable")
+        self.check_config()
+        thresholds = health.HealthThresholds.from_config(cfg)
+        inputs = health.HealthInputs(
+            active_connections=active, redis_connection_counters=census.counter if census else None,
+            error_rate=stats.error_rate(counters) if counters else None,
+            cleanup_task_running=cleanup_running,
+            periodic_cleanup_enabled=cfg.PERIODIC_CLEANUP_ENABLED,
+            stale=census.ages.stale if census else None, very_old=census.ages.very_old if census else None,
+            store_available=store_ok, store_error=problem, bad_data=tuple(self._bad_data),
+            consecutive_errors=counters.consecutive_errors if counters else None,
+            error_rate_window=(stats.window_error_rate(counters.recent_runs, now, cfg.ERROR_RATE_WINDOW_SECONDS) or 0.0)
+            if counters else None,
+            error_rate_window_seconds=cfg.ERROR_RATE_WINDOW_SECONDS,
         )
+        inputs = dataclasses.replace(inputs, held_for=self._held_for(inputs, thresholds))
+        indicators = health.evaluate(inputs, thresholds)
         return MonitoringStats(
             timestamp=datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             service_name=cfg.SERVICE_NAME,
-            connection_stats=ConnectionStats(active_connections=active, redis_connection_counters=census.counter,
-                                             cleanup_task_running=cleanup_running,
-                                             store_available=store_error is None),
-            cleanup_stats=stats.cleanup_stats(counters, census.ages),
+            connection_stats=ConnectionStats(active_connections=active,
+                                             redis_connection_counters=census.counter if census else None,
+                                             cleanup_task_running=cleanup_running, store_available=store_ok),
+            cleanup_stats=stats.cleanup_stats(counters, census.ages if census else None),
             health_indicators=indicators,
             performance_metrics=stats.performance_metrics(counters),
-            configuration=ConfigurationView(
-                cleanup_interval_seconds=cfg.CLEANUP_INTERVAL_SECONDS, cleanup_batch_size=cfg.CLEANUP_BATCH_SIZE,
-                stale_threshold_seconds=cfg.STALE_CONNECTION_THRESHOLD_SECONDS,
-                periodic_cleanup_enabled=cfg.PERIODIC_CLEANUP_ENABLED, ping_interval_seconds=cfg.PING_INTERVAL_SECONDS,
-                validation_warnings=self.validation_warnings,
-            ),
+            configuration=self._configuration_view(),
             workers=workers,
-            age_histogram=stats.age_histogram(census.older_than, census.ages.total),
+            age_histogram=stats.age_histogram(census.older_than, census.ages.total) if census else [],
+            store_status=self._status,
+            health_rules=health.rule_rows(thresholds),
+            recent_events=read.events if read is not None else [],
+            now=now,
+        )
+
+    def _held_for(self, inputs: health.HealthInputs, th: health.HealthThresholds) -> dict[str, float]:
+        """How long each hysteresis rule's condition has held, as this process observed it
+        (a condition not seen holding, or unknown, resets)."""
+        t = self.clock()
+        out: dict[str, float] = {}
+        for rule in health.RULES:
+            if rule.for_field is None:
+                continue
+            hit, value, _ = health.condition(rule, inputs, th)
+            if value is None:
+                continue  # unknown: neither starts nor clears the clock
+            if hit:
+                since = self._cond_since.setdefault(rule.type, t)
+                out[rule.type] = t - since
+            else:
+                self._cond_since.pop(rule.type, None)
+                out[rule.type] = 0.0
+        return out
+
+    def check_config(self) -> None:
+        """Pick up settings changed at run time (``sse_config.X = ...``): recompute and log
+        the guide's validation lines, and republish the fleet settings. The loops read
+        their intervals each cycle, so a change takes effect at the next one."""
+        current = fleet_settings(self.config)
+        if current == self._config_seen:
+            return
+        first = not self._config_seen
+        self._config_seen = current
+        self.validation_warnings = validation_warnings(self.config)
+        if first:
+            return
+        if self.validation_warnings:
+            log.warning("SSE configuration validation warnings: %s", "; ".join(self.validation_warnings))
+        else:
+            log.info("SSE configuration validated successfully: %s", describe_valid(self.config))
+        self._republish = True
+        self._wake.set()
+
+    def _configuration_view(self) -> ConfigurationView:
+        cfg = self.config
+        return ConfigurationView(
+            cleanup_interval_seconds=cfg.CLEANUP_INTERVAL_SECONDS, cleanup_batch_size=cfg.CLEANUP_BATCH_SIZE,
+            stale_threshold_seconds=cfg.STALE_CONNECTION_THRESHOLD_SECONDS,
+            periodic_cleanup_enabled=cfg.PERIODIC_CLEANUP_ENABLED, ping_interval_seconds=cfg.PING_INTERVAL_SECONDS,
+            validation_warnings=self.validation_warnings, long_lived_seconds=cfg.LONG_LIVED_SECONDS,
+            very_old_seconds=cfg.VERY_OLD_SECONDS, worker_heartbeat_ttl_seconds=cfg.WORKER_HEARTBEAT_TTL_SECONDS,
+            touch_flush_interval_seconds=cfg.TOUCH_FLUSH_INTERVAL_SECONDS,
         )
 
     async def get_detailed_monitoring_stats(self) -> dict[str, Any]:
         """The guide's JSON as a plain dict."""
         return (await self.monitoring_snapshot()).model_dump(mode="json")
 
-    async def metrics_inputs(self) -> tuple[MonitoringStats, CleanupCounters]:
-        """What the Prometheus collector needs: the snapshot plus raw counters (histogram buckets)."""
+    async def metrics_inputs(self) -> tuple[MonitoringStats, CleanupCounters | None, PodStats]:
+        """What the Prometheus collector needs: the snapshot plus raw counters (histogram
+        buckets; None when the store could not be read)."""
         snap = await self.monitoring_snapshot()
-        try:
-            counters = await self.store.cleanup_counters()
-        except StoreUnavailable:
-            counters = CleanupCounters()
-        return snap, counters
-
-    async def list_connections(self, state: str = "stale", limit: int = 50, offset: int = 0) -> tuple[int, list[ConnectionRecord]]:
-        return await self.store.list_connections(state, self._age_query(), limit, offset)
+        counters: CleanupCounters | None = None
+        if snap.connection_stats.store_available:
+            try:
+                counters = await self.store.cleanup_counters()
+            except StoreUnavailable:
+                counters = None
+        return snap, counters, self.pod_stats()
 
     def _worker_infos(self, heartbeats: list[WorkerHeartbeat], now: float) -> list[WorkerInfo]:
         ttl = self.config.WORKER_HEARTBEAT_TTL_SECONDS
         out = []
         for hb in heartbeats:
             mine = hb.worker_id == self.worker_id
+            age = now - hb.heartbeat_at
             out.append(WorkerInfo(
-                worker_id=hb.worker_id, host=hb.host, pid=hb.pid,
-                connections=len(self._local) if mine else hb.connections,
-                heartbeat_age_seconds=round(max(now - hb.heartbeat_at, 0.0), 3), started_at=hb.started_at,
-                alive=mine or now - hb.heartbeat_at <= ttl,
+                worker_id=hb.worker_id, host=hb.host, pid=hb.pid, connections=hb.connections,
+                heartbeat_age_seconds=round(max(age, 0.0), 3) if math.isfinite(age) else 0.0,
+                started_at=hb.started_at,
+                alive=mine or age <= ttl,
                 cleanup_running=self.cleanup_task_running if mine else hb.cleanup_running,
             ))
         return out

@@ -261,6 +261,8 @@ class CleanupCounters:
     total_duration_ms: float = 0.0
     consecutive_errors: int = 0
     duration_buckets: dict[float, int] = field(default_factory=dict)  # upper bound (s) -> runs in that bucket (not cumulative)
+    bad_fields: tuple[str, ...] = ()  # fields that held something that is not a number (read as 0; repaired at the next run)
+    recent_runs: tuple[tuple[float, bool], ...] = ()  # (time, failed) of the latest runs, newest first
 
 
 class Touch(NamedTuple):
@@ -275,8 +277,8 @@ class Touch(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class WorkerHeartbeat:
     worker_id: str
-    host: str
-    pid: int
+    host: str | None
+    pid: int | None
     connections: int
     heartbeat_at: float
     started_at: float

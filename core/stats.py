@@ -68,7 +68,17 @@ def cleanup_statistics(counters: CleanupCounters) -> dict[str, float | int]:
     }
 
 
-def cleanup_stats(counters: CleanupCounters, ages: AgeCounts) -> CleanupStats:
+def cleanup_stats(counters: CleanupCounters | None, ages: AgeCounts | None) -> CleanupStats:
+    """The guide's cleanup_stats section; numbers the store could not give are None (unknown)."""
+    if counters is None or ages is None:
+        known = cleanup_stats(counters or CleanupCounters(), ages or AgeCounts(0, 0, 0, 0))
+        drop = set()
+        if counters is None:
+            drop |= {"total_cleanups", "total_connections_cleaned", "cleanup_errors", "failed_connections", "error_rate",
+                     "connection_failure_rate", "last_cleanup_duration_ms", "connections_per_cleanup"}
+        if ages is None:
+            drop |= {"stale", "active", "long_lived", "very_old"}
+        return known.model_copy(update={k: None for k in drop})
     s = cleanup_statistics(counters)
     return CleanupStats(
         total_cleanups=counters.total_cleanups,
@@ -86,7 +96,10 @@ def cleanup_stats(counters: CleanupCounters, ages: AgeCounts) -> CleanupStats:
     )
 
 
-def performance_metrics(counters: CleanupCounters) -> PerformanceMetrics:
+def performance_metrics(counters: CleanupCounters | None) -> PerformanceMetrics:
+    if counters is None:
+        return PerformanceMetrics(avg_cleanup_duration_ms=None, cleanup_efficiency_rate=None, cleanup_error_rate=None,
+                                  connections_cleaned_per_operation=None)
     return PerformanceMetrics(
         avg_cleanup_duration_ms=avg_duration_ms(counters),
         cleanup_efficiency_rate=efficiency_rate(counters),
@@ -121,3 +134,12 @@ def duration_bucket(seconds: float) -> float:
         if seconds <= bound:
             return bound
     return float("inf")
+
+
+def window_error_rate(runs: tuple[tuple[float, bool], ...], now: float, window: float) -> float | None:
+    """Percent of cleanup runs that failed within ``window`` seconds before ``now``,
+    unrounded (None when no run fell in the window: no evidence either way)."""
+    recent = [failed for at, failed in runs if now - window <= at <= now + 60.0]
+    if not recent:
+        return None
+    return sum(recent) * 100.0 / len(recent)

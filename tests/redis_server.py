@@ -81,6 +81,21 @@ class RedisServer:
             self.proc.stderr.close()
         self.proc = None
 
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open, nothing answers (a hung Redis)."""
+        import signal
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        import signal
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def client(self):
+        import redis
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=5)
+
     def restart(self) -> None:
         self.stop()
         self.start()

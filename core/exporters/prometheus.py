@@ -25,15 +25,17 @@ METRIC_NAMES = (
     "sse_very_old_connections", "sse_health_status", "sse_health_alerts", "sse_health_warnings",
     "sse_cleanup_task_running", "sse_periodic_cleanup_enabled", "sse_cleanup_duration_seconds",
     "sse_workers", "sse_store_up",
+    "sse_pod_connections", "sse_pod_connections_opened_total", "sse_pod_connections_closed_total",
+    "sse_pod_events_sent_total", "sse_pod_bytes_sent_total",
 )
 
 
-def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, doc, value=float(value))
+def _gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily | None:
+    return None if value is None else GaugeMetricFamily(name, doc, value=float(value))
 
 
-def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
-    return CounterMetricFamily(name, doc, value=float(value))
+def _counter(name: str, doc: str, value: float | None) -> CounterMetricFamily | None:
+    return None if value is None else CounterMetricFamily(name, doc, value=float(value))
 
 
 class SnapshotCollector:
@@ -47,11 +49,20 @@ class SnapshotCollector:
         return []
 
     def collect(self) -> Iterator[Metric]:
+        """Series whose value is unknown (the store could not be read) are left out, never
+        reported as 0: Prometheus then sees a gap, not a reset (``sse_store_up`` says why)."""
+        for m in self._collect():
+            if m is not None:
+                yield m
+
+    def _collect(self) -> Iterator[Metric | None]:
         s = self.stats
         cs, cl, hi = s.connection_stats, s.cleanup_stats, s.health_indicators
         yield _gauge("sse_active_connections", "Live SSE connections held by live workers", cs.active_connections)
         yield _gauge("sse_redis_connection_counters", "Connections the shared registry counter holds", cs.redis_connection_counters)
-        yield _gauge("sse_connection_mismatch", "abs(active - registry counter)", abs(cs.active_connections - cs.redis_connection_counters))
+        yield _gauge("sse_connection_mismatch", "abs(active - registry counter)",
+                     None if cs.active_connections is None or cs.redis_connection_counters is None
+                     else abs(cs.active_connections - cs.redis_connection_counters))
         yield _gauge("sse_cleanup_error_rate", "Percent of cleanup runs that raised", cl.error_rate)
         yield _gauge("sse_total_connections_cleaned", "Connections removed by cleanup since the registry began (monotonic)", cl.total_connections_cleaned)
         yield _counter("sse_connections_cleaned", "Connections removed by cleanup", cl.total_connections_cleaned)
@@ -65,9 +76,11 @@ class SnapshotCollector:
         yield _gauge("sse_health_status", "0 healthy, 1 degraded, 2 unhealthy", HEALTH_STATUS_CODE[hi.overall_health])
         yield _gauge("sse_health_alerts", "Active high-severity health alerts", len(hi.alerts))
         yield _gauge("sse_health_warnings", "Active medium-severity health warnings", len(hi.warnings))
-        yield _gauge("sse_cleanup_task_running", "1 when a periodic cleanup task runs in the fleet", int(cs.cleanup_task_running))
+        yield _gauge("sse_cleanup_task_running", "1 when a periodic cleanup task runs in the fleet",
+                     None if cs.cleanup_task_running is None else int(cs.cleanup_task_running))
         yield _gauge("sse_periodic_cleanup_enabled", "1 when periodic cleanup is enabled", int(s.configuration.periodic_cleanup_enabled))
-        yield _gauge("sse_workers", "Workers with a live heartbeat", sum(1 for w in s.workers if w.alive))
+        yield _gauge("sse_workers", "Workers with a live heartbeat",
+                     None if s.workers is None else sum(1 for w in s.workers if w.alive))
         yield _gauge("sse_store_up", "1 when the state store answers", int(cs.store_available))
         if self.counters is not None:
             yield _duration_histogram(self.counters)
@@ -85,10 +98,36 @@ def _duration_histogram(c: CleanupCounters) -> HistogramMetricFamily:
                                  buckets=buckets, sum_value=c.total_duration_ms / 1000.0)
 
 
-def render_metrics(stats: MonitoringStats, counters: CleanupCounters | None = None) -> bytes:
-    """Prometheus text exposition of one snapshot."""
+class PodCollector:
+    """This process's own series: safe to ``sum()`` across pods (the fleet gauges above are
+    the same on every pod: read them with ``max()``)."""
+
+    def __init__(self, pod: Any) -> None:
+        self.pod = pod
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        p = self.pod
+        yield GaugeMetricFamily("sse_pod_connections", "Streams open in this process", value=p.connections)
+        yield CounterMetricFamily("sse_pod_connections_opened", "Streams this process opened", value=p.opened)
+        closed = CounterMetricFamily("sse_pod_connections_closed", "Streams this process closed, by reason",
+                                     labels=["reason"])
+        for reason, n in p.closed.items():
+            closed.add_metric([reason], n)
+        yield closed
+        yield CounterMetricFamily("sse_pod_events_sent", "Events this process's streams sent", value=p.events_sent)
+        yield CounterMetricFamily("sse_pod_bytes_sent", "Bytes (events and pings) this process's streams sent",
+                                  value=p.bytes_sent)
+
+
+def render_metrics(stats: MonitoringStats, counters: CleanupCounters | None = None, pod: Any = None) -> bytes:
+    """Prometheus text exposition of one snapshot (plus this process's own series)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(stats, counters))  # type: ignore[arg-type]
+    if pod is not None:
+        registry.register(PodCollector(pod))  # type: ignore[arg-type]
     return generate_latest(registry)
 
 

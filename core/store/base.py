@@ -13,13 +13,23 @@ Semantics every implementation honours (the contract suite in tests/core checks 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Protocol, Sequence, runtime_checkable
+from typing import Literal, Mapping, Protocol, Sequence, runtime_checkable
 
-from ..models import AgeCounts, CleanupCounters, ConnectionRecord, Touch, WorkerHeartbeat
+from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
+
+
+StoreProblem = Literal["unreachable", "refusing_writes", "error"]
 
 
 class StoreUnavailable(RuntimeError):
-    """The state store cannot be reached or answered with an error."""
+    """The state store cannot be reached, refuses writes, or answered with an error.
+
+    ``state`` says which (``unreachable``, ``refusing_writes``, ``error``); the message is
+    safe to show anywhere: it never holds a password, a token or the store's address."""
+
+    def __init__(self, message: str, state: StoreProblem = "unreachable") -> None:
+        super().__init__(message)
+        self.state: StoreProblem = state
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +37,53 @@ class Census:
     """Counts from one round trip: the four age classes, the counter, the age histogram."""
 
     ages: AgeCounts
-    counter: int
+    counter: int | None  # None: the counter holds something that is not a count (bad data)
     older_than: list[int]  # connections with age >= edges[i]
+    bad_data: tuple[str, ...] = ()  # "key: what is wrong", for keys skipped while reading
+
+
+@dataclass(frozen=True, slots=True)
+class FleetRead:
+    """Everything a monitoring snapshot needs from the store, read together."""
+
+    census: Census
+    counters: CleanupCounters
+    workers: list[WorkerHeartbeat]
+    events: list[FleetEvent]
+    bad_data: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FlushResult:
+    unknown: list[str]  # touched ids the store does not hold
+    existed: bool  # the worker's heartbeat existed before this flush
+    held: int  # connections the store holds for this worker
+    server_time: float | None = None  # the store's clock at the flush (None: the store is this process)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of connections: ``total`` matching, the rows, and how the search was bounded."""
+
+    total: int
+    records: list[ConnectionRecord]
+    scanned: int = 0
+    truncated: bool = False
+    bad_data: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCounts:
+    channel: str
+    connections: int
+    stale: int
+    oldest_connected_at: float | None
+
+
+SORTS = ("age", "idle", "events", "bytes")
+ORDERS = ("desc", "asc")
+RUNS_KEPT = 500  # cleanup runs kept for the windowed error rate
+SCAN_LIMIT = 20_000  # records a text search / events-bytes sort / channel summary reads at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +102,8 @@ class StateStore(Protocol):
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     async def ping(self) -> None: ...
+    async def server_time(self) -> float | None:
+        """The store's clock (unix seconds); None when the store is this process."""
 
     async def register(self, record: ConnectionRecord) -> bool:
         """Add (or replace) a connection. True when it was new (the counter went up)."""
@@ -54,6 +111,12 @@ class StateStore(Protocol):
         """Add several connections in one round trip; returns how many were new."""
     async def unregister(self, connection_id: str) -> bool:
         """Remove one connection. True when this call removed it."""
+    async def unregister_many(self, connection_ids: Sequence[str]) -> int:
+        """Remove several connections in one round trip; returns how many this call removed."""
+    async def sync_worker(self, worker_id: str, held: Sequence[str]) -> tuple[int, list[str]]:
+        """Make the registry agree with what ``worker_id`` really holds: remove the ids of its
+        set that are not in ``held`` (counted once); returns (how many were removed, the ids
+        of ``held`` the registry lacks)."""
     async def touch_many(self, touches: Mapping[str, Touch]) -> list[str]:
         """Record activity for many connections at once; returns the ids the store does not know."""
     async def missing(self, connection_ids: Sequence[str]) -> list[str]:
@@ -61,26 +124,40 @@ class StateStore(Protocol):
     async def remove_stale(self, cutoff: float, limit: int, worker_id: str = "") -> tuple[int, list[str]]:
         """Atomically remove up to ``limit`` connections with last_activity < cutoff, oldest first.
         Returns (how many were removed, the removed ids held by ``worker_id``)."""
-    async def reap_worker(self, worker_id: str, limit: int) -> tuple[int, int]:
-        """Remove up to ``limit`` connections of a dead worker; returns (removed, still left)."""
+    async def reap_worker(self, worker_id: str, limit: int, reaper: str = "") -> tuple[int, int]:
+        """Remove up to ``limit`` connections of a dead worker under ``reaper``'s lease;
+        returns (removed, still left), left = -1 when another reaper holds the lease."""
     async def census(self, q: AgeQuery) -> Census: ...
     async def reconcile_counter(self) -> tuple[int, int]:
         """Set the counter from ground truth (registry size); returns (before, after)."""
-    async def list_connections(self, state: str, q: AgeQuery, limit: int, offset: int) -> tuple[int, list[ConnectionRecord]]:
-        """(total in that state, one page of records oldest first)."""
+    async def list_connections(self, state: str, q: AgeQuery, limit: int, offset: int, *, query: str = "",
+                               sort: str | None = None, order: str = "desc") -> Page:
+        """One page of the connections in ``state`` matching ``query`` (case-insensitive
+        substring of id, client, worker, host, channel, user agent), sorted by ``sort``
+        (``desc``: oldest / most idle / most events / most bytes first; None: by the
+        state's own index, idle for stale/active and age for the others)."""
+    async def get_connection(self, connection_id: str) -> ConnectionRecord | None: ...
+    async def channels(self, q: AgeQuery, scan_limit: int = SCAN_LIMIT) -> tuple[list[ChannelCounts], int, bool]:
+        """Per-channel counts from up to ``scan_limit`` connections: (rows, scanned, truncated)."""
+    async def fleet_read(self, q: AgeQuery, events: int = 20) -> FleetRead:
+        """census + cleanup_counters + workers + the latest ``events`` fleet events, together."""
+    async def add_event(self, event: FleetEvent) -> None:
+        """Append to the fleet's short event log (kept to the last 100)."""
 
-    async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool) -> None: ...
+    async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool, at: float = 0.0) -> None:
+        """Count one cleanup run (``at``: when, on the fleet's clock, for the windowed error rate)."""
     async def cleanup_counters(self) -> CleanupCounters: ...
 
     async def heartbeat(self, hb: WorkerHeartbeat, ttl: float) -> tuple[bool, int]:
         """Write a worker's heartbeat (expires after ``ttl``). Returns (the heartbeat existed
         before this call, how many connections the store holds for that worker)."""
-    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float) -> tuple[list[str], bool, int]:
-        """touch_many + heartbeat in one round trip: (unknown ids, heartbeat existed, worker's connections)."""
+    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float) -> FlushResult:
+        """touch_many + heartbeat in one round trip."""
     async def workers(self) -> list[WorkerHeartbeat]:
         """Every worker that has sent a heartbeat and not been forgotten (live or dead), with
         ``connections`` = what the registry holds for it now."""
-    async def forget_worker(self, worker_id: str) -> None: ...
+    async def forget_worker(self, worker_id: str) -> bool:
+        """Forget a worker (its heartbeat and reaping lease); True when this call forgot it."""
 
     async def publish_config(self, settings: Mapping[str, str]) -> None:
         """Store the fleet's (non-secret) settings so observers see what the workers use."""

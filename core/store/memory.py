@@ -8,14 +8,14 @@ Redis store's ZCOUNTs do.
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import math
 from typing import Iterator, Mapping, Sequence
 
-from ..models import CleanupCounters, ConnectionRecord, Touch, WorkerHeartbeat
+from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from ..stats import duration_bucket
-from .base import AgeQuery, Census
-from ..models import AgeCounts
+from .base import RUNS_KEPT, SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page
 
 
 class SortedScores:
@@ -73,9 +73,8 @@ class SortedScores:
         stop = end if limit is None else min(end, offset + limit)
         return [m for _, m in self._items[offset:stop]]
 
-    def range_from(self, bound: float, offset: int = 0, limit: int | None = None) -> list[str]:
-        start = self.count_below(bound) + offset
-        stop = len(self._items) if limit is None else start + limit
+    def slice(self, start: int, stop: int) -> list[str]:
+        """Members at ranks [start, stop) (lowest score first)."""
         return [m for _, m in self._items[start:stop]]
 
     def __iter__(self) -> Iterator[str]:
@@ -94,6 +93,8 @@ class MemoryStore:
         self._worker_conns: dict[str, set[str]] = {}
         self._heartbeats: dict[str, WorkerHeartbeat] = {}
         self._cleanup = _CleanupTally()
+        self._events: collections.deque[FleetEvent] = collections.deque(maxlen=100)
+        self._published: dict[str, str] = {}
 
     async def start(self) -> None:
         return None
@@ -102,6 +103,9 @@ class MemoryStore:
         return None
 
     async def ping(self) -> None:
+        return None
+
+    async def server_time(self) -> float | None:
         return None
 
     # -- registry ---------------------------------------------------------------------
@@ -140,6 +144,17 @@ class MemoryStore:
     async def unregister(self, connection_id: str) -> bool:
         return self._remove(connection_id)
 
+    async def unregister_many(self, connection_ids: Sequence[str]) -> int:
+        return sum(1 for c in connection_ids if self._remove(c))
+
+    async def sync_worker(self, worker_id: str, held: Sequence[str]) -> tuple[int, list[str]]:
+        keep = set(held)
+        members = self._worker_conns.get(worker_id, set())
+        extra = [m for m in members if m not in keep]
+        removed = sum(1 for c in extra if self._remove(c))
+        members.difference_update(extra)
+        return removed, [c for c in held if c not in self._activity]
+
     async def touch_many(self, touches: Mapping[str, Touch]) -> list[str]:
         # like apply_touches in Lua: activity only ever moves forward, counts add up;
         # no record is copied (a flush touches every connection, every second)
@@ -169,7 +184,7 @@ class MemoryStore:
         removed = [c for c in ids if self._remove(c)]
         return len(removed), [c for c in removed if owners.get(c) == worker_id]
 
-    async def reap_worker(self, worker_id: str, limit: int) -> tuple[int, int]:
+    async def reap_worker(self, worker_id: str, limit: int, reaper: str = "") -> tuple[int, int]:
         members = self._worker_conns.get(worker_id, set())
         batch = list(members)[:limit]
         removed = []
@@ -198,9 +213,50 @@ class MemoryStore:
         self._counter = len(self._activity)
         return before, self._counter
 
-    async def list_connections(self, state: str, q: AgeQuery, limit: int, offset: int) -> tuple[int, list[ConnectionRecord]]:
-        ids, total = _select(self._activity, self._connected, state, q, limit, offset)
-        return total, [self._view(c) for c in ids if c in self._records]
+    async def list_connections(self, state: str, q: AgeQuery, limit: int, offset: int, *, query: str = "",
+                               sort: str | None = None, order: str = "desc") -> Page:
+        own = "idle" if state in ("stale", "active") else "age"
+        sort = sort or own
+        if not query and sort == own:
+            ids, total = _select(self._activity, self._connected, state, q, limit, offset, reverse=order == "asc")
+            return Page(total=total, records=[self._view(c) for c in ids if c in self._records])
+        # bounded scan of the state's candidates (oldest first), as the Redis store does
+        cands, total = _select(self._activity, self._connected, state, q, SCAN_LIMIT, 0)
+        needle = query.lower()
+        rows = [self._view(c) for c in cands if c in self._records]
+        if needle:
+            rows = [r for r in rows if any(needle in v.lower() for v in (
+                r.connection_id, r.client_address, r.worker_id, r.host, r.channel, r.user_agent))]
+        key = {"age": lambda r: r.connected_at, "idle": lambda r: r.last_activity,
+               "events": lambda r: -r.events_sent, "bytes": lambda r: -r.bytes_sent}[sort]
+        rows.sort(key=lambda r: (key(r), r.connection_id), reverse=order == "asc")
+        return Page(total=len(rows), records=rows[offset:offset + limit], scanned=len(cands), truncated=total > len(cands))
+
+    async def get_connection(self, connection_id: str) -> ConnectionRecord | None:
+        return self._view(connection_id) if connection_id in self._records else None
+
+    async def channels(self, q: AgeQuery, scan_limit: int = SCAN_LIMIT) -> tuple[list[ChannelCounts], int, bool]:
+        cut = q.now - q.stale_threshold
+        ids = self._connected.range_below(math.inf, 0, scan_limit)
+        by: dict[str, list[float]] = {}
+        for c in ids:
+            rec = self._records.get(c)
+            if rec is None:
+                continue
+            e = by.setdefault(rec.channel, [0, 0, rec.connected_at])
+            e[0] += 1
+            act = self._activity.score(c)
+            if act is not None and act < cut:
+                e[1] += 1
+        rows = [ChannelCounts(ch, int(e[0]), int(e[1]), e[2]) for ch, e in by.items()]
+        return rows, len(ids), len(self._connected) > len(ids)
+
+    async def fleet_read(self, q: AgeQuery, events: int = 20) -> FleetRead:
+        return FleetRead(census=await self.census(q), counters=self._cleanup.snapshot(), workers=await self.workers(),
+                         events=list(self._events)[:events])
+
+    async def add_event(self, event: FleetEvent) -> None:
+        self._events.appendleft(event)
 
     def _view(self, cid: str) -> ConnectionRecord:
         rec = self._records[cid]
@@ -215,8 +271,8 @@ class MemoryStore:
         return rec.model_copy(update=update)
 
     # -- cleanup counters -------------------------------------------------------------
-    async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool) -> None:
-        self._cleanup.record(cleaned, failed, duration_ms, error)
+    async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool, at: float = 0.0) -> None:
+        self._cleanup.record(cleaned, failed, duration_ms, error, at)
 
     async def cleanup_counters(self) -> CleanupCounters:
         return self._cleanup.snapshot()
@@ -227,38 +283,48 @@ class MemoryStore:
         self._heartbeats[hb.worker_id] = hb
         return existed, len(self._worker_conns.get(hb.worker_id, ()))
 
-    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float) -> tuple[list[str], bool, int]:
+    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float) -> FlushResult:
         missing = await self.touch_many(touches)
         existed, registered = await self.heartbeat(hb, ttl)
-        return missing, existed, registered
+        return FlushResult(unknown=missing, existed=existed, held=registered)
 
     async def workers(self) -> list[WorkerHeartbeat]:
         return [dataclasses.replace(h, connections=len(self._worker_conns.get(h.worker_id, ())))
                 for h in sorted(self._heartbeats.values(), key=lambda h: h.worker_id)]
 
-    async def forget_worker(self, worker_id: str) -> None:
-        self._heartbeats.pop(worker_id, None)
+    async def forget_worker(self, worker_id: str) -> bool:
+        return self._heartbeats.pop(worker_id, None) is not None
 
     async def publish_config(self, settings: Mapping[str, str]) -> None:
         self._published = dict(settings)
 
     async def published_config(self) -> dict[str, str]:
-        return dict(getattr(self, "_published", {}))
+        return dict(self._published)
 
 
-def _select(activity: SortedScores, connected: SortedScores, state: str, q: AgeQuery, limit: int, offset: int) -> tuple[list[str], int]:
-    """Which ids one page of ``state`` holds, oldest first, and how many are in that state."""
+def _select(activity: SortedScores, connected: SortedScores, state: str, q: AgeQuery, limit: int, offset: int,
+            reverse: bool = False) -> tuple[list[str], int]:
+    """Which ids one page of ``state`` holds, oldest first (newest first with ``reverse``),
+    and how many are in that state."""
     stale_cut = q.now - q.stale_threshold
     if state == "stale":
-        return activity.range_below(stale_cut, offset, limit), activity.count_below(stale_cut)
-    if state == "active":
-        return activity.range_from(stale_cut, offset, limit), len(activity) - activity.count_below(stale_cut)
-    if state in ("long_lived", "very_old"):
-        cut = q.now - (q.long_lived if state == "long_lived" else q.very_old)
-        return connected.range_below(cut, offset, limit), connected.count_below(cut)
-    if state == "all":
-        return connected.range_below(math.inf, offset, limit), len(connected)
-    raise ValueError(f"unknown state {state!r}")
+        z, lo, hi = activity, 0, activity.count_below(stale_cut)
+    elif state == "active":
+        z, lo, hi = activity, activity.count_below(stale_cut), len(activity)
+    elif state in ("long_lived", "very_old"):
+        z, lo = connected, 0
+        hi = connected.count_below(q.now - (q.long_lived if state == "long_lived" else q.very_old))
+    elif state == "all":
+        z, lo, hi = connected, 0, len(connected)
+    else:
+        raise ValueError(f"unknown state {state!r}")
+    total = hi - lo
+    if reverse:
+        stop = hi - offset
+        start = max(stop - limit, lo)
+        return list(reversed(z.slice(start, max(stop, start)))), total
+    start = lo + offset
+    return z.slice(start, min(start + limit, hi)), total
 
 
 class _CleanupTally:
@@ -271,8 +337,10 @@ class _CleanupTally:
         self.sum_ms = 0.0
         self.consecutive = 0
         self.buckets: dict[float, int] = {}
+        self.runs: collections.deque[tuple[float, bool]] = collections.deque(maxlen=RUNS_KEPT)
 
-    def record(self, cleaned: int, failed: int, duration_ms: float, error: bool) -> None:
+    def record(self, cleaned: int, failed: int, duration_ms: float, error: bool, at: float = 0.0) -> None:
+        self.runs.appendleft((at, error))
         self.total += 1
         self.cleaned += cleaned
         self.failed += failed
@@ -290,5 +358,5 @@ class _CleanupTally:
         return CleanupCounters(
             total_cleanups=self.total, total_connections_cleaned=self.cleaned, cleanup_errors=self.errors,
             failed_connections=self.failed, last_cleanup_duration_ms=self.last_ms, total_duration_ms=self.sum_ms,
-            consecutive_errors=self.consecutive, duration_buckets=dict(self.buckets),
+            consecutive_errors=self.consecutive, duration_buckets=dict(self.buckets), recent_runs=tuple(self.runs),
         )

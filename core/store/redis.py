@@ -10,18 +10,26 @@
 from __future__ import annotations
 
 import functools
+import json
+import math
+import re
 from importlib import resources
-from typing import Any, Awaitable, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Mapping, ParamSpec, Sequence, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from pydantic import ValidationError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..keys import Keys
-from ..models import AgeCounts, CleanupCounters, ConnectionRecord, Touch, WorkerHeartbeat
+from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from ..stats import duration_bucket
-from .base import AgeQuery, Census, StoreUnavailable
+from .base import (
+    RUNS_KEPT, SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page, StoreUnavailable,
+)
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 _RECORD_INT_FIELDS = ("pid", "events_sent", "bytes_sent")
 _RECORD_FLOAT_FIELDS = ("connected_at", "last_activity")
@@ -32,20 +40,45 @@ def _load_script(name: str) -> str:
     return (lua / "_prelude.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
 
 
-def _translate(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    @functools.wraps(fn)
-    async def wrapper(self: "RedisStore", *args: Any, **kwargs: Any) -> T:
-        try:
-            return await fn(self, *args, **kwargs)
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}: {_redact(str(exc))}") from exc
-    return wrapper
+_ADDRESS = re.compile(r"\(\s*'[^']*'\s*,\s*\d+[^)]*\)|\[?[0-9a-fA-F:.]*[0-9a-fA-F]\]?:\d{2,5}\b|\b(?:\d{1,3}\.){3}\d{1,3}\b|(?<=connecting to )\S+|\bunix:\S+|/\S*\.sock\b")
+_REFUSING = ("OOM", "READONLY", "MISCONF", "NOREPLICAS", "NOTREADY")
 
 
 def _redact(text: str) -> str:
-    # Connection errors may echo the URL; never let a password through.
-    import re
-    return re.sub(r"(rediss?://)([^@/\s]*)@", r"\1***@", text)
+    """Connection errors may echo the URL or address: never let a password or address through."""
+    text = re.sub(r"(rediss?://)([^@/\s]*)@", r"\1***@", text)
+    text = re.sub(r"rediss?://\S+", "<redis-url>", text)
+    return _ADDRESS.sub("<address>", text)
+
+
+def _classify(exc: BaseException) -> StoreUnavailable:
+    name = type(exc).__name__
+    detail = _redact(str(exc))[:200]
+    if isinstance(exc, OutOfMemoryError):
+        return StoreUnavailable(f"redis refusing writes (maxmemory reached): {detail}", "refusing_writes")
+    if isinstance(exc, ReadOnlyError):
+        return StoreUnavailable(f"redis refusing writes (read-only replica): {detail}", "refusing_writes")
+    if isinstance(exc, ResponseError):
+        code = str(exc).split(" ", 1)[0].upper()
+        if code in _REFUSING:
+            reason = {"OOM": "maxmemory reached", "READONLY": "read-only replica",
+                      "MISCONF": "persistence failing"}.get(code, code)
+            return StoreUnavailable(f"redis refusing writes ({reason}): {detail}", "refusing_writes")
+        return StoreUnavailable(f"redis error: {name}: {detail}", "error")
+    if isinstance(exc, (RedisTimeoutError, TimeoutError)):
+        return StoreUnavailable(f"redis unreachable: timed out ({name})", "unreachable")
+    return StoreUnavailable(f"redis unreachable: {name}: {detail}", "unreachable")
+
+
+def _translate(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Translate every Redis error once, here (keeps the wrapped method's signature)."""
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except (RedisError, OSError) as exc:
+            raise _classify(exc) from exc
+    return wrapper
 
 
 def _num(value: float) -> str:
@@ -76,6 +109,17 @@ def _touch_args(touches: Mapping[str, Touch]) -> list[Any]:
     return args
 
 
+def redact_url(url: str) -> str:
+    """The URL with any password masked (for describing a store; never for errors)."""
+    return re.sub(r"(rediss?://)([^@/\s]*)@", r"\1***@", url)
+
+
+SCRIPTS = ("register", "unregister", "remove_stale", "reap_worker", "touch", "flush", "reconcile", "sync_worker",
+           "forget_worker", "record_cleanup", "page", "channels")
+EVENTS_KEPT = 100
+MAX_FIELD = 4096  # characters of a stored field shown back; longer values are bad data
+
+
 class RedisStore:
     kind = "redis"
 
@@ -88,19 +132,25 @@ class RedisStore:
         self._scripts: dict[str, Any] = {}
 
     def describe(self) -> str:
-        return _redact(self._url) + f" (namespace {self.keys.namespace})"
+        return redact_url(self._url) + f" (namespace {self.keys.namespace})"
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            raise StoreUnavailable("redis store not started")
+            raise StoreUnavailable("redis store not connected yet", "unreachable")
         return self._client
 
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
     async def start(self) -> None:
+        """Connect (raises StoreUnavailable when Redis cannot be reached: call again later)."""
         if self._client is None:
             self._client = await _connect(self._url, self._timeout)
-        for name in ("register", "unregister", "remove_stale", "reap_worker", "touch", "flush", "reconcile"):
-            self._scripts[name] = self._client.register_script(_load_script(name))
+        for name in SCRIPTS:
+            if name not in self._scripts:
+                self._scripts[name] = self._client.register_script(_load_script(name))
 
     async def close(self) -> None:
         if self._client is not None and self._owns_client:
@@ -113,6 +163,13 @@ class RedisStore:
     @_translate
     async def ping(self) -> None:
         await self.client.ping()
+
+    @_translate
+    async def server_time(self) -> float | None:
+        if isinstance(self.client, aioredis.Redis):
+            sec, usec = await self.client.time()
+            return sec + usec / 1e6
+        return None  # a cluster has one clock per node; flushes measure the one holding our slot
 
     def _base_keys(self) -> list[str]:
         k = self.keys
@@ -150,6 +207,20 @@ class RedisStore:
         return bool(await self._run("unregister", self._base_keys(), [connection_id]))
 
     @_translate
+    async def unregister_many(self, connection_ids: Sequence[str]) -> int:
+        removed = 0
+        for start in range(0, len(connection_ids), 1000):
+            chunk = list(connection_ids[start:start + 1000])
+            if chunk:
+                removed += int(await self._run("unregister", self._base_keys(), chunk))
+        return removed
+
+    @_translate
+    async def sync_worker(self, worker_id: str, held: Sequence[str]) -> tuple[int, list[str]]:
+        res = await self._run("sync_worker", [*self._base_keys(), self.keys.worker_conns(worker_id)], list(held))
+        return int(res[0]), [_s(x) for x in res[1:]]
+
+    @_translate
     async def touch_many(self, touches: Mapping[str, Touch]) -> list[str]:
         if not touches:
             return []
@@ -171,14 +242,14 @@ class RedisStore:
         return int(res[0]), [_s(x) for x in res[1:]]
 
     @_translate
-    async def reap_worker(self, worker_id: str, limit: int) -> tuple[int, int]:
-        removed, left = await self._run("reap_worker", [*self._base_keys(), self.keys.worker_conns(worker_id)], [int(limit)])
+    async def reap_worker(self, worker_id: str, limit: int, reaper: str = "") -> tuple[int, int]:
+        k = self.keys
+        removed, left = await self._run("reap_worker", [*self._base_keys(), k.worker_conns(worker_id), k.reaping(worker_id)],
+                                        [int(limit), reaper or worker_id, 30_000])
         return int(removed), int(left)
 
-    @_translate
-    async def census(self, q: AgeQuery) -> Census:
+    def _census_commands(self, pipe: Any, q: AgeQuery) -> list[float]:
         k = self.keys
-        pipe = self.client.pipeline(transaction=False)
         pipe.zcard(k.activity)
         pipe.zcount(k.activity, "-inf", f"({_num(q.now - q.stale_threshold)}")
         pipe.zcount(k.connected, "-inf", f"({_num(q.now - q.long_lived)}")
@@ -187,12 +258,43 @@ class RedisStore:
         edges = [e for e in q.edges if e > 0]
         for e in edges:
             pipe.zcount(k.connected, "-inf", f"({_num(q.now - e)}")
-        res = await pipe.execute()
+        return edges
+
+    def _census_parse(self, q: AgeQuery, res: list[Any]) -> Census:
         total = int(res[0])
         older_iter = iter(int(x) for x in res[5:])
         older = [total if e <= 0 else next(older_iter) for e in q.edges]
         ages = AgeCounts(total=total, stale=int(res[1]), long_lived=int(res[2]), very_old=int(res[3]))
-        return Census(ages=ages, counter=int(res[4] or 0), older_than=older)
+        bad: list[str] = []
+        counter = _count(res[4], self.keys.counter, bad)
+        return Census(ages=ages, counter=counter, older_than=older, bad_data=tuple(bad))
+
+    @_translate
+    async def census(self, q: AgeQuery) -> Census:
+        pipe = self.client.pipeline(transaction=False)
+        edges = self._census_commands(pipe, q)
+        res = await pipe.execute()
+        return self._census_parse(q, res[:5 + len(edges)])
+
+    @_translate
+    async def fleet_read(self, q: AgeQuery, events: int = 20) -> FleetRead:
+        """census, cleanup counters, workers (two round trips: the worker hashes need their ids)
+        and the latest fleet events."""
+        k = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        edges = self._census_commands(pipe, q)
+        pipe.hgetall(k.cleanup)
+        pipe.zrange(k.workers, 0, -1, withscores=True)
+        pipe.lrange(k.events, 0, max(events - 1, 0))
+        pipe.lrange(k.cleanup_runs, 0, RUNS_KEPT - 1)
+        res = await pipe.execute()
+        n = 5 + len(edges)
+        census = self._census_parse(q, res[:n])
+        counters = _cleanup_counters(res[n], k.cleanup, res[n + 3])
+        workers, wbad = await self._workers_from(res[n + 1])
+        evs, ebad = _events(res[n + 2] if events > 0 else [], k.events)
+        bad = (*census.bad_data, *counters.bad_fields, *wbad, *ebad)
+        return FleetRead(census=census, counters=counters, workers=workers, events=evs, bad_data=bad)
 
     @_translate
     async def reconcile_counter(self) -> tuple[int, int]:
@@ -200,77 +302,76 @@ class RedisStore:
         return int(before), int(after)
 
     @_translate
-    async def list_connections(self, state: str, q: AgeQuery, limit: int, offset: int) -> tuple[int, list[ConnectionRecord]]:
+    async def list_connections(self, state: str, q: AgeQuery, limit: int, offset: int, *, query: str = "",
+                               sort: str | None = None, order: str = "desc") -> Page:
         k = self.keys
-        stale_cut = f"({_num(q.now - q.stale_threshold)}"
-        if state == "stale":
-            key, lo, hi = k.activity, "-inf", stale_cut
-        elif state == "active":
-            key, lo, hi = k.activity, _num(q.now - q.stale_threshold), "+inf"
-        elif state in ("long_lived", "very_old"):
-            age = q.long_lived if state == "long_lived" else q.very_old
-            key, lo, hi = k.connected, "-inf", f"({_num(q.now - age)}"
-        elif state == "all":
-            key, lo, hi = k.connected, "-inf", "+inf"
-        else:
-            raise ValueError(f"unknown state {state!r}")
-        pipe = self.client.pipeline(transaction=False)
-        pipe.zcount(key, lo, hi)
-        pipe.zrange(key, lo, hi, byscore=True, offset=offset, num=limit)
-        total, ids = await pipe.execute()
-        if not ids:
-            return int(total), []
-        ids = [_s(c) for c in ids]
-        pipe = self.client.pipeline(transaction=False)
-        for cid in ids:
-            pipe.hgetall(k.conn(cid))
-        pipe.zmscore(k.activity, ids)  # last activity lives in the zset (touches update only it)
-        *rows, activity = await pipe.execute()
-        return int(total), [_record(r, a) for r, a in zip(rows, activity) if r and a is not None]
+        zset, lo, hi = _state_range(state, q)
+        sort = sort or ("idle" if zset == "activity" else "age")
+        res = await self._run("page", self._base_keys(), [zset, lo, hi, sort, order, query.lower(), int(offset),
+                                                         int(limit), SCAN_LIMIT])
+        bad: list[str] = []
+        records = []
+        for cid, act, flat in res[3:]:
+            rec = _record_flat(_s(cid), flat, act, k.conn(_s(cid)), bad)
+            if rec is not None:
+                records.append(rec)
+        return Page(total=int(res[0]), records=records, scanned=int(res[1]), truncated=bool(int(res[2])),
+                    bad_data=tuple(bad))
 
-    # -- cleanup counters -------------------------------------------------------------
     @_translate
-    async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool) -> None:
-        key = self.keys.cleanup
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hincrby(key, "total_cleanups", 1)
-        pipe.hincrby(key, "total_connections_cleaned", cleaned)
-        pipe.hincrby(key, "failed_connections", failed)
-        pipe.hincrby(key, "cleanup_errors", 1 if error else 0)
-        pipe.hset(key, "last_cleanup_duration_ms", _num(duration_ms))
-        pipe.hincrbyfloat(key, "total_duration_ms", duration_ms)
-        if error:
-            pipe.hincrby(key, "consecutive_errors", 1)
-        else:
-            pipe.hset(key, "consecutive_errors", 0)
-        pipe.hincrby(key, f"duration_le:{duration_bucket(duration_ms / 1000.0)!r}", 1)
-        await pipe.execute()
+    async def get_connection(self, connection_id: str) -> ConnectionRecord | None:
+        k = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(k.conn(connection_id))
+        pipe.zscore(k.activity, connection_id)
+        row, act = await pipe.execute()
+        if not row or act is None:
+            return None
+        return _record(row, float(act), k.conn(connection_id), [])
+
+    @_translate
+    async def channels(self, q: AgeQuery, scan_limit: int = SCAN_LIMIT) -> tuple[list[ChannelCounts], int, bool]:
+        res = await self._run("channels", self._base_keys(), [_num(q.now - q.stale_threshold), int(scan_limit)])
+        rows = []
+        flat = res[2:]
+        for i in range(0, len(flat), 4):
+            oldest = _float(flat[i + 3])
+            rows.append(ChannelCounts(channel=_s(flat[i])[:MAX_FIELD], connections=int(flat[i + 1]),
+                                      stale=int(flat[i + 2]), oldest_connected_at=oldest))
+        return rows, int(res[0]), bool(int(res[1]))
+
+    # -- cleanup counters and events --------------------------------------------------
+    @_translate
+    async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool, at: float = 0.0) -> None:
+        await self._run("record_cleanup", [*self._base_keys(), self.keys.cleanup, self.keys.cleanup_runs],
+                        [int(cleaned), int(failed), _num(duration_ms), 1 if error else 0,
+                         f"duration_le:{duration_bucket(duration_ms / 1000.0)!r}", _num(at), RUNS_KEPT])
 
     @_translate
     async def cleanup_counters(self) -> CleanupCounters:
-        raw = {_s(a): _s(b) for a, b in (await self.client.hgetall(self.keys.cleanup)).items()}
-        buckets = {float(f.split(":", 1)[1]): int(v) for f, v in raw.items() if f.startswith("duration_le:")}
-        return CleanupCounters(
-            total_cleanups=int(raw.get("total_cleanups", 0)),
-            total_connections_cleaned=int(raw.get("total_connections_cleaned", 0)),
-            cleanup_errors=int(raw.get("cleanup_errors", 0)),
-            failed_connections=int(raw.get("failed_connections", 0)),
-            last_cleanup_duration_ms=float(raw.get("last_cleanup_duration_ms", 0.0)),
-            total_duration_ms=float(raw.get("total_duration_ms", 0.0)),
-            consecutive_errors=int(raw.get("consecutive_errors", 0)),
-            duration_buckets=buckets,
-        )
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self.keys.cleanup)
+        pipe.lrange(self.keys.cleanup_runs, 0, RUNS_KEPT - 1)
+        raw, runs = await pipe.execute()
+        return _cleanup_counters(raw, self.keys.cleanup, runs)
+
+    @_translate
+    async def add_event(self, event: FleetEvent) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.lpush(self.keys.events, event.model_dump_json())
+        pipe.ltrim(self.keys.events, 0, EVENTS_KEPT - 1)
+        await pipe.execute()
 
     # -- workers ----------------------------------------------------------------------
     @_translate
     async def heartbeat(self, hb: WorkerHeartbeat, ttl: float) -> tuple[bool, int]:
-        _, existed, registered = await self.flush({}, hb, ttl)
-        return existed, registered
+        r = await self.flush({}, hb, ttl)
+        return r.existed, r.held
 
     @_translate
-    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float) -> tuple[list[str], bool, int]:
+    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float) -> FlushResult:
         """Touches and heartbeat in one EVALSHA (works on Redis Cluster, where pipelined
-        scripts are refused)."""
+        scripts are refused). The answer carries Redis's clock (``TIME``)."""
         k = self.keys
         fields = {
             "worker_id": hb.worker_id, "host": hb.host, "pid": hb.pid, "connections": hb.connections,
@@ -283,40 +384,53 @@ class RedisStore:
         args.extend(_touch_args(touches))
         res = await self._run("flush", [*self._base_keys(), k.worker(hb.worker_id), k.workers,
                                         k.worker_conns(hb.worker_id)], args)
-        return [_s(m) for m in res[2:]], bool(int(res[0])), int(res[1])
+        return FlushResult(unknown=[_s(m) for m in res[3:]], existed=bool(int(res[0])), held=int(res[1]),
+                           server_time=_float(res[2]))
+
+    async def _workers_from(self, entries: list[Any]) -> tuple[list[WorkerHeartbeat], list[str]]:
+        k = self.keys
+        bad: list[str] = []
+        good = []
+        for wid, score in entries:
+            if not math.isfinite(score):
+                bad.append(f"{k.workers}: worker {_s(wid)[:80]!r} has heartbeat score {score}")
+                continue
+            good.append((_s(wid), float(score)))
+        if not good:
+            return [], bad
+        pipe = self.client.pipeline(transaction=False)
+        for wid, _ in good:
+            pipe.hgetall(k.worker(wid))
+            pipe.scard(k.worker_conns(wid))
+        res = await pipe.execute()
+        out = []
+        for (wid, score), row, held in zip(good, res[0::2], res[1::2]):
+            row = {_s(a): _s(b) for a, b in row.items()}
+            pid = _int(row.get("pid"))
+            started = _float(row.get("started_at"))
+            if row and (pid is None or started is None):
+                bad.append(f"{k.worker(wid)}: pid or started_at is not a number")
+            out.append(WorkerHeartbeat(
+                # connections: what the registry holds for the worker right now (exact, no
+                # heartbeat lag, so a burst of registrations is never a false mismatch);
+                # host/pid None: unknown (the heartbeat hash expired with the worker)
+                worker_id=wid, host=row.get("host") or None, pid=pid,
+                connections=int(held), heartbeat_at=score,
+                started_at=started if started is not None else score,
+                cleanup_running=row.get("cleanup_running") == "1",
+            ))
+        return out, bad
 
     @_translate
     async def workers(self) -> list[WorkerHeartbeat]:
-        k = self.keys
-        entries = await self.client.zrange(k.workers, 0, -1, withscores=True)
-        if not entries:
-            return []
-        pipe = self.client.pipeline(transaction=False)
-        for wid, _ in entries:
-            pipe.hgetall(k.worker(_s(wid)))
-            pipe.scard(k.worker_conns(_s(wid)))
-        res = await pipe.execute()
-        out = []
-        for (wid, score), row, held in zip(entries, res[0::2], res[1::2]):
-            row = {_s(a): _s(b) for a, b in row.items()}
-            out.append(WorkerHeartbeat(
-                # connections: what the registry holds for the worker right now (exact, no
-                # heartbeat lag, so a burst of registrations is never a false mismatch)
-                worker_id=_s(wid), host=row.get("host", "?"), pid=int(row.get("pid", 0)),
-                connections=int(held), heartbeat_at=float(score),
-                started_at=float(row.get("started_at", score)),
-                cleanup_running=row.get("cleanup_running") == "1",
-            ))
-        return out
+        entries = await self.client.zrange(self.keys.workers, 0, -1, withscores=True)
+        return (await self._workers_from(entries))[0]
 
     @_translate
-    async def forget_worker(self, worker_id: str) -> None:
+    async def forget_worker(self, worker_id: str) -> bool:
         k = self.keys
-        pipe = self.client.pipeline(transaction=False)
-        pipe.zrem(k.workers, worker_id)
-        pipe.delete(k.worker(worker_id))
-        await pipe.execute()
-
+        return bool(await self._run("forget_worker", [*self._base_keys(), k.workers, k.worker(worker_id),
+                                                      k.reaping(worker_id)], [worker_id]))
 
     @_translate
     async def publish_config(self, settings: Mapping[str, str]) -> None:
@@ -332,40 +446,162 @@ class RedisStore:
 
 
 def _s(x: Any) -> str:
-    return x.decode() if isinstance(x, bytes) else str(x)
+    return x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)
 
 
-def _record(row: Mapping[Any, Any], last_activity: float | None = None) -> ConnectionRecord:
+def _float(x: Any) -> float | None:
+    try:
+        v = float(_s(x))
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _int(x: Any) -> int | None:
+    try:
+        return int(_s(x))
+    except (TypeError, ValueError):
+        return None
+
+
+def _count(raw: Any, key: str, bad: list[str]) -> int | None:
+    """A whole number >= 0, or None (and a note in ``bad``) for anything else."""
+    if raw is None:
+        return 0
+    v = _int(raw)
+    if v is None or v < 0:
+        bad.append(f"{key}: {_s(raw)[:40]!r} is not a count")
+        return None
+    return v
+
+
+def _state_range(state: str, q: AgeQuery) -> tuple[str, str, str]:
+    stale_cut = f"({_num(q.now - q.stale_threshold)}"
+    if state == "stale":
+        return "activity", "-inf", stale_cut
+    if state == "active":
+        return "activity", _num(q.now - q.stale_threshold), "+inf"
+    if state in ("long_lived", "very_old"):
+        age = q.long_lived if state == "long_lived" else q.very_old
+        return "connected", "-inf", f"({_num(q.now - age)}"
+    if state == "all":
+        return "connected", "-inf", "+inf"
+    raise ValueError(f"unknown state {state!r}")
+
+
+_COUNTER_FIELDS = ("total_cleanups", "total_connections_cleaned", "cleanup_errors", "failed_connections",
+                   "consecutive_errors")
+
+
+def _runs(raw: list[Any]) -> tuple[tuple[float, bool], ...]:
+    out = []
+    for item in raw:
+        at, _, err = _s(item).rpartition(":")
+        t = _float(at)
+        if t is not None and err in ("0", "1"):
+            out.append((t, err == "1"))
+    return tuple(out)
+
+
+def _cleanup_counters(raw_map: Mapping[Any, Any], key: str, runs: list[Any] | None = None) -> CleanupCounters:
+    raw = {_s(a): _s(b) for a, b in raw_map.items()}
+    bad: list[str] = []
+    ints: dict[str, int] = {}
+    for f in _COUNTER_FIELDS:
+        v = _int(raw.get(f, 0))
+        if v is None or v < 0:
+            bad.append(f"{key} {f}: {raw.get(f, '')[:40]!r} is not a count")
+            v = 0
+        ints[f] = v
+    floats: dict[str, float] = {}
+    for f in ("last_cleanup_duration_ms", "total_duration_ms"):
+        v = _float(raw.get(f, 0.0))
+        if v is None or v < 0:
+            bad.append(f"{key} {f}: {raw.get(f, '')[:40]!r} is not a duration")
+            v = 0.0
+        floats[f] = v
+    buckets: dict[float, int] = {}
+    for f, v in raw.items():
+        if not f.startswith("duration_le:"):
+            continue
+        try:
+            bound = float(f.split(":", 1)[1])
+        except ValueError:
+            bad.append(f"{key} {f[:60]}: not a bucket")
+            continue
+        n = _int(v)
+        if n is None or n < 0:
+            bad.append(f"{key} {f}: {v[:40]!r} is not a count")
+            continue
+        buckets[bound] = n
+    return CleanupCounters(duration_buckets=buckets, bad_fields=tuple(bad), recent_runs=_runs(runs or []), **ints, **floats)
+
+
+def _events(raw: list[Any], key: str) -> tuple[list[FleetEvent], list[str]]:
+    out, bad = [], []
+    for item in raw:
+        try:
+            out.append(FleetEvent.model_validate_json(_s(item)))
+        except (ValidationError, ValueError):
+            bad.append(f"{key}: an entry is not a fleet event")
+    return out, bad
+
+
+def _record(row: Mapping[Any, Any], last_activity: float | None, key: str, bad: list[str]) -> ConnectionRecord | None:
+    """A ConnectionRecord from a stored hash, or None (noted in ``bad``) when it is malformed."""
     d = {_s(a): _s(b) for a, b in row.items()}
+    if any("\ufffd" in v or len(v) > MAX_FIELD for v in d.values()):
+        bad.append(f"{key}: a field is not valid UTF-8 text or is too long")
+        return None
     data: dict[str, Any] = dict(d)
     if last_activity is not None:
         data["last_activity"] = last_activity
-    for f in _RECORD_INT_FIELDS:
-        if f in data:
-            data[f] = int(data[f])
-    for f in _RECORD_FLOAT_FIELDS:
-        if f in data:
-            data[f] = float(data[f])
-    return ConnectionRecord.model_validate(data)
+    try:
+        for f in _RECORD_INT_FIELDS:
+            if f in data:
+                data[f] = int(data[f])
+        for f in _RECORD_FLOAT_FIELDS:
+            if f in data:
+                data[f] = float(data[f])
+                if not math.isfinite(data[f]):
+                    raise ValueError(f)
+        return ConnectionRecord.model_validate(data)
+    except (ValueError, ValidationError):
+        bad.append(f"{key}: not a connection record")
+        return None
+
+
+def _record_flat(cid: str, flat: list[Any], act: Any, key: str, bad: list[str]) -> ConnectionRecord | None:
+    if not flat:
+        return None
+    row = {flat[i]: flat[i + 1] for i in range(0, len(flat) - 1, 2)}
+    return _record(row, _float(act), key, bad)
 
 
 async def _connect(url: str, timeout: float) -> Any:
     """A client for ``url``; a Redis Cluster client when the server runs in cluster mode."""
-    opts = dict(decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout,
-                health_check_interval=30)
-    # A blocking pool: a burst of concurrent calls waits for a connection instead of failing.
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=max(timeout * 5, 5.0), **opts)
+    opts = dict(decode_responses=True, encoding_errors="replace", socket_timeout=timeout,
+                socket_connect_timeout=timeout, health_check_interval=30)
+    try:
+        # A blocking pool: a burst of concurrent calls waits for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=max(timeout * 5, 5.0), **opts)
+    except ValueError as exc:
+        raise StoreUnavailable(f"redis: malformed URL: {_redact(str(exc))}", "error") from exc
     client = aioredis.Redis(connection_pool=pool)
     try:
         info = await client.info("cluster")
     except (RedisError, OSError) as exc:
         await client.aclose(close_connection_pool=True)
-        raise StoreUnavailable(f"redis: cannot connect to {_redact(url)}: {type(exc).__name__}: {_redact(str(exc))}") from exc
+        raise _classify(exc) from exc
     if int(info.get("cluster_enabled", 0)) == 1:
         await client.aclose(close_connection_pool=True)
         from redis.asyncio.cluster import RedisCluster
-        cluster = RedisCluster.from_url(url, decode_responses=True, socket_timeout=timeout,
+        cluster = RedisCluster.from_url(url, decode_responses=True, encoding_errors="replace", socket_timeout=timeout,
                                         socket_connect_timeout=timeout, max_connections=512)
-        await cluster.initialize()
+        try:
+            await cluster.initialize()
+        except (RedisError, OSError) as exc:
+            await cluster.aclose()
+            raise _classify(exc) from exc
         return cluster
     return client

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.health import HealthInputs, HealthThresholds, evaluate
+from core.health import DEFAULT_THRESHOLDS, HealthInputs, HealthThresholds, evaluate
 
 BASE = dict(active_connections=100, redis_connection_counters=100, error_rate=0.0, cleanup_task_running=True,
             periodic_cleanup_enabled=True, stale=0, very_old=0)
@@ -65,7 +65,7 @@ def test_alert_shape_matches_guide():
 
 
 def test_thresholds_are_configurable():
-    th = HealthThresholds(connection_mismatch=0, active_connections=5)
+    th = HealthThresholds({**DEFAULT_THRESHOLDS, "ALERT_CONNECTION_MISMATCH": 0, "WARN_ACTIVE_CONNECTIONS": 5})
     h = evaluate(HealthInputs(**{**BASE, "active_connections": 6, "redis_connection_counters": 5}), th)
     assert [a.type for a in h.alerts] == ["connection_mismatch"]
     assert [w.type for w in h.warnings] == ["high_connection_count"]

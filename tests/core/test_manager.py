@@ -53,7 +53,8 @@ async def test_register_touch_unregister_counts(make_manager):
     assert s["connection_stats"]["redis_connection_counters"] == 3
     m.touch(recs[0].connection_id, events=2, bytes_sent=64)
     await m.flush_touches()
-    _, rows = await m.list_connections("all", 10, 0)
+    _p = await m.list_connections("all", 10, 0)
+    _, rows = _p.total, _p.connections
     by_id = {r.connection_id: r for r in rows}
     assert by_id[recs[0].connection_id].events_sent == 2 and by_id[recs[0].connection_id].bytes_sent == 64
     assert await m.unregister(recs[1].connection_id) is True
@@ -226,10 +227,12 @@ async def test_periodic_flush_holds_counts_but_sends_activity(make_manager, cloc
     clock.advance(100)
     m.touch(r.connection_id, events=1, bytes_sent=10)
     await m.flush_touches(counters=False)
-    _, rows = await m.list_connections("all", 10, 0)
+    _p = await m.list_connections("all", 10, 0)
+    _, rows = _p.total, _p.connections
     assert rows[0].last_activity == clock() and rows[0].events_sent == 0
     await m.flush_touches()
-    _, rows = await m.list_connections("all", 10, 0)
+    _p = await m.list_connections("all", 10, 0)
+    _, rows = _p.total, _p.connections
     assert (rows[0].events_sent, rows[0].bytes_sent) == (1, 10)
 
 
@@ -254,7 +257,8 @@ async def test_activity_source_is_read_at_each_flush(make_manager, clock):
     clock.advance(100)
     src.events_sent, src.bytes_sent = 3, 90  # three events, no manager call
     await m.flush_touches(counters=False)
-    _, rows = await m.list_connections("all", 10, 0)
+    _p = await m.list_connections("all", 10, 0)
+    _, rows = _p.total, _p.connections
     by_id = {x.connection_id: x for x in rows}
     assert by_id[r.connection_id].last_activity == clock()  # active at the flush that saw it
     assert by_id[r.connection_id].events_sent == 0  # counts wait for a counters flush
@@ -263,7 +267,8 @@ async def test_activity_source_is_read_at_each_flush(make_manager, clock):
     src.bytes_sent += 20  # a ping: activity, not an event
     await m.flush_touches()
     await m.flush_touches()  # nothing new: counted once
-    _, rows = await m.list_connections("all", 10, 0)
+    _p = await m.list_connections("all", 10, 0)
+    _, rows = _p.total, _p.connections
     got = {x.connection_id: x for x in rows}[r.connection_id]
     assert (got.last_activity, got.events_sent, got.bytes_sent) == (clock(), 3, 110)
 
@@ -275,11 +280,12 @@ async def test_activity_counts_survive_a_failed_flush(outage_redis):
     src.events_sent, src.bytes_sent = 5, 50
     server.stop()
     await m.flush_touches()  # fails: the totals read from the stream stay with the manager
-    assert m._store_error is not None
+    assert not m.store_ok and m.store_status.state == "unreachable"
     src.events_sent, src.bytes_sent = 6, 60
     server.start()  # same port, empty data: the flush re-registers, then counts
     await m.flush_touches()
-    _, rows = await m.list_connections("all", 10, 0)
+    _p = await m.list_connections("all", 10, 0)
+    _, rows = _p.total, _p.connections
     assert [(x.connection_id, x.events_sent, x.bytes_sent) for x in rows] == [(r.connection_id, 6, 60)]
 
 
@@ -315,10 +321,10 @@ async def test_progress_not_bytes_decides_activity(make_manager, clock):
     fz.events_sent, fz.bytes_sent = 4, 400  # handed to the server, never taken
     await m.flush_touches()
     assert calls == [1]
-    got = (await m.list_connections("all"))[1][0]
+    got = (await m.list_connections("all")).connections[0]
     assert got.last_activity == t0 and (got.events_sent, got.bytes_sent) == (4, 400)
     frozen["on"] = False
     clock.advance(1)
     await m.flush_touches()
-    got = (await m.list_connections("all"))[1][0]
+    got = (await m.list_connections("all")).connections[0]
     assert got.last_activity == clock()

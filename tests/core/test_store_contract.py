@@ -74,12 +74,14 @@ async def test_touch_updates_activity_and_counters_and_reports_unknown(store):
     missing = await store.touch_many({"a": Touch(at=T0 + 400, events=3, bytes=120), "gone": Touch(at=T0 + 400)})
     assert missing == ["gone"]
     assert (await store.census(q(T0 + 500))).ages.stale == 0  # touched at +400, idle 100 s
-    total, rows = await store.list_connections("all", q(T0 + 500), 10, 0)
+    _p = await store.list_connections("all", q(T0 + 500), 10, 0)
+    total, rows = _p.total, _p.records
     assert total == 1
     assert (rows[0].last_activity, rows[0].events_sent, rows[0].bytes_sent) == (T0 + 400, 3, 120)
     # an older touch arriving late never moves activity backwards
     await store.touch_many({"a": Touch(at=T0 + 100, events=1)})
-    _, rows = await store.list_connections("all", q(T0 + 500), 10, 0)
+    _p = await store.list_connections("all", q(T0 + 500), 10, 0)
+    _, rows = _p.total, _p.records
     assert rows[0].last_activity == T0 + 400 and rows[0].events_sent == 4
 
 
@@ -94,7 +96,8 @@ async def test_touch_many_mixes_shared_time_groups_and_counted_touches(store):
     touches["counted"] = Touch(at=T0 + 60, events=2, bytes=30)
     touches["unknown-counted"] = Touch(at=T0 + 60, events=1, bytes=1)
     assert sorted(await store.touch_many(touches)) == ["unknown-counted", "unknown-in-group"]
-    total, rows = await store.list_connections("all", q(T0 + 100), 1000, 0)
+    _p = await store.list_connections("all", q(T0 + 100), 1000, 0)
+    total, rows = _p.total, _p.records
     by_id = {r.connection_id: r for r in rows}
     assert total == 902
     assert {by_id[c].last_activity for c in ids} == {T0 + 50}
@@ -142,15 +145,20 @@ async def test_list_connections_pages_each_state_oldest_first(store):
     await store.register_many([rec(f"st{i}", connected=now - 1000 - i, activity=now - 400 - i) for i in range(5)]
                               + [rec(f"ac{i}", connected=now - 100 - i, activity=now - i) for i in range(3)]
                               + [rec("old", connected=now - 22000, activity=now)])
-    total, page = await store.list_connections("stale", q(now), 2, 0)
+    _p = await store.list_connections("stale", q(now), 2, 0)
+    total, page = _p.total, _p.records
     assert total == 5 and [r.connection_id for r in page] == ["st4", "st3"]
-    total, page = await store.list_connections("stale", q(now), 2, 4)
+    _p = await store.list_connections("stale", q(now), 2, 4)
+    total, page = _p.total, _p.records
     assert [r.connection_id for r in page] == ["st0"]
-    total, page = await store.list_connections("active", q(now), 10, 0)
+    _p = await store.list_connections("active", q(now), 10, 0)
+    total, page = _p.total, _p.records
     assert total == 4 and page[0].connection_id == "ac2"
-    total, page = await store.list_connections("very_old", q(now), 10, 0)
+    _p = await store.list_connections("very_old", q(now), 10, 0)
+    total, page = _p.total, _p.records
     assert total == 1 and page[0].connection_id == "old"
-    total, page = await store.list_connections("all", q(now), 3, 0)
+    _p = await store.list_connections("all", q(now), 3, 0)
+    total, page = _p.total, _p.records
     assert total == 9 and page[0].connection_id == "old"
     with pytest.raises(ValueError):
         await store.list_connections("bogus", q(now), 3, 0)
@@ -159,7 +167,8 @@ async def test_list_connections_pages_each_state_oldest_first(store):
 async def test_record_fields_round_trip(store):
     r = rec("x", channel="prices")
     await store.register(r)
-    _, rows = await store.list_connections("all", q(T0), 10, 0)
+    _p = await store.list_connections("all", q(T0), 10, 0)
+    _, rows = _p.total, _p.records
     assert rows == [r]
 
 

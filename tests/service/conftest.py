@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # fast intervals: stale > 3x ping, cleanup well inside the stale threshold
 FAST = dict(PING_INTERVAL_SECONDS=0.5, TOUCH_FLUSH_INTERVAL_SECONDS=0.2, STALE_CONNECTION_THRESHOLD_SECONDS=3.0,
             CLEANUP_INTERVAL_SECONDS=1.0, WORKER_HEARTBEAT_TTL_SECONDS=1.5, REDIS_TIMEOUT_SECONDS=0.5,
-            LOG_LEVEL="WARNING")
+            LOG_LEVEL="WARNING", MONITORING_CONNECTIONS_PUBLIC=True)  # listings open: the tests read them freely
 
 
 async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout: float, message: str, interval: float = 0.05) -> Any:

@@ -9,7 +9,9 @@ import pytest
 from core.models import MonitoringStats
 from tests.redis_server import RedisServer
 
-from .conftest import fast_config, open_clients, serve, wait_for
+from core.config import load_config
+
+from .conftest import FAST, close_clients, fast_config, open_clients, serve, wait_for
 
 TOKEN = "s3cret-token-value-for-tests"
 
@@ -98,8 +100,9 @@ async def test_cleanup_409_while_one_runs():
 
 
 async def test_connections_page_is_bounded_ordered_and_validated():
-    async with serve(fast_config(MONITORING_MAX_PAGE_SIZE=4)) as s:
+    async with serve(fast_config(MONITORING_MAX_PAGE_SIZE=4, MONITORING_TOKEN=TOKEN)) as s:
         clients = await open_clients(s.host, s.port, 6)
+        s.http.headers.update(auth())
         r = await s.http.get("/monitoring/connections", params={"state": "all", "limit": 100, "offset": 1})
         assert r.status_code == 200
         page = r.json()
@@ -110,14 +113,34 @@ async def test_connections_page_is_bounded_ordered_and_validated():
         r = await s.http.get("/monitoring/connections", params={"state": "active"})
         assert r.json()["total"] == 6
         r = await s.http.get("/monitoring/connections", params={"state": "stale"})
-        assert r.json() == {"state": "stale", "total": 0, "limit": 4, "offset": 0, "connections": []}
+        body = r.json()
+        assert {k: body[k] for k in ("state", "total", "limit", "offset", "connections", "sort", "order", "truncated")} == {
+            "state": "stale", "total": 0, "limit": 4, "offset": 0, "connections": [], "sort": "idle", "order": "desc",
+            "truncated": False}
         for params, reason in [({"state": "zombie"}, "state must be one of"), ({"limit": "ten"}, "limit must be an integer"),
                                ({"limit": 0}, "limit must be >= 1"), ({"offset": -1}, "offset must be >= 0"),
-                               ({"offset": "1e3"}, "offset must be an integer")]:
+                               ({"offset": "1e3"}, "offset must be an integer"), ({"sort": "size"}, "sort must be one of"),
+                               ({"order": "up"}, "order must be one of"), ({"q": "x" * 201}, "q must be at most")]:
             r = await s.http.get("/monitoring/connections", params=params)
             assert r.status_code == 400 and reason in r.json()["error"], (params, r.text)
         for c in clients:
             await c.close()
+
+
+async def test_connection_listings_need_the_token_by_default():
+    cfg = load_config(**{**FAST, "MONITORING_CONNECTIONS_PUBLIC": False, "MONITORING_TOKEN": TOKEN})
+    async with serve(cfg) as s:
+        clients = await open_clients(s.host, s.port, 1)
+        page = (await s.http.get("/monitoring/connections", headers=auth())).json()
+        cid = page["connections"][0]["connection_id"]
+        for path in ("/monitoring/connections", f"/monitoring/connections/{cid}", "/monitoring/channels"):
+            assert (await s.http.get(path)).status_code == 401, path
+            assert (await s.http.get(path, headers=auth("nope"))).status_code == 403, path
+            assert (await s.http.get(path, headers=auth())).status_code == 200, path
+        assert (await s.http.get("/monitoring")).status_code == 200  # the summary holds no client data
+        await close_clients(clients)
+    async with serve(load_config(**{**FAST, "MONITORING_CONNECTIONS_PUBLIC": False})) as s:  # no token configured
+        assert (await s.http.get("/monitoring/connections")).status_code == 403
 
 
 async def test_read_endpoints_can_require_the_token_probes_never_do():
@@ -138,7 +161,8 @@ async def test_health_live_ready_and_guide_shapes():
         body = r.json()
         assert body["status"] == body["overall_health"] == "healthy" and body["alerts"] == [] and body["warnings"] == []
         assert (await s.http.get("/health/live")).json() == {"status": "alive"}
-        assert (await s.http.get("/health/ready")).json() == {"status": "ready", "store": "memory"}
+        assert (await s.http.get("/health/ready")).json() == {"status": "ready", "store": "memory", "store_state": "up",
+                                                               "local_connections": 0}
         r = await s.http.get("/metrics")
         assert r.headers["content-type"].startswith("text/plain; version=")
 
@@ -154,26 +178,30 @@ async def test_secrets_never_appear_in_responses_even_when_redis_is_down(namespa
             async def bodies() -> list[str]:
                 out = []
                 for path in ("/monitoring", "/monitoring/connections?state=all", "/metrics", "/health",
-                             "/health/live", "/health/ready"):
+                             "/health/live", "/health/ready", "/health/fleet"):
                     out.append((await s.http.get(path)).text)
+                out.append((await s.http.get("/monitoring/connections", headers=auth())).text)
                 out.append((await s.http.post("/monitoring/cleanup", headers=auth(), json={"batch_size": 2})).text)
                 out.append((await s.http.post("/monitoring/cleanup", headers=auth("wrong"))).text)
                 return out
 
             up = await bodies()
             server.stop()  # now every answer carries a store error
-            await wait_for(lambda: _ready_fails(s), 10, "ready to fail")
+            await wait_for(lambda: _fleet_fails(s), 10, "the fleet verdict to fail")
+            assert (await s.http.get("/health/ready")).status_code == 200  # this pod still serves streams
             down = await bodies()
             assert any("state_store_unavailable" in b for b in down)
             r = await s.http.post("/monitoring/cleanup", headers=auth())
             assert r.status_code == 503, r.text
             for text in up + down + [r.text]:
                 assert password not in text and TOKEN not in text
+                if not text.startswith('{"state":'):  # every body but a connection listing (client addresses are its data)
+                    assert str(server.port) not in text and "127.0.0.1" not in text, text[:300]
             for c in clients:
                 await c.close()
     finally:
         server.stop()
 
 
-async def _ready_fails(s) -> bool:
-    return (await s.http.get("/health/ready")).status_code == 503
+async def _fleet_fails(s) -> bool:
+    return (await s.http.get("/health/fleet")).status_code == 503

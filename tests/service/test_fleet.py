@@ -88,7 +88,8 @@ async def test_sigterm_unregisters_the_workers_connections_and_exits_promptly(wo
         await asyncio.wait_for(asyncio.gather(*(c.closed_by_server.wait() for c in gone)), 5)
 
         # immediately (no cleanup needed): zero connections of that worker, counter = the survivor's
-        _, records = await store.list_connections("all", _q(), 1000, 0)
+        _p = await store.list_connections("all", _q(), 1000, 0)
+        _, records = _p.total, _p.records
         assert [r for r in records if r.pid == pid] == []
         assert len(records) == 10 and (await store.census(_q())).counter == 10
         assert [w.pid for w in await store.workers()] == [staying.proc.pid]

@@ -49,10 +49,13 @@ async def test_redis_outage_streams_keep_flowing_then_registry_is_rebuilt(redis_
                 health = await s.http.get("/health")
                 snap = await s.monitoring()
                 alerts = {a["type"]: a for a in snap["health_indicators"]["alerts"]}
-                return (ready.status_code == 503 and health.status_code == 503
+                cs = snap["connection_stats"]
+                return (ready.status_code == 200 and health.status_code == 503  # this pod still serves; the fleet is blind
                         and snap["health_indicators"]["overall_health"] == "unhealthy"
-                        and "state_store_unavailable" in alerts and not snap["connection_stats"]["store_available"]
-                        and alerts["state_store_unavailable"]["message"].startswith("State store unreachable"))
+                        and "state_store_unavailable" in alerts and not cs["store_available"]
+                        and alerts["state_store_unavailable"]["message"].startswith("State store unavailable: redis unreachable")
+                        and cs["active_connections"] is None and cs["redis_connection_counters"] is None  # unknown, not 0
+                        and snap["store_status"]["state"] == "unreachable")
             await wait_for(outage_seen, 15, "the outage in /health/ready, /health and /monitoring")
             before = [c.events for c in clients]
             await wait_for(lambda: asyncio.sleep(0, all(c.events >= b + 2 for c, b in zip(clients, before))), 15,

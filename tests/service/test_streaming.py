@@ -19,7 +19,8 @@ async def test_stream_is_registered_touched_and_unregistered_when_the_client_lea
         await wait_for(lambda: asyncio.sleep(0, c.events >= 2), 10, "two events")
 
         async def flushed():
-            total, [rec] = await s.manager.list_connections("all", 10, 0)
+            _p = await s.manager.list_connections("all", 10, 0)
+            total, [rec] = _p.total, _p.connections
             return rec if rec.events_sent >= 2 and rec.bytes_sent > 0 else None
         rec = await wait_for(flushed, 5, "touches flushed to the store")
         assert rec.user_agent == "test-client" and rec.client_address.startswith("127.0.0.1:")
@@ -27,7 +28,8 @@ async def test_stream_is_registered_touched_and_unregistered_when_the_client_lea
 
         await c.close()
         await wait_for(lambda: asyncio.sleep(0, s.manager.local_connection_count == 0), 5, "unregistered")
-        total, _ = await s.manager.list_connections("all", 10, 0)
+        _p = await s.manager.list_connections("all", 10, 0)
+        total, _ = _p.total, _p.connections
         assert total == 0 and live_stream_count(s.manager) == 0
 
 
@@ -43,7 +45,8 @@ async def test_pings_count_as_activity_not_as_events():
 
         async def pinged():
             await s.manager.flush_touches()  # counts go out every COUNTERS_EVERY periodic flushes; force one
-            _, [rec] = await s.manager.list_connections("all", 10, 0)
+            _p = await s.manager.list_connections("all", 10, 0)
+            _, [rec] = _p.total, _p.connections
             return rec if rec.bytes_sent > 0 else None
         rec = await wait_for(pinged, 5, "pings recorded")
         assert rec.events_sent == 0 and rec.channel == "quiet"
@@ -54,7 +57,8 @@ async def test_head_request_opens_no_stream_and_registers_nothing():
     async with serve(fast_config()) as s:
         r = await s.http.head("/events")
         assert r.status_code == 200
-        total, _ = await s.manager.list_connections("all", 10, 0)
+        _p = await s.manager.list_connections("all", 10, 0)
+        total, _ = _p.total, _p.connections
         assert total == 0 and s.manager.local_connection_count == 0
 
 
@@ -94,7 +98,8 @@ async def test_max_lifetime_with_jitter_closes_and_unregisters():
         await asyncio.wait_for(asyncio.gather(*(c.closed_by_server.wait() for c in clients)), 5)
         assert all(c.clean_end for c in clients)
         await wait_for(lambda: asyncio.sleep(0, s.manager.local_connection_count == 0), 5, "unregistered")
-        total, _ = await s.manager.list_connections("all", 10, 0)
+        _p = await s.manager.list_connections("all", 10, 0)
+        total, _ = _p.total, _p.connections
         assert total == 0
         for c in clients:
             await c.close()
@@ -113,7 +118,8 @@ async def test_send_timeout_closes_a_client_that_stopped_reading():
         [c] = await open_clients(s.host, s.port, 1, "/flood", read=False)
         await wait_for(lambda: asyncio.sleep(0, s.manager.local_connection_count == 0), 15,
                        "the blocked stream to be closed and unregistered")
-        total, _ = await s.manager.list_connections("all", 10, 0)
+        _p = await s.manager.list_connections("all", 10, 0)
+        total, _ = _p.total, _p.connections
         assert total == 0
         await c.close()
 
@@ -129,6 +135,7 @@ async def test_generator_error_still_unregisters():
         c = await SSEClient(s.host, s.port, "/broken").connect()
         await asyncio.wait_for(c.closed_by_server.wait(), 5)
         await wait_for(lambda: asyncio.sleep(0, s.manager.local_connection_count == 0), 5, "unregistered")
-        total, _ = await s.manager.list_connections("all", 10, 0)
+        _p = await s.manager.list_connections("all", 10, 0)
+        total, _ = _p.total, _p.connections
         assert total == 0
         await c.close()

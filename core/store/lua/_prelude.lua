@@ -29,12 +29,50 @@ local function chunked(cmd, key, items)
   end
 end
 
--- decrement the counter by n, never below zero
+-- The counter as a number, or nil when it holds something that is not a whole number
+-- >= 0 (bad data planted in the namespace): callers then repair it from the registry.
+local function counter_value()
+  local raw = redis.call('GET', KEYS[3])
+  if not raw then return 0 end
+  local c = tonumber(raw)
+  if c == nil or c < 0 or c ~= math.floor(c) or c ~= c or c == math.huge then return nil end
+  return c
+end
+
+-- decrement the counter by n, never below zero; a bad counter is reset from the registry
 local function counter_down(n)
   if n <= 0 then return end
-  local c = tonumber(redis.call('GET', KEYS[3]) or '0')
+  local c = counter_value()
+  if c == nil then
+    redis.call('SET', KEYS[3], redis.call('ZCARD', KEYS[1]))
+    return
+  end
   local d = math.min(c, n)
   if d > 0 then redis.call('DECRBY', KEYS[3], d) end
+end
+
+-- increment the counter by n; a bad counter is reset from the registry (which already holds the new ones)
+local function counter_up(n)
+  if n <= 0 then return end
+  if counter_value() == nil then
+    redis.call('SET', KEYS[3], redis.call('ZCARD', KEYS[1]))
+  else
+    redis.call('INCRBY', KEYS[3], n)
+  end
+end
+
+-- HINCRBY that repairs a field holding a non-integer (bad data) instead of failing the script
+local function hincr(key, field, n)
+  local r = redis.pcall('HINCRBY', key, field, n)
+  if type(r) == 'table' and r.err then
+    redis.call('HSET', key, field, n)
+  end
+end
+
+-- the server's clock in seconds (every worker's times are translated to it)
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 
 -- Apply touches from ARGV index i on: first groups of activity-only touches that share
@@ -53,8 +91,8 @@ local function touch_chunk(ids, ats, evs, bys, out)
       zargs[#zargs + 1] = ids[k]
       if evs and (evs[k] ~= '0' or bys[k] ~= '0') then
         local hkey = prefix .. 'conn:' .. ids[k]
-        if evs[k] ~= '0' then redis.call('HINCRBY', hkey, 'events_sent', evs[k]) end
-        if bys[k] ~= '0' then redis.call('HINCRBY', hkey, 'bytes_sent', bys[k]) end
+        if evs[k] ~= '0' then hincr(hkey, 'events_sent', evs[k]) end
+        if bys[k] ~= '0' then hincr(hkey, 'bytes_sent', bys[k]) end
       end
     else
       out[#out + 1] = ids[k]

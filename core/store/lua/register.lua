@@ -22,5 +22,5 @@ while i <= #ARGV do
   end
   i = i + 5 + nf * 2
 end
-if added > 0 then redis.call('INCRBY', KEYS[3], added) end
+counter_up(added)
 return added
