@@ -471,6 +471,7 @@ class DemoSource:
         self._svc: Any = None
         self._http: HttpSource | None = None
         self._token = secrets.token_urlsafe(16)
+        self._starting: Any = None  # asyncio.Lock, made in the running loop
 
     def describe(self) -> str:
         if self._http is None:
@@ -483,8 +484,19 @@ class DemoSource:
         return self._svc
 
     async def start(self) -> HttpSource:
+        """Start the demo once, however many callers (poll, auth check) arrive together."""
+        import asyncio
+
         if self._http is not None:
             return self._http
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._http is not None:
+                return self._http
+            return await self._start()
+
+    async def _start(self) -> HttpSource:
         try:
             from core.demo import DemoService
         except ImportError as exc:
