@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Literal
 
-from core.health import HealthInputs, evaluate
+from core.health import HealthInputs, HealthThresholds, evaluate, rule_rows
 from core.models import (
     AgeBucket,
     ChannelsPage,
@@ -121,6 +121,7 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         workers=workers,
         age_histogram=buckets,
         store_status=store,
+        health_rules=rule_rows(HealthThresholds()),
         recent_events=events,
         now=now,
     )

@@ -48,4 +48,13 @@ class ConfigPanel(Static):
             out.extend(line(("▲ ", "$warning"), (w, "$warning")) for w in cfg.validation_warnings)
         else:
             out.append(line(("✓ configuration validated without warnings", "$success" if view.assessment.trusted else "dim")))
+        if s.health_rules:
+            out.append(line(""))
+            out.append(line(("Health rules in force (the service's own table)", "bold")))
+            for r in s.health_rules:
+                hold = f" for {r.for_seconds:g}s" if r.for_seconds else ""
+                setting = f"  SSE_{r.config_field}" if r.config_field else ""
+                style = "$error" if r.kind == "alert" else "$warning"
+                out.append(line((f"{r.kind.upper():<8}", style), (r.type, "bold"), " ",
+                                (f"{r.input} {r.comparison} {r.threshold}{hold}", ""), (setting, "dim")))
         set_content(self, lines(out))
