@@ -48,6 +48,7 @@ from sse_tui.widgets.ages import AgesPanel
 from sse_tui.widgets.alerts import AlertsPanel
 from sse_tui.widgets.banner import StatusBanner, auth_line, source_down_line, store_down_line
 from sse_tui.widgets.cleanup import CleanupPanel
+from sse_tui.widgets.common import set_border
 from sse_tui.widgets.config import ConfigPanel
 from sse_tui.widgets.connections import ConnectionsPanel
 from sse_tui.widgets.dialogs import CleanupDialog, ConfirmDialog, ConnectionDetail, HelpScreen, SeekDialog
@@ -178,7 +179,7 @@ class DashboardApp(App[None]):
             "#config-panel": "Configuration",
         }
         for selector, title in titles.items():
-            self._main.query_one(selector).border_title = title
+            set_border(self._main.query_one(selector), title=title)
         if self.remember_theme:
             theme = load_settings().get("theme")
             if isinstance(theme, str) and theme in self.available_themes:
@@ -397,7 +398,7 @@ class DashboardApp(App[None]):
                 hi = stats.health_indicators
                 if hi.alerts or hi.warnings:
                     title += f" ({len(hi.alerts)} alerts, {len(hi.warnings)} warnings)"
-            self._main.query_one("#alerts-panel").border_title = title
+            set_border(self._main.query_one("#alerts-panel"), title=title)
         elif tab == "connections":
             self._main.query_one(WorkersTable).view = view
             cv = self._main.query_one(ConnectionsView)
@@ -412,8 +413,8 @@ class DashboardApp(App[None]):
             self._main.query_one(ConfigPanel).view = view
             stats = view.stats
             if stats is not None and stats.configuration.validation_warnings:
-                self._main.query_one("#config-panel").border_title = (
-                    f"Configuration ({len(stats.configuration.validation_warnings)} warnings)")
+                set_border(self._main.query_one("#config-panel"),
+                           title=f"Configuration ({len(stats.configuration.validation_warnings)} warnings)")
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         tab = event.pane.id if event.pane is not None else None

@@ -65,6 +65,8 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         very_old=very_old if store_up else 0,
         store_available=store_up,
         store_error=None if store_up else "connection refused",
+        error_rate_window=error_rate,
+        error_rate_window_seconds=3600.0,
     ))
     counts = [31, 22, 18, 12, 9, 21, 20, 10, 4, 3]
     if health in ("degraded", "unhealthy"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.style import Style
 from rich.text import Span, Text
 from textual.app import ComposeResult
@@ -16,6 +18,7 @@ from sse_tui.model import DEFAULT_LONG_LIVED_SECONDS, DEFAULT_VERY_OLD_SECONDS, 
 from sse_tui.widgets.common import apply_freshness, num, set_content
 from textual.reactive import var
 
+REDRAW_SECONDS = 5.0  # the histogram is redrawn at most this often while only its counts move
 HOUR = DEFAULT_LONG_LIVED_SECONDS
 SIX_HOURS = DEFAULT_VERY_OLD_SECONDS
 
@@ -71,6 +74,7 @@ class AgeHistogram(Widget):
         self.buckets: list[AgeBucket] = []
         self.stale_seconds: float | None = None
         self.marks: tuple[float | None, float, float, bool] = (None, HOUR, SIX_HOURS, True)
+        self.drawn_at = 0.0
 
     def set_data(self, buckets: list[AgeBucket], stale_seconds: float | None, long_lived: float = HOUR,
                  very_old: float = SIX_HOURS, colour: bool = True) -> None:
@@ -78,6 +82,10 @@ class AgeHistogram(Widget):
         key = (stale_seconds, long_lived, very_old, colour)
         if buckets == self.buckets and key == self.marks:
             return  # plotext is the costliest paint on screen: only redraw on change
+        now = time.monotonic()
+        if key == self.marks and self.buckets and bool(buckets) and now - self.drawn_at < REDRAW_SECONDS:
+            return  # counts moved a little: a histogram need not follow every 1 s poll
+        self.drawn_at = now
         self.buckets = buckets
         self.stale_seconds = stale_seconds
         self.marks = key

@@ -23,25 +23,46 @@ def num(value: int | float | None, spec: str = "") -> str:
 
 def apply_freshness(widget: Widget, assessment: Assessment) -> None:
     """Dim a panel that shows old or unknown data, and say how old in its border."""
-    widget.set_class(assessment.freshness == "old", "-old")
-    widget.set_class(assessment.freshness == "unknown", "-unknown")
+    if widget.has_class("-old") != (assessment.freshness == "old"):
+        widget.set_class(assessment.freshness == "old", "-old")
+    if widget.has_class("-unknown") != (assessment.freshness == "unknown"):
+        widget.set_class(assessment.freshness == "unknown", "-unknown")
     if assessment.freshness == "current":
-        widget.border_subtitle = None
+        set_border(widget, subtitle="")
         return
     if not assessment.store_up and assessment.source_up:
         age = " · numbers unknown"
     else:
         age = "" if assessment.age is None else f" · data {fmt.age(assessment.age)} old"
-    widget.border_subtitle = Content(f"{assessment.badge or 'UNKNOWN'}{age}")
+    set_border(widget, subtitle=f"{assessment.badge or 'UNKNOWN'}{age}")
+
+
+def set_border(widget: Widget, *, title: str | None = None, subtitle: str | None = None) -> None:
+    """Set a border title / subtitle only when it changes (each set repaints the screen)."""
+    if title is not None and getattr(widget, "_sse_dash_title", None) != title:
+        widget._sse_dash_title = title  # type: ignore[attr-defined]
+        widget.border_title = Content(title)
+    if subtitle is not None and getattr(widget, "_sse_dash_subtitle", None) != subtitle:
+        widget._sse_dash_subtitle = subtitle  # type: ignore[attr-defined]
+        widget.border_subtitle = Content(subtitle) if subtitle else None
 
 
 def set_content(widget: Static, content: Content, *, layout: bool = True) -> bool:
-    """Update ``widget`` unless it already shows ``content`` (a Static re-layout is costly)."""
+    """Update ``widget`` unless it already shows ``content``.
+
+    A Static update re-lays out the whole screen by default; at one poll a second that
+    was most of sse-dash's CPU. Only a change in the number or width of lines (which can
+    change the widget's size) asks for a layout pass.
+    """
     key = (content.plain, tuple(content.spans))
-    if getattr(widget, "_sse_dash_key", None) == key:
+    previous = getattr(widget, "_sse_dash_key", None)
+    if previous == key:
         return False
+    shape = (content.plain.count("\n"), content.cell_length if "\n" not in content.plain else 0)
+    old_shape = getattr(widget, "_sse_dash_shape", None)
     widget._sse_dash_key = key  # type: ignore[attr-defined]
-    widget.update(content, layout=layout)
+    widget._sse_dash_shape = shape  # type: ignore[attr-defined]
+    widget.update(content, layout=layout and (old_shape is None or old_shape[0] != shape[0]))
     return True
 
 

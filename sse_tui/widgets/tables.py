@@ -22,7 +22,7 @@ from core.models import ChannelsPage, ConnectionPage, WorkerInfo
 from sse_tui import fmt
 from sse_tui.literal import cell, line
 from sse_tui.model import CONNECTION_SORTS, CONNECTION_STATES, PAGE_SIZE, ConnectionQuery, View, worker_alive
-from sse_tui.widgets.common import apply_freshness, set_content
+from sse_tui.widgets.common import apply_freshness, set_border, set_content
 
 
 def keep_cursor(table: DataTable, key: str | None, fallback_row: int) -> None:
@@ -114,7 +114,7 @@ class WorkersTable(DataTable):
             title = f"Workers ({len(stats.workers)})"
             if dead:
                 title += f" · {dead} DEAD: select it, k or Enter reaps"
-            parent.border_title = title
+            set_border(parent, title=title)
 
     def action_reap(self) -> None:
         key, _ = current_key(self)

@@ -106,3 +106,14 @@ async def test_recovery_is_polled_at_once_not_after_the_backoff(clock: FixedCloc
         fake_service.status = 200
         await wait_until(pilot, lambda: app.state.failures == 0, timeout=8, what="recovery well before the 30 s backoff")
     await source.aclose()
+
+
+async def test_cleanup_dialog_says_how_many_are_stale(clock: FixedClock) -> None:
+    from sse_tui.widgets.dialogs import CleanupDialog
+
+    app, _ = build(ScriptedSource([sample_snapshot("degraded")]), clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_poll(pilot, app)
+        await pilot.press("c")
+        await wait_until(pilot, lambda: isinstance(app.screen, CleanupDialog), what="dialog")
+        assert "Stale connections now: 64" in str(app.screen.query_one("#dialog-count", Static).render())
