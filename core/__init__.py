@@ -9,8 +9,10 @@ from .provider import SSEProvider, make_store
 from .store.base import StateStore, StoreUnavailable
 from .store.memory import MemoryStore
 
+__version__ = "0.1.0"  # the one version source (pyproject reads it: [tool.setuptools.dynamic])
+
 __all__ = [
-    "Alert", "CleanupResult", "ConfigError", "ConnectionManager", "ConnectionRecord", "MemoryStore",
+    "__version__", "Alert", "CleanupResult", "ConfigError", "ConnectionManager", "ConnectionRecord", "MemoryStore",
     "MonitoringStats", "SSEConfig", "SSEProvider", "StateManager", "StateStore", "StoreUnavailable",
     "get_config", "load_config", "make_store", "validation_warnings",
 ]

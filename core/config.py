@@ -85,6 +85,12 @@ class SSEConfig(BaseSettings):
     LOG_FORMAT: Literal["text", "json"] = Field("text", description="text: the guide's key=value lines; json: JSON lines")
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # --- admission control (core.admission; unset = no cap)
+    ADMISSION_MAX_PER_CLIENT: int | None = Field(None, gt=0, description="Concurrent SSE streams one client address may hold on this worker (429 beyond)")
+    ADMISSION_MAX_TOTAL: int | None = Field(None, gt=0, description="SSE streams the fleet may hold (503 beyond); other workers' counts come from a cached census")
+    ADMISSION_RETRY_AFTER_SECONDS: int = Field(5, gt=0, description="Retry-After sent with 429/503")
+    ADMISSION_CENSUS_INTERVAL_SECONDS: float = Field(2.0, gt=0, description="Refresh period of the fleet census ADMISSION_MAX_TOTAL reads")
+
     @model_validator(mode="after")
     def _relations(self) -> "SSEConfig":
         errors: list[tuple[str, str, object]] = []

@@ -31,8 +31,9 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import uvicorn
 from pydantic import SecretStr
@@ -115,7 +116,7 @@ class EmbeddedServer(uvicorn.Server):
     """uvicorn without signal handlers: the embedding program owns the signals."""
 
     @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[override]
+    def capture_signals(self) -> Iterator[None]:
         yield
 
 
@@ -163,7 +164,7 @@ async def stop_server(server: uvicorn.Server, task: asyncio.Task[None], timeout:
     server.should_exit = True
     try:
         await asyncio.wait_for(asyncio.shield(task), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         server.force_exit = True
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(task, 5)

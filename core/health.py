@@ -13,8 +13,9 @@ fire nor clear on it; the ``state_store_unavailable`` alert says why.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from .models import Alert, HealthIndicators, HealthLevel, RuleRow, Severity
 

@@ -8,7 +8,8 @@ key                         type    contents
 ==========================  ======  ================================================
 ``{ns}:z:activity``         zset    connection id -> last activity (unix seconds)
 ``{ns}:z:connected``        zset    connection id -> connected_at (unix seconds)
-``{ns}:conn:<id>``          hash    the ConnectionRecord fields
+``{ns}:conn:<id>``          hash    the record's fields the sorted sets do not hold (user agent by reference)
+``{ns}:ua``                 hash    user agents by sha1 prefix (at most 10,000; then stored inline)
 ``{ns}:counter``            string  the registry counter (``redis_connection_counters``)
 ``{ns}:wconns:<worker>``    set     connection ids held by one worker
 ``{ns}:workers``            zset    worker id -> last heartbeat (unix seconds)
@@ -57,6 +58,10 @@ class Keys:
     @property
     def config(self) -> str:
         return self.prefix + "config"
+
+    @property
+    def user_agents(self) -> str:
+        return self.prefix + "ua"
 
     @property
     def cleanup_runs(self) -> str:

@@ -1,10 +1,22 @@
-"""Structured logs: the guide's key=value lines (text) or JSON lines.
+"""Logging as a library does it: the ``sse`` logger gets a ``NullHandler`` and nothing else.
 
-The messages themselves are the guide's ("SSE cleanup completed: cleaned=...",
-"Periodic cleanup cycle: ...", "SSE configuration validated successfully: ...",
-"SSE configuration validation warnings: ...", "Error during periodic SSE cleanup");
-both formats keep them greppable as the guide's "Log Filtering" section shows: the JSON
-format puts the same text in ``message`` and the parsed key=value pairs in ``fields``.
+The application decides where lines go and how they look (its root handlers, gunicorn's
+format, a JSON formatter, Sentry, OpenTelemetry, a log shipper): ``sse`` records
+propagate to them untouched, even to handlers added after the manager started.
+
+The messages are the guide's ("SSE cleanup completed: cleaned=...", "Periodic cleanup
+cycle: ...", "SSE configuration validated successfully: ...", "SSE configuration
+validation warnings: ...", "Error during periodic SSE cleanup"), unchanged for grep.
+Their ``key=value`` pairs also travel as structured data: as record attributes
+(``record.cleaned``) and all together in ``record.sse_fields``, so JSON formatters and
+log shippers get them as fields:
+
+- new calls pass them with ``extra=``: ``log.info("... cleaned=%d", n, extra=sse_extra(cleaned=n))``;
+- for calls that do not (yet), :class:`StructuredFields` (a filter on the ``sse`` logger)
+  takes each ``key=%d``-style argument from the call's own arguments, typed as passed.
+
+Programs that own their process (``sse-demo``, ``sse-dash``, a plain script) may call
+:func:`configure_logging` to give the ``sse`` logger an output of its own.
 """
 
 from __future__ import annotations
@@ -13,17 +25,34 @@ import json
 import logging
 import re
 import sys
-from datetime import datetime, timezone
+import weakref
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
+__all__ = ["LOGGER_NAME", "sse_extra", "StructuredFields", "TextFormatter", "JsonFormatter", "configure_logging",
+           "ensure_logging", "redact", "record_fields"]
+
 LOGGER_NAME = "sse"
+FIELDS_ATTR = "sse_fields"
 _PAIR = re.compile(r"(\w+)=([^,\s]+)")
+# a %-conversion of a logging template, optionally preceded by "name="
+_CONVERSION = re.compile(r"(?:(\w+)=)?%(?:\((\w+)\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?([diouxXeEfFgGcrsa%])")
 _SECRET = re.compile(r"(rediss?://)([^@/\s]*)@|(Bearer\s+)\S+", re.IGNORECASE)
+# attributes a LogRecord already has (or that logging refuses in extra=)
+_RESERVED = frozenset(vars(logging.LogRecord("x", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
 def redact(text: str) -> str:
     """Remove passwords from Redis URLs and bearer tokens from any text."""
     return _SECRET.sub(lambda m: (m.group(1) + "***@") if m.group(1) else (m.group(3) + "***"), text)
+
+
+def sse_extra(**fields: Any) -> dict[str, Any]:
+    """``extra=`` for a log call: each field becomes a record attribute (a name a LogRecord
+    already uses gets an ``sse_`` prefix) and all of them ``record.sse_fields``."""
+    extra: dict[str, Any] = {(f"sse_{k}" if k in _RESERVED else k): v for k, v in fields.items()}
+    extra[FIELDS_ATTR] = dict(fields)
+    return extra
 
 
 def _value(raw: str) -> Any:
@@ -37,53 +66,114 @@ def _value(raw: str) -> Any:
     return raw
 
 
+def _template_fields(record: logging.LogRecord) -> dict[str, Any] | None:
+    """``key=%d`` pairs of the call's template, with the call's own (typed) arguments."""
+    if not isinstance(record.msg, str) or not isinstance(record.args, tuple):
+        return None
+    fields: dict[str, Any] = {}
+    index = 0
+    for m in _CONVERSION.finditer(record.msg):
+        if m.group(3) == "%":
+            continue
+        if index >= len(record.args):
+            return None
+        if m.group(1):
+            fields[m.group(1)] = record.args[index]
+        index += 1
+    return fields
+
+
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """A record's structured fields: passed with ``extra=``, else the template's ``key=%x``
+    arguments, else ``key=value`` pairs parsed from the message text."""
+    given = getattr(record, FIELDS_ATTR, None)
+    if isinstance(given, dict):
+        return given
+    fields = _template_fields(record)
+    if fields:
+        return fields
+    return {k: _value(v) for k, v in _PAIR.findall(record.getMessage())}
+
+
+class StructuredFields(logging.Filter):
+    """Puts a record's fields on it as attributes (never drops a record, never overwrites
+    an attribute). Installed on the ``sse`` logger at import, so every handler the app
+    adds, whenever it adds it, sees ``record.cleaned`` and ``record.sse_fields``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not isinstance(getattr(record, FIELDS_ATTR, None), dict):
+            fields = record_fields(record)
+            setattr(record, FIELDS_ATTR, fields)
+            for key, value in fields.items():
+                name = f"sse_{key}" if key in _RESERVED else key
+                if not hasattr(record, name):
+                    setattr(record, name, value)
+        return True
+
+
 class TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """``asctime level name: message`` with secrets redacted (sse-demo's and sse-dash's own output)."""
+
+    def __init__(self, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt: str | None = None) -> None:
+        super().__init__(fmt, datefmt)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, message, fields (parsed key=value)."""
+    """One JSON object per line: ts, level, logger, message, fields (the record's structured fields)."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = redact(record.getMessage())
         doc: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": message,
         }
-        fields = {k: _value(v) for k, v in _PAIR.findall(message)}
+        fields = {k: (redact(v) if isinstance(v, str) else v) for k, v in record_fields(record).items()}
         if fields:
             doc["fields"] = fields
         if record.exc_info:
             doc["exception"] = redact(self.formatException(record.exc_info))
-        return json.dumps(doc, separators=(",", ":"))
+        return json.dumps(doc, separators=(",", ":"), default=str)
+
+
+_OWN_HANDLERS: weakref.WeakSet[logging.Handler] = weakref.WeakSet()  # attached by configure_logging
+
+
+def _install() -> None:
+    logger = logging.getLogger(LOGGER_NAME)
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+    if not any(isinstance(f, StructuredFields) for f in logger.filters):
+        logger.addFilter(StructuredFields())
+
+
+def ensure_logging() -> None:
+    """The library's whole logging setup: a ``NullHandler`` on ``sse`` (no output of its
+    own, no level, propagation untouched) and the :class:`StructuredFields` filter. Idempotent."""
+    _install()
 
 
 def configure_logging(fmt: str = "text", level: str = "INFO", stream: TextIO | None = None) -> logging.Handler:
-    """Attach one handler to the ``sse`` logger (replacing one we attached before)."""
+    """For programs that own their process (sse-demo, sse-dash, scripts), never called by
+    the library: one stream handler on the ``sse`` logger (replacing one this function
+    attached before), its level, and ``propagate=False`` so a root handler the program
+    also set up does not print the lines twice."""
+    _install()
     logger = logging.getLogger(LOGGER_NAME)
     for h in list(logger.handlers):
-        if getattr(h, "_sse_dash", False):
+        if h in _OWN_HANDLERS:
             logger.removeHandler(h)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    handler._sse_dash = True  # type: ignore[attr-defined]
+    _OWN_HANDLERS.add(handler)
     logger.addHandler(handler)
     logger.setLevel(level)
-    logger.propagate = False  # this handler is the sse logger's output; no duplicates via root
+    logger.propagate = False
     return handler
 
 
-def ensure_logging(fmt: str = "text", level: str = "INFO") -> None:
-    """Give the ``sse`` logger an output when the application configured none.
-
-    If the app set up logging (a root handler) or the ``sse`` logger has handlers, the
-    lines go there untouched; otherwise INFO lines (cleanup results) would be lost."""
-    if logging.getLogger().handlers or logging.getLogger(LOGGER_NAME).handlers:
-        return
-    configure_logging(fmt, level)
+_install()

@@ -28,19 +28,35 @@ import inspect
 import logging
 import math
 import os
+import secrets
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from . import health, stats
 from .config import SSEConfig, describe_valid, fleet_settings, validation_warnings
 from .models import (
-    AgeCounts, ChannelsPage, ChannelSummary, CleanupCounters, CleanupResult, ConfigurationView, ConnectionPage,
-    ConnectionRecord, ConnectionStats, DisconnectResult, FleetEvent, MonitoringStats, ReapResult, StoreStatus, Touch,
-    WorkerHeartbeat, WorkerInfo,
+    ChannelsPage,
+    ChannelSummary,
+    CleanupCounters,
+    CleanupResult,
+    ConfigurationView,
+    ConnectionPage,
+    ConnectionRecord,
+    ConnectionStats,
+    DisconnectResult,
+    FleetEvent,
+    MonitoringStats,
+    ReapResult,
+    StoreState,
+    StoreStatus,
+    Touch,
+    WorkerHeartbeat,
+    WorkerInfo,
 )
 from .store.base import AgeQuery, FleetRead, FlushResult, StateStore, StoreUnavailable
 
@@ -55,6 +71,12 @@ MAX_CLIENT = 256
 MAX_USER_AGENT = 256
 MAX_CONNECTION_ID = 128
 Clock = Callable[[], float]
+
+
+def new_connection_id() -> str:
+    """16 hex digits (64 random bits): unique across a fleet's live connections (a collision
+    among a million has odds of about 3e-8), and half the bytes of a uuid in every index."""
+    return secrets.token_hex(8)
 
 
 class ActivitySource(Protocol):
@@ -199,8 +221,9 @@ class ConnectionManager:
         return self._status.state == "up"
 
     def _mark_unavailable(self, exc: Exception) -> None:
-        state = exc.state if isinstance(exc, StoreUnavailable) else "unreachable"
-        state = "refusing_writes" if state == "refusing_writes" else ("unreachable" if self._connected else "connecting")
+        problem = exc.state if isinstance(exc, StoreUnavailable) else "unreachable"
+        state: StoreState = ("refusing_writes" if problem == "refusing_writes"
+                             else "unreachable" if self._connected else "connecting")
         reason = str(exc)
         if self._status.state != state or self._status.reason != reason:
             if self._status.state == "up":
@@ -249,8 +272,11 @@ class ConnectionManager:
             return
         self._started = True
         try:
-            await asyncio.wait_for(self._connect(), timeout=min(self.config.REDIS_TIMEOUT_SECONDS, 0.5))
-        except (StoreUnavailable, asyncio.TimeoutError) as exc:  # serve anyway: streams must not depend on Redis
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the inner call completes
+            async with asyncio.timeout(min(self.config.REDIS_TIMEOUT_SECONDS, 0.5)):
+                await self._connect()
+        except (StoreUnavailable, TimeoutError) as exc:  # serve anyway: streams must not depend on Redis
             self._mark_unavailable(exc if isinstance(exc, StoreUnavailable)
                                    else StoreUnavailable("state store did not answer at start", "unreachable"))
         self._sync_task = asyncio.create_task(self._sync_loop(), name="sse-store-sync")
@@ -323,7 +349,7 @@ class ConnectionManager:
         every flush (then the stream need not call :meth:`touch`)."""
         now = self.now()
         record = ConnectionRecord(
-            connection_id=(connection_id or uuid.uuid4().hex)[:MAX_CONNECTION_ID], worker_id=self.worker_id,
+            connection_id=(connection_id or new_connection_id())[:MAX_CONNECTION_ID], worker_id=self.worker_id,
             host=self.host, pid=self.pid, channel=channel[:MAX_CHANNEL], client_address=client_address[:MAX_CLIENT],
             user_agent=user_agent[:MAX_USER_AGENT], connected_at=now, last_activity=now,
         )
@@ -350,8 +376,9 @@ class ConnectionManager:
         if self._batch_done is None or self._batch_done.done():
             self._batch_done = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.wait_for(asyncio.shield(self._batch_done), wait)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(wait):
+                await asyncio.shield(self._batch_done)
+        except TimeoutError:
             pass
 
     def touch(self, connection_id: str, events: int = 1, bytes_sent: int = 0) -> None:
@@ -449,7 +476,7 @@ class ConnectionManager:
         for hook in self._flush_hooks:
             try:
                 hook()
-            except Exception:  # noqa: BLE001 - a broken hook must not stop the flush
+            except Exception:
                 log.exception("SSE flush hook failed")
 
     async def flush_touches(self, *, counters: bool = True) -> None:
@@ -507,18 +534,18 @@ class ConnectionManager:
             if (lost or missing or res.held != stored
                     or (self._flushes and self._flushes % SYNC_EVERY == 0)):
                 if lost:
-                    for c in res.unknown:  # their touches were lost with the data: send again next flush
-                        t = pending.get(c)
+                    for lost_id in res.unknown:  # their touches were lost with the data: send again next flush
+                        t = pending.get(lost_id)
                         if t is not None:
-                            self._requeue(c, t)
+                            self._requeue(lost_id, t)
                 missing = await self._sync_locked()
             missing.extend(closed_first)
             self._resync_flushes = max(self._resync_flushes - 1, 0)
             self._lost_data = False
         except StoreUnavailable as exc:
             # keep the activity for the next flush (newer touches win, counts add up)
-            for c, t in pending.items():
-                self._requeue(c, t)
+            for cid, t in pending.items():
+                self._requeue(cid, t)
             self._mark_unavailable(exc)
             return
         self._mark_ok()
@@ -719,7 +746,7 @@ class ConnectionManager:
 
     async def _event(self, type_: str, message: str, count: int = 0, worker_id: str | None = None) -> None:
         try:
-            await self.store.add_event(FleetEvent(at=self.now(), type=type_, message=message, count=count,  # type: ignore[arg-type]
+            await self.store.add_event(FleetEvent(at=self.now(), type=type_, message=message, count=count,
                                                   worker_id=worker_id or self.worker_id))
         except StoreUnavailable as exc:
             self._mark_unavailable(exc)
@@ -749,7 +776,7 @@ class ConnectionManager:
             if inspect.isawaitable(res):
                 await res
             return True
-        except Exception:  # noqa: BLE001 - a broken stream must not stop the cleanup
+        except Exception:
             log.exception("SSE cleanup could not close stream %s", entry.record.connection_id)
             return False
 
@@ -791,8 +818,9 @@ class ConnectionManager:
                 timeout = max(next_flush - loop.time(), 0.0)
                 if not (self._to_register or self._to_remove) or not self._connected:
                     try:
-                        await asyncio.wait_for(self._wake.wait(), timeout)
-                    except asyncio.TimeoutError:
+                        async with asyncio.timeout(timeout):
+                            await self._wake.wait()
+                    except TimeoutError:
                         pass
                 self._wake.clear()
                 if not self._connected:
@@ -823,7 +851,7 @@ class ConnectionManager:
                 raise
             except StoreUnavailable as exc:
                 self._mark_unavailable(exc)
-            except Exception:  # noqa: BLE001 - the loop must survive anything
+            except Exception:
                 log.exception("SSE store sync failed")
                 await asyncio.sleep(0.1)
 
@@ -882,7 +910,7 @@ class ConnectionManager:
         page = await self.store.list_connections(state, q, limit, offset, query=query, sort=sort, order=order)
         if page.bad_data or self._bad_by_source.get("records"):
             self._note_bad_data(page.bad_data, "records")
-        return ConnectionPage(state=state, query=query, sort=sort, order=order, total=page.total, limit=limit,  # type: ignore[arg-type]
+        return ConnectionPage(state=state, query=query, sort=sort, order=order, total=page.total, limit=limit,
                               offset=offset, truncated=page.truncated, scanned=page.scanned, now=q.now,
                               stale_threshold_seconds=q.stale_threshold, connections=page.records)
 
@@ -942,12 +970,14 @@ class ConnectionManager:
         inputs = dataclasses.replace(inputs, held_for=self._held_for(inputs, thresholds))
         indicators = health.evaluate(inputs, thresholds)
         return MonitoringStats(
-            timestamp=datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            timestamp=datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             service_name=cfg.SERVICE_NAME,
             connection_stats=ConnectionStats(active_connections=active,
                                              redis_connection_counters=census.counter if census else None,
                                              cleanup_task_running=cleanup_running, store_available=store_ok),
-            cleanup_stats=stats.cleanup_stats(counters, census.ages if census else None),
+            cleanup_stats=stats.cleanup_stats(counters, census.ages if census else None).model_copy(update={
+                "error_rate_window": inputs.error_rate_window if counters else None,
+                "consecutive_errors": counters.consecutive_errors if counters else None}),
             health_indicators=indicators,
             performance_metrics=stats.performance_metrics(counters),
             configuration=self._configuration_view(),
@@ -955,6 +985,7 @@ class ConnectionManager:
             age_histogram=stats.age_histogram(census.older_than, census.ages.total) if census else [],
             store_status=self._status,
             health_rules=health.rule_rows(thresholds),
+            admission=_admission_stats(),
             recent_events=read.events if read is not None else [],
             now=now,
         )
@@ -1006,6 +1037,7 @@ class ConnectionManager:
             validation_warnings=self.validation_warnings, long_lived_seconds=cfg.LONG_LIVED_SECONDS,
             very_old_seconds=cfg.VERY_OLD_SECONDS, worker_heartbeat_ttl_seconds=cfg.WORKER_HEARTBEAT_TTL_SECONDS,
             touch_flush_interval_seconds=cfg.TOUCH_FLUSH_INTERVAL_SECONDS,
+            error_rate_window_seconds=cfg.ERROR_RATE_WINDOW_SECONDS,
         )
 
     async def get_detailed_monitoring_stats(self) -> dict[str, Any]:
@@ -1038,6 +1070,13 @@ class ConnectionManager:
                 cleanup_running=self.cleanup_task_running if mine else hb.cleanup_running,
             ))
         return out
+
+
+def _admission_stats() -> dict[str, Any] | None:
+    """Admission control's counts (core.admission) when it is in use in this process."""
+    from .admission import admission_stats  # late: admission imports the manager's module
+    a = admission_stats()
+    return a if a["enabled"] or a["admitted"] or a["rejected_per_client"] or a["rejected_total"] else None
 
 
 async def _cancel(task: asyncio.Task[Any] | None) -> None:

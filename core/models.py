@@ -14,7 +14,7 @@ newer server does not break an older dashboard).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,6 +66,9 @@ class CleanupStats(_Wire):
     active: int | None = Field(ge=0)
     long_lived: int | None = Field(ge=0)
     very_old: int | None = Field(ge=0)
+    # added (the guide has the lifetime error_rate only): what the verdict uses
+    error_rate_window: float | None = Field(default=None, ge=0)  # percent failed within the window, unrounded
+    consecutive_errors: int | None = Field(default=None, ge=0)
 
 
 class Alert(_Wire):
@@ -99,6 +102,7 @@ class ConfigurationView(_Wire):
     very_old_seconds: float | None = None
     worker_heartbeat_ttl_seconds: float | None = None
     touch_flush_interval_seconds: float | None = None
+    error_rate_window_seconds: float | None = None
 
 
 class WorkerInfo(_Wire):
@@ -158,6 +162,7 @@ class MonitoringStats(_Wire):
     health_rules: list[RuleRow] = Field(default_factory=list)
     recent_events: list[FleetEvent] = Field(default_factory=list)
     now: float | None = None  # the server's clock (unix seconds) when the snapshot was taken
+    admission: dict[str, Any] | None = None  # this process's admission control counts (None: not in use)
 
 
 class ConnectionRecord(_Wire):

@@ -46,7 +46,7 @@ class SSEProvider:
         async with cls._lock:
             if cls._manager is None:
                 config = self._config or get_config()
-                ensure_logging(config.LOG_FORMAT, config.LOG_LEVEL)
+                ensure_logging()  # a NullHandler only: the application decides where lines go
                 manager = ConnectionManager(make_store(config), config)
                 await manager.start()
                 cls._manager = manager

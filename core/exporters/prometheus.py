@@ -1,21 +1,39 @@
 """Prometheus exposition through prometheus_client (a collector, not hand-built text).
 
 Metric names are the guide's. No labels: cardinality stays bounded whatever the number
-of connections, channels or workers.
+of connections, channels or workers (the admission counters carry one ``reason`` label
+with two values).
+
+Two ways to expose them:
+
+- the project's own ``GET /metrics`` route (``core.asgi``) for apps that have none;
+- :func:`register_collector` for apps that already expose a registry (the default
+  ``prometheus_client.REGISTRY`` that prometheus-fastapi-instrumentator and
+  starlette-exporter serve, or a registry of their own)::
+
+      collector = register_collector(provider)          # REGISTRY by default
+      # in the app's lifespan: await collector.start() ... await collector.stop()
+
+  A scrape reads a snapshot cached by a background task (:class:`core.snapshot_cache.SnapshotCache`),
+  so it never waits on Redis; ``sse_metrics_snapshot_age_seconds`` says how old it is.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from ..health import HEALTH_STATUS_CODE
 from ..models import CleanupCounters, MonitoringStats
+from ..snapshot_cache import SnapshotCache
 from ..stats import DURATION_BUCKETS_SECONDS
 
-__all__ = ["CONTENT_TYPE_LATEST", "SnapshotCollector", "export_prometheus_metrics", "render_metrics", "METRIC_NAMES"]
+__all__ = ["CONTENT_TYPE_LATEST", "SnapshotCollector", "CachedCollector", "register_collector",
+           "export_prometheus_metrics", "render_metrics", "METRIC_NAMES", "COLLECTOR_METRIC_NAMES"]
 
 METRIC_NAMES = (
     "sse_active_connections", "sse_redis_connection_counters", "sse_connection_mismatch",
@@ -24,13 +42,20 @@ METRIC_NAMES = (
     "sse_stale_connections", "sse_recently_active_connections", "sse_long_lived_connections",
     "sse_very_old_connections", "sse_health_status", "sse_health_alerts", "sse_health_warnings",
     "sse_cleanup_task_running", "sse_periodic_cleanup_enabled", "sse_cleanup_duration_seconds",
-    "sse_workers", "sse_store_up",
+    "sse_workers", "sse_store_up", "sse_cleanup_error_rate_window", "sse_cleanup_consecutive_errors",
     "sse_pod_connections", "sse_pod_connections_opened_total", "sse_pod_connections_closed_total",
     "sse_pod_events_sent_total", "sse_pod_bytes_sent_total",
 )
 
+# what the registered collector adds to METRIC_NAMES (about itself and admission control)
+COLLECTOR_METRIC_NAMES = (
+    "sse_metrics_snapshot_age_seconds", "sse_metrics_snapshot_refresh_errors_total",
+    "sse_admission_admitted_total", "sse_admission_rejected_total", "sse_admission_local_connections",
+)
+
 
 def _gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily | None:
+    """A gauge, or None when the value is unknown (absent, never a 0)."""
     return None if value is None else GaugeMetricFamily(name, doc, value=float(value))
 
 
@@ -49,21 +74,20 @@ class SnapshotCollector:
         return []
 
     def collect(self) -> Iterator[Metric]:
-        """Series whose value is unknown (the store could not be read) are left out, never
-        reported as 0: Prometheus then sees a gap, not a reset (``sse_store_up`` says why)."""
-        for m in self._collect():
-            if m is not None:
-                yield m
+        yield from (m for m in self._families() if m is not None)
 
-    def _collect(self) -> Iterator[Metric | None]:
+    def _families(self) -> Iterator[Metric | None]:
         s = self.stats
         cs, cl, hi = s.connection_stats, s.cleanup_stats, s.health_indicators
+        mismatch = (None if cs.active_connections is None or cs.redis_connection_counters is None
+                    else abs(cs.active_connections - cs.redis_connection_counters))
         yield _gauge("sse_active_connections", "Live SSE connections held by live workers", cs.active_connections)
         yield _gauge("sse_redis_connection_counters", "Connections the shared registry counter holds", cs.redis_connection_counters)
-        yield _gauge("sse_connection_mismatch", "abs(active - registry counter)",
-                     None if cs.active_connections is None or cs.redis_connection_counters is None
-                     else abs(cs.active_connections - cs.redis_connection_counters))
+        yield _gauge("sse_connection_mismatch", "abs(active - registry counter)", mismatch)
         yield _gauge("sse_cleanup_error_rate", "Percent of cleanup runs that raised", cl.error_rate)
+        yield _gauge("sse_cleanup_error_rate_window", "Percent of cleanup runs that failed within the error-rate window",
+                     cl.error_rate_window)
+        yield _gauge("sse_cleanup_consecutive_errors", "Cleanup runs failed in a row", cl.consecutive_errors)
         yield _gauge("sse_total_connections_cleaned", "Connections removed by cleanup since the registry began (monotonic)", cl.total_connections_cleaned)
         yield _counter("sse_connections_cleaned", "Connections removed by cleanup", cl.total_connections_cleaned)
         yield _counter("sse_cleanup", "Cleanup runs", cl.total_cleanups)
@@ -76,11 +100,9 @@ class SnapshotCollector:
         yield _gauge("sse_health_status", "0 healthy, 1 degraded, 2 unhealthy", HEALTH_STATUS_CODE[hi.overall_health])
         yield _gauge("sse_health_alerts", "Active high-severity health alerts", len(hi.alerts))
         yield _gauge("sse_health_warnings", "Active medium-severity health warnings", len(hi.warnings))
-        yield _gauge("sse_cleanup_task_running", "1 when a periodic cleanup task runs in the fleet",
-                     None if cs.cleanup_task_running is None else int(cs.cleanup_task_running))
+        yield _gauge("sse_cleanup_task_running", "1 when a periodic cleanup task runs in the fleet", None if cs.cleanup_task_running is None else int(cs.cleanup_task_running))
         yield _gauge("sse_periodic_cleanup_enabled", "1 when periodic cleanup is enabled", int(s.configuration.periodic_cleanup_enabled))
-        yield _gauge("sse_workers", "Workers with a live heartbeat",
-                     None if s.workers is None else sum(1 for w in s.workers if w.alive))
+        yield _gauge("sse_workers", "Workers with a live heartbeat", None if s.workers is None else sum(1 for w in s.workers if w.alive))
         yield _gauge("sse_store_up", "1 when the state store answers", int(cs.store_available))
         if self.counters is not None:
             yield _duration_histogram(self.counters)
@@ -122,12 +144,71 @@ class PodCollector:
                                   value=p.bytes_sent)
 
 
+class CachedCollector:
+    """A collector for the app's registry: yields the guide's metrics from the cached
+    snapshot (never a store call during a scrape), its age, and the admission counters.
+
+    Before the first refresh only ``sse_metrics_snapshot_age_seconds`` (NaN) and the
+    admission counters are exposed: absent gauges are unknown, not zero."""
+
+    def __init__(self, cache: SnapshotCache) -> None:
+        self.cache = cache
+
+    def describe(self) -> list[Metric]:
+        return []  # dynamic: no name checks against the registry's other collectors
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.cache.latest
+        age = math.nan if snap is None else snap.age_seconds()
+        yield GaugeMetricFamily("sse_metrics_snapshot_age_seconds", "Seconds since the sse_* gauges were read from the store (NaN: never)", value=age)
+        yield CounterMetricFamily("sse_metrics_snapshot_refresh_errors", "Snapshot refreshes that failed or timed out", value=self.cache.refresh_errors)
+        if snap is not None:
+            yield from SnapshotCollector(snap.stats, snap.counters).collect()
+            if snap.pod is not None:
+                yield from PodCollector(snap.pod).collect()
+        yield from _admission_metrics()
+
+    async def start(self) -> None:
+        """Start the background refresher (call in the app's lifespan)."""
+        await self.cache.start()
+
+    async def stop(self) -> None:
+        await self.cache.stop()
+
+
+def _admission_metrics() -> Iterator[Metric]:
+    from ..admission import admission_stats  # late: admission is optional and imports nothing of this
+
+    a = admission_stats()
+    yield CounterMetricFamily("sse_admission_admitted", "SSE requests admission control let through", value=a["admitted"])
+    rejected = CounterMetricFamily("sse_admission_rejected", "SSE requests refused by admission control",
+                                   labels=["reason"])
+    rejected.add_metric(["per_client"], float(a["rejected_per_client"]))
+    rejected.add_metric(["total"], float(a["rejected_total"]))
+    yield rejected
+    yield GaugeMetricFamily("sse_admission_local_connections", "SSE streams admission control let through that are still open",
+                            value=a["local_connections"])
+
+
+def register_collector(source: Any, registry: CollectorRegistry = REGISTRY, *, interval: float = 5.0,
+                       timeout: float | None = None) -> CachedCollector:
+    """Register the sse_* metrics on ``registry`` (the default one unless given).
+
+    ``source``: a ConnectionManager or an SSEProvider. The snapshot refreshes every
+    ``interval`` seconds once :meth:`CachedCollector.start` ran (the app's lifespan, or
+    :func:`core.integration.sse_lifespan_for`). Unregister with ``registry.unregister(collector)``.
+    """
+    collector = CachedCollector(SnapshotCache(source, interval=interval, timeout=timeout))
+    registry.register(collector)
+    return collector
+
+
 def render_metrics(stats: MonitoringStats, counters: CleanupCounters | None = None, pod: Any = None) -> bytes:
     """Prometheus text exposition of one snapshot (plus this process's own series)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(stats, counters))  # type: ignore[arg-type]
+    registry.register(SnapshotCollector(stats, counters))
     if pod is not None:
-        registry.register(PodCollector(pod))  # type: ignore[arg-type]
+        registry.register(PodCollector(pod))
     return generate_latest(registry)
 
 

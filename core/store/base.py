@@ -12,11 +12,11 @@ Semantics every implementation honours (the contract suite in tests/core checks 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
-
 
 StoreProblem = Literal["unreachable", "refusing_writes", "error"]
 

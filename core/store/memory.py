@@ -11,7 +11,7 @@ import bisect
 import collections
 import dataclasses
 import math
-from typing import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from ..stats import duration_bucket
@@ -227,8 +227,10 @@ class MemoryStore:
         if needle:
             rows = [r for r in rows if any(needle in v.lower() for v in (
                 r.connection_id, r.client_address, r.worker_id, r.host, r.channel, r.user_agent))]
-        key = {"age": lambda r: r.connected_at, "idle": lambda r: r.last_activity,
-               "events": lambda r: -r.events_sent, "bytes": lambda r: -r.bytes_sent}[sort]
+        keys: dict[str, Callable[[ConnectionRecord], float]] = {
+            "age": lambda r: r.connected_at, "idle": lambda r: r.last_activity,
+            "events": lambda r: -r.events_sent, "bytes": lambda r: -r.bytes_sent}
+        key = keys[sort]
         rows.sort(key=lambda r: (key(r), r.connection_id), reverse=order == "asc")
         return Page(total=len(rows), records=rows[offset:offset + limit], scanned=len(cands), truncated=total > len(cands))
 

@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from importlib import resources
-from typing import Any, Awaitable, Callable, Mapping, ParamSpec, Sequence, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
@@ -25,13 +25,22 @@ from ..keys import Keys
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from ..stats import duration_bucket
 from .base import (
-    RUNS_KEPT, SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page, StoreUnavailable,
+    RUNS_KEPT,
+    SCAN_LIMIT,
+    AgeQuery,
+    Census,
+    ChannelCounts,
+    FleetRead,
+    FlushResult,
+    Page,
+    StoreUnavailable,
 )
 
 T = TypeVar("T")
 P = ParamSpec("P")
 
 _RECORD_INT_FIELDS = ("pid", "events_sent", "bytes_sent")
+_NOT_IN_HASH = ("connection_id", "connected_at", "last_activity", "user_agent")  # zset members/scores, or apart
 _RECORD_FLOAT_FIELDS = ("connected_at", "last_activity")
 
 
@@ -70,7 +79,7 @@ def _classify(exc: BaseException) -> StoreUnavailable:
     return StoreUnavailable(f"redis unreachable: {name}: {detail}", "unreachable")
 
 
-def _translate(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _translate(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Translate every Redis error once, here (keeps the wrapped method's signature)."""
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -181,15 +190,20 @@ class RedisStore:
     # -- registry ---------------------------------------------------------------------
     @staticmethod
     def _record_args(r: ConnectionRecord) -> list[Any]:
-        fields = r.model_dump()
+        """Only what the sorted sets do not hold goes into the hash (no id, no times); the
+        user agent goes apart (stored by reference to a shared table)."""
+        fields = {k: v for k, v in r.model_dump().items() if k not in _NOT_IN_HASH}
         flat: list[Any] = []
         for k, v in fields.items():
-            flat.extend((k, _num(v) if k in _RECORD_FLOAT_FIELDS else str(v)))
-        return [r.connection_id, _num(r.last_activity), _num(r.connected_at), r.worker_id, len(fields), *flat]
+            flat.extend((k, str(v)))
+        return [r.connection_id, _num(r.last_activity), _num(r.connected_at), r.worker_id, r.user_agent, len(fields), *flat]
+
+    def _register_keys(self) -> list[str]:
+        return [*self._base_keys(), self.keys.user_agents]
 
     @_translate
     async def register(self, record: ConnectionRecord) -> bool:
-        return bool(await self._run("register", self._base_keys(), self._record_args(record)))
+        return bool(await self._run("register", self._register_keys(), self._record_args(record)))
 
     @_translate
     async def register_many(self, records: Sequence[ConnectionRecord]) -> int:
@@ -199,7 +213,7 @@ class RedisStore:
             for r in records[start:start + 500]:
                 args.extend(self._record_args(r))
             if args:
-                added += int(await self._run("register", self._base_keys(), args))
+                added += int(await self._run("register", self._register_keys(), args))
         return added
 
     @_translate
@@ -233,7 +247,7 @@ class RedisStore:
         for start in range(0, len(connection_ids), 1000):
             chunk = list(connection_ids[start:start + 1000])
             scores = await self.client.zmscore(self.keys.activity, chunk)
-            out.extend(c for c, s in zip(chunk, scores) if s is None)
+            out.extend(c for c, s in zip(chunk, scores, strict=True) if s is None)
         return out
 
     @_translate
@@ -307,12 +321,12 @@ class RedisStore:
         k = self.keys
         zset, lo, hi = _state_range(state, q)
         sort = sort or ("idle" if zset == "activity" else "age")
-        res = await self._run("page", self._base_keys(), [zset, lo, hi, sort, order, query.lower(), int(offset),
-                                                         int(limit), SCAN_LIMIT])
+        res = await self._run("page", [*self._base_keys(), k.user_agents], [zset, lo, hi, sort, order, query.lower(),
+                                                                           int(offset), int(limit), SCAN_LIMIT])
         bad: list[str] = []
         records = []
-        for cid, act, flat in res[3:]:
-            rec = _record_flat(_s(cid), flat, act, k.conn(_s(cid)), bad)
+        for cid, act, connected, ua, flat in res[3:]:
+            rec = _record_flat(_s(cid), flat, act, connected, ua, k.conn(_s(cid)), bad)
             if rec is not None:
                 records.append(rec)
         return Page(total=int(res[0]), records=records, scanned=int(res[1]), truncated=bool(int(res[2])),
@@ -324,10 +338,16 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=False)
         pipe.hgetall(k.conn(connection_id))
         pipe.zscore(k.activity, connection_id)
-        row, act = await pipe.execute()
+        pipe.zscore(k.connected, connection_id)
+        row, act, connected = await pipe.execute()
         if not row or act is None:
             return None
-        return _record(row, float(act), k.conn(connection_id), [])
+        row = {_s(a): _s(b) for a, b in row.items()}
+        ua = row.get("user_agent", "")
+        if "uaref" in row:
+            ua = _s(await self.client.hget(k.user_agents, row["uaref"]) or "")
+        return _record(row, float(act), k.conn(connection_id), [], connected=_float(connected), user_agent=ua,
+                       connection_id=connection_id)
 
     @_translate
     async def channels(self, q: AgeQuery, scan_limit: int = SCAN_LIMIT) -> tuple[list[ChannelCounts], int, bool]:
@@ -404,7 +424,7 @@ class RedisStore:
             pipe.scard(k.worker_conns(wid))
         res = await pipe.execute()
         out = []
-        for (wid, score), row, held in zip(good, res[0::2], res[1::2]):
+        for (wid, score), row, held in zip(good, res[0::2], res[1::2], strict=True):
             row = {_s(a): _s(b) for a, b in row.items()}
             pid = _int(row.get("pid"))
             started = _float(row.get("started_at"))
@@ -508,20 +528,20 @@ def _cleanup_counters(raw_map: Mapping[Any, Any], key: str, runs: list[Any] | No
     bad: list[str] = []
     ints: dict[str, int] = {}
     for f in _COUNTER_FIELDS:
-        v = _int(raw.get(f, 0))
-        if v is None or v < 0:
+        iv = _int(raw.get(f, 0))
+        if iv is None or iv < 0:
             bad.append(f"{key} {f}: {raw.get(f, '')[:40]!r} is not a count")
-            v = 0
-        ints[f] = v
+            iv = 0
+        ints[f] = iv
     floats: dict[str, float] = {}
     for f in ("last_cleanup_duration_ms", "total_duration_ms"):
-        v = _float(raw.get(f, 0.0))
-        if v is None or v < 0:
+        fv = _float(raw.get(f, 0.0))
+        if fv is None or fv < 0:
             bad.append(f"{key} {f}: {raw.get(f, '')[:40]!r} is not a duration")
-            v = 0.0
-        floats[f] = v
+            fv = 0.0
+        floats[f] = fv
     buckets: dict[float, int] = {}
-    for f, v in raw.items():
+    for f, text in raw.items():
         if not f.startswith("duration_le:"):
             continue
         try:
@@ -529,12 +549,17 @@ def _cleanup_counters(raw_map: Mapping[Any, Any], key: str, runs: list[Any] | No
         except ValueError:
             bad.append(f"{key} {f[:60]}: not a bucket")
             continue
-        n = _int(v)
+        n = _int(text)
         if n is None or n < 0:
-            bad.append(f"{key} {f}: {v[:40]!r} is not a count")
+            bad.append(f"{key} {f}: {text[:40]!r} is not a count")
             continue
         buckets[bound] = n
-    return CleanupCounters(duration_buckets=buckets, bad_fields=tuple(bad), recent_runs=_runs(runs or []), **ints, **floats)
+    return CleanupCounters(
+        total_cleanups=ints["total_cleanups"], total_connections_cleaned=ints["total_connections_cleaned"],
+        cleanup_errors=ints["cleanup_errors"], failed_connections=ints["failed_connections"],
+        consecutive_errors=ints["consecutive_errors"], last_cleanup_duration_ms=floats["last_cleanup_duration_ms"],
+        total_duration_ms=floats["total_duration_ms"], duration_buckets=buckets, bad_fields=tuple(bad),
+        recent_runs=_runs(runs or []))
 
 
 def _events(raw: list[Any], key: str) -> tuple[list[FleetEvent], list[str]]:
@@ -547,15 +572,26 @@ def _events(raw: list[Any], key: str) -> tuple[list[FleetEvent], list[str]]:
     return out, bad
 
 
-def _record(row: Mapping[Any, Any], last_activity: float | None, key: str, bad: list[str]) -> ConnectionRecord | None:
-    """A ConnectionRecord from a stored hash, or None (noted in ``bad``) when it is malformed."""
+def _record(row: Mapping[Any, Any], last_activity: float | None, key: str, bad: list[str], *,
+            connected: float | None = None, user_agent: str | None = None,
+            connection_id: str | None = None) -> ConnectionRecord | None:
+    """A ConnectionRecord from a stored hash (plus what the sorted sets and the user-agent
+    table hold), or None (noted in ``bad``) when it is malformed."""
     d = {_s(a): _s(b) for a, b in row.items()}
+    d.pop("uaref", None)
+    if user_agent is not None:
+        d["user_agent"] = _s(user_agent)
     if any("\ufffd" in v or len(v) > MAX_FIELD for v in d.values()):
         bad.append(f"{key}: a field is not valid UTF-8 text or is too long")
         return None
     data: dict[str, Any] = dict(d)
+    if connection_id is not None:
+        data.setdefault("connection_id", connection_id)
+    if connected is not None:
+        data["connected_at"] = connected
     if last_activity is not None:
         data["last_activity"] = last_activity
+        data.setdefault("connected_at", last_activity)
     try:
         for f in _RECORD_INT_FIELDS:
             if f in data:
@@ -571,11 +607,12 @@ def _record(row: Mapping[Any, Any], last_activity: float | None, key: str, bad: 
         return None
 
 
-def _record_flat(cid: str, flat: list[Any], act: Any, key: str, bad: list[str]) -> ConnectionRecord | None:
+def _record_flat(cid: str, flat: list[Any], act: Any, connected: Any, ua: Any, key: str,
+                 bad: list[str]) -> ConnectionRecord | None:
     if not flat:
         return None
     row = {flat[i]: flat[i + 1] for i in range(0, len(flat) - 1, 2)}
-    return _record(row, _float(act), key, bad)
+    return _record(row, _float(act), key, bad, connected=_float(connected), user_agent=_s(ua), connection_id=cid)
 
 
 async def _connect(url: str, timeout: float) -> Any:

@@ -43,10 +43,12 @@ async def test_metrics_reflect_the_manager(make_manager, clock):
     assert got["sse_cleanup_duration_seconds_count"] == 1
     assert got["sse_cleanup_duration_seconds_bucket{le=+Inf}"] == 1
     assert got["sse_store_up"] == 1
-    # bounded labels: only the histogram's le label exists
+    # bounded labels: the histogram's le and the closing reason (one of CLOSE_REASONS) only
+    from core.manager import CLOSE_REASONS
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
-            assert set(s.labels) <= {"le"}, s
+            assert set(s.labels) <= {"le", "reason"}, s
+            assert s.labels.get("reason", "other") in CLOSE_REASONS
     exposed = {fam.name for fam in text_string_to_metric_families(text)}
     for name in METRIC_NAMES:
         base = name[:-6] if name.endswith("_total") else name

@@ -14,6 +14,7 @@ from core.fleet import FleetReader
 from core.logs import configure_logging, redact
 from core.manager import ConnectionManager
 from core.provider import SSEProvider
+from core.store.base import StoreUnavailable
 from core.store.memory import MemoryStore
 from core.store.redis import RedisStore
 
@@ -108,7 +109,7 @@ async def test_redis_down_degrades_health_and_recovers(outage_redis):
     # streams go on registering and leaving while Redis is away
     late = await m.register()
     await m.unregister(late.connection_id)
-    with pytest.raises(Exception):
+    with pytest.raises(StoreUnavailable):
         await m.run_cleanup()
     server.start()  # same port, empty data
     await m.flush_touches()  # the heartbeat notices, the worker re-registers its streams
@@ -125,14 +126,16 @@ async def test_redis_down_degrades_health_and_recovers(outage_redis):
 
 
 def test_a_plain_script_gets_the_guide_lines_in_json(tmp_path):
-    """No logging configured by the app: the provider gives the sse logger an output that
-    honours SSE_LOG_FORMAT; the guide's grep still finds the lines."""
+    """The library prints nothing by itself; a script that configures logging (here with
+    core.logs.configure_logging and SSE_LOG_FORMAT) gets the guide's lines, greppable."""
     import os
     import subprocess
     import sys
     code = (
-        "import asyncio\n"
+        "import asyncio, os\n"
+        "from core.logs import configure_logging\n"
         "from core.provider import SSEProvider\n"
+        "configure_logging(os.environ['SSE_LOG_FORMAT'], 'INFO')\n"
         "async def main():\n"
         "    m = await SSEProvider().get_connection_manager()\n"
         "    await m.cleanup_stale_connections()\n"
@@ -148,21 +151,76 @@ def test_a_plain_script_gets_the_guide_lines_in_json(tmp_path):
     assert any(m.startswith("SSE configuration validated successfully: cleanup_interval=60s") for m in messages), res.stderr
     done = [d for d in docs if d["message"].startswith("SSE cleanup completed")]
     assert done and done[0]["fields"]["cleaned"] == 0 and done[0]["level"] == "INFO"
+    assert isinstance(done[0]["fields"]["duration_ms"], float)  # typed as the call passed it
 
 
-async def test_fleet_reader_judges_by_the_fleets_published_settings(redis_url, namespace):
-    worker = ConnectionManager(RedisStore(redis_url, namespace),
-                               load_config(PERIODIC_CLEANUP_ENABLED=False, STALE_CONNECTION_THRESHOLD_SECONDS=123,
-                                           WARN_STALE_CONNECTIONS=0, MONITORING_TOKEN="never-published"))
-    await worker.start()
-    reader = await FleetReader.connect(redis_url, namespace)  # this shell's env has the defaults
+def test_the_library_alone_prints_nothing(tmp_path):
+    """No logging configured: a NullHandler, so not even Python's last-resort handler
+    writes the library's warnings to stderr (a TUI's screen, a CLI's output)."""
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import asyncio, logging\n"
+        "from core.provider import SSEProvider\n"
+        "async def main():\n"
+        "    m = await SSEProvider().get_connection_manager()\n"
+        "    logging.getLogger('sse').warning('SSE state store unavailable: test')\n"
+        "    await SSEProvider.shutdown()\n"
+        "asyncio.run(main())\n"
+        "sse = logging.getLogger('sse')\n"
+        "print([type(h).__name__ for h in sse.handlers], sse.propagate, sse.level)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop("SSE_REDIS_URL", None)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""
+    assert res.stdout.strip() == "['NullHandler'] True 0"
+
+
+async def test_a_root_handler_added_after_start_gets_records_with_fields(monkeypatch):
+    """Sentry / OpenTelemetry / a log shipper attach to the root logger after the app
+    started: the library's records reach them, with their fields as attributes."""
+    monkeypatch.delenv("SSE_REDIS_URL", raising=False)
+    await SSEProvider.shutdown()
+    import core.config as cfgmod
+
+    cfgmod.set_config(None)
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    root = logging.getLogger()
+    sse = logging.getLogger("sse")
+    m = await SSEProvider().get_connection_manager()
+    assert [type(h).__name__ for h in sse.handlers] == ["NullHandler"] and sse.propagate
+    handler = Collect(level=logging.INFO)
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
     try:
-        await worker.register()
-        snap = await reader.snapshot()
-        assert snap.configuration.stale_threshold_seconds == 123
-        assert snap.configuration.periodic_cleanup_enabled is False
-        published = await worker.store.published_config()
-        assert "never-published" not in str(published) and "MONITORING_TOKEN" not in published
+        await m.register()
+        await m.run_cleanup(5)
+        sse.info("SSE custom: cleaned=%d", 3, extra={"custom": "yes"})
+        from core.logs import sse_extra
+
+        sse.info("SSE explicit: cleaned=%d, batch=%d", 7, 2, extra=sse_extra(cleaned=7, batch=2, name="x"))
     finally:
-        await reader.close()
-        await worker.stop()
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        await SSEProvider.shutdown()
+        cfgmod.set_config(None)
+    done = [r for r in records if r.getMessage().startswith("SSE cleanup completed: cleaned=0, failed=0")]
+    assert done, [r.getMessage() for r in records]
+    rec = done[0]
+    assert rec.cleaned == 0 and rec.failed == 0 and rec.batch_size == 5  # type: ignore[attr-defined]
+    assert isinstance(rec.duration_ms, float)  # type: ignore[attr-defined]
+    assert rec.sse_fields["threshold_seconds"] == 300.0  # type: ignore[attr-defined]
+    custom = next(r for r in records if r.getMessage().startswith("SSE custom"))
+    assert custom.cleaned == 3 and custom.custom == "yes"  # type: ignore[attr-defined]
+    explicit = next(r for r in records if r.getMessage().startswith("SSE explicit"))
+    assert explicit.sse_fields == {"cleaned": 7, "batch": 2, "name": "x"}  # type: ignore[attr-defined]
+    assert explicit.name == "sse" and explicit.sse_name == "x"  # type: ignore[attr-defined]

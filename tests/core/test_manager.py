@@ -135,6 +135,10 @@ async def test_dead_worker_is_reaped_and_mismatch_clears(make_manager, clock):
     s = await survivor.get_detailed_monitoring_stats()
     assert s["connection_stats"]["active_connections"] == 2
     assert s["connection_stats"]["redis_connection_counters"] == 17
+    assert s["health_indicators"]["alerts"] == []  # not yet: a mismatch must hold ALERT_MISMATCH_FOR_SECONDS
+    clock.advance(survivor.config.ALERT_MISMATCH_FOR_SECONDS + 0.1)
+    await survivor.flush_touches()
+    s = await survivor.get_detailed_monitoring_stats()
     assert [a["type"] for a in s["health_indicators"]["alerts"]] == ["connection_mismatch"]
     result = await survivor.run_cleanup()
     assert result.cleaned == 15 and result.dead_workers_reaped == 1

@@ -32,6 +32,14 @@ EXPORTED_METRICS: dict[str, str] = {
     "sse_cleanup_duration_seconds": "histogram",
     "sse_workers": "gauge",
     "sse_store_up": "gauge",
+    "sse_cleanup_error_rate_window": "gauge",
+    "sse_cleanup_consecutive_errors": "gauge",
+    # this pod's own series (safe to sum() across pods)
+    "sse_pod_connections": "gauge",
+    "sse_pod_connections_opened_total": "counter",
+    "sse_pod_connections_closed_total": "counter",
+    "sse_pod_events_sent_total": "counter",
+    "sse_pod_bytes_sent_total": "counter",
 }
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")

@@ -19,13 +19,15 @@ DS_REF = "${DS_PROMETHEUS}"
 GRID_COLUMNS = 24
 
 # The monitoring guide's "Grafana Dashboard Queries", verbatim.
+# The guide's queries, each read with max() across pods: every pod serves the same fleet
+# numbers, so max() shows the fleet once (sum() would multiply it by the pod count).
 GUIDE_QUERIES = {
-    "sse_active_connections",
-    "rate(sse_cleanup_errors_total[5m]) / rate(sse_cleanup_total[5m]) * 100",
-    "sse_stale_connections",
-    "sse_long_lived_connections",
-    "sse_very_old_connections",
-    "sse_health_status > 1",
+    "max(sse_active_connections)",
+    "max(rate(sse_cleanup_errors_total[5m])) / max(rate(sse_cleanup_total[5m])) * 100",
+    "max(sse_stale_connections)",
+    "max(sse_long_lived_connections)",
+    "max(sse_very_old_connections)",
+    "max(sse_health_status) > 1",
 }
 
 

@@ -40,7 +40,9 @@ EXPECTED_ALERTS = {
 }
 
 # The guide's own PromQL for the cleanup error rate; the error-rate alerts must use it verbatim.
-GUIDE_ERROR_RATE = "rate(sse_cleanup_errors_total[5m]) / rate(sse_cleanup_total[5m]) * 100"
+# the guide's query, each fleet counter read with max by (job): every pod serves the same
+# fleet numbers, so one condition fires one alert (not one per pod)
+GUIDE_ERROR_RATE = "max by (job) (rate(sse_cleanup_errors_total[5m])) / max by (job) (rate(sse_cleanup_total[5m])) * 100"
 
 
 
@@ -91,7 +93,7 @@ def test_promtool_unit_tests_pass() -> None:
 def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
     """Guard against a vacuous unit-test file: a rule with a shifted threshold must make it fail."""
     promtool = _require_promtool()
-    broken = RULES.read_text().replace("sse_connection_mismatch > 10", "sse_connection_mismatch >= 10")
+    broken = RULES.read_text().replace("sse_connection_mismatch) > 10", "sse_connection_mismatch) >= 10")
     assert broken != RULES.read_text()
     # Same layout as the repo (tests/ next to the rules) so the relative rule_files path resolves.
     (tmp_path / "sse_alerts.yml").write_text(broken)
@@ -127,8 +129,8 @@ def test_error_rate_alerts_use_the_guides_query() -> None:
     alerts = _alerts()
     assert alerts["SSECleanupErrorRateCritical"]["expr"].strip() == f"{GUIDE_ERROR_RATE} > 10"
     assert alerts["SSECleanupErrorRateElevated"]["expr"].strip() == f"{GUIDE_ERROR_RATE} > 5"
-    assert alerts["SSEHealthUnhealthy"]["expr"].strip() == "sse_health_status > 1"
-    assert alerts["SSEStoreDown"]["expr"].strip() == "sse_store_up == 0"
+    assert alerts["SSEHealthUnhealthy"]["expr"].strip() == "max by (job) (sse_health_status) > 1"
+    assert alerts["SSEStoreDown"]["expr"].strip() == "max by (job) (sse_store_up) == 0"
     assert alerts["SSEMetricsAbsent"]["expr"].strip() == "absent(sse_health_status)"
 
 

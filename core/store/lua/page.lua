@@ -5,14 +5,23 @@
 -- Without a query, sorting by the state's own index (age on connected, idle on activity)
 -- reads only that page. Otherwise up to `scan limit` candidates of the state are read
 -- (oldest first) and filtered / sorted here; `truncated` says the bound was hit.
--- Returns {total, scanned, truncated (0/1), {id, activity, {hash fields...}}...}.
+-- Returns {total, scanned, truncated (0/1), {id, activity, connected, user agent, {hash fields...}}...}.
+-- KEYS[4] = the user-agent table.
 local zkey = (ARGV[2] == 'activity') and KEYS[1] or KEYS[2]
 local lo, hi, sort, order, q = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local offset, limit, scan_limit = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local sort_zset = (sort == 'idle') and KEYS[1] or KEYS[2]
 
+local function field(h, name)
+  for k = 1, #h, 2 do if h[k] == name then return h[k + 1] end end
+  return nil
+end
+
 local function row(id, h)
-  return {id, redis.call('ZSCORE', KEYS[1], id) or '', h or redis.call('HGETALL', prefix .. 'conn:' .. id)}
+  h = h or redis.call('HGETALL', prefix .. 'conn:' .. id)
+  local ref = field(h, 'uaref')
+  local ua = ref and (redis.call('HGET', KEYS[4], ref) or '') or (field(h, 'user_agent') or '')
+  return {id, redis.call('ZSCORE', KEYS[1], id) or '', redis.call('ZSCORE', KEYS[2], id) or '', ua, h}
 end
 
 if q == '' and (sort == 'age' or sort == 'idle') and sort_zset == zkey then
@@ -40,6 +49,7 @@ for _, id in ipairs(ids) do
     h = redis.call('HGETALL', prefix .. 'conn:' .. id)
     fields = {}
     for k = 1, #h, 2 do fields[h[k]] = h[k + 1] end
+    if fields.uaref then fields.user_agent = redis.call('HGET', KEYS[4], fields.uaref) end
     if q ~= '' then
       keep = false
       if string.find(string.lower(id), q, 1, true) then keep = true end
