@@ -266,7 +266,7 @@ class Tmux:
         socket_path = self.run("display-message", "-p", "#{socket_path}", check=False).strip() if self.sessions else ""
         for session in self.sessions:
             self.run("kill-session", "-t", session, check=False)  # SIGHUP to the pane's process
-        for session, pid in self.pids.items():
+        for pid in self.pids.values():
             stop_pid(pid, signal.SIGTERM, grace=5.0)  # only if it ignored the hangup
         self.run("kill-server", check=False)  # our private server (its socket), nothing else
         if socket_path.endswith(self.socket):  # tmux 3.3 leaves the socket file behind
@@ -526,8 +526,8 @@ def main(argv: list[str] | None = None) -> int:
                   "poll + render_all (1 ms wait granularity)")
             t.add("poll + render (trigger -> painted)", f"{med(polls.to_painted_ms):.2f} ms", f"{p95(polls.to_painted_ms):.2f} ms",
                   f"{ratio(med(polls.to_painted_ms), med(polls.bare_get_ms))} bare GET")
-            over_get = [a - b for a, b in zip(polls.to_painted_ms, polls.bare_get_ms)]
-            over_both = [a - b for a, b in zip(polls.to_painted_ms, polls.bare_both_ms)]
+            over_get = [a - b for a, b in zip(polls.to_painted_ms, polls.bare_get_ms, strict=False)]
+            over_both = [a - b for a, b in zip(polls.to_painted_ms, polls.bare_both_ms, strict=False)]
             t.add("render overhead = poll+render - bare GET", f"{med(over_get):.2f} ms", f"{p95(over_get):.2f} ms", "paired per iteration")
             t.add("  ... - bare GET of both URLs", f"{med(over_both):.2f} ms", f"{p95(over_both):.2f} ms", "paired per iteration")
             t.add("CPU per poll+render cycle (to idle)", f"{med(polls.cycle_cpu_ms):.2f} ms", f"{p95(polls.cycle_cpu_ms):.2f} ms",

@@ -40,7 +40,7 @@ from core.models import WorkerInfo
 from sse_tui import fmt
 from sse_tui.literal import clean, line
 from sse_tui.model import ConnectionQuery, DashboardState, Snapshot, View, backoff_delay, worker_alive
-from sse_tui.recording import PRIVATE, Recorder, ReplaySource, open_private
+from sse_tui.recording import Recorder, ReplaySource, open_private
 from sse_tui.settings import export_dir as pick_export_dir
 from sse_tui.settings import load_settings, save_settings
 from sse_tui.sources import AuthChecker, Cleaner, Disconnector, Pager, Prober, Reaper, Source, SourceError

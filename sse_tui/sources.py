@@ -267,7 +267,7 @@ class HttpSource:
         if not url.startswith(("http://", "https://")):
             raise SourceError(f"not an http(s) URL: {redact_url(url)}")
         try:
-            urlsplit(url).port
+            _ = urlsplit(url).port
         except ValueError:
             raise SourceError(f"invalid URL {redact_url(url)}: bad port") from None
         self.url = url

@@ -8,6 +8,7 @@ from rich.style import Style
 from rich.text import Span, Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.reactive import var
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -16,7 +17,6 @@ from sse_tui import fmt
 from sse_tui.literal import line
 from sse_tui.model import DEFAULT_LONG_LIVED_SECONDS, DEFAULT_VERY_OLD_SECONDS, View
 from sse_tui.widgets.common import apply_freshness, num, set_content
-from textual.reactive import var
 
 REDRAW_SECONDS = 5.0  # the histogram is redrawn at most this often while only its counts move
 HOUR = DEFAULT_LONG_LIVED_SECONDS

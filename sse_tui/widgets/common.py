@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from textual.content import Content
-from textual.reactive import var
 from textual.widget import Widget
 from textual.widgets import Static
 
 from sse_tui import fmt
 from sse_tui.literal import line
-from sse_tui.model import Assessment, View
+from sse_tui.model import Assessment
 
 UNKNOWN = "?"
 

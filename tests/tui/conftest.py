@@ -16,11 +16,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from tui_helpers import FixedClock
 
 from sse_tui.model import ConnectionQuery, Thresholds
 from sse_tui.samples import T0, sample_connections, sample_stats
 from sse_tui.sources import local_page
-from tui_helpers import FixedClock
+from tests.service.conftest import workers  # noqa: F401 - real worker processes for the e2e tests
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from textual.command import CommandPalette
 from textual.widgets import DataTable, Input, Static
+from tui_helpers import FixedClock, wait_until
 
 from core.models import CleanupResult
 from sse_tui.app import DashboardApp, make_app
@@ -15,8 +16,6 @@ from sse_tui.recording import Recorder, ReplaySource
 from sse_tui.samples import ScriptedSource, sample_snapshot
 from sse_tui.sources import SourceError
 from sse_tui.widgets.dialogs import CleanupDialog, HelpScreen
-
-from tui_helpers import FixedClock, wait_until
 
 
 def build(source, clock, **kwargs) -> tuple[DashboardApp, list[tuple[str, str]]]:
@@ -76,7 +75,7 @@ async def test_r_polls_now_one_at_a_time(clock: FixedClock) -> None:
         await first_poll(pilot, app)
         for expected in (2, 3):
             await pilot.press("r")
-            await wait_until(pilot, lambda: src.fetches >= expected, what=f"poll {expected}")
+            await wait_until(pilot, lambda expected=expected: src.fetches >= expected, what=f"poll {expected}")
         assert src.fetches == app.state.polls == 3
 
 
@@ -294,7 +293,7 @@ async def test_record_then_replay_with_pause_and_step(clock: FixedClock, tmp_pat
         for n in (2, 3):
             clock.advance(1)
             await pilot.press("r")
-            await wait_until(pilot, lambda: app.state.polls >= n, what=f"poll {n}")
+            await wait_until(pilot, lambda n=n: app.state.polls >= n, what=f"poll {n}")
     rec.close()
     assert len(path.read_text().splitlines()) == 3
 

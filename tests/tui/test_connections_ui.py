@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 from textual.widgets._footer import FooterKey
+from tui_helpers import FixedClock, wait_until
 
 from sse_tui.samples import ScriptedSource, sample_connections, sample_snapshot
 from sse_tui.widgets.dialogs import ConfirmDialog, ConnectionDetail
 from tests.tui.test_app_keys import build, first_poll, text_of
-from tui_helpers import FixedClock, wait_until
 
 
 def many(n: int = 2000):
@@ -56,7 +56,7 @@ async def test_paging_state_filter_and_sort_reach_every_connection(clock: FixedC
         table.focus()
         seen: set[str] = set()
         for expected_offset in (0, 50, 100):
-            await wait_until(pilot, lambda: app.query_one("#connections-view").page.offset == expected_offset,
+            await wait_until(pilot, lambda e=expected_offset: app.query_one("#connections-view").page.offset == e,
                              what=f"offset {expected_offset}")
             seen.update(str(table.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(table.row_count))
             await pilot.press("right_square_bracket")

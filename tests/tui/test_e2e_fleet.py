@@ -9,6 +9,7 @@ import signal
 import time
 
 from textual.widgets import DataTable
+from tui_helpers import wait_until
 
 from core.config import load_config
 from core.manager import ConnectionManager
@@ -16,9 +17,8 @@ from core.store.redis import RedisStore
 from sse_tui.model import ConnectionQuery
 from sse_tui.sources import DemoSource, RedisSource
 from sse_tui.widgets.dialogs import ConfirmDialog, ConnectionDetail
-from tests.service.conftest import SSEClient, workers  # noqa: F401 - the workers fixture
+from tests.service.conftest import SSEClient
 from tests.tui.test_app_keys import build, first_poll, text_of
-from tui_helpers import wait_until
 
 NEEDLE = "203.0.113.77"
 

@@ -7,13 +7,13 @@ import stat
 from pathlib import Path
 
 from textual.widgets import Input
+from tui_helpers import FixedClock, wait_until
 
 from sse_tui.recording import Recorder, ReplaySource
 from sse_tui.samples import T0, ScriptedSource, sample_snapshot
 from sse_tui.settings import settings_path
 from sse_tui.widgets.dialogs import SeekDialog
 from tests.tui.test_app_keys import build, first_poll, text_of
-from tui_helpers import FixedClock, wait_until
 
 
 def mode(path: Path) -> int:

@@ -6,13 +6,13 @@ Update after a reviewed change with ``pytest tests/tui --snapshot-update``.
 from __future__ import annotations
 
 import pytest
+from tui_helpers import FixedClock, wait_until
 
 from sse_tui.app import DashboardApp, make_app
 from sse_tui.recording import Recorder, ReplaySource
 from sse_tui.samples import T0, ScriptedSource, sample_connections, sample_snapshot
 from sse_tui.sources import SourceError
 from sse_tui.widgets.dialogs import CleanupDialog, ConnectionDetail, HelpScreen
-from tui_helpers import FixedClock, wait_until
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 ACTIVE = (118, 124, 131, 129, 137, 142, 146, 150)
@@ -32,7 +32,7 @@ async def drive(pilot, polls: int) -> None:
     while app.state.polls < polls:
         n = app.state.polls + 1
         app.action_refresh_now()
-        await wait_until(pilot, lambda: app.state.polls >= n, what=f"poll {n}")
+        await wait_until(pilot, lambda n=n: app.state.polls >= n, what=f"poll {n}")
     await pilot.pause()
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.models import Alert
-from sse_tui.samples import sample_snapshot, sample_stats
 from sse_tui.model import BACKOFF_CAP_SECONDS, MAX_EVENTS, DashboardState, Snapshot, backoff_delay
+from sse_tui.samples import sample_snapshot, sample_stats
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,12 @@ from __future__ import annotations
 import colorsys
 import re
 
-import pytest
 from textual.widgets import Static
+from tui_helpers import FixedClock, wait_until
 
 from sse_tui.samples import ScriptedSource, sample_snapshot
 from sse_tui.sources import SourceError
 from tests.tui.test_app_keys import build, first_poll, text_of
-from tui_helpers import FixedClock, wait_until
 
 FILL = re.compile(r'fill(?:="|:\s*)(#[0-9a-fA-F]{6})')
 WINDOW_CHROME = {"#28c840", "#febc2e", "#ff5f57"}  # rich's SVG window buttons, not the app
@@ -101,7 +100,7 @@ async def test_recovery_is_polled_at_once_not_after_the_backoff(clock: FixedCloc
         for _ in range(5):  # five failures: the backoff is now 30 s
             n = app.state.failures + 1
             app.action_refresh_now()
-            await wait_until(pilot, lambda: app.state.failures >= n, what=f"failure {n}")
+            await wait_until(pilot, lambda n=n: app.state.failures >= n, what=f"failure {n}")
         assert app.state.failures >= 5
         fake_service.status = 200
         await wait_until(pilot, lambda: app.state.failures == 0, timeout=8, what="recovery well before the 30 s backoff")

@@ -11,7 +11,7 @@ from core.config import load_config
 from core.demo import DemoService
 from core.manager import ConnectionManager
 from core.store.redis import RedisStore
-from tests.service.conftest import SSEClient, workers  # noqa: F401 - the workers fixture
+from tests.service.conftest import SSEClient
 from tests.tui.test_terminal_e2e import SSE_DASH, Tmux, until
 
 PLAIN_TERM = ["env", "TERM=screen", "NO_COLOR=1"]

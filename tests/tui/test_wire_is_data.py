@@ -10,6 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.content import Content
 from textual.widgets import DataTable, Static
+from tui_helpers import FixedClock, wait_until
 
 from core.models import Alert, FleetEvent, HealthIndicators, StoreStatus, WorkerInfo
 from sse_tui.literal import clean
@@ -18,7 +19,6 @@ from sse_tui.samples import T0, ScriptedSource, sample_connections, sample_stats
 from sse_tui.sources import SourceError
 from sse_tui.widgets.dialogs import ConfirmDialog, ConnectionDetail
 from tests.tui.test_app_keys import build, first_poll
-from tui_helpers import FixedClock, wait_until
 
 CLOSE = "z[/x]"
 MISMATCHED = "[bold]x[/italic]"
