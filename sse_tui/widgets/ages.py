@@ -58,6 +58,15 @@ def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, widt
     return fig.build().string()
 
 
+def small_change(before: list[AgeBucket], after: list[AgeBucket]) -> bool:
+    """Same buckets and no count moved by more than 2 % of the tallest bar."""
+    if len(before) != len(after) or not before:
+        return False
+    top = max((b.count for b in after), default=0)
+    return all(a.lower_seconds == b.lower_seconds and abs(a.count - b.count) <= 0.02 * top
+               for a, b in zip(before, after, strict=True))
+
+
 def count_ticks(top: int, rows: int) -> list[int]:
     """Whole-number y ticks (connections are counted, never fractional), at most ``rows`` of them."""
     if top <= 0:
@@ -83,8 +92,9 @@ class AgeHistogram(Widget):
         if buckets == self.buckets and key == self.marks:
             return  # plotext is the costliest paint on screen: only redraw on change
         now = time.monotonic()
-        if key == self.marks and self.buckets and bool(buckets) and now - self.drawn_at < REDRAW_SECONDS:
-            return  # counts moved a little: a histogram need not follow every 1 s poll
+        if (key == self.marks and now - self.drawn_at < REDRAW_SECONDS
+                and small_change(self.buckets, buckets)):
+            return  # counts moved by a bar's pixel or less: a histogram need not follow every 1 s poll
         self.drawn_at = now
         self.buckets = buckets
         self.stale_seconds = stale_seconds
