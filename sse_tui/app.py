@@ -39,7 +39,7 @@ from textual.widgets import Button, Footer, TabbedContent, TabPane
 from core.models import WorkerInfo
 from sse_tui import fmt
 from sse_tui.literal import clean, line
-from sse_tui.model import ConnectionQuery, DashboardState, Snapshot, View, backoff_delay, worker_alive
+from sse_tui.model import Assessment, ConnectionQuery, DashboardState, Snapshot, View, backoff_delay, worker_alive
 from sse_tui.recording import Recorder, ReplaySource, open_private
 from sse_tui.settings import export_dir as pick_export_dir
 from sse_tui.settings import load_settings, save_settings
@@ -330,7 +330,7 @@ class DashboardApp(App[None]):
         if self.state.last_error is not None or self.shown is None:
             self._render_active_tab()  # the age in the dimmed panels keeps moving
 
-    def _assessment(self):
+    def _assessment(self) -> Assessment:
         return self.state.assess(self.clock(), self.interval)
 
     def _render_header_impl(self) -> None:

@@ -607,23 +607,29 @@ class RedisSource:
         return Snapshot(stats=stats, poll_ms=(time.perf_counter() - started) * 1000)
 
     async def list_connections(self, query: ConnectionQuery) -> ConnectionPage:
-        return await self._call("connections list", "list_connections", state=query.state, query=query.q,
+        result: ConnectionPage = await self._call("connections list", "list_connections", state=query.state, query=query.q,
                                 sort=query.sort, order=query.order, limit=query.limit, offset=query.offset)
+        return result
 
     async def connection(self, connection_id: str) -> ConnectionRecord | None:
-        return await self._call("connection detail", "connection", connection_id)
+        result: ConnectionRecord | None = await self._call("connection detail", "connection", connection_id)
+        return result
 
     async def channels(self) -> ChannelsPage:
-        return await self._call("channels", "channels")
+        result: ChannelsPage = await self._call("channels", "channels")
+        return result
 
     async def cleanup(self, batch_size: int) -> CleanupResult:
-        return await self._call("cleanup", "cleanup", batch_size)
+        result: CleanupResult = await self._call("cleanup", "cleanup", batch_size)
+        return result
 
     async def disconnect(self, connection_id: str) -> DisconnectResult:
-        return await self._call("disconnect", "disconnect", connection_id)
+        result: DisconnectResult = await self._call("disconnect", "disconnect", connection_id)
+        return result
 
     async def reap_worker(self, worker_id: str) -> ReapResult:
-        return await self._call("reap", "reap_worker", worker_id)
+        result: ReapResult = await self._call("reap", "reap_worker", worker_id)
+        return result
 
     async def aclose(self) -> None:
         if self._reader is not None:

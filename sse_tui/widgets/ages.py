@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rich.style import Style
 from rich.text import Span, Text
@@ -78,7 +79,7 @@ def count_ticks(top: int, rows: int) -> list[int]:
 class AgeHistogram(Widget):
     DEFAULT_CSS = "AgeHistogram { height: 1fr; min-height: 6; }"
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.buckets: list[AgeBucket] = []
         self.stale_seconds: float | None = None

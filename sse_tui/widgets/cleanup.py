@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.reactive import var
@@ -35,7 +37,7 @@ class CleanupPanel(VerticalScroll):
 
     view: var[View | None] = var(None, always_update=True)
 
-    def __init__(self, readonly: bool = False, **kwargs) -> None:
+    def __init__(self, readonly: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.readonly = readonly
 

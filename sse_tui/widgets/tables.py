@@ -8,6 +8,7 @@ parsed as markup by the DataTable.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -63,7 +64,7 @@ class WorkersTable(DataTable):
             super().__init__()
             self.worker = worker
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.worker_rows: dict[str, WorkerInfo] = {}
 
@@ -164,7 +165,7 @@ class ConnectionsView(Vertical):
             super().__init__()
             self.connection_id = connection_id
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.query_spec = ConnectionQuery()
         self.error: str | None = None
