@@ -54,10 +54,12 @@ class ConnectionsPanel(VerticalScroll):
             shown = num(value) if value is not None else "? unknown"
             head = f"{title:<{label_w}} "
             cells = f"{shown:>6}"
-            label = range_label(list(series[key])[-SPARK_POINTS:])
+            # the range of past samples; "was" when the current value is unknown (never read as now)
+            was = "was " if value is None else ""
+            label = was + range_label(list(series[key])[-SPARK_POINTS:])
             width = max(inner - len(head) - len(cells) - len(label) - 3, 4)
             pts = list(series[key])[-min(SPARK_POINTS, width):]
-            label = range_label(pts)
+            label = was + range_label(pts)
             rows.append(line(head, (cells, style), " ", (spark(pts, width), "$accent"), " ", (label, "dim")))
         if not trusted:
             task = line(("periodic cleanup task: unknown", "dim"))

@@ -69,3 +69,32 @@ async def test_source_down_in_a_plain_terminal_says_so_in_words() -> None:
         term.kill_session()
         if not stopped:
             await svc.stop()
+
+
+async def test_store_down_in_a_plain_terminal_shows_question_marks_not_zeros(tmp_path) -> None:
+    """The service answers but its Redis is stopped: STORE DOWN and ? for every number."""
+    import re
+
+    from tests.redis_server import RedisServer
+
+    redis = RedisServer().start()
+    svc = DemoService(port=0, clients=3, config=load_config(MONITORING_TOKEN="tok-store", REDIS_URL=redis.url,
+                                                            REDIS_TIMEOUT_SECONDS=0.5))
+    await svc.start()
+    term = Tmux([*PLAIN_TERM, "SSE_MONITORING_TOKEN=tok-store", *SSE_DASH, "--url", svc.monitoring_url,
+                 "--interval", "0.5"], size=(100, 30))
+    try:
+        await until(lambda: "HEALTHY" in term.screen() or "DEGRADED" in term.screen(), 60, "the first poll")
+        redis.stop()
+        await until(lambda: "STORE DOWN" in term.screen(), 30, "STORE DOWN")
+        await until(lambda: "? unknown" in term.screen(), 15, "unknown counts")
+        screen = term.screen()
+        counts = [line for line in screen.splitlines() if re.search(r"Active|Redis|Mismatch|runs / cleaned", line)]
+        shown_now = [re.sub(r"was [^│]*", "", line.split("│")[1]) for line in counts]  # the left panel, minus history
+        assert all("?" in part for part in shown_now), shown_now
+        assert not any(re.search(r"(?<![\d.:–-])0(?![\d.:%smh])", part) for part in shown_now), shown_now
+        assert "no alerts" not in screen and "task running" not in screen and "Traceback" not in screen
+    finally:
+        term.kill_session()
+        await svc.stop()
+        redis.stop()
