@@ -54,6 +54,7 @@ class SSEConfig(BaseSettings):
     # --- fleet
     WORKER_HEARTBEAT_TTL_SECONDS: float = Field(15.0, gt=0, description="A worker whose heartbeat is older is dead")
     TOUCH_FLUSH_INTERVAL_SECONDS: float = Field(1.0, gt=0, description="Batched activity flush (and heartbeat) period")
+    ACTIVITY_RESOLUTION_SECONDS: float | None = Field(None, ge=0, description="A streaming connection's stored activity is rewritten only when it moved by more (default: stale threshold / 10)")
     REGISTER_WAIT_SECONDS: float = Field(0.02, ge=0, le=5, description="Longest a new stream's headers wait for its registration (it goes on in the background)")
 
     # --- streams
@@ -96,6 +97,10 @@ class SSEConfig(BaseSettings):
         errors: list[tuple[str, str, object]] = []
         if self.WARN_CLEANUP_ERROR_RATE_PERCENT > self.ALERT_CLEANUP_ERROR_RATE_PERCENT:
             errors.append(("WARN_CLEANUP_ERROR_RATE_PERCENT", "must not exceed ALERT_CLEANUP_ERROR_RATE_PERCENT", self.WARN_CLEANUP_ERROR_RATE_PERCENT))
+        if self.ACTIVITY_RESOLUTION_SECONDS is not None and \
+                self.ACTIVITY_RESOLUTION_SECONDS >= self.STALE_CONNECTION_THRESHOLD_SECONDS / 2:
+            errors.append(("ACTIVITY_RESOLUTION_SECONDS", "must be less than half of STALE_CONNECTION_THRESHOLD_SECONDS",
+                           self.ACTIVITY_RESOLUTION_SECONDS))
         if self.VERY_OLD_SECONDS < self.LONG_LIVED_SECONDS:
             errors.append(("VERY_OLD_SECONDS", "must not be less than LONG_LIVED_SECONDS", self.VERY_OLD_SECONDS))
         if errors:
@@ -162,12 +167,14 @@ FLEET_SETTINGS = (
     "PERIODIC_CLEANUP_ENABLED", "WORKER_HEARTBEAT_TTL_SECONDS", "TOUCH_FLUSH_INTERVAL_SECONDS", "SERVICE_NAME",
     "ALERT_CONNECTION_MISMATCH", "ALERT_CLEANUP_ERROR_RATE_PERCENT", "WARN_CLEANUP_ERROR_RATE_PERCENT",
     "WARN_ACTIVE_CONNECTIONS", "WARN_STALE_CONNECTIONS", "WARN_VERY_OLD_CONNECTIONS", "LONG_LIVED_SECONDS",
-    "VERY_OLD_SECONDS", "ALERT_MISMATCH_FOR_SECONDS", "ALERT_CONSECUTIVE_CLEANUP_ERRORS", "ERROR_RATE_WINDOW_SECONDS",
+    "VERY_OLD_SECONDS", "ACTIVITY_RESOLUTION_SECONDS", "ALERT_MISMATCH_FOR_SECONDS", "ALERT_CONSECUTIVE_CLEANUP_ERRORS", "ERROR_RATE_WINDOW_SECONDS",
 )
 
 
 def fleet_settings(cfg: SSEConfig) -> dict[str, str]:
-    return {name: str(getattr(cfg, name)) for name in FLEET_SETTINGS}
+    """The settings observers judge the fleet by (unset optional ones are left out, so the
+    observer's default applies as it does on the workers)."""
+    return {name: str(getattr(cfg, name)) for name in FLEET_SETTINGS if getattr(cfg, name) is not None}
 
 
 def describe_valid(cfg: SSEConfig) -> str:

@@ -120,6 +120,7 @@ class _Local:
     flushed_events: int = 0  # activity totals already counted into a store flush
     flushed_bytes: int = 0
     stored: bool = False  # the store confirmed it holds this connection
+    stored_activity: float = 0.0  # the activity time the store holds (rewritten only past the resolution)
     sent: bool = False  # a registration was sent (its outcome may be unknown after a failure)
 
 
@@ -185,6 +186,15 @@ class ConnectionManager:
         self._gone_events = 0  # totals of streams that ended (live ones are read from their sources)
         self._gone_bytes = 0
         self._cond_since: dict[str, float] = {}  # rule type -> when its condition started holding (hysteresis)
+
+    @property
+    def activity_resolution(self) -> float:
+        """Seconds within which the store's activity time of a streaming connection may lag
+        (``SSE_ACTIVITY_RESOLUTION_SECONDS``, default a tenth of the stale threshold): a
+        stream's activity is rewritten only when it moved by more, so Redis work per
+        streaming connection depends on the threshold, not on the event rate."""
+        r = self.config.ACTIVITY_RESOLUTION_SECONDS
+        return self.config.STALE_CONNECTION_THRESHOLD_SECONDS / 10.0 if r is None else r
 
     # -- clocks -----------------------------------------------------------------------
     def now(self) -> float:
@@ -450,11 +460,12 @@ class ConnectionManager:
                     r = e.record
                     records.append(r.model_copy(update={"last_activity": seen}) if seen > r.last_activity else r)
                 await self.store.register_many(records)
-                for e in batch:
+                for e, r in zip(batch, records, strict=True):
                     cid = e.record.connection_id
                     if self._to_register.get(cid) is e:
                         del self._to_register[cid]
                     e.stored = True
+                    e.stored_activity = max(e.stored_activity, r.last_activity)
             self._mark_ok()
         except StoreUnavailable as exc:
             self._mark_unavailable(exc)
@@ -500,6 +511,7 @@ class ConnectionManager:
             counts, self._counts = self._counts, {}
         self._run_flush_hooks()
         self._pull_activity(active, counts if counters else None)
+        resolution = self.activity_resolution
         pending: dict[str, Touch] = {}
         for cid, at in active.items():
             entry = self._local.get(cid)
@@ -508,7 +520,11 @@ class ConnectionManager:
             entry.last_touch = at
             c = counts.pop(cid, None)
             if entry.stored:
-                pending[cid] = Touch(at, c[0], c[1]) if c else Touch(at)
+                if c:
+                    pending[cid] = Touch(at, c[0], c[1])
+                elif at - entry.stored_activity >= resolution:
+                    pending[cid] = Touch(at)
+                # else the store's time is within the declared resolution: nothing to write
             elif c:
                 self._counts.setdefault(cid, [0, 0])[:] = c  # counted once it is stored
         for cid, c in counts.items():  # counts of connections with no activity since the last flush
@@ -549,6 +565,10 @@ class ConnectionManager:
             self._mark_unavailable(exc)
             return
         self._mark_ok()
+        for cid, t in pending.items():
+            entry = self._local.get(cid)
+            if entry is not None and t.at > entry.stored_activity:
+                entry.stored_activity = t.at
         if missing:
             # removed elsewhere (another worker's cleanup, an operator): close our side too
             for cid in dict.fromkeys(missing):
@@ -578,8 +598,9 @@ class ConnectionManager:
                 r = e.record
                 records.append(r.model_copy(update={"last_activity": seen}) if seen > r.last_activity else r)
             await self.store.register_many(records)
-            for e in readd:
+            for e, r in zip(readd, records, strict=True):
                 e.stored = e.sent = True
+                e.stored_activity = r.last_activity
                 self._to_register.pop(e.record.connection_id, None)
         if phantoms or readd:
             log.warning("SSE registry sync for worker %s: removed %d phantom(s), re-registered %d live connection(s)",
@@ -912,7 +933,8 @@ class ConnectionManager:
             self._note_bad_data(page.bad_data, "records")
         return ConnectionPage(state=state, query=query, sort=sort, order=order, total=page.total, limit=limit,
                               offset=offset, truncated=page.truncated, scanned=page.scanned, now=q.now,
-                              stale_threshold_seconds=q.stale_threshold, connections=page.records)
+                              stale_threshold_seconds=q.stale_threshold, connections=page.records,
+                              activity_resolution_seconds=self.activity_resolution)
 
     async def channels(self) -> ChannelsPage:
         q = self._age_query()
@@ -1038,6 +1060,7 @@ class ConnectionManager:
             very_old_seconds=cfg.VERY_OLD_SECONDS, worker_heartbeat_ttl_seconds=cfg.WORKER_HEARTBEAT_TTL_SECONDS,
             touch_flush_interval_seconds=cfg.TOUCH_FLUSH_INTERVAL_SECONDS,
             error_rate_window_seconds=cfg.ERROR_RATE_WINDOW_SECONDS,
+            activity_resolution_seconds=self.activity_resolution,
         )
 
     async def get_detailed_monitoring_stats(self) -> dict[str, Any]:

@@ -103,6 +103,7 @@ class ConfigurationView(_Wire):
     worker_heartbeat_ttl_seconds: float | None = None
     touch_flush_interval_seconds: float | None = None
     error_rate_window_seconds: float | None = None
+    activity_resolution_seconds: float | None = None  # last_activity is exact to within this (plus one flush)
 
 
 class WorkerInfo(_Wire):
@@ -196,6 +197,7 @@ class ConnectionPage(_Wire):
     now: float  # the server's clock: ages are now - connected_at, idle is now - last_activity
     stale_threshold_seconds: float
     connections: list[ConnectionRecord] = Field(default_factory=list)
+    activity_resolution_seconds: float | None = None  # idle = now - last_activity, exact to within this
 
 
 class ChannelSummary(_Wire):

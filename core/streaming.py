@@ -1,4 +1,5 @@
-"""SSE streams that the connection manager tracks (sse-starlette underneath).
+"""SSE streams that the connection manager tracks: sse-starlette's ``EventSourceResponse``
+plus registration, counting, close-on-cleanup and a maximum lifetime.
 
 One line per endpoint::
 
@@ -6,37 +7,55 @@ One line per endpoint::
     async def prices(request: Request):
         return tracked_event_source(request, price_events(), manager=manager, channel="prices")
 
+A drop-in: :class:`TrackedEventSourceResponse` takes ``EventSourceResponse``'s own
+parameters (positional or keyword, same defaults; its signature is built from the
+installed sse-starlette's) plus keyword-only tracking parameters, sends the same ASGI
+messages and raises the same exceptions with the same timings. Any argument the caller
+passes keeps stock's meaning (``send_timeout=None`` disables the timeout, ``ping=None``
+is stock's 15 s); only arguments NOT passed take the project's settings
+(``SSE_PING_INTERVAL_SECONDS``, ``SSE_SEND_TIMEOUT_SECONDS``).
+
 Lifecycle of one tracked stream::
 
-    __call__ ──► manager.register(on_close=...)          (before the headers go out)
+    __call__ ──► manager.register(activity=self, on_close=...)     (before the headers go out)
        │
-       ├─ every event sent ──► events_sent += 1, bytes_sent += n   (the manager reads both
-       ├─ every ping sent  ──► bytes_sent += n                      at each flush: activity)
+       ├─ ASGI send wrapper: every body frame ──► bytes_sent += n; events_sent += 1 unless
+       │                     it is comment-only (a ping: ": ping - <time>")
+       ├─ the manager's flush hook (one socket-table read per flush, all streams) ──►
+       │                     progress = bytes the client's TCP stack acknowledged
        │
-       └─ ends on: client gone | generator done | send timeout | max lifetime (+jitter)
-                   | server shutdown (sse-starlette's watcher, or close_tracked_streams)
-                   | cancellation | the manager's cleanup removed it (on_close)
+       └─ ends on: client gone | generator done | send timeout (connection aborted, error
+                   re-raised) | shutdown | cancellation | max lifetime (+jitter)
+                   | the manager's cleanup removed it | close_tracked_streams
           ──► manager.unregister(id) in a shielded finally (skipped when the manager
               itself removed it: it is already gone from the store)
 
-Sends and pings are hooked where sse-starlette makes them: ``_stream_response(send)``
-and ``_ping(send)`` receive a wrapped ``send`` that counts each event or ping as it is
-handed to the server (no extra coroutine, manager call or clock read per event).
+No private sse-starlette hooks: events and pings are counted from a wrapper around the
+ASGI ``send`` given to stock ``__call__``, and a close from our side goes through the
+ASGI ``receive`` given to it (the stream's disconnect listener is handed a message that
+ends it, exactly as a client disconnect would end it, without calling the caller's
+``client_close_handler_callable``). A stream closed by tracking (not by the client, not
+by shutdown) then ends its chunked body with the terminating chunk, or is aborted (RST)
+when its client is not taking what is already queued.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 import weakref
-from typing import TYPE_CHECKING, Any, Awaitable, Union
+from collections.abc import Awaitable
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any, Union
 
 import anyio
 from sse_starlette.sse import EventSourceResponse, SendTimeoutError
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
+from . import sockets
 from .config import SSEConfig
 
 if TYPE_CHECKING:
@@ -44,19 +63,75 @@ if TYPE_CHECKING:
     from .provider import SSEProvider
 
 __all__ = ["TrackedEventSourceResponse", "tracked_event_source", "close_tracked_streams", "live_stream_count",
-           "resolve_manager"]
+           "resolve_manager", "SSE_STARLETTE_VERSION", "is_ping_frame"]
 
 log = logging.getLogger("sse")
 
 ManagerSource = Union["ConnectionManager", "SSEProvider", None]
 
-# live tracked responses per manager (for draining on shutdown)
+try:
+    SSE_STARLETTE_VERSION = version("sse-starlette")
+except PackageNotFoundError:  # pragma: no cover - vendored copy
+    SSE_STARLETTE_VERSION = "unknown"
+
+# -- what we need from sse-starlette, checked at import (fail loudly, never silently) -----
+_UPSTREAM_SIG = inspect.signature(EventSourceResponse.__init__)
+_UPSTREAM_PARAMS = [p for p in _UPSTREAM_SIG.parameters.values()][1:]  # without self
+_UPSTREAM_NAMES = [p.name for p in _UPSTREAM_PARAMS]
+_TRACKING_PARAMS = ("manager", "channel", "config", "connection_id", "max_lifetime")
+
+
+def _check_upstream() -> None:
+    problems = [f"no {name!r} parameter" for name in ("content", "ping", "send_timeout") if name not in _UPSTREAM_NAMES]
+    problems += [f"parameter {p.name!r} is {p.kind.description}" for p in _UPSTREAM_PARAMS
+                 if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    problems += [f"parameter {n!r} clashes with a tracking parameter" for n in _TRACKING_PARAMS if n in _UPSTREAM_NAMES]
+    call = list(inspect.signature(EventSourceResponse.__call__).parameters)
+    if call[1:4] != ["scope", "receive", "send"]:
+        problems.append(f"__call__ takes {call[1:]}, not (scope, receive, send)")
+    if problems:
+        raise ImportError(f"core.streaming does not support sse-starlette {SSE_STARLETTE_VERSION}: "
+                          f"EventSourceResponse.__init__ has {'; '.join(problems)} (tested range: see pyproject.toml)")
+
+
+_check_upstream()
+_PING_POS = _UPSTREAM_NAMES.index("ping")
+_TIMEOUT_POS = _UPSTREAM_NAMES.index("send_timeout")
+
+# live tracked responses per manager (for draining on shutdown and the socket-table hook)
 _live: "weakref.WeakKeyDictionary[Any, set[TrackedEventSourceResponse]]" = weakref.WeakKeyDictionary()
 
 _UNREGISTER_TIMEOUT = 5.0
+# close_reason -> the manager's CLOSE_REASONS (the sse_pod_connections_closed_total label)
+_CLOSE_REASONS = {"max lifetime": "max_lifetime", "send timeout": "send_timeout", "server shutdown": "shutdown"}
 _CLOSE_MSG = "sse-dash: stream closed"
 _current_task = asyncio.current_task
-_FINAL_SEND_TIMEOUT = 1.0
+_FINAL_SEND_TIMEOUT = 1.0  # the terminating chunk of a stream closed by tracking
+_COLON = 58  # ord(":")
+# what the disconnect listener receives when tracking ends the stream: not a disconnect
+# (the caller's client_close_handler_callable is for clients that left); stock's listener
+# loops while ``active``, which is False by then. A listener that would wait again is
+# handed an ``http.disconnect`` next.
+_END_MSG: Message = {"type": "http.request", "body": b"", "more_body": False}
+_DISCONNECT: Message = {"type": "http.disconnect"}
+
+
+def is_ping_frame(body: bytes) -> bool:
+    """True for a comment-only SSE frame (stock's ping ``": ping - <time>"``): every
+    non-empty line starts with ``:``. Anything carrying a field (data, event, id, retry)
+    is an event."""
+    if not body or body[0] != _COLON:
+        return False
+    for line in bytes(body).splitlines():
+        if line and line[0] != _COLON:
+            return False
+    return True
+
+
+def _is_send_timeout(exc: BaseException) -> bool:
+    if isinstance(exc, SendTimeoutError):
+        return True
+    return isinstance(exc, BaseExceptionGroup) and exc.subgroup(SendTimeoutError) is not None
 
 
 async def resolve_manager(source: ManagerSource, request: Request | None = None) -> "ConnectionManager":
@@ -69,50 +144,114 @@ async def resolve_manager(source: ManagerSource, request: Request | None = None)
             raise RuntimeError("no SSE manager: pass manager=... or install core.asgi.sse_lifespan on the app")
     get = getattr(source, "get_connection_manager", None)
     if get is not None:
-        return await get()
+        manager: ConnectionManager = await get()
+        return manager
     return source  # type: ignore[return-value]
+
+
+class _SocketWatch:
+    """One per manager, run by the manager at the start of every flush: ONE read of the
+    kernel's socket table for all of its live streams, each stream's acknowledged byte
+    count stored on it (its ``progress``)."""
+
+    def __init__(self, streams: "set[TrackedEventSourceResponse]") -> None:
+        self.streams = streams
+        self.table = sockets.SocketTable()
+
+    def __call__(self) -> None:
+        streams = self.streams
+        if not streams or not self.table.available:
+            return
+        wanted = {k for s in streams for k in s._sock_keys}
+        table = self.table.read(wanted) if wanted else {}
+        get = table.get
+        for s in streams:
+            st = None
+            for k in s._sock_keys:
+                st = get(k)
+                if st is not None:
+                    break
+            if st is None or st.bytes_acked is None:
+                s._acked = None
+                s._queued = 0
+            else:
+                s._acked = st.bytes_acked
+                s._queued = st.queued
+
+
+def _manager_streams(manager: "ConnectionManager") -> "set[TrackedEventSourceResponse]":
+    live = _live.get(manager)
+    if live is None:
+        live = _live[manager] = set()
+        add_hook = getattr(manager, "add_flush_hook", None)
+        if add_hook is not None:
+            add_hook(_SocketWatch(live))
+    return live
 
 
 class TrackedEventSourceResponse(EventSourceResponse):
     """An ``EventSourceResponse`` registered with a :class:`~core.manager.ConnectionManager`.
 
-    ``ping`` defaults to ``SSE_PING_INTERVAL_SECONDS``, ``send_timeout`` to
-    ``SSE_SEND_TIMEOUT_SECONDS`` and ``max_lifetime`` to ``SSE_MAX_CONNECTION_LIFETIME_SECONDS``
-    (plus a uniform random 0.._JITTER_SECONDS); pass 0 to disable the lifetime. Every other
-    keyword goes to ``EventSourceResponse``. After the stream opened, ``connection_id`` is set.
+    Takes every parameter of the installed sse-starlette's ``EventSourceResponse``, in
+    the same order with the same defaults, plus keyword-only ``manager``, ``channel``,
+    ``config``, ``connection_id`` and ``max_lifetime``. ``ping`` and ``send_timeout``
+    default to ``SSE_PING_INTERVAL_SECONDS`` / ``SSE_SEND_TIMEOUT_SECONDS`` only when not
+    passed; ``max_lifetime`` defaults to ``SSE_MAX_CONNECTION_LIFETIME_SECONDS`` (plus a
+    uniform random 0..``SSE_MAX_CONNECTION_LIFETIME_JITTER_SECONDS``), 0 disables it.
+    After the stream opened, ``connection_id`` is set.
     """
 
-    def __init__(self, content: Any, *, manager: ManagerSource = None, channel: str = "default",
+    # tracking state in slots, not in the instance dict: thousands of streams, and a dict
+    # grown past stock's size would cost each of them a larger table
+    __slots__ = ("_source", "_config", "_explicit_ping", "_explicit_send_timeout", "_max_lifetime", "channel",
+                 "connection_id", "close_reason", "_close_requested", "_listen_task", "_in_receive",
+                 "_removed_by_manager", "_client_gone", "_started", "_complete", "_send", "_receive", "_sock_keys",
+                 "_acked", "_queued", "events_sent", "bytes_sent")
+
+    def __init__(self, *args: Any, manager: ManagerSource = None, channel: str = "default",
                  config: SSEConfig | None = None, connection_id: str | None = None,
-                 ping: float | None = None, send_timeout: float | None = None,
                  max_lifetime: float | None = None, **kwargs: Any) -> None:
-        super().__init__(content, ping=ping if ping is not None else EventSourceResponse.DEFAULT_PING_INTERVAL,
-                         send_timeout=send_timeout, **kwargs)
+        super().__init__(*args, **kwargs)
         self._source = manager
         self._config = config
-        self._explicit_ping = ping is not None
-        self._explicit_send_timeout = send_timeout is not None
+        self._explicit_ping = len(args) > _PING_POS or "ping" in kwargs
+        self._explicit_send_timeout = len(args) > _TIMEOUT_POS or "send_timeout" in kwargs
+        cfg = config if config is not None else getattr(manager, "config", None)
+        if isinstance(cfg, SSEConfig):
+            self._apply_defaults(cfg)
         self._max_lifetime = max_lifetime
         self.channel = channel
         self.connection_id: str | None = connection_id
         self.close_reason: str | None = None
-        self._manager: ConnectionManager | None = None
-        # close() stops our _listen_for_disconnect task; sse-starlette's own task group then
-        # ends the stream. No cancel scope of ours around every send, and no extra tasks or
-        # events per connection: both showed up as CPU (and GC) at thousands of streams.
         self._close_requested = False
         self._listen_task: asyncio.Task[Any] | None = None
+        self._in_receive = False
         self._removed_by_manager = False
+        self._client_gone = False
         self._started = False
         self._complete = False
-        self._send: Send | None = None  # the server's send (set when sse-starlette starts its tasks)
+        self._send: Send | None = None
+        self._receive: Receive | None = None
+        self._sock_keys: tuple[sockets.Key, ...] = ()
+        self._acked: int | None = None  # bytes the client acknowledged, at the last flush (None: unknown)
+        self._queued = 0  # bytes waiting in the kernel for the client, at the last flush
         self.events_sent = 0  # events handed to the server (read by the manager at each flush)
-        self.bytes_sent = 0  # bytes of events and pings
+        self.bytes_sent = 0  # body bytes of events and pings handed to the server
+
+    def _apply_defaults(self, cfg: SSEConfig) -> None:
+        if not self._explicit_ping:
+            self.ping_interval = cfg.PING_INTERVAL_SECONDS
+        if not self._explicit_send_timeout:
+            self.send_timeout = cfg.SEND_TIMEOUT_SECONDS
 
     @property
     def progress(self) -> int:
-        """What the manager judges liveness by (see ActivitySource): bytes handed to the server."""
-        return self.bytes_sent
+        """What the manager judges liveness by (see ``ActivitySource``): the bytes the
+        client's TCP stack acknowledged, from the socket table at the last flush; where
+        that is unknown (not Linux, socket not matched, e.g. behind a proxy that rewrites
+        the client address), the bytes handed to the server."""
+        acked = self._acked
+        return self.bytes_sent if acked is None else acked
 
     # -- closing from outside -----------------------------------------------------------
     def close(self, reason: str = "closed") -> None:
@@ -123,7 +262,9 @@ class TrackedEventSourceResponse(EventSourceResponse):
             return
         self._close_requested = True
         task = self._listen_task
-        if task is not None and not task.done() and task is not _current_task():
+        if task is not None and self._in_receive and task is not _current_task():
+            # only while it waits in our receive wrapper (which catches exactly this);
+            # otherwise its next receive() returns the end message
             task.cancel(_CLOSE_MSG)
 
     def _on_manager_close(self) -> None:
@@ -131,62 +272,52 @@ class TrackedEventSourceResponse(EventSourceResponse):
         self._removed_by_manager = True
         self.close("removed by manager")
 
-    # -- sse-starlette hooks ------------------------------------------------------------
-    # The hot path. A send costs two integer additions on this object: the manager reads
-    # events_sent/bytes_sent at each flush (it was registered as the activity source), so
-    # there is no manager call, clock read or dict update per event. And at thousands of
-    # streams the cyclic GC dominates (every object a stream keeps alive is traversed by
-    # each full collection), so a tracked stream adds no closures, cells or wrapper
-    # coroutines: the two senders are bound methods made once per stream, and the hooks
-    # are plain functions returning sse-starlette's own coroutines.
-    def _send_event(self, message: Message) -> Awaitable[None]:
-        """``send`` for events. Counts the event as it is handed to the server (uvicorn
-        writes it to the socket buffer right away; a send that then blocks is ended by the
-        send timeout). Not a coroutine function: it returns the server's own send
-        awaitable, so an event costs no extra coroutine."""
-        if message["type"] == "http.response.body":
-            body = message.get("body")
-            if body:
+    # -- the ASGI wrappers handed to stock __call__ ---------------------------------------
+    # The hot path. An event costs a type check and two integer additions on this object:
+    # the manager reads events_sent/bytes_sent at each flush. No closures, cells or wrapper
+    # coroutines per stream (bound methods made once; the send wrapper returns the server's
+    # own awaitable): at thousands of streams the cyclic GC traverses all of them.
+    def _send_counted(self, message: Message) -> Awaitable[None]:
+        body = message.get("body")
+        if body:
+            self.bytes_sent += len(body)
+            if body[0] != _COLON or not is_ping_frame(body):
                 self.events_sent += 1
-                self.bytes_sent += len(body)
-            if not message.get("more_body", False):
-                self._complete = True
-        elif message["type"] == "http.response.start":
+            if message.get("more_body"):
+                return self._send(message)  # type: ignore[misc]  # an event or a ping: done
+        kind = message["type"]
+        if kind == "http.response.start":
             self._started = True
+        elif kind == "http.response.body" and not message.get("more_body", False):
+            self._complete = True
         return self._send(message)  # type: ignore[misc]
 
-    def _send_ping(self, message: Message) -> Awaitable[None]:
-        """``send`` for pings: activity (bytes), not an event."""
-        if message["type"] == "http.response.body":
-            body = message.get("body")
-            if body:
-                self.bytes_sent += len(body)
-        return self._send(message)  # type: ignore[misc]
-
-    def _stream_response(self, send: Send) -> Awaitable[None]:  # type: ignore[override]
-        self._send = send
-        return super()._stream_response(self._send_event)
-
-    def _ping(self, send: Send) -> Awaitable[None]:  # type: ignore[override]
-        self._send = send
-        return super()._ping(self._send_ping)
-
-    async def _listen_for_disconnect(self, receive: Receive) -> None:
-        """Returns when the client disconnects *or* close() is called; sse-starlette then
-        cancels the stream and ping tasks (even a send blocked on a dead socket)."""
-        self._listen_task = _current_task()
+    async def _receive_watched(self) -> Message:
+        """The disconnect listener's ``receive``: the client's messages, or (after close())
+        the message that ends the stream."""
         if self._close_requested:
-            self.active = False
-            return
+            return self._end_message()
+        self._listen_task = task = _current_task()
+        self._in_receive = True
         try:
-            await super()._listen_for_disconnect(receive)
+            message = await self._receive()  # type: ignore[misc]
         except asyncio.CancelledError as exc:
+            self._in_receive = False
             if not (self._close_requested and exc.args == (_CLOSE_MSG,)):
-                raise  # sse-starlette's task group (or the server) is cancelling us
-            task = _current_task()
+                raise  # sse-starlette's task group or the server is cancelling us
             if task is not None:
                 task.uncancel()
+            return self._end_message()
+        self._in_receive = False
+        if message["type"] == "http.disconnect":
+            self._client_gone = True
+        return message
+
+    def _end_message(self) -> Message:
+        if getattr(self, "active", False):
             self.active = False
+            return _END_MSG
+        return _DISCONNECT
 
     # -- ASGI ---------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -195,55 +326,97 @@ class TrackedEventSourceResponse(EventSourceResponse):
             return
         manager = await resolve_manager(self._source, Request(scope) if self._source is None else None)
         cfg = self._config or manager.config
-        if not self._explicit_ping:
-            self.ping_interval = cfg.PING_INTERVAL_SECONDS
-        if not self._explicit_send_timeout:
-            self.send_timeout = cfg.SEND_TIMEOUT_SECONDS
+        self._apply_defaults(cfg)
         lifetime = self._max_lifetime if self._max_lifetime is not None else cfg.MAX_CONNECTION_LIFETIME_SECONDS
         if lifetime:
             lifetime += random.uniform(0.0, cfg.MAX_CONNECTION_LIFETIME_JITTER_SECONDS)
 
         client = scope.get("client") or ("", 0)
+        self._sock_keys = sockets.keys_for(scope.get("server"), scope.get("client"))
         headers = dict(scope.get("headers") or [])
         record = await manager.register(
             self.connection_id, channel=self.channel, client_address=f"{client[0]}:{client[1]}" if client[0] else "",
             user_agent=headers.get(b"user-agent", b"").decode("latin-1"), on_close=self._on_manager_close,
             activity=self,
         )
-        self._manager = manager
         self.connection_id = record.connection_id
-        live = _live.setdefault(manager, set())
+        live = _manager_streams(manager)
         live.add(self)
-        send_timed_out = False
+        self._send, self._receive = send, receive
         lifetime_timer = asyncio.get_running_loop().call_later(lifetime, self.close, "max lifetime") if lifetime else None
+        errored = False
         try:
             try:
-                await super().__call__(scope, receive, send)
-            except SendTimeoutError:
-                send_timed_out = True
+                await super().__call__(scope, self._receive_watched, self._send_counted)
+            except BaseException as exc:
+                if not _is_send_timeout(exc):
+                    errored = not isinstance(exc, asyncio.CancelledError)
+                    raise
+                # Stock re-raises (bare, or in an ExceptionGroup before sse-starlette 3.4);
+                # do too, unchanged. But first drop what is queued for a client that takes
+                # nothing: the server would otherwise hold the socket (and megabytes)
+                # until TCP gives up.
                 self.close_reason = self.close_reason or "send timeout"
-                log.info("SSE stream %s closed: send blocked longer than %gs", self.connection_id, self.send_timeout)
-            if self._started and not self._complete and not send_timed_out:
-                # End the chunked body cleanly so the client sees the end (and reconnects).
-                with anyio.move_on_after(_FINAL_SEND_TIMEOUT):
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
-                    self._complete = True
+                aborted = sockets.abort_connection(self._sock_keys)
+                log.info("SSE stream %s closed: send blocked longer than %gs%s", self.connection_id,
+                         self.send_timeout, " (connection aborted)" if aborted else "")
+                raise
+            if self._close_requested and self._started and not self._complete and not self._client_gone:
+                await self._finish(send)
         finally:
             if lifetime_timer is not None:
                 lifetime_timer.cancel()
             live.discard(self)
+            self._send = self._receive = None
             if not self._removed_by_manager:
+                why = _CLOSE_REASONS.get(self.close_reason or "",
+                                         "error" if errored else "client_gone" if self._client_gone else "other")
                 with anyio.move_on_after(_UNREGISTER_TIMEOUT, shield=True):
-                    await manager.unregister(record.connection_id)
+                    await manager.unregister(record.connection_id, why)
+
+    async def _finish(self, send: Send) -> None:
+        """A stream tracking closed (cleanup, max lifetime, close_tracked_streams): end the
+        chunked body so the client sees the end and reconnects; abort instead when the
+        client is not taking what is already queued (a frozen client would hold it)."""
+        if self._removed_by_manager and self._queued:
+            # removed as stale while bytes wait in its queue: a client that takes nothing
+            sockets.abort_connection(self._sock_keys)
+            return
+        with anyio.move_on_after(_FINAL_SEND_TIMEOUT) as timer:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            self._complete = True
+        if timer.cancel_called:
+            sockets.abort_connection(self._sock_keys)
 
 
-def tracked_event_source(request: Request | None, content: Any, *, manager: ManagerSource = None,
+def tracked_event_source(request: Request | None, *args: Any, manager: ManagerSource = None,
                          channel: str = "default", **kwargs: Any) -> TrackedEventSourceResponse:
-    """The one-liner for an endpoint. ``manager`` may be a ConnectionManager, an SSEProvider,
-    or omitted (then ``request.app.state.sse_manager``, set by :func:`core.asgi.sse_lifespan`)."""
+    """The one-liner for an endpoint: ``tracked_event_source(request, content, ...)`` takes
+    what ``EventSourceResponse`` takes. ``manager`` may be a ConnectionManager, an
+    SSEProvider, or omitted (then ``request.app.state.sse_manager``, set by
+    :func:`core.asgi.sse_lifespan`)."""
     if manager is None and request is not None:
         manager = getattr(request.app.state, "sse_manager", None)
-    return TrackedEventSourceResponse(content, manager=manager, channel=channel, **kwargs)
+    return TrackedEventSourceResponse(*args, manager=manager, channel=channel, **kwargs)
+
+
+def _tracked_signature() -> inspect.Signature:
+    own = inspect.signature(TrackedEventSourceResponse.__init__).parameters
+    params = [_UPSTREAM_SIG.parameters["self"], *_UPSTREAM_PARAMS]
+    params += [own[n].replace(kind=inspect.Parameter.KEYWORD_ONLY) for n in _TRACKING_PARAMS]
+    return _UPSTREAM_SIG.replace(parameters=params)
+
+
+TrackedEventSourceResponse.__init__.__signature__ = _tracked_signature()  # type: ignore[attr-defined]
+
+
+def _helper_signature() -> inspect.Signature:
+    params = list(_tracked_signature().parameters.values())[1:]  # without self
+    request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="Request | None")
+    return inspect.signature(tracked_event_source).replace(parameters=[request, *params])
+
+
+tracked_event_source.__signature__ = _helper_signature()  # type: ignore[attr-defined]
 
 
 def live_stream_count(manager: "ConnectionManager") -> int:
@@ -256,7 +429,7 @@ async def close_tracked_streams(manager: "ConnectionManager", timeout: float = 5
     """Close every open tracked stream of ``manager`` and wait (up to ``timeout``) until each
     has ended and unregistered itself. Returns how many were closed. Use before stopping a
     server that runs without signal handlers (an embedded server); under ``uvicorn`` with
-    signals sse-starlette's shutdown watcher does the same on SIGTERM."""
+    signals sse-starlette's shutdown watcher ends the streams on SIGTERM."""
     streams = list(_live.get(manager, ()))
     for s in streams:
         s.close(reason)

@@ -118,7 +118,10 @@ class StateStore(Protocol):
         set that are not in ``held`` (counted once); returns (how many were removed, the ids
         of ``held`` the registry lacks)."""
     async def touch_many(self, touches: Mapping[str, Touch]) -> list[str]:
-        """Record activity for many connections at once; returns the ids the store does not know."""
+        """Record activity for many connections at once (never re-adding a removed one).
+        Returns the ids the store does not know among the touches that carry counts
+        (activity-only touches are one variadic ZADD XX GT: removals are learned from the
+        worker's held count instead)."""
     async def missing(self, connection_ids: Sequence[str]) -> list[str]:
         """The ids of ``connection_ids`` that are not registered."""
     async def remove_stale(self, cutoff: float, limit: int, worker_id: str = "") -> tuple[int, list[str]]:

@@ -162,7 +162,8 @@ class MemoryStore:
         raise_to: dict[str, float] = {}
         for cid, t in touches.items():
             if cid not in self._activity:
-                missing.append(cid)
+                if t.events or t.bytes:
+                    missing.append(cid)  # like the Lua: only touches that carry counts report unknown ids
                 continue
             raise_to[cid] = t.at
             if t.events or t.bytes:

@@ -94,3 +94,11 @@ def test_module_level_sse_config_is_the_process_config(monkeypatch):
         assert sse_config.CLEANUP_BATCH_SIZE == 7
     finally:
         config_module.set_config(None)
+
+
+def test_published_fleet_settings_load_back_as_a_config():
+    """What a worker publishes for observers (sse-dash --redis) is a valid config itself."""
+    from core.config import fleet_settings
+    for cfg in (load_config(), load_config(ACTIVITY_RESOLUTION_SECONDS=5, CLEANUP_INTERVAL_SECONDS=30)):
+        back = load_config(**fleet_settings(cfg))
+        assert fleet_settings(back) == fleet_settings(cfg)

@@ -308,7 +308,7 @@ async def test_stop_unregisters_everything_the_worker_holds(make_manager, store_
 async def test_progress_not_bytes_decides_activity(make_manager, clock):
     """A stream whose bytes were queued but not taken by the client (progress unchanged)
     is not active; the flush hook runs before progress is read."""
-    m = await make_manager()
+    m = await make_manager(ACTIVITY_RESOLUTION_SECONDS=0)
     frozen = {"on": True}
 
     class Frozen(Totals):
@@ -332,3 +332,38 @@ async def test_progress_not_bytes_decides_activity(make_manager, clock):
     await m.flush_touches()
     got = (await m.list_connections("all")).connections[0]
     assert got.last_activity == clock()
+
+
+async def test_activity_is_rewritten_only_past_the_declared_resolution(make_manager, clock):
+    """A stream sending every second rewrites its stored activity once per resolution, the
+    stored idle time never lags more than resolution + one flush, and cleanup never takes
+    it for stale."""
+    m = await make_manager(STALE_CONNECTION_THRESHOLD_SECONDS=60, ACTIVITY_RESOLUTION_SECONDS=6,
+                           TOUCH_FLUSH_INTERVAL_SECONDS=1)
+    assert m.activity_resolution == 6
+    src = Totals()
+    await m.register(activity=src)
+    stored_times = set()
+    for _ in range(120):  # two minutes of a stream that sends every second
+        clock.advance(1)
+        src.events_sent += 1
+        src.bytes_sent += 10
+        await m.flush_touches(counters=False)
+        rec = (await m.list_connections("all")).connections[0]
+        stored_times.add(rec.last_activity)
+        assert clock() - rec.last_activity <= 6 + 1
+        assert await m.cleanup_stale_connections() == 0
+    assert 120 / 7 <= len(stored_times) <= 120 / 6 + 1  # about one write per resolution, not one per second
+    page = await m.list_connections("all")
+    assert page.activity_resolution_seconds == 6
+    assert (await m.monitoring_snapshot()).configuration.activity_resolution_seconds == 6
+
+
+def test_activity_resolution_defaults_to_a_tenth_of_the_threshold_and_is_bounded():
+    from core.config import ConfigError, load_config
+    from core.manager import ConnectionManager
+    from core.store.memory import MemoryStore
+    m = ConnectionManager(MemoryStore(), load_config(STALE_CONNECTION_THRESHOLD_SECONDS=300))
+    assert m.activity_resolution == 30
+    with pytest.raises(ConfigError, match="SSE_ACTIVITY_RESOLUTION_SECONDS"):
+        load_config(STALE_CONNECTION_THRESHOLD_SECONDS=60, ACTIVITY_RESOLUTION_SECONDS=30)

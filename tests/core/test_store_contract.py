@@ -71,8 +71,8 @@ async def test_age_histogram_counts_per_edge(store):
 
 async def test_touch_updates_activity_and_counters_and_reports_unknown(store):
     await store.register(rec("a", connected=T0, activity=T0))
-    missing = await store.touch_many({"a": Touch(at=T0 + 400, events=3, bytes=120), "gone": Touch(at=T0 + 400)})
-    assert missing == ["gone"]
+    missing = await store.touch_many({"a": Touch(at=T0 + 400, events=3, bytes=120), "gone": Touch(at=T0 + 400, events=1)})
+    assert missing == ["gone"]  # unknown ids are reported for touches that carry counts
     assert (await store.census(q(T0 + 500))).ages.stale == 0  # touched at +400, idle 100 s
     _p = await store.list_connections("all", q(T0 + 500), 10, 0)
     total, rows = _p.total, _p.records
@@ -95,7 +95,8 @@ async def test_touch_many_mixes_shared_time_groups_and_counted_touches(store):
     touches["own"] = Touch(at=T0 + 70)
     touches["counted"] = Touch(at=T0 + 60, events=2, bytes=30)
     touches["unknown-counted"] = Touch(at=T0 + 60, events=1, bytes=1)
-    assert sorted(await store.touch_many(touches)) == ["unknown-counted", "unknown-in-group"]
+    # activity-only touches of unknown ids are dropped (ZADD XX), only counted ones are reported
+    assert sorted(await store.touch_many(touches)) == ["unknown-counted"]
     _p = await store.list_connections("all", q(T0 + 100), 1000, 0)
     total, rows = _p.total, _p.records
     by_id = {r.connection_id: r for r in rows}
@@ -108,8 +109,10 @@ async def test_touch_many_mixes_shared_time_groups_and_counted_touches(store):
 async def test_touch_does_not_resurrect_removed_connection(store):
     await store.register(rec("a"))
     await store.unregister("a")
-    assert await store.touch_many({"a": Touch(at=T0 + 5)}) == ["a"]
+    assert await store.touch_many({"a": Touch(at=T0 + 5)}) == []
+    assert await store.touch_many({"a": Touch(at=T0 + 6, events=2, bytes=9)}) == ["a"]
     assert (await store.census(q(T0))).ages.total == 0
+    assert (await store.list_connections("all", q(T0), 10, 0)).records == []
 
 
 async def test_remove_stale_in_batches_oldest_first(store):

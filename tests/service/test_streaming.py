@@ -10,6 +10,7 @@ from starlette.routing import Route
 from core.streaming import live_stream_count, tracked_event_source
 
 from .conftest import SSEClient, fast_config, open_clients, serve, wait_for
+from .sse_compat import fresh_sse_starlette_state  # noqa: F401 - autouse fixture
 
 
 async def test_stream_is_registered_touched_and_unregistered_when_the_client_leaves():

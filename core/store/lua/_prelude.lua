@@ -78,8 +78,9 @@ end
 -- Apply touches from ARGV index i on: first groups of activity-only touches that share
 -- one time (ngroups, then per group: at, n, n ids: a flush of streams read at the same
 -- moment is one group), then quadruples (id, at, events, bytes) to the end of ARGV.
--- Activity lives in the activity zset only: one ZMSCORE and one variadic ZADD per chunk
--- of connections, so an idle fleet costs a few commands per flush, not several per ping.
+-- Activity lives in the activity zset only: one variadic ZADD per chunk of connections
+-- (plus one ZMSCORE per chunk for touches that carry counts, so a removed connection's
+-- hash is never re-created), so a flush costs a few commands, not several per stream.
 -- Counters (events, bytes) are HINCRBYed only when non-zero (the manager sends them on a
 -- slower cadence). Appends ids that are no longer registered to ``out``.
 local function touch_chunk(ids, ats, evs, bys, out)
@@ -108,13 +109,16 @@ local function apply_touches(i, out)
   for _ = 1, ngroups do
     local at, last = ARGV[i], i + 1 + tonumber(ARGV[i + 1])
     i = i + 2
+    -- activity only: one variadic ZADD XX GT per chunk (XX: a connection removed
+    -- meanwhile is not re-added; the worker learns of removals from its held count)
     while i <= last do
-      local ids = {}
-      while i <= last and #ids < chunk do
-        ids[#ids + 1] = ARGV[i]
+      local zargs = {'XX', 'GT'}
+      while i <= last and #zargs < chunk * 2 + 2 do
+        zargs[#zargs + 1] = at
+        zargs[#zargs + 1] = ARGV[i]
         i = i + 1
       end
-      touch_chunk(ids, {[0] = at}, nil, nil, out)
+      redis.call('ZADD', KEYS[1], unpack(zargs))
     end
   end
   while i <= #ARGV do

@@ -1,0 +1,224 @@
+"""The kernel's view of this process's TCP connections (Linux ``sock_diag`` over netlink).
+
+A tracked stream knows its connection only by the ASGI scope's ``client`` and ``server``
+addresses: the server's transport (and so the socket) is not part of the ASGI surface.
+The kernel's socket table is keyed by the same four values, and it knows what the
+server cannot see from user space:
+
+* ``bytes_acked``: bytes of this connection the client's TCP stack has acknowledged
+  (``tcp_info.tcpi_bytes_acked``), i.e. what the client actually took;
+* ``queued``: bytes written to the socket and not acknowledged yet (unsent + in flight);
+* ``inode``: the socket's inode, which finds our own file descriptor for it in
+  ``/proc/self/fd`` (used to abort a connection whose client stopped reading).
+
+:class:`SocketTable` reads all of it with ONE netlink dump per address family (one
+``read()`` for every stream of a flush, never a syscall per stream); the kernel skips
+sockets on other local ports (an inet_diag bytecode filter) and only the wanted
+connections are decoded. Elsewhere (not Linux, no netlink, a sandbox without
+``sock_diag``) :attr:`SocketTable.available` turns False after the first failed read and
+callers fall back to what they measured before.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+import struct
+import sys
+from collections.abc import Collection
+from typing import Any, NamedTuple
+
+__all__ = ["Key", "TcpState", "SocketTable", "keys_for", "abort_connection"]
+
+log = logging.getLogger("sse")
+
+# A connection as the kernel's inet_diag_sockid spells it: local port, remote port (2
+# bytes each, network order), local address, remote address (16 bytes each: an IPv4
+# socket's address is 4 bytes then zeros, an IPv6 socket's all 16, IPv4-mapped for a
+# dual-stack socket serving an IPv4 client). keys_for() gives every spelling a scope's
+# addresses can have, so matching is one dict lookup per socket.
+Key = bytes
+
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_INET_DIAG_INFO = 2
+_INET_DIAG_REQ_BYTECODE = 1
+_BC_S_GE, _BC_S_LE = 2, 3
+# states a live stream's socket can be in: ESTABLISHED, FIN_WAIT1, CLOSE_WAIT, LAST_ACK
+_STATES = (1 << 1) | (1 << 4) | (1 << 8) | (1 << 9)
+_TCPI_BYTES_ACKED = 120  # offset of tcpi_bytes_acked (u64) in struct tcp_info (Linux >= 4.1)
+_V4_MAPPED = b"\0" * 10 + b"\xff\xff"
+_V4_PAD = b"\0" * 12
+_HDR = struct.Struct("=IHHII")  # nlmsghdr
+_HDR2 = struct.Struct("=IH")  # nlmsghdr: length, type
+_ATTR = struct.Struct("=HH")  # rtattr: length, type
+_TAIL = struct.Struct("=xB58xI4xI")  # inet_diag_msg: state, wqueue (offset 60), inode (offset 68)
+_OP = struct.Struct("=BBH")  # inet_diag_bc_op
+_U64 = struct.Struct("=Q")
+
+
+class TcpState(NamedTuple):
+    """One connection as the kernel sees it (see the module docstring)."""
+
+    bytes_acked: int | None  # None: the kernel did not report tcp_info
+    queued: int
+    inode: int
+    state: int
+
+
+def _forms(host: str) -> list[bytes]:
+    """The 16-byte spellings of an address in the socket table."""
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return []
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.version == 4:
+        return [ip.packed + _V4_PAD, _V4_MAPPED + ip.packed]  # an AF_INET socket, a dual-stack one
+    return [ip.packed]
+
+
+def keys_for(server: tuple[str, int] | list[Any] | None, client: tuple[str, int] | list[Any] | None) -> tuple[Key, ...]:
+    """The socket-table keys an ASGI scope's ``server`` / ``client`` pair can have (empty
+    when either is missing or not an IP address: a Unix socket, a rewritten client)."""
+    if not server or not client or len(server) < 2 or len(client) < 2:
+        return ()
+    try:
+        ports = int(server[1]).to_bytes(2, "big") + int(client[1]).to_bytes(2, "big")
+    except (TypeError, ValueError, OverflowError):
+        return ()
+    local, remote = _forms(str(server[0])), _forms(str(client[0]))
+    return tuple(ports + lo + re for lo, re in zip(local, remote, strict=True)) if len(local) == len(remote) else ()
+
+
+class SocketTable:
+    """Reads the kernel's TCP socket table (both families), one dump each."""
+
+    def __init__(self) -> None:
+        self.available: bool = sys.platform.startswith("linux")
+        self._seq = 0
+
+    def read(self, keys: Collection[Key]) -> dict[Key, TcpState]:
+        """The state of each connection in ``keys`` that exists. Empty (and
+        :attr:`available` False from then on) when the kernel cannot be asked."""
+        if not self.available or not keys:
+            return {}
+        out: dict[Key, TcpState] = {}
+        want = keys if isinstance(keys, (set, frozenset, dict)) else set(keys)
+        ports = sorted({int.from_bytes(k[:2], "big") for k in want})
+        try:
+            with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
+                for family in (socket.AF_INET, socket.AF_INET6):
+                    self._dump(nl, family, ports, want, out)
+        except OSError as exc:
+            self.available = False
+            log.warning("SSE socket table unavailable (%s): liveness falls back to bytes handed to the server", exc)
+            return {}
+        return out
+
+    def _dump(self, nl: socket.socket, family: int, ports: list[int], want: Collection[Key],
+              out: dict[Key, TcpState]) -> None:
+        self._seq += 1
+        bc = _port_filter(ports)
+        req = (struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 1 << (_INET_DIAG_INFO - 1), 0, _STATES) + b"\0" * 48
+               + _ATTR.pack(4 + len(bc), _INET_DIAG_REQ_BYTECODE) + bc)
+        nl.send(_HDR.pack(_HDR.size + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST | _NLM_F_DUMP, self._seq, 0) + req)
+        unpack_hdr, unpack_tail, unpack_attr, unpack_u64 = _HDR2.unpack_from, _TAIL.unpack_from, _ATTR.unpack_from, _U64.unpack_from
+        while True:
+            data = nl.recv(1 << 18)
+            if not data:
+                return
+            off, end = 0, len(data)
+            while off + 16 <= end:
+                length, kind = unpack_hdr(data, off)
+                if kind == _NLMSG_DONE:
+                    return
+                if kind == _NLMSG_ERROR:
+                    err = struct.unpack_from("=i", data, off + 16)[0]
+                    raise OSError(-err, os.strerror(-err) if err else "netlink error")
+                if length < 16:
+                    return
+                key = data[off + 20:off + 56]  # inet_diag_msg.id: sport, dport, src, dst
+                if key in want:
+                    m = off + 16
+                    state, wqueue, inode = unpack_tail(data, m)
+                    acked = None
+                    a, msg_end = m + 72, off + length
+                    while a + 4 <= msg_end:
+                        alen, atype = unpack_attr(data, a)
+                        if alen < 4:
+                            break
+                        if atype == _INET_DIAG_INFO:
+                            if alen - 4 >= _TCPI_BYTES_ACKED + 8:
+                                (acked,) = unpack_u64(data, a + 4 + _TCPI_BYTES_ACKED)
+                            break
+                        a += (alen + 3) & ~3
+                    out[key] = TcpState(acked, wqueue, inode, state)
+                off += (length + 3) & ~3
+
+
+def _port_filter(ports: list[int]) -> bytes:
+    """inet_diag bytecode: accept a socket whose local port lies in [min(ports),
+    max(ports)] (one port: exactly it), so the kernel skips every other socket, e.g. the
+    clients' ends of loopback connections; the exact match is the caller's key lookup.
+    ``S_GE lo`` then ``S_LE hi``: a pass jumps on (to the end: accept), a miss past the
+    end (reject). A range, not an OR chain: the kernel's audit only accepts jump targets
+    on the pass chain."""
+    lo, hi = min(ports), max(ports)
+    return (_OP.pack(_BC_S_GE, 8, 16 + 4) + _OP.pack(0, 0, lo)
+            + _OP.pack(_BC_S_LE, 8, 8 + 4) + _OP.pack(0, 0, hi))
+
+
+def _fd_of_inode(inode: int) -> int | None:
+    target = f"socket:[{inode}]"
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    for name in names:
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == target:
+                return int(name)
+        except OSError:
+            continue
+    return None
+
+
+def abort_connection(keys: Collection[Key], table: SocketTable | None = None) -> bool:
+    """Abort this process's TCP connection (any of ``keys``): the kernel drops whatever is
+    still queued for the peer and the connection ends with a reset.
+
+    The server's transport is not reachable through ASGI, so the socket is found by its
+    inode (socket table, then ``/proc/self/fd``); a duplicate of our own descriptor gets
+    ``SO_LINGER(on, 0)`` and ``shutdown(SHUT_RDWR)``. The server's transport then sees
+    end-of-file (or a failed write) and closes its descriptor, which - with a zero linger -
+    sends RST instead of waiting for a client that takes nothing. True if it was done."""
+    if not keys:
+        return False
+    found = (table or SocketTable()).read(keys)
+    state = next(iter(found.values()), None)
+    if state is None or not state.inode:
+        return False
+    fd = _fd_of_inode(state.inode)
+    if fd is None:
+        return False
+    try:
+        dup = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return False
+    try:
+        dup.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        try:
+            dup.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already shut down by the peer: the linger still makes the close abortive
+        return True
+    except OSError:
+        return False
+    finally:
+        dup.close()  # our duplicate only: the server's descriptor stays open until its transport closes it

@@ -1,0 +1,233 @@
+"""Clients that stop reading, seen from the kernel's socket table (real sockets, real uvicorn).
+
+A frozen client is a real TCP socket with a tiny receive buffer that is never read: its
+kernel stops acknowledging once that buffer is full, so bytes wait in the server's send
+queue. The tracked stream's ``progress`` (bytes the client acknowledged) then stops, the
+connection goes stale although the server keeps handing it bytes, and cleanup closes
+it with a reset instead of leaving megabytes queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+
+import pytest
+from sse_starlette.sse import SendTimeoutError
+from starlette.requests import Request
+from starlette.routing import Route
+
+from core import sockets
+from core.streaming import live_stream_count, tracked_event_source
+
+from .conftest import SSEClient, fast_config, serve, wait_for
+from .sse_compat import fresh_sse_starlette_state  # noqa: F401 - autouse fixture
+
+
+
+def _socket_table_works() -> bool:
+    table = sockets.SocketTable()
+    table.read(sockets.keys_for(("127.0.0.1", 1), ("127.0.0.1", 2)))
+    return table.available
+
+
+pytestmark = pytest.mark.skipif(not _socket_table_works(), reason="needs Linux sock_diag (the socket table)")
+
+CHUNK = "x" * 2048
+
+
+async def frozen_client(host: str, port: int, path: str) -> socket.socket:
+    """A client that sends its request and never reads: 2 KiB receive buffer (the kernel
+    rounds it up a little), so its TCP window closes after a few KiB."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    s.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(s, (host, port))
+    await loop.sock_sendall(s, f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: frozen\r\n\r\n".encode())
+    return s
+
+
+def server_socket(server_port: int, client: socket.socket) -> sockets.TcpState | None:
+    """The server side of ``client``'s connection in the kernel's table (None: gone)."""
+    keys = sockets.keys_for(("127.0.0.1", server_port), ("127.0.0.1", client.getsockname()[1]))
+    return next(iter(sockets.SocketTable().read(keys).values()), None)
+
+
+async def drain_until_closed(s: socket.socket, timeout: float) -> str:
+    """Read what the client's kernel buffered, then the end: 'reset' or 'eof'."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            data = s.recv(65536)
+        except BlockingIOError:
+            await asyncio.sleep(0.02)
+            continue
+        except ConnectionResetError:
+            return "reset"
+        if not data:
+            return "eof"
+    raise AssertionError(f"the server did not end the frozen connection within {timeout}s")
+
+
+def steady_route(get_manager, name: str = "/steady", **kwargs):
+    async def steady(request: Request):
+        async def gen():
+            while True:
+                yield {"data": CHUNK}
+                await asyncio.sleep(0.05)
+        return tracked_event_source(request, gen(), manager=get_manager(), **kwargs)
+    return Route(name, steady)
+
+
+async def test_a_client_that_stops_reading_is_stale_and_closed_by_cleanup():
+    cfg = fast_config(STALE_CONNECTION_THRESHOLD_SECONDS=1.5, PING_INTERVAL_SECONDS=0.3,
+                      PERIODIC_CLEANUP_ENABLED=False, SEND_TIMEOUT_SECONDS=120)
+    holder: dict = {}
+    async with serve(cfg, [steady_route(lambda: holder["m"])]) as s:
+        holder["m"] = s.manager
+        reader = await SSEClient(s.host, s.port, "/steady").connect()
+        frozen = await frozen_client(s.host, s.port, "/steady")
+        fport = frozen.getsockname()[1]
+        try:
+            await wait_for(lambda: asyncio.sleep(0, s.manager.local_connection_count == 2), 5, "two streams")
+
+            # bytes pile up in the server's queue for the frozen client
+            st = await wait_for(lambda: asyncio.sleep(0, (x := server_socket(s.port, frozen)) and x.queued > 16384 and x),
+                                10, "bytes queued for the frozen client")
+            assert st.bytes_acked is not None and st.bytes_acked < 16384
+
+            async def stale_page():
+                r = await s.http.get("/monitoring/connections", params={"state": "stale"})
+                assert r.status_code == 200
+                return r.json()
+            page = await wait_for(lambda: _only_frozen_stale(stale_page, fport), 10, "the frozen client reported stale")
+            assert page["connections"][0]["user_agent"] == "frozen"
+            # the reader gets the same events all along and is not stale
+            active = (await s.http.get("/monitoring/connections", params={"state": "active"})).json()
+            assert [c["user_agent"] for c in active["connections"]] == ["test-client"]
+            assert reader.events > 20
+
+            result = await s.manager.run_cleanup()
+            assert result.cleaned == 1 and result.failed == 0
+            assert await drain_until_closed(frozen, 10) in ("reset", "eof")
+            await wait_for(lambda: asyncio.sleep(0, server_socket(s.port, frozen) is None), 5,
+                           "the server's socket of the frozen client to be gone")
+            assert s.manager.local_connection_count == 1 and live_stream_count(s.manager) == 1
+            before = reader.events
+            await wait_for(lambda: asyncio.sleep(0, reader.events > before + 5), 5, "the reader still streaming")
+        finally:
+            frozen.close()
+            await reader.close()
+
+
+async def _only_frozen_stale(stale_page, fport: int):
+    page = await stale_page()
+    if page["total"] == 1 and page["connections"][0]["client_address"].endswith(f":{fport}"):
+        return page
+    return None
+
+
+async def test_send_timeout_aborts_the_connection_and_reraises():
+    """A send blocked past ``send_timeout`` raises SendTimeoutError as stock does, and the
+    connection is reset instead of kept open with megabytes queued."""
+    big = "y" * 65536
+    errors: list[BaseException] = []
+
+    async def flood(request: Request):
+        async def gen():
+            while True:
+                yield {"data": big}
+        resp = tracked_event_source(request, gen(), manager=s.manager, send_timeout=0.5)
+
+        async def app(scope, receive, send):
+            try:
+                await resp(scope, receive, send)
+            except BaseException as exc:
+                errors.append(exc)
+                raise
+        return app
+
+    async with serve(fast_config(SEND_TIMEOUT_SECONDS=120), [Route("/flood", flood)]) as s:
+        frozen = await frozen_client(s.host, s.port, "/flood")
+        try:
+            await wait_for(lambda: asyncio.sleep(0, bool(errors)), 10, "the send timeout")
+            exc = errors[0]  # bare, or in an ExceptionGroup before sse-starlette 3.4 (as stock raises it)
+            assert isinstance(exc, SendTimeoutError) or (
+                isinstance(exc, BaseExceptionGroup) and exc.subgroup(SendTimeoutError) is not None), repr(exc)
+            await wait_for(lambda: asyncio.sleep(0, server_socket(s.port, frozen) is None), 5,
+                           "the server's socket to be gone (reset)")
+            assert await drain_until_closed(frozen, 5) == "reset"
+            await wait_for(lambda: asyncio.sleep(0, s.manager.local_connection_count == 0), 5, "unregistered")
+            total = (await s.manager.list_connections("all", 10, 0)).total
+            assert total == 0 and live_stream_count(s.manager) == 0
+        finally:
+            with contextlib.suppress(OSError):
+                frozen.close()
+
+
+async def test_progress_is_what_the_client_acknowledged():
+    """A reading client: progress follows the acknowledged bytes (headers and framing
+    included, so at least the body bytes handed over); unknown sockets fall back."""
+    holder: dict = {}
+    async with serve(fast_config(), [steady_route(lambda: holder["m"])]) as s:
+        holder["m"] = s.manager
+        reader = await SSEClient(s.host, s.port, "/steady").connect()
+        try:
+            await wait_for(lambda: asyncio.sleep(0, reader.events >= 5), 5, "events")
+            [stream] = list(_streams(s.manager))
+
+            async def acked():
+                await s.manager.flush_touches()
+                return stream._acked is not None and stream.progress >= stream.bytes_sent - 4 * len(CHUNK)
+            await wait_for(acked, 5, "acknowledged bytes read from the socket table")
+            assert stream.progress != stream.bytes_sent  # headers and chunk framing count too: it is the kernel's figure
+            stream._sock_keys = ()  # a socket the table cannot match (a proxy-rewritten client address)
+            await s.manager.flush_touches()
+            assert stream._acked is None and stream.progress == stream.bytes_sent
+        finally:
+            await reader.close()
+
+
+def _streams(manager):
+    from core.streaming import _live
+    return _live.get(manager, set())
+
+
+def test_socket_table_filters_by_port_and_matches_every_address_spelling():
+    """Real sockets on three ports (IPv4 and dual-stack): a read for two of them returns
+    exactly their connections, and the kernel accepted the request (a rejected port
+    filter would switch the table off)."""
+    listeners, conns, keys = [], [], {}
+    try:
+        for fam, bind, host in ((socket.AF_INET, "127.0.0.1", "127.0.0.1"), (socket.AF_INET6, "::", "127.0.0.1"),
+                                (socket.AF_INET, "127.0.0.1", "127.0.0.1")):
+            srv = socket.socket(fam)
+            srv.bind((bind, 0))
+            srv.listen()
+            listeners.append(srv)
+            c = socket.create_connection((host, srv.getsockname()[1]))
+            a, addr = srv.accept()
+            a.sendall(b"x" * 100)
+            conns += [c, a]
+            keys[srv.getsockname()[1]] = sockets.keys_for((addr[0], srv.getsockname()[1]), addr[:2])
+        wanted_ports = list(keys)[:2]
+        table = sockets.SocketTable()
+        got = table.read({k for p in wanted_ports for k in keys[p]})
+        assert table.available
+        assert sorted(int.from_bytes(k[:2], "big") for k in got) == sorted(wanted_ports)
+        assert all(st.inode and st.bytes_acked is not None for st in got.values())
+    finally:
+        for s in conns + listeners:
+            s.close()
+
+
+def test_ping_frames_are_told_from_events_by_their_framing():
+    from core.streaming import is_ping_frame
+    assert is_ping_frame(b": ping - 2026-11-27 18:00:00.000000+00:00\r\n\r\n")
+    assert is_ping_frame(b": one\n: two\n\n")
+    assert not is_ping_frame(b"data: hello\r\n\r\n")
+    assert not is_ping_frame(b": note\r\ndata: carried\r\n\r\n")  # a comment on an event: an event
+    assert not is_ping_frame(b"event: tick\r\n\r\n") and not is_ping_frame(b"")
