@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sse_tui.app import make_app  # noqa: E402
-from sse_tui.samples import T0, ScriptedSource, sample_snapshot  # noqa: E402
+from sse_tui.samples import T0, ScriptedSource, sample_connections, sample_snapshot  # noqa: E402
 from sse_tui.sources import DemoSource, SourceError  # noqa: E402
 
 OUT = ROOT / "screenshots"
@@ -32,7 +32,7 @@ def png_friendly(svg: str) -> str:
 
 
 async def shoot(name: str, source, clock, size, keys=(), polls: int = 8, fail_after: bool = False) -> Path:
-    app = make_app(source, clock, interval=5.0, watch_terminal=False)
+    app = make_app(source, clock, interval=5.0, watch_terminal=False, remember_theme=False)
     async with app.run_test(size=size) as pilot:
         deadline = time.monotonic() + 30
         while app.state.polls < polls and time.monotonic() < deadline:
@@ -46,7 +46,8 @@ async def shoot(name: str, source, clock, size, keys=(), polls: int = 8, fail_af
                 await pilot.pause(0.02)
         for key in keys:
             await pilot.press(key)
-        await pilot.pause(0.2)
+            await pilot.pause(0.1)
+        await pilot.pause(0.3)
         svg = app.export_screenshot(title=f"sse-dash — {name}")
     path = OUT / f"{name}-{size[0]}x{size[1]}.svg"
     path.write_text(svg, encoding="utf-8")
@@ -83,6 +84,13 @@ async def main() -> None:
         print(await shoot("cleanup-dialog", ScriptedSource([sample_snapshot("degraded")]), clock, size, keys=("c",), polls=1))
         print(await shoot("help", ScriptedSource([sample_snapshot("healthy")]), clock, size, keys=("question_mark",), polls=1))
         print(await shoot("connections", ScriptedSource([sample_snapshot("unhealthy")]), clock, size, keys=("2",), polls=1))
+        print(await shoot("store-down", ScriptedSource([*(sample_snapshot("healthy", active=a) for a in active),
+                                                        sample_snapshot("store_down")]), clock, size, polls=9))
+        print(await shoot("dead-worker", ScriptedSource([sample_snapshot("dead_worker")]), clock, size, keys=("2",), polls=1))
+        print(await shoot("connection-detail", ScriptedSource([sample_snapshot("healthy")]), clock, size,
+                          keys=("2", "tab", "tab", "down", "enter"), polls=1))
+        many = ScriptedSource([sample_snapshot("healthy")], connections=sample_connections(130))
+        print(await shoot("paging", many, clock, size, keys=("2", "tab", "tab", "right_square_bracket"), polls=1))
 
 
 if __name__ == "__main__":

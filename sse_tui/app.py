@@ -1,19 +1,23 @@
-"""The Textual App: layout, key bindings, the polling worker and the cleanup worker.
+"""The Textual App: layout, key bindings, the polling worker and the action workers.
 
 Lifecycle (one poll in flight, rescheduled after it completes)::
 
-    mount ─▶ poll loop: fetch ─▶ record success/failure ─▶ render ─▶ wait(delay | "r")
-                          ▲                                               │
-                          └───────────────────────────────────────────────┘
-    delay = interval after a success, exponential backoff (capped) after failures
+    mount ─▶ poll loop: fetch (+ the visible page) ─▶ record success/failure ─▶ views ─▶ wait
+                          ▲                                                             │
+                          └─────────────────────────────────────────────────────────────┘
+    wait = interval after a success; after failures an exponential backoff (capped) during
+    which a cheap probe runs every interval, so a recovered source is polled at once.
 
-Widgets never fetch: the App pushes data into them ("attributes down"). Time comes
-from the injected ``clock`` so snapshot tests are deterministic.
+Widgets never fetch and import no fetching module: the App builds one
+:class:`sse_tui.model.View` per paint and sets each panel's ``view`` reactive. What a
+source can do is read from its declared capability protocols (``isinstance(source,
+Pager)``). Time comes from the injected ``clock`` so snapshot tests are deterministic.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -23,54 +27,67 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
+from textual.content import Content
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Button, Footer, TabbedContent, TabPane
 
+from core.models import WorkerInfo
 from sse_tui import fmt
-from sse_tui.recording import Recorder
-from sse_tui.sources import Snapshot, Source, SourceError
-from sse_tui.state import DashboardState, backoff_delay
+from sse_tui.literal import clean, line
+from sse_tui.model import Assessment, ConnectionQuery, DashboardState, Snapshot, View, backoff_delay, worker_alive
+from sse_tui.recording import Recorder, ReplaySource, open_private
+from sse_tui.settings import export_dir as pick_export_dir
+from sse_tui.settings import load_settings, save_settings
+from sse_tui.sources import AuthChecker, Cleaner, Disconnector, Pager, Prober, Reaper, Source, SourceError
 from sse_tui.widgets.ages import AgesPanel
 from sse_tui.widgets.alerts import AlertsPanel
-from sse_tui.widgets.banner import StatusBanner
+from sse_tui.widgets.banner import StatusBanner, auth_line, source_down_line, store_down_line
 from sse_tui.widgets.cleanup import CleanupPanel
+from sse_tui.widgets.common import set_border
 from sse_tui.widgets.config import ConfigPanel
 from sse_tui.widgets.connections import ConnectionsPanel
-from sse_tui.widgets.dialogs import CleanupDialog, HelpScreen
+from sse_tui.widgets.dialogs import CleanupDialog, ConfirmDialog, ConnectionDetail, HelpScreen, SeekDialog
 from sse_tui.widgets.header import HeaderBar
-from sse_tui.widgets.tables import ConnectionsView, WorkersTable
+from sse_tui.widgets.tables import ChannelsTable, ConnectionsView, WorkersTable
 
 Clock = Callable[[], float]
-INTERVAL_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+INTERVAL_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 TERMINAL_LOST_GRACE_SECONDS = 5.0
+PROBE_TIMEOUT_SECONDS = 1.0
 
 
 class DashboardApp(App[None]):
     CSS_PATH = "dashboard.tcss"
     TITLE = "sse-dash"
 
+    # Footer order: the first ones survive at 80 columns, so help and quit lead.
     BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
+        # replay only (hidden from the footer otherwise by check_action)
+        Binding("n", "next_alert(1)", "Next alert"),
+        Binding("N", "next_alert(-1)", "Prev alert", show=False),
+        Binding("g", "seek", "Seek"),
+        Binding("comma", "step(-1)", "Back", key_display=","),
+        Binding("full_stop", "step(1)", "Step", key_display="."),
         Binding("c", "cleanup", "Cleanup"),
         Binding("p", "toggle_pause", "Pause"),
-        Binding("space", "toggle_pause", "Pause", show=False),
         Binding("r", "refresh_now", "Refresh"),
-        Binding("plus", "slower", "+Interval", key_display="+"),
-        Binding("minus", "faster", "-Interval", key_display="-"),
+        Binding("slash", "filter", "Search", key_display="/"),
         Binding("e", "export", "Export"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("slash", "filter", "Filter", show=False),
+        Binding("space", "toggle_pause", "Pause", show=False),
+        Binding("plus", "slower", "+Interval", key_display="+", show=False),
+        Binding("minus", "faster", "-Interval", key_display="-", show=False),
         Binding("o", "sort", "Sort", show=False),
         Binding("1", "tab('overview')", "Overview", show=False),
         Binding("2", "tab('connections')", "Connections", show=False),
-        Binding("3", "tab('config')", "Config", show=False),
-        Binding("comma", "step(-1)", "Back", key_display=","),
-        Binding("full_stop", "step(1)", "Step", key_display="."),
+        Binding("3", "tab('channels')", "Channels", show=False),
+        Binding("4", "tab('config')", "Config", show=False),
     ]
 
     def __init__(
@@ -83,6 +100,7 @@ class DashboardApp(App[None]):
         recorder: Recorder | None = None,
         export_dir: Path | None = None,
         watch_terminal: bool = True,
+        remember_theme: bool = True,
     ) -> None:
         super().__init__()
         self.source = source
@@ -92,13 +110,38 @@ class DashboardApp(App[None]):
         self.recorder = recorder
         self.export_dir = export_dir
         self.watch_terminal = watch_terminal
+        self.remember_theme = remember_theme
         self.state = DashboardState()
         self.paused = False
         self.cleanup_running = False
+        self.action_running = False
         self.shown: Snapshot | None = None  # what the panels display (frozen while paused)
         self.shown_at: float | None = None
-        self.is_replay = bool(getattr(source, "replay", False))
+        self.is_replay = isinstance(source, ReplaySource)
+        self.auth_state: str | None = None
+        self.conn_query = ConnectionQuery()
+        self.conn_error: str | None = None
         self._wake = asyncio.Event()
+        self._theme_loaded = False
+
+    # ------------------------------------------------------------------ capabilities
+
+    @property
+    def can_page(self) -> bool:
+        return isinstance(self.source, Pager)
+
+    def why_no_action(self, capability: type) -> str | None:
+        """None when an action is possible, else why not (shown to the user)."""
+        if self.is_replay:
+            return "a replay cannot be changed"
+        if self.readonly:
+            return "read-only (--readonly)"
+        if not isinstance(self.source, capability):
+            return "this source does not support it"
+        if self.auth_state in ("rejected", "missing", "disabled"):
+            return {"rejected": "token rejected", "missing": "no token (SSE_MONITORING_TOKEN or --token-file)",
+                    "disabled": "actions are disabled on the service (no token configured)"}[self.auth_state]
+        return None
 
     # ------------------------------------------------------------------ layout
 
@@ -110,12 +153,14 @@ class DashboardApp(App[None]):
                 with Grid(id="overview-grid"):
                     yield ConnectionsPanel(id="connections-panel", classes="panel")
                     yield AgesPanel(id="ages-panel", classes="panel")
-                    yield CleanupPanel(readonly=self.readonly, id="cleanup-panel", classes="panel")
+                    yield CleanupPanel(readonly=self.readonly or self.is_replay, id="cleanup-panel", classes="panel")
                     yield AlertsPanel(id="alerts-panel", classes="panel")
             with TabPane("Workers & connections", id="connections"):
                 with Vertical(id="workers-box", classes="panel"):
                     yield WorkersTable(id="workers-table")
                 yield ConnectionsView(id="connections-view", classes="panel")
+            with TabPane("Channels", id="channels"):
+                yield ChannelsTable(id="channels-table", classes="panel")
             with TabPane("Configuration", id="config"):
                 yield ConfigPanel(id="config-panel", classes="panel")
         yield Footer()
@@ -127,22 +172,45 @@ class DashboardApp(App[None]):
             "#connections-panel": "Connections",
             "#ages-panel": "Connection ages",
             "#cleanup-panel": "Cleanup",
-            "#alerts-panel": "Alerts & warnings",
+            "#alerts-panel": "Alerts & events",
             "#workers-box": "Workers",
-            "#connections-view": "Oldest connections",
+            "#connections-view": "Connections",
+            "#channels-table": "Channels",
             "#config-panel": "Configuration",
         }
         for selector, title in titles.items():
-            self._main.query_one(selector).border_title = title
-        if self._wants_connections():  # the overview needs no connections page
-            self.source.include_connections = False  # type: ignore[attr-defined]
+            set_border(self._main.query_one(selector), title=title)
+        if self.remember_theme:
+            theme = load_settings().get("theme")
+            if isinstance(theme, str) and theme in self.available_themes:
+                self.theme = theme
+        self._theme_loaded = True
         self._render_header()
         self.set_interval(1.0, self._tick)
         if self.watch_terminal and not self.is_headless:
             self._install_terminal_watch()
+        if isinstance(self.source, AuthChecker) and not self.readonly and not self.is_replay:
+            self._check_auth()
         self._poll_loop()
 
+    def watch_theme(self, theme: str) -> None:
+        if self.remember_theme and getattr(self, "_theme_loaded", False):
+            save_settings(theme=theme)
+
+    def say(self, message: str, *, severity: str = "information", title: str = "", timeout: float | None = None) -> None:
+        """A notification whose text is literal (it may carry wire data)."""
+        kwargs = {} if timeout is None else {"timeout": timeout}
+        self.notify(clean(message, 600), title=title, severity=severity, markup=False, **kwargs)  # type: ignore[arg-type]
+
     # ------------------------------------------------------------------ polling
+
+    @work(exclusive=True, group="auth", exit_on_error=False)
+    async def _check_auth(self) -> None:
+        try:
+            self.auth_state = await self.source.check_auth()  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001
+            self.auth_state = "unknown"
+        self._render_banner()
 
     @work(exclusive=True, group="poll", exit_on_error=False)
     async def _poll_loop(self) -> None:
@@ -153,13 +221,39 @@ class DashboardApp(App[None]):
             self.state.next_poll_at = self.clock() + delay
             self._tick()
             self._wake.clear()
+            await self._wait(delay)
+
+    async def _wait(self, delay: float) -> None:
+        """Sleep ``delay`` or until woken; while backing off, probe every interval."""
+        if self.state.failures == 0 or self.is_replay:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             except TimeoutError:
                 pass
+            return
+        loop = asyncio.get_running_loop()
+        end = loop.time() + delay
+        step = max(min(self.interval, 2.0), 0.5)
+        while (left := end - loop.time()) > 0:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=min(step, left))
+                return
+            except TimeoutError:
+                pass
+            if await self._probe():
+                return
+
+    async def _probe(self) -> bool:
+        """Is the source reachable again? (``Prober`` sources only; cheap)."""
+        if not isinstance(self.source, Prober):
+            return False
+        try:
+            return await asyncio.wait_for(self.source.probe(), PROBE_TIMEOUT_SECONDS * 2)
+        except (TimeoutError, Exception):  # noqa: BLE001 - a failed probe is just "not yet"
+            return False
 
     async def poll_once(self) -> None:
-        """One fetch; never raises (a failure becomes the banner)."""
+        """One fetch (and the visible tab's page); never raises (a failure becomes the banner)."""
         try:
             snapshot = await self.source.fetch()
         except SourceError as exc:
@@ -167,8 +261,56 @@ class DashboardApp(App[None]):
         except Exception as exc:  # noqa: BLE001 - a bug in a source must not kill the UI
             self.state.record_failure(f"unexpected {type(exc).__name__}: {exc}", self.clock())
         else:
+            snapshot = await self._with_page(snapshot)
             self._accept(snapshot)
+            await self._refresh_channels()
         self.render_all()
+
+    def _active_tab(self) -> str | None:
+        try:
+            return self._main.query_one(TabbedContent).active
+        except (NoMatches, AttributeError):
+            return None
+
+    async def _with_page(self, snapshot: Snapshot) -> Snapshot:
+        if self._active_tab() != "connections" or not self.can_page or snapshot.page is not None:
+            return snapshot
+        try:
+            page = await self.source.list_connections(self.conn_query)  # type: ignore[attr-defined]
+        except SourceError as exc:
+            self.conn_error = exc.reason
+            return snapshot
+        self.conn_error = None
+        return dataclasses.replace(snapshot, page=page)
+
+    async def _refresh_channels(self) -> None:
+        if self._active_tab() != "channels" or not self.can_page:
+            return
+        try:
+            page = await self.source.channels()  # type: ignore[attr-defined]
+        except SourceError as exc:
+            self.say(f"channels: {exc.reason}", severity="warning", timeout=4)
+            return
+        self._main.query_one(ChannelsTable).page = page
+
+    @work(exclusive=True, group="page", exit_on_error=False)
+    async def fetch_page(self) -> None:
+        """The connections query changed: fetch that page now (not at the next poll)."""
+        if not self.can_page:
+            return
+        try:
+            page = await self.source.list_connections(self.conn_query)  # type: ignore[attr-defined]
+        except SourceError as exc:
+            self.conn_error = exc.reason
+            page = None
+        else:
+            self.conn_error = None
+        view = self._main.query_one(ConnectionsView)
+        view.error = self.conn_error
+        if page is not None:
+            view.page = page
+        else:
+            view._caption()
 
     def _accept(self, snapshot: Snapshot) -> None:
         now = self.clock()
@@ -177,7 +319,7 @@ class DashboardApp(App[None]):
             try:
                 self.recorder.write(snapshot, now)
             except OSError as exc:
-                self.notify(f"recording stopped: {exc}", severity="error")
+                self.say(f"recording stopped: {exc}", severity="error")
                 self.recorder = None
 
     # ------------------------------------------------------------------ rendering
@@ -185,90 +327,114 @@ class DashboardApp(App[None]):
     def _tick(self) -> None:
         self._render_header()
         self._render_banner()
+        if self.state.last_error is not None or self.shown is None:
+            self._render_active_tab()  # the age in the dimmed panels keeps moving
+
+    def _assessment(self) -> Assessment:
+        return self.state.assess(self.clock(), self.interval)
 
     def _render_header_impl(self) -> None:
         now = self.clock()
         self._main.query_one(HeaderBar).show(
             source=self.source.describe(),
             snapshot=self.shown,
+            assessment=self._assessment(),
             data_age=None if self.shown_at is None else max(now - self.shown_at, 0.0),
             interval=self.interval,
             paused=self.paused,
-            error=self.state.last_error is not None,
+            readonly=self.readonly,
         )
 
     def _render_banner_impl(self) -> None:
-        banner = self._main.query_one(StatusBanner)
-        if self.state.last_error is None:
-            banner.clear()
-            return
+        rows: list[Content] = []
         now = self.clock()
-        retry_in = None if self.state.next_poll_at is None else self.state.next_poll_at - now
-        banner.show_error(
-            self.state.last_error,
-            data_age=self.state.data_age(now),
-            retry_in=retry_in,
-            failures=self.state.failures,
-        )
+        if self.state.last_error is not None:
+            retry_in = None if self.state.next_poll_at is None else self.state.next_poll_at - now
+            rows.append(source_down_line(self.state.last_error, data_age=self.state.data_age(now),
+                                         retry_in=retry_in, failures=self.state.failures))
+        snap = self.state.snapshot
+        if snap is not None and snap.store_down:
+            st = snap.stats.store_status
+            ref = snap.stats.now or now
+            rows.append(store_down_line(st.state if st.state != "up" else "unreachable", st.reason,
+                                        None if st.since is None else max(ref - st.since, 0.0)))
+        if self.auth_state == "rejected":
+            rows.append(auth_line("token rejected: actions disabled (cleanup, disconnect, reap)"))
+        elif self.auth_state == "missing" and not self.readonly and not self.is_replay:
+            rows.append(auth_line("no token: actions disabled (set SSE_MONITORING_TOKEN or --token-file)"))
+        self._main.query_one(StatusBanner).show_lines(rows)
 
     def _render_all_impl(self, force: bool = False) -> None:
         self._render_header()
         self._render_banner()
         snap = self.state.snapshot
         if snap is None or (self.paused and not force):
+            if snap is None:
+                self._render_active_tab()
             return
         self.shown, self.shown_at = snap, self.state.last_ok_at
         self._render_header()
         self._render_active_tab()
 
+    def make_view(self) -> View:
+        snap = self.shown
+        now = self.clock()
+        data_now = now
+        if snap is not None and snap.recorded_at is not None:
+            data_now = snap.recorded_at
+        return View(snapshot=snap, assessment=self._assessment(), history=self.state.history,
+                    events=tuple(self.state.events), now=data_now, readonly=self.readonly)
+
     def _render_active_tab(self) -> None:
         """Paint only what can be seen: hidden tabs are painted when they are activated."""
-        snap = self.shown
-        if snap is None:
-            return
-        now = self.clock()
-        stats = snap.stats
-        tab = self._main.query_one(TabbedContent).active
+        view = self.make_view()
+        tab = self._active_tab()
         if tab == "overview":
-            self._main.query_one(ConnectionsPanel).show(snap, self.state.history)
-            self._main.query_one(AgesPanel).show(stats.cleanup_stats, stats.age_histogram,
-                                                 stats.configuration.stale_threshold_seconds)
-            self._main.query_one(CleanupPanel).show(snap)
-            self._main.query_one(AlertsPanel).show(self.state.events, now)
-            alerts = stats.health_indicators
-            n_alerts, n_warn = len(alerts.alerts), len(alerts.warnings)
-            title = "Alerts & warnings"
-            if n_alerts or n_warn:
-                title += f" ({n_alerts} alerts, {n_warn} warnings)"
-            self._main.query_one("#alerts-panel").border_title = title
+            for panel in (ConnectionsPanel, AgesPanel, CleanupPanel, AlertsPanel):
+                self._main.query_one(panel).view = view
+            stats = view.stats
+            title = "Alerts & events"
+            if stats is not None:
+                hi = stats.health_indicators
+                if hi.alerts or hi.warnings:
+                    title += f" ({len(hi.alerts)} alerts, {len(hi.warnings)} warnings)"
+            set_border(self._main.query_one("#alerts-panel"), title=title)
         elif tab == "connections":
-            self._main.query_one(WorkersTable).show(stats.workers)
-            if snap.connections is not None or not self._wants_connections():
-                conns_now = snap.recorded_at if snap.recorded_at is not None else now
-                self._main.query_one(ConnectionsView).show(snap.connections, snap.connections_total,
-                                                           snap.connections_state, conns_now)
+            self._main.query_one(WorkersTable).view = view
+            cv = self._main.query_one(ConnectionsView)
+            cv.error = self.conn_error
+            cv.view = view
+            if self.shown is not None and self.shown.page is not None and self.shown.page is not cv.page:
+                cv.page = self.shown.page
+            elif not self.can_page:
+                cv.error = "this source does not list connections"
+                cv._caption()
         elif tab == "config":
-            self._main.query_one(ConfigPanel).show(stats.configuration, stats.service_name)
-            if stats.configuration.validation_warnings:
-                self._main.query_one("#config-panel").border_title = (
-                    f"Configuration ({len(stats.configuration.validation_warnings)} warnings)")
-
-    def _wants_connections(self) -> bool:
-        return hasattr(self.source, "include_connections")
+            self._main.query_one(ConfigPanel).view = view
+            stats = view.stats
+            if stats is not None and stats.configuration.validation_warnings:
+                set_border(self._main.query_one("#config-panel"),
+                           title=f"Configuration ({len(stats.configuration.validation_warnings)} warnings)")
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         tab = event.pane.id if event.pane is not None else None
-        if self._wants_connections():
-            wanted = tab == "connections"
-            if wanted and not self.source.include_connections:  # type: ignore[attr-defined]
-                self.source.include_connections = True  # type: ignore[attr-defined]
-                self._wake.set()  # fetch the page now rather than at the next interval
-            elif not wanted:
-                self.source.include_connections = False  # type: ignore[attr-defined]
+        if tab == "connections":
+            self.fetch_page()
+        elif tab == "channels":
+            self._channels_now()
         try:
             self._render_active_tab()
         except NoMatches:
             pass
+
+    @work(exclusive=True, group="channels", exit_on_error=False)
+    async def _channels_now(self) -> None:
+        await self._refresh_channels()
+
+    @on(ConnectionsView.QueryChanged)
+    def _query_changed(self, event: ConnectionsView.QueryChanged) -> None:
+        self.conn_query = event.query
+        self.fetch_page()
 
     # The renderers run from timers and the poll worker; during shutdown the widgets may
     # already be gone, which must not turn into a traceback.
@@ -294,9 +460,7 @@ class DashboardApp(App[None]):
     # ------------------------------------------------------------------ actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "cleanup" and self.readonly:
-            return False
-        if action == "step" and not self.is_replay:
+        if action in ("step", "next_alert", "seek") and not self.is_replay:
             return False
         return True
 
@@ -321,7 +485,8 @@ class DashboardApp(App[None]):
         self._set_interval(bigger[0] if bigger else self.interval)
 
     def action_faster(self) -> None:
-        smaller = [s for s in INTERVAL_STEPS if s < self.interval]
+        floor = 0.1 if self.is_replay else 0.5
+        smaller = [s for s in INTERVAL_STEPS if floor <= s < self.interval]
         self._set_interval(smaller[-1] if smaller else self.interval)
 
     def action_help(self) -> None:
@@ -336,49 +501,106 @@ class DashboardApp(App[None]):
         self._main.query_one(ConnectionsView).open_filter()
 
     def action_sort(self) -> None:
+        self.action_tab("connections")
         sort_by = self._main.query_one(ConnectionsView).cycle_sort()
-        self.notify(f"connections sorted by {sort_by}", timeout=2)
+        self.say(f"connections sorted by {sort_by}", timeout=2)
+
+    # -- replay
+
+    def _show_frame(self, snapshot: Snapshot, *, reset: bool = False) -> None:
+        self.paused = True
+        if reset:
+            self.state.reset_events()
+        self._accept(snapshot)
+        self.render_all(force=True)
+        if self._active_tab() == "connections":
+            self.fetch_page()
 
     def action_step(self, delta: int) -> None:
-        step = getattr(self.source, "step", None)
-        if step is None:
+        if isinstance(self.source, ReplaySource):
+            self._show_frame(self.source.step(delta))
+
+    def action_next_alert(self, direction: int) -> None:
+        if not isinstance(self.source, ReplaySource):
             return
-        self.paused = True
-        self._accept(step(delta))
-        self.render_all(force=True)
+        frame = self.source.next_alert(direction)
+        if frame is None:
+            self.say("no further alert in this recording" if direction > 0 else "no earlier alert", timeout=3)
+            return
+        self._show_frame(frame, reset=direction < 0)
+
+    def action_seek(self) -> None:
+        src = self.source
+        if not isinstance(src, ReplaySource):
+            return
+        self.push_screen(SeekDialog(src.times[0], src.times[-1], src.current.recorded_at or src.times[0]), self._seek_to)
+
+    def _seek_to(self, when: float | None) -> None:
+        if when is None or not isinstance(self.source, ReplaySource):
+            return
+        self._show_frame(self.source.seek(when), reset=True)
+
+    # -- files
+
+    def _private_path(self, stem: str, suffix: str) -> Path:
+        folder = pick_export_dir(self.export_dir)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.clock()))
+        path = folder / f"{stem}-{stamp}{suffix}"
+        n = 1
+        while path.exists():
+            n += 1
+            path = folder / f"{stem}-{stamp}-{n}{suffix}"
+        return path
 
     def action_export(self) -> None:
         snap = self.state.snapshot
         if snap is None:
-            self.notify("nothing to export yet", severity="warning")
+            self.say("nothing to export yet", severity="warning")
             return
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.clock()))
-        folder = self.export_dir or Path.cwd()
-        path = folder / f"sse-dash-{stamp}.json"
-        n = 1
-        while path.exists():
-            n += 1
-            path = folder / f"sse-dash-{stamp}-{n}.json"
+        path = self._private_path("sse-dash", ".json")
         try:
-            path.write_text(json.dumps(snap.stats.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+            with open_private(path, "w") as fh:
+                fh.write(json.dumps(snap.stats.model_dump(mode="json"), indent=2) + "\n")
         except OSError as exc:
-            self.notify(f"export failed: {exc.strerror or exc}", severity="error")
+            self.say(f"export failed: {exc.strerror or exc}", severity="error")
             return
-        self.notify(f"exported snapshot to {path.name}")
+        self.say(f"exported snapshot to {path}")
+
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """Screenshots go to the export directory (which exists), 0600, full path shown."""
+        target = Path(path) / filename if path and filename else self._private_path("sse-dash", ".svg")
+        try:
+            svg = self.export_screenshot()
+            with open_private(target, "w") as fh:
+                fh.write(svg)
+        except OSError as exc:
+            self.say(f"screenshot failed: {exc.strerror or exc}", severity="error")
+            return None
+        self.say(f"saved screenshot to {target}", title="Screenshot")
+        return str(target)
+
+    # -- cleanup
 
     def action_cleanup(self) -> None:
-        if self.readonly:
+        why = self.why_no_action(Cleaner)
+        if why is not None:
+            self.say(f"cleanup unavailable: {why}", severity="warning", timeout=5)
             return
         if self.cleanup_running:
-            self.notify("a cleanup is already running", severity="warning")
+            self.say("a cleanup is already running", severity="warning")
             return
         if isinstance(self.screen, CleanupDialog):
             return
         snap = self.state.snapshot
         batch = snap.stats.configuration.cleanup_batch_size if snap else 10
         now = self.clock()
+        assessment = self._assessment()
+        stale = None
+        if snap is not None and assessment.trusted:
+            stale = snap.stats.cleanup_stats.stale
         warning = None
-        if self.state.is_stale(now, self.interval):
+        if self.state.is_stale(now, self.interval) or not assessment.trusted:
             age = self.state.data_age(now)
             if age is None:
                 warning = "No data has been received from the source yet."
@@ -386,8 +608,10 @@ class DashboardApp(App[None]):
                 warning = f"The data on screen is {fmt.age(age)} old"
                 if self.state.last_error:
                     warning += f" (last poll failed: {self.state.last_error})"
+                elif snap is not None and snap.store_down:
+                    warning += " (the store is down: counts unknown)"
                 warning += "; the service may have changed."
-        self.push_screen(CleanupDialog(self.source.describe(), max(batch, 1), warning), self._cleanup_confirmed)
+        self.push_screen(CleanupDialog(self.source.describe(), max(batch, 1), warning, stale), self._cleanup_confirmed)
 
     def _cleanup_confirmed(self, batch: int | None) -> None:
         if batch is not None:
@@ -397,20 +621,111 @@ class DashboardApp(App[None]):
     async def run_cleanup(self, batch_size: int) -> None:
         self.cleanup_running = True
         try:
-            result = await self.source.cleanup(batch_size)
+            result = await self.source.cleanup(batch_size)  # type: ignore[attr-defined]
         except SourceError as exc:
-            self.notify(f"Cleanup failed: {exc.reason}", title="Cleanup", severity="error", timeout=10)
+            self.say(f"Cleanup failed: {exc.reason}", title="Cleanup", severity="error", timeout=10)
             return
         except Exception as exc:  # noqa: BLE001
-            self.notify(f"Cleanup failed: {type(exc).__name__}: {exc}", title="Cleanup", severity="error", timeout=10)
+            self.say(f"Cleanup failed: {type(exc).__name__}: {exc}", title="Cleanup", severity="error", timeout=10)
             return
         finally:
             self.cleanup_running = False
         message = f"cleaned {result.cleaned}, failed {result.failed} in {result.duration_ms:.0f} ms"
+        if result.dead_workers_reaped:
+            message += f", reaped {result.dead_workers_reaped} dead worker(s)"
         if result.error:
-            self.notify(f"{message}: {result.error}", title="Cleanup", severity="error", timeout=10)
+            self.say(f"{message}: {result.error}", title="Cleanup", severity="error", timeout=10)
         else:
-            self.notify(message, title="Cleanup", severity="warning" if result.failed else "information")
+            self.say(message, title="Cleanup", severity="warning" if result.failed else "information")
+        self._wake.set()
+
+    # -- one connection
+
+    @on(ConnectionsView.Opened)
+    def _open_connection(self, event: ConnectionsView.Opened) -> None:
+        self.open_detail(event.connection_id)
+
+    @work(exclusive=True, group="detail", exit_on_error=False)
+    async def open_detail(self, connection_id: str) -> None:
+        if not self.can_page:
+            return
+        try:
+            record = await self.source.connection(connection_id)  # type: ignore[attr-defined]
+        except SourceError as exc:
+            self.say(f"connection detail: {exc.reason}", severity="error")
+            return
+        if record is None:
+            self.say(f"connection {connection_id} is gone", severity="warning")
+            self.fetch_page()
+            return
+        page = self._main.query_one(ConnectionsView).page
+        snap = self.state.snapshot
+        now = page.now if page is not None else (snap.stats.now if snap and snap.stats.now else self.clock())
+        th = snap.thresholds if snap is not None else self.make_view().thresholds
+        alive = None
+        if snap is not None and snap.stats.workers is not None:
+            w = next((w for w in snap.stats.workers if w.worker_id == record.worker_id), None)
+            if w is not None:
+                alive = worker_alive(w.alive, w.heartbeat_age_seconds, th.heartbeat_ttl_seconds)
+        why = self.why_no_action(Disconnector)
+        screen = ConnectionDetail(record, now, th, can_disconnect=why is None, why_not=why, worker_alive=alive)
+        self.push_screen(screen, lambda choice: self._detail_closed(record.connection_id, record.client_address, choice))
+
+    def _detail_closed(self, connection_id: str, client: str, choice: str | None) -> None:
+        if choice != "disconnect":
+            return
+        body = line("Close stream ", (connection_id, "bold"), " of client ", (client or "-", "bold"),
+                    " on its worker and remove it from the registry?")
+        self.push_screen(ConfirmDialog("Disconnect this connection?", body, "Disconnect"),
+                         lambda ok: self.run_disconnect(connection_id) if ok else None)
+
+    @work(exclusive=True, group="action", exit_on_error=False)
+    async def run_disconnect(self, connection_id: str) -> None:
+        try:
+            result = await self.source.disconnect(connection_id)  # type: ignore[attr-defined]
+        except SourceError as exc:
+            self.say(f"Disconnect failed: {exc.reason}", title="Disconnect", severity="error", timeout=10)
+            return
+        where = "closed here" if result.closed_locally else (
+            f"its worker {result.worker_id} closes it at its next flush" if result.worker_id else "removed")
+        if result.removed:
+            self.say(f"disconnected {result.connection_id} ({where})", title="Disconnect")
+        else:
+            self.say(f"{result.connection_id} was already gone", title="Disconnect", severity="warning")
+        self.fetch_page()
+        self._wake.set()
+
+    # -- one worker
+
+    @on(WorkersTable.ReapRequested)
+    def _reap_requested(self, event: WorkersTable.ReapRequested) -> None:
+        self.ask_reap(event.worker)
+
+    def ask_reap(self, worker: WorkerInfo) -> None:
+        why = self.why_no_action(Reaper)
+        if why is not None:
+            self.say(f"reap unavailable: {why}", severity="warning", timeout=5)
+            return
+        snap = self.state.snapshot
+        ttl = snap.thresholds.heartbeat_ttl_seconds if snap else self.make_view().thresholds.heartbeat_ttl_seconds
+        if worker_alive(worker.alive, worker.heartbeat_age_seconds, ttl):
+            self.say(f"worker {worker.worker_id} is alive (heartbeat {fmt.age(worker.heartbeat_age_seconds)} ago): "
+                     "nothing to reap", severity="warning", timeout=5)
+            return
+        body = line("Remove the ", (str(worker.connections), "bold"), " connection(s) of DEAD worker ",
+                    (worker.worker_id, "bold"), f" (no heartbeat for {fmt.age(worker.heartbeat_age_seconds)}) now?")
+        self.push_screen(ConfirmDialog("Reap this worker now?", body, "Reap"),
+                         lambda ok: self.run_reap(worker.worker_id) if ok else None)
+
+    @work(exclusive=True, group="action", exit_on_error=False)
+    async def run_reap(self, worker_id: str) -> None:
+        try:
+            result = await self.source.reap_worker(worker_id)  # type: ignore[attr-defined]
+        except SourceError as exc:
+            self.say(f"Reap failed: {exc.reason}", title="Reap", severity="error", timeout=10)
+            return
+        self.say(f"reaped worker {result.worker_id}: {result.removed} connection(s) removed", title="Reap")
+        self.fetch_page()
         self._wake.set()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -419,7 +734,7 @@ class DashboardApp(App[None]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        if not self.readonly:
+        if self.why_no_action(Cleaner) is None:
             yield SystemCommand("Cleanup now", "Run a cleanup (asks for confirmation)", self.action_cleanup)
         yield SystemCommand("Pause / resume", "Pause or resume rendering", self.action_toggle_pause)
         yield SystemCommand("Refresh now", "Poll the source immediately", self.action_refresh_now)

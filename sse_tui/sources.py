@@ -1,9 +1,12 @@
 """Where the dashboard's data comes from.
 
 Every source satisfies :class:`Source`: ``fetch()`` returns a :class:`Snapshot` or raises
-:class:`SourceError` with a reason a person can read; ``cleanup()`` asks for one cleanup
-run. Third-party errors (httpx, pydantic, JSON) are translated here, once, so the App
-and the CLI only ever see ``SourceError``.
+:class:`SourceError` with a reason a person can read. What else a source can do is
+declared by the capability protocols below (:class:`Pager`, :class:`Cleaner`,
+:class:`Disconnector`, :class:`Reaper`, :class:`AuthChecker`, :class:`Replayer`); the App
+asks ``isinstance(source, Pager)``, never probes attributes. Third-party errors (httpx,
+pydantic, JSON, redis) are translated here, once, so the App and the CLI only ever see
+``SourceError``.
 
 Sources:
 
@@ -18,65 +21,197 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Iterable
+from typing import Any, Literal, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 from pydantic import ValidationError
 
-from core.models import CleanupResult, ConnectionRecord, MonitoringStats
+from core.models import (
+    ChannelsPage,
+    ChannelSummary,
+    CleanupResult,
+    ConnectionPage,
+    ConnectionRecord,
+    DisconnectResult,
+    MonitoringStats,
+    ReapResult,
+)
+from sse_tui.model import CONNECTION_SORTS, CONNECTION_STATES, ConnectionQuery, Snapshot, Thresholds
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 CONNECTIONS_LIMIT = 50
+AuthState = Literal["ok", "rejected", "missing", "disabled", "unknown"]
+
+__all__ = ["Snapshot", "SourceError", "Source", "Pager", "Cleaner", "Disconnector", "Reaper", "AuthChecker",
+           "HttpSource", "DemoSource", "RedisSource", "redact_url", "parse_stats", "local_page"]
 
 
 class SourceError(Exception):
-    """A poll or command failed; ``reason`` is shown to the user as is."""
+    """A poll or command failed; ``reason`` is shown to the user as is (as literal text)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """One successful poll: the monitoring stats plus what it cost to get them."""
-
-    stats: MonitoringStats
-    connections: tuple[ConnectionRecord, ...] | None = None
-    connections_total: int | None = None
-    connections_state: str = "all"
-    poll_ms: float | None = None
-    response_bytes: int | None = None
-    recorded_at: float | None = None  # set on frames played back from a recording
-
-
 @runtime_checkable
 class Source(Protocol):
+    """Every source: one line naming it, one snapshot per poll, a close."""
+
     def describe(self) -> str:
         """One line naming the source, never containing secrets."""
         ...
 
     async def fetch(self) -> Snapshot: ...
 
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Pager(Protocol):
+    """Lists every connection server-side: filter, sort, page; one connection; channels."""
+
+    async def list_connections(self, query: ConnectionQuery) -> ConnectionPage: ...
+
+    async def connection(self, connection_id: str) -> ConnectionRecord | None: ...
+
+    async def channels(self) -> ChannelsPage: ...
+
+
+@runtime_checkable
+class Cleaner(Protocol):
     async def cleanup(self, batch_size: int) -> CleanupResult: ...
 
-    async def aclose(self) -> None: ...
+
+@runtime_checkable
+class Disconnector(Protocol):
+    async def disconnect(self, connection_id: str) -> DisconnectResult: ...
+
+
+@runtime_checkable
+class Reaper(Protocol):
+    async def reap_worker(self, worker_id: str) -> ReapResult: ...
+
+
+@runtime_checkable
+class AuthChecker(Protocol):
+    async def check_auth(self) -> AuthState: ...
+
+
+@runtime_checkable
+class Prober(Protocol):
+    """A cheap "reachable again?" check, run while backing off so recovery is seen at once."""
+
+    async def probe(self) -> bool: ...
 
 
 def redact_url(url: str) -> str:
     """Drop user info (passwords) and query strings from a URL for display."""
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return "<invalid url>"
     netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
+    if port:
+        netloc = f"{netloc}:{port}"
     if parts.username or parts.password:
         netloc = f"***@{netloc}"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secrets a URL carries (user-info password, ``?password=``), to scrub from messages."""
+    found: list[str] = []
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            found.append(parts.password)
+        if parts.username and parts.password is None:
+            found.append(parts.username)  # redis://secret@host: a password without a user
+        for key, value in parse_qsl(parts.query, keep_blank_values=False):
+            if key.lower() in ("password", "pass", "token", "auth") and value:
+                found.append(value)
+    except ValueError:
+        pass
+    return [f for f in found if f]
+
+
+def scrub(message: str, hidden: Iterable[str]) -> str:
+    for secret in hidden:
+        if secret and len(secret) >= 1:
+            message = message.replace(secret, "***")
+    return message
+
+
+def validate_redis_url(url: str) -> None:
+    """A malformed ``--redis`` URL is one clear line (never a traceback, never its password)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a bad port
+    except ValueError as exc:
+        raise SourceError(f"invalid --redis URL {redact_url(url)}: {scrub(str(exc), url_secrets(url))}") from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise SourceError(f"invalid --redis URL {redact_url(url)}: scheme must be redis://, rediss:// or unix://")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise SourceError(f"invalid --redis URL {redact_url(url)}: no host")
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        raise SourceError(f"invalid --redis URL {redact_url(url)}: database must be a number")
+
+
+def _ci(value: str) -> str:
+    return value.casefold()
+
+
+def local_page(records: Iterable[ConnectionRecord], query: ConnectionQuery, now: float,
+               thresholds: Thresholds) -> ConnectionPage:
+    """Filter, sort and page records in memory with the server's rules (replays, fixtures)."""
+    rows = list(records)
+    st = thresholds
+
+    def in_state(r: ConnectionRecord) -> bool:
+        if query.state == "stale":
+            return now - r.last_activity > st.stale_seconds
+        if query.state == "active":
+            return now - r.last_activity <= st.stale_seconds
+        if query.state == "long_lived":
+            return now - r.connected_at >= st.long_lived_seconds
+        if query.state == "very_old":
+            return now - r.connected_at >= st.very_old_seconds
+        return True
+
+    rows = [r for r in rows if in_state(r)]
+    if query.q:
+        needle = _ci(query.q)
+        rows = [r for r in rows if needle in _ci(
+            f"{r.connection_id}\n{r.client_address}\n{r.worker_id}\n{r.host}\n{r.channel}\n{r.user_agent}")]
+    keys = {
+        "age": lambda r: now - r.connected_at,
+        "idle": lambda r: now - r.last_activity,
+        "events": lambda r: r.events_sent,
+        "bytes": lambda r: r.bytes_sent,
+    }
+    rows.sort(key=keys.get(query.sort, keys["age"]), reverse=query.order != "asc")
+    window = rows[query.offset: query.offset + query.limit]
+    return ConnectionPage(state=query.state, query=query.q, sort=query.sort, order=query.order,  # type: ignore[arg-type]
+                          total=len(rows), limit=query.limit, offset=query.offset, now=now,
+                          stale_threshold_seconds=st.stale_seconds, connections=window)
+
+
+def _channels_locally(records: Iterable[ConnectionRecord], now: float, stale_seconds: float) -> ChannelsPage:
+    acc: dict[str, list[ConnectionRecord]] = {}
+    for r in records:
+        acc.setdefault(r.channel, []).append(r)
+    rows = [
+        ChannelSummary(channel=ch, connections=len(rs), stale=sum(1 for r in rs if now - r.last_activity > stale_seconds),
+                       oldest_connected_at=min(r.connected_at for r in rs))
+        for ch, rs in acc.items()
+    ]
+    rows.sort(key=lambda c: (-c.connections, c.channel))
+    return ChannelsPage(now=now, channels=rows)
 
 
 def parse_stats(payload: bytes | str | Any) -> MonitoringStats:
@@ -111,7 +246,7 @@ def _short(exc: BaseException, limit: int = 80) -> str:
 
 
 class HttpSource:
-    """Polls a remote ``/monitoring`` URL.
+    """Polls a remote ``/monitoring`` URL; pages connections, acts with the bearer token.
 
     One ``httpx.AsyncClient`` for the life of the source; bodies are read in chunks and
     capped at ``max_bytes`` so a hostile or broken server cannot fill memory. Retry
@@ -126,19 +261,20 @@ class HttpSource:
         *,
         timeout: float = 5.0,
         max_bytes: int = MAX_BODY_BYTES,
-        connections_state: str = "all",
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         url = url.rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise SourceError(f"not an http(s) URL: {redact_url(url)}")
+        try:
+            _ = urlsplit(url).port
+        except ValueError:
+            raise SourceError(f"invalid URL {redact_url(url)}: bad port") from None
         self.url = url
         self.base = url[: -len("/monitoring")] if url.endswith("/monitoring") else url
         self.monitoring_url = url if url.endswith("/monitoring") else f"{url}/monitoring"
         self._token = token
         self.max_bytes = max_bytes
-        self.connections_state = connections_state
-        self.include_connections = True  # the app turns it off while the connections tab is hidden
         headers = {"Accept": "application/json", "User-Agent": "sse-dash"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -153,9 +289,10 @@ class HttpSource:
     def describe(self) -> str:
         return redact_url(self.monitoring_url)
 
-    async def _get(self, url: str, params: dict[str, Any] | None = None) -> tuple[int, bytes, str]:
+    async def _request(self, method: str, url: str, *, params: dict[str, Any] | None = None,
+                       json_body: Any = None, what: str = "request") -> tuple[int, bytes, str]:
         try:
-            async with self._client.stream("GET", url, params=params) as resp:
+            async with self._client.stream(method, url, params=params, json=json_body) as resp:
                 declared = resp.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > self.max_bytes:
                     raise SourceError(f"response too large ({int(declared):,} bytes, cap {self.max_bytes:,})")
@@ -170,19 +307,22 @@ class HttpSource:
         except SourceError:
             raise
         except httpx.TimeoutException:
-            raise SourceError(f"timed out after {self._timeout:g}s") from None
+            raise SourceError(f"{what} timed out after {self._timeout:g}s") from None
         except httpx.ConnectError as exc:
             raise SourceError(f"cannot connect to {redact_url(self.base)} ({_short(exc)})") from None
         except httpx.RemoteProtocolError as exc:
             raise SourceError(f"connection broken ({_short(exc)})") from None
         except httpx.HTTPError as exc:
-            raise SourceError(f"request failed ({_short(exc)})") from None
+            raise SourceError(f"{what} failed ({_short(exc)})") from None
+
+    async def _get(self, url: str, params: dict[str, Any] | None = None) -> tuple[int, bytes, str]:
+        return await self._request("GET", url, params=params)
 
     async def fetch(self) -> Snapshot:
         started = time.perf_counter()
         status, body, ctype = await self._get(self.monitoring_url)
         if status in (401, 403):
-            hint = "token required (--token)" if status == 401 else "token rejected"
+            hint = "token required (SSE_MONITORING_TOKEN or --token-file)" if status == 401 else "token rejected"
             raise SourceError(f"HTTP {status} from /monitoring: {hint}")
         if status != 200:
             raise SourceError(f"HTTP {status} from /monitoring")
@@ -190,87 +330,173 @@ class HttpSource:
             raise SourceError("response is HTML, not the monitoring JSON (wrong URL?)")
         stats = parse_stats(body)
         poll_ms = (time.perf_counter() - started) * 1000
-        connections, total = await self._connections() if self.include_connections else (None, None)
-        return Snapshot(
-            stats=stats,
-            connections=connections,
-            connections_total=total,
-            connections_state=self.connections_state,
-            poll_ms=poll_ms,
-            response_bytes=len(body),
-        )
+        return Snapshot(stats=stats, poll_ms=poll_ms, response_bytes=len(body))
 
-    async def _connections(self) -> tuple[tuple[ConnectionRecord, ...] | None, int | None]:
-        """The connections page is optional: an older server without it is not an error."""
+    @staticmethod
+    def _error_of(body: bytes) -> str | None:
         try:
-            status, body, _ = await self._get(
-                f"{self.monitoring_url}/connections",
-                params={"state": self.connections_state, "limit": CONNECTIONS_LIMIT, "offset": 0},
-            )
-            if status != 200:
-                return None, None
             data = json.loads(body)
-            records = tuple(ConnectionRecord.model_validate(r) for r in data["connections"])
-            return records, int(data.get("total", len(records)))
-        except (SourceError, ValueError, KeyError, TypeError, ValidationError):
-            return None, None
+        except ValueError:
+            return None
+        if isinstance(data, dict) and isinstance(data.get("error"), str):
+            return data["error"]
+        return None
+
+    def _refused(self, what: str, status: int, body: bytes, extra: dict[int, str] | None = None) -> SourceError:
+        reasons = {
+            401: "the service requires a token (SSE_MONITORING_TOKEN or --token-file)",
+            403: "the token was rejected",
+            404: "not available on the service (no token configured, or not found)",
+        }
+        reasons.update(extra or {})
+        if status in reasons:
+            return SourceError(f"{what} refused: {reasons[status]}")
+        if status == 400:
+            return SourceError(f"{what} refused: {self._error_of(body) or 'bad request'}")
+        return SourceError(f"{what} failed: HTTP {status}")
+
+    async def list_connections(self, query: ConnectionQuery) -> ConnectionPage:
+        if query.state not in CONNECTION_STATES or query.sort not in CONNECTION_SORTS:
+            raise SourceError(f"bad connections query ({query.state}, {query.sort})")
+        params = {"state": query.state, "sort": query.sort, "order": query.order,
+                  "limit": query.limit, "offset": query.offset}
+        if query.q:
+            params["q"] = query.q
+        status, body, _ = await self._get(f"{self.monitoring_url}/connections", params=params)
+        if status != 200:
+            raise self._refused("connections list", status, body)
+        try:
+            return ConnectionPage.model_validate_json(body)
+        except ValidationError as exc:
+            raise SourceError(f"unexpected connections page: {_validation_summary(exc)}") from None
+
+    async def connection(self, connection_id: str) -> ConnectionRecord | None:
+        status, body, _ = await self._get(f"{self.monitoring_url}/connections/{_path(connection_id)}")
+        if status == 404:
+            return None
+        if status != 200:
+            raise self._refused("connection detail", status, body)
+        try:
+            return ConnectionRecord.model_validate(json.loads(body)["connection"])
+        except (ValueError, KeyError, TypeError, ValidationError):
+            raise SourceError("unexpected connection detail response") from None
+
+    async def channels(self) -> ChannelsPage:
+        status, body, _ = await self._get(f"{self.monitoring_url}/channels")
+        if status != 200:
+            raise self._refused("channels", status, body)
+        try:
+            return ChannelsPage.model_validate_json(body)
+        except ValidationError as exc:
+            raise SourceError(f"unexpected channels response: {_validation_summary(exc)}") from None
+
+    async def probe(self) -> bool:
+        """A TCP connect to the service (no request): True when it accepts connections."""
+        import asyncio
+
+        parts = urlsplit(self.base)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        if not host:
+            return False
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        return True
+
+    async def check_auth(self) -> AuthState:
+        """``GET /monitoring/auth``: is the token accepted? (no side effects)."""
+        if not self._token:
+            return "missing"
+        try:
+            status, _, _ = await self._get(f"{self.monitoring_url}/auth")
+        except SourceError:
+            return "unknown"
+        return {200: "ok", 401: "rejected", 403: "rejected", 404: "disabled"}.get(status, "unknown")  # type: ignore[return-value]
 
     async def cleanup(self, batch_size: int) -> CleanupResult:
+        status, body, _ = await self._request("POST", f"{self.monitoring_url}/cleanup",
+                                              json_body={"batch_size": batch_size}, what="cleanup")
+        if status != 200:
+            raise self._refused("cleanup", status, body, {
+                404: "cleanup is disabled on the service (no token configured)",
+                409: "a cleanup is already running"})
         try:
-            resp = await self._client.post(f"{self.monitoring_url}/cleanup", json={"batch_size": batch_size})
-        except httpx.TimeoutException:
-            raise SourceError(f"cleanup timed out after {self._timeout:g}s") from None
-        except httpx.HTTPError as exc:
-            raise SourceError(f"cleanup request failed ({_short(exc)})") from None
-        reasons = {
-            401: "the service requires a token (--token)",
-            403: "the token was rejected",
-            404: "cleanup is disabled on the service (no token configured)",
-            409: "a cleanup is already running",
-        }
-        if resp.status_code in reasons:
-            raise SourceError(f"cleanup refused: {reasons[resp.status_code]}")
-        if resp.status_code == 400:
-            try:
-                detail = str(resp.json().get("error", "bad request"))
-            except (ValueError, AttributeError):
-                detail = "bad request"
-            raise SourceError(f"cleanup refused: {detail}")
-        if resp.status_code != 200:
-            raise SourceError(f"cleanup failed: HTTP {resp.status_code}")
-        try:
-            return CleanupResult.model_validate_json(resp.content)
+            return CleanupResult.model_validate_json(body)
         except ValidationError as exc:
             raise SourceError(f"unexpected cleanup response: {_validation_summary(exc)}") from None
 
+    async def disconnect(self, connection_id: str) -> DisconnectResult:
+        status, body, _ = await self._request("DELETE", f"{self.monitoring_url}/connections/{_path(connection_id)}",
+                                              what="disconnect")
+        if status != 200:
+            raise self._refused("disconnect", status, body, {404: "no such connection (already gone?)"}
+                                if self._error_of(body) != "disabled" else None)
+        try:
+            return DisconnectResult.model_validate_json(body)
+        except ValidationError as exc:
+            raise SourceError(f"unexpected disconnect response: {_validation_summary(exc)}") from None
+
+    async def reap_worker(self, worker_id: str) -> ReapResult:
+        status, body, _ = await self._request("POST", f"{self.monitoring_url}/workers/{_path(worker_id)}/reap",
+                                              what="reap")
+        if status != 200:
+            raise self._refused("reap", status, body, {409: "the worker is alive (its heartbeat is current)",
+                                                       404: "no such worker"})
+        try:
+            return ReapResult.model_validate_json(body)
+        except ValidationError as exc:
+            raise SourceError(f"unexpected reap response: {_validation_summary(exc)}") from None
+
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _path(segment: str) -> str:
+    from urllib.parse import quote
+
+    return quote(segment, safe="")
 
 
 class DemoSource:
     """The embedded demo: ``core.demo.DemoService`` on loopback, polled like a remote.
 
     The service starts on the first fetch (so the UI is up immediately) and gets a random
-    token so the cleanup endpoint is enabled; the token is never displayed.
+    token so the action endpoints are enabled; the token is never displayed.
     """
 
-    include_connections = True  # the app turns it off while the connections tab is hidden
-
-    def __init__(self, clients: int = 40, connections_state: str = "all") -> None:
+    def __init__(self, clients: int = 40) -> None:
         self.clients = clients
-        self.connections_state = connections_state
         self._svc: Any = None
         self._http: HttpSource | None = None
         self._token = secrets.token_urlsafe(16)
+        self._starting: Any = None  # asyncio.Lock, made in the running loop
 
     def describe(self) -> str:
         if self._http is None:
             return "embedded demo (starting)"
         return f"embedded demo {self._http.describe()}"
 
-    async def start(self) -> None:
+    @property
+    def service(self) -> Any:
+        """The running ``core.demo.DemoService`` (tests reach its manager through it)."""
+        return self._svc
+
+    async def start(self) -> HttpSource:
+        """Start the demo once, however many callers (poll, auth check) arrive together."""
+        import asyncio
+
         if self._http is not None:
-            return
+            return self._http
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._http is not None:
+                return self._http
+            return await self._start()
+
+    async def _start(self) -> HttpSource:
         try:
             from core.demo import DemoService
         except ImportError as exc:
@@ -281,18 +507,35 @@ class DemoSource:
         except Exception as exc:  # noqa: BLE001 - anything here means "demo did not start"
             raise SourceError(f"embedded demo failed to start ({_short(exc)})") from None
         self._svc = svc
-        self._http = HttpSource(svc.monitoring_url, token=svc.token, connections_state=self.connections_state)
+        self._http = HttpSource(svc.monitoring_url, token=svc.token)
+        return self._http
 
     async def fetch(self) -> Snapshot:
-        await self.start()
-        assert self._http is not None
-        self._http.include_connections = self.include_connections
-        return await self._http.fetch()
+        return await (await self.start()).fetch()
+
+    async def list_connections(self, query: ConnectionQuery) -> ConnectionPage:
+        return await (await self.start()).list_connections(query)
+
+    async def connection(self, connection_id: str) -> ConnectionRecord | None:
+        return await (await self.start()).connection(connection_id)
+
+    async def channels(self) -> ChannelsPage:
+        return await (await self.start()).channels()
+
+    async def check_auth(self) -> AuthState:
+        return await (await self.start()).check_auth()
+
+    async def probe(self) -> bool:
+        return await (await self.start()).probe()
 
     async def cleanup(self, batch_size: int) -> CleanupResult:
-        await self.start()
-        assert self._http is not None
-        return await self._http.cleanup(batch_size)
+        return await (await self.start()).cleanup(batch_size)
+
+    async def disconnect(self, connection_id: str) -> DisconnectResult:
+        return await (await self.start()).disconnect(connection_id)
+
+    async def reap_worker(self, worker_id: str) -> ReapResult:
+        return await (await self.start()).reap_worker(worker_id)
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -312,18 +555,25 @@ def redis_available() -> str | None:
 
 
 class RedisSource:
-    """Reads the fleet straight from Redis through ``core.fleet.FleetReader``."""
+    """Reads the fleet straight from Redis through ``core.fleet.FleetReader``.
 
-    def __init__(self, redis_url: str, namespace: str | None = None, connections_state: str = "all") -> None:
+    Every error message is scrubbed of the URL's password (also one given as
+    ``?password=``); the fleet's published settings are re-read by every ``snapshot()``.
+    """
+
+    def __init__(self, redis_url: str, namespace: str | None = None) -> None:
+        validate_redis_url(redis_url)
         self.redis_url = redis_url
         self.namespace = namespace
-        self.connections_state = connections_state
-        self.include_connections = True  # the app turns it off while the connections tab is hidden
+        self._hidden = url_secrets(redis_url)
         self._reader: Any = None
 
     def describe(self) -> str:
         ns = f" ns={self.namespace}" if self.namespace else ""
         return f"redis {redact_url(self.redis_url)}{ns}"
+
+    def _why(self, exc: BaseException) -> str:
+        return scrub(_short(exc, 160), self._hidden)
 
     async def _connect(self) -> Any:
         if self._reader is None:
@@ -337,34 +587,49 @@ class RedisSource:
                 else:
                     self._reader = await FleetReader.connect(self.redis_url)
             except Exception as exc:  # noqa: BLE001 - translated once, here
-                raise SourceError(f"cannot connect to {redact_url(self.redis_url)} ({_short(exc)})") from None
+                raise SourceError(f"cannot connect to {redact_url(self.redis_url)} ({self._why(exc)})") from None
         return self._reader
 
-    async def fetch(self) -> Snapshot:
+    async def _call(self, what: str, name: str, *args: Any, **kwargs: Any) -> Any:
         reader = await self._connect()
-        started = time.perf_counter()
         try:
-            stats = await reader.snapshot()
-            poll_ms = (time.perf_counter() - started) * 1000
-            records = (await reader.connections(self.connections_state, CONNECTIONS_LIMIT, 0)
-                       if self.include_connections else None)
+            return await getattr(reader, name)(*args, **kwargs)
         except SourceError:
             raise
+        except ValueError as exc:
+            raise SourceError(f"{what} refused: {self._why(exc)}") from None
         except Exception as exc:  # noqa: BLE001
-            raise SourceError(f"redis read failed ({_short(exc)})") from None
-        return Snapshot(
-            stats=stats,
-            connections=None if records is None else tuple(records),
-            connections_state=self.connections_state,
-            poll_ms=poll_ms,
-        )
+            raise SourceError(f"{what} failed ({self._why(exc)})") from None
+
+    async def fetch(self) -> Snapshot:
+        started = time.perf_counter()
+        stats = await self._call("redis read", "snapshot")
+        return Snapshot(stats=stats, poll_ms=(time.perf_counter() - started) * 1000)
+
+    async def list_connections(self, query: ConnectionQuery) -> ConnectionPage:
+        result: ConnectionPage = await self._call("connections list", "list_connections", state=query.state, query=query.q,
+                                sort=query.sort, order=query.order, limit=query.limit, offset=query.offset)
+        return result
+
+    async def connection(self, connection_id: str) -> ConnectionRecord | None:
+        result: ConnectionRecord | None = await self._call("connection detail", "connection", connection_id)
+        return result
+
+    async def channels(self) -> ChannelsPage:
+        result: ChannelsPage = await self._call("channels", "channels")
+        return result
 
     async def cleanup(self, batch_size: int) -> CleanupResult:
-        reader = await self._connect()
-        try:
-            return await reader.cleanup(batch_size)
-        except Exception as exc:  # noqa: BLE001
-            raise SourceError(f"cleanup failed ({_short(exc)})") from None
+        result: CleanupResult = await self._call("cleanup", "cleanup", batch_size)
+        return result
+
+    async def disconnect(self, connection_id: str) -> DisconnectResult:
+        result: DisconnectResult = await self._call("disconnect", "disconnect", connection_id)
+        return result
+
+    async def reap_worker(self, worker_id: str) -> ReapResult:
+        result: ReapResult = await self._call("reap", "reap_worker", worker_id)
+        return result
 
     async def aclose(self) -> None:
         if self._reader is not None:

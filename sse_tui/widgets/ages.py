@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from rich.style import Style
 from rich.text import Span, Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.reactive import var
 from textual.widget import Widget
 from textual.widgets import Static
 
-from core.models import AgeBucket, CleanupStats
+from core.models import AgeBucket
 from sse_tui import fmt
-from sse_tui.widgets.text import set_static
+from sse_tui.literal import line
+from sse_tui.model import DEFAULT_LONG_LIVED_SECONDS, DEFAULT_VERY_OLD_SECONDS, View
+from sse_tui.widgets.common import apply_freshness, num, set_content
 
-HOUR = 3600.0
-SIX_HOURS = 6 * 3600.0
+REDRAW_SECONDS = 5.0  # the histogram is redrawn at most this often while only its counts move
+HOUR = DEFAULT_LONG_LIVED_SECONDS
+SIX_HOURS = DEFAULT_VERY_OLD_SECONDS
 
 
-def bucket_colour(bucket: AgeBucket) -> str:
-    if bucket.lower_seconds >= SIX_HOURS:
+def bucket_colour(bucket: AgeBucket, long_lived: float = HOUR, very_old: float = SIX_HOURS) -> str:
+    if bucket.lower_seconds >= very_old:
         return "red"
-    if bucket.lower_seconds >= HOUR:
+    if bucket.lower_seconds >= long_lived:
         return "yellow"
     return "green"
 
 
-def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, width: int, height: int) -> str:
+def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, width: int, height: int,
+                     long_lived: float = HOUR, very_old: float = SIX_HOURS, colour: bool = True) -> str:
     """The histogram as an ANSI string (plotext), with stale / 1 h / 6 h marked by lines."""
     import plotext as plt
 
@@ -35,10 +43,11 @@ def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, widt
     fig.theme("colorless")
     labels = [fmt.bound(b.lower_seconds) for b in buckets]
     counts = [b.count for b in buckets]
-    markers = [plt.marker("full", pixel=bucket_colour(b)) for b in buckets]
+    markers = [plt.marker("full", pixel=bucket_colour(b, long_lived, very_old) if colour else "gray")
+               for b in buckets]
     fig.draw(fig.bar(labels, counts, marker=markers, width=0.7))
     fig.ruler("y").ticks(count_ticks(max(counts, default=0), max(height - 4, 2)))
-    marks = [(stale_seconds, "cyan", "dotted"), (HOUR, "yellow", "default"), (SIX_HOURS, "red", "default")]
+    marks = [(stale_seconds, "cyan", "dotted"), (long_lived, "yellow", "default"), (very_old, "red", "default")]
     for at, colour, style in marks:
         if at is None:
             continue
@@ -48,6 +57,15 @@ def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, widt
                 fig.line(i + 0.5, orientation="v", pixel=colour, style=style)
                 break
     return fig.build().string()
+
+
+def small_change(before: list[AgeBucket], after: list[AgeBucket]) -> bool:
+    """Same buckets and no count moved by more than 2 % of the tallest bar."""
+    if len(before) != len(after) or not before:
+        return False
+    top = max((b.count for b in after), default=0)
+    return all(a.lower_seconds == b.lower_seconds and abs(a.count - b.count) <= 0.02 * top
+               for a, b in zip(before, after, strict=True))
 
 
 def count_ticks(top: int, rows: int) -> list[int]:
@@ -61,23 +79,34 @@ def count_ticks(top: int, rows: int) -> list[int]:
 class AgeHistogram(Widget):
     DEFAULT_CSS = "AgeHistogram { height: 1fr; min-height: 6; }"
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.buckets: list[AgeBucket] = []
         self.stale_seconds: float | None = None
+        self.marks: tuple[float | None, float, float, bool] = (None, HOUR, SIX_HOURS, True)
+        self.drawn_at = 0.0
 
-    def set_data(self, buckets: list[AgeBucket], stale_seconds: float | None) -> None:
+    def set_data(self, buckets: list[AgeBucket], stale_seconds: float | None, long_lived: float = HOUR,
+                 very_old: float = SIX_HOURS, colour: bool = True) -> None:
         buckets = list(buckets)
-        if buckets == self.buckets and stale_seconds == self.stale_seconds:
+        key = (stale_seconds, long_lived, very_old, colour)
+        if buckets == self.buckets and key == self.marks:
             return  # plotext is the costliest paint on screen: only redraw on change
+        now = time.monotonic()
+        if (key == self.marks and now - self.drawn_at < REDRAW_SECONDS
+                and small_change(self.buckets, buckets)):
+            return  # counts moved by a bar's pixel or less: a histogram need not follow every 1 s poll
+        self.drawn_at = now
         self.buckets = buckets
         self.stale_seconds = stale_seconds
+        self.marks = key
         self.refresh()
 
     def render(self) -> Text:
         if not self.buckets:
-            return Text("no age histogram from this source", style="dim")
-        ansi = render_histogram(self.buckets, self.stale_seconds, self.size.width, self.size.height)
+            return Text("age histogram unknown (no data from the store)", style="dim")
+        ansi = render_histogram(self.buckets, self.stale_seconds, self.size.width, self.size.height,
+                                self.marks[1], self.marks[2], colour=self.marks[3])
         text = Text.from_ansi(ansi)
         # plotext paints its line pixels on a white background; let the theme show through
         text.spans[:] = [
@@ -90,13 +119,32 @@ class AgeHistogram(Widget):
 class AgesPanel(Vertical):
     DEFAULT_CSS = "AgesPanel #age-counts { height: auto; }"
 
+    view: var[View | None] = var(None, always_update=True)
+
     def compose(self) -> ComposeResult:
         yield Static(id="age-counts")
         yield AgeHistogram(id="age-hist")
 
-    def show(self, cleanup: CleanupStats, buckets: list[AgeBucket], stale_seconds: float) -> None:
-        set_static(self.query_one("#age-counts", Static), 
-            f"stale [b $error]{cleanup.stale}[/] active [b $success]{cleanup.active}[/] "
-            f"≥1h [b $warning]{cleanup.long_lived}[/] ≥6h [b $error]{cleanup.very_old}[/]"
-        )
-        self.query_one(AgeHistogram).set_data(buckets, stale_seconds)
+    def watch_view(self, view: View | None) -> None:
+        if view is not None:
+            self.show_view(view)
+
+    def show_view(self, view: View) -> None:
+        apply_freshness(self, view.assessment)
+        stats = view.stats
+        if stats is None:
+            return
+        c = stats.cleanup_stats
+        th = view.thresholds
+        trusted = view.assessment.trusted
+
+        def tone(style: str) -> str:  # no colour (above all no green) for what is not current
+            return style if trusted else "bold"
+
+        set_content(self.query_one("#age-counts", Static), line(
+            "stale ", (num(c.stale), tone("bold $error")), " active ", (num(c.active), tone("bold $success")),
+            f" ≥{fmt.bound(th.long_lived_seconds)} ", (num(c.long_lived), tone("bold $warning")),
+            f" ≥{fmt.bound(th.very_old_seconds)} ", (num(c.very_old), tone("bold $error")),
+        ))
+        self.query_one(AgeHistogram).set_data(stats.age_histogram, th.stale_seconds,
+                                              th.long_lived_seconds, th.very_old_seconds, colour=trusted)

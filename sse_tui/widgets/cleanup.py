@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.reactive import var
 from textual.widgets import Button, Static
 
 from sse_tui import fmt
-from sse_tui.sources import Snapshot
-from sse_tui.widgets.text import set_static
+from sse_tui.literal import line, lines
+from sse_tui.model import View
+from sse_tui.widgets.common import apply_freshness, num, set_content
 
 
-def _rate_style(rate: float) -> str:
-    return "$error" if rate > 10 else ("$warning" if rate > 5 else "$success")
+def _rate_style(rate: float | None) -> str:
+    if rate is None:
+        return "bold"
+    return "bold $error" if rate > 10 else ("bold $warning" if rate > 5 else "bold $success")
+
+
+def _pct(v: float | None) -> str:
+    return "?" if v is None else fmt.pct(v)
+
+
+def _ms(v: float | None) -> str:
+    return "?" if v is None else fmt.ms(v)
 
 
 class CleanupPanel(VerticalScroll):
@@ -21,7 +35,9 @@ class CleanupPanel(VerticalScroll):
     CleanupPanel Button { margin-top: 0; min-width: 16; height: 1; border: none; }
     """
 
-    def __init__(self, readonly: bool = False, **kwargs) -> None:
+    view: var[View | None] = var(None, always_update=True)
+
+    def __init__(self, readonly: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.readonly = readonly
 
@@ -30,22 +46,35 @@ class CleanupPanel(VerticalScroll):
         if not self.readonly:
             yield Button("Cleanup now (c)", id="cleanup-button", variant="warning", compact=True)
 
-    def show(self, snapshot: Snapshot) -> None:
-        s = snapshot.stats
+    def watch_view(self, view: View | None) -> None:
+        if view is not None:
+            self.show_view(view)
+
+    def show_view(self, view: View) -> None:
+        apply_freshness(self, view.assessment)
+        s = view.stats
+        if s is None:
+            return
         c, p, cfg = s.cleanup_stats, s.performance_metrics, s.configuration
         running = s.connection_stats.cleanup_task_running
-        if cfg.periodic_cleanup_enabled:
-            task = "[$success]running[/]" if running else "[$error]NOT running[/]"
-            task += f" ({cfg.cleanup_interval_seconds:g}s)"
+        trusted = view.assessment.trusted
+        rate_style = _rate_style(c.error_rate) if trusted else "bold"
+        if not cfg.periodic_cleanup_enabled:
+            task = line(("disabled", "dim"))
+        elif not trusted or running is None:
+            task = line(("unknown", "dim"), f" ({cfg.cleanup_interval_seconds:g}s)")
+        elif running:
+            task = line(("running", "$success"), f" ({cfg.cleanup_interval_seconds:g}s)")
         else:
-            task = "[dim]disabled[/dim]"
+            task = line(("NOT running", "$error"), f" ({cfg.cleanup_interval_seconds:g}s)")
+        per_run = "?" if c.connections_per_cleanup is None else f"{c.connections_per_cleanup:.2f}"
         rows = [
-            ("runs / cleaned", f"[b]{c.total_cleanups}[/b] / [b]{c.total_connections_cleaned}[/b]"),
-            ("errors / failed", f"[b]{c.cleanup_errors}[/b] / [b]{c.failed_connections}[/b] conns"),
-            ("error rate", f"[b {_rate_style(c.error_rate)}]{fmt.pct(c.error_rate)}[/] (conns {fmt.pct(c.connection_failure_rate)})"),
-            ("efficiency", f"[b]{fmt.pct(p.cleanup_efficiency_rate)}[/b], {c.connections_per_cleanup:.2f}/run"),
-            ("last / avg", f"[b]{fmt.ms(c.last_cleanup_duration_ms)}[/b] / [b]{fmt.ms(p.avg_cleanup_duration_ms)}[/b]"),
+            ("runs / cleaned", line((num(c.total_cleanups), "bold"), " / ", (num(c.total_connections_cleaned), "bold"))),
+            ("errors / failed", line((num(c.cleanup_errors), "bold"), " / ", (num(c.failed_connections), "bold"), " conns")),
+            ("error rate", line((_pct(c.error_rate), rate_style), f" (conns {_pct(c.connection_failure_rate)})")),
+            ("efficiency", line((_pct(p.cleanup_efficiency_rate), "bold"), f", {per_run}/run")),
+            ("last / avg", line((_ms(c.last_cleanup_duration_ms), "bold"), " / ", (_ms(p.avg_cleanup_duration_ms), "bold"))),
             ("periodic task", task),
         ]
-        lines = [f"[dim]{label:<16}[/dim]{value}" for label, value in rows]
-        set_static(self.query_one("#cleanup-body", Static), "\n".join(lines))
+        set_content(self.query_one("#cleanup-body", Static),
+                    lines([line((f"{label:<16}", "dim"), value) for label, value in rows]))

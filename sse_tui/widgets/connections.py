@@ -1,54 +1,79 @@
-"""Connections: active, Redis counters, mismatch, each with a sparkline of recent polls."""
+"""Connections: active, Redis counters, mismatch, each with a zero-based sparkline + range."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Sparkline, Static
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.reactive import var
+from textual.widgets import Static
 
-from sse_tui.sources import Snapshot
-from sse_tui.state import History
-from sse_tui.widgets.text import set_static
+from sse_tui.literal import line, lines
+from sse_tui.model import View
+from sse_tui.widgets.common import apply_freshness, num, range_label, set_content, spark
 
-ROWS = (("active", "Active"), ("redis", "Redis counters"), ("mismatch", "Mismatch"))
+ROWS = (("active", "Active", "Active"), ("redis", "Redis counters", "Redis"), ("mismatch", "Mismatch", "Mismatch"))
 SPARK_POINTS = 120
 
 
 class ConnectionsPanel(VerticalScroll):
     DEFAULT_CSS = """
-    ConnectionsPanel .row { height: 1; }
-    ConnectionsPanel .label { width: 24; }
-    ConnectionsPanel Sparkline { height: 1; width: 1fr; }
-    ConnectionsPanel #conn-note { height: auto; color: $text-muted; }
+    ConnectionsPanel #conn-body { height: auto; }
     """
 
-    def compose(self) -> ComposeResult:
-        for key, _ in ROWS:
-            with Horizontal(classes="row"):
-                yield Static(id=f"conn-{key}-label", classes="label")
-                yield Sparkline([], id=f"conn-{key}-spark", summary_function=max)
-        yield Static(id="conn-note")
+    view: var[View | None] = var(None, always_update=True)
 
-    def show(self, snapshot: Snapshot, history: History) -> None:
-        cs = snapshot.stats.connection_stats
-        mismatch = abs(cs.active_connections - cs.redis_connection_counters)
-        values = {"active": cs.active_connections, "redis": cs.redis_connection_counters, "mismatch": mismatch}
-        series = {"active": history.active, "redis": history.redis, "mismatch": history.mismatch}
-        for key, title in ROWS:
+    def compose(self) -> ComposeResult:
+        yield Static(id="conn-body")
+
+    def watch_view(self, view: View | None) -> None:
+        if view is not None:
+            self.show_view(view)
+
+    def show_view(self, view: View) -> None:
+        apply_freshness(self, view.assessment)
+        stats = view.stats
+        if stats is None:
+            set_content(self.query_one("#conn-body", Static), Content("no data yet"))
+            return
+        cs = stats.connection_stats
+        trusted = view.assessment.trusted
+        a, r = cs.active_connections, cs.redis_connection_counters
+        mismatch = None if a is None or r is None else abs(a - r)
+        values = {"active": a, "redis": r, "mismatch": mismatch}
+        series = {"active": view.history.active, "redis": view.history.redis, "mismatch": view.history.mismatch}
+        inner = self.scrollable_content_region.width or 40
+        label_w = 15 if inner >= 56 else 9
+        rows: list[Content] = []
+        for key, title, short in ROWS:
             value = values[key]
-            style = ""
-            if key == "mismatch":
-                style = "$error" if mismatch > 10 else ("$warning" if mismatch else "$success")
-            shown = f"[b {style}]{value:>6}[/]" if style else f"[b]{value:>6}[/b]"
-            set_static(self.query_one(f"#conn-{key}-label", Static), f"{title:<15} {shown}", layout=False)
-            self.query_one(f"#conn-{key}-spark", Sparkline).data = list(series[key])[-SPARK_POINTS:]
-        notes = []
-        if not cs.cleanup_task_running:
-            notes.append("[$error]periodic cleanup task NOT running[/]")
+            title = title if label_w == 15 else short
+            style = "bold"
+            if key == "mismatch" and value is not None and trusted:
+                style = "bold $error" if value > 10 else ("bold $warning" if value else "bold")
+            shown = num(value) if value is not None else "? unknown"
+            head = f"{title:<{label_w}} "
+            cells = f"{shown:>6}"
+            # the range of past samples; "was" when the current value is unknown (never read as now)
+            was = "was " if value is None else ""
+            label = was + range_label(list(series[key])[-SPARK_POINTS:])
+            width = max(inner - len(head) - len(cells) - len(label) - 3, 4)
+            pts = list(series[key])[-min(SPARK_POINTS, width):]
+            label = was + range_label(pts)
+            rows.append(line(head, (cells, style), " ", (spark(pts, width), "$accent"), " ", (label, "dim")))
+        if not trusted:
+            task = line(("periodic cleanup task: unknown", "dim"))
+        elif cs.cleanup_task_running is None:
+            task = line(("periodic cleanup task: unknown", "dim"))
+        elif cs.cleanup_task_running:
+            task = line(("periodic cleanup task running", "$success"))
         else:
-            notes.append("[$success]periodic cleanup task running[/]")
-        if not cs.store_available:
-            notes.append("[$error]state store unavailable[/]")
-        n = len(history.active)
-        notes.append(f"[dim]history: last {n} poll{'s' if n != 1 else ''}[/dim]")
-        set_static(self.query_one("#conn-note", Static), "\n".join(notes))
+            task = line(("periodic cleanup task NOT running", "$error"))
+        rows.append(task)
+        if view.snapshot is not None and view.snapshot.store_down:
+            st = stats.store_status
+            why = f" ({st.reason})" if st.reason else ""
+            rows.append(line(("✖ state store ", "bold $error"), (st.state.replace("_", " ") + why, "$error")))
+        n = len(view.history)
+        rows.append(line((f"history: {n} poll{'s' if n != 1 else ''}; bars from zero", "dim")))
+        set_content(self.query_one("#conn-body", Static), lines(rows))

@@ -1,13 +1,24 @@
-"""The one-line header: source, health badge, data age, poll cost, interval, PAUSED."""
+"""The one-line header: state badge, data age, poll cost, interval, PAUSED / READONLY, source.
+
+The badge is the health the service measured only while the data is current; otherwise
+it is SOURCE DOWN / STORE DOWN / UNKNOWN and the last health is shown dim, never green.
+Each level has its own word and symbol so 16 colours, TERM=screen and NO_COLOR read it.
+"""
 
 from __future__ import annotations
 
-from textual.markup import escape
+import time
+
+from textual.content import Content
 from textual.widgets import Static
 
 from sse_tui import fmt
-from sse_tui.sources import Snapshot
-from sse_tui.widgets.text import set_static
+from sse_tui.literal import line
+from sse_tui.model import Assessment, Snapshot
+from sse_tui.widgets.common import set_content
+
+HEALTH_BADGE = {"healthy": "✔ HEALTHY", "degraded": "▲ DEGRADED", "unhealthy": "✖ UNHEALTHY"}
+SEP = Content.styled(" │ ", "dim")
 
 
 class HeaderBar(Static):
@@ -18,27 +29,36 @@ class HeaderBar(Static):
         *,
         source: str,
         snapshot: Snapshot | None,
+        assessment: Assessment,
         data_age: float | None,
         interval: float,
         paused: bool,
-        error: bool,
+        readonly: bool = False,
     ) -> None:
-        parts: list[str] = []
+        parts: list[Content] = []
+        if assessment.badge is not None:
+            parts.append(line((f" ? {assessment.badge} ", "bold reverse $error")))
         if snapshot is None:
-            parts.append("[$warning]waiting for data…[/]")
+            if assessment.badge is None:
+                parts.append(line(("waiting for data…", "$warning")))
         else:
             health = snapshot.stats.health_indicators.overall_health
-            style = fmt.HEALTH_STYLE[health]
-            parts.append(f"[b reverse {style}] {health.upper()} [/]")
+            if assessment.badge is None:
+                parts.append(line((f" {HEALTH_BADGE[health]} ", f"bold reverse {fmt.HEALTH_STYLE[health]}")))
+            else:
+                parts.append(line((f"last: {HEALTH_BADGE[health]}", "dim")))
             if snapshot.recorded_at is not None:
-                parts.append(f"recorded {escape(snapshot.stats.timestamp)}")
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(snapshot.recorded_at))
+                parts.append(line("recorded ", (stamp, "bold"), " UTC"))
             else:
                 when = f"updated {fmt.age(data_age)} ago"
                 if snapshot.poll_ms is not None:
                     when += f", poll {fmt.ms(snapshot.poll_ms)}"
-                parts.append(f"[$error]{when}[/]" if error else when)
-        parts.append(f"every {interval:g}s")
+                parts.append(line((when, "$error" if not assessment.source_up else "")))
+        parts.append(line(f"every {interval:g}s"))
         if paused:
-            parts.append("[b reverse $warning] PAUSED [/]")
-        parts.append(escape(source))
-        set_static(self, " [dim]│[/dim] ".join(parts), layout=False)
+            parts.append(line((" PAUSED ", "bold reverse $warning")))
+        if readonly:
+            parts.append(line((" READONLY ", "bold reverse $accent")))
+        parts.append(line((source, "")))
+        set_content(self, SEP.join(parts), layout=False)

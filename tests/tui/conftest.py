@@ -16,9 +16,20 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-
-from sse_tui.samples import sample_connections, sample_stats
 from tui_helpers import FixedClock
+
+from sse_tui.model import ConnectionQuery, Thresholds
+from sse_tui.samples import T0, sample_connections, sample_stats
+from sse_tui.sources import local_page
+from tests.service.conftest import workers  # noqa: F401 - real worker processes for the e2e tests
+
+
+@pytest.fixture(autouse=True)
+def private_config(tmp_path_factory, monkeypatch) -> None:
+    """No test reads or writes the user's real settings (the theme is kept there)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+    monkeypatch.delenv("SSE_MONITORING_TOKEN", raising=False)
+    monkeypatch.delenv("SSE_DASH_TOKEN", raising=False)
 
 
 @pytest.fixture
@@ -52,8 +63,11 @@ def _starlette_app(svc: FakeService) -> Starlette:
 
     async def connections(request: Request) -> Response:
         svc.connections_calls += 1
-        conns = [c.model_dump(mode="json") for c in sample_connections(5)]
-        return JSONResponse({"state": request.query_params.get("state", "all"), "total": 5, "limit": 50, "offset": 0, "connections": conns})
+        query = ConnectionQuery(state=request.query_params.get("state", "all"), q=request.query_params.get("q", ""),
+                                sort=request.query_params.get("sort", "age"), order=request.query_params.get("order", "desc"),
+                                offset=int(request.query_params.get("offset", 0)), limit=int(request.query_params.get("limit", 50)))
+        page = local_page(sample_connections(5), query, T0, Thresholds())
+        return JSONResponse(page.model_dump(mode="json"))
 
     async def cleanup(request: Request) -> Response:
         auth = request.headers.get("authorization")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from textual.command import CommandPalette
 from textual.widgets import DataTable, Input, Static
+from tui_helpers import FixedClock, wait_until
 
 from core.models import CleanupResult
 from sse_tui.app import DashboardApp, make_app
@@ -15,8 +16,6 @@ from sse_tui.recording import Recorder, ReplaySource
 from sse_tui.samples import ScriptedSource, sample_snapshot
 from sse_tui.sources import SourceError
 from sse_tui.widgets.dialogs import CleanupDialog, HelpScreen
-
-from tui_helpers import FixedClock, wait_until
 
 
 def build(source, clock, **kwargs) -> tuple[DashboardApp, list[tuple[str, str]]]:
@@ -76,7 +75,7 @@ async def test_r_polls_now_one_at_a_time(clock: FixedClock) -> None:
         await first_poll(pilot, app)
         for expected in (2, 3):
             await pilot.press("r")
-            await wait_until(pilot, lambda: src.fetches >= expected, what=f"poll {expected}")
+            await wait_until(pilot, lambda expected=expected: src.fetches >= expected, what=f"poll {expected}")
         assert src.fetches == app.state.polls == 3
 
 
@@ -216,12 +215,14 @@ async def test_dialog_warns_when_data_is_stale(clock: FixedClock) -> None:
 
 async def test_readonly_removes_cleanup(clock: FixedClock) -> None:
     src = ScriptedSource([sample_snapshot()])
-    app, _ = build(src, clock, readonly=True)
+    app, notes = build(src, clock, readonly=True)
     async with app.run_test() as pilot:
         await first_poll(pilot, app)
+        assert "READONLY" in text_of(app, "#header")
         await pilot.press("c")
         await pilot.pause()
         assert not isinstance(app.screen, CleanupDialog)
+        assert ("cleanup unavailable: read-only (--readonly)", "warning") in notes
         assert not app.query("#cleanup-button")
         assert "Cleanup now" not in [c.title for c in app.get_system_commands(app.screen)]
     assert src.cleanups == []
@@ -236,9 +237,11 @@ async def test_source_down_keeps_last_data_and_shows_banner(clock: FixedClock) -
         await pilot.press("r")
         await wait_until(pilot, lambda: app.state.failures >= 1, what="failure")
         banner = text_of(app, "#banner")
-        assert "STALE" in banner and "timed out after 5s" in banner and "retry in 2s" in banner
+        assert "SOURCE DOWN" in banner and "timed out after 5s" in banner and "retry in 2s" in banner
+        assert "press r to retry now" in banner
         assert "showing data from 3s ago" in banner
-        assert "DEGRADED" in text_of(app, "#header")
+        header = text_of(app, "#header")
+        assert "SOURCE DOWN" in header and "last: ▲ DEGRADED" in header
 
 
 async def test_unexpected_exception_in_source_is_a_banner(clock: FixedClock) -> None:
@@ -249,7 +252,7 @@ async def test_unexpected_exception_in_source_is_a_banner(clock: FixedClock) -> 
     app, _ = build(Broken([sample_snapshot()]), clock)
     async with app.run_test() as pilot:
         await wait_until(pilot, lambda: app.state.failures >= 1, what="failure")
-        assert "ERROR" in text_of(app, "#banner") and "kaboom" in text_of(app, "#banner")
+        assert "NO DATA" in text_of(app, "#banner") and "kaboom" in text_of(app, "#banner")
         assert app.is_running
 
 
@@ -268,14 +271,14 @@ async def test_slash_filters_and_o_sorts_connections(clock: FixedClock) -> None:
         await pilot.press("enter")
         assert app.focused is table
         await pilot.press("o")
-        assert app.query_one("#connections-view").sort_by == "idle"
+        assert app.query_one("#connections-view").query_spec.sort == "idle"
 
 
 async def test_number_keys_switch_tabs(clock: FixedClock) -> None:
     app, _ = build(ScriptedSource([sample_snapshot()]), clock)
     async with app.run_test() as pilot:
         await first_poll(pilot, app)
-        for key, tab in (("2", "connections"), ("3", "config"), ("1", "overview")):
+        for key, tab in (("2", "connections"), ("3", "channels"), ("4", "config"), ("1", "overview")):
             await pilot.press(key)
             assert app.query_one("#tabs").active == tab
 
@@ -290,7 +293,7 @@ async def test_record_then_replay_with_pause_and_step(clock: FixedClock, tmp_pat
         for n in (2, 3):
             clock.advance(1)
             await pilot.press("r")
-            await wait_until(pilot, lambda: app.state.polls >= n, what=f"poll {n}")
+            await wait_until(pilot, lambda n=n: app.state.polls >= n, what=f"poll {n}")
     rec.close()
     assert len(path.read_text().splitlines()) == 3
 
@@ -329,6 +332,6 @@ async def test_connections_page_fetched_only_while_its_tab_shows(fake_service, c
         await pilot.press("1")
         calls = fake_service.connections_calls
         app.action_refresh_now()
-        await wait_until(pilot, lambda: app.state.polls >= 4, what="a poll on the overview")
+        await wait_until(pilot, lambda: app.state.polls >= 3, what="a poll on the overview")
         assert fake_service.connections_calls == calls
     await source.aclose()

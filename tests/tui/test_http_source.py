@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 
+from sse_tui.model import ConnectionQuery
 from sse_tui.samples import sample_stats
 from sse_tui.sources import HttpSource, SourceError, redact_url
 
@@ -15,10 +16,11 @@ async def test_fetches_stats_and_connections_with_token(fake_service) -> None:
     src = HttpSource(fake_service.monitoring_url, token="s3cret")
     try:
         snap = await src.fetch()
+        page = await src.list_connections(ConnectionQuery(state="all", limit=3))
     finally:
         await src.aclose()
     assert snap.stats.health_indicators.overall_health == "healthy"
-    assert snap.connections is not None and len(snap.connections) == 5 and snap.connections_total == 5
+    assert len(page.connections) == 3 and page.total == 5 and page.limit == 3
     assert snap.poll_ms is not None and snap.poll_ms >= 0 and snap.response_bytes and snap.response_bytes > 100
     assert fake_service.auth_seen[0] == "Bearer s3cret"
     assert "s3cret" not in src.describe()
@@ -141,7 +143,7 @@ async def test_huge_declared_length_is_refused() -> None:
         await src.aclose()
 
 
-async def test_missing_connections_endpoint_is_not_an_error() -> None:
+async def test_missing_connections_endpoint_is_a_clear_error_not_a_poll_failure() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/monitoring":
             return httpx.Response(200, json=GOOD)
@@ -150,9 +152,11 @@ async def test_missing_connections_endpoint_is_not_an_error() -> None:
     src = HttpSource("http://svc/monitoring", transport=httpx.MockTransport(handler))
     try:
         snap = await src.fetch()
+        with pytest.raises(SourceError, match="connections list refused"):
+            await src.list_connections(ConnectionQuery())
     finally:
         await src.aclose()
-    assert snap.connections is None
+    assert snap.page is None
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.models import Alert
+from sse_tui.model import BACKOFF_CAP_SECONDS, MAX_EVENTS, DashboardState, Snapshot, backoff_delay
 from sse_tui.samples import sample_snapshot, sample_stats
-from sse_tui.sources import Snapshot
-from sse_tui.state import BACKOFF_CAP_SECONDS, DashboardState, backoff_delay
 
 
 @pytest.mark.parametrize(
@@ -35,7 +34,7 @@ def test_events_start_and_end() -> None:
     st = DashboardState()
     st.record_success(sample_snapshot("unhealthy"), 10.0)
     on = {e.type for e in st.events if e.ongoing}
-    assert "connection_mismatch" in on and "stale_connections" in on
+    assert "connection_mismatch" in on and "stale_connection_accumulation" in on
     st.record_success(sample_snapshot("healthy"), 20.0)
     assert all(not e.ongoing for e in st.events)
     assert {e.ended_at for e in st.events} == {20.0}
@@ -52,5 +51,5 @@ def test_events_history_is_bounded() -> None:
             update={"warnings": [Alert(type=f"w{i}", message="m", severity="low")]}
         )
         st.record_success(Snapshot(stats=base.model_copy(update={"health_indicators": hi})), float(i))
-    assert len(st.events) <= 31
+    assert len(st.events) <= MAX_EVENTS + 1
     assert st.events[-1].type == "w99" and st.events[-1].ongoing

@@ -12,7 +12,6 @@ import time
 import uuid
 from pathlib import Path
 
-
 from core.config import load_config
 from core.demo import DemoService
 from core.manager import ConnectionManager
