@@ -43,7 +43,7 @@ from sse_tui.model import Assessment, ConnectionQuery, DashboardState, Snapshot,
 from sse_tui.recording import Recorder, ReplaySource, open_private
 from sse_tui.settings import export_dir as pick_export_dir
 from sse_tui.settings import load_settings, save_settings
-from sse_tui.sources import AuthChecker, Cleaner, Disconnector, Pager, Prober, Reaper, Source, SourceError
+from sse_tui.sources import AuthChecker, Cleaner, Disconnector, Historian, Pager, Prober, Reaper, Source, SourceError
 from sse_tui.widgets.ages import AgesPanel
 from sse_tui.widgets.alerts import AlertsPanel
 from sse_tui.widgets.banner import StatusBanner, auth_line, source_down_line, store_down_line
@@ -53,6 +53,7 @@ from sse_tui.widgets.config import ConfigPanel
 from sse_tui.widgets.connections import ConnectionsPanel
 from sse_tui.widgets.dialogs import CleanupDialog, ConfirmDialog, ConnectionDetail, HelpScreen, SeekDialog
 from sse_tui.widgets.header import HeaderBar
+from sse_tui.widgets.history import HistoryView
 from sse_tui.widgets.tables import ChannelsTable, ConnectionsView, WorkersTable
 
 Clock = Callable[[], float]
@@ -88,6 +89,7 @@ class DashboardApp(App[None]):
         Binding("2", "tab('connections')", "Connections", show=False),
         Binding("3", "tab('channels')", "Channels", show=False),
         Binding("4", "tab('config')", "Config", show=False),
+        Binding("5", "tab('history')", "History", show=False),
     ]
 
     def __init__(
@@ -120,6 +122,8 @@ class DashboardApp(App[None]):
         self.is_replay = isinstance(source, ReplaySource)
         self.auth_state: str | None = None
         self.conn_query = ConnectionQuery()
+        self._history_at: float | None = None  # when the history was last fetched (dashboard clock)
+        self._history_range = "1h"
         self.conn_error: str | None = None
         self._wake = asyncio.Event()
         self._theme_loaded = False
@@ -163,6 +167,8 @@ class DashboardApp(App[None]):
                 yield ChannelsTable(id="channels-table", classes="panel")
             with TabPane("Configuration", id="config"):
                 yield ConfigPanel(id="config-panel", classes="panel")
+            with TabPane("History", id="history"):
+                yield HistoryView(id="history-view", classes="panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -177,6 +183,7 @@ class DashboardApp(App[None]):
             "#connections-view": "Connections",
             "#channels-table": "Channels",
             "#config-panel": "Configuration",
+            "#history-view": "Fleet history (l live, 1 1 h, 6 6 h, 2 24 h, 7 7 d)",
         }
         for selector, title in titles.items():
             set_border(self._main.query_one(selector), title=title)
@@ -264,6 +271,7 @@ class DashboardApp(App[None]):
             snapshot = await self._with_page(snapshot)
             self._accept(snapshot)
             await self._refresh_channels()
+            await self._refresh_history()
         self.render_all()
 
     def _active_tab(self) -> str | None:
@@ -292,6 +300,34 @@ class DashboardApp(App[None]):
             self.say(f"channels: {exc.reason}", severity="warning", timeout=4)
             return
         self._main.query_one(ChannelsTable).page = page
+
+    async def _refresh_history(self, *, force: bool = False) -> None:
+        """The fleet's stored history: once at connect (so it is there the moment the tab
+        opens), then while the History tab is shown, at most once per bucket step."""
+        if not isinstance(self.source, Historian) or self.is_replay:
+            return
+        view = self._main.query_one(HistoryView)
+        range_s, step = view.request_for(self._history_range)
+        now = self.clock()
+        due = self._history_at is None or (self._active_tab() == "history" and now - self._history_at >= max(step, 10.0))
+        if not (force or due):
+            return
+        self._history_at = now
+        try:
+            series = await self.source.history(range_s, step)
+        except SourceError as exc:
+            view.show(view.series, self._history_range, message=f"history: {exc.reason}")
+            return
+        trends = self.shown.stats.performance_trends if self.shown is not None else ()
+        view.show(series, self._history_range, trends=trends)
+
+    @work(exclusive=True, group="history", exit_on_error=False)
+    async def _history_now(self) -> None:
+        await self._refresh_history(force=True)
+
+    def on_history_view_range_requested(self, event: HistoryView.RangeRequested) -> None:
+        self._history_range = event.name
+        self._history_now()
 
     @work(exclusive=True, group="page", exit_on_error=False)
     async def fetch_page(self) -> None:
@@ -422,6 +458,8 @@ class DashboardApp(App[None]):
             self.fetch_page()
         elif tab == "channels":
             self._channels_now()
+        elif tab == "history":
+            self._history_now()
         try:
             self._render_active_tab()
         except NoMatches:

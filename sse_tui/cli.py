@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record-max-mb", type=float, default=50.0, help="rotate the recording at this size (default 50)")
     p.add_argument("--once", action="store_true", help="print a plain-text summary and exit")
     p.add_argument("--json", action="store_true", help="with --once: print the monitoring JSON")
+    p.add_argument("--export-history", nargs=2, metavar=("RANGE", "FILE"), default=None,
+                   help="with --redis: write RANGE (e.g. 6h) of the stored fleet history as a --replay recording, then exit")
     p.add_argument("--demo-clients", type=int, default=40, help=argparse.SUPPRESS)
     p.add_argument("--version", action="version", version=f"sse-dash {_version()}")
     return p
@@ -188,6 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_parser().error("--interval must be positive")
     if args.timeout <= 0:
         build_parser().error("--timeout must be positive")
+    if args.export_history:
+        from sse_tui.history_export import run_export
+        return run_export(args.redis, args.namespace, *args.export_history)
     try:
         source = make_source(args)
     except SourceError as exc:

@@ -83,10 +83,12 @@ def series_to_stats(series: HistorySeries, configuration: ConfigurationView,
 
 
 def write_recording(stats: list[MonitoringStats], path: str | Path) -> int:
-    """Write the frames as a ``--replay``-able JSON-lines file; returns how many."""
-    with Path(path).open("w", encoding="utf-8") as fh:
+    """Write the frames as a ``--replay``-able JSON-lines file, created 0600 like every
+    recording (it may hold what clients sent); returns how many."""
+    from sse_tui.recording import open_private
+    with open_private(Path(path), "w") as fh:
         for s in stats:
-            frame = snapshot_to_json(Snapshot(stats=s, connections=None), recorded_at=s.now or 0.0)
+            frame = snapshot_to_json(Snapshot(stats=s), recorded_at=s.now or 0.0)
             fh.write(json.dumps(frame, separators=(",", ":")) + "\n")
     return len(stats)
 
@@ -121,8 +123,9 @@ async def export_from_redis(redis_url: str, namespace: str | None, range_text: s
 
 
 def run_export(redis_url: str | None, namespace: str | None, range_text: str, path: str) -> int:
-    """``sse-dash --redis URL --export-history RANGE FILE``: exit code 0 on success, 2 on a
-    usage or connection error (the message never shows the URL's password)."""
+    """``sse-dash --redis URL --export-history RANGE FILE``: exit code 0 on success, 3 (one
+    line, like every sse-dash start-up error) on a usage or connection error; the message
+    never shows the URL's password."""
     import asyncio
     import sys
 
@@ -130,17 +133,17 @@ def run_export(redis_url: str | None, namespace: str | None, range_text: str, pa
 
     if not redis_url:
         print("sse-dash: --export-history needs --redis", file=sys.stderr)
-        return 2
+        return 3
     try:
         n = asyncio.run(export_from_redis(redis_url, namespace, range_text, path))
     except ValueError as exc:
         print(f"sse-dash: {exc}", file=sys.stderr)
-        return 2
+        return 3
     except OSError as exc:
         print(f"sse-dash: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return 3
     except Exception as exc:  # noqa: BLE001 - store errors are reported once, here, without secrets
         print(f"sse-dash: cannot export from {redact_url(redis_url)}: {type(exc).__name__}", file=sys.stderr)
-        return 2
+        return 3
     print(f"sse-dash: {n} frames of fleet history written to {path} (play with --replay {path})", file=sys.stderr)
     return 0

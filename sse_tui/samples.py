@@ -55,14 +55,18 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         error_rate = 14.3
         running = False
         validation = ["stale_threshold_seconds (300) is less than 3x ping_interval_seconds (120)"]
+    if health in ("unhealthy", "dead_worker"):
+        # the dead worker's 41 connections stay in the registry (and its counter) until cleanup
+        # reaps them, while active counts live workers only: the server sees a mismatch
+        redis_counters = active + 41
     indicators = evaluate(HealthInputs(
-        active_connections=active if store_up else 0,
-        redis_connection_counters=redis_counters if store_up else 0,
+        active_connections=active if store_up else None,
+        redis_connection_counters=redis_counters if store_up else None,
         error_rate=error_rate,
         cleanup_task_running=running,
         periodic_cleanup_enabled=True,
-        stale=stale if store_up else 0,
-        very_old=very_old if store_up else 0,
+        stale=stale if store_up else None,
+        very_old=very_old if store_up else None,
         store_available=store_up,
         store_error=None if store_up else "connection refused",
         error_rate_window=error_rate,

@@ -35,6 +35,7 @@ from core.models import (
     ConnectionPage,
     ConnectionRecord,
     DisconnectResult,
+    HistorySeries,
     MonitoringStats,
     ReapResult,
 )
@@ -44,7 +45,7 @@ MAX_BODY_BYTES = 5 * 1024 * 1024
 CONNECTIONS_LIMIT = 50
 AuthState = Literal["ok", "rejected", "missing", "disabled", "unknown"]
 
-__all__ = ["Snapshot", "SourceError", "Source", "Pager", "Cleaner", "Disconnector", "Reaper", "AuthChecker",
+__all__ = ["Snapshot", "SourceError", "Source", "Pager", "Cleaner", "Disconnector", "Reaper", "AuthChecker", "Historian",
            "HttpSource", "DemoSource", "RedisSource", "redact_url", "parse_stats", "local_page"]
 
 
@@ -98,6 +99,13 @@ class Reaper(Protocol):
 @runtime_checkable
 class AuthChecker(Protocol):
     async def check_auth(self) -> AuthState: ...
+
+
+@runtime_checkable
+class Historian(Protocol):
+    """The fleet's stored history (``GET /monitoring/history``, or the store directly)."""
+
+    async def history(self, range_s: float, step: float) -> HistorySeries: ...
 
 
 @runtime_checkable
@@ -390,6 +398,16 @@ class HttpSource:
         except ValidationError as exc:
             raise SourceError(f"unexpected channels response: {_validation_summary(exc)}") from None
 
+    async def history(self, range_s: float, step: float) -> HistorySeries:
+        params = {"range": f"{int(range_s)}s", "step": f"{int(step)}s"}
+        status, body, _ = await self._get(f"{self.monitoring_url}/history", params=params)
+        if status != 200:
+            raise self._refused("history", status, body)
+        try:
+            return HistorySeries.model_validate_json(body)
+        except ValidationError as exc:
+            raise SourceError(f"unexpected history response: {_validation_summary(exc)}") from None
+
     async def probe(self) -> bool:
         """A TCP connect to the service (no request): True when it accepts connections."""
         import asyncio
@@ -522,6 +540,9 @@ class DemoSource:
     async def channels(self) -> ChannelsPage:
         return await (await self.start()).channels()
 
+    async def history(self, range_s: float, step: float) -> HistorySeries:
+        return await (await self.start()).history(range_s, step)
+
     async def check_auth(self) -> AuthState:
         return await (await self.start()).check_auth()
 
@@ -617,6 +638,10 @@ class RedisSource:
 
     async def channels(self) -> ChannelsPage:
         result: ChannelsPage = await self._call("channels", "channels")
+        return result
+
+    async def history(self, range_s: float, step: float) -> HistorySeries:
+        result: HistorySeries = await self._call("history", "history", range_s, step)
         return result
 
     async def cleanup(self, batch_size: int) -> CleanupResult:

@@ -298,7 +298,7 @@ class ConnectionsView(Vertical):
             total = f"{page.total}+" if page.truncated else str(page.total)
             pages = max((page.total - 1) // max(page.limit, 1) + 1, 1)
             parts += [(f"{first}–{last} of {total}", "bold"),
-                      f" {STATE_LABEL.get(q.state, q.state)} · page {page.offset // max(page.limit, 1) + 1}/{pages}"]
+                      f" · {STATE_LABEL.get(q.state, q.state)} · page {page.offset // max(page.limit, 1) + 1}/{pages}"]
             if page.truncated:
                 parts.append((" (search stopped at its scan bound)", "$warning"))
         parts.append(f" · sort {q.sort} {'↓' if q.order == 'desc' else '↑'} (o/O) · state (s) · [ ] pages · / search · Enter detail")

@@ -60,13 +60,28 @@ def test_export_history_makes_a_replayable_recording(redis_url, namespace, tmp_p
 @pytest.mark.parametrize("args, message", [((None, None, "1h", "x.jsonl"), "needs --redis"),
                                            (("redis://:pw@127.0.0.1:1/0", None, "soon", "x.jsonl"), "not a duration")])
 def test_export_usage_errors(args, message, capsys):
-    assert run_export(*args) == 2
+    assert run_export(*args) == 3
     err = capsys.readouterr().err
     assert message in err and "pw" not in err
 
 
 def test_export_unreachable_redis_never_shows_the_password(capsys, tmp_path):
     t0 = time.monotonic()
-    assert run_export("redis://:hunter2@127.0.0.1:1/0", None, "1h", str(tmp_path / "x.jsonl")) == 2
+    assert run_export("redis://:hunter2@127.0.0.1:1/0", None, "1h", str(tmp_path / "x.jsonl")) == 3
     err = capsys.readouterr().err
     assert "cannot export" in err and "hunter2" not in err and time.monotonic() - t0 < 30
+
+
+def test_cli_export_history_writes_a_private_recording_that_replays(redis_url, namespace, tmp_path):
+    """sse-dash --redis URL --namespace NS --export-history 15m FILE, then --replay FILE --once."""
+    import asyncio
+    import stat
+
+    from sse_tui.cli import main
+
+    asyncio.run(_write_history(redis_url, namespace, 30))
+    out = tmp_path / "incident.jsonl"
+    assert main(["--redis", redis_url, "--namespace", namespace, "--export-history", "15m", str(out)]) == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert len(ReplaySource(out).frames) >= 25
+    assert main(["--replay", str(out), "--once"]) in (0, 1, 2)  # plays back: a health exit code, not 3

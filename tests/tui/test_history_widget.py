@@ -104,7 +104,7 @@ async def test_range_keys_post_requests_and_the_widget_draws_alert_marks() -> No
     async with app.run_test(size=(100, 30)) as pilot:
         for key in ("7", "2", "l"):
             await pilot.press(key)
-        await wait_until(pilot, lambda: len(app.requests) == 3, what="three range requests")
+        await wait_until(pilot, lambda: len(app.requests) == 3, timeout=20, what="three range requests")
         names = [(r.name, r.range_s) for r in app.requests]
         assert names == [("7d", 7 * 86400.0), ("24h", 86400.0), ("live", 600.0)]
         assert all(r.step >= CFG.HISTORY_INTERVAL_SECONDS for r in app.requests)
