@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -427,7 +428,7 @@ class DashboardApp(App[None]):
         tab = self._active_tab()
         if tab == "overview":
             for panel in (ConnectionsPanel, AgesPanel, CleanupPanel, AlertsPanel):
-                self._main.query_one(panel).view = view
+                self._main.query_one(panel).view = view  # type: ignore[attr-defined]  # each panel declares a view reactive
             stats = view.stats
             title = "Alerts & events"
             if stats is not None:
@@ -714,8 +715,10 @@ class DashboardApp(App[None]):
             return
         body = line("Close stream ", (connection_id, "bold"), " of client ", (client or "-", "bold"),
                     " on its worker and remove it from the registry?")
-        self.push_screen(ConfirmDialog("Disconnect this connection?", body, "Disconnect"),
-                         lambda ok: self.run_disconnect(connection_id) if ok else None)
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self.run_disconnect(connection_id)
+        self.push_screen(ConfirmDialog("Disconnect this connection?", body, "Disconnect"), confirmed)
 
     @work(exclusive=True, group="action", exit_on_error=False)
     async def run_disconnect(self, connection_id: str) -> None:
@@ -752,8 +755,10 @@ class DashboardApp(App[None]):
             return
         body = line("Remove the ", (str(worker.connections), "bold"), " connection(s) of DEAD worker ",
                     (worker.worker_id, "bold"), f" (no heartbeat for {fmt.age(worker.heartbeat_age_seconds)}) now?")
-        self.push_screen(ConfirmDialog("Reap this worker now?", body, "Reap"),
-                         lambda ok: self.run_reap(worker.worker_id) if ok else None)
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self.run_reap(worker.worker_id)
+        self.push_screen(ConfirmDialog("Reap this worker now?", body, "Reap"), confirmed)
 
     @work(exclusive=True, group="action", exit_on_error=False)
     async def run_reap(self, worker_id: str) -> None:
@@ -770,7 +775,7 @@ class DashboardApp(App[None]):
         if event.button.id == "cleanup-button":
             self.action_cleanup()
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         if self.why_no_action(Cleaner) is None:
             yield SystemCommand("Cleanup now", "Run a cleanup (asks for confirmation)", self.action_cleanup)
@@ -792,7 +797,7 @@ class DashboardApp(App[None]):
 
     def _check_tty(self) -> None:
         try:
-            os.get_terminal_size(sys.__stdout__.fileno())
+            os.get_terminal_size(sys.__stdout__.fileno() if sys.__stdout__ is not None else -1)
         except (OSError, ValueError, AttributeError):
             self._terminal_lost()
 
@@ -810,6 +815,6 @@ class DashboardApp(App[None]):
         self.exit(return_code=0)
 
 
-def make_app(source: Source, clock: Clock = time.time, **kwargs) -> DashboardApp:
+def make_app(source: Source, clock: Clock = time.time, **kwargs: Any) -> DashboardApp:
     """Build the dashboard for ``source``; ``clock`` returns epoch seconds."""
     return DashboardApp(source, clock, **kwargs)

@@ -78,7 +78,7 @@ def read_token(args: argparse.Namespace) -> str | None:
     if args.token:
         print("sse-dash: warning: --token is visible to every user in ps; use SSE_MONITORING_TOKEN or --token-file",
               file=sys.stderr)
-        return args.token
+        return str(args.token)
     return None
 
 
@@ -108,8 +108,13 @@ def summary(snapshot: Snapshot, source: str) -> str:
     hi = s.health_indicators
     a, r = cs.active_connections, cs.redis_connection_counters
     mismatch = None if a is None or r is None else abs(a - r)
-    pct = lambda v: "?" if v is None else fmt.pct(v)  # noqa: E731
-    ms = lambda v: "?" if v is None else fmt.ms(v)  # noqa: E731
+
+    def pct(v: float | None) -> str:
+        return "?" if v is None else fmt.pct(v)
+
+    def ms(v: float | None) -> str:
+        return "?" if v is None else fmt.ms(v)
+
     task = "unknown" if cs.cleanup_task_running is None else ("running" if cs.cleanup_task_running else "NOT running")
     lines = [
         f"{s.service_name} at {source}: {hi.overall_health.upper()} ({s.timestamp})",

@@ -10,13 +10,19 @@ connection counts, the cleanup task's state), never 0.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from core.history import parse_duration
 from core.models import (
-    Alert, CleanupStats, ConfigurationView, ConnectionStats, HealthIndicators, HistorySeries, MonitoringStats,
+    Alert,
+    CleanupStats,
+    ConfigurationView,
+    ConnectionStats,
+    HealthIndicators,
+    HistorySeries,
+    MonitoringStats,
     PerformanceMetrics,
 )
 from sse_tui.recording import snapshot_to_json
@@ -49,16 +55,17 @@ def series_to_stats(series: HistorySeries, configuration: ConfigurationView,
             continue
         v = {name: _at(series.last, name, i) for name in series.last}
         end = t + series.step
-        alerts, warnings = [], []
+        alerts: list[Alert] = []
+        warnings: list[Alert] = []
         for span in series.alerts:
             if span.start < end and (span.end is None or span.end > t):
                 a = Alert(type=span.type, message=f"{span.type} (from the fleet history)",
-                          severity=SEVERITY[span.kind])  # type: ignore[arg-type]
+                          severity=SEVERITY[span.kind])
                 (alerts if span.kind == "alert" else warnings).append(a)
         level = series.level[i] or ("unhealthy" if alerts else "degraded" if warnings else "healthy")
         runs, cleaned, errors = v.get("runs"), v.get("cleaned"), v.get("errors")
         out.append(MonitoringStats(
-            timestamp=datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            timestamp=datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             service_name=service_name,
             connection_stats=ConnectionStats(active_connections=v.get("active"),
                                              redis_connection_counters=v.get("counter"),
@@ -70,7 +77,7 @@ def series_to_stats(series: HistorySeries, configuration: ConfigurationView,
                 connections_per_cleanup=round(cleaned / runs, 2) if runs and cleaned is not None else None,
                 stale=v.get("stale"), active=v.get("active_recent"), long_lived=v.get("long_lived"),
                 very_old=v.get("very_old")),
-            health_indicators=HealthIndicators(overall_health=level, alerts=alerts, warnings=warnings),  # type: ignore[arg-type]
+            health_indicators=HealthIndicators(overall_health=level, alerts=alerts, warnings=warnings),
             performance_metrics=PerformanceMetrics(
                 avg_cleanup_duration_ms=v.get("avg_ms"), cleanup_efficiency_rate=None,
                 cleanup_error_rate=_rate(errors, runs),

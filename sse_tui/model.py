@@ -147,7 +147,7 @@ def backoff_delay(interval: float, failures: int, cap: float = BACKOFF_CAP_SECON
     """Delay before the next poll: the interval, doubled per consecutive failure, capped."""
     if failures <= 0:
         return interval
-    return min(max(interval, 1.0) * (2 ** min(failures, 16)), max(cap, interval))
+    return float(min(max(interval, 1.0) * (2 ** min(failures, 16)), max(cap, interval)))
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         WorkerInfo(worker_id="web-1:4211", host="web-1", pid=4211, connections=active // 2 + 3, heartbeat_age_seconds=1.2, started_at=T0 - 86000),
         WorkerInfo(worker_id="web-2:4377", host="web-2", pid=4377, connections=active // 2 - 3, heartbeat_age_seconds=2.7, started_at=T0 - 50000),
     ]
-    if health in ("unhealthy", "dead_worker"):
+    if health in ("unhealthy", "dead_worker") and workers is not None:
         workers.append(WorkerInfo(worker_id="web-3:977", host=None, pid=None, connections=41, heartbeat_age_seconds=94.0,
                                   started_at=T0 - 7200, alive=False))
     events: list[FleetEvent] = []

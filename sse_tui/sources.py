@@ -204,7 +204,7 @@ def local_page(records: Iterable[ConnectionRecord], query: ConnectionQuery, now:
     }
     rows.sort(key=keys.get(query.sort, keys["age"]), reverse=query.order != "asc")
     window = rows[query.offset: query.offset + query.limit]
-    return ConnectionPage(state=query.state, query=query.q, sort=query.sort, order=query.order,  # type: ignore[arg-type]
+    return ConnectionPage(state=query.state, query=query.q, sort=query.sort, order=query.order,
                           total=len(rows), limit=query.limit, offset=query.offset, now=now,
                           stale_threshold_seconds=st.stale_seconds, connections=window)
 
@@ -347,7 +347,7 @@ class HttpSource:
         except ValueError:
             return None
         if isinstance(data, dict) and isinstance(data.get("error"), str):
-            return data["error"]
+            return str(data["error"])
         return None
 
     def _refused(self, what: str, status: int, body: bytes, extra: dict[int, str] | None = None) -> SourceError:

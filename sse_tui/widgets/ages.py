@@ -48,15 +48,15 @@ def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, widt
     fig.draw(fig.bar(labels, counts, marker=markers, width=0.7))
     fig.ruler("y").ticks(count_ticks(max(counts, default=0), max(height - 4, 2)))
     marks = [(stale_seconds, "cyan", "dotted"), (long_lived, "yellow", "default"), (very_old, "red", "default")]
-    for at, colour, style in marks:
+    for at, tint, line_style in marks:
         if at is None:
             continue
         # bars sit at x = 1..n; a bound equal to bucket i's lower edge lies at x = i + 0.5
         for i, b in enumerate(buckets):
             if b.lower_seconds >= at:
-                fig.line(i + 0.5, orientation="v", pixel=colour, style=style)
+                fig.line(i + 0.5, orientation="v", pixel=tint, style=line_style)
                 break
-    return fig.build().string()
+    return str(fig.build().string())
 
 
 def small_change(before: list[AgeBucket], after: list[AgeBucket]) -> bool:

@@ -213,7 +213,9 @@ class SeekDialog(ModalScreen[float | None]):
         self.first, self.last, self.current = first, last, current
 
     def compose(self) -> ComposeResult:
-        fmt_t = lambda t: time.strftime("%H:%M:%S", time.gmtime(t))  # noqa: E731
+        def fmt_t(t: float) -> str:
+            return time.strftime("%H:%M:%S", time.gmtime(t))
+
         with Vertical(id="dialog"):
             yield Static(line(("Seek the replay", "bold")), id="dialog-title")
             yield Static(line(f"recording {fmt_t(self.first)}–{fmt_t(self.last)} UTC, now at ", (fmt_t(self.current), "bold")))

@@ -12,9 +12,10 @@ Times are shown in UTC. A bucket without a sample is drawn as a gap (``╌``), n
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
@@ -60,7 +61,8 @@ def _num(v: float | None) -> str:
     return f"{v:.1f}"
 
 
-def _columns(values: Sequence[float | int | None], width: int, pick=max) -> list[float | None]:
+def _columns(values: Sequence[float | int | None], width: int,
+             pick: Callable[[list[float]], float] = max) -> list[float | None]:
     """Buckets -> ``width`` columns (each the ``pick`` of its buckets; None: no sample)."""
     n = len(values)
     out: list[float | None] = []
@@ -80,7 +82,7 @@ def _column_of(t: float, series: HistorySeries, width: int) -> int | None:
 
 
 def _time_label(t: float, range_s: float) -> str:
-    d = datetime.fromtimestamp(t, timezone.utc)
+    d = datetime.fromtimestamp(t, UTC)
     return d.strftime("%a %H:%M") if range_s > 86400 else d.strftime("%H:%M")
 
 
@@ -107,7 +109,7 @@ class HistoryView(Widget, can_focus=True):
             self.range_s = range_s
             self.step = step
 
-    def __init__(self, series: HistorySeries | None = None, range_name: str = "1h", **kwargs) -> None:
+    def __init__(self, series: HistorySeries | None = None, range_name: str = "1h", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.series = series
         self.range_name = range_name

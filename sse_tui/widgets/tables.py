@@ -11,12 +11,13 @@ from dataclasses import replace
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import var
+from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
 from core.models import ChannelsPage, ConnectionPage, WorkerInfo
@@ -26,7 +27,7 @@ from sse_tui.model import CONNECTION_SORTS, CONNECTION_STATES, PAGE_SIZE, Connec
 from sse_tui.widgets.common import apply_freshness, set_border, set_content
 
 
-def keep_cursor(table: DataTable, key: str | None, fallback_row: int) -> None:
+def keep_cursor(table: DataTable[Any], key: str | None, fallback_row: int) -> None:
     """Put the cursor back on row ``key`` (or the same row number) after a rebuild."""
     if table.row_count == 0:
         return
@@ -41,7 +42,7 @@ def keep_cursor(table: DataTable, key: str | None, fallback_row: int) -> None:
     table.move_cursor(row=row, animate=False, scroll=True)
 
 
-def current_key(table: DataTable) -> tuple[str | None, int]:
+def current_key(table: DataTable[Any]) -> tuple[str | None, int]:
     if table.row_count == 0:
         return None, 0
     try:
@@ -51,7 +52,7 @@ def current_key(table: DataTable) -> tuple[str | None, int]:
     return key, table.cursor_row
 
 
-class WorkersTable(DataTable):
+class WorkersTable(DataTable[Any]):
     """One row per worker: ALIVE / DEAD from the API's ``alive`` and the heartbeat TTL."""
 
     DEFAULT_CSS = "WorkersTable { height: auto; max-height: 8; }"
@@ -115,7 +116,8 @@ class WorkersTable(DataTable):
             title = f"Workers ({len(stats.workers)})"
             if dead:
                 title += f" · {dead} DEAD: select it, k or Enter reaps"
-            set_border(parent, title=title)
+            if isinstance(parent, Widget):
+                set_border(parent, title=title)
 
     def action_reap(self) -> None:
         key, _ = current_key(self)
@@ -237,7 +239,7 @@ class ConnectionsView(Vertical):
 
     clear_filter = action_clear_filter
 
-    def on_key(self, event) -> None:  # Esc inside the search box clears it (as its placeholder says)
+    def on_key(self, event: events.Key) -> None:  # Esc inside the search box clears it (as its placeholder says)
         if event.key == "escape" and self.query_one("#conn-filter", Input).has_focus:
             event.stop()
             self.action_clear_filter()
@@ -307,7 +309,7 @@ class ConnectionsView(Vertical):
         set_content(self.query_one("#conn-caption", Static), line(*parts))
 
 
-class ChannelsTable(DataTable):
+class ChannelsTable(DataTable[Any]):
     """Per-channel summary: connections, stale, oldest (which endpoint is leaking)."""
 
     DEFAULT_CSS = "ChannelsTable { height: 1fr; }"

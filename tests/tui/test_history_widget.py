@@ -15,6 +15,7 @@ import math
 
 import pytest
 from textual.app import App, ComposeResult
+from tui_helpers import wait_until
 
 from core import history
 from core.config import load_config
@@ -22,7 +23,6 @@ from core.history import HistorySample
 from core.models import HistorySeries, TrendEvidence
 from core.store.memory import MemoryStore
 from sse_tui.widgets.history import RANGES, HistoryView
-from tui_helpers import wait_until
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 END = 1_795_000_000.0  # a fixed fleet clock (Fri 2026-11-20 ~ 07:06 UTC)
