@@ -95,7 +95,15 @@ def test_history_snapshots(snap_compare, size, range_name) -> None:
     assert any(a.type == "connection_mismatch" and a.end is not None for a in series.alerts)
     band = next(t for t in trends if t.type == "baseline_deviation")
     assert (band.band_low is not None) == (range_name == "7d")  # 7 days of history make a baseline; 1 h does not
-    assert snap_compare(HistoryApp(series, range_name, trends), terminal_size=size)
+    app = HistoryApp(series, range_name, trends)
+
+    async def settled(pilot) -> None:  # focus and the first full paint land before the picture (a loaded CI box)
+        view = app.query_one(HistoryView)
+        await wait_until(pilot, lambda: view.has_focus and view.series is not None and view.size.width > 0,
+                         timeout=20, what="the history view painted and focused")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=settled)
 
 
 async def test_range_keys_post_requests_and_the_widget_draws_alert_marks() -> None:
