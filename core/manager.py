@@ -466,11 +466,7 @@ class ConnectionManager:
                 batch = list(self._to_register.values())
                 for e in batch:
                     e.sent = True
-                records = []
-                for e in batch:
-                    seen = max(e.last_touch, self._active.get(e.record.connection_id, 0.0))
-                    r = e.record
-                    records.append(r.model_copy(update={"last_activity": seen}) if seen > r.last_activity else r)
+                records = [self._current_record(e) for e in batch]
                 await self.store.register_many(records)
                 for e, r in zip(batch, records, strict=True):
                     cid = e.record.connection_id
@@ -604,11 +600,7 @@ class ConnectionManager:
             else:
                 removed_elsewhere.append(cid)
         if readd:
-            records = []
-            for e in readd:
-                seen = max(e.last_touch, self._active.get(e.record.connection_id, 0.0))
-                r = e.record
-                records.append(r.model_copy(update={"last_activity": seen}) if seen > r.last_activity else r)
+            records = [self._current_record(e) for e in readd]
             await self.store.register_many(records)
             for e, r in zip(readd, records, strict=True):
                 e.stored = e.sent = True
@@ -619,6 +611,13 @@ class ConnectionManager:
                         self.worker_id, phantoms, len(readd))
         self._last_sync = (phantoms, len(readd))
         return removed_elsewhere
+
+    def _current_record(self, e: _Local) -> ConnectionRecord:
+        """The record to (re-)register: its latest local activity, so a stream that was
+        active while the store was away is never registered as stale."""
+        seen = max(e.last_touch, self._active.get(e.record.connection_id, 0.0))
+        r = e.record
+        return r.model_copy(update={"last_activity": seen}) if seen > r.last_activity else r
 
     def _requeue(self, cid: str, t: Touch) -> None:
         self._active[cid] = max(t.at, self._active.get(cid, t.at))

@@ -86,13 +86,7 @@ async def test_prometheus_scrapes_demo_and_guide_queries_answer(tmp_path):
             names = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
             assert {"SSEHealthUnhealthy", "SSEConnectionMismatch", "SSECleanupErrorRateCritical"} <= names
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
+        _stop(proc)
         await svc.stop()
 
 
@@ -162,13 +156,18 @@ async def test_increase_over_a_redis_pause_counts_true_runs(tmp_path, redis_serv
                 assert span == true  # exactly what Redis counted: no false reset, nothing lost
                 assert inc is not None and true * 0.8 <= inc <= true * 1.3 + 1, (inc, true)  # extrapolation only
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            proc.stderr.close()
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stderr:
+        proc.stderr.close()
 
 
 async def _eq(coro, want: float):
