@@ -13,14 +13,19 @@ import pytest
 from core.models import MonitoringStats
 
 GUIDE = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "sse_monitoring_guide.md"
+# the guide's "Complete Monitoring Response", kept in the project (the tests never need ../shared)
+GUIDE_EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "guide_monitoring_response.json"
 
 
 def guide_example() -> dict:
-    text = GUIDE.read_text() if GUIDE.exists() else None
-    if text is None:
-        pytest.skip("shared/spec is not beside this checkout")
-    block = text.split("### Complete Monitoring Response", 1)[1].split("```json", 1)[1].split("```", 1)[0]
-    return json.loads(block)
+    return json.loads(GUIDE_EXAMPLE.read_text())
+
+
+def test_kept_guide_example_matches_the_guide_when_it_is_beside_us():
+    if not GUIDE.exists():
+        pytest.skip("the guide is not beside this checkout; the copy in tests/data is what the tests use")
+    block = GUIDE.read_text().split("### Complete Monitoring Response", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    assert json.loads(block) == guide_example()
 
 
 def key_tree(d) -> dict:
