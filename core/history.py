@@ -365,11 +365,12 @@ def default_step(tiers: Sequence[Tier], range_s: float, width: int = 360) -> flo
 
 def series(points: Sequence[Point], start: float, end: float, step: float, tier_step: float,
            fields: Sequence[str] = NUMERIC, rate_window: float = 600.0) -> HistorySeries:
-    """Points (oldest first) -> columns on buckets ``[start + i*step, start + (i+1)*step)``:
+    """Points (oldest first) -> columns on buckets ``[start + i*step, start + (i+1)*step)``
+    up to and including the one that holds ``end`` (a sample taken at ``end`` is shown):
     ``last`` / ``min`` / ``max`` per field (a bucket without a sample is None), the worst
     level, the cleanup error rate (failed runs / runs over the trailing ``rate_window``
     seconds, from the cumulative totals), and every alert's start and end."""
-    nb = max(int(math.ceil((end - start) / step)), 1)
+    nb = max(int((end - start) // step) + 1, 1)
     times = [start + i * step for i in range(nb)]
     last: dict[str, list[Any]] = {f: [None] * nb for f in fields}
     lo: dict[str, list[Any]] = {f: [None] * nb for f in fields}

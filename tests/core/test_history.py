@@ -62,9 +62,13 @@ def test_series_buckets_keep_min_max_last_and_gaps_are_unknown():
     pts = points([sample(1000 + 10 * i, active=v, runs=i, errors=0) for i, v in enumerate([5, 50, 7, 6, 8, 9])])
     del pts[4]  # a missing sample
     s = history.series(pts, 1000, 1060, 20, 10)
-    assert s.times == [1000, 1020, 1040]
-    assert s.max["active"] == [50, 7, 9] and s.min["active"] == [5, 6, 9] and s.last["active"] == [50, 6, 9]
-    assert s.samples == [2, 2, 1]
+    # buckets run up to and including the one holding ``end`` (a sample taken at ``end`` is shown)
+    assert s.times == [1000, 1020, 1040, 1060]
+    assert s.max["active"] == [50, 7, 9, None] and s.min["active"] == [5, 6, 9, None]
+    assert s.last["active"] == [50, 6, 9, None]
+    assert s.samples == [2, 2, 1, 0]
+    at_end = history.series(points([sample(1060, active=3)]), 1000, 1060, 20, 10)
+    assert at_end.last["active"][-1] == 3 and sum(at_end.samples) == 1
     s10 = history.series(pts, 1000, 1060, 10, 10)
     assert s10.last["active"][4] is None  # no sample: unknown, never 0
 
@@ -116,7 +120,7 @@ async def test_tiers_downsample_min_max_last(store):
     assert (second.mn["active"], second.mx["active"], second.last["active"]) == (2, 9, 5)
     assert first.level == "unhealthy" and first.alerts == ("connection_mismatch",)
     assert second.level == "healthy" and second.alerts == ()
-    s = history.series(roll, 6000, 6120, 60, 60)
+    s = history.series(roll, 6000, 6060, 60, 60)
     assert s.max["active"] == [90, 9] and s.last["active"] == [3, 5]
 
 
@@ -379,6 +383,7 @@ async def test_redis_going_away_writes_nothing_and_reads_fail_cleanly(clock, nam
     from tests.redis_server import RedisServer
 
     server = RedisServer().start()
+    m = None
     try:
         clock.now = math.floor(time.time())
         cfg = load_config(HISTORY_ENABLED=False, PERIODIC_CLEANUP_ENABLED=False, REDIS_TIMEOUT_SECONDS=0.5)
@@ -407,7 +412,8 @@ async def test_redis_going_away_writes_nothing_and_reads_fail_cleanly(clock, nam
             await asyncio.sleep(0.1)
         s = await m.history(600, 10)
         assert sum(s.samples) == 1 and s.last["active"][-1] == 0
-        await m.stop(close_streams=False)
     finally:
+        if m is not None:  # also when an assertion failed: its Redis connections must not leak
+            await m.stop(close_streams=False)
         server.stop()
         shutil.rmtree(server.dir, ignore_errors=True)
