@@ -67,18 +67,30 @@ async def main(n: int) -> None:
         after = int((await client.info("memory"))["used_memory"])
         per = (after - before) / n
         raw = sum(payload_bytes(r) for r in recs) / n
-        sample = recs[n // 2].connection_id
         k = store.keys
+        buckets = int((await client.hget(k.record_meta, "k")) or 0), int((await client.hget(k.record_meta, "p")) or 0)
+        nb = 2 ** buckets[0] + buckets[1]
+        encodings: dict[str, int] = {}
+        usage = 0
+        for b in range(nb):
+            enc = await client.object("encoding", k.record_bucket(b))
+            encodings[enc] = encodings.get(enc, 0) + 1
+            usage += await client.memory_usage(k.record_bucket(b), samples=0) or 0
         parts = {
-            "record hash": await client.memory_usage(k.conn(sample)),
+            f"record bucket ({nb} buckets, {n / nb:.0f} records each, encodings {encodings})": usage / n,
+            "activity sorted set": (await client.memory_usage(k.activity, samples=0) or 0) / n,
+            "connected sorted set": (await client.memory_usage(k.connected, samples=0) or 0) / n,
         }
+        lists = [key async for key in client.scan_iter(match=k.prefix + "wl:*")]
+        parts["worker id lists"] = sum([await client.memory_usage(x, samples=0) or 0 for x in lists]) / n
         await store.close()
     print(f"Redis {server.version()}, {n:,} connections registered through RedisStore.register_many")
     print(f"  bytes per connection (used_memory delta / n): {per:,.0f} B")
     print(f"  raw payload per connection (field values):    {raw:,.0f} B  -> ratio {per / raw:.2f}x")
+    print("  MEMORY USAGE per connection, by structure:")
     for name, v in parts.items():
-        print(f"  MEMORY USAGE of one {name}: {v} B (the rest: two sorted-set entries, a set entry, the key)")
-
+        print(f"    {name}: {v:,.1f} B")
+    print(f"  aim: at most 350 B per connection -> {'met' if per <= 350 else 'NOT met'}")
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

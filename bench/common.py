@@ -176,11 +176,27 @@ async def bulk_register(store: Any, records: Sequence[ConnectionRecord]) -> tupl
 # the hand-rolled baseline
 
 
+def naive_key(namespace: str, connection_id: str) -> str:
+    """The hand-rolled layout: one hash per connection with every field (not ours)."""
+    return "naive:" + namespace + ":conn:" + connection_id
+
+
+async def naive_register(client: aioredis.Redis, namespace: str, records: Sequence[ConnectionRecord],
+                         chunk: int = 1000) -> None:
+    """Write ``records`` the hand-rolled way (HSET of every field, one hash per connection)."""
+    for start in range(0, len(records), chunk):
+        pipe = client.pipeline(transaction=False)
+        for r in records[start:start + chunk]:
+            pipe.hset(naive_key(namespace, r.connection_id), mapping={k: str(v) for k, v in r.model_dump().items()})
+        await pipe.execute()
+
+
 async def naive_age_counts(client: aioredis.Redis, namespace: str, now: float, profile: AgeProfile = AgeProfile(),
                            chunk: int = 1000) -> AgeCounts:
-    """What a careful hand-rolled monitor does: SCAN every ``{ns}:conn:*`` hash, HGETALL each
-    (pipelined ``chunk`` at a time) and count the four age classes in Python."""
-    match = "{" + namespace + "}:conn:*"
+    """What a careful hand-rolled monitor does: SCAN every per-connection hash (written by
+    :func:`naive_register`), HGETALL each (pipelined ``chunk`` at a time) and count the four
+    age classes in Python."""
+    match = naive_key(namespace, "*")
     stale_cut, ll_cut, vo_cut = now - profile.stale_threshold, now - profile.long_lived, now - profile.very_old
     total = stale = long_lived = very_old = 0
     batch: list[str] = []

@@ -213,3 +213,75 @@ async def test_heartbeats_and_forget(store):
     assert [(w.worker_id, w.connections, w.cleanup_running) for w in workers] == [("w1", 3, True), ("w2", 0, False)]
     await store.forget_worker("w1")
     assert [w.worker_id for w in await store.workers()] == ["w2"]
+
+
+async def test_redis_record_layout_stays_consistent_and_compact(redis_url, namespace):
+    """The packed, bucketed records (core/keys.py, _prelude.lua) through a whole life:
+    registrations that split buckets, counted touches, re-registration by another worker,
+    stale removal, reaping, sync and forgetting. At each step the registry agrees with
+    itself (every sorted-set member has a record naming a known worker; ``held`` per worker
+    and ``rec:meta`` n match the records), every bucket stays listpack-encoded, and every key
+    in the namespace is one that core/keys.py names."""
+    import re
+
+    import redis.asyncio as aioredis
+
+    from core.keys import Keys
+    from core.store.redis import RedisStore
+
+    k = Keys(namespace)
+    store = RedisStore(redis_url, namespace)
+    await store.start()
+    r = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    names = [k.activity, k.connected, k.counter, k.record_meta, k.user_agents, k.user_agent_index,
+             k.prefix + "uaseq", k.worker_codes, k.worker_info, k.prefix + "wseq", k.held, k.workers,
+             k.cleanup, k.cleanup_runs, k.events]
+    patterns = [re.escape(k.record_bucket(0))[:-1] + r"\d+", re.escape(k.worker_list("")) + r"[0-9a-z]+",
+                re.escape(k.worker("")) + ".+", re.escape(k.reaping("")) + ".+"]
+
+    async def check() -> dict[str, int]:
+        keys = [x async for x in r.scan_iter(match=k.prefix + "*")]
+        stray = [x for x in keys if x not in names and not any(re.fullmatch(p, x) for p in patterns)]
+        assert not stray, stray
+        buckets = [x for x in keys if re.fullmatch(patterns[0], x)]
+        records: dict[str, str] = {}
+        for b in buckets:
+            assert await r.object("encoding", b) == "listpack", b
+            records.update(await r.hgetall(b))
+        ids = set(await r.zrange(k.activity, 0, -1))
+        assert ids == set(await r.zrange(k.connected, 0, -1)) == set(records)
+        assert int(await r.hget(k.record_meta, "n") or 0) == len(records)
+        info = await r.hgetall(k.worker_info)
+        held: dict[str, int] = {}
+        for v in records.values():
+            code = v.split("\x1f", 1)[0]
+            assert code in info
+            held[code] = held.get(code, 0) + 1
+        assert {c: int(n) for c, n in (await r.hgetall(k.held)).items() if int(n)} == held
+        assert int(await r.get(k.counter) or 0) == len(ids)
+        return held
+
+    try:
+        a = [rec(f"a{i:04d}", worker="wa", connected=T0 + i, activity=T0 + i) for i in range(300)]
+        b = [rec(f"b{i:04d}", worker="wb", connected=T0 + i, activity=T0 + 2000) for i in range(200)]
+        assert await store.register_many(a + b) == 500
+        assert len(await r.keys(k.prefix + "rec:[0-9]*")) > 5  # the buckets split as they filled
+        assert sorted((await check()).values()) == [200, 300]
+        await store.touch_many({"a0001": Touch(at=T0 + 3000, events=5, bytes=640)})
+        got = await store.get_connection("a0001")
+        assert got is not None and (got.events_sent, got.bytes_sent, got.worker_id, got.host) == (5, 640, "wa", "h")
+        assert await store.register(rec("a0002", worker="wb", activity=T0 + 2000)) is False  # moved to wb
+        assert sorted((await check()).values()) == [201, 299]
+        removed, mine = await store.remove_stale(T0 + 100, 1000, "wa")
+        assert removed == 98 and len(mine) == 98  # a0000..a0099 but a0001 (touched) and a0002 (re-registered)
+        await check()
+        assert await store.reap_worker("wa", 10_000, "reaper") == (201, 0)
+        assert await store.sync_worker("wb", [f"b{i:04d}" for i in range(150)] + ["new"]) == (51, ["new"])
+        assert sorted((await check()).values()) == [150]
+        assert await store.forget_worker("wa") is False  # never heartbeated: nothing to forget there
+        assert await r.hget(k.worker_codes, "wa") is None  # but its code went with its last record
+        assert await store.unregister_many([f"b{i:04d}" for i in range(150)]) == 150
+        assert await check() == {}
+    finally:
+        await r.aclose()
+        await store.close()

@@ -272,9 +272,13 @@ def _plant(r, keys: Keys, what: str) -> str:
         cid = "poisoned"
         r.zadd(keys.activity, {cid: time.time()})
         r.zadd(keys.connected, {cid: time.time()})
-        r.hset(keys.conn(cid), mapping={"connection_id": cid, "worker_id": "w", "host": "h", "pid": "1",
-                                        "connected_at": "1", "last_activity": "1", "user_agent": b"\xff\xfe\xfa"})
-        return keys.conn(cid)
+        # a record whose client address is not UTF-8, in the bucket the registry reads it from
+        # (one bucket while the namespace holds fewer than 48 records), naming a known worker
+        code = r.hget(keys.worker_codes, "w") or b"1"
+        r.hset(keys.worker_codes, "w", code)
+        r.hset(keys.worker_info, code, b"w\x1fh\x1f1")
+        r.hset(keys.record_bucket(0), cid, code + b"\x1f0\x1f0\x1f\x1f1\x1fc" + b"\xff\xfe\xfa")
+        return keys.record(cid)
     if what == "worker_inf":
         r.zadd(keys.workers, {"ghost-worker": float("inf")})
         return "ghost-worker"
@@ -319,8 +323,9 @@ async def test_client_fields_are_capped_and_a_dead_worker_is_reaped_and_counted_
     await dead.flush_touches()
     assert (len(rec.client_address), len(rec.channel), len(rec.user_agent)) == (256, 256, 256)
     with own_redis.client() as r:
-        stored = r.hgetall(Keys(namespace).conn(rec.connection_id))
-    assert sum(len(v) for v in stored.values()) < 1200
+        stored = r.hget(Keys(namespace).record_bucket(0), rec.connection_id) or b""
+        ua = r.hvals(Keys(namespace).user_agents)
+    assert 512 <= len(stored) < 600 and [len(u) for u in ua] == [256]  # capped fields, the agent by reference
     await _abandon(dead)
     reapers = [ConnectionManager(RedisStore(own_redis.url, namespace), cfg, worker_id=f"r{i}") for i in range(4)]
     for m in reapers:

@@ -3,18 +3,203 @@
 -- ARGV[1] = key prefix "{ns}:"
 local prefix = ARGV[1]
 
+-- Connection records (docs/architecture.md "Redis layout"). What the two sorted sets do
+-- not hold is packed into one string per connection, kept in hash buckets that stay in
+-- Redis's compact listpack encoding (at most ~100 small entries each): no key, no
+-- hashtable entry per connection. Buckets grow by linear hashing (one bucket split at a
+-- time, as the registry grows). The record names its worker by a short code; a worker's
+-- ids are also appended to its list ``wl:<code>`` (pruned lazily) for reaping and sync,
+-- and ``held`` counts what each worker holds.
+--   record = code US events US bytes US ua US #channel US channel .. client
+--   ua = '#' .. index into the user-agent table, or '=' .. the text (table full)
+local US = '\31'
+local REC_LOAD = 48  -- records per bucket before a split (listpack holds up to 128)
+local META = prefix .. 'rec:meta'
+local lh_k, lh_p = nil, nil
+
+local function id_hash(id)
+  local h = 0
+  for i = 1, #id do h = (h * 31 + string.byte(id, i)) % 2147483647 end
+  return h
+end
+
+local function lh_load()
+  if lh_k == nil then
+    local m = redis.call('HMGET', META, 'k', 'p')
+    lh_k = math.floor(tonumber(m[1]) or 0)
+    lh_p = math.floor(tonumber(m[2]) or 0)
+    if lh_k < 0 or lh_k > 40 then lh_k = 0 end
+    if lh_p < 0 or lh_p >= 2 ^ lh_k then lh_p = 0 end
+  end
+end
+
+local function bucket_key(id)
+  lh_load()
+  local size = 2 ^ lh_k
+  local h = id_hash(id)
+  local b = h % size
+  if b < lh_p then b = h % (size * 2) end
+  return prefix .. 'rec:' .. string.format('%d', b)
+end
+
+-- grow by n records (n < 0: shrink the count), splitting buckets while over the load
+local function lh_count(n)
+  if n == 0 then return end
+  local r = redis.pcall('HINCRBY', META, 'n', n)
+  if type(r) == 'table' or r < 0 then
+    redis.call('HSET', META, 'n', 0)
+    return
+  end
+  lh_load()
+  local changed = false
+  while r > (2 ^ lh_k + lh_p) * REC_LOAD do
+    local size = 2 ^ lh_k
+    local from = prefix .. 'rec:' .. string.format('%d', lh_p)
+    local to = prefix .. 'rec:' .. string.format('%d', lh_p + size)
+    local all = redis.call('HGETALL', from)
+    local moved, gone = {}, {}
+    for i = 1, #all, 2 do
+      if id_hash(all[i]) % (size * 2) ~= lh_p then
+        moved[#moved + 1] = all[i]; moved[#moved + 1] = all[i + 1]; gone[#gone + 1] = all[i]
+      end
+    end
+    if #gone > 0 then
+      redis.call('HSET', to, unpack(moved))
+      redis.call('HDEL', from, unpack(gone))
+    end
+    lh_p = lh_p + 1
+    if lh_p >= size then lh_k = lh_k + 1; lh_p = 0 end
+    changed = true
+  end
+  if changed then redis.call('HSET', META, 'k', lh_k, 'p', lh_p) end
+end
+
+-- a record's fields, or nil when it is missing or malformed
+local function rec_unpack(v)
+  if not v then return nil end
+  local code, ev, by, ua, chlen, rest = string.match(v, '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31(%d+)\31(.*)$')
+  chlen = tonumber(chlen)
+  if not code or not chlen or chlen > #rest then return nil end
+  return {code = code, ev = ev, by = by, ua = ua, channel = string.sub(rest, 1, chlen),
+          client = string.sub(rest, chlen + 1)}
+end
+
+local function rec_pack(r)
+  return r.code .. US .. r.ev .. US .. r.by .. US .. r.ua .. US .. #r.channel .. US .. r.channel .. r.client
+end
+
+local function rec_raw(id)
+  return redis.call('HGET', bucket_key(id), id)
+end
+
+local function rec_get(id)
+  return rec_unpack(rec_raw(id))
+end
+
+-- worker code <-> worker id, host, pid
+local function worker_info(code)
+  local v = redis.call('HGET', prefix .. 'winfo', code)
+  if not v then return nil end
+  local wid, host, pid = string.match(v, '^(.*)\31(.*)\31(.*)$')
+  if not wid then return nil end
+  return {wid = wid, host = host, pid = pid}
+end
+
+local function worker_code(wid)
+  return redis.call('HGET', prefix .. 'wcode', wid)
+end
+
+local B36 = '0123456789abcdefghijklmnopqrstuvwxyz'
+local function base36(n)
+  local s = ''
+  repeat
+    local d = n % 36
+    s = string.sub(B36, d + 1, d + 1) .. s
+    n = math.floor(n / 36)
+  until n == 0
+  return s
+end
+
+-- the worker's code, allocated (and its host and pid noted) on first use
+local function claim_code(wid, host, pid)
+  local code = worker_code(wid)
+  if not code then
+    code = base36(redis.call('INCR', prefix .. 'wseq'))
+    redis.call('HSET', prefix .. 'wcode', wid, code)
+  end
+  redis.call('HSET', prefix .. 'winfo', code, wid .. US .. host .. US .. pid)
+  return code
+end
+
+local function held_add(code, n)
+  if n == 0 then return end
+  local key = prefix .. 'held'
+  local r = redis.pcall('HINCRBY', key, code, n)
+  if type(r) == 'table' or r < 0 then redis.call('HSET', key, code, 0) end
+end
+
+local function held_of(code)
+  if not code then return 0 end
+  local n = tonumber(redis.call('HGET', prefix .. 'held', code))
+  if not n or n < 0 then return 0 end
+  return n
+end
+
+-- the record as a flat field list (what HGETALL of a hash of these fields would give)
+-- and the user agent text
+local function rec_fields(r)
+  local w = worker_info(r.code) or {wid = '?', host = '?', pid = '0'}
+  local ua = ''
+  local kind, val = string.sub(r.ua, 1, 1), string.sub(r.ua, 2)
+  if kind == '#' then ua = redis.call('HGET', prefix .. 'ua', val) or ''
+  elseif kind == '=' then ua = val end
+  return {'worker_id', w.wid, 'host', w.host, 'pid', w.pid, 'channel', r.channel, 'client_address', r.client,
+          'events_sent', r.ev, 'bytes_sent', r.by}, ua
+end
+
+-- remove one connection's record; returns its worker code (nil when it had none)
+local function rec_del(id)
+  local key = bucket_key(id)
+  local r = rec_unpack(redis.call('HGET', key, id))
+  if redis.call('HDEL', key, id) == 1 then lh_count(-1) end
+  if r then
+    held_add(r.code, -1)
+    return r.code
+  end
+  return nil
+end
+
 local function remove_conn(id)
   if redis.call('ZREM', KEYS[1], id) == 0 then
     return 0
   end
   redis.call('ZREM', KEYS[2], id)
-  local hkey = prefix .. 'conn:' .. id
-  local wid = redis.call('HGET', hkey, 'worker_id')
-  redis.call('DEL', hkey)
-  if wid then
-    redis.call('SREM', prefix .. 'wconns:' .. wid, id)
-  end
+  rec_del(id)
   return 1
+end
+
+-- the distinct ids of a worker's list that its records still name (the list is pruned
+-- lazily: removals elsewhere leave ids behind)
+local function worker_ids(code)
+  local out, seen = {}, {}
+  for _, id in ipairs(redis.call('LRANGE', prefix .. 'wl:' .. code, 0, -1)) do
+    if not seen[id] then
+      seen[id] = true
+      local r = rec_get(id)
+      if r and r.code == code then out[#out + 1] = id end
+    end
+  end
+  return out
+end
+
+-- rewrite a worker's list from its records when it holds many more ids than the worker does
+local function worker_list_prune(code)
+  local key = prefix .. 'wl:' .. code
+  local len = redis.call('LLEN', key)
+  if len <= held_of(code) * 1.5 + 64 then return end
+  local ids = worker_ids(code)
+  redis.call('DEL', key)
+  for s = 1, #ids, 4000 do redis.call('RPUSH', key, unpack(ids, s, math.min(s + 3999, #ids))) end
 end
 
 -- run `cmd [key] items...` in chunks (Lua's unpack has a stack limit)
@@ -91,9 +276,13 @@ local function touch_chunk(ids, ats, evs, bys, out)
       zargs[#zargs + 1] = ats[k] or ats[0]
       zargs[#zargs + 1] = ids[k]
       if evs and (evs[k] ~= '0' or bys[k] ~= '0') then
-        local hkey = prefix .. 'conn:' .. ids[k]
-        if evs[k] ~= '0' then hincr(hkey, 'events_sent', evs[k]) end
-        if bys[k] ~= '0' then hincr(hkey, 'bytes_sent', bys[k]) end
+        local key = bucket_key(ids[k])
+        local r = rec_unpack(redis.call('HGET', key, ids[k]))
+        if r then
+          r.ev = string.format('%d', (tonumber(r.ev) or 0) + tonumber(evs[k]))
+          r.by = string.format('%d', (tonumber(r.by) or 0) + tonumber(bys[k]))
+          redis.call('HSET', key, ids[k], rec_pack(r))
+        end
       end
     else
       out[#out + 1] = ids[k]

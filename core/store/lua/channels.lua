@@ -7,7 +7,8 @@ local by = {}
 local order = {}
 for k = 1, #rows, 2 do
   local id, ca = rows[k], rows[k + 1]
-  local ch = redis.call('HGET', prefix .. 'conn:' .. id, 'channel') or '?'
+  local r = rec_get(id)
+  local ch = r and r.channel or '?'
   local e = by[ch]
   if not e then e = {0, 0, ca}; by[ch] = e; order[#order + 1] = ch end
   e[1] = e[1] + 1

@@ -1,5 +1,5 @@
 -- One call per flush interval per worker: batched touches plus the worker heartbeat.
--- KEYS[4] = worker heartbeat hash, KEYS[5] = workers zset, KEYS[6] = worker's connection set
+-- KEYS[4] = worker heartbeat hash, KEYS[5] = workers zset
 -- ARGV: prefix, worker_id, ttl_ms, heartbeat_at, nfields, f1, v1, ..., then quadruples
 --       touches as apply_touches (in _prelude.lua) reads them.
 -- Returns {heartbeat existed (0/1), connections held for the worker, server time (string), unknown ids...}.
@@ -13,6 +13,6 @@ redis.call('PEXPIRE', KEYS[4], ttl)
 redis.call('ZADD', KEYS[5], hb_at, wid)
 
 local out = apply_touches(6 + nf * 2, {existed, 0, ''})
-out[2] = redis.call('SCARD', KEYS[6])
+out[2] = held_of(worker_code(wid))
 out[3] = tostring(server_now())
 return out

@@ -12,15 +12,11 @@ local lo, hi, sort, order, q = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local offset, limit, scan_limit = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local sort_zset = (sort == 'idle') and KEYS[1] or KEYS[2]
 
-local function field(h, name)
-  for k = 1, #h, 2 do if h[k] == name then return h[k + 1] end end
-  return nil
-end
-
-local function row(id, h)
-  h = h or redis.call('HGETALL', prefix .. 'conn:' .. id)
-  local ref = field(h, 'uaref')
-  local ua = ref and (redis.call('HGET', KEYS[4], ref) or '') or (field(h, 'user_agent') or '')
+-- {id, activity, connected, user agent, {record fields...}} ({} fields: no or a malformed record)
+local function row(id, r)
+  r = r or rec_get(id)
+  local h, ua = {}, ''
+  if r then h, ua = rec_fields(r) end
   return {id, redis.call('ZSCORE', KEYS[1], id) or '', redis.call('ZSCORE', KEYS[2], id) or '', ua, h}
 end
 
@@ -43,13 +39,16 @@ local need_hash = (q ~= '') or sort == 'events' or sort == 'bytes'
 local searched = {'connection_id', 'client_address', 'worker_id', 'host', 'channel', 'user_agent'}
 local cands = {}
 for _, id in ipairs(ids) do
-  local h, fields = nil, nil
+  local r, fields = nil, nil
   local keep = true
   if need_hash then
-    h = redis.call('HGETALL', prefix .. 'conn:' .. id)
+    r = rec_get(id)
     fields = {}
-    for k = 1, #h, 2 do fields[h[k]] = h[k + 1] end
-    if fields.uaref then fields.user_agent = redis.call('HGET', KEYS[4], fields.uaref) end
+    if r then
+      local h, ua = rec_fields(r)
+      for k = 1, #h, 2 do fields[h[k]] = h[k + 1] end
+      fields.user_agent = ua
+    end
     if q ~= '' then
       keep = false
       if string.find(string.lower(id), q, 1, true) then keep = true end
@@ -64,7 +63,7 @@ for _, id in ipairs(ids) do
     if sort == 'events' then key = -(tonumber(fields.events_sent) or 0)
     elseif sort == 'bytes' then key = -(tonumber(fields.bytes_sent) or 0)
     else key = tonumber(redis.call('ZSCORE', sort_zset, id)) or 0 end
-    cands[#cands + 1] = {id, key, h}
+    cands[#cands + 1] = {id, key, r}
   end
 end
 if order == 'desc' then

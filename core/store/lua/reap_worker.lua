@@ -1,15 +1,30 @@
--- KEYS[4] = the dead worker's connection set, KEYS[5] = its reaping lease.
--- ARGV: prefix, limit, reaper id, lease ms.
+-- KEYS[4] = the dead worker's reaping lease.
+-- ARGV: prefix, limit, reaper id, lease ms, dead worker id.
 -- Only the holder of the lease reaps (so a dead worker is reaped, and counted, once).
--- Returns {removed count, connections still left in the set (-1: another reaper holds the lease)}.
-local holder = redis.call('GET', KEYS[5])
+-- Returns {removed count, connections it still holds (-1: another reaper holds the lease)}.
+local holder = redis.call('GET', KEYS[4])
 if holder and holder ~= ARGV[3] then return {0, -1} end
-redis.call('SET', KEYS[5], ARGV[3], 'PX', tonumber(ARGV[4]))
-local ids = redis.call('SRANDMEMBER', KEYS[4], tonumber(ARGV[2]))
+redis.call('SET', KEYS[4], ARGV[3], 'PX', tonumber(ARGV[4]))
+local code = worker_code(ARGV[5])
+if not code then return {0, 0} end
+local key = prefix .. 'wl:' .. code
 local removed = 0
-for _, id in ipairs(ids) do
-  removed = removed + remove_conn(id)
+local limit = tonumber(ARGV[2])
+-- pop ids off the worker's list until `limit` of its connections are removed (ids the list
+-- still holds for connections removed elsewhere cost a pop, nothing else)
+while removed < limit do
+  local ids = redis.call('LPOP', key, math.min(1000, (limit - removed) * 2))
+  if not ids then break end
+  for _, id in ipairs(ids) do
+    local r = rec_get(id)
+    if r and r.code == code then removed = removed + remove_conn(id) end
+  end
 end
-chunked('SREM', KEYS[4], ids)
 counter_down(removed)
-return {removed, redis.call('SCARD', KEYS[4])}
+local left = held_of(code)
+if redis.call('LLEN', key) == 0 and left > 0 then
+  -- the list lost ids (bad data, a flushed key): nothing is left to find them by here; the
+  -- stale cleanup removes them when they go stale
+  left = 0
+end
+return {removed, left}

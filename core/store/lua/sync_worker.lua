@@ -1,27 +1,38 @@
 -- Make the registry agree with what one worker really holds.
--- KEYS[4] = the worker's connection set. ARGV: prefix, then the ids the worker holds.
--- Removes (counted once) every id of the worker's set that the worker no longer holds
--- (phantoms: a register applied late after a Redis hang, an unregister that was lost),
--- and returns {phantoms removed, ids the worker holds that the registry lacks...}.
+-- ARGV: prefix, worker id, then the ids the worker holds.
+-- Removes (counted once) every connection the registry has for this worker that the
+-- worker no longer holds (phantoms: a register applied late after a Redis hang, an
+-- unregister that was lost), rewrites the worker's id list to exactly what it holds, and
+-- returns {phantoms removed, ids the worker holds that the registry lacks...}.
 local held = {}
-for i = 2, #ARGV do held[ARGV[i]] = true end
+for i = 3, #ARGV do held[ARGV[i]] = true end
 local removed = 0
-local gone = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-  if not held[id] then
-    removed = removed + remove_conn(id)
-    gone[#gone + 1] = id
+local code = worker_code(ARGV[2])
+if code then
+  for _, id in ipairs(worker_ids(code)) do
+    if not held[id] then
+      removed = removed + remove_conn(id)
+    end
   end
 end
-chunked('SREM', KEYS[4], gone)
 counter_down(removed)
 local out = {removed}
-for s = 2, #ARGV, 400 do
+local kept = {}
+for s = 3, #ARGV, 400 do
   local ids = {}
   for i = s, math.min(s + 399, #ARGV) do ids[#ids + 1] = ARGV[i] end
   local scores = redis.call('ZMSCORE', KEYS[1], unpack(ids))
   for k = 1, #ids do
-    if not scores[k] then out[#out + 1] = ids[k] end
+    if not scores[k] then out[#out + 1] = ids[k] else kept[#kept + 1] = ids[k] end
   end
+end
+if code then
+  redis.call('DEL', prefix .. 'wl:' .. code)
+  local mine = {}
+  for _, id in ipairs(kept) do
+    local r = rec_get(id)
+    if r and r.code == code then mine[#mine + 1] = id end
+  end
+  chunked('RPUSH', prefix .. 'wl:' .. code, mine)
 end
 return out
