@@ -125,7 +125,7 @@ def redact_url(url: str) -> str:
 
 
 SCRIPTS = ("register", "unregister", "remove_stale", "reap_worker", "touch", "flush", "reconcile", "sync_worker",
-           "forget_worker", "record_cleanup", "page", "channels", "history_append")
+           "forget_worker", "record_cleanup", "page", "channels", "history_append", "touch_held")
 EVENTS_KEPT = 100
 MAX_FIELD = 4096  # characters of a stored field shown back; longer values are bad data
 
@@ -133,13 +133,25 @@ MAX_FIELD = 4096  # characters of a stored field shown back; longer values are b
 class RedisStore:
     kind = "redis"
 
-    def __init__(self, url: str, namespace: str = "sse", *, timeout: float = 2.0, client: Any = None) -> None:
+    def __init__(self, url: str, namespace: str = "sse", *, timeout: float = 2.0, client: Any = None,
+                 tag: str = "") -> None:
+        """``tag``: the hash tag of the shard this store works on ("" = the namespace: shard 0,
+        the whole registry when unsharded; core.store.sharded builds one store per shard)."""
         self._url = url
-        self.keys = Keys(namespace)
+        self.keys = Keys(namespace, tag)
+        # the shards whose per-worker sets make a worker's held count (workers(), fleet_read):
+        # core.store.sharded sets every shard's keys on shard 0's store
+        self.held_keys: tuple[Keys, ...] = (self.keys,)
         self._timeout = timeout
         self._client = client
         self._owns_client = client is None
         self._scripts: dict[str, Any] = {}
+
+    def use_client(self, client: Any) -> None:
+        """Work on another store's client (the shards of one registry share one connection
+        pool); this store never closes it."""
+        self._client = client
+        self._owns_client = False
 
     def describe(self) -> str:
         return redact_url(self._url) + f" (namespace {self.keys.namespace})"
@@ -241,6 +253,27 @@ class RedisStore:
             return []
         missing = await self._run("touch", self._base_keys(), _touch_args(touches))
         return [_s(m) for m in missing]
+
+    @_translate
+    async def touch_held(self, touches: Mapping[str, Touch], worker_id: str) -> tuple[list[str], int]:
+        """Touches plus how many connections this shard holds for ``worker_id``, in one call
+        (a sharded flush's share on the shards that do not hold the heartbeat)."""
+        res = await self._run("touch_held", [*self._base_keys(), self.keys.worker_conns(worker_id)],
+                              _touch_args(touches))
+        return [_s(m) for m in res[1:]], int(res[0])
+
+    @_translate
+    async def stale_candidates(self, cutoff: float, limit: int) -> list[tuple[str, float]]:
+        """The ``limit`` least recently active connections with activity < cutoff, oldest
+        first, with their activity (read only: a sharded cleanup picks the oldest across shards)."""
+        rows = await self.client.zrangebyscore(self.keys.activity, "-inf", f"({_num(cutoff)}", start=0,
+                                               num=int(limit), withscores=True)
+        return [(_s(m), float(sc)) for m, sc in rows]
+
+    @_translate
+    async def drop_lease(self, worker_id: str) -> None:
+        """Delete this shard's reaping lease of ``worker_id`` (forgetting a worker on a sharded store)."""
+        await self.client.delete(self.keys.reaping(worker_id))
 
     @_translate
     async def missing(self, connection_ids: Sequence[str]) -> list[str]:
@@ -420,12 +453,15 @@ class RedisStore:
         if not good:
             return [], bad
         pipe = self.client.pipeline(transaction=False)
+        step = 1 + len(self.held_keys)
         for wid, _ in good:
             pipe.hgetall(k.worker(wid))
-            pipe.scard(k.worker_conns(wid))
+            for hk in self.held_keys:  # one pipeline: on a cluster, one round trip per node, in parallel
+                pipe.scard(hk.worker_conns(wid))
         res = await pipe.execute()
         out = []
-        for (wid, score), row, held in zip(good, res[0::2], res[1::2], strict=True):
+        helds = [sum(int(x) for x in res[i + 1:i + step]) for i in range(0, len(res), step)]
+        for (wid, score), row, held in zip(good, res[0::step], helds, strict=True):
             row = {_s(a): _s(b) for a, b in row.items()}
             pid = _int(row.get("pid"))
             started = _float(row.get("started_at"))
