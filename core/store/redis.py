@@ -139,9 +139,9 @@ class RedisStore:
         the whole registry when unsharded; core.store.sharded builds one store per shard)."""
         self._url = url
         self.keys = Keys(namespace, tag)
-        # the shards whose per-worker sets make a worker's held count (workers(), fleet_read):
-        # core.store.sharded sets every shard's keys on shard 0's store
-        self.held_keys: tuple[Keys, ...] = (self.keys,)
+        # the shards this store's fleet-wide reads sum (census, fleet_read, the workers' held
+        # counts), in one pipeline: core.store.sharded sets every shard's keys on shard 0's store
+        self.shard_keys: tuple[Keys, ...] = (self.keys,)
         self._timeout = timeout
         self._client = client
         self._owns_client = client is None
@@ -276,6 +276,12 @@ class RedisStore:
         await self.client.delete(self.keys.reaping(worker_id))
 
     @_translate
+    async def drop_shard_keys(self) -> None:
+        """Delete this shard's counter and user-agent table (retiring an emptied shard)."""
+        await self.client.delete(self.keys.counter)
+        await self.client.delete(self.keys.user_agents)
+
+    @_translate
     async def missing(self, connection_ids: Sequence[str]) -> list[str]:
         out: list[str] = []
         for start in range(0, len(connection_ids), 1000):
@@ -296,8 +302,28 @@ class RedisStore:
                                         [int(limit), reaper or worker_id, 30_000])
         return int(removed), int(left)
 
-    def _census_commands(self, pipe: Any, q: AgeQuery) -> list[float]:
-        k = self.keys
+    def _census_commands(self, pipe: Any, q: AgeQuery) -> int:
+        """Queue the census of every shard in ``shard_keys``; returns how many replies."""
+        for k in self.shard_keys:
+            self._shard_census_commands(pipe, k, q)
+        return len(self.shard_keys) * (5 + len([e for e in q.edges if e > 0]))
+
+    def _census_parse(self, q: AgeQuery, res: list[Any]) -> Census:
+        """The shards' censuses summed (the counter: the sum; None when one is bad data)."""
+        each = len(res) // len(self.shard_keys)
+        parts = [self._shard_census_parse(q, k, res[i * each:(i + 1) * each]) for i, k in enumerate(self.shard_keys)]
+        if len(parts) == 1:
+            return parts[0]
+        counters = [c.counter for c in parts]
+        return Census(
+            ages=AgeCounts(total=sum(c.ages.total for c in parts), stale=sum(c.ages.stale for c in parts),
+                           long_lived=sum(c.ages.long_lived for c in parts), very_old=sum(c.ages.very_old for c in parts)),
+            counter=None if any(c is None for c in counters) else sum(c or 0 for c in counters),
+            older_than=[sum(c.older_than[i] for c in parts) for i in range(len(q.edges))],
+            bad_data=tuple(b for c in parts for b in c.bad_data))
+
+    @staticmethod
+    def _shard_census_commands(pipe: Any, k: Keys, q: AgeQuery) -> None:
         pipe.zcard(k.activity)
         pipe.zcount(k.activity, "-inf", f"({_num(q.now - q.stale_threshold)}")
         pipe.zcount(k.connected, "-inf", f"({_num(q.now - q.long_lived)}")
@@ -306,23 +332,23 @@ class RedisStore:
         edges = [e for e in q.edges if e > 0]
         for e in edges:
             pipe.zcount(k.connected, "-inf", f"({_num(q.now - e)}")
-        return edges
 
-    def _census_parse(self, q: AgeQuery, res: list[Any]) -> Census:
+    @staticmethod
+    def _shard_census_parse(q: AgeQuery, k: Keys, res: list[Any]) -> Census:
         total = int(res[0])
         older_iter = iter(int(x) for x in res[5:])
         older = [total if e <= 0 else next(older_iter) for e in q.edges]
         ages = AgeCounts(total=total, stale=int(res[1]), long_lived=int(res[2]), very_old=int(res[3]))
         bad: list[str] = []
-        counter = _count(res[4], self.keys.counter, bad)
+        counter = _count(res[4], k.counter, bad)
         return Census(ages=ages, counter=counter, older_than=older, bad_data=tuple(bad))
 
     @_translate
     async def census(self, q: AgeQuery) -> Census:
         pipe = self.client.pipeline(transaction=False)
-        edges = self._census_commands(pipe, q)
+        n = self._census_commands(pipe, q)
         res = await pipe.execute()
-        return self._census_parse(q, res[:5 + len(edges)])
+        return self._census_parse(q, res[:n])
 
     @_translate
     async def fleet_read(self, q: AgeQuery, events: int = 20) -> FleetRead:
@@ -330,13 +356,12 @@ class RedisStore:
         and the latest fleet events."""
         k = self.keys
         pipe = self.client.pipeline(transaction=False)
-        edges = self._census_commands(pipe, q)
+        n = self._census_commands(pipe, q)
         pipe.hgetall(k.cleanup)
         pipe.zrange(k.workers, 0, -1, withscores=True)
         pipe.lrange(k.events, 0, max(events - 1, 0))
         pipe.lrange(k.cleanup_runs, 0, RUNS_KEPT - 1)
         res = await pipe.execute()
-        n = 5 + len(edges)
         census = self._census_parse(q, res[:n])
         counters = _cleanup_counters(res[n], k.cleanup, res[n + 3])
         workers, wbad = await self._workers_from(res[n + 1])
@@ -453,10 +478,10 @@ class RedisStore:
         if not good:
             return [], bad
         pipe = self.client.pipeline(transaction=False)
-        step = 1 + len(self.held_keys)
+        step = 1 + len(self.shard_keys)
         for wid, _ in good:
             pipe.hgetall(k.worker(wid))
-            for hk in self.held_keys:  # one pipeline: on a cluster, one round trip per node, in parallel
+            for hk in self.shard_keys:  # one pipeline: on a cluster, one round trip per node, in parallel
                 pipe.scard(hk.worker_conns(wid))
         res = await pipe.execute()
         out = []

@@ -10,9 +10,10 @@ Shard 0 is today's unsharded layout (tag ``{ns}``); see core.keys for the tags.
   removal is still counted once (each shard has its own counter; the registry's is the sum).
 * Fleet-wide keys (worker heartbeats, cleanup counters, events, config, history) live on
   shard 0 only.
-* Reads that sum (census, fleet_read, reconcile) cost one round trip per shard, in
-  parallel: the cost of a census stays flat in the number of connections and grows only
-  with the number of shards.
+* Reads that sum (census, fleet_read) are one pipeline over every shard (shard 0's store
+  holds every shard's keys): one round trip on a single Redis, one per node, in parallel,
+  on a cluster. Their cost stays flat in the number of connections and grows only with
+  the number of shards.
 * Cleanup picks the oldest stale connections across shards (a read per shard, then a
   removal per shard, both in parallel); reaping takes the lease on shard 0 first, then
   removes on every shard.
@@ -30,7 +31,7 @@ from typing import Any, TypeVar
 from ..config import MAX_REDIS_SHARDS
 from ..history import HistorySample, Point, Tier
 from ..keys import Keys, shard_of, shard_tags
-from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
+from ..models import CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from .base import SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page
 from .redis import RedisStore, _state_range, redact_url
 
@@ -56,7 +57,7 @@ class ShardedRedisStore:
         tags = shard_tags(self._namespace, n)
         first = self.shards[0] if self.shards else RedisStore(self._url, self._namespace, timeout=self._timeout)
         self.shards = [first] + [RedisStore(self._url, self._namespace, timeout=self._timeout, tag=t) for t in tags[1:]]
-        first.held_keys = tuple(s.keys for s in self.shards)
+        first.shard_keys = tuple(s.keys for s in self.shards)  # its census and fleet read sum every shard
         if first.connected:
             for s in self.shards[1:]:
                 s.use_client(first.client)
@@ -90,6 +91,30 @@ class ShardedRedisStore:
             self._build(n)
             if self.connected:
                 await self.start()
+
+    async def retire(self, old_shards: int, batch: int = 1000) -> dict[str, int]:
+        """After every worker runs this store's shard count: remove what is left under the
+        tags of ``old_shards`` that this count does not use (connections of workers that
+        died during the roll; a worker that stops gracefully removes its own), with their
+        counters and user-agent tables. Returns the connections removed per retired tag.
+        Run it only once no worker writes the old count: it removes whatever it finds."""
+        current = {s.keys.prefix for s in self.shards}
+        out: dict[str, int] = {}
+        for tag in shard_tags(self._namespace, old_shards):
+            old = RedisStore(self._url, self._namespace, timeout=self._timeout, tag=tag)
+            if old.keys.prefix in current:
+                continue
+            old.use_client(self.client)
+            await old.start()
+            removed = 0
+            while True:
+                n, _ = await old.remove_stale(_EVERYTHING, batch)
+                removed += n
+                if n < batch:
+                    break
+            await old.drop_shard_keys()
+            out[tag] = removed
+        return out
 
     # -- plumbing -------------------------------------------------------------------------
     def _group(self, items: Sequence[K], key: Callable[[K], str]) -> dict[int, list[K]]:
@@ -196,7 +221,9 @@ class ShardedRedisStore:
         return removed, left + sum(lf for _, lf in res)
 
     async def census(self, q: AgeQuery) -> Census:
-        return _sum_census(q, await self._all([s.census(q) for s in self.shards]))
+        """One pipeline over every shard (shard 0's store holds every shard's keys): one round
+        trip on a single Redis, one per node, in parallel, on a cluster."""
+        return await self.shards[0].census(q)
 
     async def reconcile_counter(self) -> tuple[int, int]:
         res = await self._all([s.reconcile_counter() for s in self.shards])
@@ -239,15 +266,9 @@ class ShardedRedisStore:
         return rows, sum(n for _, n, _ in res), any(t for _, _, t in res)
 
     async def fleet_read(self, q: AgeQuery, events: int = 20) -> FleetRead:
-        """Shard 0's fleet read (heartbeats, counters, events, its census; the workers' held
-        counts sum every shard's sets in one pipeline) with every other shard's census, at once."""
-        first, *rest = await self._all([self.shards[0].fleet_read(q, events), *(s.census(q) for s in self.shards[1:])])
-        assert isinstance(first, FleetRead)
-        censuses = [first.census, *(c for c in rest if isinstance(c, Census))]
-        census = _sum_census(q, censuses)
-        bad = tuple(b for c in censuses for b in c.bad_data) + first.bad_data[len(first.census.bad_data):]
-        return FleetRead(census=census, counters=first.counters, workers=first.workers, events=first.events,
-                         bad_data=bad)
+        """Shard 0's fleet read: heartbeats, counters, events and every shard's census in one
+        pipeline (the workers' held counts in a second one)."""
+        return await self.shards[0].fleet_read(q, events)
 
     # -- fleet-wide (shard 0) -------------------------------------------------------------
     async def add_event(self, event: FleetEvent) -> None:
@@ -302,6 +323,9 @@ class ShardedRedisStore:
         return await self.shards[0].history_bytes(tiers)
 
 
+_EVERYTHING = 1e18  # a cutoff later than any activity time: remove_stale then removes everything
+
+
 def _sort_key(sort: str) -> Callable[[ConnectionRecord], tuple[float, str]]:
     """The order the page script sorts in for ``desc`` (ties by id); ``asc`` is its reverse."""
     if sort == "idle":
@@ -313,19 +337,36 @@ def _sort_key(sort: str) -> Callable[[ConnectionRecord], tuple[float, str]]:
     return lambda r: (r.connected_at, r.connection_id)
 
 
-def _sum_census(q: AgeQuery, parts: Sequence[Census]) -> Census:
-    counters = [c.counter for c in parts]
-    return Census(
-        ages=AgeCounts(total=sum(c.ages.total for c in parts), stale=sum(c.ages.stale for c in parts),
-                       long_lived=sum(c.ages.long_lived for c in parts), very_old=sum(c.ages.very_old for c in parts)),
-        counter=None if any(c is None for c in counters) else sum(c or 0 for c in counters),
-        older_than=[sum(c.older_than[i] for c in parts) for i in range(len(q.edges))],
-        bad_data=tuple(b for c in parts for b in c.bad_data),
-    )
-
-
 def make_redis_store(url: str, namespace: str = "sse", shards: int = 1, *, timeout: float = 2.0) -> RedisStore | ShardedRedisStore:
     """One shard: the plain store (today's layout, nothing to route); more: the sharded one."""
     if shards <= 1:
         return RedisStore(url, namespace, timeout=timeout)
     return ShardedRedisStore(url, namespace, shards, timeout=timeout)
+
+
+async def _retire_main(old_shards: int) -> int:
+    from ..config import load_config
+    cfg = load_config()
+    if not cfg.redis_url:
+        print("SSE_REDIS_URL is not set")
+        return 2
+    store = ShardedRedisStore(cfg.redis_url, cfg.REDIS_NAMESPACE, cfg.REDIS_SHARDS, timeout=cfg.REDIS_TIMEOUT_SECONDS)
+    await store.start()
+    try:
+        done = await store.retire(old_shards)
+    finally:
+        await store.close()
+    for tag, n in done.items():
+        print(f"{{{tag}}}: {n} connection(s) removed")
+    print(f"{len(done)} retired shard tag(s) emptied; {store.count} shard(s) in use")
+    return 0
+
+
+if __name__ == "__main__":
+    import argparse
+    import sys
+    p = argparse.ArgumentParser(prog="python -m core.store.sharded",
+                                description="Empty the shard tags a previous SSE_REDIS_SHARDS used and the current one does not "
+                                            "(reads SSE_REDIS_URL, SSE_REDIS_NAMESPACE, SSE_REDIS_SHARDS).")
+    p.add_argument("--retire", type=int, required=True, metavar="OLD_SHARDS", help="the shard count the fleet used before")
+    sys.exit(asyncio.run(_retire_main(p.parse_args().retire)))

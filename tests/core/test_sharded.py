@@ -125,3 +125,27 @@ async def test_the_observer_reads_the_layout_the_workers_publish(redis_url, name
     finally:
         await reader.close()
         await worker.stop()
+
+
+async def test_retiring_an_old_shard_count_empties_only_the_tags_no_longer_used(redis_url, namespace):
+    old = ShardedRedisStore(redis_url, namespace, 3)
+    new = ShardedRedisStore(redis_url, namespace, 2)
+    await old.start()
+    await new.start()
+    try:
+        await old.register_many([rec(f"c{i}", "crashed") for i in range(90)])
+        retired = set(shard_tags(namespace, 3)) - set(shard_tags(namespace, 2))
+        assert retired  # a tag may be shared by both counts (kept), never all of them
+        held = {s.keys.tag or namespace: await old.client.zcard(s.keys.activity) for s in old.shards}
+        kept = sum(n for t, n in held.items() if t not in retired)
+        await new.register_many([rec(f"n{i}", "new") for i in range(10)])
+        done = await new.retire(3)
+        assert set(done) == retired and sum(done.values()) == 90 - kept
+        leftover = [k async for k in new.client.scan_iter(match="{" + namespace + "#*")
+                    if not any(k.startswith("{" + t + "}") for t in shard_tags(namespace, 2))]
+        assert leftover == []
+        census = await new.census(AgeQuery(now=T0, stale_threshold=300, long_lived=3600, very_old=21600))
+        assert (census.ages.total, census.counter) == (10 + kept, 10 + kept)  # tags in both layouts are kept
+    finally:
+        await old.close()
+        await new.close()
