@@ -198,7 +198,8 @@ class RedisStore:
         return [k.activity, k.connected, k.counter]
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        return await self._scripts[name](keys=keys, args=[self.keys.prefix, *args], client=self.client)
+        client = self.client  # StoreUnavailable before the first connect (scripts are registered then)
+        return await self._scripts[name](keys=keys, args=[self.keys.prefix, *args], client=client)
 
     # -- registry ---------------------------------------------------------------------
     @staticmethod
