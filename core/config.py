@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "SSE_"
+MAX_REDIS_SHARDS = 256  # a census costs one round trip per shard
 
 
 class ConfigError(ValueError):
@@ -50,6 +51,7 @@ class SSEConfig(BaseSettings):
     REDIS_URL: SecretStr | None = Field(None, frozen=True, description="redis:// or rediss:// URL; unset = in-memory store (fixed at start)")
     REDIS_NAMESPACE: str = Field("sse", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$", frozen=True, description="Key namespace (also the Cluster hash tag; fixed at start)")
     REDIS_TIMEOUT_SECONDS: float = Field(2.0, gt=0, description="Socket timeout for Redis commands")
+    REDIS_SHARDS: int = Field(1, ge=1, le=MAX_REDIS_SHARDS, frozen=True, description="Hash tags the registry is spread over (a Redis Cluster holds them on several nodes; 1 = one slot, the unsharded layout; fixed at start)")
 
     # --- fleet
     WORKER_HEARTBEAT_TTL_SECONDS: float = Field(15.0, gt=0, description="A worker whose heartbeat is older is dead")
@@ -181,7 +183,7 @@ def validation_warnings(cfg: SSEConfig) -> list[str]:
 # What a worker publishes for observers (sse-dash --redis): behaviour, never secrets or addresses.
 FLEET_SETTINGS = (
     "CLEANUP_INTERVAL_SECONDS", "CLEANUP_BATCH_SIZE", "STALE_CONNECTION_THRESHOLD_SECONDS", "PING_INTERVAL_SECONDS",
-    "PERIODIC_CLEANUP_ENABLED", "WORKER_HEARTBEAT_TTL_SECONDS", "TOUCH_FLUSH_INTERVAL_SECONDS", "SERVICE_NAME",
+    "PERIODIC_CLEANUP_ENABLED", "REDIS_SHARDS", "WORKER_HEARTBEAT_TTL_SECONDS", "TOUCH_FLUSH_INTERVAL_SECONDS", "SERVICE_NAME",
     "ALERT_CONNECTION_MISMATCH", "ALERT_CLEANUP_ERROR_RATE_PERCENT", "WARN_CLEANUP_ERROR_RATE_PERCENT",
     "WARN_ACTIVE_CONNECTIONS", "WARN_STALE_CONNECTIONS", "WARN_VERY_OLD_CONNECTIONS", "LONG_LIVED_SECONDS",
     "VERY_OLD_SECONDS", "ACTIVITY_RESOLUTION_SECONDS", "ALERT_MISMATCH_FOR_SECONDS", "ALERT_CONSECUTIVE_CLEANUP_ERRORS", "ERROR_RATE_WINDOW_SECONDS",

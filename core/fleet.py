@@ -2,13 +2,15 @@
 
 Used by ``sse-dash --redis``: an observer manager (no heartbeat, no periodic task, no
 local streams) over the Redis store, configured with the settings the workers published
-(``{ns}:config``), so thresholds and the stale line are the fleet's. Its cleanup runs directly against Redis with the
+(``{ns}:config``), so thresholds and the stale line are the fleet's, and so is the shard
+count (``SSE_REDIS_SHARDS``: the observer reads the layout the workers write, and follows a
+change). Its cleanup runs directly against Redis with the
 same atomic scripts the workers use.
 """
 
 from __future__ import annotations
 
-from .config import ConfigError, SSEConfig, load_config
+from .config import MAX_REDIS_SHARDS, ConfigError, SSEConfig, load_config
 from .history import parse_duration
 from .manager import ConnectionManager
 from .models import (
@@ -21,7 +23,7 @@ from .models import (
     MonitoringStats,
     ReapResult,
 )
-from .store.redis import RedisStore
+from .store.sharded import ShardedRedisStore
 
 
 class FleetReader:
@@ -32,16 +34,19 @@ class FleetReader:
     @classmethod
     async def connect(cls, redis_url: str, namespace: str = "sse", config: SSEConfig | None = None) -> "FleetReader":
         cfg = config or load_config()
-        store = RedisStore(redis_url, namespace, timeout=cfg.REDIS_TIMEOUT_SECONDS)
+        # shard 0 holds the published settings whatever the shard count
+        store = ShardedRedisStore(redis_url, namespace, 1, timeout=cfg.REDIS_TIMEOUT_SECONDS)
         await store.start()
         try:
             published = await store.published_config()
+            if published and config is None:
+                # judge the fleet by the settings its workers run with, not this shell's environment
+                cfg = load_config(**published)
+            # the layout is the fleet's fact, whoever configured this observer
+            await store.reshard(_published_shards(published) or cfg.REDIS_SHARDS)
         except Exception:
             await store.close()
             raise
-        if published and config is None:
-            # judge the fleet by the settings its workers run with, not this shell's environment
-            cfg = load_config(**published)
         manager = ConnectionManager(store, cfg, observer=True, worker_id="sse-dash-observer", store_clock=True)
         try:
             await manager.start()
@@ -58,6 +63,10 @@ class FleetReader:
         published = await self.manager.store.published_config()
         if not published:
             return
+        shards = _published_shards(published)
+        store = self.manager.store
+        if shards and isinstance(store, ShardedRedisStore) and shards != store.count:
+            await store.reshard(shards)
         try:
             cfg = load_config(**published)
         except ConfigError:
@@ -103,3 +112,12 @@ class FleetReader:
 
     async def close(self) -> None:
         await self.manager.stop(close_streams=False)
+
+
+def _published_shards(published: dict[str, str]) -> int | None:
+    """The shard count the workers published (None: not published or not a valid count)."""
+    try:
+        n = int(published.get("REDIS_SHARDS", ""))
+    except ValueError:
+        return None
+    return n if 1 <= n <= MAX_REDIS_SHARDS else None

@@ -1,53 +1,88 @@
 """Every Redis key name in one place.
 
-All keys start with ``{<namespace>}:`` so the whole namespace is one Redis Cluster hash
-tag (one slot): multi-key Lua scripts and pipelines work unchanged on a cluster.
+All keys start with ``{<tag>}:``, one Redis Cluster hash tag (one slot) per *shard*, so
+every multi-key Lua script touches one slot and works unchanged on a cluster.
+
+With ``SSE_REDIS_SHARDS`` = 1 (the default) there is one shard and its tag is the namespace
+(``{ns}``). With more, each connection lives on shard ``crc32(id) % shards``
+(:func:`shard_of`) and shard ``i > 0`` uses the tag of :func:`shard_tags` (``{ns#i}``,
+or ``{ns#i.k}`` with the first ``k`` whose slot falls in the ``i``-th of ``shards`` equal
+slot ranges after shard 0's: on a cluster whose slots are split evenly, as
+``redis-cli --cluster create`` does, the shards land on different nodes). Per-shard keys
+(marked *shard* below) exist under every shard's tag; fleet-wide keys only under shard 0's.
 
 ==============================  ======  =============================================
 key                             type    contents
 ==============================  ======  =============================================
-``{ns}:z:activity``             zset    connection id -> last activity (unix seconds)
-``{ns}:z:connected``            zset    connection id -> connected_at (unix seconds)
-``{ns}:rec:<n>``                hash    record bucket: connection id -> packed record (worker code,
-                                        events, bytes, user agent ref, channel, client)
-``{ns}:rec:meta``               hash    the buckets' linear hashing state: k, p, n (records)
-``{ns}:ua``                     hash    user agents: index -> text (at most 10,000; then inline)
-``{ns}:uaidx``                  hash    user agents: sha1 prefix -> index
-``{ns}:uaseq``                  string  the last user-agent index given
-``{ns}:wcode``                  hash    worker id -> its short code (named in records)
-``{ns}:winfo``                  hash    worker code -> worker id, host, pid
-``{ns}:wseq``                   string  the last worker code given
-``{ns}:held``                   hash    worker code -> connections the registry holds for it
-``{ns}:wl:<code>``              list    ids a worker registered (pruned lazily; for reaping and sync)
-``{ns}:counter``                string  the registry counter (``redis_connection_counters``)
+``{ns}:z:activity``             zset    *shard*: connection id -> last activity (unix seconds)
+``{ns}:z:connected``            zset    *shard*: connection id -> connected_at (unix seconds)
+``{ns}:rec:<n>``                hash    *shard*: record bucket: connection id -> packed record
+                                        (worker code, events, bytes, user agent ref, channel, client)
+``{ns}:rec:meta``               hash    *shard*: the buckets' linear hashing state: k, p, n (records)
+``{ns}:ua``                     hash    *shard*: user agents: index -> text (at most 10,000; then inline)
+``{ns}:uaidx``                  hash    *shard*: user agents: sha1 prefix -> index
+``{ns}:uaseq``                  string  *shard*: the last user-agent index given
+``{ns}:wcode``                  hash    *shard*: worker id -> its short code (named in records)
+``{ns}:winfo``                  hash    *shard*: worker code -> worker id, host, pid
+``{ns}:wseq``                   string  *shard*: the last worker code given
+``{ns}:held``                   hash    *shard*: worker code -> connections the shard holds for it
+``{ns}:wl:<code>``              list    *shard*: ids a worker registered (pruned lazily; for reaping and sync)
+``{ns}:counter``                string  *shard*: the registry counter (``redis_connection_counters`` = the sum)
+``{ns}:reaping:<worker>``       string  *shard*: lease of the worker reaping a dead one (PX 30 s; shard 0's decides)
 ``{ns}:workers``                zset    worker id -> last heartbeat (unix seconds)
 ``{ns}:worker:<worker>``        hash    heartbeat: host, pid, connections, ... (PEXPIRE ttl)
 ``{ns}:cleanup``                hash    fleet-wide cleanup counters and duration buckets
 ``{ns}:config``                 hash    the fleet's settings (no secrets), for observers
 ``{ns}:cleanup:runs``           list    the last 500 cleanup runs, "<time>:<error 0/1>" (windowed error rate)
 ``{ns}:events``                 list    the fleet's last 100 events (cleanups, reaps, disconnects), JSON
-``{ns}:reaping:<worker>``       string  lease of the worker reaping a dead one (PX 30 s)
 ``{ns}:history:<step>``         zset    fleet history tier: JSON point -> time (core.history; e.g. ``10s``, ``5m``)
 ``{ns}:history:lease:<n>``      string  lease of the worker writing history interval n (SET NX PX, 2 intervals)
 ==============================  ======  =============================================
 
-Records are packed and bucketed so that a connection costs no key of its own (about 330
-bytes per connection in all, ``python -m bench.bench_memory``); the Lua scripts
+Records are packed and bucketed so that a connection costs no key of its own (about 315 to
+350 bytes per connection in all, ``python -m bench.bench_memory``); the Lua scripts
 (``core/store/lua/_prelude.lua``) are the only code that reads or writes them.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+
+def shard_of(connection_id: str, shards: int) -> int:
+    """The shard holding a connection: a stable hash of its id (the same in every worker)."""
+    return zlib.crc32(connection_id.encode("utf-8", "surrogatepass")) % shards if shards > 1 else 0
+
+
+def shard_tags(namespace: str, shards: int) -> list[str]:
+    """The hash tag of every shard. Shard 0 is the namespace itself (one shard is exactly the
+    unsharded layout); shard i's slot is placed in the i-th of ``shards`` equal slot ranges
+    counted from shard 0's, so an evenly split cluster holds the shards on different nodes.
+    Deterministic: every worker and observer with the same count computes the same tags."""
+    tags = [namespace]
+    width = REDIS_CLUSTER_HASH_SLOTS / shards
+    first = int(key_slot(namespace.encode()) // width)
+    for i in range(1, shards):
+        want = (first + i) % shards
+        tag, k = f"{namespace}#{i}", 0
+        while int(key_slot(tag.encode()) // width) != want:
+            k += 1
+            tag = f"{namespace}#{i}.{k}"
+        tags.append(tag)
+    return tags
 
 
 @dataclass(frozen=True, slots=True)
 class Keys:
     namespace: str = "sse"
+    tag: str = ""  # this shard's hash tag; "" = the namespace (shard 0)
 
     @property
     def prefix(self) -> str:
-        return "{" + self.namespace + "}:"
+        return "{" + (self.tag or self.namespace) + "}:"
 
     @property
     def activity(self) -> str:
@@ -121,6 +156,14 @@ class Keys:
     @property
     def user_agent_index(self) -> str:
         return self.prefix + "uaidx"
+
+    @property
+    def user_agent_seq(self) -> str:
+        return self.prefix + "uaseq"
+
+    @property
+    def worker_seq(self) -> str:
+        return self.prefix + "wseq"
 
     def worker_list(self, code: str) -> str:
         return self.prefix + "wl:" + code

@@ -163,7 +163,10 @@ class ConnectionManager:
         self._to_register: dict[str, _Local] = {}  # queued for the sync task
         self._to_remove: set[str] = set()  # ids to remove from the store (retried until done)
         self._wake = asyncio.Event()
-        self._batch_done: asyncio.Future[None] | None = None
+        # one future per waiting register()/unregister(), released when a batch holding its
+        # change lands (a waiter that timed out is simply skipped: never a removal from a
+        # shared future's callbacks, which is O(waiters) each and made a burst quadratic)
+        self._waiters: list[asyncio.Future[None]] = []
         self._cleanup_task: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self._cleanup_lock = asyncio.Lock()
@@ -396,11 +399,11 @@ class ConnectionManager:
         self._wake.set()
         if wait <= 0:
             return
-        if self._batch_done is None or self._batch_done.done():
-            self._batch_done = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
         try:
             async with asyncio.timeout(wait):
-                await asyncio.shield(self._batch_done)
+                await fut
         except TimeoutError:
             pass
 
@@ -458,6 +461,8 @@ class ConnectionManager:
             await self._send_queued_locked()
 
     async def _send_queued_locked(self) -> None:
+        # the waiters queued so far: their changes are in this batch (later ones wait for the next)
+        waiters, self._waiters = self._waiters, []
         try:
             if self._to_remove:
                 ids = list(self._to_remove)
@@ -479,9 +484,7 @@ class ConnectionManager:
         except StoreUnavailable as exc:
             self._mark_unavailable(exc)
         finally:
-            fut, self._batch_done = self._batch_done, None
-            if fut is not None and not fut.done():
-                fut.set_result(None)
+            _release(waiters)
 
     def add_flush_hook(self, hook: Callable[[], None]) -> None:
         """Run ``hook()`` at the start of every flush, before the streams' ``progress`` is
@@ -889,9 +892,8 @@ class ConnectionManager:
                 await asyncio.sleep(0.1)
 
     def _release_waiters(self) -> None:
-        fut, self._batch_done = self._batch_done, None
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        waiters, self._waiters = self._waiters, []
+        _release(waiters)
 
     # -- one connection, one worker ----------------------------------------------------
     async def connection(self, connection_id: str) -> ConnectionRecord | None:
@@ -1219,3 +1221,9 @@ async def _cancel(task: asyncio.Task[Any] | None) -> None:
         await task
     except asyncio.CancelledError:
         pass
+
+
+def _release(waiters: list[asyncio.Future[None]]) -> None:
+    for fut in waiters:
+        if not fut.done():  # done: it timed out (cancelled)
+            fut.set_result(None)

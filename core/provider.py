@@ -3,8 +3,8 @@
     from core.provider import SSEProvider
     manager = await SSEProvider().get_connection_manager()
 
-``SSE_REDIS_URL`` (with ``SSE_REDIS_NAMESPACE``) selects the Redis store; without it the
-in-memory store is used.
+``SSE_REDIS_URL`` (with ``SSE_REDIS_NAMESPACE`` and ``SSE_REDIS_SHARDS``) selects the Redis
+store; without it the in-memory store is used.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ def make_store(config: SSEConfig) -> StateStore:
     """The store the configuration asks for."""
     url = config.redis_url
     if url:
-        from .store.redis import RedisStore
-        return RedisStore(url, config.REDIS_NAMESPACE, timeout=config.REDIS_TIMEOUT_SECONDS)
+        from .store.sharded import make_redis_store
+        return make_redis_store(url, config.REDIS_NAMESPACE, config.REDIS_SHARDS, timeout=config.REDIS_TIMEOUT_SECONDS)
     return MemoryStore()
 
 

@@ -130,7 +130,7 @@ def redact_url(url: str) -> str:
 
 
 SCRIPTS = ("register", "unregister", "remove_stale", "reap_worker", "touch", "flush", "reconcile", "sync_worker",
-           "forget_worker", "record_cleanup", "page", "channels", "get", "history_append")
+           "forget_worker", "record_cleanup", "page", "channels", "get", "history_append", "touch_held")
 EVENTS_KEPT = 100
 MAX_FIELD = 4096  # characters of a stored field shown back; longer values are bad data
 
@@ -138,13 +138,25 @@ MAX_FIELD = 4096  # characters of a stored field shown back; longer values are b
 class RedisStore:
     kind = "redis"
 
-    def __init__(self, url: str, namespace: str = "sse", *, timeout: float = 2.0, client: Any = None) -> None:
+    def __init__(self, url: str, namespace: str = "sse", *, timeout: float = 2.0, client: Any = None,
+                 tag: str = "") -> None:
+        """``tag``: the hash tag of the shard this store works on ("" = the namespace: shard 0,
+        the whole registry when unsharded; core.store.sharded builds one store per shard)."""
         self._url = url
-        self.keys = Keys(namespace)
+        self.keys = Keys(namespace, tag)
+        # the shards this store's fleet-wide reads sum (census, fleet_read, the workers' held
+        # counts), in one pipeline: core.store.sharded sets every shard's keys on shard 0's store
+        self.shard_keys: tuple[Keys, ...] = (self.keys,)
         self._timeout = timeout
         self._client = client
         self._owns_client = client is None
         self._scripts: dict[str, Any] = {}
+
+    def use_client(self, client: Any) -> None:
+        """Work on another store's client (the shards of one registry share one connection
+        pool); this store never closes it."""
+        self._client = client
+        self._owns_client = False
 
     def describe(self) -> str:
         return redact_url(self._url) + f" (namespace {self.keys.namespace})"
@@ -191,7 +203,8 @@ class RedisStore:
         return [k.activity, k.connected, k.counter]
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        return await self._scripts[name](keys=keys, args=[self.keys.prefix, *args], client=self.client)
+        client = self.client  # StoreUnavailable before the first connect (scripts are registered then)
+        return await self._scripts[name](keys=keys, args=[self.keys.prefix, *args], client=client)
 
     # -- registry ---------------------------------------------------------------------
     @staticmethod
@@ -244,6 +257,38 @@ class RedisStore:
         return [_s(m) for m in missing]
 
     @_translate
+    async def touch_held(self, touches: Mapping[str, Touch], worker_id: str) -> tuple[list[str], int]:
+        """Touches plus how many connections this shard holds for ``worker_id``, in one call
+        (a sharded flush's share on the shards that do not hold the heartbeat)."""
+        res = await self._run("touch_held", self._base_keys(), [worker_id, *_touch_args(touches)])
+        return [_s(m) for m in res[1:]], int(res[0])
+
+    @_translate
+    async def stale_candidates(self, cutoff: float, limit: int) -> list[tuple[str, float]]:
+        """The ``limit`` least recently active connections with activity < cutoff, oldest
+        first, with their activity (read only: a sharded cleanup picks the oldest across shards)."""
+        rows = await self.client.zrangebyscore(self.keys.activity, "-inf", f"({_num(cutoff)}", start=0,
+                                               num=int(limit), withscores=True)
+        return [(_s(m), float(sc)) for m, sc in rows]
+
+    @_translate
+    async def drop_lease(self, worker_id: str) -> None:
+        """Forget ``worker_id`` on a shard that holds no heartbeat (a sharded store's shards
+        1..n): its reaping lease, and its code once the shard holds nothing of it."""
+        await self.forget_worker(worker_id)
+
+    @_translate
+    async def drop_shard_keys(self) -> None:
+        """Delete this shard's counter, record-bucket state, user-agent table and worker codes
+        (retiring an emptied shard; its buckets, ids lists and ``held`` emptied with it)."""
+        k = self.keys
+        for key in (k.counter, k.record_meta, k.user_agents, k.user_agent_index, k.user_agent_seq,
+                    k.worker_codes, k.worker_info, k.worker_seq, k.held):
+            await self.client.delete(key)
+        async for key in self.client.scan_iter(match=k.worker_list("*"), count=1000):
+            await self.client.delete(key)
+
+    @_translate
     async def missing(self, connection_ids: Sequence[str]) -> list[str]:
         out: list[str] = []
         for start in range(0, len(connection_ids), 1000):
@@ -264,8 +309,28 @@ class RedisStore:
                                         [int(limit), reaper or worker_id, 30_000, worker_id])
         return int(removed), int(left)
 
-    def _census_commands(self, pipe: Any, q: AgeQuery) -> list[float]:
-        k = self.keys
+    def _census_commands(self, pipe: Any, q: AgeQuery) -> int:
+        """Queue the census of every shard in ``shard_keys``; returns how many replies."""
+        for k in self.shard_keys:
+            self._shard_census_commands(pipe, k, q)
+        return len(self.shard_keys) * (5 + len([e for e in q.edges if e > 0]))
+
+    def _census_parse(self, q: AgeQuery, res: list[Any]) -> Census:
+        """The shards' censuses summed (the counter: the sum; None when one is bad data)."""
+        each = len(res) // len(self.shard_keys)
+        parts = [self._shard_census_parse(q, k, res[i * each:(i + 1) * each]) for i, k in enumerate(self.shard_keys)]
+        if len(parts) == 1:
+            return parts[0]
+        counters = [c.counter for c in parts]
+        return Census(
+            ages=AgeCounts(total=sum(c.ages.total for c in parts), stale=sum(c.ages.stale for c in parts),
+                           long_lived=sum(c.ages.long_lived for c in parts), very_old=sum(c.ages.very_old for c in parts)),
+            counter=None if any(c is None for c in counters) else sum(c or 0 for c in counters),
+            older_than=[sum(c.older_than[i] for c in parts) for i in range(len(q.edges))],
+            bad_data=tuple(b for c in parts for b in c.bad_data))
+
+    @staticmethod
+    def _shard_census_commands(pipe: Any, k: Keys, q: AgeQuery) -> None:
         pipe.zcard(k.activity)
         pipe.zcount(k.activity, "-inf", f"({_num(q.now - q.stale_threshold)}")
         pipe.zcount(k.connected, "-inf", f"({_num(q.now - q.long_lived)}")
@@ -274,23 +339,23 @@ class RedisStore:
         edges = [e for e in q.edges if e > 0]
         for e in edges:
             pipe.zcount(k.connected, "-inf", f"({_num(q.now - e)}")
-        return edges
 
-    def _census_parse(self, q: AgeQuery, res: list[Any]) -> Census:
+    @staticmethod
+    def _shard_census_parse(q: AgeQuery, k: Keys, res: list[Any]) -> Census:
         total = int(res[0])
         older_iter = iter(int(x) for x in res[5:])
         older = [total if e <= 0 else next(older_iter) for e in q.edges]
         ages = AgeCounts(total=total, stale=int(res[1]), long_lived=int(res[2]), very_old=int(res[3]))
         bad: list[str] = []
-        counter = _count(res[4], self.keys.counter, bad)
+        counter = _count(res[4], k.counter, bad)
         return Census(ages=ages, counter=counter, older_than=older, bad_data=tuple(bad))
 
     @_translate
     async def census(self, q: AgeQuery) -> Census:
         pipe = self.client.pipeline(transaction=False)
-        edges = self._census_commands(pipe, q)
+        n = self._census_commands(pipe, q)
         res = await pipe.execute()
-        return self._census_parse(q, res[:5 + len(edges)])
+        return self._census_parse(q, res[:n])
 
     @_translate
     async def fleet_read(self, q: AgeQuery, events: int = 20) -> FleetRead:
@@ -298,13 +363,12 @@ class RedisStore:
         and the latest fleet events."""
         k = self.keys
         pipe = self.client.pipeline(transaction=False)
-        edges = self._census_commands(pipe, q)
+        n = self._census_commands(pipe, q)
         pipe.hgetall(k.cleanup)
         pipe.zrange(k.workers, 0, -1, withscores=True)
         pipe.lrange(k.events, 0, max(events - 1, 0))
         pipe.lrange(k.cleanup_runs, 0, RUNS_KEPT - 1)
         res = await pipe.execute()
-        n = 5 + len(edges)
         census = self._census_parse(q, res[:n])
         counters = _cleanup_counters(res[n], k.cleanup, res[n + 3])
         workers, wbad = await self._workers_from(res[n + 1])
@@ -415,13 +479,17 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=False)
         for wid, _ in good:
             pipe.hgetall(k.worker(wid))
-        pipe.hgetall(k.worker_codes)  # small: one field per worker the registry knows
-        pipe.hgetall(k.held)
+        for hk in self.shard_keys:  # small: one field per worker the shard knows; one pipeline
+            pipe.hgetall(hk.worker_codes)
+            pipe.hgetall(hk.held)
         res = await pipe.execute()
-        codes, held_by_code = res[-2], res[-1]
-        holds = [_int(held_by_code.get(codes.get(wid, ""), 0)) or 0 for wid, _ in good]
+        n = len(good)
+        holds = [0] * n
+        for codes, held_by_code in zip(res[n::2], res[n + 1::2], strict=True):  # per shard: codes are the shard's
+            for i, (wid, _) in enumerate(good):
+                holds[i] += max(_int(held_by_code.get(codes.get(wid, ""), 0)) or 0, 0)
         out = []
-        for (wid, score), row, held in zip(good, res[:-2], holds, strict=True):
+        for (wid, score), row, held in zip(good, res[:n], holds, strict=True):
             row = {_s(a): _s(b) for a, b in row.items()}
             pid = _int(row.get("pid"))
             started = _float(row.get("started_at"))

@@ -1,4 +1,5 @@
-"""The store contract fixtures: every contract test runs against both stores."""
+"""The store contract fixtures: every contract test runs against the memory store and the
+Redis store, on one redis-server and on a 3-node Redis Cluster, unsharded and with 3 shards."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from core.config import load_config
 from core.manager import ConnectionManager
 from core.store.memory import MemoryStore
 from core.store.redis import RedisStore
+from core.store.sharded import ShardedRedisStore
 from tests.redis_server import RedisServer
 
 
@@ -29,13 +31,23 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "redis", "redis-cluster"])
+SHARDS = 3  # the sharded kinds: 3 shards (on the 3-node cluster, one per node)
+
+
+@pytest.fixture(params=["memory", "redis", "redis-cluster", "redis-sharded", "redis-cluster-sharded"])
 def store_kind(request) -> str:
     return request.param
 
 
 def _url(store_kind: str, request) -> str:
-    return request.getfixturevalue("redis_cluster_url" if store_kind == "redis-cluster" else "redis_url")
+    return request.getfixturevalue("redis_cluster_url" if store_kind.startswith("redis-cluster") else "redis_url")
+
+
+def redis_store(store_kind: str, request, namespace: str) -> RedisStore | ShardedRedisStore:
+    """The Redis store of ``store_kind`` (``*-sharded``: SHARDS hash tags)."""
+    if store_kind.endswith("-sharded"):
+        return ShardedRedisStore(_url(store_kind, request), namespace, SHARDS)
+    return RedisStore(_url(store_kind, request), namespace)
 
 
 @pytest.fixture
@@ -43,7 +55,7 @@ async def store(store_kind, request, namespace):
     if store_kind == "memory":
         s = MemoryStore()
     else:
-        s = RedisStore(_url(store_kind, request), namespace)
+        s = redis_store(store_kind, request, namespace)
     await s.start()
     try:
         yield s
@@ -68,7 +80,7 @@ async def make_manager(store_kind, request, namespace, clock):
             if store_kind == "memory":
                 store = shared_memory
             else:
-                store = RedisStore(_url(store_kind, request), namespace)
+                store = redis_store(store_kind, request, namespace)
         m = ConnectionManager(store, load_config(**cfg), clock=clock, worker_id=worker_id, observer=observer)
         await m.start()
         made.append(m)

@@ -234,7 +234,7 @@ async def test_redis_record_layout_stays_consistent_and_compact(redis_url, names
     await store.start()
     r = aioredis.Redis.from_url(redis_url, decode_responses=True)
     names = [k.activity, k.connected, k.counter, k.record_meta, k.user_agents, k.user_agent_index,
-             k.prefix + "uaseq", k.worker_codes, k.worker_info, k.prefix + "wseq", k.held, k.workers,
+             k.user_agent_seq, k.worker_codes, k.worker_info, k.worker_seq, k.held, k.workers,
              k.cleanup, k.cleanup_runs, k.events]
     patterns = [re.escape(k.record_bucket(0))[:-1] + r"\d+", re.escape(k.worker_list("")) + r"[0-9a-z]+",
                 re.escape(k.worker("")) + ".+", re.escape(k.reaping("")) + ".+"]
