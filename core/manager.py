@@ -65,7 +65,7 @@ from .store.base import AgeQuery, FleetRead, FlushResult, StateStore, StoreUnava
 log = logging.getLogger("sse")
 
 OnClose = Callable[[], Awaitable[None] | None]
-COUNTERS_EVERY = 30  # periodic flushes per flush of per-connection events/bytes counters
+COUNTS_MIN_SECONDS = 30.0  # per-connection events/bytes go to the store at most this often
 SYNC_EVERY = 60  # flushes between full checks of this worker's set against the store
 RESYNC_FLUSHES = 2  # flushes after store trouble that reconcile (late-applied writes of a hang land in the first)
 MAX_CHANNEL = 256  # characters stored of client-controlled fields
@@ -176,6 +176,7 @@ class ConnectionManager:
         self._lost_data = False  # the store lost our heartbeat: missing connections are re-registered
         self._heartbeats = 0
         self._flushes = 0
+        self._counts_sent_at = -math.inf  # clock() of the last flush that sent per-connection counts
         self._unrecorded: list[tuple[int, int, float, bool, float]] = []  # cleanup runs the store missed
         self._status = StoreStatus(state="connecting", since=clock())
         self._bad_data: tuple[str, ...] = ()
@@ -207,6 +208,19 @@ class ConnectionManager:
         streaming connection depends on the threshold, not on the event rate."""
         r = self.config.ACTIVITY_RESOLUTION_SECONDS
         return self.config.STALE_CONNECTION_THRESHOLD_SECONDS / 10.0 if r is None else r
+
+    @property
+    def counts_interval(self) -> float:
+        """Seconds between writes of each connection's events/bytes to the store: half the
+        stale threshold, at least ``COUNTS_MIN_SECONDS`` (150 s at the default 300 s).
+        Rewriting a connection's record costs Redis several times an activity touch, so
+        like activity it follows the threshold, not the event rate; the per-pod totals in
+        ``/metrics`` are exact at every scrape."""
+        return max(COUNTS_MIN_SECONDS, self.config.STALE_CONNECTION_THRESHOLD_SECONDS / 2.0)
+
+    def counts_due(self) -> bool:
+        """True when the next periodic flush should send the per-connection counts."""
+        return self.clock() - self._counts_sent_at >= self.counts_interval
 
     # -- clocks -----------------------------------------------------------------------
     def now(self) -> float:
@@ -509,8 +523,8 @@ class ConnectionManager:
 
         With ``counters=False`` only activity times go out and per-connection event/byte
         counts stay batched here: the periodic flush sends counts every
-        ``COUNTERS_EVERY`` flushes, so an idle fleet costs Redis a few commands per flush
-        instead of several per ping."""
+        :attr:`counts_interval` seconds, so a streaming fleet costs Redis per connection
+        what its stale threshold asks, not what its event rate would."""
         async with self._store_lock:
             await self._flush_locked(counters)
 
@@ -521,6 +535,7 @@ class ConnectionManager:
         counts: dict[str, list[int]] = {}
         if counters:
             counts, self._counts = self._counts, {}
+            self._counts_sent_at = self.clock()
         self._run_flush_hooks()
         self._pull_activity(active, counts if counters else None)
         resolution = self.activity_resolution
@@ -876,7 +891,7 @@ class ConnectionManager:
                 if loop.time() >= next_flush:
                     next_flush = loop.time() + self.config.TOUCH_FLUSH_INTERVAL_SECONDS
                     self._flushes += 1
-                    await self.flush_touches(counters=self._flushes % COUNTERS_EVERY == 0)
+                    await self.flush_touches(counters=self.counts_due())
                 elif self._to_register or self._to_remove:
                     if self.store_ok:
                         await self._send_queued()
@@ -948,7 +963,8 @@ class ConnectionManager:
         return ConnectionPage(state=state, query=query, sort=sort, order=order, total=page.total, limit=limit,
                               offset=offset, truncated=page.truncated, scanned=page.scanned, now=q.now,
                               stale_threshold_seconds=q.stale_threshold, connections=page.records,
-                              activity_resolution_seconds=self.activity_resolution)
+                              activity_resolution_seconds=self.activity_resolution,
+                              counts_interval_seconds=self.counts_interval)
 
     async def channels(self) -> ChannelsPage:
         q = self._age_query()
@@ -1077,6 +1093,7 @@ class ConnectionManager:
             touch_flush_interval_seconds=cfg.TOUCH_FLUSH_INTERVAL_SECONDS,
             error_rate_window_seconds=cfg.ERROR_RATE_WINDOW_SECONDS,
             activity_resolution_seconds=self.activity_resolution,
+            counts_interval_seconds=self.counts_interval,
         )
 
     async def get_detailed_monitoring_stats(self) -> dict[str, Any]:

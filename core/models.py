@@ -104,6 +104,7 @@ class ConfigurationView(_Wire):
     touch_flush_interval_seconds: float | None = None
     error_rate_window_seconds: float | None = None
     activity_resolution_seconds: float | None = None  # last_activity is exact to within this (plus one flush)
+    counts_interval_seconds: float | None = None  # a connection's events/bytes are at most this old (plus one flush)
 
 
 class WorkerInfo(_Wire):
@@ -246,6 +247,7 @@ class ConnectionPage(_Wire):
     stale_threshold_seconds: float
     connections: list[ConnectionRecord] = Field(default_factory=list)
     activity_resolution_seconds: float | None = None  # idle = now - last_activity, exact to within this
+    counts_interval_seconds: float | None = None  # events_sent / bytes_sent are at most this old (plus one flush)
 
 
 class ChannelSummary(_Wire):

@@ -17,9 +17,13 @@ local REC_LOAD = 48  -- records per bucket before a split (listpack holds up to 
 local META = prefix .. 'rec:meta'
 local lh_k, lh_p = nil, nil
 
+-- a polynomial hash of the id (base 31, mod 2^31 - 1), four bytes per step
 local function id_hash(id)
-  local h = 0
-  for i = 1, #id do h = (h * 31 + string.byte(id, i)) % 2147483647 end
+  local h = #id
+  for i = 1, #id, 4 do
+    local a, b, c, d = string.byte(id, i, i + 3)
+    h = (h * 923521 + a * 29791 + (b or 0) * 961 + (c or 0) * 31 + (d or 0)) % 2147483647
+  end
   return h
 end
 
@@ -263,27 +267,32 @@ end
 -- Apply touches from ARGV index i on: first groups of activity-only touches that share
 -- one time (ngroups, then per group: at, n, n ids: a flush of streams read at the same
 -- moment is one group), then quadruples (id, at, events, bytes) to the end of ARGV.
--- Activity lives in the activity zset only: one variadic ZADD per chunk of connections
--- (plus one ZMSCORE per chunk for touches that carry counts, so a removed connection's
--- hash is never re-created), so a flush costs a few commands, not several per stream.
--- Counters (events, bytes) are HINCRBYed only when non-zero (the manager sends them on a
--- slower cadence). Appends ids that are no longer registered to ``out``.
+-- Activity lives in the activity zset only: one variadic ZADD per chunk of connections,
+-- so a flush costs a few commands, not several per stream. Counts (events, bytes) are
+-- added to the packed record (the manager sends them on a slower cadence). Appends the
+-- ids of counted touches that are no longer registered to ``out``.
+-- add counts to a packed record in place (its counts are its 2nd and 3rd fields); false
+-- when the connection has no record
+local function rec_add_counts(id, ev, by)
+  local key = bucket_key(id)
+  local v = redis.call('HGET', key, id)
+  if not v then return false end
+  local code, e, y, rest = string.match(v, '^([^\31]*)\31(%d*)\31(%d*)(\31.*)$')
+  if not code then return true end  -- malformed: left for the reads to report
+  e = (tonumber(e) or 0) + tonumber(ev)
+  y = (tonumber(y) or 0) + tonumber(by)
+  redis.call('HSET', key, id, code .. US .. string.format('%d', e) .. US .. string.format('%d', y) .. rest)
+  return true
+end
+
+-- touches that carry counts: the record is read anyway (to add them), so its presence
+-- says whether the connection is registered (a removed one is never re-created)
 local function touch_chunk(ids, ats, evs, bys, out)
-  local scores = redis.call('ZMSCORE', KEYS[1], unpack(ids))
   local zargs = {'XX', 'GT'}
   for k = 1, #ids do
-    if scores[k] then
-      zargs[#zargs + 1] = ats[k] or ats[0]
+    if rec_add_counts(ids[k], evs[k], bys[k]) then
+      zargs[#zargs + 1] = ats[k]
       zargs[#zargs + 1] = ids[k]
-      if evs and (evs[k] ~= '0' or bys[k] ~= '0') then
-        local key = bucket_key(ids[k])
-        local r = rec_unpack(redis.call('HGET', key, ids[k]))
-        if r then
-          r.ev = string.format('%d', (tonumber(r.ev) or 0) + tonumber(evs[k]))
-          r.by = string.format('%d', (tonumber(r.by) or 0) + tonumber(bys[k]))
-          redis.call('HSET', key, ids[k], rec_pack(r))
-        end
-      end
     else
       out[#out + 1] = ids[k]
     end
