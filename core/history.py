@@ -351,19 +351,29 @@ class Columns:
                        last if raw else [fn(c) for c in self.mx], fn(self.level), fn(self.alerts),
                        fn(self.warnings), None if self.workers is None else fn(self.workers))
 
+    def _own(self) -> list[list[Any]]:
+        """Every list once (a raw Columns' min / max lists are its ``last`` lists)."""
+        lists: list[list[Any]] = [self.t, self.n, *self.last, self.level, self.alerts, self.warnings]
+        if self.mn is not self.last:
+            lists += [*self.mn, *self.mx]
+        if self.workers is not None:
+            lists.append(self.workers)
+        return lists
+
+    def splice(self, cut: int, more: Columns) -> None:
+        """In place: drop the points from ``cut`` on, append ``more``'s (the same tier)."""
+        for mine, theirs in zip(self._own(), more._own(), strict=True):
+            del mine[cut:]
+            mine.extend(theirs)
+
+    def drop(self, first: int) -> None:
+        """In place: forget the ``first`` oldest points."""
+        for mine in self._own():
+            del mine[:first]
+
     def take(self, lo: int, hi: int | None = None) -> Columns:
         """Points ``lo:hi`` (copies: the caller may keep or hand out the lists)."""
         return self._map(lambda c: c[lo:hi])
-
-    def extend(self, more: Columns) -> Columns:
-        """These points followed by ``more``'s (a new Columns; both of the same tier)."""
-        last = [a + b for a, b in zip(self.last, more.last, strict=True)]
-        raw = self.mn is self.last
-        return Columns(self.t + more.t, self.n + more.n, last,
-                       last if raw else [a + b for a, b in zip(self.mn, more.mn, strict=True)],
-                       last if raw else [a + b for a, b in zip(self.mx, more.mx, strict=True)],
-                       self.level + more.level, self.alerts + more.alerts, self.warnings + more.warnings,
-                       None if self.workers is None or more.workers is None else self.workers + more.workers)
 
 
 def _numbers(col: Sequence[Any]) -> list[Any]:
@@ -476,15 +486,15 @@ class ColumnCache:
         retention); return the points of ``[start, end]`` and how many malformed points
         that range holds."""
         if read_from == start:  # read whole: the cache restarts there (it never holds a hole)
-            merged, bad = fresh, sorted(fresh_bad)
+            self.cols, bad = fresh, sorted(fresh_bad)
             start_cached = start
-        else:
-            cut = bisect.bisect_left(self.cols.t, read_from)
-            merged = self.cols.take(0, cut).extend(fresh)
+        else:  # in place: the cost is the new points', not the day's
+            self.cols.splice(bisect.bisect_left(self.cols.t, read_from), fresh)
             bad = self.bad[:bisect.bisect_left(self.bad, read_from)] + sorted(fresh_bad)
             start_cached = self.start if self.start is not None else start
         keep_from = min(keep_from, start)  # never forget what this range asked for
-        self.cols = merged.take(bisect.bisect_left(merged.t, keep_from))
+        if (first := bisect.bisect_left(self.cols.t, keep_from)) > 0:
+            self.cols.drop(first)
         self.bad = bad[bisect.bisect_left(bad, keep_from):]
         self.start = max(start_cached, keep_from)
         return (self.cols.take(bisect.bisect_left(self.cols.t, start)),

@@ -484,7 +484,8 @@ class RedisStore:
     async def history_members(self, tier: Tier, start: float, end: float) -> list[str]:
         """The tier's stored points with ``start <= t <= end`` (oldest first), as stored, in
         one ZRANGEBYSCORE: the cost depends on the range, never on the number of connections."""
-        return [_s(m) for m in await self.client.zrangebyscore(self.keys.history(tier.name), _num(start), _num(end))]
+        members = await self.client.zrangebyscore(self.keys.history(tier.name), _num(start), _num(end))
+        return members if set(map(type, members)) <= {str} else [_s(m) for m in members]  # str: decode_responses
 
     @_translate
     async def history_times(self, tier: Tier, members: Sequence[str]) -> list[float | None]:
