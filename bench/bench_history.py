@@ -6,7 +6,9 @@
 * Times ``ConnectionManager.history(24 h, 10 s)`` cold (a reader's first read) and repeated
   (only new rows fetched) (8,640 buckets: the read, the JSON
   parse, the columns) against, in the same run, the bare ``ZRANGEBYSCORE`` of the same
-  points (the transport floor) and a 1 h read; then again with 1,000 and 100,000
+  points (the transport floor) and a 1 h read; the endpoint's work (the repeated read plus
+  the JSON body, ``series_json``) against the body made by pydantic's ``model_dump_json``
+  (what the endpoint did before); then again with 1,000 and 100,000
   connections registered in the same namespace (the read must not grow with them).
 * Reports the Redis bytes of the history keys (``MEMORY USAGE ... SAMPLES 0``) with 8
   workers per sample and with the 32-worker cap reached.
@@ -103,19 +105,31 @@ async def main(quick: bool) -> None:
             async def bare() -> object:
                 return await store.client.zrangebyscore(store.keys.history(raw_tier.name), obs.now() - DAY, obs.now())
 
+            async def endpoint24() -> object:  # GET /monitoring/history?range=24h&step=10s without HTTP
+                return history.series_json(await obs.history(DAY, 10))
+
+            async def endpoint24_pydantic() -> object:  # the same with the previous body encoder
+                return (await obs.history(DAY, 10)).model_dump_json()
+
             async def read1h() -> object:
                 return await obs.history(3600, 10)
 
             for label, fn in (("ZRANGEBYSCORE 24 h (transport floor)", bare), ("history(24 h, 10 s) cold", cold24),
-                              ("history(24 h, 10 s)", read24),
+                              ("history(24 h, 10 s)", read24), ("endpoint body 24 h (series_json)", endpoint24),
+                              ("endpoint body 24 h (model_dump_json)", endpoint24_pydantic),
                               ("history(1 h, 10 s)", read1h), ("history(7 d, auto step)", lambda: obs.history(7 * DAY))):
                 med, runs, res = await median_time(fn, repeats=repeats, warmup=2)
-                count = len(res) if isinstance(res, list) else sum(1 for x in res.samples if x)  # type: ignore[attr-defined]
-                print(f"  {label:<38} {fmt_s(med):>9}   {count:>6} points   (min {fmt_s(min(runs))})", flush=True)
+                count = (len(res) if isinstance(res, (list, str, bytes)) else
+                         sum(1 for x in res.samples if x))  # type: ignore[attr-defined]
+                unit = "bytes" if isinstance(res, (str, bytes)) else "points"
+                print(f"  {label:<38} {fmt_s(med):>9}   {count:>7} {unit:<6}   (min {fmt_s(min(runs))})", flush=True)
                 results[label] = med
             floor = results["ZRANGEBYSCORE 24 h (transport floor)"]
             print(f"  24 h read / transport floor: repeated {results['history(24 h, 10 s)'] / floor:.2f}x, "
                   f"cold {results['history(24 h, 10 s) cold'] / floor:.2f}x", flush=True)
+            print(f"  endpoint body: model_dump_json / series_json "
+                  f"{results['endpoint body 24 h (model_dump_json)'] / results['endpoint body 24 h (series_json)']:.2f}x",
+                  flush=True)
             sizes = (1_000, 100_000) if not quick else (1_000, 20_000)
             registered = 0
             for size in sizes:
@@ -137,6 +151,8 @@ async def main(quick: bool) -> None:
         r24, c24 = results["history(24 h, 10 s)"], results["history(24 h, 10 s) cold"]
         print(f"  history read 24 h at 10 s < 20 ms: repeated {fmt_s(r24)} -> {'PASS' if r24 < 0.020 else 'MISS'}; "
               f"cold {fmt_s(c24)} -> {'PASS' if c24 < 0.020 else 'MISS'}")
+        e24 = results["endpoint body 24 h (series_json)"]
+        print(f"  endpoint 24 h at 10 s (read + JSON body) < 20 ms: {fmt_s(e24)} -> {'PASS' if e24 < 0.020 else 'MISS'}")
         print(f"  flat in connections (<= 1.5x): {flat:.2f}x -> {'PASS' if flat <= 1.5 else 'MISS'}")
         print(f"  bytes at full retention (8 workers) a few MB (<= 8 MB): {results['bytes8'] / 1e6:.2f} MB -> "
               f"{'PASS' if results['bytes8'] <= 8e6 else 'MISS'}")

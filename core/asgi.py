@@ -38,7 +38,7 @@ from starlette.routing import BaseRoute, Route
 
 from .config import SSEConfig
 from .exporters.prometheus import CONTENT_TYPE_LATEST, render_metrics
-from .history import parse_duration
+from .history import parse_duration, series_json
 from .manager import ConnectionManager
 from .store.base import ORDERS, SORTS, StoreUnavailable
 from .streaming import ManagerSource, close_tracked_streams, resolve_manager
@@ -128,8 +128,8 @@ class _Endpoints:
             return _error(400, str(exc))
         except StoreUnavailable as exc:
             return _error(503, f"state store unavailable: {exc}")
-        # serialized by pydantic-core (8,640 buckets x 30 columns: no Python json pass)
-        return Response(series.model_dump_json(), media_type="application/json", headers=_NO_STORE)
+        # 8,640 buckets x ~30 columns: each column encoded once by pydantic-core (series_json)
+        return Response(series_json(series), media_type="application/json", headers=_NO_STORE)
 
     async def connections(self, request: Request) -> Response:
         manager, denied = await self._read_guard(request, listing=True)

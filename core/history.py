@@ -25,17 +25,18 @@ data is ``None``.
 from __future__ import annotations
 
 import bisect
+import functools
+import itertools
 import json
 import math
 import operator
 import re
 from collections.abc import Iterable, Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_core import from_json
+from pydantic_core import from_json, to_json
 
 from .models import HEALTH_LEVELS, AlertSpan, HistorySeries, MonitoringStats, TrendEvidence
 
@@ -43,6 +44,7 @@ NUMERIC: tuple[str, ...] = ("active", "counter", "stale", "active_recent", "long
                             "runs", "cleaned", "errors", "last_ms", "avg_ms")
 MAX_WORKERS = 32  # per-worker counts kept per sample (the largest)
 MAX_POINTS = 10_000  # buckets one series may hold
+MAX_SERIES_WORKERS = 64  # workers one series lists (a range may span restarts and deploys)
 TREND_TYPES: tuple[str, ...] = ("cleanup_duration_sustained", "error_rate_trend", "baseline_deviation",
                                 "days_to_capacity")  # each a HealthInputs field and a rule of core.health.RULES
 TREND_REFRESH_SECONDS = 60.0  # how often a manager recomputes its trend verdicts
@@ -203,7 +205,7 @@ _NUM_OR_NONE = frozenset((int, float, type(None)))
 def _valid_row(r: Any) -> bool:
     """A row of the stored shape (its numbers are checked where they are read: a value that
     is not a number reads as unknown)."""
-    return isinstance(r, list) and len(r) >= ROW_WARNINGS + 1 and type(r[0]) in _NUM
+    return isinstance(r, list) and len(r) >= ROW_WARNINGS + 1 and type(r[0]) in _NUM and math.isfinite(r[0])
 
 
 def _number(v: Any) -> float | int | None:
@@ -230,36 +232,49 @@ def point_from_row(r: Any) -> Point | None:
         return None
 
 
-def parse_points(members: Sequence[str]) -> tuple[list[Point], int]:
-    """Stored JSON members (oldest first) -> (points, how many were malformed and skipped).
-    One ``json.loads`` for the whole answer when it is clean (the fast path)."""
-    try:  # pydantic_core's JSON parser (a dependency already): about twice json.loads's speed
-        rows = from_json("[" + ",".join(members) + "]") if members else []
+def _decode(members: Sequence[str]) -> list[Any]:
+    """Stored JSON members -> decoded values (None for a member that is not JSON). One
+    parse of the whole answer when it is clean (the fast path): pydantic_core's JSON parser
+    (a dependency already) is about twice ``json.loads``'s speed."""
+    try:
+        return from_json("[" + ",".join(members) + "]") if members else []
     except ValueError:
-        rows = []
+        out: list[Any] = []
         for m in members:
             try:
-                rows.append(json.loads(m))
+                out.append(json.loads(m))
             except ValueError:
-                rows.append(None)
+                out.append(None)
+        return out
+
+
+def _points(rows: Sequence[Any]) -> tuple[list[Point], list[int]]:
+    """Decoded rows -> (points, indices of the rows that are malformed)."""
     out: list[Point] = []
     append = out.append
-    bad = 0
+    bad: list[int] = []
     num = _NUM
     level_of = _LEVEL_OF
-    for row in rows:
-        # the raw row, inlined (a 24 h read is 8,640 of them); anything else goes the long way
-        if type(row) is list and len(row) > ROW_WARNINGS and type(row[0]) in num and type(row[2]) is not list:
+    for i, row in enumerate(rows):
+        # the raw row, inlined; anything else goes the long way
+        if (type(row) is list and len(row) > ROW_WARNINGS and type(row[0]) in num and type(row[2]) is not list
+                and math.isfinite(row[0])):
             lv, al, wa = row[ROW_LEVEL], row[ROW_ALERTS], row[ROW_WARNINGS]
             append(Point(row[0], 1, row, None, None, level_of.get(lv) if type(lv) is int else None,
                          al if type(al) is list else (), wa if type(wa) is list else ()))
             continue
         p = point_from_row(row)
         if p is None:
-            bad += 1
+            bad.append(i)
         else:
             append(p)
     return out, bad
+
+
+def parse_points(members: Sequence[str]) -> tuple[list[Point], int]:
+    """Stored JSON members (oldest first) -> (points, how many were malformed and skipped)."""
+    points, bad = _points(_decode(members))
+    return points, len(bad)
 
 
 def new_rollup(bucket: float) -> list[Any]:
@@ -292,44 +307,198 @@ def merge(agg: list[Any], row: Sequence[Any]) -> list[Any]:
     return agg
 
 
-class PointCache:
-    """The raw tier's points a reader already holds. A raw row never changes once written
-    (it is only trimmed), so a repeated read fetches only what is newer than the cache
-    (re-reading ``overlap`` seconds, for a sample its lease winner wrote late) and keeps the
-    rest: the 24 h read the dashboard repeats costs a few rows of transport and parsing.
-    The cache covers ``[start, newest]``; a range starting earlier is read whole. Callers
-    serialize ``read_from`` .. ``update`` (the manager holds a lock)."""
+# -- columns: a read decoded once into a list per field ------------------------------------
+_NUM_TYPES = frozenset((int, float))
+_LEVEL_CODES = frozenset((*range(len(LEVELS)), None))
+_INT_OR_NONE = frozenset((int, type(None)))
+_NO_WORKERS: dict[str, int] = {}
+
+
+@dataclass(slots=True)
+class Columns:
+    """Stored points of one read in columns, oldest first. A 24 h raw read is 8,640 points:
+    a list per field (instead of an object per point) keeps the parse, the cache and the
+    series build in C loops (zip, slices, map). Every value is checked once, when decoded: a
+    stored value that is not a number reads as None (unknown). ``mn`` / ``mx`` are the very
+    lists of ``last`` for raw samples (a sample is its own min and max). ``workers``: per
+    point, the per-worker counts that sample stored (None: it stored none); None for a
+    rollup tier, which keeps none."""
+
+    t: list[float]
+    n: list[int]  # samples folded into each point (1 for a raw sample)
+    last: list[list[Any]]  # per NUMERIC field
+    mn: list[list[Any]]
+    mx: list[list[Any]]
+    level: list[int | None]  # the (worst) level's code
+    alerts: list[list[str]]
+    warnings: list[list[str]]
+    workers: list[dict[str, int] | None] | None
+
+    @classmethod
+    def empty(cls, raw: bool) -> Columns:
+        last: list[list[Any]] = [[] for _ in NUMERIC]
+        return cls([], [], last, last if raw else [[] for _ in NUMERIC], last if raw else [[] for _ in NUMERIC],
+                   [], [], [], [] if raw else None)
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def _map(self, fn: Any) -> Columns:
+        """A Columns of ``fn(list)`` for every list (the shared min / max lists stay shared)."""
+        last = [fn(c) for c in self.last]
+        raw = self.mn is self.last
+        return Columns(fn(self.t), fn(self.n), last, last if raw else [fn(c) for c in self.mn],
+                       last if raw else [fn(c) for c in self.mx], fn(self.level), fn(self.alerts),
+                       fn(self.warnings), None if self.workers is None else fn(self.workers))
+
+    def _own(self) -> list[list[Any]]:
+        """Every list once (a raw Columns' min / max lists are its ``last`` lists)."""
+        lists: list[list[Any]] = [self.t, self.n, *self.last, self.level, self.alerts, self.warnings]
+        if self.mn is not self.last:
+            lists += [*self.mn, *self.mx]
+        if self.workers is not None:
+            lists.append(self.workers)
+        return lists
+
+    def splice(self, cut: int, more: Columns) -> None:
+        """In place: drop the points from ``cut`` on, append ``more``'s (the same tier)."""
+        for mine, theirs in zip(self._own(), more._own(), strict=True):
+            del mine[cut:]
+            mine.extend(theirs)
+
+    def drop(self, first: int) -> None:
+        """In place: forget the ``first`` oldest points."""
+        for mine in self._own():
+            del mine[:first]
+
+    def take(self, lo: int, hi: int | None = None) -> Columns:
+        """Points ``lo:hi`` (copies: the caller may keep or hand out the lists)."""
+        return self._map(lambda c: c[lo:hi])
+
+
+def _numbers(col: Sequence[Any]) -> list[Any]:
+    """A column of numbers: anything that is not an int or a float (a bool, a string...) is None."""
+    out = list(col)
+    if not set(map(type, out)) <= _NUM_OR_NONE:
+        out = [v if type(v) in _NUM else None for v in out]
+    return out
+
+
+def _strings(col: Sequence[Any]) -> list[list[str]]:
+    """A column of alert / warning type lists ([] for anything else; only strings kept)."""
+    out = list(col)
+    if set(map(type, out)) != {list}:
+        out = [v if type(v) is list else [] for v in out]
+    for i in itertools.compress(range(len(out)), out):  # the non-empty ones (few)
+        if not all(type(x) is str for x in out[i]):
+            out[i] = [x for x in out[i] if type(x) is str]
+    return out
+
+
+def _worker_counts(col: Sequence[Any]) -> list[dict[str, int] | None]:
+    """A column of per-worker counts ({worker: connections}; None: none stored, or not counts)."""
+    return [d if type(d) is dict and set(map(type, d.values())) <= {int} else None for d in col]
+
+
+def _raw_columns(rows: list[Any]) -> Columns | None:
+    """Raw rows -> Columns, all in C loops; None when a row is not of the raw shape (the
+    caller then goes row by row)."""
+    if set(map(type, rows)) != {list}:
+        return None
+    lengths = set(map(len, rows))
+    if min(lengths) < ROW_WARNINGS + 1 or max(lengths) > ROW_WORKERS + 1:
+        return None
+    cols = list(itertools.zip_longest(*rows))  # a row without per-worker counts pads with None
+    if (not set(map(type, cols[0])) <= _NUM_TYPES or not all(map(math.isfinite, cols[0]))
+            or list in set(map(type, cols[2]))):
+        return None
+    level = list(cols[ROW_LEVEL])
+    if not (set(map(type, level)) <= _INT_OR_NONE and set(level) <= _LEVEL_CODES):
+        level = [v if type(v) is int and 0 <= v < len(LEVELS) else None for v in level]
+    last = [_numbers(cols[i]) for i in range(1, ROW_LEVEL)]
+    workers: list[dict[str, int] | None] = (_worker_counts(cols[ROW_WORKERS]) if len(cols) > ROW_WORKERS
+                                             else [None] * len(rows))
+    return Columns(list(map(float, cols[0])), [1] * len(rows), last, last, last, level,
+                   _strings(cols[ROW_ALERTS]), _strings(cols[ROW_WARNINGS]), workers)
+
+
+def columns_from_points(points: Sequence[Point], raw: bool = True) -> Columns:
+    """Points (any tier, oldest first) -> Columns. ``raw``: the tier keeps per-worker counts."""
+    if not points:
+        return Columns.empty(raw)
+    if raw and not any(map(_RMN, points)):
+        cols = _raw_columns([p.row[:ROW_WORKERS + 1] for p in points])
+        if cols is not None:
+            return cols
+    rows = [p.row for p in points]
+    last = [_numbers(c) for c in list(zip(*rows, strict=False))[1:ROW_LEVEL]]
+    mn = [_numbers(c) for c in list(zip(*[p.rmn or p.row for p in points], strict=False))[1:ROW_LEVEL]]
+    mx = [_numbers(c) for c in list(zip(*[p.rmx or p.row for p in points], strict=False))[1:ROW_LEVEL]]
+    return Columns([float(p.t) for p in points], [p.n for p in points], last, mn, mx,
+                   [LEVEL_RANK.get(p.level) if p.level else None for p in points],
+                   _strings([list(p.alerts) for p in points]), _strings([list(p.warnings) for p in points]),
+                   _worker_counts([p.row[ROW_WORKERS] if len(p.row) > ROW_WORKERS else None for p in points])
+                   if raw else None)
+
+
+def decode_columns(members: Sequence[str], raw: bool = True) -> tuple[Columns, list[int]]:
+    """Stored members (oldest first) -> (Columns, indices of the malformed members, skipped).
+    ``raw``: the raw tier (its points keep per-worker counts)."""
+    rows = _decode(members)
+    if raw and rows:
+        cols = _raw_columns(rows)
+        if cols is not None:
+            return cols, []
+    points, bad = _points(rows)
+    return columns_from_points(points, raw), bad
+
+
+class ColumnCache:
+    """The raw tier's points a reader already holds, in columns. A raw row never changes
+    once written (it is only trimmed), so a repeated read fetches only what is newer than
+    the cache (re-reading ``overlap`` seconds, for a sample its lease winner wrote late) and
+    keeps the rest: the 24 h read the dashboard repeats costs a few rows of transport and
+    parsing. The times of malformed stored points are kept too, so ``bad_points`` counts
+    the whole range on every read. The cache covers ``[start, newest]``; a range starting
+    earlier is read whole. Callers serialize ``read_from`` .. ``update`` (the manager holds
+    a lock)."""
 
     def __init__(self) -> None:
         self.start: float | None = None
-        self.points: list[Point] = []
+        self.cols = Columns.empty(True)
+        self.bad: list[float] = []  # times of malformed stored points, sorted
 
     def clear(self) -> None:
         self.start = None
-        self.points = []
+        self.cols = Columns.empty(True)
+        self.bad = []
 
     def read_from(self, start: float, overlap: float) -> float:
         """Where the next store read must start for a range beginning at ``start``."""
-        if self.start is None or start < self.start or not self.points:
+        if self.start is None or start < self.start or not self.cols.t:
             return start
-        return max(start, self.points[-1].t - overlap)
+        return max(start, self.cols.t[-1] - overlap)
 
-    def update(self, start: float, read_from: float, fresh: list[Point], keep_from: float) -> list[Point]:
-        """Merge a store read of ``[read_from, end]``; forget what is older than
-        ``keep_from`` (the tier's retention); return the points of ``[start, end]``."""
+    def update(self, start: float, read_from: float, fresh: Columns, fresh_bad: Sequence[float],
+               keep_from: float) -> tuple[Columns, int]:
+        """Merge a store read of ``[read_from, end]`` (``fresh_bad``: the times of the
+        malformed points it skipped); forget what is older than ``keep_from`` (the tier's
+        retention); return the points of ``[start, end]`` and how many malformed points
+        that range holds."""
         if read_from == start:  # read whole: the cache restarts there (it never holds a hole)
-            merged = list(fresh)
+            self.cols, bad = fresh, sorted(fresh_bad)
             start_cached = start
-        else:
-            cut = bisect.bisect_left([p.t for p in self.points], read_from)
-            merged = self.points[:cut] + fresh
+        else:  # in place: the cost is the new points', not the day's
+            self.cols.splice(bisect.bisect_left(self.cols.t, read_from), fresh)
+            bad = self.bad[:bisect.bisect_left(self.bad, read_from)] + sorted(fresh_bad)
             start_cached = self.start if self.start is not None else start
         keep_from = min(keep_from, start)  # never forget what this range asked for
-        first = bisect.bisect_left([p.t for p in merged], keep_from)
-        self.points = merged[first:]
+        if (first := bisect.bisect_left(self.cols.t, keep_from)) > 0:
+            self.cols.drop(first)
+        self.bad = bad[bisect.bisect_left(bad, keep_from):]
         self.start = max(start_cached, keep_from)
-        lo = bisect.bisect_left([p.t for p in self.points], start)
-        return self.points[lo:]
+        return (self.cols.take(bisect.bisect_left(self.cols.t, start)),
+                len(self.bad) - bisect.bisect_left(self.bad, start))
 
 
 # -- reads: range and step -> tier, series --------------------------------------------
@@ -365,74 +534,118 @@ def default_step(tiers: Sequence[Tier], range_s: float, width: int = 360) -> flo
 
 def series(points: Sequence[Point], start: float, end: float, step: float, tier_step: float,
            fields: Sequence[str] = NUMERIC, rate_window: float = 600.0) -> HistorySeries:
-    """Points (oldest first) -> columns on buckets ``[start + i*step, start + (i+1)*step)``
+    """:func:`series_columns` of points (oldest first; raw samples or rollup points)."""
+    raw = not any(map(_RMN, points))
+    return series_columns(columns_from_points(points, raw), start, end, step, tier_step, fields, rate_window)
+
+
+def _place(idx: list[int], n: int, nb: int) -> Any:
+    """For at most one point per bucket (``idx`` strictly increasing): a function putting a
+    column's values on the ``nb`` buckets (``fill`` where a bucket has no point)."""
+    if n == nb:  # every bucket has its point: the column is the grid
+        return lambda col, fill=None: list(col)
+    if n and idx[-1] - idx[0] == n - 1:  # no hole inside (the common case: the newest bucket is empty)
+        head, tail = idx[0], nb - idx[0] - n
+        return lambda col, fill=None: [fill] * head + list(col) + [fill] * tail
+    pos = [n] * nb  # bucket -> index of its point (n: none, the fill value appended)
+    for j, i in enumerate(idx):
+        pos[i] = j
+    if nb == 1:
+        return lambda col, fill=None: [[*col, fill][pos[0]]]
+    get = operator.itemgetter(*pos)
+    return lambda col, fill=None: list(get([*col, fill]))
+
+
+def _per_bucket(col: list[Any], starts: list[int], ends: list[int], how: str) -> list[Any]:
+    """The ``how`` (last / min / max) of each bucket's known values (None: none)."""
+    parts = [col[a:b] for a, b in zip(starts, ends, strict=True)]
+    if None in col:
+        parts = [[v for v in p if v is not None] for p in parts]
+    if how == "last":
+        return [p[-1] if p else None for p in parts]
+    fn = min if how == "min" else max
+    return [fn(p) if p else None for p in parts]
+
+
+def series_columns(c: Columns, start: float, end: float, step: float, tier_step: float,
+                   fields: Sequence[str] = NUMERIC, rate_window: float = 600.0, bad_points: int = 0,
+                   max_workers: int = MAX_SERIES_WORKERS) -> HistorySeries:
+    """Columns (oldest first) -> columns on buckets ``[start + i*step, start + (i+1)*step)``
     up to and including the one that holds ``end`` (a sample taken at ``end`` is shown):
     ``last`` / ``min`` / ``max`` per field (a bucket without a sample is None), the worst
     level, the cleanup error rate (failed runs / runs over the trailing ``rate_window``
-    seconds, from the cumulative totals), and every alert's start and end."""
+    seconds, from the cumulative totals), every alert's start and end, and the per-worker
+    counts of the last sample in each bucket that stored them (see :func:`_workers`).
+
+    When each bucket holds at most one point (the 24 h read at the sample interval) the
+    columns are placed on the buckets in C (one ``itemgetter`` per column, or the column
+    itself when no bucket is empty); otherwise each bucket's slice is folded."""
     nb = max(int((end - start) // step) + 1, 1)
-    times = [start + i * step for i in range(nb)]
-    last: dict[str, list[Any]] = {f: [None] * nb for f in fields}
-    lo: dict[str, list[Any]] = {f: [None] * nb for f in fields}
-    hi: dict[str, list[Any]] = {f: [None] * nb for f in fields}
-    levels: list[str | None] = [None] * nb
-    bucket_alerts: list[Any] = [None] * nb  # set of types per bucket (None: no sample)
-    bucket_warnings: list[Any] = [None] * nb
-    count = [0] * nb
-    idx = [int((p.t - start) // step) for p in points]
-    if idx and idx[0] >= 0 and idx[-1] < nb and not any(map(_RMN, points)) and all(map(operator.lt, idx, idx[1:])):
-        # the common case: raw samples, at most one per bucket: place the rows on a grid and
-        # transpose it in C (zip), instead of a Python loop per field and point
-        empty: list[Any] = [None] * (ROW_WARNINGS + 1)
-        grid: list[Any] = [empty] * nb
-        for i, p in zip(idx, points, strict=False):
-            grid[i] = p.row
-            levels[i] = p.level
-            if p.alerts or p.warnings:
-                bucket_alerts[i], bucket_warnings[i] = set(p.alerts), set(p.warnings)
-        count = [0 if r is empty else 1 for r in grid]
-        bucket_alerts = [(None if r is empty else _EMPTY) if a is None else a for a, r in zip(bucket_alerts, grid, strict=False)]
-        bucket_warnings = [(None if r is empty else _EMPTY) if a is None else a for a, r in zip(bucket_warnings, grid, strict=False)]
-        cols = list(zip(*grid, strict=False))  # rows are at least ROW_WARNINGS + 1 long: zip stops there
-        for f in fields:
-            col = list(cols[INDEX[f]])
-            if not set(map(type, col)) <= _NUM_OR_NONE:
-                col = [_number(v) for v in col]  # bad data reads as unknown
-            last[f] = lo[f] = hi[f] = col
-        points = ()
-    for p in points:
-        i = int((p.t - start) // step)
-        if i < 0 or i >= nb:
-            continue
-        count[i] += p.n
-        src = p.row
-        pmn = p.rmn if p.rmn is not None else src
-        pmx = p.rmx if p.rmx is not None else src
-        for f in fields:
-            k = INDEX[f]
-            v = _number(src[k])
-            if v is not None:
-                last[f][i] = v
-            a = _number(pmn[k])
-            b = _number(pmx[k])
-            if a is not None:
-                cur = lo[f][i]
-                lo[f][i] = a if cur is None or a < cur else cur
-            if b is not None:
-                cur = hi[f][i]
-                hi[f][i] = b if cur is None or b > cur else cur
-        if p.level is not None and LEVEL_RANK.get(p.level, -1) > LEVEL_RANK.get(levels[i] or "", -1):
-            levels[i] = p.level
-        if bucket_alerts[i] is None:
-            bucket_alerts[i], bucket_warnings[i] = set(), set()
-        bucket_alerts[i].update(p.alerts)
-        bucket_warnings[i].update(p.warnings)
-    return HistorySeries.model_construct(  # built here from checked rows: no per-value validation
-        bad_points=0, start=start, end=end, step=step, tier_step=tier_step, times=times, samples=count,
-        last=last, min=lo, max=hi, level=levels,
+    times = list(map(operator.add, itertools.repeat(start), map(operator.mul, range(nb), itertools.repeat(step))))
+    idx = list(map(int, map(operator.floordiv, map(operator.sub, c.t, itertools.repeat(start)),
+                            itertools.repeat(step))))
+    lo, hi = bisect.bisect_left(idx, 0), bisect.bisect_left(idx, nb)
+    if lo or hi < len(idx):
+        c, idx = c.take(lo, hi), idx[lo:hi]
+    n = len(idx)
+    pick = [INDEX[f] - 1 for f in fields]
+    raw = c.mn is c.last
+    bucket_workers: list[dict[str, int] | None] | None
+    if all(map(operator.lt, idx, itertools.islice(idx, 1, None))):  # at most one point per bucket
+        place = _place(idx, n, nb)
+        last = {f: place(c.last[k]) for f, k in zip(fields, pick, strict=True)}
+        lo_ = last if raw else {f: place(c.mn[k]) for f, k in zip(fields, pick, strict=True)}
+        hi_ = last if raw else {f: place(c.mx[k]) for f, k in zip(fields, pick, strict=True)}
+        count = place(c.n, 0)
+        codes = place(c.level)
+        bucket_alerts: list[Any] = place(c.alerts)
+        bucket_warnings: list[Any] = place(c.warnings)
+        bucket_workers = place(c.workers) if c.workers is not None else None
+    else:  # several points in a bucket: fold each bucket's slice
+        bounds = [bisect.bisect_left(idx, b) for b in range(nb + 1)]
+        starts, ends = bounds[:-1], bounds[1:]
+        last = {f: _per_bucket(c.last[k], starts, ends, "last") for f, k in zip(fields, pick, strict=True)}
+        lo_ = {f: _per_bucket(c.mn[k], starts, ends, "min") for f, k in zip(fields, pick, strict=True)}
+        hi_ = {f: _per_bucket(c.mx[k], starts, ends, "max") for f, k in zip(fields, pick, strict=True)}
+        count = [sum(c.n[a:b]) for a, b in zip(starts, ends, strict=True)]
+        codes = _per_bucket(c.level, starts, ends, "max")
+        bucket_alerts = [None if a == b else set().union(*c.alerts[a:b]) if any(c.alerts[a:b]) else _EMPTY
+                         for a, b in zip(starts, ends, strict=True)]
+        bucket_warnings = [None if a == b else set().union(*c.warnings[a:b]) if any(c.warnings[a:b]) else _EMPTY
+                           for a, b in zip(starts, ends, strict=True)]
+        bucket_workers = _per_bucket(c.workers, starts, ends, "last") if c.workers is not None else None
+    workers, omitted = _workers(bucket_workers, max_workers) if bucket_workers is not None else (None, 0)
+    return HistorySeries.model_construct(  # built here from checked columns: no per-value validation
+        bad_points=bad_points, start=start, end=end, step=step, tier_step=tier_step, times=times, samples=count,
+        last=last, min=lo_, max=hi_, level=list(map(_LEVEL_OF.get, codes)),
         error_rate=_bucket_error_rate(times, last.get("runs"), last.get("errors"), max(rate_window, step)),
         alerts=alert_spans(times, step, bucket_alerts, "alert") + alert_spans(times, step, bucket_warnings, "warning"),
+        workers=workers, workers_omitted=omitted,
     )
+
+
+def _workers(per_bucket: list[dict[str, int] | None], limit: int) -> tuple[dict[str, list[int | None]], int]:
+    """worker -> its connections in each bucket, for the workers the range's samples list
+    (at most ``limit``: those with the most connections at their peak; the number left out
+    is returned too). None where unknown: the bucket has no per-worker sample (they are
+    stored once a minute), or that sample did not list the worker (it was not alive then,
+    or not among the MAX_WORKERS largest)."""
+    nb = len(per_bucket)
+    present = list(itertools.compress(range(nb), map(operator.is_not, per_bucket, itertools.repeat(None))))
+    samples: list[dict[str, int]] = [per_bucket[i] for i in present]  # type: ignore[misc]
+    seen: set[str] = set().union(*samples)
+    known = functools.partial(operator.is_not, None)
+    values: dict[str, list[int | None]] = {w: list(map(dict.get, samples, itertools.repeat(w))) for w in seen}
+    peak: dict[str, int] = {w: max(filter(known, v)) for w, v in values.items()}  # type: ignore[type-var,misc]
+    chosen = sorted(sorted(peak, key=lambda w: (-peak[w], w))[:limit])
+    if len(present) == nb:
+        return {w: values[w] for w in chosen}, len(seen) - len(chosen)
+    pos = [len(present)] * nb  # bucket -> its sample (len(present): none, None appended)
+    for j, i in enumerate(present):
+        pos[i] = j
+    get = operator.itemgetter(*pos)
+    out = {w: list(get([*values[w], None])) if nb > 1 else [[*values[w], None][pos[0]]] for w in chosen}
+    return out, len(seen) - len(chosen)
 
 
 def _bucket_error_rate(times: Sequence[float], runs: list[Any] | None, errors: list[Any] | None,
@@ -445,41 +658,50 @@ def _bucket_error_rate(times: Sequence[float], runs: list[Any] | None, errors: l
     n = len(times)
     step = times[1] - times[0] if n > 1 else window
     w = max(int(math.ceil(window / step - 1e-9)), 1)
-    latest: list[int] = []  # index of the latest bucket with both totals, at or before each index
-    last = -1
-    for i, r, e in zip(range(n), runs, errors, strict=False):
-        if r is not None and e is not None:
-            last = i
-        latest.append(last)
-    first = next((i for i in range(n) if latest[i] == i), -1)
-    out: list[float | None] = [None] * n
-    for i in range(n):
-        if latest[i] != i:
-            continue
-        j = latest[i - w] if i >= w else first
-        if j < 0 or j == i:
-            continue
-        dr, de = runs[i] - runs[j], errors[i] - errors[j]
-        if dr > 0 and 0 <= de <= dr:
-            out[i] = 100.0 * de / dr
+    # in C loops (a 24 h read is 8,640 buckets): the latest bucket with both totals at or
+    # before each bucket (``latest``), the bucket each one is compared with (``before``)
+    ok = list(map(operator.and_, map(operator.is_not, runs, itertools.repeat(None)),
+                  map(operator.is_not, errors, itertools.repeat(None))))
+    if True not in ok:
+        return [None] * n
+    first = ok.index(True)
+    gaps = list(itertools.compress(range(n), map(operator.not_, ok)))
+    marks = list(range(n))
+    for i in gaps:
+        marks[i] = -1
+    latest = list(itertools.accumulate(marks, max))
+    before = [first] * min(w, n) + latest[:max(n - w, 0)]
+    a, b = min(w, n), min(w + first, n)  # compared with nothing: a window back lies before any data
+    before[a:b] = [first] * (b - a)
+    filled = [first] * first + latest[first:]  # a gap reads its latest bucket's totals (masked below)
+    rf = list(map(runs.__getitem__, filled))
+    ef = list(map(errors.__getitem__, filled))
+    dr = map(operator.sub, rf, map(rf.__getitem__, before))
+    de = map(operator.sub, ef, map(ef.__getitem__, before))
+    out: list[float | None] = [100.0 * e / r if r > 0 and 0 <= e <= r else None for r, e in zip(dr, de, strict=True)]
+    for i in gaps:
+        out[i] = None
+    out[a:b] = [None] * (b - a)
     return out
 
 
-def alert_spans(times: Sequence[float], step: float, per_bucket: Sequence[AbstractSet[str] | None],
-                kind: str) -> list[AlertSpan]:
+def alert_spans(times: Sequence[float], step: float, per_bucket: Sequence[Iterable[str] | None],
+                kind: Literal["alert", "warning"]) -> list[AlertSpan]:
     """Start / end of every alert type on the buckets (a bucket without data neither starts
-    nor ends one; ``end`` None: still firing at the last bucket with data)."""
+    nor ends one; ``end`` None: still firing at the last bucket with data). Runs of buckets
+    with the same types are visited once (itertools.groupby: a 24 h read is 8,640 buckets)."""
     open_: dict[str, float] = {}
     spans: list[AlertSpan] = []
-    for t, types in zip(times, per_bucket, strict=False):
+    for types, run in itertools.groupby(zip(per_bucket, times, strict=False), key=operator.itemgetter(0)):
         if types is None or (not types and not open_):
             continue
+        t = next(run)[1]
         for typ in list(open_):
-            if typ not in types:
-                spans.append(AlertSpan(type=typ, kind=kind, start=open_.pop(typ), end=t))
+            if typ not in types:  # model_construct: the fields are checked strings and times
+                spans.append(AlertSpan.model_construct(type=typ, kind=kind, start=open_.pop(typ), end=t))
         for typ in types:
             open_.setdefault(typ, t)
-    spans.extend(AlertSpan(type=typ, kind=kind, start=s, end=None) for typ, s in open_.items())
+    spans.extend(AlertSpan.model_construct(type=typ, kind=kind, start=s, end=None) for typ, s in open_.items())
     spans.sort(key=lambda s: (s.start, s.type))
     return spans
 
@@ -662,3 +884,48 @@ def trends(raw: Sequence[Point], rollup: Sequence[Point], now: float, cfg: Any, 
         "days_to_capacity": capacity_forecast(rollup, now, cfg.GROWTH_WINDOW_DAYS, cfg.CAPACITY_CONNECTIONS,
                                               cfg.WARN_DAYS_TO_CAPACITY),
     }
+
+
+# -- the wire ------------------------------------------------------------------------------
+def series_json(s: HistorySeries) -> bytes:
+    """``s.model_dump_json()``, the same JSON, several times cheaper for a 24 h read: every
+    column is encoded by pydantic-core with no schema (no per-value union check), and a list
+    the series holds under several names (``min`` / ``max`` are ``last``'s lists when each
+    bucket holds one sample) is encoded once."""
+    done: dict[int, bytes] = {}
+
+    def enc(value: Any) -> bytes:
+        if type(value) is list:
+            got = done.get(id(value))
+            if got is None:
+                got = done[id(value)] = to_json(value, inf_nan_mode="null")
+            return got
+        if type(value) is dict:
+            return b"{" + b",".join(to_json(k) + b":" + enc(v) for k, v in value.items()) + b"}"
+        return to_json(value, inf_nan_mode="null")
+
+    return b"{" + b",".join(to_json(name) + b":" + enc(getattr(s, name)) for name in type(s).model_fields) + b"}"
+
+
+# -- the fleet's trend verdicts, computed once per period and shared through the store ------
+def trends_to_json(verdicts: dict[str, TrendEvidence], at: float, by: str) -> str:
+    """The stored form of one period's verdicts: when (the fleet's clock), who computed
+    them, and every verdict with its evidence."""
+    return json.dumps({"at": at, "by": by, "verdicts": [v.model_dump(mode="json") for v in verdicts.values()]},
+                      separators=(",", ":"))
+
+
+def trends_from_json(body: str | None, now: float, max_age: float) -> tuple[dict[str, TrendEvidence], float] | None:
+    """(verdicts, computed at) from :func:`trends_to_json`; None when missing, malformed or
+    older than ``max_age`` seconds at ``now`` (unknown: never a stale or false "fine")."""
+    if not body:
+        return None
+    try:
+        doc = json.loads(body)
+        at = float(doc["at"])
+        verdicts = {v.type: v for v in (TrendEvidence.model_validate(x) for x in doc["verdicts"])}
+    except (ValueError, TypeError, KeyError):  # pydantic's ValidationError is a ValueError
+        return None
+    if not math.isfinite(at) or now - at > max_age or at - now > max_age:
+        return None
+    return verdicts, at

@@ -37,6 +37,8 @@ key                             type    contents
 ``{ns}:events``                 list    the fleet's last 100 events (cleanups, reaps, disconnects), JSON
 ``{ns}:history:<step>``         zset    fleet history tier: JSON point -> time (core.history; e.g. ``10s``, ``5m``)
 ``{ns}:history:lease:<n>``      string  lease of the worker writing history interval n (SET NX PX, 2 intervals)
+``{ns}:trends``                 string  the fleet's trend verdicts, JSON (core.history.trends_to_json; TTL 3 periods)
+``{ns}:trends:lease:<n>``       string  lease of the worker computing trend period n (SET NX PX, 2 periods)
 ==============================  ======  =============================================
 
 Records are packed and bucketed so that a connection costs no key of its own (about 315 to
@@ -126,6 +128,13 @@ class Keys:
 
     def history_lease(self, slot: int) -> str:
         return self.prefix + "history:lease:" + str(slot)
+
+    @property
+    def history_trends(self) -> str:
+        return self.prefix + "trends"
+
+    def history_trends_lease(self, period: int) -> str:
+        return self.prefix + "trends:lease:" + str(period)
 
     def reaping(self, worker_id: str) -> str:
         return self.prefix + "reaping:" + worker_id

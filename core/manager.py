@@ -196,8 +196,10 @@ class ConnectionManager:
         # fleet history (see "fleet history" below)
         self._history_task: asyncio.Task[None] | None = None
         self._trends: dict[str, TrendEvidence] = {}
-        self._trends_at: float | None = None  # fleet clock of the last trend refresh
-        self._history_cache = history.PointCache()  # raw-tier rows already read (history())
+        self._trends_at: float | None = None  # fleet clock the verdicts held were computed at
+        self._trends_checked: float | None = None  # fleet clock of the last refresh (computed or read)
+        self.trend_computations = 0  # compute_trends calls (one per period across the fleet)
+        self._history_cache = history.ColumnCache()  # raw-tier points already read (history())
         self._history_lock = asyncio.Lock()  # one cache update at a time
 
     @property
@@ -1140,23 +1142,48 @@ class ConnectionManager:
         return await self.store.history_append(sample, history.tiers_from_config(self.config), self.worker_id)
 
     async def refresh_trends(self) -> dict[str, TrendEvidence]:
-        """Recompute the history verdicts (two range reads: the raw tier's last hour, the
-        rollup tier's days); kept for ``monitoring_snapshot`` for 3 refresh periods."""
+        """The fleet's trend verdicts, computed once per TREND_REFRESH_SECONDS for the whole
+        fleet: the worker that takes the period's lease computes them (:meth:`compute_trends`)
+        and stores them with their evidence for 3 periods; every other worker, and every
+        observer, reads them. None stored, expired or unreadable: {} (unknown, never "fine").
+        Kept for ``monitoring_snapshot`` while they are at most 3 periods old."""
+        now = self.now()
+        period = history.TREND_REFRESH_SECONDS
+        self._trends_checked = now
+        if not self.observer and await self.store.history_trends_claim(int(now // period), self.worker_id,
+                                                                       2 * period):
+            verdicts = await self.compute_trends(now)
+            await self.store.history_trends_put(history.trends_to_json(verdicts, now, self.worker_id), 3 * period)
+            self._trends, self._trends_at = verdicts, now
+            return verdicts
+        got = history.trends_from_json(await self.store.history_trends_get(), now, 3 * period)
+        self._trends, self._trends_at = got if got is not None else ({}, None)
+        return self._trends
+
+    async def compute_trends(self, now: float) -> dict[str, TrendEvidence]:
+        """The history verdicts at ``now`` (two range reads: the raw tier's last hour, the
+        rollup tier's days). ``trend_computations`` counts the calls."""
         cfg = self.config
         raw_tier, roll_tier = history.tiers_from_config(cfg)
-        now = self.now()
         raw_win = max(cfg.ERROR_RATE_TREND_WINDOW_SECONDS * 7 / 6, cfg.CLEANUP_DURATION_SUSTAINED_SECONDS)
         roll_win = max(cfg.BASELINE_DAYS * history.DAY + cfg.BASELINE_WINDOW_SECONDS, cfg.GROWTH_WINDOW_DAYS * history.DAY)
         raw, _ = await self.store.history_range(raw_tier, now - raw_win, now)
         roll, _ = await self.store.history_range(roll_tier, now - roll_win, now)
         current = raw[-1].last.get("active") if raw and now - raw[-1].t <= 3 * raw_tier.step else None
-        self._trends = history.trends(raw, roll, now, cfg, current)
-        self._trends_at = now
-        return self._trends
+        self.trend_computations += 1
+        return history.trends(raw, roll, now, cfg, current)
+
+    def _trends_due(self, now: float) -> bool:
+        """A refresh is due when the verdicts held are a period old (or none are held), at
+        most once per sample interval (a worker whose read found none asks again then)."""
+        if self._trends_checked is not None and now - self._trends_checked < 0.5 * min(
+                self.config.HISTORY_INTERVAL_SECONDS, history.TREND_REFRESH_SECONDS):
+            return False
+        return self._trends_at is None or now - self._trends_at >= history.TREND_REFRESH_SECONDS
 
     async def refresh_trends_if_due(self) -> None:
         """For observers (sse-dash --redis), which run no recorder."""
-        if self._trends_at is None or self.now() - self._trends_at >= history.TREND_REFRESH_SECONDS:
+        if self._trends_due(self.now()):
             try:
                 await self.refresh_trends()
             except StoreUnavailable:
@@ -1185,20 +1212,25 @@ class ConnectionManager:
         step = max(step, math.ceil(step / tier.step - 1e-9) * tier.step)
         end = self.now()
         start = math.floor((end - range_s) / step) * step
-        if tier.step == tiers[0].step:  # raw rows never change: read only what is new
+        raw = tier.step == tiers[0].step
+        if raw:  # raw rows never change: read only what is new
             async with self._history_lock:
                 cache = self._history_cache
                 since = cache.read_from(start, 3 * tier.step)
                 try:
-                    fresh, bad = await self.store.history_range(tier, since, end)
+                    members = await self.store.history_members(tier, since, end)
+                    cols, bad_at = history.decode_columns(members, raw=True)
+                    bad_times = await self.store.history_times(tier, [members[i] for i in bad_at]) if bad_at else []
                 except StoreUnavailable:
                     cache.clear()  # the store may come back without what was cached: read whole next time
                     raise
-                points = cache.update(start, since, fresh, end - tier.retention)
+                cols, bad = cache.update(start, since, cols, [t for t in bad_times if t is not None],
+                                         end - tier.retention)
         else:
-            points, bad = await self.store.history_range(tier, start, end)
-        return history.series(points, start, end, step, tier.step, rate_window=self.config.ERROR_RATE_WINDOW_SECONDS
-                              ).model_copy(update={"bad_points": bad})
+            cols, bad_at = history.decode_columns(await self.store.history_members(tier, start, end), raw=False)
+            bad = len(bad_at)
+        return history.series_columns(cols, start, end, step, tier.step,
+                                      rate_window=self.config.ERROR_RATE_WINDOW_SECONDS, bad_points=bad)
 
     async def _history_loop(self) -> None:
         """Every HISTORY_INTERVAL_SECONDS, just after the interval starts on the fleet clock:
@@ -1212,7 +1244,7 @@ class ConnectionManager:
                 if not self.config.HISTORY_ENABLED:
                     continue
                 await self.record_history()
-                if self._trends_at is None or self.now() - self._trends_at >= history.TREND_REFRESH_SECONDS:
+                if self._trends_due(self.now()):
                     await self.refresh_trends()
             except asyncio.CancelledError:
                 raise

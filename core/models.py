@@ -195,6 +195,13 @@ class HistorySeries(_Wire):
     error_rate: list[float | None]  # percent of cleanup runs that failed over the trailing rate window
     alerts: list[AlertSpan] = Field(default_factory=list)
     bad_points: int = 0  # stored points that were malformed and skipped
+    # worker id -> its connections in each bucket (the last per-worker sample in it; they are
+    # stored once a minute): None where unknown (no such sample in the bucket, or the worker
+    # was not listed then). Only workers seen in the range, at most core.history.MAX_SERIES_WORKERS
+    # (the largest); workers_omitted: how many more were seen. None: the tier that answered
+    # keeps no per-worker counts (the rollup tier), or a server without them.
+    workers: dict[str, list[int | None]] | None = None
+    workers_omitted: int = 0
 
 
 class MonitoringStats(_Wire):

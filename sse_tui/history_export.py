@@ -3,8 +3,10 @@ fact from the fleet history the workers stored, playable with ``--replay``.
 
 Each bucket of the series that holds a sample becomes one frame in the format of
 :mod:`sse_tui.recording` (``recorded_at`` = the bucket's time on the fleet clock). What the
-history does not keep stays unknown in the frame (``None``: per-worker rows, failed
-connection counts, the cleanup task's state), never 0.
+history does not keep stays unknown in the frame (``None``: failed connection counts, the
+cleanup task's state), never 0. Per-worker rows: the workers the bucket's per-worker sample
+listed (stored once a minute: a bucket without one has ``workers`` None, unknown), alive
+then, with their connections; host, pid and heartbeat age are not kept (None / 0).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from core.models import (
     HistorySeries,
     MonitoringStats,
     PerformanceMetrics,
+    WorkerInfo,
 )
 from sse_tui.recording import snapshot_to_json
 from sse_tui.sources import Snapshot
@@ -44,6 +47,17 @@ def _rate(part: Any, whole: Any) -> float | None:
     if part is None or whole is None:
         return None
     return round(100.0 * part / whole, 1) if whole > 0 else 0.0
+
+
+def _workers_at(series: HistorySeries, i: int) -> list[WorkerInfo] | None:
+    """The per-worker rows of bucket ``i`` (None: no per-worker sample in it)."""
+    if series.workers is None:
+        return None
+    counts: dict[str, int] = {w: c for w, col in series.workers.items() if i < len(col) and (c := col[i]) is not None}
+    if not counts:
+        return None
+    return [WorkerInfo(worker_id=w, host=None, pid=None, connections=c, heartbeat_age_seconds=0.0, alive=True)
+            for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
 def series_to_stats(series: HistorySeries, configuration: ConfigurationView,
@@ -83,7 +97,7 @@ def series_to_stats(series: HistorySeries, configuration: ConfigurationView,
                 cleanup_error_rate=_rate(errors, runs),
                 connections_cleaned_per_operation=round(cleaned / runs, 2) if runs and cleaned is not None else None),
             configuration=configuration,
-            workers=None,
+            workers=_workers_at(series, i),
             now=t,
         ))
     return out

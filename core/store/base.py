@@ -177,3 +177,15 @@ class StateStore(Protocol):
     async def history_range(self, tier: Tier, start: float, end: float) -> tuple[list[Point], int]:
         """The tier's stored points with ``start <= t <= end``, oldest first, and how many
         stored points were malformed (skipped)."""
+    async def history_members(self, tier: Tier, start: float, end: float) -> list[str]:
+        """The tier's stored points with ``start <= t <= end``, oldest first, as stored (the
+        JSON rows of core.history; a reader decodes them in one pass, ``decode_columns``)."""
+    async def history_times(self, tier: Tier, members: Sequence[str]) -> list[float | None]:
+        """The times of the given stored points (None: no longer stored)."""
+    async def history_trends_claim(self, period: int, token: str, ttl: float) -> bool:
+        """Take the lease of trend period ``period`` for ``ttl`` seconds: True for one caller
+        per period (the fleet computes its trend verdicts once per period)."""
+    async def history_trends_put(self, body: str, ttl: float) -> None:
+        """Store the fleet's trend verdicts (``core.history.trends_to_json``) for ``ttl`` seconds."""
+    async def history_trends_get(self) -> str | None:
+        """The stored trend verdicts (None: none, or expired)."""

@@ -99,6 +99,8 @@ class MemoryStore:
         self._published: dict[str, str] = {}
         self._history: dict[str, tuple[list[float], dict[float, str]]] = {}  # tier -> (sorted times, t -> JSON)
         self._history_leases: dict[int, str] = {}  # interval slot -> writer
+        self._trend_leases: dict[int, str] = {}  # trend period -> the worker computing it
+        self._trends: str | None = None  # the fleet's trend verdicts (JSON)
 
     async def start(self) -> None:
         return None
@@ -341,10 +343,34 @@ class MemoryStore:
             del points[old]
         del times[:cut]
 
-    async def history_range(self, tier: Tier, start: float, end: float) -> tuple[list[Point], int]:
+    async def history_members(self, tier: Tier, start: float, end: float) -> list[str]:
         times, points = self._tier(tier.name)
         lo, hi = bisect.bisect_left(times, start), bisect.bisect_right(times, end)
-        return parse_points([points[t] for t in times[lo:hi]])
+        return [points[t] for t in times[lo:hi]]
+
+    async def history_times(self, tier: Tier, members: Sequence[str]) -> list[float | None]:
+        at = {body: t for t, body in self._tier(tier.name)[1].items()}
+        return [at.get(m) for m in members]
+
+    async def history_range(self, tier: Tier, start: float, end: float) -> tuple[list[Point], int]:
+        return parse_points(await self.history_members(tier, start, end))
+
+    async def history_trends_claim(self, period: int, token: str, ttl: float) -> bool:
+        """One claim per period (a period's lease outlives the period: older ones are dropped)."""
+        if period in self._trend_leases:
+            return False
+        self._trend_leases[period] = token
+        for old in [k for k in self._trend_leases if k < period - 2]:
+            del self._trend_leases[old]
+        return True
+
+    async def history_trends_put(self, body: str, ttl: float) -> None:
+        """Kept until replaced: this store has no clock of its own; the verdicts carry the
+        time they were computed at and readers judge their age by it (as they do in Redis)."""
+        self._trends = body
+
+    async def history_trends_get(self) -> str | None:
+        return self._trends
 
 
 def _select(activity: SortedScores, connected: SortedScores, state: str, q: AgeQuery, limit: int, offset: int,

@@ -545,11 +545,43 @@ class RedisStore:
         return bool(await self._scripts["history_append"](keys=keys, args=[k.prefix, *args], client=self.client))
 
     @_translate
-    async def history_range(self, tier: Tier, start: float, end: float) -> tuple[list[Point], int]:
-        """The tier's points with ``start <= t <= end`` (oldest first) in one ZRANGEBYSCORE:
-        the cost depends on the range, never on the number of connections."""
+    async def history_members(self, tier: Tier, start: float, end: float) -> list[str]:
+        """The tier's stored points with ``start <= t <= end`` (oldest first), as stored, in
+        one ZRANGEBYSCORE: the cost depends on the range, never on the number of connections."""
         members = await self.client.zrangebyscore(self.keys.history(tier.name), _num(start), _num(end))
-        return parse_points([_s(m) for m in members])
+        return members if set(map(type, members)) <= {str} else [_s(m) for m in members]  # str: decode_responses
+
+    @_translate
+    async def history_times(self, tier: Tier, members: Sequence[str]) -> list[float | None]:
+        """The times of stored points (their scores; None: no longer stored). For the few
+        malformed points a read skipped: WITHSCORES on every read would double its cost."""
+        if not members:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for m in members:
+            pipe.zscore(self.keys.history(tier.name), m)
+        return [float(v) if v is not None else None for v in await pipe.execute()]
+
+    async def history_range(self, tier: Tier, start: float, end: float) -> tuple[list[Point], int]:
+        """The tier's points with ``start <= t <= end`` (oldest first) and how many were malformed."""
+        return parse_points(await self.history_members(tier, start, end))
+
+    @_translate
+    async def history_trends_claim(self, period: int, token: str, ttl: float) -> bool:
+        """Take the lease of trend period ``period`` (SET NX PX): True for one caller per period."""
+        return bool(await self.client.set(self.keys.history_trends_lease(period), token, nx=True,
+                                          px=max(int(ttl * 1000), 1)))
+
+    @_translate
+    async def history_trends_put(self, body: str, ttl: float) -> None:
+        """Store the fleet's trend verdicts (``core.history.trends_to_json``) for ``ttl`` seconds."""
+        await self.client.set(self.keys.history_trends, body, px=max(int(ttl * 1000), 1))
+
+    @_translate
+    async def history_trends_get(self) -> str | None:
+        """The stored trend verdicts (None: none, or expired)."""
+        body = await self.client.get(self.keys.history_trends)
+        return _s(body) if body is not None else None
 
     @_translate
     async def history_bytes(self, tiers: Sequence[Tier]) -> int:

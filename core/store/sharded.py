@@ -322,6 +322,21 @@ class ShardedRedisStore:
     async def history_bytes(self, tiers: Sequence[Tier]) -> int:
         return await self.shards[0].history_bytes(tiers)
 
+    async def history_members(self, tier: Tier, start: float, end: float) -> list[str]:
+        return await self.shards[0].history_members(tier, start, end)
+
+    async def history_times(self, tier: Tier, members: Sequence[str]) -> list[float | None]:
+        return await self.shards[0].history_times(tier, members)
+
+    async def history_trends_claim(self, period: int, token: str, ttl: float) -> bool:
+        return await self.shards[0].history_trends_claim(period, token, ttl)
+
+    async def history_trends_put(self, body: str, ttl: float) -> None:
+        await self.shards[0].history_trends_put(body, ttl)
+
+    async def history_trends_get(self) -> str | None:
+        return await self.shards[0].history_trends_get()
+
 
 _EVERYTHING = 1e18  # a cutoff later than any activity time: remove_stale then removes everything
 

@@ -349,27 +349,35 @@ async def test_repeated_reads_fetch_only_new_rows_and_match_a_cold_read(make_man
             assert warm.model_dump() == (await fresh.history(r, 10)).model_dump(), (advance, r)
 
 
-def test_point_cache_reads_only_new_rows_on_a_repeated_range():
+def _cols(samples: list[HistorySample]) -> history.Columns:
+    cols, bad = history.decode_columns([s.to_json() for s in samples])
+    assert bad == []
+    return cols
+
+
+def test_column_cache_reads_only_new_rows_on_a_repeated_range():
     """The manager's call: a range start aligned down to the step lies a little before
     now - retention; a repeated read must still be incremental."""
-    cache = history.PointCache()
-    rows = points([sample(1000 + 10 * i, active=i) for i in range(100)])
+    cache = history.ColumnCache()
+    rows = _cols([sample(1000 + 10 * i, active=i) for i in range(100)])
     end = 1995.0
     start = math.floor((end - 990) / 10) * 10  # 1000, below keep_from = end - 990 = 1005
     assert cache.read_from(start, 30) == start
-    got = cache.update(start, start, rows, end - 990)
-    assert [p.t for p in got] == [p.t for p in rows]
+    got, bad = cache.update(start, start, rows, [1500.0], end - 990)
+    assert got.t == rows.t and bad == 1
     # again within the same step (the same aligned start), then a step later
-    assert cache.read_from(start, 30) == rows[-1].t - 30
+    assert cache.read_from(start, 30) == rows.t[-1] - 30
     end += 10
     start2 = math.floor((end - 990) / 10) * 10
     assert start2 == 1010
     since = cache.read_from(start2, 30)
-    assert since == rows[-1].t - 30  # only the newest rows are read again
-    newer = points([sample(t, active=int(t)) for t in (1960.0, 1970.0, 1980.0, 1990.0, 2000.0)])
-    got = cache.update(start2, since, newer, end - 990)
-    assert [p.t for p in got] == [1010 + 10 * i for i in range(100)]
-    assert got[-1].last["active"] == 2000
+    assert since == rows.t[-1] - 30  # only the newest rows are read again
+    newer = _cols([sample(t, active=int(t)) for t in (1960.0, 1970.0, 1980.0, 1990.0, 2000.0)])
+    got, bad = cache.update(start2, since, newer, [1975.0], end - 990)
+    assert got.t == [1010 + 10 * i for i in range(100)]
+    assert got.last[0][-1] == 2000 and bad == 2  # the malformed point found before is still counted
+    got, bad = cache.update(1600, 1600, _cols([]), [], end - 990)  # read whole from later on: the cache restarts
+    assert got.t == [] and bad == 0 and cache.start == 1600
 
 
 async def test_redis_going_away_writes_nothing_and_reads_fail_cleanly(clock, namespace):
@@ -417,3 +425,115 @@ async def test_redis_going_away_writes_nothing_and_reads_fail_cleanly(clock, nam
             await m.stop(close_streams=False)
         server.stop()
         shutil.rmtree(server.dir, ignore_errors=True)
+
+
+# -- per-worker counts in the series (both stores) -----------------------------------------------
+async def test_series_carries_per_worker_counts_unknown_between_samples(make_manager, clock):
+    m = await make_manager(worker_id="reader", HISTORY_ENABLED=False)
+    tiers = history.tiers_from_config(m.config)
+    base = math.floor(clock() / 60) * 60 - 600
+    for i in range(60):  # 600 s at 10 s; per-worker counts are stored once a minute (i % 6 == 0)
+        workers = {"w-a": i, "w-b": 2 * i} if i < 30 else {"w-a": i}
+        assert await m.store.history_append(sample(base + 10 * i, active=3 * i, workers=workers), tiers, "w")
+    clock.now = base + 600
+    s = await m.history(600, 10)
+    assert set(s.workers) == {"w-a", "w-b"} and s.workers_omitted == 0
+    by_t = dict(zip(s.times, range(len(s.times)), strict=True))
+    for i in range(60):
+        k = by_t[base + 10 * i]
+        if i % 6:
+            assert s.workers["w-a"][k] is None and s.workers["w-b"][k] is None  # not sampled: unknown, never 0
+        else:
+            assert s.workers["w-a"][k] == i
+            assert s.workers["w-b"][k] == (2 * i if i < 30 else None)  # not listed then: unknown
+    assert s.workers["w-a"][-1] is None  # the newest bucket holds no sample
+    per_minute = await m.history(600, 60)  # each 60 s bucket: its per-worker sample
+    assert [v for v in per_minute.workers["w-a"] if v is not None] == list(range(0, 60, 6))
+    week = await m.history(7 * DAY)  # answered by the rollup tier, which keeps no per-worker counts
+    assert week.tier_step == tiers[1].step and week.workers is None
+    cols, _ = history.decode_columns(await m.store.history_members(tiers[0], base, base + 600))
+    one = history.series_columns(cols, s.start, s.end, 10, 10, max_workers=1)
+    assert list(one.workers) == ["w-a"] and one.workers_omitted == 1  # the largest at its peak (54 > 48)
+
+
+async def test_series_json_is_the_models_json(make_manager, clock):
+    m = await make_manager(worker_id="reader", HISTORY_ENABLED=False)
+    tiers = history.tiers_from_config(m.config)
+    for i in range(30):
+        lv = "degraded" if 10 <= i < 20 else "healthy"
+        await m.store.history_append(sample(clock() - 300 + 10 * i, active=i, last_ms=1.5 * i, level=lv,
+                                            warnings=["stale_connection_accumulation"] if lv == "degraded" else [],
+                                            workers={"w": i}), tiers, "w")
+    for range_s, step in ((300, 10), (300, 30), (7 * DAY, None)):
+        s = await m.history(range_s, step)
+        assert json.loads(history.series_json(s)) == json.loads(s.model_dump_json())
+        assert history.HistorySeries.model_validate_json(history.series_json(s)) == s
+
+
+async def test_bad_points_count_the_whole_range_on_repeated_reads(redis_url, namespace, clock):
+    from core.manager import ConnectionManager
+
+    cfg = load_config(HISTORY_ENABLED=False, PERIODIC_CLEANUP_ENABLED=False)
+    m = ConnectionManager(RedisStore(redis_url, namespace), cfg, clock=clock, worker_id="w")
+    await m.start()
+    try:
+        tiers = history.tiers_from_config(cfg)
+        t0 = clock()
+        for i in range(10):
+            await m.store.history_append(sample(t0 + 10 * i, active=i), tiers, "w")
+        await m.store.client.zadd(m.store.keys.history(tiers[0].name), {"not json": t0 + 15, "[1,2]": t0 + 25})
+        clock.now = t0 + 100
+        first = await m.history(600, 10)
+        assert first.bad_points == 2 and sum(first.samples) == 10
+        await m.store.history_append(sample(t0 + 100, active=10), tiers, "w")
+        clock.now = t0 + 101
+        again = await m.history(600, 10)  # only new rows fetched: the two found before still count
+        assert again.bad_points == 2 and sum(again.samples) == 11
+        assert all(v is not None for v, n in zip(again.last["active"], again.samples, strict=True) if n)
+    finally:
+        await m.stop(close_streams=False)
+
+
+# -- trend verdicts: computed once per period for the fleet, read by everyone else ---------------
+async def test_trends_are_computed_once_per_period_and_shared(make_manager, clock, store_kind):
+    if store_kind == "redis-cluster":
+        pytest.skip("the memory store and one real redis-server cover it")
+    a = await make_manager(worker_id="worker-a", HISTORY_ENABLED=False)
+    b = await make_manager(worker_id="worker-b", HISTORY_ENABLED=False)
+    watcher = await make_manager(worker_id="observer", observer=True)
+    tiers = history.tiers_from_config(a.config)
+    period = history.TREND_REFRESH_SECONDS
+    start = math.floor(clock() / period) * period
+    for i in range(75):  # 750 s of cleanups taking 180-200 ms: the sustained-duration rule fires
+        await a.store.history_append(sample(start + 10 * i, active=0, last_ms=180.0 + i % 3 * 10), tiers, "w")
+    for p in range(4):
+        clock.now = start + 540 + p * period + 0.5
+        first, second = (a, b) if p % 2 == 0 else (b, a)
+        got = [await first.refresh_trends(), await second.refresh_trends(), await watcher.refresh_trends()]
+        assert a.trend_computations + b.trend_computations == p + 1, "one computation per period for the fleet"
+        assert watcher.trend_computations == 0
+        dumped = [{k: v.model_dump() for k, v in g.items()} for g in got]
+        assert dumped[0] == dumped[1] == dumped[2] and dumped[0]["cleanup_duration_sustained"]["fired"] is True
+        for m in (a, b, watcher):
+            snap = await m.monitoring_snapshot()
+            assert "cleanup_duration_sustained" in {w.type for w in snap.health_indicators.warnings}
+        clock.advance(period / 2)  # within the period: nobody computes again
+        assert not b._trends_due(clock())
+    assert a.trend_computations == 2 and b.trend_computations == 2  # the lease winner alternated
+    # nobody computes any more: the stored verdicts grow old and are dropped (unknown, not "fine")
+    clock.advance(3 * period + 1)
+    assert await watcher.refresh_trends() == {}
+    snap = await watcher.monitoring_snapshot()
+    assert snap.performance_trends == [] and not snap.health_indicators.warnings
+    # a worker whose period's lease another holds, before the winner stored anything: unknown
+    assert await b.store.history_trends_claim(int(clock() // period), "someone-else", 2 * period)
+    assert await b.refresh_trends() == {} and b.trend_computations == 2
+
+
+def test_stored_trends_that_are_malformed_or_old_read_as_unknown():
+    ev = history.trends([], [], NOW, CFG, None)
+    body = history.trends_to_json(ev, NOW, "w")
+    assert history.trends_from_json(body, NOW + 10, 180) == (ev, NOW)
+    assert history.trends_from_json(body, NOW + 181, 180) is None
+    for bad in (None, "", "not json", '{"at": "x", "verdicts": []}', '{"at": 1}', '{"at": 1, "verdicts": [{"x": 1}]}'):
+        assert history.trends_from_json(bad, NOW, 180) is None

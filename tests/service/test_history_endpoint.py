@@ -24,6 +24,7 @@ async def test_history_serves_what_the_recorder_wrote():
             series = await wait_for(three_connections_recorded, 20, "a sample with the 3 streams")
             assert series.step == 1 and series.tier_step == 0.2 and len(series.times) in (30, 31)
             assert r_ok(series)
+            assert isinstance(series.workers, dict)  # the raw tier keeps per-worker counts (once a minute)
         finally:
             await close_clients(clients)
 

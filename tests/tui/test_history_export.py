@@ -29,7 +29,8 @@ async def _write_history(redis_url: str, namespace: str, n: int) -> list[History
             alert = n // 3 <= i < n // 2
             s = HistorySample(t=t, active=100 + i, counter=100 + i + (30 if alert else 0), stale=i % 4, very_old=1,
                               runs=i, cleaned=2 * i, errors=i // 10, last_ms=12.5, avg_ms=11.0,
-                              level="unhealthy" if alert else "healthy", alerts=["connection_mismatch"] if alert else [])
+                              level="unhealthy" if alert else "healthy", alerts=["connection_mismatch"] if alert else [],
+                              workers={"web-1": 60 + i, "web-2": 40})
             assert await store.history_append(s, tiers, "writer")
             written.append(s)
     finally:
@@ -51,7 +52,11 @@ def test_export_history_makes_a_replayable_recording(redis_url, namespace, tmp_p
         f = by_active[s.active]
         assert f.stats.connection_stats.redis_connection_counters == s.counter
         assert f.stats.cleanup_stats.total_cleanups == s.runs and f.stats.cleanup_stats.last_cleanup_duration_ms == 12.5
-        assert f.stats.workers is None  # not kept in the history: unknown, not an empty fleet
+        if history.with_workers(s.t, 10):  # per-worker counts are stored once a minute
+            assert [(w.worker_id, w.connections) for w in f.stats.workers] == [("web-1", 60 + s.active - 100),
+                                                                                ("web-2", 40)]
+        else:
+            assert f.stats.workers is None  # not kept for this sample: unknown, not an empty fleet
         alerting = {a.type for a in f.stats.health_indicators.alerts}
         assert ("connection_mismatch" in alerting) == (s.level == "unhealthy")
     assert [f.recorded_at for f in frames] == sorted(f.recorded_at for f in frames)
