@@ -3,7 +3,7 @@
 Two workers (real ``ConnectionManager`` + ``RedisStore``, the workers' Lua) each hold N
 streams that send something every second of simulated time. Each simulated second every
 worker flushes (the same call its writer task makes, with the per-connection event and
-byte counts every ``COUNTERS_EVERY`` flushes, as it sends them). Measured: Redis's own CPU
+byte counts every ``counts_interval`` seconds, as it sends them). Measured: Redis's own CPU
 (``INFO commandstats``: time spent executing commands) over the run, per connection-second, projected to 1M streaming
 connections as a share of one Redis core.
 
@@ -21,7 +21,7 @@ import time
 
 from bench.common import PrivateRedis
 from core.config import load_config
-from core.manager import COUNTERS_EVERY, ConnectionManager
+from core.manager import ConnectionManager
 from core.store.redis import RedisStore
 
 
@@ -69,8 +69,8 @@ async def run(url: str, namespace: str, n: int, seconds: int, resolution: float 
             for s in mine:
                 s.events_sent += 1
                 s.bytes_sent += 64
-            # as the writer task does: per-connection event/byte counts every COUNTERS_EVERY flushes
-            await m.flush_touches(counters=(i + 1) % COUNTERS_EVERY == 0)
+            # as the writer task does: per-connection event/byte counts every counts_interval
+            await m.flush_touches(counters=m.counts_due())
     cpu = await redis_cpu(client) - cpu0
     wall = time.perf_counter() - t0
     res = managers[0].activity_resolution
@@ -79,15 +79,17 @@ async def run(url: str, namespace: str, n: int, seconds: int, resolution: float 
     return cpu, wall, int(res)
 
 
-async def main(n: int, seconds: int) -> None:
+async def main(n: int, seconds: int, baseline_seconds: int | None) -> None:
     with PrivateRedis() as server:
         rows = []
-        for label, resolution in (("every flush (baseline)", 0.0), ("default resolution", None)):
-            cpu, wall, res = await run(server.url, f"act{len(rows)}", n, seconds, resolution)
-            per = cpu / (2 * n * seconds)  # Redis CPU seconds per connection-second
+        for label, resolution, secs in (("every flush (baseline)", 0.0, baseline_seconds or seconds),
+                                        ("default resolution", None, seconds)):
+            cpu, wall, res = await run(server.url, f"act{len(rows)}", n, secs, resolution)
+            per = cpu / (2 * n * secs)  # Redis CPU seconds per connection-second
             rows.append((label, res, cpu, per, per * 1_000_000 * 100))
         version = server.version()
-    print(f"Redis {version}: 2 workers x {n:,} streams sending every second, {seconds} simulated seconds")
+    print(f"Redis {version}: 2 workers x {n:,} streams sending every second, {seconds} simulated seconds"
+          f" (baseline: {baseline_seconds or seconds})")
     print(f"  {'activity written':24} {'resolution':>10} {'Redis CPU':>10} {'µs/conn-s':>10} {'1M streams':>12}")
     for label, res, cpu, per, proj in rows:
         print(f"  {label:24} {res:>9}s {cpu:>9.2f}s {per * 1e6:>10.3f} {proj:>10.1f} %")
@@ -97,6 +99,8 @@ async def main(n: int, seconds: int) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=50_000)
-    ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--seconds", type=int, default=300, help="simulated seconds (300: two counts intervals)")
+    ap.add_argument("--baseline-seconds", type=int, default=None,
+                    help="simulated seconds of the baseline run (default: --seconds; shorter for a big --n)")
     a = ap.parse_args()
-    asyncio.run(main(a.n, a.seconds))
+    asyncio.run(main(a.n, a.seconds, a.baseline_seconds))

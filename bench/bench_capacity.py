@@ -5,7 +5,7 @@ Lua, no sockets: the registry side only) hold ``--streams`` streams between them
 stream sending something every second of simulated time, against a real redis-server
 and against a real 3-node Redis Cluster with ``SSE_REDIS_SHARDS=3``. Per simulated second
 every worker flushes as its writer task does (activity at the declared resolution,
-event/byte counts every 30th flush), ``--churn`` percent of the streams reconnect per
+event/byte counts every ``counts_interval``: 150 s at the default threshold), ``--churn`` percent of the streams reconnect per
 minute (unregister + register), one observer polls the monitoring snapshot (a dashboard
 at 1 s), one worker writes the fleet history sample every 10 s and runs the stale
 cleanup every 60 s.
@@ -32,7 +32,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from core.config import load_config
-from core.manager import COUNTERS_EVERY, ConnectionManager
+from core.manager import ConnectionManager
 from core.provider import make_store
 from tests.redis_cluster import start_redis_cluster
 
@@ -138,7 +138,7 @@ async def run(url: str, node_urls: list[str], shards: int, n: int, workers: int,
                 for s in mine.values():
                     s.events_sent += 1
                     s.bytes_sent += 64
-                await m.flush_touches(counters=sec % COUNTERS_EVERY == 0)
+                await m.flush_touches(counters=m.counts_due())
             await observer.monitoring_snapshot()  # a dashboard polling at 1 s
             if sec % 10 == 0:
                 await managers[0].record_history()

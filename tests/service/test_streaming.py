@@ -45,7 +45,7 @@ async def test_pings_count_as_activity_not_as_events():
         [c] = await open_clients(s.host, s.port, 1, "/quiet")
 
         async def pinged():
-            await s.manager.flush_touches()  # counts go out every COUNTERS_EVERY periodic flushes; force one
+            await s.manager.flush_touches()  # counts go out every counts_interval; force one
             _p = await s.manager.list_connections("all", 10, 0)
             _, [rec] = _p.total, _p.connections
             return rec if rec.bytes_sent > 0 else None
