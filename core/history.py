@@ -10,9 +10,18 @@ every number, so a spike is never averaged away.
 Stored point format (compact positional JSON, the same in both stores; the Redis Lua script
 ``history_append.lua`` and :func:`merge` below implement the same rollup):
 
-* raw tier: ``[t, active, counter, stale, active_recent, long_lived, very_old, runs,
-  cleaned, errors, last_ms, avg_ms, level (0/1/2), [alerts], [warnings]]`` plus
+* a *row* (what :meth:`HistorySample.to_row` returns, what a rollup point keeps):
+  ``[t, active, counter, stale, active_recent, long_lived, very_old, runs, cleaned,
+  errors, last_ms, avg_ms, level (0/1/2), [alerts], [warnings]]`` plus
   ``{worker: connections}`` once a minute (``null``: unknown);
+* raw tier member (:meth:`HistorySample.to_member`): the same values *without brackets*,
+  always ``ROW_WIDTH`` (16) of them: the alert / warning types joined by ``,`` into one
+  string each, then the per-worker counts or ``null``. A read joins the members with
+  ``,`` and parses them in one pass into one flat list of scalars (one container for the
+  whole answer instead of three per row: no garbage-collector work), and each column is a
+  slice ``flat[k::16]`` (see :func:`decode_columns`). Raw members written before this
+  format (a JSON array per row: ``[t, ..., [alerts], [warnings], {workers}?]``) are still
+  read, alone or mixed with new ones (a deployed fleet keeps 24 h of them);
 * rollup tier: ``[bucket start, samples, last row, min row, max row, worst level,
   [every alert type], [every warning type]]`` (min / max rows hold the same positions).
 
@@ -52,6 +61,8 @@ LEVEL_RANK: dict[str, int] = {level: i for i, level in enumerate(HEALTH_LEVELS)}
 LEVELS: tuple[str, ...] = HEALTH_LEVELS
 INDEX: dict[str, int] = {f: i + 1 for i, f in enumerate(NUMERIC)}  # positions in a stored row (0 is t)
 ROW_LEVEL, ROW_ALERTS, ROW_WARNINGS, ROW_WORKERS = 12, 13, 14, 15
+ROW_WIDTH = ROW_WORKERS + 1  # values in a raw tier member (the flat format)
+TYPES_SEPARATOR = ","  # joins a raw member's alert / warning types (rule names: identifiers)
 WORKERS_EVERY_SECONDS = 60.0  # per-worker counts are stored once a minute (they dominate a sample's size)
 DAY = 86_400.0
 
@@ -87,7 +98,20 @@ class HistorySample(BaseModel):
         return row
 
     def to_json(self, with_workers: bool = True) -> str:
+        """The row as a JSON array: how raw members were stored before :meth:`to_member`
+        (still read: see :func:`decode_columns`)."""
         return json.dumps(self.to_row(with_workers), separators=(",", ":"))
+
+    def to_member(self, with_workers: bool = True) -> str:
+        """The stored raw tier member (the flat format, see the module docstring): the row's
+        values without brackets, the types joined, the per-worker counts or null."""
+        sep = TYPES_SEPARATOR
+        values: list[Any] = [self.t, *(getattr(self, f) for f in NUMERIC),
+                             LEVEL_RANK.get(self.level) if self.level else None,
+                             sep.join(a.replace(sep, "_") for a in self.alerts),
+                             sep.join(w.replace(sep, "_") for w in self.warnings),
+                             self.workers if with_workers and self.workers else None]
+        return json.dumps(values, separators=(",", ":"))[1:-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,20 +256,41 @@ def point_from_row(r: Any) -> Point | None:
         return None
 
 
+def _types(joined: str) -> tuple[str, ...]:
+    """A raw member's joined alert / warning types -> the types."""
+    return tuple(t for t in joined.split(TYPES_SEPARATOR) if t) if joined else ()
+
+
+def _row_layout(r: Any) -> list[Any] | None:
+    """The decoded values of a flat raw member -> the row layout (see the module
+    docstring); None unless they are ``ROW_WIDTH`` values with the types as strings."""
+    if (type(r) is list and len(r) == ROW_WIDTH and type(r[ROW_ALERTS]) is str
+            and type(r[ROW_WARNINGS]) is str):
+        row = [*r[:ROW_ALERTS], list(_types(r[ROW_ALERTS])), list(_types(r[ROW_WARNINGS]))]
+        if r[ROW_WORKERS] is not None:
+            row.append(r[ROW_WORKERS])
+        return row
+    return None
+
+
 def _decode(members: Sequence[str]) -> list[Any]:
-    """Stored JSON members -> decoded values (None for a member that is not JSON). One
-    parse of the whole answer when it is clean (the fast path): pydantic_core's JSON parser
-    (a dependency already) is about twice ``json.loads``'s speed."""
+    """Stored members of any format (flat raw members, old JSON-array raw rows, rollup
+    points) -> rows in the row layout (None for a member that is not JSON). One parse of
+    the whole answer when it is clean: pydantic_core's JSON parser (a dependency already)
+    is about twice ``json.loads``'s speed. The general path (the trend reads, old rows,
+    malformed members); a raw read of flat members takes :func:`_flat_columns`."""
+    flat = [m[:1] != "[" for m in members]  # old rows and rollup points are JSON arrays
+    wrapped = ["[" + m + "]" if f else m for m, f in zip(members, flat, strict=True)]
     try:
-        return from_json("[" + ",".join(members) + "]") if members else []
+        rows = from_json("[" + ",".join(wrapped) + "]") if wrapped else []
     except ValueError:
-        out: list[Any] = []
-        for m in members:
+        rows = []
+        for m in wrapped:
             try:
-                out.append(json.loads(m))
+                rows.append(json.loads(m))
             except ValueError:
-                out.append(None)
-        return out
+                rows.append(None)
+    return [_row_layout(r) if f else r for r, f in zip(rows, flat, strict=True)]
 
 
 def _points(rows: Sequence[Any]) -> tuple[list[Point], list[int]]:
@@ -272,7 +317,7 @@ def _points(rows: Sequence[Any]) -> tuple[list[Point], list[int]]:
 
 
 def parse_points(members: Sequence[str]) -> tuple[list[Point], int]:
-    """Stored JSON members (oldest first) -> (points, how many were malformed and skipped)."""
+    """Stored members of any format (oldest first) -> (points, how many were malformed and skipped)."""
     points, bad = _points(_decode(members))
     return points, len(bad)
 
@@ -311,6 +356,9 @@ def merge(agg: list[Any], row: Sequence[Any]) -> list[Any]:
 _NUM_TYPES = frozenset((int, float))
 _LEVEL_CODES = frozenset((*range(len(LEVELS)), None))
 _INT_OR_NONE = frozenset((int, type(None)))
+_INT = frozenset((int,))
+_STR = frozenset((str,))
+_DICT_OR_NONE = frozenset((dict, type(None)))
 _NO_WORKERS: dict[str, int] = {}
 
 
@@ -330,8 +378,8 @@ class Columns:
     mn: list[list[Any]]
     mx: list[list[Any]]
     level: list[int | None]  # the (worst) level's code
-    alerts: list[list[str]]
-    warnings: list[list[str]]
+    alerts: list[Sequence[str]]  # tuples (the same tuple for the same types: never mutated)
+    warnings: list[Sequence[str]]
     workers: list[dict[str, int] | None] | None
 
     @classmethod
@@ -377,22 +425,24 @@ class Columns:
 
 
 def _numbers(col: Sequence[Any]) -> list[Any]:
-    """A column of numbers: anything that is not an int or a float (a bool, a string...) is None."""
-    out = list(col)
+    """A column of numbers: anything that is not an int or a float (a bool, a string...) is
+    None. A list is checked in place (the caller's own column)."""
+    out = col if type(col) is list else list(col)
     if not set(map(type, out)) <= _NUM_OR_NONE:
         out = [v if type(v) in _NUM else None for v in out]
     return out
 
 
-def _strings(col: Sequence[Any]) -> list[list[str]]:
-    """A column of alert / warning type lists ([] for anything else; only strings kept)."""
+def _strings(col: Sequence[Any]) -> list[Sequence[str]]:
+    """A column of alert / warning type lists -> tuples (() for anything that is not a
+    list; only strings kept)."""
     out = list(col)
     if set(map(type, out)) != {list}:
         out = [v if type(v) is list else [] for v in out]
     for i in itertools.compress(range(len(out)), out):  # the non-empty ones (few)
         if not all(type(x) is str for x in out[i]):
             out[i] = [x for x in out[i] if type(x) is str]
-    return out
+    return list(map(tuple, out))
 
 
 def _worker_counts(col: Sequence[Any]) -> list[dict[str, int] | None]:
@@ -441,9 +491,55 @@ def columns_from_points(points: Sequence[Point], raw: bool = True) -> Columns:
                    if raw else None)
 
 
+def _flat_columns(members: Sequence[str]) -> Columns | None:
+    """Raw members, every one of the flat format and well formed -> Columns with no Python
+    loop per member: the members joined with ``,`` are parsed in one pass into one flat
+    list of scalars (no container per row: nothing for the garbage collector), each column
+    is a slice ``flat[k::ROW_WIDTH]`` and is type-checked whole (C loops). None otherwise
+    (an old-format row, a malformed member): the caller then goes the general way.
+
+    Alignment: the values must number ``ROW_WIDTH`` per member, and a member of the wrong
+    width would shift every later value into a neighbouring column, where the check fails
+    (t is a finite number, the two type columns strings, the last column an object or
+    null: no shift keeps all of them)."""
+    body = ",".join(members)
+    if "[" in body:  # an old-format row (or a "[" inside a string: the general way is still right)
+        return None
+    try:
+        flat = from_json("[" + body + "]")
+    except ValueError:
+        return None
+    if type(flat) is not list or len(flat) != ROW_WIDTH * len(members):
+        return None
+    cols = [flat[k::ROW_WIDTH] for k in range(ROW_WIDTH)]
+    t, alerts, warnings, workers = cols[0], cols[ROW_ALERTS], cols[ROW_WARNINGS], cols[ROW_WORKERS]
+    t_types = set(map(type, t))
+    if (not t_types <= _NUM_TYPES or not math.isfinite(sum(t))  # any inf or nan makes the sum so
+            or not set(map(type, alerts)) | set(map(type, warnings)) <= _STR
+            or not set(map(type, workers)) <= _DICT_OR_NONE):
+        return None
+    level = cols[ROW_LEVEL]
+    if not (set(map(type, level)) <= _INT_OR_NONE and set(level) <= _LEVEL_CODES):
+        level = [v if type(v) is int and 0 <= v < len(LEVELS) else None for v in level]
+    last = [_numbers(cols[i]) for i in range(1, ROW_LEVEL)]
+    for i in itertools.compress(range(len(workers)), workers):  # the per-worker samples (one a minute)
+        if not set(map(type, workers[i].values())) <= _INT:
+            workers[i] = None
+    types = {joined: _types(joined) for joined in set(alerts) | set(warnings)}  # one tuple per distinct value
+    return Columns(t if float in t_types and len(t_types) == 1 else list(map(float, t)), [1] * len(t), last, last,
+                   last, level, list(map(types.__getitem__, alerts)), list(map(types.__getitem__, warnings)),
+                   workers)
+
+
 def decode_columns(members: Sequence[str], raw: bool = True) -> tuple[Columns, list[int]]:
     """Stored members (oldest first) -> (Columns, indices of the malformed members, skipped).
-    ``raw``: the raw tier (its points keep per-worker counts)."""
+    ``raw``: the raw tier (its points keep per-worker counts). Raw members of the flat
+    format take :func:`_flat_columns`; old-format rows (alone or mixed with flat ones),
+    malformed members and rollup points are decoded row by row (:func:`_decode`)."""
+    if raw and members:
+        flat = _flat_columns(members)
+        if flat is not None:
+            return flat, []
     rows = _decode(members)
     if raw and rows:
         cols = _raw_columns(rows)
@@ -546,7 +642,13 @@ def _place(idx: list[int], n: int, nb: int) -> Any:
         return lambda col, fill=None: list(col)
     if n and idx[-1] - idx[0] == n - 1:  # no hole inside (the common case: the newest bucket is empty)
         head, tail = idx[0], nb - idx[0] - n
-        return lambda col, fill=None: [fill] * head + list(col) + [fill] * tail
+
+        def padded(col: Sequence[Any], fill: Any = None) -> list[Any]:
+            out = [fill] * head
+            out += col  # one copy of the column
+            out += [fill] * tail
+            return out
+        return padded
     pos = [n] * nb  # bucket -> index of its point (n: none, the fill value appended)
     for j, i in enumerate(idx):
         pos[i] = j
@@ -636,10 +738,19 @@ def _workers(per_bucket: list[dict[str, int] | None], limit: int) -> tuple[dict[
     seen: set[str] = set().union(*samples)
     known = functools.partial(operator.is_not, None)
     values: dict[str, list[int | None]] = {w: list(map(dict.get, samples, itertools.repeat(w))) for w in seen}
-    peak: dict[str, int] = {w: max(filter(known, v)) for w, v in values.items()}  # type: ignore[type-var,misc]
+    peak: dict[str, int] = {w: max(v) if None not in v else max(filter(known, v))  # type: ignore[type-var,misc]
+                            for w, v in values.items()}
     chosen = sorted(sorted(peak, key=lambda w: (-peak[w], w))[:limit])
     if len(present) == nb:
         return {w: values[w] for w in chosen}, len(seen) - len(chosen)
+    k = present[1] - present[0] if len(present) > 1 else 1
+    if present and present == list(range(present[0], present[-1] + 1, k)):  # evenly spaced (once a minute)
+        sl = slice(present[0], present[-1] + 1, k)
+        out: dict[str, list[int | None]] = {}
+        for w in chosen:
+            col = out[w] = [None] * nb
+            col[sl] = values[w]
+        return out, len(seen) - len(chosen)
     pos = [len(present)] * nb  # bucket -> its sample (len(present): none, None appended)
     for j, i in enumerate(present):
         pos[i] = j
@@ -658,6 +769,9 @@ def _bucket_error_rate(times: Sequence[float], runs: list[Any] | None, errors: l
     n = len(times)
     step = times[1] - times[0] if n > 1 else window
     w = max(int(math.ceil(window / step - 1e-9)), 1)
+    bounds = _known_span(runs)
+    if bounds is not None and bounds == _known_span(errors):  # the common case: no gap within the data
+        return _dense_error_rate(runs, errors, bounds[0], bounds[1], w, n)
     # in C loops (a 24 h read is 8,640 buckets): the latest bucket with both totals at or
     # before each bucket (``latest``), the bucket each one is compared with (``before``)
     ok = list(map(operator.and_, map(operator.is_not, runs, itertools.repeat(None)),
@@ -666,6 +780,9 @@ def _bucket_error_rate(times: Sequence[float], runs: list[Any] | None, errors: l
         return [None] * n
     first = ok.index(True)
     gaps = list(itertools.compress(range(n), map(operator.not_, ok)))
+    last = n - 1 - ok[::-1].index(True)
+    if (inside := bisect.bisect_right(gaps, first)) == len(gaps) or gaps[inside] > last:  # no gap within the data
+        return _dense_error_rate(runs, errors, first, last, w, n)
     marks = list(range(n))
     for i in gaps:
         marks[i] = -1
@@ -678,10 +795,48 @@ def _bucket_error_rate(times: Sequence[float], runs: list[Any] | None, errors: l
     ef = list(map(errors.__getitem__, filled))
     dr = map(operator.sub, rf, map(rf.__getitem__, before))
     de = map(operator.sub, ef, map(ef.__getitem__, before))
-    out: list[float | None] = [100.0 * e / r if r > 0 and 0 <= e <= r else None for r, e in zip(dr, de, strict=True)]
+    out = _rates(list(dr), list(de))
     for i in gaps:
         out[i] = None
     out[a:b] = [None] * (b - a)
+    return out
+
+
+def _known_span(col: list[Any]) -> tuple[int, int] | None:
+    """(first, last) index of the known values when none is missing between them; else None."""
+    known = map(operator.is_not, col, itertools.repeat(None))
+    first = next(itertools.compress(itertools.count(), known), None)
+    if first is None:
+        return None
+    last = len(col) - 1 - next(itertools.compress(itertools.count(), map(operator.is_not, reversed(col),
+                                                                         itertools.repeat(None))))
+    return (first, last) if None not in col[first:last + 1] else None
+
+
+def _rates(dr: list[Any], de: list[Any]) -> list[float | None]:
+    """Percent of the runs that failed, per bucket (None: no run, or a counter reset);
+    in C when every bucket is valid (the common case)."""
+    if dr and min(dr) > 0 and min(de) >= 0 and all(map(operator.le, de, dr)):
+        return list(map(operator.truediv, map(operator.mul, itertools.repeat(100.0), de), dr))
+    return [100.0 * e / r if r > 0 and 0 <= e <= r else None for r, e in zip(dr, de, strict=True)]
+
+
+def _dense_error_rate(runs: list[Any], errors: list[Any], first: int, last: int, w: int,
+                      n: int) -> list[float | None]:
+    """:func:`_bucket_error_rate` when the totals are known on every bucket from ``first``
+    to ``last`` (gaps only before and after): the same values, with slices instead of the
+    latest-bucket bookkeeping. Bucket i compares with bucket i - w; one whose window
+    reaches before bucket 0 compares with ``first``; one whose window reaches before
+    ``first`` (but not before bucket 0) is None."""
+    out: list[float | None] = [None] * n
+    lo, hi = first, min(w, last + 1)  # windows reaching before bucket 0: compared with the first bucket
+    if lo < hi:
+        r0, e0 = runs[first], errors[first]
+        out[lo:hi] = _rates([r - r0 for r in runs[lo:hi]], [e - e0 for e in errors[lo:hi]])
+    lo = max(first + w, w)
+    if lo <= last:
+        out[lo:last + 1] = _rates(list(map(operator.sub, runs[lo:last + 1], runs[lo - w:last + 1 - w])),
+                                  list(map(operator.sub, errors[lo:last + 1], errors[lo - w:last + 1 - w])))
     return out
 
 
@@ -689,13 +844,18 @@ def alert_spans(times: Sequence[float], step: float, per_bucket: Sequence[Iterab
                 kind: Literal["alert", "warning"]) -> list[AlertSpan]:
     """Start / end of every alert type on the buckets (a bucket without data neither starts
     nor ends one; ``end`` None: still firing at the last bucket with data). Runs of buckets
-    with the same types are visited once (itertools.groupby: a 24 h read is 8,640 buckets)."""
+    of buckets holding the very same object are visited once: a 24 h read is 8,640 buckets,
+    and the decoded columns share one tuple per distinct value (equal objects that are not
+    the same one are merely visited again: nothing opens or closes then)."""
     open_: dict[str, float] = {}
     spans: list[AlertSpan] = []
-    for types, run in itertools.groupby(zip(per_bucket, times, strict=False), key=operator.itemgetter(0)):
+    m = min(len(per_bucket), len(times))
+    changes = itertools.compress(range(1, m), map(operator.is_not, itertools.islice(per_bucket, 1, m), per_bucket))
+    for i in itertools.chain((0,) if m else (), changes):
+        types = per_bucket[i]
         if types is None or (not types and not open_):
             continue
-        t = next(run)[1]
+        t = times[i]
         for typ in list(open_):
             if typ not in types:  # model_construct: the fields are checked strings and times
                 spans.append(AlertSpan.model_construct(type=typ, kind=kind, start=open_.pop(typ), end=t))

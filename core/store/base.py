@@ -179,7 +179,8 @@ class StateStore(Protocol):
         stored points were malformed (skipped)."""
     async def history_members(self, tier: Tier, start: float, end: float) -> list[str]:
         """The tier's stored points with ``start <= t <= end``, oldest first, as stored (the
-        JSON rows of core.history; a reader decodes them in one pass, ``decode_columns``)."""
+        members of core.history's stored formats; a reader decodes them in one pass,
+        ``decode_columns``)."""
     async def history_times(self, tier: Tier, members: Sequence[str]) -> list[float | None]:
         """The times of the given stored points (None: no longer stored)."""
     async def history_trends_claim(self, period: int, token: str, ttl: float) -> bool:

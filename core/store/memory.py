@@ -97,7 +97,7 @@ class MemoryStore:
         self._cleanup = _CleanupTally()
         self._events: collections.deque[FleetEvent] = collections.deque(maxlen=100)
         self._published: dict[str, str] = {}
-        self._history: dict[str, tuple[list[float], dict[float, str]]] = {}  # tier -> (sorted times, t -> JSON)
+        self._history: dict[str, tuple[list[float], dict[float, str]]] = {}  # tier -> (sorted times, t -> stored member)
         self._history_leases: dict[int, str] = {}  # interval slot -> writer
         self._trend_leases: dict[int, str] = {}  # trend period -> the worker computing it
         self._trends: str | None = None  # the fleet's trend verdicts (JSON)
@@ -322,8 +322,9 @@ class MemoryStore:
         self._history_leases[slot] = token
         for old in [k for k in self._history_leases if k < slot - 2]:
             del self._history_leases[old]
-        row = sample.to_row(with_workers(sample.t, raw.step))
-        self._put(raw.name, sample.t, json.dumps(row, separators=(",", ":")), raw.retention)
+        ww = with_workers(sample.t, raw.step)
+        row = sample.to_row(ww)
+        self._put(raw.name, sample.t, sample.to_member(ww), raw.retention)
         for tier in rollups:
             bucket = math.floor(sample.t / tier.step) * tier.step
             times, points = self._tier(tier.name)

@@ -538,7 +538,7 @@ class RedisStore:
         slot = int(sample.t // raw.step)
         k = self.keys
         args: list[Any] = [token, max(int(raw.step * 2000), 1), _num(sample.t),
-                           sample.to_json(with_workers(sample.t, raw.step)), _num(raw.retention)]
+                           sample.to_member(with_workers(sample.t, raw.step)), _num(raw.retention)]
         for tier in rollups:
             args.extend((_num(tier.step), _num(tier.retention)))
         keys = [k.history_lease(slot), k.history(raw.name), *(k.history(t.name) for t in rollups)]

@@ -537,3 +537,104 @@ def test_stored_trends_that_are_malformed_or_old_read_as_unknown():
     assert history.trends_from_json(body, NOW + 181, 180) is None
     for bad in (None, "", "not json", '{"at": "x", "verdicts": []}', '{"at": 1}', '{"at": 1, "verdicts": [{"x": 1}]}'):
         assert history.trends_from_json(bad, NOW, 180) is None
+
+
+# -- the stored raw member: the flat format, and rows written before it --------------------------
+def _full(t: float, i: int, workers: bool = True) -> HistorySample:
+    return HistorySample(t=t, active=100 + i, counter=100 + i, stale=None if i % 4 == 0 else i, active_recent=90,
+                         long_lived=3, very_old=1, runs=i, cleaned=2 * i, errors=i // 3, last_ms=12.5 + i,
+                         avg_ms=None if i % 5 == 0 else 11.25, level=history.LEVELS[i % 3] if i % 7 else None,
+                         alerts=["connection_mismatch", "cleanup_errors"] if i % 3 == 1 else [],
+                         warnings=["stale_connection_accumulation"] if i % 2 else [],
+                         workers={"web-1-100-aa": 60 + i, "web-2-200-bb": 40} if workers else {})
+
+
+def test_flat_member_holds_every_value_and_decodes_like_the_old_row():
+    samples = [_full(1000 + 10 * i, i, workers=i % 6 == 0) for i in range(24)]
+    members = [s.to_member(i % 6 == 0) for i, s in enumerate(samples)]
+    assert not members[1].startswith("[") and len(json.loads("[" + members[1] + "]")) == history.ROW_WIDTH
+    assert json.loads("[" + members[1] + "]")[history.ROW_ALERTS] == "connection_mismatch,cleanup_errors"
+    assert json.loads("[" + members[1] + "]")[history.ROW_WORKERS] is None
+    old = [s.to_json(i % 6 == 0) for i, s in enumerate(samples)]
+    assert history._flat_columns(members) is not None and history._flat_columns(old) is None  # the fast path
+    flat, bad = history.decode_columns(members)
+    assert bad == []
+    for mixed in (old, [m if i % 2 else o for i, (m, o) in enumerate(zip(members, old, strict=True))]):
+        other, bad = history.decode_columns(mixed)  # written before the flat format, alone or interleaved
+        assert bad == [] and other == flat
+    assert flat.last[history.INDEX["stale"] - 1][0] is None and flat.last[history.INDEX["avg_ms"] - 1][1] == 11.25
+    assert flat.alerts[1] == ("connection_mismatch", "cleanup_errors") and flat.warnings[0] == ()
+    assert flat.workers is not None and flat.workers[0] == {"web-1-100-aa": 60, "web-2-200-bb": 40}
+    assert flat.workers[1] is None
+    assert [history.LEVELS[c] if c is not None else None for c in flat.level] == [s.level for s in samples]
+    # the Point reads (trends) see the same values from either format
+    new_pts, bad_new = history.parse_points(members)
+    old_pts, bad_old = history.parse_points(old)
+    assert bad_new == bad_old == 0 and new_pts == old_pts
+    s = history.series_columns(flat, 1000, 1230, 10, 10)
+    assert [(a.type, a.start) for a in s.alerts][:2] == [("cleanup_errors", 1010), ("connection_mismatch", 1010)]
+
+
+def test_flat_members_of_the_wrong_shape_are_counted_and_the_rest_read():
+    good = [_full(1000 + 10 * i, i).to_member(True) for i in range(8)]
+    values = json.loads("[" + good[2] + "]")
+    short = json.dumps(values[:-1])[1:-1]  # one value fewer: would shift every later column
+    long = json.dumps([*values, 7])[1:-1]
+    text_t = json.dumps(["1020", *values[1:]])[1:-1]
+    odd = [*values]
+    odd[1], odd[2], odd[history.ROW_LEVEL] = "many", True, 9  # not numbers / not a level: unknown, not malformed
+    odd[history.ROW_WORKERS] = {"w": "x"}
+    members = [good[0], short, good[1], long, text_t, json.dumps(odd)[1:-1], "", "nul", good[3]]
+    cols, bad = history.decode_columns(members)
+    assert bad == [1, 3, 4, 6, 7]
+    assert cols.t == [1000.0, 1010.0, 1020.0, 1030.0]
+    assert cols.last[0] == [100, 101, None, 103] and cols.last[1] == [100, 101, None, 103]
+    assert cols.level[2] is None and cols.workers is not None and cols.workers[2] is None
+    assert history.parse_points(members)[1] == 5
+    # only the odd values: still the fast path, read as unknown
+    fast = history._flat_columns([good[0], json.dumps(odd)[1:-1]])
+    assert fast is not None and fast.last[0] == [100, None] and fast.level[1] is None and fast.workers == [
+        {"web-1-100-aa": 60, "web-2-200-bb": 40}, None]
+
+
+async def _put_raw(store, tier: Tier, t: float, body: str) -> None:
+    """A raw member written as it is (an old fleet's row, or garbage)."""
+    from core.store.memory import MemoryStore
+
+    if isinstance(store, MemoryStore):
+        store._put(tier.name, t, body, tier.retention)
+        return
+    s = store.shards[0] if hasattr(store, "shards") else store  # the sharded store keeps history on shard 0
+    await s.client.zadd(s.keys.history(tier.name), {body: t})
+
+
+async def test_rows_written_before_the_flat_format_stay_readable(store):
+    samples = [_full(40_000 + 10 * i, i) for i in range(9)]
+    ww = [history.with_workers(s.t, TIERS[0].step) for s in samples]  # what history_append stores
+    for s in samples[:5]:  # the deployed fleet's rows
+        await _put_raw(store, TIERS[0], s.t, s.to_json(history.with_workers(s.t, TIERS[0].step)))
+    for s in samples[5:]:
+        assert await store.history_append(s, TIERS, "w")
+    members = await store.history_members(TIERS[0], 0, 1e12)
+    assert [m.startswith("[") for m in members] == [True] * 5 + [False] * 4
+    cols, bad = history.decode_columns(members)
+    want, _ = history.decode_columns([s.to_member(w) for s, w in zip(samples, ww, strict=True)])
+    assert bad == [] and cols == want and sum(w is not None for w in cols.workers or []) == sum(ww) > 0
+    raw, bad = await store.history_range(TIERS[0], 0, 1e12)
+    assert bad == 0 and [p.last["active"] for p in raw] == [100 + i for i in range(9)]
+    assert tuple(raw[1].alerts) == tuple(raw[7].alerts) == ("connection_mismatch", "cleanup_errors")
+
+
+async def test_the_rollup_folds_flat_members_like_merge(store):
+    """The Lua fold reads the flat member (the types split again) exactly as ``merge``."""
+    samples = [_full(60_000 + 10 * i, i, workers=i % 6 == 0) for i in range(6)]
+    agg = history.new_rollup(60_000)
+    for i, s in enumerate(samples):
+        assert await store.history_append(s, TIERS, "w")
+        history.merge(agg, s.to_row(i % 6 == 0))
+    (point,), bad = await store.history_range(TIERS[1], 0, 1e12)
+    (want,), _ = history.parse_points([json.dumps(agg)])
+    assert bad == 0 and (point.n, point.last, point.mn, point.mx, point.level) == (
+        want.n, want.last, want.mn, want.mx, want.level)
+    assert sorted(point.alerts) == sorted(want.alerts) == ["cleanup_errors", "connection_mismatch"]
+    assert point.warnings == want.warnings == ("stale_connection_accumulation",)

@@ -1,10 +1,13 @@
 -- Append one fleet history sample under the interval's lease, roll it up, trim retention.
 -- KEYS[1] = the interval's lease, KEYS[2] = the raw tier zset, KEYS[3..] = rollup tier zsets.
--- ARGV: prefix, lease token, lease ms, sample time, sample row (JSON array), raw retention (s),
+-- ARGV: prefix, lease token, lease ms, sample time, the raw member, raw retention (s),
 --       then (step, retention) per rollup tier.
 -- Returns 1 when this call wrote the sample, 0 when another worker holds the interval's lease.
--- Rows are core.history's positional rows: [t, 11 numbers, level, [alerts], [warnings], {workers}?].
--- A rollup point is [bucket, n, last row, min row, max row, worst level, [alerts], [warnings]];
+-- The raw member is core.history's flat format (HistorySample.to_member): the 16 values
+-- t, 11 numbers, level, "alert,types", "warning,types", {workers} or null, without brackets
+-- (a JSON array, the format before it, is accepted too). A rollup point keeps rows in the
+-- row layout [t, 11 numbers, level, [alerts], [warnings]]:
+-- [bucket, n, last row, min row, max row, worst level, [alerts], [warnings]];
 -- the rules are core.history.merge's. A malformed rollup point is replaced.
 if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', tonumber(ARGV[3])) then
   return 0
@@ -12,13 +15,24 @@ end
 local t = tonumber(ARGV[4])
 redis.call('ZADD', KEYS[2], t, ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (t - tonumber(ARGV[6])))
-local ok, row = pcall(cjson.decode, ARGV[5])
+local body = ARGV[5]
+if string.sub(body, 1, 1) ~= '[' then body = '[' .. body .. ']' end
+local ok, row = pcall(cjson.decode, body)
 if not ok or type(row) ~= 'table' or #row < 15 then
   return 1
 end
 local LEVEL, ALERTS, WARNINGS = 13, 14, 15  -- 1-based positions
+local function types(v)  -- "a,b" (the flat format) or a list -> a list
+  if type(v) == 'table' then return v end
+  local out = {}
+  if type(v) == 'string' then
+    for typ in string.gmatch(v, '[^,]+') do out[#out + 1] = typ end
+  end
+  return out
+end
 local last = {}
-for i = 1, WARNINGS do last[i] = row[i] end
+for i = 1, LEVEL do last[i] = row[i] end
+last[ALERTS], last[WARNINGS] = types(row[ALERTS]), types(row[WARNINGS])
 local function nulls()
   local r = {}
   for i = 1, WARNINGS do r[i] = cjson.null end
