@@ -65,7 +65,7 @@ from .store.base import AgeQuery, FleetRead, FlushResult, StateStore, StoreUnava
 log = logging.getLogger("sse")
 
 OnClose = Callable[[], Awaitable[None] | None]
-COUNTS_MIN_SECONDS = 30.0  # per-connection events/bytes go to the store at most this often
+COUNTS_MIN_FLUSHES = 30  # per-connection events/bytes go to the store at most every this many flushes
 SYNC_EVERY = 60  # flushes between full checks of this worker's set against the store
 RESYNC_FLUSHES = 2  # flushes after store trouble that reconcile (late-applied writes of a hang land in the first)
 MAX_CHANNEL = 256  # characters stored of client-controlled fields
@@ -214,11 +214,12 @@ class ConnectionManager:
     @property
     def counts_interval(self) -> float:
         """Seconds between writes of each connection's events/bytes to the store: half the
-        stale threshold, at least ``COUNTS_MIN_SECONDS`` (150 s at the default 300 s).
-        Rewriting a connection's record costs Redis several times an activity touch, so
-        like activity it follows the threshold, not the event rate; the per-pod totals in
-        ``/metrics`` are exact at every scrape."""
-        return max(COUNTS_MIN_SECONDS, self.config.STALE_CONNECTION_THRESHOLD_SECONDS / 2.0)
+        stale threshold, at least ``COUNTS_MIN_FLUSHES`` flush intervals (150 s at the
+        defaults). Rewriting a connection's record costs Redis several times an activity
+        touch, so like activity it follows the threshold, not the event rate; the per-pod
+        totals in ``/metrics`` are exact at every scrape."""
+        cfg = self.config
+        return max(COUNTS_MIN_FLUSHES * cfg.TOUCH_FLUSH_INTERVAL_SECONDS, cfg.STALE_CONNECTION_THRESHOLD_SECONDS / 2.0)
 
     def counts_due(self) -> bool:
         """True when the next periodic flush should send the per-connection counts."""

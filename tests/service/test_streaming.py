@@ -23,7 +23,8 @@ async def test_stream_is_registered_touched_and_unregistered_when_the_client_lea
             _p = await s.manager.list_connections("all", 10, 0)
             _total, [rec] = _p.total, _p.connections
             return rec if rec.events_sent >= 2 and rec.bytes_sent > 0 else None
-        rec = await wait_for(flushed, 5, "touches flushed to the store")
+        # the periodic flush sends per-connection counts every counts_interval (published)
+        rec = await wait_for(flushed, s.manager.counts_interval + 5, "touches flushed to the store")
         assert rec.user_agent == "test-client" and rec.client_address.startswith("127.0.0.1:")
         assert rec.last_activity > rec.connected_at
 
