@@ -11,13 +11,13 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import var
 from textual.widget import Widget
-from textual.widgets import Static
 
 from core.models import AgeBucket
 from sse_tui import fmt
 from sse_tui.literal import line
 from sse_tui.model import DEFAULT_LONG_LIVED_SECONDS, DEFAULT_VERY_OLD_SECONDS, View
-from sse_tui.widgets.common import apply_freshness, num, set_content
+from sse_tui.widgets.common import apply_freshness, num
+from sse_tui.widgets.rows import Rows
 
 REDRAW_SECONDS = 5.0  # the histogram is redrawn at most this often while only its counts move
 HOUR = DEFAULT_LONG_LIVED_SECONDS
@@ -59,12 +59,22 @@ def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, widt
     return str(fig.build().string())
 
 
-def small_change(before: list[AgeBucket], after: list[AgeBucket]) -> bool:
-    """Same buckets and no count moved by more than 2 % of the tallest bar."""
+def plot_rows(height: int) -> int:
+    """Rows of bars in a plot ``height`` lines high (less the frame's top, its x axis and labels);
+    50 (2 % of the tallest bar) while the widget has no size yet."""
+    return height - 3 if height > 5 else 50
+
+
+def small_change(before: list[AgeBucket], after: list[AgeBucket], rows: int = 50) -> bool:
+    """Same buckets and no bar moved by more than one of the plot's ``rows`` (one pixel).
+
+    The bars are whole character cells, so one row is ``top / rows`` connections: a smaller
+    change moves a bar by at most that one cell (rows=50: 2 % of the tallest bar).
+    """
     if len(before) != len(after) or not before:
         return False
     top = max((b.count for b in after), default=0)
-    return all(a.lower_seconds == b.lower_seconds and abs(a.count - b.count) <= 0.02 * top
+    return all(a.lower_seconds == b.lower_seconds and abs(a.count - b.count) <= top / max(rows, 1)
                for a, b in zip(before, after, strict=True))
 
 
@@ -94,8 +104,8 @@ class AgeHistogram(Widget):
             return  # plotext is the costliest paint on screen: only redraw on change
         now = time.monotonic()
         if (key == self.marks and now - self.drawn_at < REDRAW_SECONDS
-                and small_change(self.buckets, buckets)):
-            return  # counts moved by a bar's pixel or less: a histogram need not follow every 1 s poll
+                and small_change(self.buckets, buckets, plot_rows(self.size.height))):
+            return  # no bar moved by more than a pixel: a histogram need not follow every 1 s poll
         self.drawn_at = now
         self.buckets = buckets
         self.stale_seconds = stale_seconds
@@ -122,7 +132,7 @@ class AgesPanel(Vertical):
     view: var[View | None] = var(None, always_update=True)
 
     def compose(self) -> ComposeResult:
-        yield Static(id="age-counts")
+        yield Rows(id="age-counts")
         yield AgeHistogram(id="age-hist")
 
     def watch_view(self, view: View | None) -> None:
@@ -141,10 +151,10 @@ class AgesPanel(Vertical):
         def tone(style: str) -> str:  # no colour (above all no green) for what is not current
             return style if trusted else "bold"
 
-        set_content(self.query_one("#age-counts", Static), line(
+        self.query_one("#age-counts", Rows).set_rows([line(
             "stale ", (num(c.stale), tone("bold $error")), " active ", (num(c.active), tone("bold $success")),
             f" ≥{fmt.bound(th.long_lived_seconds)} ", (num(c.long_lived), tone("bold $warning")),
             f" ≥{fmt.bound(th.very_old_seconds)} ", (num(c.very_old), tone("bold $error")),
-        ))
+        )])
         self.query_one(AgeHistogram).set_data(stats.age_histogram, th.stale_seconds,
                                               th.long_lived_seconds, th.very_old_seconds, colour=trusted)

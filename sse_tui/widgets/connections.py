@@ -6,11 +6,11 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.reactive import var
-from textual.widgets import Static
 
-from sse_tui.literal import line, lines
+from sse_tui.literal import line
 from sse_tui.model import View
-from sse_tui.widgets.common import apply_freshness, num, range_label, set_content, spark
+from sse_tui.widgets.common import apply_freshness, num, range_label, spark
+from sse_tui.widgets.rows import Rows
 
 ROWS = (("active", "Active", "Active"), ("redis", "Redis counters", "Redis"), ("mismatch", "Mismatch", "Mismatch"))
 SPARK_POINTS = 120
@@ -24,7 +24,7 @@ class ConnectionsPanel(VerticalScroll):
     view: var[View | None] = var(None, always_update=True)
 
     def compose(self) -> ComposeResult:
-        yield Static(id="conn-body")
+        yield Rows(id="conn-body")
 
     def watch_view(self, view: View | None) -> None:
         if view is not None:
@@ -34,7 +34,7 @@ class ConnectionsPanel(VerticalScroll):
         apply_freshness(self, view.assessment)
         stats = view.stats
         if stats is None:
-            set_content(self.query_one("#conn-body", Static), Content("no data yet"))
+            self.query_one("#conn-body", Rows).set_rows([Content("no data yet")])
             return
         cs = stats.connection_stats
         trusted = view.assessment.trusted
@@ -76,4 +76,4 @@ class ConnectionsPanel(VerticalScroll):
             rows.append(line(("✖ state store ", "bold $error"), (st.state.replace("_", " ") + why, "$error")))
         n = len(view.history)
         rows.append(line((f"history: {n} poll{'s' if n != 1 else ''}; bars from zero", "dim")))
-        set_content(self.query_one("#conn-body", Static), lines(rows))
+        self.query_one("#conn-body", Rows).set_rows(rows)
