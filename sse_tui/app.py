@@ -60,6 +60,7 @@ Clock = Callable[[], float]
 INTERVAL_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 TERMINAL_LOST_GRACE_SECONDS = 5.0
 PROBE_TIMEOUT_SECONDS = 1.0
+TICK_SECONDS = 1.0  # the header's and banner's ages are shown in whole seconds
 
 
 class DashboardApp(App[None]):
@@ -193,7 +194,7 @@ class DashboardApp(App[None]):
                 self.theme = theme
         self._theme_loaded = True
         self._render_header()
-        self.set_interval(1.0, self._tick)
+        self.set_interval(TICK_SECONDS, self._tick)
         if self.watch_terminal and not self.is_headless:
             self._install_terminal_watch()
         if isinstance(self.source, AuthChecker) and not self.readonly and not self.is_replay:
@@ -223,10 +224,11 @@ class DashboardApp(App[None]):
     async def _poll_loop(self) -> None:
         while True:
             if not (self.paused and self.is_replay):
-                await self.poll_once()
+                await self.poll_once()  # renders, with the next poll's time known
+            else:
+                self._schedule_next_poll()
+                self._tick()
             delay = backoff_delay(self.interval, self.state.failures)
-            self.state.next_poll_at = self.clock() + delay
-            self._tick()
             self._wake.clear()
             await self._wait(delay)
 
@@ -272,7 +274,11 @@ class DashboardApp(App[None]):
             self._accept(snapshot)
             await self._refresh_channels()
             await self._refresh_history()
+        self._schedule_next_poll()
         self.render_all()
+
+    def _schedule_next_poll(self) -> None:
+        self.state.next_poll_at = self.clock() + backoff_delay(self.interval, self.state.failures)
 
     def _active_tab(self) -> str | None:
         try:
@@ -361,6 +367,7 @@ class DashboardApp(App[None]):
     # ------------------------------------------------------------------ rendering
 
     def _tick(self) -> None:
+        """Once a second: the ages on screen move even when no poll renders (slow, paused, failing)."""
         self._render_header()
         self._render_banner()
         if self.state.last_error is not None or self.shown is None:
@@ -400,16 +407,13 @@ class DashboardApp(App[None]):
                                                                     auth=auth)
 
     def _render_all_impl(self, force: bool = False) -> None:
-        self._render_header()
         self._render_banner()
         snap = self.state.snapshot
-        if snap is None or (self.paused and not force):
-            if snap is None:
-                self._render_active_tab()
-            return
-        self.shown, self.shown_at = snap, self.state.last_ok_at
+        if snap is not None and (force or not self.paused):
+            self.shown, self.shown_at = snap, self.state.last_ok_at
         self._render_header()
-        self._render_active_tab()
+        if snap is None or force or not self.paused:
+            self._render_active_tab()
 
     def make_view(self) -> View:
         snap = self.shown

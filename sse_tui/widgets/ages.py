@@ -9,8 +9,8 @@ from rich.style import Style
 from rich.text import Span, Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.reactive import var
-from textual.widget import Widget
 
 from core.models import AgeBucket
 from sse_tui import fmt
@@ -86,7 +86,14 @@ def count_ticks(top: int, rows: int) -> list[int]:
     return list(range(0, top + step, step))
 
 
-class AgeHistogram(Widget):
+class AgeHistogram(Rows):
+    """The plotext histogram, one row per line of the plot.
+
+    plotext draws the whole plot on every change, but a redraw usually moves a few lines
+    (a bar's top, a tick label): a line whose ANSI text is unchanged keeps its row, so only
+    the lines that changed are converted and repainted (see :class:`Rows`).
+    """
+
     DEFAULT_CSS = "AgeHistogram { height: 1fr; min-height: 6; }"
 
     def __init__(self, **kwargs: Any) -> None:
@@ -95,6 +102,13 @@ class AgeHistogram(Widget):
         self.stale_seconds: float | None = None
         self.marks: tuple[float | None, float, float, bool] = (None, HOUR, SIX_HOURS, True)
         self.drawn_at = 0.0
+        self._lines: list[str] = []  # plotext's lines behind the rows shown
+
+    def on_mount(self) -> None:
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
 
     def set_data(self, buckets: list[AgeBucket], stale_seconds: float | None, long_lived: float = HOUR,
                  very_old: float = SIX_HOURS, colour: bool = True) -> None:
@@ -110,20 +124,34 @@ class AgeHistogram(Widget):
         self.buckets = buckets
         self.stale_seconds = stale_seconds
         self.marks = key
-        self.refresh()
+        self._draw()
 
-    def render(self) -> Text:
+    def _draw(self) -> None:
+        console = self.app.console
         if not self.buckets:
-            return Text("age histogram unknown (no data from the store)", style="dim")
+            self._lines = []
+            self.set_rows([Content.from_rich_text(Text("age histogram unknown (no data from the store)", style="dim"),
+                                                  console=console)])
+            return
         ansi = render_histogram(self.buckets, self.stale_seconds, self.size.width, self.size.height,
                                 self.marks[1], self.marks[2], colour=self.marks[3])
-        text = Text.from_ansi(ansi)
-        # plotext paints its line pixels on a white background; let the theme show through
-        text.spans[:] = [
-            Span(sp.start, sp.end, Style(color=sp.style.color)) if isinstance(sp.style, Style) else sp
-            for sp in text.spans
-        ]
-        return text
+        lines = ansi.split("\n")
+        old, shown = self._lines, self.rows
+        rows = [shown[i] if i < len(old) and old[i] == text else Content.from_rich_text(plot_line(text), console=console)
+                for i, text in enumerate(lines)]
+        self._lines = lines
+        self.set_rows(rows)
+
+
+def plot_line(ansi: str) -> Text:
+    """One line of plotext output as Text; plotext paints its line pixels on a white
+    background: only their colour is kept, so the theme shows through."""
+    text = Text.from_ansi(ansi)
+    text.spans[:] = [
+        Span(sp.start, sp.end, Style(color=sp.style.color)) if isinstance(sp.style, Style) else sp
+        for sp in text.spans
+    ]
+    return text
 
 
 class AgesPanel(Vertical):

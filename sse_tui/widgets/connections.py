@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
+from itertools import islice
+
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -14,6 +17,11 @@ from sse_tui.widgets.rows import Rows
 
 ROWS = (("active", "Active", "Active"), ("redis", "Redis counters", "Redis"), ("mismatch", "Mismatch", "Mismatch"))
 SPARK_POINTS = 120
+
+
+def tail(samples: deque[float | None], n: int) -> list[float | None]:
+    """The last ``n`` samples (the history holds an hour: copy only what is drawn)."""
+    return list(islice(samples, max(len(samples) - n, 0), None))
 
 
 class ConnectionsPanel(VerticalScroll):
@@ -56,9 +64,10 @@ class ConnectionsPanel(VerticalScroll):
             cells = f"{shown:>6}"
             # the range of past samples; "was" when the current value is unknown (never read as now)
             was = "was " if value is None else ""
-            label = was + range_label(list(series[key])[-SPARK_POINTS:])
+            recent = tail(series[key], SPARK_POINTS)
+            label = was + range_label(recent)
             width = max(inner - len(head) - len(cells) - len(label) - 3, 4)
-            pts = list(series[key])[-min(SPARK_POINTS, width):]
+            pts = recent[-min(SPARK_POINTS, width):]
             label = was + range_label(pts)
             rows.append(line(head, (cells, style), " ", (spark(pts, width), "$accent"), " ", (label, "dim")))
         if not trusted:

@@ -22,9 +22,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rich.segment import Segment
 from textual.content import Content, Span
 from textual.geometry import Region
 from textual.strip import Strip
+from textual.style import Style as VisualStyle
 from textual.visual import Visual
 from textual.widgets import Static
 
@@ -111,11 +113,27 @@ class Rows(Static):
         if strip is None:
             if y >= len(self._rows):
                 return Strip.blank(width, style.rich_style)
-            strips = Visual.to_strips(self, self._rows[y], width, 1, style)
-            # rendered alone, the row's cells say line 0: text selection needs their real line
-            strip = strips[0].apply_offsets(0, y) if strips else Strip.blank(width, style.rich_style)
+            strip = self._render_row(self._rows[y], y, width, style)
             self._strips[y] = strip
         return strip
+
+    def _render_row(self, row: Content, y: int, width: int, style: VisualStyle) -> Strip:
+        """Row ``y`` as the strip Static would draw for it (it fits: no wrapping)."""
+        styles = self.styles
+        if (styles.content_align == ("left", "top") and styles.text_align in ("left", "start")
+                and not styles.line_pad and "\t" not in row.plain):
+            # Content.render_strips of one fitting left-aligned line, minus its wrapping pass,
+            # at the row's real line (text selection reads the offsets). No links to style:
+            # the dashboard's rows never carry any (wire text is literal).
+            segments: list[Segment] = []
+            x = 0
+            for text, text_style in row.render(style, end="", parse_style=self._get_style):
+                segments.append(Segment(text, (style + text_style).rich_style_with_offset(x, y)))
+                x += len(text)
+            return Strip(segments, row.cell_length)
+        strips = Visual.to_strips(self, row, width, 1, style)
+        # rendered alone, the row's cells say line 0: text selection needs their real line
+        return strips[0].apply_offsets(0, y) if strips else Strip.blank(width, style.rich_style)
 
     def _whole_line(self, y: int) -> Strip:
         """Static's rendering of the whole widget (wrapping, selection)."""

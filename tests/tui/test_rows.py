@@ -71,15 +71,16 @@ async def test_rows_draw_like_static() -> None:
         assert app.show(restyled)
         await same_screen(pilot, app)
 
-        more = [*restyled, line("◆ CLEAN 20:29:28 (47s ago)"), line("  cleanup removed 150")]
+        more = [*restyled, line("◆ CLEAN 20:29:28 (47s ago)"), line("  cleanup removed 150"), Content(""),
+                line(("WARN ", "bold $warning"), "  "), Content("tab\there")]
         app.show(more)  # a new number of rows: a layout
         await same_screen(pilot, app)
-        assert app.query_one(Rows).size.height == 5
+        assert app.query_one(Rows).size.height == 8
 
         long = [*more[:2], line("a message far too long to fit in thirty columns, so it wraps"), *more[3:]]
         app.show(long)  # wraps: Static's own rendering
         await same_screen(pilot, app)
-        assert app.query_one(Rows).size.height == app.query_one(Static).size.height > 5
+        assert app.query_one(Rows).size.height == app.query_one(Static).size.height > 8
 
         app.show(more)  # fits again
         await same_screen(pilot, app)
