@@ -21,6 +21,9 @@ Against a real ``sse-demo`` (subprocess, uvicorn, ``--clients`` simulated SSE cl
 
 House rules: every figure is next to a baseline measured in the same run (a ratio); the aim
 (< 1 % of one core on the overview at ``--interval 1``, issue 11) prints PASS/FAIL and the script exits 0 regardless. ``--quick``: 15 s window.
+``--also DIR`` (repeatable) runs the ``sse_tui`` of another source tree (e.g. ``git archive <commit> |
+tar -x -C /tmp/before``) beside this one against the same demo over the same window: a before/after on a shared
+machine whose load moves every figure between runs.
 Cleanup (tmux sessions, their processes, the demo) is by PID / session name, in ``finally``.
 """
 
@@ -294,7 +297,7 @@ class CpuFigures:
     window: float = 0.0
 
 
-def measure_cpu(demo: Demo, seconds: float, warmup: float) -> CpuFigures:
+def measure_cpu(demo: Demo, seconds: float, warmup: float, also: list[str] | None = None) -> CpuFigures:
     assert demo.proc is not None
     out = CpuFigures()
     tmux = Tmux()
@@ -306,12 +309,20 @@ def measure_cpu(demo: Demo, seconds: float, warmup: float) -> CpuFigures:
                               marker="sse-dash")
         base_pid = tmux.start("baseline", [sys.executable, baseline_file.name], marker=baseline_file.name)
         pids = {"sse-dash": dash_pid, "baseline textual app": base_pid, "sse-demo server": demo.proc.pid}
+        sessions = {"sse-dash": "dash", "baseline textual app": "baseline"}
+        for i, tree in enumerate(also or []):
+            sessions[f"sse-dash from {tree}"] = f"also{i}"
+            code = (f"import sys; sys.path.insert(0, {tree!r}); from sse_tui.cli import main; "
+                    "sys.argv[0] = 'sse-dash'; sys.exit(main())")
+            pids[f"sse-dash from {tree}"] = tmux.start(f"also{i}", [sys.executable, "-c", code, "--url", demo.url,
+                                                              "--token", demo.token, "--interval", "1"],
+                                                      marker=f"sys.path.insert(0, {tree!r})")
         print(f"  pids: sse-dash {dash_pid}, baseline {base_pid}, sse-demo {demo.proc.pid}; "
               f"warm-up {warmup:g}s, window {seconds:g}s", flush=True)
         time.sleep(warmup)
         for name, pid in pids.items():
             if not alive(pid):
-                raise RuntimeError(f"{name} (pid {pid}) died during warm-up:\n{tmux.capture('dash' if name == 'sse-dash' else 'baseline')}")
+                raise RuntimeError(f"{name} (pid {pid}) died during warm-up:\n{tmux.capture(sessions.get(name, 'dash'))}")
         start_ticks = {name: cpu_ticks(pid) for name, pid in pids.items()}
         t0 = time.monotonic()
         rss: dict[str, int] = {name: 0 for name in pids}
@@ -470,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="15 s window")
     p.add_argument("--warmup", type=float, default=None, help="seconds before the window (default 8; --quick: 5)")
     p.add_argument("--clients", type=int, default=CLIENTS, help=f"simulated SSE clients of the demo (default {CLIENTS})")
+    p.add_argument("--also", action="append", default=[], metavar="DIR",
+                   help="another checkout whose sse_tui runs beside this one (same demo, same window)")
     args = p.parse_args(argv)
     seconds = args.seconds if args.seconds is not None else (15.0 if args.quick else 60.0)
     warmup = args.warmup if args.warmup is not None else (5.0 if args.quick else 8.0)
@@ -491,13 +504,14 @@ def main(argv: list[str] | None = None) -> int:
 
         print("\n== 1. CPU in a real terminal (tmux 120x40), sse-dash --interval 1 vs a minimal Textual app", flush=True)
         try:
-            cpu = measure_cpu(demo, seconds, warmup)
+            cpu = measure_cpu(demo, seconds, warmup, [str(Path(d).resolve()) for d in args.also])
         except Exception as exc:  # noqa: BLE001 - report and carry on to part 2
             print(f"  FAILED: {type(exc).__name__}: {exc}", flush=True)
         if cpu is not None:
             t = Table("process", "CPU % of one core", "vs baseline", "max VmRSS", "VmHWM")
             base = cpu.pct["baseline textual app"]
-            for name in ("sse-dash", "baseline textual app", "sse-demo server"):
+            for name in ("sse-dash", *[n for n in cpu.pct if n.startswith("sse-dash from")], "baseline textual app",
+                         "sse-demo server"):
                 t.add(name, f"{cpu.pct[name]:.2f}", ratio(cpu.pct[name], base) if name != "sse-demo server" else "-",
                       f"{cpu.rss_max_kb[name] / 1024:.1f} MiB", f"{cpu.hwm_kb[name] / 1024:.1f} MiB")
             print(f"  window {cpu.window:.1f}s (after {warmup:g}s warm-up), both apps and the demo sampled together")

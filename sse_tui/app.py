@@ -32,7 +32,6 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
-from textual.content import Content
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Button, Footer, TabbedContent, TabPane
@@ -47,13 +46,13 @@ from sse_tui.settings import load_settings, save_settings
 from sse_tui.sources import AuthChecker, Cleaner, Disconnector, Historian, Pager, Prober, Reaper, Source, SourceError
 from sse_tui.widgets.ages import AgesPanel
 from sse_tui.widgets.alerts import AlertsPanel
-from sse_tui.widgets.banner import StatusBanner, auth_line, source_down_line, store_down_line
+from sse_tui.widgets.banner import BannerStatus, SourceDown, StatusBanner, StoreDown
 from sse_tui.widgets.cleanup import CleanupPanel
 from sse_tui.widgets.common import set_border
 from sse_tui.widgets.config import ConfigPanel
 from sse_tui.widgets.connections import ConnectionsPanel
 from sse_tui.widgets.dialogs import CleanupDialog, ConfirmDialog, ConnectionDetail, HelpScreen, SeekDialog
-from sse_tui.widgets.header import HeaderBar
+from sse_tui.widgets.header import HeaderBar, HeaderStatus
 from sse_tui.widgets.history import HistoryView
 from sse_tui.widgets.tables import ChannelsTable, ConnectionsView, WorkersTable
 
@@ -61,6 +60,7 @@ Clock = Callable[[], float]
 INTERVAL_STEPS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 TERMINAL_LOST_GRACE_SECONDS = 5.0
 PROBE_TIMEOUT_SECONDS = 1.0
+TICK_SECONDS = 1.0  # the header's and banner's ages are shown in whole seconds
 
 
 class DashboardApp(App[None]):
@@ -194,7 +194,7 @@ class DashboardApp(App[None]):
                 self.theme = theme
         self._theme_loaded = True
         self._render_header()
-        self.set_interval(1.0, self._tick)
+        self.set_interval(TICK_SECONDS, self._tick)
         if self.watch_terminal and not self.is_headless:
             self._install_terminal_watch()
         if isinstance(self.source, AuthChecker) and not self.readonly and not self.is_replay:
@@ -224,10 +224,11 @@ class DashboardApp(App[None]):
     async def _poll_loop(self) -> None:
         while True:
             if not (self.paused and self.is_replay):
-                await self.poll_once()
+                await self.poll_once()  # renders, with the next poll's time known
+            else:
+                self._schedule_next_poll()
+                self._tick()
             delay = backoff_delay(self.interval, self.state.failures)
-            self.state.next_poll_at = self.clock() + delay
-            self._tick()
             self._wake.clear()
             await self._wait(delay)
 
@@ -273,7 +274,11 @@ class DashboardApp(App[None]):
             self._accept(snapshot)
             await self._refresh_channels()
             await self._refresh_history()
+        self._schedule_next_poll()
         self.render_all()
+
+    def _schedule_next_poll(self) -> None:
+        self.state.next_poll_at = self.clock() + backoff_delay(self.interval, self.state.failures)
 
     def _active_tab(self) -> str | None:
         try:
@@ -362,6 +367,7 @@ class DashboardApp(App[None]):
     # ------------------------------------------------------------------ rendering
 
     def _tick(self) -> None:
+        """Once a second: the ages on screen move even when no poll renders (slow, paused, failing)."""
         self._render_header()
         self._render_banner()
         if self.state.last_error is not None or self.shown is None:
@@ -372,7 +378,7 @@ class DashboardApp(App[None]):
 
     def _render_header_impl(self) -> None:
         now = self.clock()
-        self._main.query_one(HeaderBar).show(
+        self._main.query_one(HeaderBar).status = HeaderStatus.of(
             source=self.source.describe(),
             snapshot=self.shown,
             assessment=self._assessment(),
@@ -383,35 +389,31 @@ class DashboardApp(App[None]):
         )
 
     def _render_banner_impl(self) -> None:
-        rows: list[Content] = []
         now = self.clock()
+        source_down = store_down = None
         if self.state.last_error is not None:
             retry_in = None if self.state.next_poll_at is None else self.state.next_poll_at - now
-            rows.append(source_down_line(self.state.last_error, data_age=self.state.data_age(now),
-                                         retry_in=retry_in, failures=self.state.failures))
+            source_down = SourceDown(self.state.last_error, self.state.data_age(now), retry_in, self.state.failures)
         snap = self.state.snapshot
         if snap is not None and snap.store_down:
             st = snap.stats.store_status
             ref = snap.stats.now or now
-            rows.append(store_down_line(st.state if st.state != "up" else "unreachable", st.reason,
-                                        None if st.since is None else max(ref - st.since, 0.0)))
-        if self.auth_state == "rejected":
-            rows.append(auth_line("token rejected: actions disabled (cleanup, disconnect, reap)"))
-        elif self.auth_state == "missing" and not self.readonly and not self.is_replay:
-            rows.append(auth_line("no token: actions disabled (set SSE_MONITORING_TOKEN or --token-file)"))
-        self._main.query_one(StatusBanner).show_lines(rows)
+            store_down = StoreDown(st.state if st.state != "up" else "unreachable", st.reason,
+                                   None if st.since is None else max(ref - st.since, 0.0))
+        auth = self.auth_state
+        if auth == "missing" and (self.readonly or self.is_replay):
+            auth = None
+        self._main.query_one(StatusBanner).status = BannerStatus.of(source_down=source_down, store_down=store_down,
+                                                                    auth=auth)
 
     def _render_all_impl(self, force: bool = False) -> None:
-        self._render_header()
         self._render_banner()
         snap = self.state.snapshot
-        if snap is None or (self.paused and not force):
-            if snap is None:
-                self._render_active_tab()
-            return
-        self.shown, self.shown_at = snap, self.state.last_ok_at
+        if snap is not None and (force or not self.paused):
+            self.shown, self.shown_at = snap, self.state.last_ok_at
         self._render_header()
-        self._render_active_tab()
+        if snap is None or force or not self.paused:
+            self._render_active_tab()
 
     def make_view(self) -> View:
         snap = self.shown

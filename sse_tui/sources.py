@@ -281,6 +281,7 @@ class HttpSource:
         self.url = url
         self.base = url[: -len("/monitoring")] if url.endswith("/monitoring") else url
         self.monitoring_url = url if url.endswith("/monitoring") else f"{url}/monitoring"
+        self._described = redact_url(self.monitoring_url)  # shown in the header at every repaint
         self._token = token
         self.max_bytes = max_bytes
         headers = {"Accept": "application/json", "User-Agent": "sse-dash"}
@@ -295,7 +296,7 @@ class HttpSource:
         self._timeout = timeout
 
     def describe(self) -> str:
-        return redact_url(self.monitoring_url)
+        return self._described
 
     async def _request(self, method: str, url: str, *, params: dict[str, Any] | None = None,
                        json_body: Any = None, what: str = "request") -> tuple[int, bytes, str]:

@@ -9,15 +9,15 @@ from rich.style import Style
 from rich.text import Span, Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.reactive import var
-from textual.widget import Widget
-from textual.widgets import Static
 
 from core.models import AgeBucket
 from sse_tui import fmt
 from sse_tui.literal import line
 from sse_tui.model import DEFAULT_LONG_LIVED_SECONDS, DEFAULT_VERY_OLD_SECONDS, View
-from sse_tui.widgets.common import apply_freshness, num, set_content
+from sse_tui.widgets.common import apply_freshness, num
+from sse_tui.widgets.rows import Rows
 
 REDRAW_SECONDS = 5.0  # the histogram is redrawn at most this often while only its counts move
 HOUR = DEFAULT_LONG_LIVED_SECONDS
@@ -59,12 +59,22 @@ def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, widt
     return str(fig.build().string())
 
 
-def small_change(before: list[AgeBucket], after: list[AgeBucket]) -> bool:
-    """Same buckets and no count moved by more than 2 % of the tallest bar."""
+def plot_rows(height: int) -> int:
+    """Rows of bars in a plot ``height`` lines high (less the frame's top, its x axis and labels);
+    50 (2 % of the tallest bar) while the widget has no size yet."""
+    return height - 3 if height > 5 else 50
+
+
+def small_change(before: list[AgeBucket], after: list[AgeBucket], rows: int = 50) -> bool:
+    """Same buckets and no bar moved by more than one of the plot's ``rows`` (one pixel).
+
+    The bars are whole character cells, so one row is ``top / rows`` connections: a smaller
+    change moves a bar by at most that one cell (rows=50: 2 % of the tallest bar).
+    """
     if len(before) != len(after) or not before:
         return False
     top = max((b.count for b in after), default=0)
-    return all(a.lower_seconds == b.lower_seconds and abs(a.count - b.count) <= 0.02 * top
+    return all(a.lower_seconds == b.lower_seconds and abs(a.count - b.count) <= top / max(rows, 1)
                for a, b in zip(before, after, strict=True))
 
 
@@ -76,7 +86,14 @@ def count_ticks(top: int, rows: int) -> list[int]:
     return list(range(0, top + step, step))
 
 
-class AgeHistogram(Widget):
+class AgeHistogram(Rows):
+    """The plotext histogram, one row per line of the plot.
+
+    plotext draws the whole plot on every change, but a redraw usually moves a few lines
+    (a bar's top, a tick label): a line whose ANSI text is unchanged keeps its row, so only
+    the lines that changed are converted and repainted (see :class:`Rows`).
+    """
+
     DEFAULT_CSS = "AgeHistogram { height: 1fr; min-height: 6; }"
 
     def __init__(self, **kwargs: Any) -> None:
@@ -85,6 +102,13 @@ class AgeHistogram(Widget):
         self.stale_seconds: float | None = None
         self.marks: tuple[float | None, float, float, bool] = (None, HOUR, SIX_HOURS, True)
         self.drawn_at = 0.0
+        self._lines: list[str] = []  # plotext's lines behind the rows shown
+
+    def on_mount(self) -> None:
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
 
     def set_data(self, buckets: list[AgeBucket], stale_seconds: float | None, long_lived: float = HOUR,
                  very_old: float = SIX_HOURS, colour: bool = True) -> None:
@@ -94,26 +118,40 @@ class AgeHistogram(Widget):
             return  # plotext is the costliest paint on screen: only redraw on change
         now = time.monotonic()
         if (key == self.marks and now - self.drawn_at < REDRAW_SECONDS
-                and small_change(self.buckets, buckets)):
-            return  # counts moved by a bar's pixel or less: a histogram need not follow every 1 s poll
+                and small_change(self.buckets, buckets, plot_rows(self.size.height))):
+            return  # no bar moved by more than a pixel: a histogram need not follow every 1 s poll
         self.drawn_at = now
         self.buckets = buckets
         self.stale_seconds = stale_seconds
         self.marks = key
-        self.refresh()
+        self._draw()
 
-    def render(self) -> Text:
+    def _draw(self) -> None:
+        console = self.app.console
         if not self.buckets:
-            return Text("age histogram unknown (no data from the store)", style="dim")
+            self._lines = []
+            self.set_rows([Content.from_rich_text(Text("age histogram unknown (no data from the store)", style="dim"),
+                                                  console=console)])
+            return
         ansi = render_histogram(self.buckets, self.stale_seconds, self.size.width, self.size.height,
                                 self.marks[1], self.marks[2], colour=self.marks[3])
-        text = Text.from_ansi(ansi)
-        # plotext paints its line pixels on a white background; let the theme show through
-        text.spans[:] = [
-            Span(sp.start, sp.end, Style(color=sp.style.color)) if isinstance(sp.style, Style) else sp
-            for sp in text.spans
-        ]
-        return text
+        lines = ansi.split("\n")
+        old, shown = self._lines, self.rows
+        rows = [shown[i] if i < len(old) and old[i] == text else Content.from_rich_text(plot_line(text), console=console)
+                for i, text in enumerate(lines)]
+        self._lines = lines
+        self.set_rows(rows)
+
+
+def plot_line(ansi: str) -> Text:
+    """One line of plotext output as Text; plotext paints its line pixels on a white
+    background: only their colour is kept, so the theme shows through."""
+    text = Text.from_ansi(ansi)
+    text.spans[:] = [
+        Span(sp.start, sp.end, Style(color=sp.style.color)) if isinstance(sp.style, Style) else sp
+        for sp in text.spans
+    ]
+    return text
 
 
 class AgesPanel(Vertical):
@@ -122,7 +160,7 @@ class AgesPanel(Vertical):
     view: var[View | None] = var(None, always_update=True)
 
     def compose(self) -> ComposeResult:
-        yield Static(id="age-counts")
+        yield Rows(id="age-counts")
         yield AgeHistogram(id="age-hist")
 
     def watch_view(self, view: View | None) -> None:
@@ -141,10 +179,10 @@ class AgesPanel(Vertical):
         def tone(style: str) -> str:  # no colour (above all no green) for what is not current
             return style if trusted else "bold"
 
-        set_content(self.query_one("#age-counts", Static), line(
+        self.query_one("#age-counts", Rows).set_rows([line(
             "stale ", (num(c.stale), tone("bold $error")), " active ", (num(c.active), tone("bold $success")),
             f" ≥{fmt.bound(th.long_lived_seconds)} ", (num(c.long_lived), tone("bold $warning")),
             f" ≥{fmt.bound(th.very_old_seconds)} ", (num(c.very_old), tone("bold $error")),
-        ))
+        )])
         self.query_one(AgeHistogram).set_data(stats.age_histogram, th.stale_seconds,
                                               th.long_lived_seconds, th.very_old_seconds, colour=trusted)

@@ -9,12 +9,12 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.reactive import var
-from textual.widgets import Static
 
 from sse_tui import fmt
-from sse_tui.literal import line, lines
+from sse_tui.literal import line
 from sse_tui.model import AlertEvent, View
-from sse_tui.widgets.common import apply_freshness, set_content
+from sse_tui.widgets.common import apply_freshness
+from sse_tui.widgets.rows import Rows
 
 SEVERITY_STYLE = fmt.SEVERITY_STYLE
 FLEET_LABEL = {"cleanup": "CLEAN", "reap": "REAP ", "disconnect": "DISC ", "store": "STORE"}
@@ -55,7 +55,7 @@ class AlertsPanel(VerticalScroll):
     view: var[View | None] = var(None, always_update=True)
 
     def compose(self) -> ComposeResult:
-        yield Static(id="alerts-body")
+        yield Rows(id="alerts-body")
 
     def watch_view(self, view: View | None) -> None:
         if view is not None:
@@ -78,4 +78,4 @@ class AlertsPanel(VerticalScroll):
             else:
                 body.append(line(("  (none seen)", "dim")))
         body.extend(event_lines(events, view.now))
-        set_content(self.query_one("#alerts-body", Static), lines(body))
+        self.query_one("#alerts-body", Rows).set_rows(body)

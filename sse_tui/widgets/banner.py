@@ -1,33 +1,95 @@
 """The banner: SOURCE DOWN (with the key that retries now), STORE DOWN, token rejected.
 
-Shown only while something is wrong; the last good data stays below, dimmed.
+Shown only while something is wrong; the last good data stays below, dimmed. The App
+sets the ``status`` reactive to a :class:`BannerStatus` (what is wrong, ages already at
+the resolution they are shown at); the banner repaints only when a shown character changes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual.content import Content
-from textual.widgets import Static
+from textual.reactive import var
 
 from sse_tui import fmt
-from sse_tui.literal import line, lines
-from sse_tui.widgets.common import set_content
+from sse_tui.literal import line
+from sse_tui.widgets.rows import Rows
+
+AUTH_MESSAGES = {
+    "rejected": "token rejected: actions disabled (cleanup, disconnect, reap)",
+    "missing": "no token: actions disabled (set SSE_MONITORING_TOKEN or --token-file)",
+}
 
 
-class StatusBanner(Static):
+@dataclass(frozen=True)
+class SourceDown:
+    reason: str
+    data_age: float | None  # seconds since the data shown was fetched; None: no data yet
+    retry_in: float | None  # seconds to the next attempt
+    failures: int
+
+
+@dataclass(frozen=True)
+class StoreDown:
+    state: str
+    reason: str | None
+    since_age: float | None
+
+
+@dataclass(frozen=True)
+class BannerStatus:
+    """What is wrong right now; all None: nothing (the banner is hidden)."""
+
+    source_down: SourceDown | None = None
+    store_down: StoreDown | None = None
+    auth: str | None = None  # a key of AUTH_MESSAGES
+
+    @classmethod
+    def of(cls, *, source_down: SourceDown | None = None, store_down: StoreDown | None = None,
+           auth: str | None = None) -> BannerStatus:
+        """Ages and delays cut to the whole seconds the banner shows (so equal means same text)."""
+        if source_down is not None:
+            sd = source_down
+            source_down = SourceDown(sd.reason, _whole(sd.data_age),
+                                     None if sd.retry_in is None else float(round(max(sd.retry_in, 0))), sd.failures)
+        if store_down is not None:
+            store_down = StoreDown(store_down.state, store_down.reason, _whole(store_down.since_age))
+        return cls(source_down, store_down, auth if auth in AUTH_MESSAGES else None)
+
+    @property
+    def rows(self) -> list[Content]:
+        out: list[Content] = []
+        if self.source_down is not None:
+            sd = self.source_down
+            out.append(source_down_line(sd.reason, data_age=sd.data_age, retry_in=sd.retry_in, failures=sd.failures))
+        if self.store_down is not None:
+            st = self.store_down
+            out.append(store_down_line(st.state, st.reason, st.since_age))
+        if self.auth in AUTH_MESSAGES:
+            out.append(auth_line(AUTH_MESSAGES[self.auth]))
+        return out
+
+
+def _whole(seconds: float | None) -> float | None:
+    return None if seconds is None else float(int(max(seconds, 0)))
+
+
+class StatusBanner(Rows):
     DEFAULT_CSS = """
     StatusBanner { height: auto; display: none; background: $error 30%; color: $text; padding: 0 1; }
     StatusBanner.-shown { display: block; }
     """
 
-    def show_lines(self, rows: list[Content]) -> None:
+    status: var[BannerStatus] = var(BannerStatus())
+
+    def watch_status(self, status: BannerStatus) -> None:
+        rows = status.rows
         if not rows:
             self.remove_class("-shown")
             return
-        set_content(self, lines(rows))
+        self.set_rows(rows)
         self.add_class("-shown")
-
-    def clear(self) -> None:
-        self.remove_class("-shown")
 
 
 def source_down_line(reason: str, *, data_age: float | None, retry_in: float | None, failures: int) -> Content:

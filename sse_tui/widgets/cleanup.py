@@ -7,12 +7,13 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.reactive import var
-from textual.widgets import Button, Static
+from textual.widgets import Button
 
 from sse_tui import fmt
-from sse_tui.literal import line, lines
+from sse_tui.literal import line
 from sse_tui.model import View
-from sse_tui.widgets.common import apply_freshness, num, set_content
+from sse_tui.widgets.common import apply_freshness, num
+from sse_tui.widgets.rows import Rows
 
 
 def _rate_style(rate: float | None) -> str:
@@ -42,7 +43,7 @@ class CleanupPanel(VerticalScroll):
         self.readonly = readonly
 
     def compose(self) -> ComposeResult:
-        yield Static(id="cleanup-body")
+        yield Rows(id="cleanup-body")
         if not self.readonly:
             yield Button("Cleanup now (c)", id="cleanup-button", variant="warning", compact=True)
 
@@ -76,5 +77,4 @@ class CleanupPanel(VerticalScroll):
             ("last / avg", line((_ms(c.last_cleanup_duration_ms), "bold"), " / ", (_ms(p.avg_cleanup_duration_ms), "bold"))),
             ("periodic task", task),
         ]
-        set_content(self.query_one("#cleanup-body", Static),
-                    lines([line((f"{label:<16}", "dim"), value) for label, value in rows]))
+        self.query_one("#cleanup-body", Rows).set_rows([line((f"{label:<16}", "dim"), value) for label, value in rows])

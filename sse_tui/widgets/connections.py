@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from collections import deque
+from itertools import islice
+
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.reactive import var
-from textual.widgets import Static
 
-from sse_tui.literal import line, lines
+from sse_tui.literal import line
 from sse_tui.model import View
-from sse_tui.widgets.common import apply_freshness, num, range_label, set_content, spark
+from sse_tui.widgets.common import apply_freshness, num, range_label, spark
+from sse_tui.widgets.rows import Rows
 
 ROWS = (("active", "Active", "Active"), ("redis", "Redis counters", "Redis"), ("mismatch", "Mismatch", "Mismatch"))
 SPARK_POINTS = 120
+
+
+def tail(samples: deque[float | None], n: int) -> list[float | None]:
+    """The last ``n`` samples (the history holds an hour: copy only what is drawn)."""
+    return list(islice(samples, max(len(samples) - n, 0), None))
 
 
 class ConnectionsPanel(VerticalScroll):
@@ -24,7 +32,7 @@ class ConnectionsPanel(VerticalScroll):
     view: var[View | None] = var(None, always_update=True)
 
     def compose(self) -> ComposeResult:
-        yield Static(id="conn-body")
+        yield Rows(id="conn-body")
 
     def watch_view(self, view: View | None) -> None:
         if view is not None:
@@ -34,7 +42,7 @@ class ConnectionsPanel(VerticalScroll):
         apply_freshness(self, view.assessment)
         stats = view.stats
         if stats is None:
-            set_content(self.query_one("#conn-body", Static), Content("no data yet"))
+            self.query_one("#conn-body", Rows).set_rows([Content("no data yet")])
             return
         cs = stats.connection_stats
         trusted = view.assessment.trusted
@@ -56,9 +64,10 @@ class ConnectionsPanel(VerticalScroll):
             cells = f"{shown:>6}"
             # the range of past samples; "was" when the current value is unknown (never read as now)
             was = "was " if value is None else ""
-            label = was + range_label(list(series[key])[-SPARK_POINTS:])
+            recent = tail(series[key], SPARK_POINTS)
+            label = was + range_label(recent)
             width = max(inner - len(head) - len(cells) - len(label) - 3, 4)
-            pts = list(series[key])[-min(SPARK_POINTS, width):]
+            pts = recent[-min(SPARK_POINTS, width):]
             label = was + range_label(pts)
             rows.append(line(head, (cells, style), " ", (spark(pts, width), "$accent"), " ", (label, "dim")))
         if not trusted:
@@ -76,4 +85,4 @@ class ConnectionsPanel(VerticalScroll):
             rows.append(line(("✖ state store ", "bold $error"), (st.state.replace("_", " ") + why, "$error")))
         n = len(view.history)
         rows.append(line((f"history: {n} poll{'s' if n != 1 else ''}; bars from zero", "dim")))
-        set_content(self.query_one("#conn-body", Static), lines(rows))
+        self.query_one("#conn-body", Rows).set_rows(rows)
