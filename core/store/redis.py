@@ -124,6 +124,18 @@ def _touch_args(touches: Mapping[str, Touch]) -> list[Any]:
     return args
 
 
+TOUCHES_PER_CALL = 5_000  # a counted touch costs Redis up to ~10 µs: a call stays well under 100 ms
+
+
+def _chunks(touches: Mapping[str, Touch]) -> tuple[Mapping[str, Touch], list[dict[str, Touch]]]:
+    """The touches in script-sized parts: the first (sent with the heartbeat), the rest."""
+    if len(touches) <= TOUCHES_PER_CALL:
+        return touches, []
+    items = sorted(touches.items())
+    parts = [dict(items[i:i + TOUCHES_PER_CALL]) for i in range(0, len(items), TOUCHES_PER_CALL)]
+    return parts[0], parts[1:]
+
+
 def redact_url(url: str) -> str:
     """The URL with any password masked (for describing a store; never for errors)."""
     return re.sub(r"(rediss?://)([^@/\s]*)@", r"\1***@", url)
@@ -253,15 +265,22 @@ class RedisStore:
     async def touch_many(self, touches: Mapping[str, Touch]) -> list[str]:
         if not touches:
             return []
-        missing = await self._run("touch", self._base_keys(), _touch_args(touches))
-        return [_s(m) for m in missing]
+        first, rest = _chunks(touches)
+        missing = [_s(m) for m in await self._run("touch", self._base_keys(), _touch_args(first))]
+        for part in rest:
+            missing.extend(_s(m) for m in await self._run("touch", self._base_keys(), _touch_args(part)))
+        return missing
 
     @_translate
     async def touch_held(self, touches: Mapping[str, Touch], worker_id: str) -> tuple[list[str], int]:
         """Touches plus how many connections this shard holds for ``worker_id``, in one call
         (a sharded flush's share on the shards that do not hold the heartbeat)."""
-        res = await self._run("touch_held", self._base_keys(), [worker_id, *_touch_args(touches)])
-        return [_s(m) for m in res[1:]], int(res[0])
+        first, rest = _chunks(touches)
+        res = await self._run("touch_held", self._base_keys(), [worker_id, *_touch_args(first)])
+        unknown = [_s(m) for m in res[1:]]
+        for part in rest:
+            unknown.extend(_s(m) for m in await self._run("touch", self._base_keys(), _touch_args(part)))
+        return unknown, int(res[0])
 
     @_translate
     async def stale_candidates(self, cutoff: float, limit: int) -> list[tuple[str, float]]:
@@ -460,10 +479,13 @@ class RedisStore:
         args: list[Any] = [hb.worker_id, max(int(ttl * 1000), 1), _num(hb.heartbeat_at), len(fields)]
         for f, v in fields.items():
             args.extend((f, v))
-        args.extend(_touch_args(touches))
+        first, rest = _chunks(touches)
+        args.extend(_touch_args(first))
         res = await self._run("flush", [*self._base_keys(), k.worker(hb.worker_id), k.workers], args)
-        return FlushResult(unknown=[_s(m) for m in res[3:]], existed=bool(int(res[0])), held=int(res[1]),
-                           server_time=_float(res[2]))
+        unknown = [_s(m) for m in res[3:]]
+        for part in rest:  # a big worker's touches: more calls, each short (Redis runs one script at a time)
+            unknown.extend(_s(m) for m in await self._run("touch", self._base_keys(), _touch_args(part)))
+        return FlushResult(unknown=unknown, existed=bool(int(res[0])), held=int(res[1]), server_time=_float(res[2]))
 
     async def _workers_from(self, entries: list[Any]) -> tuple[list[WorkerHeartbeat], list[str]]:
         k = self.keys

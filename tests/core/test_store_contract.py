@@ -285,3 +285,39 @@ async def test_redis_record_layout_stays_consistent_and_compact(redis_url, names
     finally:
         await r.aclose()
         await store.close()
+
+
+async def test_redis_big_flushes_go_in_short_calls_and_sync_repairs_held(redis_url, namespace, monkeypatch):
+    """A worker with many streams: its touches go in several script calls (each short:
+    Redis runs one script at a time), every one applied and every unknown id reported;
+    a drifted ``held`` count (bad data) is repaired by the next sync, so a worker does not
+    sync at every flush for ever."""
+    import redis.asyncio as aioredis
+
+    import core.store.redis as redis_store
+    from core.keys import Keys
+
+    monkeypatch.setattr(redis_store, "TOUCHES_PER_CALL", 300)
+    store = redis_store.RedisStore(redis_url, namespace)
+    await store.start()
+    r = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        ids = [f"c{i:05d}" for i in range(1000)]
+        await store.register_many([rec(c, worker="big") for c in ids])
+        touches = {c: Touch(at=T0 + 50, events=2, bytes=10) for c in ids}
+        touches.update({f"gone{i}": Touch(at=T0 + 50, events=1, bytes=1) for i in range(5)})
+        hb = WorkerHeartbeat(worker_id="big", host="h", pid=1, connections=1000, heartbeat_at=T0, started_at=T0)
+        res = await store.flush(touches, hb, 30)
+        assert sorted(res.unknown) == [f"gone{i}" for i in range(5)] and res.held == 1000
+        page = await store.list_connections("all", q(T0 + 60), 1000, 0, sort="events")
+        assert [x.events_sent for x in page.records] == [2] * 1000
+        assert all(x.last_activity == T0 + 50 for x in page.records)
+        k = Keys(namespace)
+        code = await r.hget(k.worker_codes, "big")
+        await r.hset(k.held, code, 999_999)  # drifted
+        assert (await store.flush({}, hb, 30)).held == 999_999
+        assert await store.sync_worker("big", ids[:990]) == (10, [])
+        assert (await store.flush({}, hb, 30)).held == 990
+    finally:
+        await r.aclose()
+        await store.close()

@@ -182,26 +182,37 @@ local function remove_conn(id)
   return 1
 end
 
--- the distinct ids of a worker's list that its records still name (the list is pruned
--- lazily: removals elsewhere leave ids behind)
-local function worker_ids(code)
+-- the distinct ids of a worker's list that are still registered (the list is pruned
+-- lazily: removals elsewhere leave ids behind). One ZMSCORE per 400 ids, no record reads:
+-- an id another worker registered since may still be listed, so callers that act on a
+-- worker's connections check the record's owner first.
+local function worker_list_live(code)
+  local ids = redis.call('LRANGE', prefix .. 'wl:' .. code, 0, -1)
   local out, seen = {}, {}
-  for _, id in ipairs(redis.call('LRANGE', prefix .. 'wl:' .. code, 0, -1)) do
-    if not seen[id] then
-      seen[id] = true
-      local r = rec_get(id)
-      if r and r.code == code then out[#out + 1] = id end
+  local s = 1
+  while s <= #ids do
+    local chunk = {}
+    while s <= #ids and #chunk < 400 do
+      local id = ids[s]
+      if not seen[id] then seen[id] = true; chunk[#chunk + 1] = id end
+      s = s + 1
+    end
+    if #chunk > 0 then
+      local scores = redis.call('ZMSCORE', KEYS[1], unpack(chunk))
+      for k = 1, #chunk do
+        if scores[k] then out[#out + 1] = chunk[k] end
+      end
     end
   end
   return out
 end
 
--- rewrite a worker's list from its records when it holds many more ids than the worker does
+-- rewrite a worker's list when it holds many more ids than the worker does
 local function worker_list_prune(code)
   local key = prefix .. 'wl:' .. code
   local len = redis.call('LLEN', key)
   if len <= held_of(code) * 1.5 + 64 then return end
-  local ids = worker_ids(code)
+  local ids = worker_list_live(code)
   redis.call('DEL', key)
   for s = 1, #ids, 4000 do redis.call('RPUSH', key, unpack(ids, s, math.min(s + 3999, #ids))) end
 end
