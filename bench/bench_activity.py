@@ -99,7 +99,7 @@ async def main(n: int, seconds: int, baseline_seconds: int | None) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=50_000)
-    ap.add_argument("--seconds", type=int, default=300, help="simulated seconds (300: two counts intervals)")
+    ap.add_argument("--seconds", type=int, default=600, help="simulated seconds (600: two counts intervals)")
     ap.add_argument("--baseline-seconds", type=int, default=None,
                     help="simulated seconds of the baseline run (default: --seconds; shorter for a big --n)")
     a = ap.parse_args()

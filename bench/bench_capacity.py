@@ -5,7 +5,7 @@ Lua, no sockets: the registry side only) hold ``--streams`` streams between them
 stream sending something every second of simulated time, against a real redis-server
 and against a real 3-node Redis Cluster with ``SSE_REDIS_SHARDS=3``. Per simulated second
 every worker flushes as its writer task does (activity at the declared resolution,
-event/byte counts every ``counts_interval``: 150 s at the default threshold), ``--churn`` percent of the streams reconnect per
+event/byte counts every ``counts_interval``: 300 s at the default threshold), ``--churn`` percent of the streams reconnect per
 minute (unregister + register), one observer polls the monitoring snapshot (a dashboard
 at 1 s), one worker writes the fleet history sample every 10 s and runs the stale
 cleanup every 60 s.
@@ -231,9 +231,9 @@ async def main(n: int, workers: int, seconds: int, churn: float, cluster: bool) 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--streams", type=int, default=40_000)
+    ap.add_argument("--streams", type=int, default=20_000)
     ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--seconds", type=int, default=120)
+    ap.add_argument("--seconds", type=int, default=600, help="simulated seconds (600: two counts intervals)")
     ap.add_argument("--churn", type=float, default=5.0, help="percent of the streams reconnecting per minute")
     ap.add_argument("--no-cluster", action="store_true")
     a = ap.parse_args()

@@ -213,13 +213,14 @@ class ConnectionManager:
 
     @property
     def counts_interval(self) -> float:
-        """Seconds between writes of each connection's events/bytes to the store: half the
-        stale threshold, at least ``COUNTS_MIN_FLUSHES`` flush intervals (150 s at the
-        defaults). Rewriting a connection's record costs Redis several times an activity
-        touch, so like activity it follows the threshold, not the event rate; the per-pod
-        totals in ``/metrics`` are exact at every scrape."""
+        """Seconds between writes of each connection's events/bytes to the store: the stale
+        threshold, at least ``COUNTS_MIN_FLUSHES`` flush intervals (300 s at the defaults).
+        Rewriting a connection's record costs Redis several times an activity touch (and,
+        at the default threshold, more than all its activity touches together at half
+        the threshold), so like activity it follows the threshold, not the event rate; the
+        per-pod totals in ``/metrics`` are exact at every scrape."""
         cfg = self.config
-        return max(COUNTS_MIN_FLUSHES * cfg.TOUCH_FLUSH_INTERVAL_SECONDS, cfg.STALE_CONNECTION_THRESHOLD_SECONDS / 2.0)
+        return max(COUNTS_MIN_FLUSHES * cfg.TOUCH_FLUSH_INTERVAL_SECONDS, cfg.STALE_CONNECTION_THRESHOLD_SECONDS)
 
     def counts_due(self) -> bool:
         """True when the next periodic flush should send the per-connection counts."""
