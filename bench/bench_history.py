@@ -151,9 +151,10 @@ async def main(quick: bool) -> None:
                 unit = "bytes" if isinstance(res, (str, bytes)) else "points"
                 print(f"  {label:<38} {fmt_s(med):>9}   {count:>7} {unit:<6}   (min {fmt_s(min(runs))})", flush=True)
                 results[label] = med
-            raw_members, worker_members = await bare(), await bare_workers()
-            print(f"  24 h transferred: raw members {sum(map(len, raw_members)) / 1e6:.2f} MB "  # type: ignore[call-overload]
-                  f"({len(raw_members):,}), per-worker counts {sum(map(len, worker_members)) / 1e6:.2f} MB "  # type: ignore[call-overload]
+            raw_members = await store.history_members(raw_tier, obs.now() - DAY, obs.now())
+            worker_members = await store.history_workers(obs.now() - DAY, obs.now())
+            print(f"  24 h transferred: raw members {sum(map(len, raw_members)) / 1e6:.2f} MB "
+                  f"({len(raw_members):,}), per-worker counts {sum(map(len, worker_members)) / 1e6:.2f} MB "
                   f"({len(worker_members):,}, read only with workers)", flush=True)
             floor = results["ZRANGEBYSCORE 24 h (transport floor)"]
             print(f"  24 h read / transport floor: repeated {results['history(24 h, 10 s)'] / floor:.2f}x, "
