@@ -1205,7 +1205,7 @@ class ConnectionManager:
         """The fleet history of the last ``range_s`` seconds on ``step``-second buckets (None:
         about 360 buckets). ValueError for a range/step the tiers cannot answer. The step is
         raised to a multiple of the answering tier's step. ``workers``: with the per-worker
-        counts (their own key, read only then: they are as many bytes as the rest of a raw
+        counts (their own key, read only then: nearly as many bytes as the rest of a raw
         read); without, the series' ``workers`` is None."""
         tiers = history.tiers_from_config(self.config)
         step = step if step is not None else history.default_step(tiers, range_s)
