@@ -6,9 +6,12 @@
 * Times ``ConnectionManager.history(24 h, 10 s)`` cold (a reader's first read) and repeated
   (only new rows fetched) (8,640 buckets: the read, the JSON
   parse, the columns) against, in the same run, the bare ``ZRANGEBYSCORE`` of the same
-  points (the transport floor) and a 1 h read; the endpoint's work (the repeated read plus
+  points (the transport floor) and a 1 h read; the same cold and repeated with the
+  per-worker counts (``workers=True``: ``?workers=1``, ``--export-history``; their own key,
+  read only then); the endpoint's work (a repeated read plus
   the JSON body, ``series_json``) against the body made by pydantic's ``model_dump_json``
-  (what the endpoint did before); then again with 1,000 and 100,000
+  (what the endpoint did before), and cold (a new reader's first request); then the cold
+  read again with 1,000 and 100,000
   connections registered in the same namespace (the read must not grow with them).
 * Reports the Redis bytes of the history keys (``MEMORY USAGE ... SAMPLES 0``) with 8
   workers per sample and with the 32-worker cap reached.
@@ -59,12 +62,13 @@ async def fill(store: RedisStore, now: float, workers: int) -> tuple[int, float]
     return n, time.perf_counter() - t0
 
 
-async def history_bytes(store: RedisStore) -> tuple[int, int, int]:
+async def history_bytes(store: RedisStore) -> tuple[int, int, int, int]:
+    """(raw tier, per-worker counts, rollup tier) bytes, and the points they hold."""
     raw, roll = history.tiers_from_config(load_config())
     c = store.client
-    return (int(await c.memory_usage(store.keys.history(raw.name), samples=0) or 0),
-            int(await c.memory_usage(store.keys.history(roll.name), samples=0) or 0),
-            int(await c.zcard(store.keys.history(raw.name))) + int(await c.zcard(store.keys.history(roll.name))))
+    keys = (store.keys.history(raw.name), store.keys.history_workers, store.keys.history(roll.name))
+    sizes = [int(await c.memory_usage(k, samples=0) or 0) for k in keys]
+    return sizes[0], sizes[1], sizes[2], sum([int(await c.zcard(k)) for k in keys])
 
 
 async def main(quick: bool) -> None:
@@ -79,12 +83,12 @@ async def main(quick: bool) -> None:
             now = await store.server_time()
             assert now is not None
             n, secs = await fill(store, now, workers)
-            raw_b, roll_b, points = await history_bytes(store)
+            raw_b, workers_b, roll_b, points = await history_bytes(store)
             print(f"\nfull retention, {workers} workers per sample: {n:,} appends in {secs:.1f} s "
                   f"({secs / n * 1e6:.0f} µs each); {points:,} points stored", flush=True)
-            print(f"  Redis bytes: raw tier {raw_b / 1e6:.2f} MB + rollup tier {roll_b / 1e6:.2f} MB "
-                  f"= {(raw_b + roll_b) / 1e6:.2f} MB", flush=True)
-            results[f"bytes{workers}"] = raw_b + roll_b
+            print(f"  Redis bytes: raw tier {raw_b / 1e6:.2f} MB + per-worker counts {workers_b / 1e6:.2f} MB "
+                  f"+ rollup tier {roll_b / 1e6:.2f} MB = {(raw_b + workers_b + roll_b) / 1e6:.2f} MB", flush=True)
+            results[f"bytes{workers}"] = raw_b + workers_b + roll_b
             if workers != 8:
                 await store.close()
                 continue
@@ -102,11 +106,28 @@ async def main(quick: bool) -> None:
                 fresh = ConnectionManager(store, cfg, observer=True, worker_id="bench-cold", store_clock=False)
                 return await fresh.history(DAY, 10)
 
+            async def cold24_workers() -> object:  # the same with the per-worker counts (?workers=1, export)
+                fresh = ConnectionManager(store, cfg, observer=True, worker_id="bench-cold", store_clock=False)
+                return await fresh.history(DAY, 10, workers=True)
+
+            async def read24_workers() -> object:
+                return await obs.history(DAY, 10, workers=True)
+
             async def bare() -> object:
                 return await store.client.zrangebyscore(store.keys.history(raw_tier.name), obs.now() - DAY, obs.now())
 
+            async def bare_workers() -> object:
+                return await store.client.zrangebyscore(store.keys.history_workers, obs.now() - DAY, obs.now())
+
             async def endpoint24() -> object:  # GET /monitoring/history?range=24h&step=10s without HTTP
                 return history.series_json(await obs.history(DAY, 10))
+
+            async def endpoint24_cold() -> object:  # a new reader's first request
+                fresh = ConnectionManager(store, cfg, observer=True, worker_id="bench-cold", store_clock=False)
+                return history.series_json(await fresh.history(DAY, 10))
+
+            async def endpoint24_workers() -> object:  # ...&workers=1
+                return history.series_json(await obs.history(DAY, 10, workers=True))
 
             async def endpoint24_pydantic() -> object:  # the same with the previous body encoder
                 return (await obs.history(DAY, 10)).model_dump_json()
@@ -114,8 +135,14 @@ async def main(quick: bool) -> None:
             async def read1h() -> object:
                 return await obs.history(3600, 10)
 
-            for label, fn in (("ZRANGEBYSCORE 24 h (transport floor)", bare), ("history(24 h, 10 s) cold", cold24),
-                              ("history(24 h, 10 s)", read24), ("endpoint body 24 h (series_json)", endpoint24),
+            for label, fn in (("ZRANGEBYSCORE 24 h (transport floor)", bare),
+                              ("ZRANGEBYSCORE 24 h per-worker counts", bare_workers),
+                              ("history(24 h, 10 s) cold", cold24), ("history(24 h, 10 s)", read24),
+                              ("history(24 h, 10 s, workers) cold", cold24_workers),
+                              ("history(24 h, 10 s, workers)", read24_workers),
+                              ("endpoint body 24 h (series_json)", endpoint24),
+                              ("endpoint body 24 h cold", endpoint24_cold),
+                              ("endpoint body 24 h &workers=1", endpoint24_workers),
                               ("endpoint body 24 h (model_dump_json)", endpoint24_pydantic),
                               ("history(1 h, 10 s)", read1h), ("history(7 d, auto step)", lambda: obs.history(7 * DAY))):
                 med, runs, res = await median_time(fn, repeats=repeats, warmup=2)
@@ -124,6 +151,11 @@ async def main(quick: bool) -> None:
                 unit = "bytes" if isinstance(res, (str, bytes)) else "points"
                 print(f"  {label:<38} {fmt_s(med):>9}   {count:>7} {unit:<6}   (min {fmt_s(min(runs))})", flush=True)
                 results[label] = med
+            raw_members = await store.history_members(raw_tier, obs.now() - DAY, obs.now())
+            worker_members = await store.history_workers(obs.now() - DAY, obs.now())
+            print(f"  24 h transferred: raw members {sum(map(len, raw_members)) / 1e6:.2f} MB "
+                  f"({len(raw_members):,}), per-worker counts {sum(map(len, worker_members)) / 1e6:.2f} MB "
+                  f"({len(worker_members):,}, read only with workers)", flush=True)
             floor = results["ZRANGEBYSCORE 24 h (transport floor)"]
             print(f"  24 h read / transport floor: repeated {results['history(24 h, 10 s)'] / floor:.2f}x, "
                   f"cold {results['history(24 h, 10 s) cold'] / floor:.2f}x", flush=True)
@@ -151,8 +183,9 @@ async def main(quick: bool) -> None:
         r24, c24 = results["history(24 h, 10 s)"], results["history(24 h, 10 s) cold"]
         print(f"  history read 24 h at 10 s < 20 ms: repeated {fmt_s(r24)} -> {'PASS' if r24 < 0.020 else 'MISS'}; "
               f"cold {fmt_s(c24)} -> {'PASS' if c24 < 0.020 else 'MISS'}")
-        e24 = results["endpoint body 24 h (series_json)"]
-        print(f"  endpoint 24 h at 10 s (read + JSON body) < 20 ms: {fmt_s(e24)} -> {'PASS' if e24 < 0.020 else 'MISS'}")
+        e24, ec24 = results["endpoint body 24 h (series_json)"], results["endpoint body 24 h cold"]
+        print(f"  endpoint 24 h at 10 s (read + JSON body) < 20 ms: {fmt_s(e24)} -> {'PASS' if e24 < 0.020 else 'MISS'}; "
+              f"cold {fmt_s(ec24)} -> {'PASS' if ec24 < 0.020 else 'MISS'}")
         print(f"  flat in connections (<= 1.5x): {flat:.2f}x -> {'PASS' if flat <= 1.5 else 'MISS'}")
         print(f"  bytes at full retention (8 workers) a few MB (<= 8 MB): {results['bytes8'] / 1e6:.2f} MB -> "
               f"{'PASS' if results['bytes8'] <= 8e6 else 'MISS'}")

@@ -14,8 +14,8 @@ need it too unless ``SSE_MONITORING_CONNECTIONS_PUBLIC``. With
 ``SSE_MONITORING_READ_REQUIRES_TOKEN`` every read endpoint (/monitoring, /metrics) needs
 it; the probes (``/health*``) never do, and their bodies carry no secret and no address.
 
-``GET /monitoring/history?range=1h&step=10s`` (the fleet history, core.history) follows the
-read rules of /monitoring.
+``GET /monitoring/history?range=1h&step=10s`` (the fleet history, core.history; add
+``&workers=1`` for the per-worker counts) follows the read rules of /monitoring.
 
 Probes: ``/health/live`` and ``/health/ready`` judge this process only (give them to a
 load balancer or Kubernetes); ``/health`` and ``/health/fleet`` are the guide's fleet-wide
@@ -58,6 +58,16 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers={**_NO_STORE, **(headers or {})})
+
+
+def _flag(value: str, name: str) -> bool:
+    """A query flag: ``1`` / ``true`` or ``0`` / ``false``; ValueError (a 400) otherwise."""
+    v = value.strip().lower()
+    if v in ("1", "true"):
+        return True
+    if v in ("0", "false", ""):
+        return False
+    raise ValueError(f"{name} must be 1 or 0, not {value[:20]!r}")
 
 
 def _bearer(request: Request) -> str | None:
@@ -114,8 +124,10 @@ class _Endpoints:
         return JSONResponse(await manager.get_detailed_monitoring_stats(), headers=_NO_STORE)
 
     async def history(self, request: Request) -> Response:
-        """``GET /monitoring/history?range=1h&step=10s``: the fleet history as columns
-        (core.models.HistorySeries). Same auth as /monitoring; 400 on a bad range/step."""
+        """``GET /monitoring/history?range=1h&step=10s[&workers=1]``: the fleet history as
+        columns (core.models.HistorySeries); the per-worker counts only with ``workers=1``
+        (``workers`` is null otherwise: they would double the read). Same auth as
+        /monitoring; 400 on a bad range/step/workers."""
         manager, denied = await self._read_guard(request)
         if denied:
             return denied
@@ -123,7 +135,8 @@ class _Endpoints:
         try:
             range_s = parse_duration(q.get("range", "1h"))
             step = parse_duration(q["step"]) if q.get("step") else None
-            series = await manager.history(range_s, step)
+            workers = _flag(q.get("workers", "0"), "workers")
+            series = await manager.history(range_s, step, workers=workers)
         except ValueError as exc:
             return _error(400, str(exc))
         except StoreUnavailable as exc:

@@ -80,13 +80,15 @@ class FleetReader:
         await self.manager.refresh_trends_if_due()
         return await self.manager.monitoring_snapshot()
 
-    async def history(self, range_s: float | str, step: float | str | None = None) -> HistorySeries:
+    async def history(self, range_s: float | str, step: float | str | None = None,
+                      workers: bool = False) -> HistorySeries:
         """The fleet history the workers recorded (``range_s`` / ``step``: seconds or
-        ``"1h"``-style durations); ValueError for a range/step the tiers cannot answer."""
+        ``"1h"``-style durations); ValueError for a range/step the tiers cannot answer.
+        ``workers``: with the per-worker counts (read only then; ``--export-history``)."""
         await self.manager.measure_clock()
         r = parse_duration(range_s) if isinstance(range_s, str) else float(range_s)
         st = parse_duration(step) if isinstance(step, str) else step
-        return await self.manager.history(r, st)
+        return await self.manager.history(r, st, workers=workers)
 
     async def list_connections(self, state: str = "all", query: str = "", sort: str | None = None, order: str = "desc",
                                limit: int = 50, offset: int = 0) -> ConnectionPage:

@@ -16,14 +16,19 @@ Stored point format (compact positional JSON, the same in both stores; the Redis
   ``{worker: connections}`` once a minute (``null``: unknown);
 * raw tier member (:meth:`HistorySample.to_member`): the same values *without brackets*,
   always ``ROW_WIDTH`` (16) of them: the alert / warning types joined by ``,`` into one
-  string each, then the per-worker counts or ``null``. A read joins the members with
+  string each, then ``null`` (the per-worker counts live in their own key, below; members
+  written before that hold them here, and are still read). A read joins the members with
   ``,`` and parses them in one pass into one flat list of scalars (one container for the
   whole answer instead of three per row: no garbage-collector work), and each column is a
   slice ``flat[k::16]`` (see :func:`decode_columns`). Raw members written before this
   format (a JSON array per row: ``[t, ..., [alerts], [warnings], {workers}?]``) are still
   read, alone or mixed with new ones (a deployed fleet keeps 24 h of them);
 * rollup tier: ``[bucket start, samples, last row, min row, max row, worst level,
-  [every alert type], [every warning type]]`` (min / max rows hold the same positions).
+  [every alert type], [every warning type]]`` (min / max rows hold the same positions);
+* per-worker counts (:meth:`HistorySample.workers_member`, ``{ns}:history:workers``, kept
+  as long as the raw tier): ``t,{worker: connections}`` (two values without brackets, the
+  sample's time first), once a minute. They were half of a raw read's bytes; a read asks
+  for them only when it shows them (:func:`decode_workers`, :func:`attach_workers`).
 
 Everything here is a function of its arguments (no clock, no I/O): the trend verdicts
 return their value *and* the window they looked at (:class:`~core.models.TrendEvidence`).
@@ -112,6 +117,13 @@ class HistorySample(BaseModel):
                              sep.join(w.replace(sep, "_") for w in self.warnings),
                              self.workers if with_workers and self.workers else None]
         return json.dumps(values, separators=(",", ":"))[1:-1]
+
+    def workers_member(self) -> str | None:
+        """The stored per-worker counts (``t,{worker: connections}``, see the module
+        docstring); None when the sample lists none (nothing is stored: unknown)."""
+        if not self.workers:
+            return None
+        return json.dumps([self.t, self.workers], separators=(",", ":"))[1:-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,6 +561,62 @@ def decode_columns(members: Sequence[str], raw: bool = True) -> tuple[Columns, l
     return columns_from_points(points, raw), bad
 
 
+def _counts(d: Any) -> bool:
+    return type(d) is dict and set(map(type, d.values())) <= _INT
+
+
+def decode_workers(members: Sequence[str]) -> tuple[list[float], list[dict[str, int]]]:
+    """Stored per-worker members (``t,{worker: connections}``, oldest first) -> (times,
+    counts). One parse of the joined members when they are clean (every second value a
+    time, every other an object of ints); otherwise member by member, a malformed one
+    skipped (its minute's per-worker counts read as unknown, like a minute without them)."""
+    if not members:
+        return [], []
+    try:
+        flat = from_json("[" + ",".join(members) + "]")
+    except ValueError:
+        flat = None
+    if type(flat) is list and len(flat) == 2 * len(members):
+        t, counts = flat[0::2], flat[1::2]
+        if (set(map(type, t)) <= _NUM_TYPES and math.isfinite(sum(t)) and set(map(type, counts)) == {dict}
+                and all(map(_counts, counts))):
+            return list(map(float, t)), counts
+    times: list[float] = []
+    out: list[dict[str, int]] = []
+    for m in members:
+        try:
+            pair = from_json("[" + m + "]")
+        except ValueError:
+            continue
+        if (type(pair) is list and len(pair) == 2 and type(pair[0]) in _NUM_TYPES and math.isfinite(pair[0])
+                and _counts(pair[1])):
+            times.append(float(pair[0]))
+            out.append(pair[1])
+    return times, out
+
+
+def attach_workers(cols: Columns, times: Sequence[float], counts: Sequence[dict[str, int]]) -> Columns:
+    """``cols`` (raw points, oldest first) with the per-worker counts of their own key put
+    on the points of the same time (``times`` sorted). A point that already carries counts
+    (a row written before they had their own key) keeps them; counts whose sample is not
+    among the points (trimmed, malformed) are left out: they belong to a sample."""
+    col: list[dict[str, int] | None] = list(cols.workers) if cols.workers is not None else [None] * len(cols.t)
+    t = cols.t
+    n = len(t)
+    if n and times:
+        lo, hi = bisect.bisect_left(times, t[0]), bisect.bisect_right(times, t[-1])
+        for wt, d in zip(times[lo:hi], counts[lo:hi], strict=True):  # once a minute: 1,440 in 24 h
+            i = bisect.bisect_left(t, wt)
+            if i < n and t[i] == wt and col[i] is None:
+                col[i] = d
+    return Columns(cols.t, cols.n, cols.last, cols.mn, cols.mx, cols.level, cols.alerts, cols.warnings, col)
+
+
+def without_workers(cols: Columns) -> Columns:
+    """``cols`` without per-worker counts (a series of it has ``workers`` None: not asked)."""
+    return Columns(cols.t, cols.n, cols.last, cols.mn, cols.mx, cols.level, cols.alerts, cols.warnings, None)
+
+
 class ColumnCache:
     """The raw tier's points a reader already holds, in columns. A raw row never changes
     once written (it is only trimmed), so a repeated read fetches only what is newer than
@@ -556,18 +624,49 @@ class ColumnCache:
     keeps the rest: the 24 h read the dashboard repeats costs a few rows of transport and
     parsing. The times of malformed stored points are kept too, so ``bad_points`` counts
     the whole range on every read. The cache covers ``[start, newest]``; a range starting
-    earlier is read whole. Callers serialize ``read_from`` .. ``update`` (the manager holds
-    a lock)."""
+    earlier is read whole. The per-worker counts (their own key) are cached alike, apart
+    (``workers_read_from`` .. ``update_workers``), and read only by the reads that show
+    them. Callers serialize ``read_from`` .. ``update`` (the manager holds a lock)."""
 
     def __init__(self) -> None:
         self.start: float | None = None
         self.cols = Columns.empty(True)
         self.bad: list[float] = []  # times of malformed stored points, sorted
+        self.workers_start: float | None = None
+        self.workers_t: list[float] = []  # the per-worker counts' times, sorted
+        self.workers: list[dict[str, int]] = []
 
     def clear(self) -> None:
         self.start = None
         self.cols = Columns.empty(True)
         self.bad = []
+        self.workers_start = None
+        self.workers_t, self.workers = [], []
+
+    def workers_read_from(self, start: float, overlap: float) -> float:
+        """Where the next read of the per-worker counts must start (as :meth:`read_from`)."""
+        if self.workers_start is None or start < self.workers_start or not self.workers_t:
+            return start
+        return max(start, self.workers_t[-1] - overlap)
+
+    def update_workers(self, start: float, read_from: float, times: list[float], counts: list[dict[str, int]],
+                       keep_from: float) -> tuple[list[float], list[dict[str, int]]]:
+        """Merge a read of the per-worker counts of ``[read_from, end]`` (as :meth:`update`);
+        return the cached (times, counts) (the caller takes the range's part)."""
+        if read_from == start:
+            self.workers_t, self.workers = times, counts
+            start_cached = start
+        else:
+            cut = bisect.bisect_left(self.workers_t, read_from)
+            del self.workers_t[cut:], self.workers[cut:]
+            self.workers_t.extend(times)
+            self.workers.extend(counts)
+            start_cached = self.workers_start if self.workers_start is not None else start
+        keep_from = min(keep_from, start)
+        if (first := bisect.bisect_left(self.workers_t, keep_from)) > 0:
+            del self.workers_t[:first], self.workers[:first]
+        self.workers_start = max(start_cached, keep_from)
+        return self.workers_t, self.workers
 
     def read_from(self, start: float, overlap: float) -> float:
         """Where the next store read must start for a range beginning at ``start``."""

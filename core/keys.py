@@ -36,6 +36,7 @@ key                             type    contents
 ``{ns}:cleanup:runs``           list    the last 500 cleanup runs, "<time>:<error 0/1>" (windowed error rate)
 ``{ns}:events``                 list    the fleet's last 100 events (cleanups, reaps, disconnects), JSON
 ``{ns}:history:<step>``         zset    fleet history tier: JSON point -> time (core.history; e.g. ``10s``, ``5m``)
+``{ns}:history:workers``        zset    fleet history's per-worker counts, ``t,{worker: n}`` -> time (once a minute)
 ``{ns}:history:lease:<n>``      string  lease of the worker writing history interval n (SET NX PX, 2 intervals)
 ``{ns}:trends``                 string  the fleet's trend verdicts, JSON (core.history.trends_to_json; TTL 3 periods)
 ``{ns}:trends:lease:<n>``       string  lease of the worker computing trend period n (SET NX PX, 2 periods)
@@ -125,6 +126,12 @@ class Keys:
     def history(self, tier_name: str) -> str:
         """One history tier (``tier_name``: core.history.Tier.name, e.g. ``10s``)."""
         return self.prefix + "history:" + tier_name
+
+    @property
+    def history_workers(self) -> str:
+        """The history's per-worker counts (kept as long as the raw tier; never a tier name:
+        those are durations such as ``10s``)."""
+        return self.prefix + "history:workers"
 
     def history_lease(self, slot: int) -> str:
         return self.prefix + "history:lease:" + str(slot)

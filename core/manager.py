@@ -1203,10 +1203,12 @@ class ConnectionManager:
         return {name: (ev.value if (ev := fresh.get(name)) is not None else None)
                 for name in history.TREND_TYPES}
 
-    async def history(self, range_s: float, step: float | None = None) -> HistorySeries:
+    async def history(self, range_s: float, step: float | None = None, workers: bool = False) -> HistorySeries:
         """The fleet history of the last ``range_s`` seconds on ``step``-second buckets (None:
         about 360 buckets). ValueError for a range/step the tiers cannot answer. The step is
-        raised to a multiple of the answering tier's step."""
+        raised to a multiple of the answering tier's step. ``workers``: with the per-worker
+        counts (their own key, read only then: nearly as many bytes as the rest of a raw
+        read); without, the series' ``workers`` is None."""
         tiers = history.tiers_from_config(self.config)
         step = step if step is not None else history.default_step(tiers, range_s)
         history.check_range(tiers, range_s, step)
@@ -1223,11 +1225,19 @@ class ConnectionManager:
                     members = await self.store.history_members(tier, since, end)
                     cols, bad_at = history.decode_columns(members, raw=True)
                     bad_times = await self.store.history_times(tier, [members[i] for i in bad_at]) if bad_at else []
+                    if workers:
+                        wsince = cache.workers_read_from(start, 3 * tier.step)
+                        wt, wc = history.decode_workers(await self.store.history_workers(wsince, end))
                 except StoreUnavailable:
                     cache.clear()  # the store may come back without what was cached: read whole next time
                     raise
                 cols, bad = cache.update(start, since, cols, [t for t in bad_times if t is not None],
                                          end - tier.retention)
+                if workers:
+                    cols = history.attach_workers(cols, *cache.update_workers(start, wsince, wt, wc,
+                                                                              end - tier.retention))
+                else:
+                    cols = history.without_workers(cols)
         else:
             cols, bad_at = history.decode_columns(await self.store.history_members(tier, start, end), raw=False)
             bad = len(bad_at)

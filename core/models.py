@@ -199,7 +199,8 @@ class HistorySeries(_Wire):
     # stored once a minute): None where unknown (no such sample in the bucket, or the worker
     # was not listed then). Only workers seen in the range, at most core.history.MAX_SERIES_WORKERS
     # (the largest); workers_omitted: how many more were seen. None: the tier that answered
-    # keeps no per-worker counts (the rollup tier), or a server without them.
+    # keeps no per-worker counts (the rollup tier), not asked for (``?workers=1``,
+    # ``history(..., workers=True)``), or a server without them.
     workers: dict[str, list[int | None]] | None = None
     workers_omitted: int = 0
 

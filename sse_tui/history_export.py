@@ -35,7 +35,8 @@ SEVERITY = {"alert": "high", "warning": "medium"}
 
 
 class HistoryReader(Protocol):
-    async def history(self, range_s: float | str, step: float | str | None = None) -> HistorySeries: ...
+    async def history(self, range_s: float | str, step: float | str | None = None,
+                      workers: bool = False) -> HistorySeries: ...
 
 
 def _at(values: dict[str, list[Any]], name: str, i: int) -> Any:
@@ -120,7 +121,7 @@ async def export_history(reader: HistoryReader, range_text: str, path: str | Pat
     """Read ``range_text`` (``"6h"``) of history from ``reader`` (``FleetReader``) and write
     the recording to ``path``. ValueError for a bad range; returns the frames written."""
     range_s = parse_duration(range_text)
-    series = await reader.history(range_s, parse_duration(step) if step else None)
+    series = await reader.history(range_s, parse_duration(step) if step else None, workers=True)  # per-worker rows
     return write_recording(series_to_stats(series, configuration, service_name), path)
 
 

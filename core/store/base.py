@@ -181,6 +181,10 @@ class StateStore(Protocol):
         """The tier's stored points with ``start <= t <= end``, oldest first, as stored (the
         members of core.history's stored formats; a reader decodes them in one pass,
         ``decode_columns``)."""
+    async def history_workers(self, start: float, end: float) -> list[str]:
+        """The per-worker counts stored with the raw samples of ``start <= t <= end`` (once a
+        minute; their own key, read only when shown), oldest first, as stored
+        (``HistorySample.workers_member``; ``history.decode_workers`` reads them)."""
     async def history_times(self, tier: Tier, members: Sequence[str]) -> list[float | None]:
         """The times of the given stored points (None: no longer stored)."""
     async def history_trends_claim(self, period: int, token: str, ttl: float) -> bool:

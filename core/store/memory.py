@@ -19,6 +19,8 @@ from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, T
 from ..stats import duration_bucket
 from .base import RUNS_KEPT, SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page
 
+_WORKERS = "history:workers"  # the history's per-worker counts (Keys.history_workers; never a tier's name)
+
 
 class SortedScores:
     """A tiny sorted set: member -> score with range counts (like a Redis zset)."""
@@ -322,9 +324,12 @@ class MemoryStore:
         self._history_leases[slot] = token
         for old in [k for k in self._history_leases if k < slot - 2]:
             del self._history_leases[old]
-        ww = with_workers(sample.t, raw.step)
-        row = sample.to_row(ww)
-        self._put(raw.name, sample.t, sample.to_member(ww), raw.retention)
+        row = sample.to_row(False)
+        self._put(raw.name, sample.t, sample.to_member(False), raw.retention)
+        per_worker = sample.workers_member() if with_workers(sample.t, raw.step) else None
+        if per_worker is not None:
+            self._put(_WORKERS, sample.t, per_worker, raw.retention)
+        self._trim(_WORKERS, sample.t - raw.retention)  # every append, like the script
         for tier in rollups:
             bucket = math.floor(sample.t / tier.step) * tier.step
             times, points = self._tier(tier.name)
@@ -339,13 +344,22 @@ class MemoryStore:
         if t not in points:
             bisect.insort(times, t)
         points[t] = body
-        cut = bisect.bisect_left(times, (trim_at if trim_at is not None else t) - retention)
+        self._trim(name, (trim_at if trim_at is not None else t) - retention)
+
+    def _trim(self, name: str, keep_from: float) -> None:
+        times, points = self._tier(name)
+        cut = bisect.bisect_left(times, keep_from)
         for old in times[:cut]:
             del points[old]
         del times[:cut]
 
     async def history_members(self, tier: Tier, start: float, end: float) -> list[str]:
         times, points = self._tier(tier.name)
+        lo, hi = bisect.bisect_left(times, start), bisect.bisect_right(times, end)
+        return [points[t] for t in times[lo:hi]]
+
+    async def history_workers(self, start: float, end: float) -> list[str]:
+        times, points = self._tier(_WORKERS)
         lo, hi = bisect.bisect_left(times, start), bisect.bisect_right(times, end)
         return [points[t] for t in times[lo:hi]]
 

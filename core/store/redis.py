@@ -554,16 +554,18 @@ class RedisStore:
     # -- fleet history (core.history) -------------------------------------------------
     @_translate
     async def history_append(self, sample: HistorySample, tiers: Sequence[Tier], token: str) -> bool:
-        """One Lua call: take the interval's lease (SET NX PX), add the raw sample, fold it
-        into every rollup tier, trim retention. False: another worker holds the lease."""
+        """One Lua call: take the interval's lease (SET NX PX), add the raw sample (and its
+        per-worker counts, once a minute, to their own key), fold it into every rollup tier,
+        trim retention. False: another worker holds the lease."""
         raw, *rollups = tiers
         slot = int(sample.t // raw.step)
         k = self.keys
-        args: list[Any] = [token, max(int(raw.step * 2000), 1), _num(sample.t),
-                           sample.to_member(with_workers(sample.t, raw.step)), _num(raw.retention)]
+        per_worker = sample.workers_member() if with_workers(sample.t, raw.step) else None
+        args: list[Any] = [token, max(int(raw.step * 2000), 1), _num(sample.t), sample.to_member(False),
+                           _num(raw.retention), per_worker or ""]
         for tier in rollups:
             args.extend((_num(tier.step), _num(tier.retention)))
-        keys = [k.history_lease(slot), k.history(raw.name), *(k.history(t.name) for t in rollups)]
+        keys = [k.history_lease(slot), k.history(raw.name), k.history_workers, *(k.history(t.name) for t in rollups)]
         return bool(await self._scripts["history_append"](keys=keys, args=[k.prefix, *args], client=self.client))
 
     @_translate
@@ -572,6 +574,13 @@ class RedisStore:
         one ZRANGEBYSCORE: the cost depends on the range, never on the number of connections."""
         members = await self.client.zrangebyscore(self.keys.history(tier.name), _num(start), _num(end))
         return members if set(map(type, members)) <= {str} else [_s(m) for m in members]  # str: decode_responses
+
+    @_translate
+    async def history_workers(self, start: float, end: float) -> list[str]:
+        """The per-worker counts stored with ``start <= t <= end`` (oldest first), as stored
+        (``HistorySample.workers_member``), in one ZRANGEBYSCORE."""
+        members = await self.client.zrangebyscore(self.keys.history_workers, _num(start), _num(end))
+        return members if set(map(type, members)) <= {str} else [_s(m) for m in members]
 
     @_translate
     async def history_times(self, tier: Tier, members: Sequence[str]) -> list[float | None]:
@@ -607,10 +616,11 @@ class RedisStore:
 
     @_translate
     async def history_bytes(self, tiers: Sequence[Tier]) -> int:
-        """Redis memory held by the history tiers (``MEMORY USAGE ... SAMPLES 0``)."""
+        """Redis memory held by the history tiers and the per-worker counts (``MEMORY USAGE
+        ... SAMPLES 0``)."""
         total = 0
-        for tier in tiers:
-            total += int(await self.client.memory_usage(self.keys.history(tier.name), samples=0) or 0)
+        for key in (*(self.keys.history(tier.name) for tier in tiers), self.keys.history_workers):
+            total += int(await self.client.memory_usage(key, samples=0) or 0)
         return total
 
 

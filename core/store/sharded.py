@@ -325,6 +325,9 @@ class ShardedRedisStore:
     async def history_members(self, tier: Tier, start: float, end: float) -> list[str]:
         return await self.shards[0].history_members(tier, start, end)
 
+    async def history_workers(self, start: float, end: float) -> list[str]:
+        return await self.shards[0].history_workers(start, end)
+
     async def history_times(self, tier: Tier, members: Sequence[str]) -> list[float | None]:
         return await self.shards[0].history_times(tier, members)
 

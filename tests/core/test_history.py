@@ -349,6 +349,78 @@ async def test_repeated_reads_fetch_only_new_rows_and_match_a_cold_read(make_man
             assert warm.model_dump() == (await fresh.history(r, 10)).model_dump(), (advance, r)
 
 
+async def test_per_worker_counts_have_their_own_key_trimmed_with_the_raw_tier(store):
+    """history_append: the raw member holds no per-worker counts; they go, once a minute, to
+    their own key, kept as long as the raw tier (both stores, the same script rules)."""
+    base = 120_000.0
+    for i in range(18):  # 180 s at 10 s: per-worker counts at 0, 60, 120 s
+        assert await store.history_append(sample(base + 10 * i, active=i, workers={"w-a": i, "w-b": 1}), TIERS, "w")
+    members = await store.history_members(TIERS[0], 0, 1e12)
+    assert len(members) == 11  # the raw tier keeps 100 s (70 .. 170)
+    assert {json.loads("[" + m + "]")[history.ROW_WORKERS] for m in members} == {None}
+    per_worker = await store.history_workers(0, 1e12)
+    assert per_worker == [HistorySample(t=base + 120, workers={"w-a": 12, "w-b": 1}).workers_member()]  # 0, 60 s: trimmed
+    assert history.decode_workers(per_worker) == ([base + 120], [{"w-a": 12, "w-b": 1}])
+    assert await store.history_workers(base, base + 110) == []
+    # a sample listing no worker stores nothing (unknown); later appends still trim
+    for i in range(18, 30):
+        assert await store.history_append(sample(base + 10 * i, active=i), TIERS, "w")
+    assert await store.history_workers(0, 1e12) == []
+
+
+def test_decode_workers_skips_malformed_members():
+    good = [HistorySample(t=1000 + 60 * i, workers={"w": i}).workers_member() for i in range(3)]
+    assert all(good) and HistorySample(t=1, workers={}).workers_member() is None
+    assert history.decode_workers(good) == ([1000.0, 1060.0, 1120.0], [{"w": 0}, {"w": 1}, {"w": 2}])
+    assert history.decode_workers([]) == ([], [])
+    bad = ['"1030",{"w":1}', '1040,{"w":"x"}', "nul", '1050,{"w":1},3', "1060", 'Infinity,{"w":1}', '1070,[1]']
+    times, counts = history.decode_workers([good[0], *bad, good[2]])
+    assert (times, counts) == ([1000.0, 1120.0], [{"w": 0}, {"w": 2}])
+
+
+def test_attach_workers_keeps_inline_counts_and_drops_counts_without_their_sample():
+    samples = [_full(2000 + 10 * i, i, workers=i == 0) for i in range(6)]
+    cols, _ = history.decode_columns([s.to_member(i == 0) for i, s in enumerate(samples)])
+    got = history.attach_workers(cols, [1990.0, 2000.0, 2030.0, 2035.0, 2100.0],
+                                 [{"x": 9}, {"x": 1}, {"x": 3}, {"x": 4}, {"x": 5}])
+    assert got.workers == [{"web-1-100-aa": 60, "web-2-200-bb": 40}, None, None, {"x": 3}, None, None]
+    assert got.t is cols.t and got.last is cols.last  # the other columns are shared, not copied
+    assert history.without_workers(cols).workers is None
+
+
+async def test_series_reads_per_worker_counts_of_old_rows_and_of_their_own_key(make_manager, clock, store_kind):
+    """A deployed fleet's 24 h of rows carry their per-worker counts inline; new samples keep
+    them in their own key: one series shows both, warm (the reader's cache, reads with and
+    without per-worker counts alternating) or cold."""
+    a = await make_manager(worker_id="reader", HISTORY_ENABLED=False)
+    tiers = history.tiers_from_config(a.config)
+    base = math.floor(clock() / 60) * 60 - 1200
+
+    def s(i: int) -> HistorySample:
+        return sample(base + 10 * i, active=i, runs=i, errors=0, workers={"w-a": i, f"w-{i // 30}": 1})
+
+    for i in range(60):  # the deployed fleet's rows: a JSON array, per-worker counts inline once a minute
+        await _put_raw(a.store, tiers[0], base + 10 * i, s(i).to_json(history.with_workers(base + 10 * i, 10)))
+    clock.now = base + 600
+    assert (await a.history(600, 10, workers=True)).workers is not None  # the cache holds old rows, inline counts
+    for i in range(60, 120):
+        assert await a.store.history_append(s(i), tiers, "w")
+        clock.now = base + 10 * i + 1
+        if i in (70, 95):
+            await a.history(1200, 10, workers=i == 95)
+        if i == 80:
+            await a.history(300, 10, workers=True)
+    clock.now = base + 1200
+    want = {w: [i if w == "w-a" else 1 if w == f"w-{i // 30}" else None for i in range(0, 120, 6)]
+            for w in ("w-a", "w-0", "w-1", "w-2", "w-3")}
+    for reader in (a, await make_manager(worker_id="cold", observer=True)):
+        ser = await reader.history(1200, 10, workers=True)
+        got = {w: [v for v, n in zip(col, ser.samples, strict=True) if n and v is not None] for w, col in ser.workers.items()}
+        assert got == {w: [v for v in col if v is not None] for w, col in want.items()}
+        assert sum(v is not None for v in ser.workers["w-a"]) == 20 and ser.last["active"][:120] == list(range(120))
+        assert (await reader.history(1200, 10)).workers is None
+
+
 def _cols(samples: list[HistorySample]) -> history.Columns:
     cols, bad = history.decode_columns([s.to_json() for s in samples])
     assert bad == []
@@ -436,7 +508,8 @@ async def test_series_carries_per_worker_counts_unknown_between_samples(make_man
         workers = {"w-a": i, "w-b": 2 * i} if i < 30 else {"w-a": i}
         assert await m.store.history_append(sample(base + 10 * i, active=3 * i, workers=workers), tiers, "w")
     clock.now = base + 600
-    s = await m.history(600, 10)
+    assert (await m.history(600, 10)).workers is None  # not asked for: not read
+    s = await m.history(600, 10, workers=True)
     assert set(s.workers) == {"w-a", "w-b"} and s.workers_omitted == 0
     by_t = dict(zip(s.times, range(len(s.times)), strict=True))
     for i in range(60):
@@ -447,11 +520,13 @@ async def test_series_carries_per_worker_counts_unknown_between_samples(make_man
             assert s.workers["w-a"][k] == i
             assert s.workers["w-b"][k] == (2 * i if i < 30 else None)  # not listed then: unknown
     assert s.workers["w-a"][-1] is None  # the newest bucket holds no sample
-    per_minute = await m.history(600, 60)  # each 60 s bucket: its per-worker sample
+    per_minute = await m.history(600, 60, workers=True)  # each 60 s bucket: its per-worker sample
     assert [v for v in per_minute.workers["w-a"] if v is not None] == list(range(0, 60, 6))
-    week = await m.history(7 * DAY)  # answered by the rollup tier, which keeps no per-worker counts
+    week = await m.history(7 * DAY, workers=True)  # answered by the rollup tier, which keeps no per-worker counts
     assert week.tier_step == tiers[1].step and week.workers is None
     cols, _ = history.decode_columns(await m.store.history_members(tiers[0], base, base + 600))
+    assert cols.workers is not None and set(cols.workers) == {None}  # the raw members hold none: their own key
+    cols = history.attach_workers(cols, *history.decode_workers(await m.store.history_workers(base, base + 600)))
     one = history.series_columns(cols, s.start, s.end, 10, 10, max_workers=1)
     assert list(one.workers) == ["w-a"] and one.workers_omitted == 1  # the largest at its peak (54 > 48)
 
@@ -464,8 +539,8 @@ async def test_series_json_is_the_models_json(make_manager, clock):
         await m.store.history_append(sample(clock() - 300 + 10 * i, active=i, last_ms=1.5 * i, level=lv,
                                             warnings=["stale_connection_accumulation"] if lv == "degraded" else [],
                                             workers={"w": i}), tiers, "w")
-    for range_s, step in ((300, 10), (300, 30), (7 * DAY, None)):
-        s = await m.history(range_s, step)
+    for range_s, step, workers in ((300, 10, True), (300, 30, True), (300, 10, False), (7 * DAY, None, True)):
+        s = await m.history(range_s, step, workers=workers)
         assert json.loads(history.series_json(s)) == json.loads(s.model_dump_json())
         assert history.HistorySeries.model_validate_json(history.series_json(s)) == s
 
@@ -618,7 +693,9 @@ async def test_rows_written_before_the_flat_format_stay_readable(store):
     members = await store.history_members(TIERS[0], 0, 1e12)
     assert [m.startswith("[") for m in members] == [True] * 5 + [False] * 4
     cols, bad = history.decode_columns(members)
-    want, _ = history.decode_columns([s.to_member(w) for s, w in zip(samples, ww, strict=True)])
+    assert cols.workers is not None and cols.workers[8] is None  # a new row's counts: in their own key
+    cols = history.attach_workers(cols, *history.decode_workers(await store.history_workers(0, 1e12)))
+    want, _ = history.decode_columns([s.to_member(w) for s, w in zip(samples, ww, strict=True)])  # all inline
     assert bad == [] and cols == want and sum(w is not None for w in cols.workers or []) == sum(ww) > 0
     raw, bad = await store.history_range(TIERS[0], 0, 1e12)
     assert bad == 0 and [p.last["active"] for p in raw] == [100 + i for i in range(9)]

@@ -24,7 +24,11 @@ async def test_history_serves_what_the_recorder_wrote():
             series = await wait_for(three_connections_recorded, 20, "a sample with the 3 streams")
             assert series.step == 1 and series.tier_step == 0.2 and len(series.times) in (30, 31)
             assert r_ok(series)
-            assert isinstance(series.workers, dict)  # the raw tier keeps per-worker counts (once a minute)
+            assert series.workers is None  # not asked for: not read
+            r = await s.http.get("/monitoring/history", params={"range": "30s", "step": "1s", "workers": "1"})
+            assert r.status_code == 200, r.text
+            with_workers = HistorySeries.model_validate(r.json())
+            assert isinstance(with_workers.workers, dict)  # the raw tier keeps per-worker counts (once a minute)
         finally:
             await close_clients(clients)
 
@@ -40,6 +44,7 @@ def r_ok(series: HistorySeries) -> bool:
     ("range=60d", "exceeds the history kept"),
     ("range=14d&step=10s", "points"),
     ("range=-5m", "not a duration"),
+    ("range=1h&workers=yes-please", "workers must be 1 or 0"),
 ])
 async def test_history_bad_parameters_are_400(query, reason):
     async with serve(fast_config()) as s:

@@ -1,11 +1,14 @@
 -- Append one fleet history sample under the interval's lease, roll it up, trim retention.
--- KEYS[1] = the interval's lease, KEYS[2] = the raw tier zset, KEYS[3..] = rollup tier zsets.
+-- KEYS[1] = the interval's lease, KEYS[2] = the raw tier zset, KEYS[3] = the per-worker
+-- counts zset, KEYS[4..] = rollup tier zsets.
 -- ARGV: prefix, lease token, lease ms, sample time, the raw member, raw retention (s),
---       then (step, retention) per rollup tier.
+--       the per-worker member ('' = none this interval), then (step, retention) per rollup tier.
 -- Returns 1 when this call wrote the sample, 0 when another worker holds the interval's lease.
 -- The raw member is core.history's flat format (HistorySample.to_member): the 16 values
--- t, 11 numbers, level, "alert,types", "warning,types", {workers} or null, without brackets
--- (a JSON array, the format before it, is accepted too). A rollup point keeps rows in the
+-- t, 11 numbers, level, "alert,types", "warning,types", null, without brackets
+-- (a JSON array, the format before it, is accepted too). The per-worker counts go to their
+-- own zset (HistorySample.workers_member: 't,{worker: n}'), trimmed like the raw tier, so a
+-- read that does not show them does not fetch them. A rollup point keeps rows in the
 -- row layout [t, 11 numbers, level, [alerts], [warnings]]:
 -- [bucket, n, last row, min row, max row, worst level, [alerts], [warnings]];
 -- the rules are core.history.merge's. A malformed rollup point is replaced.
@@ -15,6 +18,8 @@ end
 local t = tonumber(ARGV[4])
 redis.call('ZADD', KEYS[2], t, ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (t - tonumber(ARGV[6])))
+if ARGV[7] ~= '' then redis.call('ZADD', KEYS[3], t, ARGV[7]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (t - tonumber(ARGV[6])))
 local body = ARGV[5]
 if string.sub(body, 1, 1) ~= '[' then body = '[' .. body .. ']' end
 local ok, row = pcall(cjson.decode, body)
@@ -42,9 +47,9 @@ local function has(list, x)
   for _, v in ipairs(list) do if v == x then return true end end
   return false
 end
-for i = 3, #KEYS do
-  local step = tonumber(ARGV[7 + (i - 3) * 2])
-  local retention = tonumber(ARGV[8 + (i - 3) * 2])
+for i = 4, #KEYS do
+  local step = tonumber(ARGV[8 + (i - 4) * 2])
+  local retention = tonumber(ARGV[9 + (i - 4) * 2])
   local bucket = math.floor(t / step) * step
   local old = redis.call('ZRANGEBYSCORE', KEYS[i], bucket, bucket)
   local a = nil
