@@ -63,7 +63,7 @@ async def run(url: str, namespace: str, n: int, seconds: int, resolution: float 
         await asyncio.sleep(0.05)  # the writer tasks send the queued registrations in batches
     client = managers[0].store.client
     cpu0, t0 = await redis_cpu(client), time.perf_counter()
-    for i in range(seconds):
+    for _ in range(seconds):
         now[0] += 1.0
         for m, mine in zip(managers, streams, strict=True):
             for s in mine:
