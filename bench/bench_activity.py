@@ -19,22 +19,10 @@ import argparse
 import asyncio
 import time
 
-from bench.common import PrivateRedis
+from bench.common import PrivateRedis, Stream
 from core.config import load_config
 from core.manager import ConnectionManager
 from core.store.redis import RedisStore
-
-
-class Stream:
-    """A stream's running totals, as TrackedEventSourceResponse keeps them."""
-
-    def __init__(self) -> None:
-        self.events_sent = 0
-        self.bytes_sent = 0
-
-    @property
-    def progress(self) -> int:
-        return self.bytes_sent
 
 
 async def redis_cpu(client) -> float:

@@ -36,21 +36,9 @@ from core.manager import ConnectionManager
 from core.provider import make_store
 from tests.redis_cluster import start_redis_cluster
 
-from .common import PrivateRedis, RoundTrips
+from .common import PrivateRedis, RoundTrips, Stream
 
 START = 1_800_000_000.0
-
-
-class Stream:
-    """A stream's running totals, as TrackedEventSourceResponse keeps them."""
-
-    def __init__(self) -> None:
-        self.events_sent = 0
-        self.bytes_sent = 0
-
-    @property
-    def progress(self) -> int:
-        return self.bytes_sent
 
 
 @dataclass

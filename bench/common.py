@@ -173,6 +173,22 @@ async def bulk_register(store: Any, records: Sequence[ConnectionRecord]) -> tupl
 
 
 # ---------------------------------------------------------------------------------------------
+# simulated streams
+
+
+class Stream:
+    """A stream's running totals, as TrackedEventSourceResponse keeps them."""
+
+    def __init__(self) -> None:
+        self.events_sent = 0
+        self.bytes_sent = 0
+
+    @property
+    def progress(self) -> int:
+        return self.bytes_sent
+
+
+# ---------------------------------------------------------------------------------------------
 # the hand-rolled baseline
 
 
