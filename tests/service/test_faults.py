@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from core.config import load_config
-from core.keys import Keys
+from core.keys import Keys, shard_tags
 from core.manager import ConnectionManager
 from core.store.redis import RedisStore
 from tests.redis_server import RedisServer, free_port
@@ -43,13 +43,16 @@ def own_redis():
 class Truth:
     """Reported vs stored vs really open."""
 
-    def __init__(self, server: RedisServer, namespace: str) -> None:
+    def __init__(self, server: RedisServer, namespace: str, shards: int = 1) -> None:
         self.server = server
         self.keys = Keys(namespace)
+        self.shard_keys = [Keys(namespace, tag) for tag in shard_tags(namespace, shards)]
 
     def stored(self) -> tuple[int, int]:
+        """(registered, counter), summed over every shard."""
         with self.server.client() as r:
-            return int(r.zcard(self.keys.activity)), int(r.get(self.keys.counter) or 0)
+            return (sum(int(r.zcard(k.activity)) for k in self.shard_keys),
+                    sum(int(r.get(k.counter) or 0) for k in self.shard_keys))
 
     @staticmethod
     def open_count(clients: list[SSEClient]) -> int:
@@ -109,16 +112,19 @@ async def test_worker_process_started_during_a_redis_hang_serves(own_redis, name
 
 
 # -- kill -9 during a hang / while Redis refuses ----------------------------------------
+@pytest.mark.parametrize("shards", [1, 3])
 @pytest.mark.parametrize("fault", ["hang", "refused"])
-async def test_kill_9_during_redis_fault_leaves_the_service_exact(own_redis, namespace, workers, fault):
-    a = workers(own_redis.url, namespace)
-    b = workers(own_redis.url, namespace)
+async def test_kill_9_during_redis_fault_leaves_the_service_exact(own_redis, namespace, workers, fault, shards):
+    a = workers(own_redis.url, namespace, REDIS_SHARDS=shards)
+    b = workers(own_redis.url, namespace, REDIS_SHARDS=shards)
     await a.wait_ready()
     await b.wait_ready()
     ca = await open_clients("127.0.0.1", a.port, 20)
     cb = await open_clients("127.0.0.1", b.port, 15)
-    truth = Truth(own_redis, namespace)
+    truth = Truth(own_redis, namespace, shards)
     await wait_for(lambda: asyncio.sleep(0, truth.stored() == (35, 35)), 10, "35 registered")
+    with own_redis.client() as r:  # the workers really spread the registry over the shards
+        assert all(r.zcard(k.activity) > 0 for k in truth.shard_keys), [r.zcard(k.activity) for k in truth.shard_keys]
     if fault == "hang":
         own_redis.pause()
     else:
@@ -139,7 +145,7 @@ async def test_kill_9_during_redis_fault_leaves_the_service_exact(own_redis, nam
     t_back = time.monotonic()
     ttl = FAST["WORKER_HEARTBEAT_TTL_SECONDS"]
     budget = FAST["TOUCH_FLUSH_INTERVAL_SECONDS"] + ttl + FAST["CLEANUP_INTERVAL_SECONDS"] + 3.0
-    truth = Truth(own_redis, namespace)
+    truth = Truth(own_redis, namespace, shards)
 
     async def exact():
         async with httpx.AsyncClient(timeout=3) as http:
@@ -148,7 +154,7 @@ async def test_kill_9_during_redis_fault_leaves_the_service_exact(own_redis, nam
         return truth.stored() == (20, 20) and cs["active_connections"] == 20 and cs["redis_connection_counters"] == 20
     await wait_for(exact, budget + 10, "the registry exact (the survivor's 20 streams) after Redis returned")
     took = time.monotonic() - t_back
-    print(f"\nkill -9 during a Redis {fault}: exact {took:.1f} s after Redis returned (flush + TTL + cleanup = {budget - 3:.1f} s)")
+    print(f"\nkill -9 during a Redis {fault} ({shards} shard(s)): exact {took:.1f} s after Redis returned (flush + TTL + cleanup = {budget - 3:.1f} s)")
     assert took <= budget + 5, took  # generous for a loaded machine; the figure is printed
     assert not any(c.closed_by_server.is_set() for c in cb + extra), "no live stream of the survivor was dropped"
     await close_clients(ca + cb + extra)
