@@ -27,6 +27,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -255,7 +256,8 @@ class _Endpoints:
         manager = await self.manager(request)
         status = manager.store_status
         body = {"status": "ready", "store": manager.store.kind, "store_state": status.state,
-                "local_connections": manager.local_connection_count}
+                "local_connections": manager.local_connection_count, "worker_id": manager.worker_id,
+                "pid": os.getpid()}
         return JSONResponse(body, headers=_NO_STORE)
 
     # -- cleanup ------------------------------------------------------------------------

@@ -187,7 +187,9 @@ class WorkerProcess:
             async def up() -> bool:
                 if self.proc.poll() is not None:
                     raise AssertionError(f"worker exited: {self.output()}")
-                return (await http.get(self.base_url + "/health/ready")).status_code == 200
+                r = await http.get(self.base_url + "/health/ready")
+                # the answer must come from this process (not another server on a reused port)
+                return r.status_code == 200 and r.json().get("pid") == self.proc.pid
             await wait_for(up, timeout, f"worker on port {self.port}", interval=0.1)
 
     def output(self) -> str:
@@ -212,7 +214,10 @@ def workers():
 
     def spawn(redis_url: str, namespace: str, **env: Any) -> WorkerProcess:
         from tests.redis_server import free_port
-        w = WorkerProcess(redis_url, namespace, free_port(), **env)
+        port = free_port()
+        while port in {w.port for w in procs}:  # a port just released can be handed out again
+            port = free_port()
+        w = WorkerProcess(redis_url, namespace, port, **env)
         procs.append(w)
         return w
 

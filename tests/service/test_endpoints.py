@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 
@@ -161,7 +162,8 @@ async def test_health_live_ready_and_guide_shapes():
         assert body["status"] == body["overall_health"] == "healthy" and body["alerts"] == [] and body["warnings"] == []
         assert (await s.http.get("/health/live")).json() == {"status": "alive"}
         assert (await s.http.get("/health/ready")).json() == {"status": "ready", "store": "memory", "store_state": "up",
-                                                               "local_connections": 0}
+                                                               "local_connections": 0, "worker_id": s.manager.worker_id,
+                                                               "pid": os.getpid()}
         r = await s.http.get("/metrics")
         assert r.headers["content-type"].startswith("text/plain; version=")
 

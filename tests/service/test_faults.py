@@ -121,43 +121,47 @@ async def test_kill_9_during_redis_fault_leaves_the_service_exact(own_redis, nam
     await b.wait_ready()
     ca = await open_clients("127.0.0.1", a.port, 20)
     cb = await open_clients("127.0.0.1", b.port, 15)
-    truth = Truth(own_redis, namespace, shards)
-    await wait_for(lambda: asyncio.sleep(0, truth.stored() == (35, 35)), 10, "35 registered")
-    with own_redis.client() as r:  # the workers really spread the registry over the shards
-        assert all(r.zcard(k.activity) > 0 for k in truth.shard_keys), [r.zcard(k.activity) for k in truth.shard_keys]
-    if fault == "hang":
-        own_redis.pause()
-    else:
-        own_redis.stop()
+    extra: list[SSEClient] = []
     try:
-        a.signal(signal.SIGKILL)
-        a.proc.wait(10)
-        # the survivor keeps serving and accepts new streams while Redis is away
-        extra = await open_clients("127.0.0.1", b.port, 5)
-        async with httpx.AsyncClient(timeout=3) as http:
-            assert (await http.get(b.base_url + "/health/ready")).status_code == 200
-        await asyncio.sleep(0)
-    finally:
+        truth = Truth(own_redis, namespace, shards)
+        await wait_for(lambda: asyncio.sleep(0, truth.stored() == (35, 35)), 10, "35 registered")
+        with own_redis.client() as r:  # the workers really spread the registry over the shards
+            assert all(r.zcard(k.activity) > 0 for k in truth.shard_keys), [r.zcard(k.activity) for k in truth.shard_keys]
         if fault == "hang":
-            own_redis.resume()
+            own_redis.pause()
         else:
-            own_redis.start()  # empty: the survivor must rebuild what it holds
-    t_back = time.monotonic()
-    ttl = FAST["WORKER_HEARTBEAT_TTL_SECONDS"]
-    budget = FAST["TOUCH_FLUSH_INTERVAL_SECONDS"] + ttl + FAST["CLEANUP_INTERVAL_SECONDS"] + 3.0
-    truth = Truth(own_redis, namespace, shards)
+            own_redis.stop()
+        try:
+            a.signal(signal.SIGKILL)
+            a.proc.wait(10)
+            assert b.proc.poll() is None, f"the survivor exited: {b.output()}"
+            # the survivor keeps serving and accepts new streams while Redis is away
+            extra += await open_clients("127.0.0.1", b.port, 5)
+            async with httpx.AsyncClient(timeout=3) as http:
+                assert (await http.get(b.base_url + "/health/ready")).status_code == 200
+            await asyncio.sleep(0)
+        finally:
+            if fault == "hang":
+                own_redis.resume()
+            else:
+                own_redis.start()  # empty: the survivor must rebuild what it holds
+        t_back = time.monotonic()
+        ttl = FAST["WORKER_HEARTBEAT_TTL_SECONDS"]
+        budget = FAST["TOUCH_FLUSH_INTERVAL_SECONDS"] + ttl + FAST["CLEANUP_INTERVAL_SECONDS"] + 3.0
+        truth = Truth(own_redis, namespace, shards)
 
-    async def exact():
-        async with httpx.AsyncClient(timeout=3) as http:
-            snap = (await http.get(b.base_url + "/monitoring")).json()
-        cs = snap["connection_stats"]
-        return truth.stored() == (20, 20) and cs["active_connections"] == 20 and cs["redis_connection_counters"] == 20
-    await wait_for(exact, budget + 10, "the registry exact (the survivor's 20 streams) after Redis returned")
-    took = time.monotonic() - t_back
-    print(f"\nkill -9 during a Redis {fault} ({shards} shard(s)): exact {took:.1f} s after Redis returned (flush + TTL + cleanup = {budget - 3:.1f} s)")
-    assert took <= budget + 5, took  # generous for a loaded machine; the figure is printed
-    assert not any(c.closed_by_server.is_set() for c in cb + extra), "no live stream of the survivor was dropped"
-    await close_clients(ca + cb + extra)
+        async def exact():
+            async with httpx.AsyncClient(timeout=3) as http:
+                snap = (await http.get(b.base_url + "/monitoring")).json()
+            cs = snap["connection_stats"]
+            return truth.stored() == (20, 20) and cs["active_connections"] == 20 and cs["redis_connection_counters"] == 20
+        await wait_for(exact, budget + 10, "the registry exact (the survivor's 20 streams) after Redis returned")
+        took = time.monotonic() - t_back
+        print(f"\nkill -9 during a Redis {fault} ({shards} shard(s)): exact {took:.1f} s after Redis returned (flush + TTL + cleanup = {budget - 3:.1f} s)")
+        assert took <= budget + 5, took  # generous for a loaded machine; the figure is printed
+        assert not any(c.closed_by_server.is_set() for c in cb + extra), "no live stream of the survivor was dropped"
+    finally:  # also when an assertion failed: their sockets must not leak into the next test
+        await close_clients(ca + cb + extra)
 
 
 # -- phantoms and first bytes during a hang ----------------------------------------------
