@@ -133,6 +133,10 @@ async def test_increase_over_a_redis_pause_counts_true_runs(tmp_path, redis_serv
                     return int(await _until(same, 30, "Prometheus caught up with Redis"))
 
                 before = await settled()
+                # the query window below reaches up to 2 s before t0: wait until the last 3 s
+                # of samples all read `before` (cleanups held), so nothing older counts
+                await _until(lambda: _eq(query("min_over_time(sse_cleanup_total[3s])"), float(before)), 30,
+                             "3 s of settled samples")
                 t0 = time.time()
                 s.manager.config.CLEANUP_INTERVAL_SECONDS = 0.5
                 await asyncio.sleep(2)
