@@ -372,3 +372,28 @@ def test_activity_resolution_defaults_to_a_tenth_of_the_threshold_and_is_bounded
     assert m.activity_resolution == 30
     with pytest.raises(ConfigError, match="SSE_ACTIVITY_RESOLUTION_SECONDS"):
         load_config(STALE_CONNECTION_THRESHOLD_SECONDS=60, ACTIVITY_RESOLUTION_SECONDS=30)
+
+
+async def test_per_connection_counts_go_out_once_per_counts_interval(make_manager, clock):
+    """Events/bytes are written at the declared cadence (the stale threshold, at least 30
+    flushes), not at every flush, and the cadence is published beside the activity resolution."""
+    m = await make_manager(STALE_CONNECTION_THRESHOLD_SECONDS=300, TOUCH_FLUSH_INTERVAL_SECONDS=1.0)
+    assert m.counts_interval == 300
+    r = await m.register()
+    m.touch(r.connection_id, events=3, bytes_sent=300)
+    assert m.counts_due()
+    await m.flush_touches(counters=m.counts_due())
+    assert (await m.list_connections("all", 10, 0)).connections[0].events_sent == 3
+    m.touch(r.connection_id, events=2, bytes_sent=200)
+    clock.advance(299)
+    assert not m.counts_due()
+    await m.flush_touches(counters=m.counts_due())
+    assert (await m.list_connections("all", 10, 0)).connections[0].events_sent == 3  # held back
+    clock.advance(1)
+    assert m.counts_due()
+    await m.flush_touches(counters=m.counts_due())
+    assert (await m.list_connections("all", 10, 0)).connections[0].events_sent == 5
+    snap = await m.get_detailed_monitoring_stats()
+    assert snap["configuration"]["counts_interval_seconds"] == 300
+    fast = await make_manager(STALE_CONNECTION_THRESHOLD_SECONDS=3, TOUCH_FLUSH_INTERVAL_SECONDS=0.2)
+    assert fast.counts_interval == 6  # at least 30 flush intervals

@@ -261,14 +261,6 @@ local function counter_up(n)
   end
 end
 
--- HINCRBY that repairs a field holding a non-integer (bad data) instead of failing the script
-local function hincr(key, field, n)
-  local r = redis.pcall('HINCRBY', key, field, n)
-  if type(r) == 'table' and r.err then
-    redis.call('HSET', key, field, n)
-  end
-end
-
 -- the server's clock in seconds (every worker's times are translated to it)
 local function server_now()
   local t = redis.call('TIME')
