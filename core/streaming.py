@@ -21,7 +21,8 @@ Lifecycle of one tracked stream::
        │
        ├─ ASGI send wrapper: every body frame ──► bytes_sent += n; events_sent += 1 unless
        │                     it is comment-only (a ping: ": ping - <time>")
-       ├─ the manager's flush hook (one socket-table read per flush, all streams) ──►
+       ├─ the manager's flush hook (one socket-table read for all streams, at most every
+       │                     half activity resolution) ──►
        │                     progress = bytes the client's TCP stack acknowledged
        │
        └─ ends on: client gone | generator done | send timeout (connection aborted, error
@@ -152,16 +153,40 @@ async def resolve_manager(source: ManagerSource, request: Request | None = None)
 class _SocketWatch:
     """One per manager, run by the manager at the start of every flush: ONE read of the
     kernel's socket table for all of its live streams, each stream's acknowledged byte
-    count stored on it (its ``progress``)."""
+    count stored on it (its ``progress``).
 
-    def __init__(self, streams: "set[TrackedEventSourceResponse]") -> None:
+    The table is read at most every half activity resolution (``SSE_ACTIVITY_RESOLUTION_SECONDS``,
+    default a tenth of the stale threshold; at every flush when that is shorter): the
+    store keeps activity only to within that resolution anyway, and one dump with
+    thousands of streams costs milliseconds, which at every 1 s flush was the largest
+    part of what tracking costs a busy server. A progress seen late is stamped when it
+    is seen, so an idle time errs short by at most half the resolution, never long."""
+
+    def __init__(self, streams: "set[TrackedEventSourceResponse]", manager: "ConnectionManager") -> None:
         self.streams = streams
         self.table = sockets.SocketTable()
+        self._manager = weakref.ref(manager)
+        self._read_at: float | None = None  # manager clock of the last read
+
+    def due(self) -> bool:
+        manager = self._manager()
+        if manager is None:
+            return False
+        now = manager.clock()
+        if self._read_at is not None and now - self._read_at < manager.activity_resolution / 2:
+            return False
+        self._read_at = now
+        return True
 
     def __call__(self) -> None:
         streams = self.streams
-        if not streams or not self.table.available:
+        if not streams or not self.table.available or not self.due():
             return
+        self.read()
+
+    def read(self) -> None:
+        """Read the table now and store each stream's acknowledged and queued bytes."""
+        streams = self.streams
         wanted = {k for s in streams for k in s._sock_keys}
         table = self.table.read(wanted) if wanted else {}
         get = table.get
@@ -185,7 +210,7 @@ def _manager_streams(manager: "ConnectionManager") -> "set[TrackedEventSourceRes
         live = _live[manager] = set()
         add_hook = getattr(manager, "add_flush_hook", None)
         if add_hook is not None:
-            add_hook(_SocketWatch(live))
+            add_hook(_SocketWatch(live, manager))
     return live
 
 

@@ -170,42 +170,44 @@ async def test_no_phantoms_one_flush_after_a_10s_hang_under_churn(own_redis, nam
                       CLEANUP_INTERVAL_SECONDS=30.0, STALE_CONNECTION_THRESHOLD_SECONDS=120.0, PING_INTERVAL_SECONDS=1.0)
     async with serve(cfg) as s:
         steady = await open_clients(s.host, s.port, 20)
-        truth = Truth(own_redis, namespace)
-        await wait_for(lambda: asyncio.sleep(0, truth.stored() == (20, 20)), 10, "20 registered")
-        normal = [(await _ttfb(s.host, s.port)) for _ in range(15)]
-        normal_ttfb = statistics.median(t for t, _ in normal)
-        await close_clients([c for _, c in normal])
         churn: list[SSEClient] = []
-        own_redis.pause()
-        t_end = time.monotonic() + 10.0
-        hang_ttfb = []
         try:
-            while time.monotonic() < t_end:  # connects and disconnects while Redis hangs
-                t, c = await _ttfb(s.host, s.port)
-                hang_ttfb.append(t)
-                churn.append(c)
-                if len(churn) % 3 == 0:
-                    await churn.pop(0).close()
-                await asyncio.sleep(0.05)
-        finally:
-            own_redis.resume()
-        resumed = time.monotonic()
-        open_now = len(steady) + len(churn)
+            truth = Truth(own_redis, namespace)
+            await wait_for(lambda: asyncio.sleep(0, truth.stored() == (20, 20)), 10, "20 registered")
+            normal = [(await _ttfb(s.host, s.port)) for _ in range(15)]
+            normal_ttfb = statistics.median(t for t, _ in normal)
+            await close_clients([c for _, c in normal])
+            own_redis.pause()
+            t_end = time.monotonic() + 10.0
+            hang_ttfb = []
+            try:
+                while time.monotonic() < t_end:  # connects and disconnects while Redis hangs
+                    t, c = await _ttfb(s.host, s.port)
+                    hang_ttfb.append(t)
+                    churn.append(c)
+                    if len(churn) % 3 == 0:
+                        await churn.pop(0).close()
+                    await asyncio.sleep(0.05)
+            finally:
+                own_redis.resume()
+            resumed = time.monotonic()
+            open_now = len(steady) + len(churn)
 
-        async def agrees():
-            stored, counter = truth.stored()
-            return stored == counter == open_now == s.manager.local_connection_count
-        await wait_for(agrees, 10, f"registry == {open_now} sockets really open")
-        took = time.monotonic() - resumed
-        hang_median = statistics.median(hang_ttfb)
-        print(f"\n10 s hang under churn ({len(hang_ttfb)} connects): registry exact {took:.2f} s after resume "
-              f"(flush interval {cfg.TOUCH_FLUSH_INTERVAL_SECONDS} s); TTFB median normal {normal_ttfb * 1000:.1f} ms, "
-              f"during the hang {hang_median * 1000:.1f} ms")
-        assert hang_median - normal_ttfb < 0.050, (normal_ttfb, hang_median)
-        # it stays exact (late-applied writes of the hang cannot resurrect phantoms afterwards)
-        await asyncio.sleep(cfg.TOUCH_FLUSH_INTERVAL_SECONDS * 3)
-        assert await agrees()
-        await close_clients(steady + churn)
+            async def agrees():
+                stored, counter = truth.stored()
+                return stored == counter == open_now == s.manager.local_connection_count
+            await wait_for(agrees, 10, f"registry == {open_now} sockets really open")
+            took = time.monotonic() - resumed
+            hang_median = statistics.median(hang_ttfb)
+            print(f"\n10 s hang under churn ({len(hang_ttfb)} connects): registry exact {took:.2f} s after resume "
+                  f"(flush interval {cfg.TOUCH_FLUSH_INTERVAL_SECONDS} s); TTFB median normal {normal_ttfb * 1000:.1f} ms, "
+                  f"during the hang {hang_median * 1000:.1f} ms")
+            assert hang_median - normal_ttfb < 0.050, (normal_ttfb, hang_median)
+            # it stays exact (late-applied writes of the hang cannot resurrect phantoms afterwards)
+            await asyncio.sleep(cfg.TOUCH_FLUSH_INTERVAL_SECONDS * 3)
+            assert await agrees()
+        finally:  # also when an assertion failed: their sockets must not leak into the next test
+            await close_clients(steady + churn)
 
 
 # -- clocks -----------------------------------------------------------------------------

@@ -184,8 +184,11 @@ async def test_progress_is_what_the_client_acknowledged():
             await wait_for(acked, 5, "acknowledged bytes read from the socket table")
             assert stream.progress != stream.bytes_sent  # headers and chunk framing count too: it is the kernel's figure
             stream._sock_keys = ()  # a socket the table cannot match (a proxy-rewritten client address)
-            await s.manager.flush_touches()
-            assert stream._acked is None and stream.progress == stream.bytes_sent
+
+            async def fallen_back():  # at the next read of the table (every half activity resolution)
+                await s.manager.flush_touches()
+                return stream._acked is None and stream.progress == stream.bytes_sent
+            await wait_for(fallen_back, 5, "progress back to the bytes handed to the server")
         finally:
             await reader.close()
 
@@ -230,3 +233,27 @@ def test_ping_frames_are_told_from_events_by_their_framing():
     assert not is_ping_frame(b"data: hello\r\n\r\n")
     assert not is_ping_frame(b": note\r\ndata: carried\r\n\r\n")  # a comment on an event: an event
     assert not is_ping_frame(b"event: tick\r\n\r\n") and not is_ping_frame(b"")
+
+
+def test_the_socket_table_is_read_at_most_every_half_activity_resolution():
+    """One dump with thousands of streams costs milliseconds: the watch reads it again only
+    after half the activity resolution (the store keeps activity only to within it)."""
+    from core.streaming import _SocketWatch
+
+    class Clocked:  # what the watch asks of its manager: a clock and the resolution
+        def __init__(self) -> None:
+            self.t = 1000.0
+            self.activity_resolution = 30.0
+
+        def clock(self) -> float:
+            return self.t
+
+    m = Clocked()
+    watch = _SocketWatch(set(), m)  # type: ignore[arg-type]
+    assert watch.due()  # the first flush reads
+    m.t += 14.9
+    assert not watch.due()
+    m.t += 0.1  # 15 s: half of 30
+    assert watch.due()
+    m.activity_resolution = 0.0  # resolution 0: every flush
+    assert watch.due() and watch.due()
