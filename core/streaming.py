@@ -46,8 +46,9 @@ import asyncio
 import inspect
 import logging
 import random
+import time
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Union
 
@@ -156,24 +157,27 @@ class _SocketWatch:
     count stored on it (its ``progress``).
 
     The table is read at most every half activity resolution (``SSE_ACTIVITY_RESOLUTION_SECONDS``,
-    default a tenth of the stale threshold; at every flush when that is shorter): the
+    default a tenth of the stale threshold; at every flush when that is shorter; on a
+    monotonic clock): the
     store keeps activity only to within that resolution anyway, and one dump with
     thousands of streams costs milliseconds, which at every 1 s flush was the largest
     part of what tracking costs a busy server. A progress seen late is stamped when it
     is seen, so an idle time errs short by at most half the resolution, never long."""
 
-    def __init__(self, streams: "set[TrackedEventSourceResponse]", manager: "ConnectionManager") -> None:
+    def __init__(self, streams: "set[TrackedEventSourceResponse]", manager: "ConnectionManager",
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.streams = streams
         self.table = sockets.SocketTable()
         self._manager = weakref.ref(manager)
-        self._read_at: float | None = None  # manager clock of the last read
+        self._clock = clock  # monotonic: a wall clock set back must not stop the reads
+        self._read_at: float | None = None  # when the table was last read
 
     def due(self) -> bool:
         manager = self._manager()
         if manager is None:
             return False
-        now = manager.clock()
-        if self._read_at is not None and now - self._read_at < manager.activity_resolution / 2:
+        now = self._clock()
+        if self._read_at is not None and 0.0 <= now - self._read_at < manager.activity_resolution / 2:
             return False
         self._read_at = now
         return True

@@ -240,20 +240,17 @@ def test_the_socket_table_is_read_at_most_every_half_activity_resolution():
     after half the activity resolution (the store keeps activity only to within it)."""
     from core.streaming import _SocketWatch
 
-    class Clocked:  # what the watch asks of its manager: a clock and the resolution
-        def __init__(self) -> None:
-            self.t = 1000.0
-            self.activity_resolution = 30.0
+    class Manager:  # what the watch asks of its manager: the resolution
+        activity_resolution = 30.0
 
-        def clock(self) -> float:
-            return self.t
-
-    m = Clocked()
-    watch = _SocketWatch(set(), m)  # type: ignore[arg-type]
+    m, t = Manager(), [1000.0]
+    watch = _SocketWatch(set(), m, clock=lambda: t[0])  # type: ignore[arg-type]
     assert watch.due()  # the first flush reads
-    m.t += 14.9
+    t[0] += 14.9
     assert not watch.due()
-    m.t += 0.1  # 15 s: half of 30
+    t[0] += 0.1  # 15 s: half of 30
+    assert watch.due()
+    t[0] -= 100.0  # a clock that went back (the default is monotonic): read, do not wait for it
     assert watch.due()
     m.activity_resolution = 0.0  # resolution 0: every flush
     assert watch.due() and watch.due()
