@@ -157,12 +157,12 @@ class _SocketWatch:
     count stored on it (its ``progress``).
 
     The table is read at most every half activity resolution (``SSE_ACTIVITY_RESOLUTION_SECONDS``,
-    default a tenth of the stale threshold; at every flush when that is shorter; on a
-    monotonic clock): the
-    store keeps activity only to within that resolution anyway, and one dump with
-    thousands of streams costs milliseconds, which at every 1 s flush was the largest
-    part of what tracking costs a busy server. A progress seen late is stamped when it
-    is seen, so an idle time errs short by at most half the resolution, never long."""
+    default a tenth of the stale threshold; at every flush when that is shorter; timed on
+    a monotonic clock): the store keeps activity only to within that resolution anyway,
+    and one dump with thousands of streams costs milliseconds, which at every 1 s flush
+    was the largest part of what tracking costs a busy server. A progress seen late is
+    stamped when it is seen, so an idle time errs short by at most half the resolution,
+    never long."""
 
     def __init__(self, streams: "set[TrackedEventSourceResponse]", manager: "ConnectionManager",
                  clock: Callable[[], float] = time.monotonic) -> None:
