@@ -1,12 +1,10 @@
-"""Connection ages: a plotext histogram of ``age_histogram`` plus the four guide classes."""
+"""Connection ages: a histogram of ``age_histogram`` (drawn here, in text) plus the four guide classes."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from rich.style import Style
-from rich.text import Span, Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
@@ -19,63 +17,21 @@ from sse_tui.model import DEFAULT_LONG_LIVED_SECONDS, DEFAULT_VERY_OLD_SECONDS, 
 from sse_tui.widgets.common import apply_freshness, num
 from sse_tui.widgets.rows import Rows
 
-REDRAW_SECONDS = 5.0  # the histogram is redrawn at most this often while only its counts move
+REDRAW_SECONDS = 5.0  # while no bar moves by a whole row, the histogram is redrawn at most this often
 HOUR = DEFAULT_LONG_LIVED_SECONDS
 SIX_HOURS = DEFAULT_VERY_OLD_SECONDS
 
 
 def bucket_colour(bucket: AgeBucket, long_lived: float = HOUR, very_old: float = SIX_HOURS) -> str:
+    """A bar's theme colour: very old (>= 6 h) error, long-lived (>= 1 h) warning, else success."""
     if bucket.lower_seconds >= very_old:
-        return "red"
+        return "$error"
     if bucket.lower_seconds >= long_lived:
-        return "yellow"
-    return "green"
+        return "$warning"
+    return "$success"
 
 
-def render_histogram(buckets: list[AgeBucket], stale_seconds: float | None, width: int, height: int,
-                     long_lived: float = HOUR, very_old: float = SIX_HOURS, colour: bool = True) -> str:
-    """The histogram as an ANSI string (plotext), with stale / 1 h / 6 h marked by lines."""
-    import plotext as plt
-
-    fig = plt.figure
-    fig.clear()
-    fig.plot_size(max(width, 20), max(height, 5))
-    fig.theme("colorless")
-    labels = [fmt.bound(b.lower_seconds) for b in buckets]
-    counts = [b.count for b in buckets]
-    markers = [plt.marker("full", pixel=bucket_colour(b, long_lived, very_old) if colour else "gray")
-               for b in buckets]
-    fig.draw(fig.bar(labels, counts, marker=markers, width=0.7))
-    fig.ruler("y").ticks(count_ticks(max(counts, default=0), max(height - 4, 2)))
-    marks = [(stale_seconds, "cyan", "dotted"), (long_lived, "yellow", "default"), (very_old, "red", "default")]
-    for at, tint, line_style in marks:
-        if at is None:
-            continue
-        # bars sit at x = 1..n; a bound equal to bucket i's lower edge lies at x = i + 0.5
-        for i, b in enumerate(buckets):
-            if b.lower_seconds >= at:
-                fig.line(i + 0.5, orientation="v", pixel=tint, style=line_style)
-                break
-    return str(fig.build().string())
-
-
-def plot_rows(height: int) -> int:
-    """Rows of bars in a plot ``height`` lines high (less the frame's top, its x axis and labels);
-    50 (2 % of the tallest bar) while the widget has no size yet."""
-    return height - 3 if height > 5 else 50
-
-
-def small_change(before: list[AgeBucket], after: list[AgeBucket], rows: int = 50) -> bool:
-    """Same buckets and no bar moved by more than one of the plot's ``rows`` (one pixel).
-
-    The bars are whole character cells, so one row is ``top / rows`` connections: a smaller
-    change moves a bar by at most that one cell (rows=50: 2 % of the tallest bar).
-    """
-    if len(before) != len(after) or not before:
-        return False
-    top = max((b.count for b in after), default=0)
-    return all(a.lower_seconds == b.lower_seconds and abs(a.count - b.count) <= top / max(rows, 1)
-               for a, b in zip(before, after, strict=True))
+EIGHTHS = " ▁▂▃▄▅▆▇█"  # a bar's top cell, in eighths of a row
 
 
 def count_ticks(top: int, rows: int) -> list[int]:
@@ -86,13 +42,89 @@ def count_ticks(top: int, rows: int) -> list[int]:
     return list(range(0, top + step, step))
 
 
-class AgeHistogram(Rows):
-    """The plotext histogram, one row per line of the plot.
+def slot_starts(n: int, plot_width: int) -> list[int]:
+    """Where each of ``n`` bucket slots starts across ``plot_width`` columns (widths differ by at most 1)."""
+    return [i * plot_width // n for i in range(n + 1)]
 
-    plotext draws the whole plot on every change, but a redraw usually moves a few lines
-    (a bar's top, a tick label): a line whose ANSI text is unchanged keeps its row, so only
-    the lines that changed are converted and repainted (see :class:`Rows`).
+
+def histogram_rows(buckets: list[AgeBucket], stale_seconds: float | None, width: int, height: int,
+                   long_lived: float = HOUR, very_old: float = SIX_HOURS, colour: bool = True) -> list[Content]:
+    """The histogram as ``height`` rows of text (pure: no widget, no terminal).
+
+    Bars rise from a zero baseline with eighth-of-a-row tops, so a 2 % change moves a bar by
+    a sliver, not a cliff, and a bucket with any connection shows at least ``▁`` (only an
+    empty bucket is blank). The y axis is labelled in whole connections from 0; the x axis
+    with each bucket's lower bound where it fits. The stale threshold (dotted), 1 h and 6 h
+    (the guide's long-lived / very old) are vertical lines at the first bucket they reach.
+    Untrusted data (``colour=False``) is drawn without colour.
     """
+    n = len(buckets)
+    rows = max(height - 2, 1)  # the plot, then the x axis and its labels
+    counts = [b.count for b in buckets]
+    ticks = count_ticks(max(counts, default=0), rows)
+    top = ticks[-1] or 1
+    label_w = max(len(str(t)) for t in ticks)
+    plot_w = max(width - label_w - 2, n)  # the y axis, and a free column at the right edge
+    starts = slot_starts(n, plot_w)
+    # each slot: one gap column (where a threshold line is drawn), then its bar
+    bar_style = [bucket_colour(b, long_lived, very_old) if colour else "" for b in buckets]
+    eighths = [0 if c <= 0 else max(1, round(c / top * rows * 8)) for c in counts]
+    marks: dict[int, tuple[str, str]] = {}
+    for at, glyph, style in ((stale_seconds, "┊", "$accent"), (long_lived, "│", "$warning"),
+                             (very_old, "│", "$error")):
+        if at is None:
+            continue
+        for i, b in enumerate(buckets):
+            if b.lower_seconds >= at:
+                marks[starts[i]] = (glyph, style if colour else "")
+                break
+    tick_row = {min(rows - 1, max(-(-t * rows // top) - 1, 0)): t for t in ticks}  # row from the bottom
+    out: list[Content] = []
+    for r in range(rows):
+        k = rows - 1 - r
+        label = tick_row.get(k)
+        parts: list[object] = [(f"{label:>{label_w}}┤" if label is not None else " " * label_w + "│", "$text-muted")]
+        for i in range(n):
+            gap = marks.get(starts[i])
+            parts.append(gap if gap is not None else " ")
+            cell = EIGHTHS[min(max(eighths[i] - k * 8, 0), 8)]
+            bar = cell * (starts[i + 1] - starts[i] - 1)
+            parts.append(bar if cell == " " else (bar, bar_style[i]))
+        out.append(line(*parts))
+    if height >= 2:
+        axis = [" " * label_w + "└"] + ["─"] * plot_w
+        for col in marks:
+            axis[col + 1] = "┴"
+        out.append(line(("".join(axis), "$text-muted")))
+    if height >= 3:
+        labels = [" "] * (plot_w + 1)
+        end = 0
+        for i, b in enumerate(buckets):
+            text = fmt.bound(b.lower_seconds)
+            at = starts[i] + 1
+            if at >= end and at + len(text) <= plot_w + 1:
+                labels[at:at + len(text)] = text
+                end = at + len(text) + 1
+        out.append(line((" " * label_w + "".join(labels).rstrip(), "$text-muted")))
+    return out
+
+
+def small_change(before: list[AgeBucket], after: list[AgeBucket], rows: int) -> bool:
+    """Same buckets and no bar moved by a whole row of the plot (``rows`` rows high).
+
+    One row is ``top / rows`` connections: a smaller change moves a bar's top by a few
+    eighths of a cell at most. Every changed row costs a repaint of that screen line across
+    the whole overview, so such changes wait for the next redraw (at most ``REDRAW_SECONDS``).
+    """
+    if len(before) != len(after) or not before:
+        return False
+    top = max((b.count for b in after), default=0)
+    return all(a.lower_seconds == b.lower_seconds and abs(a.count - b.count) < top / max(rows, 1)
+               for a, b in zip(before, after, strict=True))
+
+
+class AgeHistogram(Rows):
+    """The age histogram, one :class:`Rows` row per line (only the rows that change repaint)."""
 
     DEFAULT_CSS = "AgeHistogram { height: 1fr; min-height: 6; }"
 
@@ -102,7 +134,6 @@ class AgeHistogram(Rows):
         self.stale_seconds: float | None = None
         self.marks: tuple[float | None, float, float, bool] = (None, HOUR, SIX_HOURS, True)
         self.drawn_at = 0.0
-        self._lines: list[str] = []  # plotext's lines behind the rows shown
 
     def on_mount(self) -> None:
         self._draw()
@@ -115,11 +146,11 @@ class AgeHistogram(Rows):
         buckets = list(buckets)
         key = (stale_seconds, long_lived, very_old, colour)
         if buckets == self.buckets and key == self.marks:
-            return  # plotext is the costliest paint on screen: only redraw on change
+            return
         now = time.monotonic()
         if (key == self.marks and now - self.drawn_at < REDRAW_SECONDS
-                and small_change(self.buckets, buckets, plot_rows(self.size.height))):
-            return  # no bar moved by more than a pixel: a histogram need not follow every 1 s poll
+                and small_change(self.buckets, buckets, max(self.size.height - 2, 1))):
+            return
         self.drawn_at = now
         self.buckets = buckets
         self.stale_seconds = stale_seconds
@@ -127,31 +158,12 @@ class AgeHistogram(Rows):
         self._draw()
 
     def _draw(self) -> None:
-        console = self.app.console
         if not self.buckets:
-            self._lines = []
-            self.set_rows([Content.from_rich_text(Text("age histogram unknown (no data from the store)", style="dim"),
-                                                  console=console)])
+            self.set_rows([line(("age histogram unknown (no data from the store)", "dim"))])
             return
-        ansi = render_histogram(self.buckets, self.stale_seconds, self.size.width, self.size.height,
-                                self.marks[1], self.marks[2], colour=self.marks[3])
-        lines = ansi.split("\n")
-        old, shown = self._lines, self.rows
-        rows = [shown[i] if i < len(old) and old[i] == text else Content.from_rich_text(plot_line(text), console=console)
-                for i, text in enumerate(lines)]
-        self._lines = lines
-        self.set_rows(rows)
-
-
-def plot_line(ansi: str) -> Text:
-    """One line of plotext output as Text; plotext paints its line pixels on a white
-    background: only their colour is kept, so the theme shows through."""
-    text = Text.from_ansi(ansi)
-    text.spans[:] = [
-        Span(sp.start, sp.end, Style(color=sp.style.color)) if isinstance(sp.style, Style) else sp
-        for sp in text.spans
-    ]
-    return text
+        width, height = self.size
+        self.set_rows(histogram_rows(self.buckets, self.stale_seconds, max(width, 20), max(height, 3),
+                                     self.marks[1], self.marks[2], colour=self.marks[3]))
 
 
 class AgesPanel(Vertical):
