@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shlex
 import signal
 import statistics
@@ -293,8 +294,27 @@ class CpuFigures:
     screen: str = ""
     screen_ok: bool = False
     screen_problem: str = ""
+    also_problems: dict[str, str] = field(default_factory=dict)  # an --also tree's sse-dash: what is wrong on its screen
     baseline_screen_ok: bool = False
     window: float = 0.0
+
+
+def screen_problems(screen: str, dead: bool) -> str:
+    """What is wrong with an sse-dash pane at the end of the window ("" if nothing): it must
+    still be polling (the header says updated at most 3 s ago), with no traceback on screen.
+    A dashboard whose poll loop died idles at the floor of a Textual app and would otherwise
+    look like the cheapest one in the table."""
+    problems = []
+    ages = [int(a) for a in re.findall(r"updated (\d+)s ago", screen)]
+    if not ages:
+        problems.append('no "updated Ns ago" on screen')
+    elif min(ages) > 3:
+        problems.append(f"data {min(ages)}s old: not polling")
+    if "Traceback" in screen:
+        problems.append('"Traceback" on screen')
+    if dead:
+        problems.append("sse-dash exited")
+    return ", ".join(problems)
 
 
 def measure_cpu(demo: Demo, seconds: float, warmup: float, also: list[str] | None = None) -> CpuFigures:
@@ -347,15 +367,11 @@ def measure_cpu(demo: Demo, seconds: float, warmup: float, also: list[str] | Non
             out.rss_max_kb[name] = rss[name]
             out.hwm_kb[name] = status_kb(pid, "VmHWM") or 0
         out.screen = tmux.capture("dash")
-        problems = []
-        if "updated" not in out.screen:
-            problems.append('no "updated" on screen')
-        if "Traceback" in out.screen:
-            problems.append('"Traceback" on screen')
-        if tmux.pane_dead("dash"):
-            problems.append("sse-dash exited")
-        out.screen_ok = not problems
-        out.screen_problem = ", ".join(problems)
+        out.screen_problem = screen_problems(out.screen, tmux.pane_dead("dash"))
+        out.screen_ok = not out.screen_problem
+        for name, session in sessions.items():
+            if name.startswith("sse-dash from"):
+                out.also_problems[name] = screen_problems(tmux.capture(session), tmux.pane_dead(session))
         out.baseline_screen_ok = "baseline updated" in tmux.capture("baseline")
         return out
     finally:
@@ -516,6 +532,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{cpu.rss_max_kb[name] / 1024:.1f} MiB", f"{cpu.hwm_kb[name] / 1024:.1f} MiB")
             print(f"  window {cpu.window:.1f}s (after {warmup:g}s warm-up), both apps and the demo sampled together")
             t.print()
+            for name, problem in cpu.also_problems.items():
+                print(f"  {name} screen: {'OK' if not problem else 'PROBLEM (its figure is not comparable): ' + problem}")
             print(f"  sse-dash screen: {'OK' if cpu.screen_ok else 'PROBLEM: ' + cpu.screen_problem}"
                   f"; baseline screen: {'OK' if cpu.baseline_screen_ok else 'no update seen'}; first 5 lines:")
             for line in cpu.screen.splitlines()[:5]:
