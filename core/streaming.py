@@ -299,6 +299,12 @@ class TrackedEventSourceResponse(EventSourceResponse):
     def _on_manager_close(self) -> None:
         # the manager removed us from the store already (cleanup, stop, removed elsewhere)
         self._removed_by_manager = True
+        if self._queued:
+            # bytes wait in the kernel for a client that takes nothing (frozen tab, half-open
+            # TCP): reset it now. Any goodbye would queue behind them, ours or stock's own
+            # closing body (sse-starlette >= 3.7.1 sends one with send_timeout), and the
+            # socket would outlive the stream.
+            sockets.abort_connection(self._sock_keys)
         self.close("removed by manager")
 
     # -- the ASGI wrappers handed to stock __call__ ---------------------------------------

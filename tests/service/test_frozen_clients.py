@@ -254,3 +254,42 @@ def test_the_socket_table_is_read_at_most_every_half_activity_resolution():
     assert watch.due()
     m.activity_resolution = 0.0  # resolution 0: every flush
     assert watch.due() and watch.due()
+
+
+async def test_a_frozen_client_between_events_is_reset_by_cleanup_without_reading():
+    """A client that takes nothing while the stream waits for its next event (the server's
+    transport not write-paused: the bytes sit in the kernel's queue). Cleanup must reset it
+    at once: a goodbye (ours, or stock's closing body from sse-starlette 3.7.1) would only
+    queue behind bytes the client never takes, and the socket would outlive the stream.
+    Nothing here reads the frozen socket until the server's side of it is gone."""
+    cfg = fast_config(STALE_CONNECTION_THRESHOLD_SECONDS=1.5, PING_INTERVAL_SECONDS=0.3,
+                      PERIODIC_CLEANUP_ENABLED=False, SEND_TIMEOUT_SECONDS=120)
+    holder: dict = {}
+
+    async def burst(request: Request):
+        async def gen():
+            for _ in range(16):  # 32 KiB: more than the client's window, far less than a paused transport
+                yield {"data": CHUNK}
+            await asyncio.Event().wait()  # then only pings
+            yield {}
+        return tracked_event_source(request, gen(), manager=holder["m"])
+
+    async with serve(cfg, [Route("/burst", burst)]) as s:
+        holder["m"] = s.manager
+        frozen = await frozen_client(s.host, s.port, "/burst")
+        try:
+            await wait_for(lambda: asyncio.sleep(0, (x := server_socket(s.port, frozen)) and x.queued > 4096 and x),
+                           10, "bytes queued for the frozen client")
+
+            async def stale():
+                r = await s.http.get("/monitoring/connections", params={"state": "stale"})
+                return r.json()["total"] == 1
+            await wait_for(stale, 10, "the frozen client reported stale")
+            result = await s.manager.run_cleanup()
+            assert result.cleaned == 1 and result.failed == 0
+            await wait_for(lambda: asyncio.sleep(0, server_socket(s.port, frozen) is None), 5,
+                           "the server's socket of the frozen client to be gone, the client never reading")
+            await wait_for(lambda: asyncio.sleep(0, live_stream_count(s.manager) == 0), 5, "the stream to end")
+            assert await drain_until_closed(frozen, 5) == "reset"
+        finally:
+            frozen.close()
