@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -88,22 +89,45 @@ class GcClock:
     can be read (and the phases are long enough to hold several)."""
 
     def __init__(self) -> None:
+        import collections
         import gc
         self.seconds = [0.0, 0.0, 0.0]
         self.count = [0, 0, 0]
         self._start = 0.0
+        # --census (env BENCH_GC_CENSUS=1): at every third young (generation 1) collection,
+        # count the objects of generations 0 and 1 by type. Those alive then are promoted
+        # to the oldest generation, and promotions are what bring the next full collection
+        # (costly: it walks them all; diagnostic only, off for the figures)
+        self.census: collections.Counter[str] | None = collections.Counter() if os.environ.get("BENCH_GC_CENSUS") else None
+        self.census_samples = 0
+        self._young = 0
         gc.callbacks.append(self._cb)
 
     def _cb(self, phase: str, info: dict) -> None:
         if phase == "start":
+            if self.census is not None and info["generation"] == 1:
+                self._count_young()
             self._start = time.perf_counter()
         else:
             g = info["generation"]
             self.seconds[g] += time.perf_counter() - self._start
             self.count[g] += 1
 
-    def stats(self) -> dict[str, list]:
-        return {"seconds": list(self.seconds), "count": list(self.count)}
+    def _count_young(self) -> None:
+        import gc
+        self._young += 1
+        if self._young % 3 or self.census is None:
+            return
+        self.census_samples += 1
+        for generation in (0, 1):
+            self.census.update(type(o).__qualname__ for o in gc.get_objects(generation=generation))
+
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"seconds": list(self.seconds), "count": list(self.count)}
+        if self.census is not None:
+            out["census"] = dict(self.census)
+            out["census_samples"] = self.census_samples
+        return out
 
 
 def serve(port: int, rate: float) -> None:
@@ -213,7 +237,7 @@ class ServerProc:
             await asyncio.sleep(0.1)
         raise RuntimeError("bench server did not start")
 
-    async def gc_stats(self) -> dict[str, list]:
+    async def gc_stats(self) -> dict[str, Any]:
         import json
         r, w = await asyncio.open_connection("127.0.0.1", self.port)
         w.write(b"GET /bench/gc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -230,7 +254,7 @@ class ServerProc:
             self.proc.wait()
 
 
-async def stream_phase(path: str, n: int, duration: float, rate: float, env: dict[str, str]) -> dict[str, float]:
+async def stream_phase(path: str, n: int, duration: float, rate: float, env: dict[str, str]) -> dict[str, Any]:
     srv = ServerProc(rate, env)
     await srv.wait_ready()
     await asyncio.sleep(1.0)
@@ -265,7 +289,17 @@ async def stream_phase(path: str, n: int, duration: float, rate: float, env: dic
         "us_per_event": (cpu1 - cpu0) / max(st.events, 1) * 1e6,
         "gc_pct": 100 * (sum(gc1["seconds"]) - sum(gc0["seconds"])) / max(cpu1 - cpu0, 1e-9),
         "full_gcs": gc1["count"][2] - gc0["count"][2],
+        "census": young_per_collection(gc0, gc1),
     }
+
+
+def young_per_collection(gc0: dict[str, Any], gc1: dict[str, Any]) -> dict[str, float]:
+    """--census: objects of each type alive at a sampled young collection of the window."""
+    samples = gc1.get("census_samples", 0) - gc0.get("census_samples", 0)
+    if samples <= 0:
+        return {}
+    before = gc0.get("census", {})
+    return {k: (v - before.get(k, 0)) / samples for k, v in gc1.get("census", {}).items()}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -335,6 +369,8 @@ async def main_async(args: argparse.Namespace) -> None:
         url = f"redis://127.0.0.1:{port}/0"
         await asyncio.sleep(0.5)
     env = {"SSE_REDIS_URL": url, "SSE_REDIS_NAMESPACE": f"bench{os.getpid()}", "SSE_LOG_LEVEL": "WARNING"}
+    if args.census:
+        env["BENCH_GC_CENSUS"] = "1"
     if args.pin and pin_cpus() and redis_proc is not None:
         _pinned(redis_proc.pid, CPUS[1])  # type: ignore[index]
     try:
@@ -361,6 +397,11 @@ async def main_async(args: argparse.Namespace) -> None:
                   f"(gc {b_['gc_pct']:.1f} %, {b_['full_gcs']} full), tracked {t_['events_per_s']:.0f} ev/s "
                   f"{t_['us_per_event']:.1f} us/ev (gc {t_['gc_pct']:.1f} %, {t_['full_gcs']} full), "
                   f"ratios {ratios[-1]:.3f} / {cpu_ratios[-1]:.3f}", flush=True)
+            if args.census:
+                for p in order:
+                    top = sorted(got[p]["census"].items(), key=lambda kv: -kv[1])[:10]
+                    print(f"    {p[1:]:8s} alive at a young collection: "
+                          + ", ".join(f"{k} {v:.0f}" for k, v in top), flush=True)
 
         def med(path: str, key: str) -> float:
             return statistics.median(x[key] for x in runs[path])
@@ -383,15 +424,16 @@ async def main_async(args: argparse.Namespace) -> None:
               f"{med('/tracked', 'us_per_event') / med('/bare', 'us_per_event'):.3f} (aim <= 1.03)", flush=True)
         print(f"RSS per connection ratio tracked/bare: "
               f"{med('/tracked', 'rss_per_conn_kib') / med('/bare', 'rss_per_conn_kib'):.3f} (aim <= 1.1)", flush=True)
-        idle = await idle_phase(args.idle, args.idle_window, url, env, args.ping)
-        print(f"idle: {args.idle} tracked connections, ping {args.ping:g}s, flush "
-              f"{os.environ.get('SSE_TOUCH_FLUSH_INTERVAL_SECONDS', '1')}s, window {args.idle_window:g}s")
-        print(f"  redis commands/s per 1,000 idle connections: {idle['commands_per_s_per_1k']:.1f} "
-              f"(counted by Redis incl. commands run inside the touch script; baseline with 0 connections "
-              f"{idle['baseline_commands_per_s']:.1f}/s)")
-        print(f"  client round trips to Redis: {idle['lua_calls_per_s']:.2f} touch EVALSHA/s for all {args.idle} "
-              f"connections (+ heartbeat); one round trip per ping would be {idle['per_ping_round_trips_per_1k']:.1f}/s per 1,000")
-        print(f"  busiest commands with {args.idle} connections: {idle['breakdown']}")
+        if args.idle > 0:  # --idle 0: no idle phase
+            idle = await idle_phase(args.idle, args.idle_window, url, env, args.ping)
+            print(f"idle: {args.idle} tracked connections, ping {args.ping:g}s, flush "
+                  f"{os.environ.get('SSE_TOUCH_FLUSH_INTERVAL_SECONDS', '1')}s, window {args.idle_window:g}s")
+            print(f"  redis commands/s per 1,000 idle connections: {idle['commands_per_s_per_1k']:.1f} "
+                  f"(counted by Redis incl. commands run inside the touch script; baseline with 0 connections "
+                  f"{idle['baseline_commands_per_s']:.1f}/s)")
+            print(f"  client round trips to Redis: {idle['lua_calls_per_s']:.2f} touch EVALSHA/s for all {args.idle} "
+                  f"connections (+ heartbeat); one round trip per ping would be {idle['per_ping_round_trips_per_1k']:.1f}/s per 1,000")
+            print(f"  busiest commands with {args.idle} connections: {idle['breakdown']}")
     finally:
         if redis_proc is not None:
             redis_proc.terminate()
@@ -404,7 +446,7 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=10.0, help="events/s per client")
     p.add_argument("--duration", type=float, default=30.0,
                    help="measured seconds per phase (long enough for several full collections)")
-    p.add_argument("--idle", type=int, default=1000, help="idle connections for the Redis figure")
+    p.add_argument("--idle", type=int, default=1000, help="idle connections for the Redis figure (0: skip that phase)")
     p.add_argument("--idle-window", type=float, default=31.0, help="covers one counters flush (every 30 s)")
     p.add_argument("--rounds", type=int, default=6, help="alternating bare/tracked rounds (medians reported)")
     p.add_argument("--ping", type=float, default=5.0, help="ping interval of the idle phase")
@@ -412,6 +454,8 @@ def main() -> None:
     p.add_argument("--no-pin", dest="pin", action="store_false",
                    help="leave the server, the clients and redis-server to the scheduler")
     p.add_argument("--quick", action="store_true", help="300 clients, 5 s phases, 500 idle")
+    p.add_argument("--census", action="store_true",
+                   help="diagnostic: per phase, the objects alive at young collections by type (slows the server)")
     p.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve is not None:
