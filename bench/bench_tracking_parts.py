@@ -26,7 +26,7 @@ from core.manager import ConnectionManager
 from core.provider import make_store
 from core.streaming import TrackedEventSourceResponse
 
-from .common import PrivateRedis
+from .common import PrivateRedis, Stream
 
 EVENTS = 20_000
 SCOPE: dict[str, Any] = {"type": "http", "method": "GET", "path": "/x", "headers": [(b"user-agent", b"bench")],
@@ -55,20 +55,6 @@ async def one_run(kind: str, manager: ConnectionManager, ping: float, send_timeo
     return (time.process_time() - c0) / EVENTS * 1e6
 
 
-class Totals:
-    """A stream's running totals, as the manager reads them at each flush."""
-
-    __slots__ = ("events_sent", "bytes_sent")
-
-    def __init__(self) -> None:
-        self.events_sent = 0
-        self.bytes_sent = 0
-
-    @property
-    def progress(self) -> int:
-        return self.bytes_sent
-
-
 async def per_event(rounds: int) -> None:
     cfg = load_config(LOG_LEVEL="WARNING", PERIODIC_CLEANUP_ENABLED=False)
     manager = ConnectionManager(make_store(cfg), cfg)  # memory store: only the stream's own path is timed
@@ -94,7 +80,7 @@ async def per_flush(streams: int, flushes: int) -> None:
         manager = ConnectionManager(make_store(cfg), cfg)
         await manager.start()
         try:
-            totals = [Totals() for _ in range(streams)]
+            totals = [Stream() for _ in range(streams)]
             for t in totals:
                 await manager.register(activity=t, channel="bench", client_address="127.0.0.1:1", user_agent="bench")
             await manager.flush_touches()

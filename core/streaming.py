@@ -414,9 +414,7 @@ class TrackedEventSourceResponse(EventSourceResponse):
         chunked body so the client sees the end and reconnects; abort instead when the
         client is not taking what is already queued (a frozen client would hold it)."""
         if self._removed_by_manager and self._queued:
-            # removed as stale while bytes wait in its queue: a client that takes nothing
-            sockets.abort_connection(self._sock_keys)
-            return
+            return  # a client that takes nothing: reset at the removal (_on_manager_close)
         with anyio.move_on_after(_FINAL_SEND_TIMEOUT) as timer:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             self._complete = True

@@ -284,26 +284,24 @@ def upstream_version() -> tuple[int, ...]:
 async def test_server_shutdown(parity):
     stock, tracked = await parity.both("shutdown", lambda impl: parity.build(impl, events(2), ping=60))
     cs, ct = await open_pair(parity, "shutdown")
-    try:
-        await wait_for(lambda: asyncio.sleep(0, stock.events == 2 and tracked.events == 2), 5, "two events each")
-        t_exit = time.monotonic()
-        AppStatus.should_exit = True  # what uvicorn's patched handle_exit sets on SIGTERM
-        ev = getattr(AppStatus, "should_exit_event", None)  # sse-starlette 2.x waits on this event
-        if ev is not None:
-            ev.set()
-        await both_done(stock, tracked)
-        assert_same(stock, tracked, since=t_exit)
-        assert tracked.ended_at - t_exit < 1.5
-        last = stock.messages[-1]
-        if upstream_version() >= (3, 7, 1):
-            # from 3.7.1 stock ends the chunked body on shutdown (one empty, final body);
-            # tracked sends exactly that (assert_same), not a second one of its own
-            assert last == ("http.response.body", b"", False), last
-            assert sum(1 for m in tracked.messages if m[0] == "http.response.body" and m[2] is False) == 1
-        else:
-            assert last[2] is True, "stock sends nothing more on shutdown; neither may tracked"
-    finally:
-        cs.close(), ct.close()
+    await wait_for(lambda: asyncio.sleep(0, stock.events == 2 and tracked.events == 2), 5, "two events each")
+    t_exit = time.monotonic()
+    AppStatus.should_exit = True  # what uvicorn's patched handle_exit sets on SIGTERM
+    ev = getattr(AppStatus, "should_exit_event", None)  # sse-starlette 2.x waits on this event
+    if ev is not None:
+        ev.set()
+    await both_done(stock, tracked)
+    assert_same(stock, tracked, since=t_exit)
+    assert tracked.ended_at - t_exit < 1.5
+    last = stock.messages[-1]
+    if upstream_version() >= (3, 7, 1):
+        # from 3.7.1 stock ends the chunked body on shutdown (one empty, final body);
+        # tracked sends exactly that (assert_same), not a second one of its own
+        assert last == ("http.response.body", b"", False), last
+        assert sum(1 for m in tracked.messages if m[0] == "http.response.body" and m[2] is False) == 1
+    else:
+        assert last[2] is True, "stock sends nothing more on shutdown; neither may tracked"
+    cs.close(), ct.close()
     await parity.assert_registry_empty()
 
 
