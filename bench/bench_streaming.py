@@ -3,6 +3,11 @@
     python bench/bench_streaming.py                 # 2,000 clients x 10 events/s, 6 rounds of 30 s phases
     python bench/bench_streaming.py --quick         # 300 clients, 5 s per phase
     python bench/bench_streaming.py --clients 1000 --duration 30 --redis-url redis://127.0.0.1:6379/0
+    python bench/bench_streaming.py --together --duration 20 --idle 0   # both servers at once on one CPU
+
+Rounds run the two servers one after the other (alternating the order), or with
+``--together`` at the same time on the same CPU, so that a shared machine's changing
+speed hits both alike (the round ratios then agree within about 1 %; see pair_phase).
 
 Each phase runs a fresh server process (uvicorn, one worker, RedisStore manager) so RSS
 deltas are comparable; clients are raw asyncio sockets in this process. Figures:
@@ -66,6 +71,36 @@ def make_app(rate: float):
     async def tracked(request: Request):
         return tracked_event_source(request, ticks(), manager=manager, channel="bench")
 
+    # diagnostic variant (--together --compare /bare,/wrapped and /wrapped,/tracked): the
+    # cost of the two ASGI wrappers alone, then of the rest (registration, manager, socket
+    # table). BENCH_WRAP=send|receive keeps only one of the two wrappers.
+    class Wrapped(EventSourceResponse):
+        """Stock plus tracking's two ASGI wrappers (counting send, watched receive), no manager."""
+
+        def __init__(self, *a: Any, **k: Any) -> None:
+            super().__init__(*a, **k)
+            self.events_sent = self.bytes_sent = 0
+
+        def _send_counted(self, message: dict) -> Any:
+            body = message.get("body")
+            if body:
+                self.bytes_sent += len(body)
+                if body[0] != 58:
+                    self.events_sent += 1
+            return self._send(message)
+
+        async def _receive_watched(self) -> dict:
+            return await self._receive()
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            self._send, self._receive = send, receive
+            which = os.environ.get("BENCH_WRAP", "both")
+            await super().__call__(scope, self._receive_watched if which in ("both", "receive") else receive,
+                                   self._send_counted if which in ("both", "send") else send)
+
+    async def wrapped(request: Request):
+        return Wrapped(ticks(), ping=cfg.PING_INTERVAL_SECONDS, send_timeout=cfg.SEND_TIMEOUT_SECONDS)
+
     async def idle(request: Request):
         return tracked_event_source(request, idle_gen(), manager=manager, channel="idle")
 
@@ -76,6 +111,7 @@ def make_app(rate: float):
         return JSONResponse(gc_clock.stats())
 
     return create_app(manager, routes=[Route("/bare", bare), Route("/tracked", tracked), Route("/idle", idle),
+                                       Route("/wrapped", wrapped),
                                        Route("/bench/gc", gc_stats)])
 
 
@@ -132,6 +168,9 @@ class GcClock:
 
 def serve(port: int, rate: float) -> None:
     import uvicorn
+    if os.environ.get("BENCH_GC") == "off":  # diagnostic: take the cyclic collector out of the comparison
+        import gc
+        gc.disable()
     uvicorn.run(make_app(rate), host="127.0.0.1", port=port, log_level="warning", backlog=4096,
                 timeout_graceful_shutdown=5)
 
@@ -289,8 +328,67 @@ async def stream_phase(path: str, n: int, duration: float, rate: float, env: dic
         "us_per_event": (cpu1 - cpu0) / max(st.events, 1) * 1e6,
         "gc_pct": 100 * (sum(gc1["seconds"]) - sum(gc0["seconds"])) / max(cpu1 - cpu0, 1e-9),
         "full_gcs": gc1["count"][2] - gc0["count"][2],
+        "gc_counts": [b - a for a, b in zip(gc0["count"], gc1["count"], strict=True)],
+        "gc_seconds": [b - a for a, b in zip(gc0["seconds"], gc1["seconds"], strict=True)],
         "census": young_per_collection(gc0, gc1),
     }
+
+
+async def pair_phase(n: int, duration: float, rate: float, env: dict[str, str],
+                     paths: tuple[str, str] = ("/bare", "/tracked")) -> list[dict[str, Any]]:
+    """--together: bare and tracked servers run AT THE SAME TIME, both pinned to the same
+    CPU, each with its own n clients. Both are saturated, so the scheduler splits that CPU
+    between them, and whatever the machine does during the window (a neighbour on the
+    host, a frequency change) hits both alike: the ratios of one window compare the code,
+    not two moments of a shared machine. Per-event CPU is each server's own CPU time over
+    its own delivered events."""
+    keys = range(len(paths))  # by position: the same path twice is the A/A check of this method
+    srvs = {k: ServerProc(rate, env) for k in keys}
+    for srv in srvs.values():
+        await srv.wait_ready()
+    await asyncio.sleep(1.0)
+    rss0 = {k: rss_kib(s.proc.pid) for k, s in srvs.items()}
+    sts = {k: Stats() for k in keys}
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task] = []
+    for start in range(0, n, 200):  # open both fleets in step, 200 at a time each
+        for k in keys:
+            tasks += await open_many("127.0.0.1", srvs[k].port, paths[k], min(200, n - start), sts[k], stop)
+    await asyncio.sleep(2.0)  # settle
+    gc0 = {k: await s.gc_stats() for k, s in srvs.items()}
+    cpu0 = {k: cpu_seconds(s.proc.pid) for k, s in srvs.items()}
+    for st in sts.values():
+        st.measuring = True
+    t0 = time.perf_counter()
+    await asyncio.sleep(duration)
+    for st in sts.values():
+        st.measuring = False
+    elapsed = time.perf_counter() - t0
+    cpu1 = {k: cpu_seconds(s.proc.pid) for k, s in srvs.items()}
+    gc1 = {k: await s.gc_stats() for k, s in srvs.items()}
+    rss1 = {k: rss_kib(s.proc.pid) for k, s in srvs.items()}
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for srv in srvs.values():
+        srv.stop()
+    out: list[dict[str, Any]] = []
+    for p in keys:
+        st, cpu = sts[p], cpu1[p] - cpu0[p]
+        lat = sorted(st.latencies) or [float("nan")]
+        out.append({
+            "events_per_s": st.events / elapsed, "expected_per_s": n * rate,
+            "p50_ms": statistics.median(lat) * 1000, "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
+            "rss_per_conn_kib": (rss1[p] - rss0[p]) / n, "rss_mib": rss1[p] / 1024,
+            "server_cpu_pct": 100 * cpu / elapsed, "us_per_event": cpu / max(st.events, 1) * 1e6,
+            "gc_pct": 100 * (sum(gc1[p]["seconds"]) - sum(gc0[p]["seconds"])) / max(cpu, 1e-9),
+            "full_gcs": gc1[p]["count"][2] - gc0[p]["count"][2],
+            "gc_counts": [b - a for a, b in zip(gc0[p]["count"], gc1[p]["count"], strict=True)],
+            "gc_seconds": [b - a for a, b in zip(gc0[p]["seconds"], gc1[p]["seconds"], strict=True)],
+            "census": young_per_collection(gc0[p], gc1[p]),
+        })
+    return out
 
 
 def young_per_collection(gc0: dict[str, Any], gc1: dict[str, Any]) -> dict[str, float]:
@@ -376,7 +474,8 @@ async def main_async(args: argparse.Namespace) -> None:
     try:
         print(f"# bench_streaming: {args.clients} clients x {args.rate:g} events/s, {args.duration:g}s per phase, "
               f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
-              + (f"server on CPU {CPUS[0]}, clients and redis-server on CPU {CPUS[1]}" if CPUS else "not pinned"),
+              + (f"{'both servers at once' if args.together else 'server'} on CPU {CPUS[0]}, clients and redis-server "
+                 f"on CPU {CPUS[1]}" if CPUS else "not pinned"),
               flush=True)
         # warm-up phase (discarded): the first server/client pair in a run is measurably slower
         await stream_phase("/bare", min(args.clients, 200), 1.0, args.rate, env)
@@ -387,16 +486,31 @@ async def main_async(args: argparse.Namespace) -> None:
         cpu_ratios: list[float] = []
         for r in range(args.rounds):
             order = ("/bare", "/tracked") if r % 2 == 0 else ("/tracked", "/bare")
-            got = {p: await stream_phase(p, args.clients, args.duration, args.rate, env) for p in order}
+            if args.together:
+                # the two swap places every round (which server starts and gets its
+                # clients first): the A/A check (--compare /bare,/bare) favours the
+                # second by about 1 %, which the swap cancels in the median
+                base, other = args.compare.split(",")
+                swap = r % 2 == 1
+                pair = await pair_phase(args.clients, args.duration, args.rate, env,
+                                        (other, base) if swap else (base, other))
+                got = {"/bare": pair[1 if swap else 0], "/tracked": pair[0 if swap else 1]}
+            else:
+                got = {p: await stream_phase(p, args.clients, args.duration, args.rate, env) for p in order}
             for p in order:
                 runs[p].append(got[p])
             ratios.append(got["/tracked"]["events_per_s"] / got["/bare"]["events_per_s"])
             cpu_ratios.append(got["/tracked"]["us_per_event"] / got["/bare"]["us_per_event"])
             b_, t_ = got["/bare"], got["/tracked"]
-            print(f"  round {r + 1}: bare {b_['events_per_s']:.0f} ev/s {b_['us_per_event']:.1f} us/ev "
-                  f"(gc {b_['gc_pct']:.1f} %, {b_['full_gcs']} full), tracked {t_['events_per_s']:.0f} ev/s "
+            la, lb = (x.lstrip("/") for x in (args.compare.split(",") if args.together else ("/bare", "/tracked")))
+            print(f"  round {r + 1}: {la} {b_['events_per_s']:.0f} ev/s {b_['us_per_event']:.1f} us/ev "
+                  f"(gc {b_['gc_pct']:.1f} %, {b_['full_gcs']} full), {lb} {t_['events_per_s']:.0f} ev/s "
                   f"{t_['us_per_event']:.1f} us/ev (gc {t_['gc_pct']:.1f} %, {t_['full_gcs']} full), "
                   f"ratios {ratios[-1]:.3f} / {cpu_ratios[-1]:.3f}", flush=True)
+            if args.gc_detail:
+                for p in order:
+                    print(f"    {p[1:]:8s} collections by generation {got[p]['gc_counts']}, seconds "
+                          + ", ".join(f"{x:.2f}" for x in got[p]["gc_seconds"]), flush=True)
             if args.census:
                 for p in order:
                     top = sorted(got[p]["census"].items(), key=lambda kv: -kv[1])[:10]
@@ -456,6 +570,10 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="300 clients, 5 s phases, 500 idle")
     p.add_argument("--census", action="store_true",
                    help="diagnostic: per phase, the objects alive at young collections by type (slows the server)")
+    p.add_argument("--together", action="store_true",
+                   help="run bare and tracked at the same time on the same CPU (one window per round) instead of one after the other")
+    p.add_argument("--compare", default="/bare,/tracked", help=argparse.SUPPRESS)  # diagnostic, with --together
+    p.add_argument("--gc-detail", action="store_true", help="per phase, collections and seconds by generation")
     p.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve is not None:
