@@ -316,6 +316,12 @@ async def stream_phase(path: str, n: int, duration: float, rate: float, env: dic
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     srv.stop()
+    return figures(st, n, rate, elapsed, cpu1 - cpu0, rss0, rss1, gc0, gc1)
+
+
+def figures(st: Stats, n: int, rate: float, elapsed: float, cpu: float, rss0: int, rss1: int,
+            gc0: dict[str, Any], gc1: dict[str, Any]) -> dict[str, Any]:
+    """One server's figures for one measured window (cpu: its CPU seconds in the window)."""
     lat = sorted(st.latencies) or [float("nan")]
     return {
         "events_per_s": st.events / elapsed,
@@ -324,9 +330,9 @@ async def stream_phase(path: str, n: int, duration: float, rate: float, env: dic
         "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
         "rss_per_conn_kib": (rss1 - rss0) / n,
         "rss_mib": rss1 / 1024,
-        "server_cpu_pct": 100 * (cpu1 - cpu0) / elapsed,
-        "us_per_event": (cpu1 - cpu0) / max(st.events, 1) * 1e6,
-        "gc_pct": 100 * (sum(gc1["seconds"]) - sum(gc0["seconds"])) / max(cpu1 - cpu0, 1e-9),
+        "server_cpu_pct": 100 * cpu / elapsed,
+        "us_per_event": cpu / max(st.events, 1) * 1e6,
+        "gc_pct": 100 * (sum(gc1["seconds"]) - sum(gc0["seconds"])) / max(cpu, 1e-9),
         "full_gcs": gc1["count"][2] - gc0["count"][2],
         "gc_counts": [b - a for a, b in zip(gc0["count"], gc1["count"], strict=True)],
         "gc_seconds": [b - a for a, b in zip(gc0["seconds"], gc1["seconds"], strict=True)],
@@ -373,22 +379,7 @@ async def pair_phase(n: int, duration: float, rate: float, env: dict[str, str],
     await asyncio.gather(*tasks, return_exceptions=True)
     for srv in srvs.values():
         srv.stop()
-    out: list[dict[str, Any]] = []
-    for p in keys:
-        st, cpu = sts[p], cpu1[p] - cpu0[p]
-        lat = sorted(st.latencies) or [float("nan")]
-        out.append({
-            "events_per_s": st.events / elapsed, "expected_per_s": n * rate,
-            "p50_ms": statistics.median(lat) * 1000, "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
-            "rss_per_conn_kib": (rss1[p] - rss0[p]) / n, "rss_mib": rss1[p] / 1024,
-            "server_cpu_pct": 100 * cpu / elapsed, "us_per_event": cpu / max(st.events, 1) * 1e6,
-            "gc_pct": 100 * (sum(gc1[p]["seconds"]) - sum(gc0[p]["seconds"])) / max(cpu, 1e-9),
-            "full_gcs": gc1[p]["count"][2] - gc0[p]["count"][2],
-            "gc_counts": [b - a for a, b in zip(gc0[p]["count"], gc1[p]["count"], strict=True)],
-            "gc_seconds": [b - a for a, b in zip(gc0[p]["seconds"], gc1[p]["seconds"], strict=True)],
-            "census": young_per_collection(gc0[p], gc1[p]),
-        })
-    return out
+    return [figures(sts[k], n, rate, elapsed, cpu1[k] - cpu0[k], rss0[k], rss1[k], gc0[k], gc1[k]) for k in keys]
 
 
 def young_per_collection(gc0: dict[str, Any], gc1: dict[str, Any]) -> dict[str, float]:
