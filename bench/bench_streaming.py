@@ -7,7 +7,7 @@
 
 Rounds run the two servers one after the other (alternating the order), or with
 ``--together`` at the same time on the same CPU, so that a shared machine's changing
-speed hits both alike (the round ratios then agree within about 1 %; see pair_phase).
+speed hits both alike (the round ratios then agree within about 1.5 %; see servers_phase).
 
 Each phase runs a fresh server process (uvicorn, one worker, RedisStore manager) so RSS
 deltas are comparable; clients are raw asyncio sockets in this process. Figures:
@@ -294,29 +294,8 @@ class ServerProc:
 
 
 async def stream_phase(path: str, n: int, duration: float, rate: float, env: dict[str, str]) -> dict[str, Any]:
-    srv = ServerProc(rate, env)
-    await srv.wait_ready()
-    await asyncio.sleep(1.0)
-    rss0 = rss_kib(srv.proc.pid)
-    st, stop = Stats(), asyncio.Event()
-    tasks = await open_many("127.0.0.1", srv.port, path, n, st, stop)
-    await asyncio.sleep(2.0)  # settle
-    gc0 = await srv.gc_stats()
-    cpu0 = cpu_seconds(srv.proc.pid)
-    st.measuring = True
-    t0 = time.perf_counter()
-    await asyncio.sleep(duration)
-    st.measuring = False
-    elapsed = time.perf_counter() - t0
-    cpu1 = cpu_seconds(srv.proc.pid)
-    gc1 = await srv.gc_stats()
-    rss1 = rss_kib(srv.proc.pid)
-    stop.set()
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    srv.stop()
-    return figures(st, n, rate, elapsed, cpu1 - cpu0, rss0, rss1, gc0, gc1)
+    """One server alone, n clients, one measured window."""
+    return (await servers_phase((path,), n, duration, rate, env))[0]
 
 
 def figures(st: Stats, n: int, rate: float, elapsed: float, cpu: float, rss0: int, rss1: int,
@@ -340,15 +319,17 @@ def figures(st: Stats, n: int, rate: float, elapsed: float, cpu: float, rss0: in
     }
 
 
-async def pair_phase(n: int, duration: float, rate: float, env: dict[str, str],
-                     paths: tuple[str, str] = ("/bare", "/tracked")) -> list[dict[str, Any]]:
-    """--together: bare and tracked servers run AT THE SAME TIME, both pinned to the same
-    CPU, each with its own n clients. Both are saturated, so the scheduler splits that CPU
+async def servers_phase(paths: tuple[str, ...], n: int, duration: float, rate: float,
+                        env: dict[str, str]) -> list[dict[str, Any]]:
+    """A fresh server per path, each with its own n clients, measured in ONE window.
+
+    With two paths (--together) the bare and the tracked server run AT THE SAME TIME,
+    both pinned to the same CPU. Both are saturated, so the scheduler splits that CPU
     between them, and whatever the machine does during the window (a neighbour on the
     host, a frequency change) hits both alike: the ratios of one window compare the code,
     not two moments of a shared machine. Per-event CPU is each server's own CPU time over
     its own delivered events."""
-    keys = range(len(paths))  # by position: the same path twice is the A/A check of this method
+    keys = range(len(paths))  # by position: the same path twice is the A/A check of --together
     srvs = {k: ServerProc(rate, env) for k in keys}
     for srv in srvs.values():
         await srv.wait_ready()
@@ -357,7 +338,7 @@ async def pair_phase(n: int, duration: float, rate: float, env: dict[str, str],
     sts = {k: Stats() for k in keys}
     stop = asyncio.Event()
     tasks: list[asyncio.Task] = []
-    for start in range(0, n, 200):  # open both fleets in step, 200 at a time each
+    for start in range(0, n, 200):  # open the fleets in step, 200 at a time each
         for k in keys:
             tasks += await open_many("127.0.0.1", srvs[k].port, paths[k], min(200, n - start), sts[k], stop)
     await asyncio.sleep(2.0)  # settle
@@ -483,8 +464,8 @@ async def main_async(args: argparse.Namespace) -> None:
                 # second by about 1 %, which the swap cancels in the median
                 base, other = args.compare.split(",")
                 swap = r % 2 == 1
-                pair = await pair_phase(args.clients, args.duration, args.rate, env,
-                                        (other, base) if swap else (base, other))
+                pair = await servers_phase((other, base) if swap else (base, other), args.clients, args.duration,
+                                           args.rate, env)
                 got = {"/bare": pair[1 if swap else 0], "/tracked": pair[0 if swap else 1]}
             else:
                 got = {p: await stream_phase(p, args.clients, args.duration, args.rate, env) for p in order}
