@@ -11,7 +11,7 @@ same atomic scripts the workers use.
 from __future__ import annotations
 
 from .config import MAX_REDIS_SHARDS, ConfigError, SSEConfig, load_config
-from .history import parse_duration
+from .durations import parse_duration
 from .manager import ConnectionManager
 from .models import (
     ChannelsPage,

@@ -44,7 +44,6 @@ import itertools
 import json
 import math
 import operator
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -52,6 +51,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import from_json, to_json
 
+from .durations import DAY
+from .durations import format_duration as format_duration  # re-exported for older callers (core.asgi)
+from .durations import parse_duration as parse_duration
 from .models import HEALTH_LEVELS, AlertSpan, HistorySeries, MonitoringStats, TrendEvidence
 
 NUMERIC: tuple[str, ...] = ("active", "counter", "stale", "active_recent", "long_lived", "very_old",
@@ -69,7 +71,6 @@ ROW_LEVEL, ROW_ALERTS, ROW_WARNINGS, ROW_WORKERS = 12, 13, 14, 15
 ROW_WIDTH = ROW_WORKERS + 1  # values in a raw tier member (the flat format)
 TYPES_SEPARATOR = ","  # joins a raw member's alert / warning types (rule names: identifiers)
 WORKERS_EVERY_SECONDS = 60.0  # per-worker counts are stored once a minute (they dominate a sample's size)
-DAY = 86_400.0
 
 
 class HistorySample(BaseModel):
@@ -142,29 +143,6 @@ def tiers_from_config(cfg: Any) -> tuple[Tier, ...]:
     """The raw tier and the rollup tier from ``SSEConfig`` (the one place they are defined)."""
     return (Tier(float(cfg.HISTORY_INTERVAL_SECONDS), float(cfg.HISTORY_RAW_RETENTION_SECONDS)),
             Tier(float(cfg.HISTORY_ROLLUP_SECONDS), float(cfg.HISTORY_ROLLUP_RETENTION_SECONDS)))
-
-
-# -- durations --------------------------------------------------------------------------
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY, "w": 7 * DAY}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-
-
-def parse_duration(text: str) -> float:
-    """``"90s"``, ``"5m"``, ``"1h"``, ``"7d"``, ``"2w"`` or plain seconds; ValueError otherwise."""
-    m = _DURATION.match(text or "")
-    if not m:
-        raise ValueError(f"not a duration: {text[:40]!r} (use e.g. 90s, 5m, 1h, 7d)")
-    value = float(m.group(1)) * _UNITS[m.group(2) or "s"]
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"duration must be positive: {text[:40]!r}")
-    return value
-
-
-def format_duration(seconds: float) -> str:
-    for unit, size in (("w", 7 * DAY), ("d", DAY), ("h", 3600.0), ("m", 60.0)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
 
 
 # -- samples ------------------------------------------------------------------------------

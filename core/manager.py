@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from . import health, history, stats
 from .config import SSEConfig, describe_valid, fleet_settings, validation_warnings
+from .durations import DAY
 from .models import (
     ChannelsPage,
     ChannelSummary,
@@ -1168,7 +1169,7 @@ class ConnectionManager:
         cfg = self.config
         raw_tier, roll_tier = history.tiers_from_config(cfg)
         raw_win = max(cfg.ERROR_RATE_TREND_WINDOW_SECONDS * 7 / 6, cfg.CLEANUP_DURATION_SUSTAINED_SECONDS)
-        roll_win = max(cfg.BASELINE_DAYS * history.DAY + cfg.BASELINE_WINDOW_SECONDS, cfg.GROWTH_WINDOW_DAYS * history.DAY)
+        roll_win = max(cfg.BASELINE_DAYS * DAY + cfg.BASELINE_WINDOW_SECONDS, cfg.GROWTH_WINDOW_DAYS * DAY)
         raw, _ = await self.store.history_range(raw_tier, now - raw_win, now)
         roll, _ = await self.store.history_range(roll_tier, now - roll_win, now)
         current = raw[-1].last.get("active") if raw and now - raw[-1].t <= 3 * raw_tier.step else None

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.history import parse_duration
+from core.durations import parse_duration
 from core.models import (
     Alert,
     CleanupStats,

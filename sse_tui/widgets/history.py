@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widget import Widget
 
-from core.history import format_duration
+from core.durations import format_duration
 from core.models import AlertSpan, HistorySeries, TrendEvidence
 
 # name -> seconds shown; "live" is the last 10 minutes at the sample interval

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from core import health, history
+from core import durations, health, history
 from core.config import load_config
 from core.fleet import FleetReader
 from core.history import DAY, HistorySample, Point, Tier
@@ -35,13 +35,19 @@ def points(samples: list[HistorySample]) -> list[Point]:
 @pytest.mark.parametrize("text, seconds", [("90s", 90), ("5m", 300), ("1h", 3600), ("7d", 7 * DAY), ("2w", 14 * DAY),
                                            ("15", 15), ("1.5h", 5400)])
 def test_parse_duration(text, seconds):
-    assert history.parse_duration(text) == seconds
+    assert durations.parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "h", "-1h", "0s", "1y", "1h;drop", "10 minutes"])
 def test_parse_duration_refuses(text):
     with pytest.raises(ValueError):
-        history.parse_duration(text)
+        durations.parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["90s", "5m", "6h", "3d", "2w", "1.5s"])
+def test_format_duration_writes_what_parse_duration_reads(text):
+    assert durations.format_duration(durations.parse_duration(text)) == text
+    assert history.parse_duration is durations.parse_duration  # the old import path still works
 
 
 def test_choose_tier_and_range_checks():
