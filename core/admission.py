@@ -17,8 +17,9 @@ Limits come from the configuration (``SSE_ADMISSION_MAX_PER_CLIENT``,
   local registry and the middleware's running admissions). Before the first census, or
   when the census cannot be taken, only this worker's count is known and used.
 
-Counted process-wide: :func:`admission_stats` (the dict ``/monitoring`` can show) and the
-``sse_admission_*`` metrics of :class:`core.exporters.prometheus.CachedCollector`.
+Counted process-wide: :func:`admission_stats` (a dict; ``/monitoring`` shows it while
+admission control is in use: :func:`admission_in_use`, handed to the manager by the
+middleware and by ``SSEProvider``) and the ``sse_admission_*`` metrics of :class:`core.exporters.prometheus.CachedCollector`.
 Decisions never wait: the check and the count update run without an ``await`` in between,
 so concurrent requests cannot all slip under a cap.
 """
@@ -37,9 +38,10 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import SSEConfig, get_config
+from .manager import ConnectionManager
 from .snapshot_cache import SnapshotCache
 
-__all__ = ["AdmissionMiddleware", "AdmissionCounters", "admission_stats", "client_host"]
+__all__ = ["AdmissionMiddleware", "AdmissionCounters", "admission_in_use", "admission_stats", "client_host"]
 
 log = logging.getLogger("sse")
 
@@ -92,6 +94,7 @@ class AdmissionMiddleware:
         self._manager: Any = None
         self._refreshing: asyncio.Task[Any] | None = None
         _INSTANCES.add(self)
+        _hand_counts_to(source)
 
     # -- limits ---------------------------------------------------------------------------
     @property
@@ -133,6 +136,7 @@ class AdmissionMiddleware:
                 source = getattr(getattr(app, "state", None), "sse_manager", None)
             get = getattr(source, "get_connection_manager", None)
             self._manager = await get() if get is not None else source
+            _hand_counts_to(self._manager)
         if self.config.ADMISSION_MAX_TOTAL is not None and self._manager is not None:
             if self.census is None:
                 self.census = SnapshotCache(self._manager, interval=self.config.ADMISSION_CENSUS_INTERVAL_SECONDS)
@@ -193,6 +197,19 @@ async def _refuse(send: Send, status: int, message: str, retry_after: float) -> 
         (b"retry-after", str(max(1, math.ceil(retry_after))).encode()), (b"cache-control", b"no-store"),
     ]})
     await send({"type": "http.response.body", "body": body})
+
+
+def _hand_counts_to(manager: Any) -> None:
+    """Let ``manager``'s ``/monitoring`` show this process's admission counts."""
+    if isinstance(manager, ConnectionManager) and manager.admission_source is None:
+        manager.admission_source = admission_in_use
+
+
+def admission_in_use() -> dict[str, Any] | None:
+    """What ``/monitoring`` shows as ``admission``: :func:`admission_stats` while admission
+    control is in use in this process (a cap set, or anything admitted or refused), else None."""
+    a = admission_stats()
+    return a if a["enabled"] or a["admitted"] or a["rejected_per_client"] or a["rejected_total"] else None
 
 
 def admission_stats() -> dict[str, Any]:

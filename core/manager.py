@@ -74,6 +74,7 @@ MAX_CLIENT = 256
 MAX_USER_AGENT = 256
 MAX_CONNECTION_ID = 128
 Clock = Callable[[], float]
+AdmissionSource = Callable[[], dict[str, Any] | None]  # admission control's counts, None when not in use
 
 
 def new_connection_id() -> str:
@@ -142,9 +143,14 @@ class StateManager:
 class ConnectionManager:
     def __init__(self, store: StateStore, config: SSEConfig, *, clock: Clock = time.time,
                  worker_id: str | None = None, host: str | None = None, pid: int | None = None,
-                 observer: bool = False, store_clock: bool | None = None) -> None:
+                 observer: bool = False, store_clock: bool | None = None,
+                 admission_source: AdmissionSource | None = None) -> None:
         """``store_clock``: translate times to the store's clock (measured at each flush).
-        Default: on with the real clock, off with an injected test clock."""
+        Default: on with the real clock, off with an injected test clock.
+
+        ``admission_source``: what ``/monitoring`` shows as ``admission`` (None: not in
+        use); :class:`core.admission.AdmissionMiddleware` and :class:`core.provider.SSEProvider`
+        hand in :func:`core.admission.admission_in_use`."""
         self.store = store
         self.config = config
         self.clock = clock
@@ -152,6 +158,7 @@ class ConnectionManager:
         self.pid = pid if pid is not None else os.getpid()
         self.worker_id = worker_id or f"{self.host}-{self.pid}-{uuid.uuid4().hex[:6]}"
         self.observer = observer
+        self.admission_source = admission_source
         self.state_manager = StateManager(store)
         self._use_store_clock = (clock is time.time) if store_clock is None else store_clock
         self._clock_offset = 0.0  # store clock - local clock
@@ -1043,7 +1050,7 @@ class ConnectionManager:
             age_histogram=stats.age_histogram(census.older_than, census.ages.total) if census else [],
             store_status=self._status,
             health_rules=health.rule_rows(thresholds),
-            admission=_admission_stats(),
+            admission=self.admission_source() if self.admission_source is not None else None,
             recent_events=read.events if read is not None else [],
             now=now,
             performance_trends=list(self._fresh_trends(now).values()),
@@ -1266,13 +1273,6 @@ class ConnectionManager:
             except Exception:
                 log.exception("SSE history recorder failed")
                 await asyncio.sleep(1.0)
-
-
-def _admission_stats() -> dict[str, Any] | None:
-    """Admission control's counts (core.admission) when it is in use in this process."""
-    from .admission import admission_stats  # late: admission imports the manager's module
-    a = admission_stats()
-    return a if a["enabled"] or a["admitted"] or a["rejected_per_client"] or a["rejected_total"] else None
 
 
 async def _cancel(task: asyncio.Task[Any] | None) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
+from .admission import admission_in_use
 from .config import SSEConfig, get_config
 from .logs import ensure_logging
 from .manager import ConnectionManager
@@ -47,7 +48,7 @@ class SSEProvider:
             if cls._manager is None:
                 config = self._config or get_config()
                 ensure_logging()  # a NullHandler only: the application decides where lines go
-                manager = ConnectionManager(make_store(config), config)
+                manager = ConnectionManager(make_store(config), config, admission_source=admission_in_use)
                 await manager.start()
                 cls._manager = manager
         return cls._manager

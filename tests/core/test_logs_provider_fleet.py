@@ -59,6 +59,12 @@ async def test_provider_gives_one_started_manager(monkeypatch):
         assert a is b
         assert isinstance(a.store, MemoryStore)
         assert a.cleanup_task_running
+        # the provider hands the process's admission counts in (None while not in use)
+        from core.admission import admission_in_use
+        assert a.admission_source is admission_in_use
+        # a manager nobody handed them to shows none (it never reads a process-wide registry)
+        bare = ConnectionManager(MemoryStore(), load_config())
+        assert (await bare.monitoring_snapshot()).admission is None
     finally:
         await SSEProvider.shutdown()
         cfgmod.set_config(None)

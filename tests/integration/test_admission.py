@@ -61,7 +61,11 @@ async def test_per_client_cap_answers_429_with_retry_after():
             assert over.status_code == 429
             assert over.headers["retry-after"] == "7"
             assert "limit 2" in over.json()["error"]
-            assert (await a.get("/monitoring")).status_code == 200  # only the SSE path is capped
+            mon = await a.get("/monitoring")
+            assert mon.status_code == 200  # only the SSE path is capped
+            # the middleware handed the process's counts to the manager it fronts
+            shown = mon.json()["admission"]
+            assert shown["enabled"] is True and shown["admitted"] >= 2 and shown["rejected_per_client"] >= 1
             # another client address (127.0.0.2 on loopback) has its own allowance
             other = await stack.enter_async_context(httpx.AsyncClient(
                 base_url=base, timeout=10, transport=httpx.AsyncHTTPTransport(local_address="127.0.0.2")))
