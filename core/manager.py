@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from . import health, history, stats
+from .clock import StoreClock, age_query
 from .config import SSEConfig, describe_valid, fleet_settings, validation_warnings
 from .durations import DAY
 from .models import (
@@ -54,14 +55,14 @@ from .models import (
     HistorySeries,
     MonitoringStats,
     ReapResult,
-    StoreState,
     StoreStatus,
     Touch,
     TrendEvidence,
     WorkerHeartbeat,
     WorkerInfo,
 )
-from .store.base import AgeQuery, FleetRead, FlushResult, StateStore, StoreUnavailable
+from .store.base import FleetRead, FlushResult, StateStore, StoreUnavailable
+from .store_status import StoreStatusTracker
 
 log = logging.getLogger("sse")
 
@@ -160,8 +161,9 @@ class ConnectionManager:
         self.observer = observer
         self.admission_source = admission_source
         self.state_manager = StateManager(store)
-        self._use_store_clock = (clock is time.time) if store_clock is None else store_clock
-        self._clock_offset = 0.0  # store clock - local clock
+        self.fleet_clock = StoreClock(store, clock, follow_store=(clock is time.time) if store_clock is None else store_clock)
+        self.status_tracker = StoreStatusTracker(clock)
+        self.status_tracker.on_trouble(self._trouble)
         self.started_at = clock()
         self._local: dict[str, _Local] = {}
         # batched activity since the last flush: id -> latest activity time; and per-connection
@@ -179,17 +181,12 @@ class ConnectionManager:
         self._sync_task: asyncio.Task[None] | None = None
         self._cleanup_lock = asyncio.Lock()
         self._store_lock = asyncio.Lock()  # one writer of this worker's registry state at a time
-        self._connected = False
         self._resync_flushes = 0
         self._lost_data = False  # the store lost our heartbeat: missing connections are re-registered
         self._heartbeats = 0
         self._flushes = 0
         self._counts_sent_at = -math.inf  # clock() of the last flush that sent per-connection counts
         self._unrecorded: list[tuple[int, int, float, bool, float]] = []  # cleanup runs the store missed
-        self._status = StoreStatus(state="connecting", since=clock())
-        self._bad_data: tuple[str, ...] = ()
-        self._bad_by_source: dict[str, tuple[str, ...]] = {}
-        self._reported_bad: set[str] = set()
         self._started = False
         self._flush_hooks: list[Callable[[], None]] = []
         self._last_sync: tuple[int, int] = (0, 0)  # (phantoms removed, re-registered) by the last sync
@@ -237,70 +234,28 @@ class ConnectionManager:
     # -- clocks -----------------------------------------------------------------------
     def now(self) -> float:
         """The fleet's clock: the store's (Redis TIME) as measured at the last flush."""
-        return self.clock() + self._clock_offset
+        return self.fleet_clock.now()
 
     @property
     def clock_offset(self) -> float:
-        return self._clock_offset
+        return self.fleet_clock.offset
 
     async def measure_clock(self) -> None:
         """Read the store's clock now (observers, which do not flush)."""
-        if not self._use_store_clock or not self._connected:
-            return
-        t0 = self.clock()
-        try:
-            server = await self.store.server_time()
-        except StoreUnavailable:
-            return
-        self._measure_clock(t0, self.clock(), server)
-
-    def _measure_clock(self, t0: float, t1: float, server: float | None) -> None:
-        if server is None or not self._use_store_clock or t1 - t0 > 0.5:
-            return
-        self._clock_offset = server - (t0 + t1) / 2.0
+        if self.status_tracker.connected:
+            await self.fleet_clock.measure()
 
     # -- store status -------------------------------------------------------------------
     @property
     def store_status(self) -> StoreStatus:
-        return self._status
+        return self.status_tracker.status
 
     @property
     def store_ok(self) -> bool:
-        return self._status.state == "up"
+        return self.status_tracker.ok
 
-    def _mark_unavailable(self, exc: Exception) -> None:
-        problem = exc.state if isinstance(exc, StoreUnavailable) else "unreachable"
-        state: StoreState = ("refusing_writes" if problem == "refusing_writes"
-                             else "unreachable" if self._connected else "connecting")
-        reason = str(exc)
-        if self._status.state != state or self._status.reason != reason:
-            if self._status.state == "up":
-                log.warning("SSE state store unavailable: %s", reason)
-            self._status = StoreStatus(state=state, reason=reason, since=self.clock() if self._status.state == "up"
-                                       or self._status.since is None else self._status.since,
-                                       last_ok=self._status.last_ok, bad_data=list(self._bad_data))
+    def _trouble(self) -> None:
         self._resync_flushes = RESYNC_FLUSHES
-
-    def _mark_ok(self) -> None:
-        now = self.clock()
-        if self._status.state != "up":
-            if self._status.state != "connecting":
-                log.warning("SSE state store available again after %.1fs", now - (self._status.since or now))
-            self._status = StoreStatus(state="up", since=now, last_ok=now, bad_data=list(self._bad_data))
-        else:
-            self._status = self._status.model_copy(update={"last_ok": now})
-
-    def _note_bad_data(self, bad: tuple[str, ...], source: str = "fleet") -> None:
-        """Remember what the last read of ``source`` (fleet counters, connection records)
-        found malformed; each key is logged once."""
-        self._bad_by_source[source] = bad
-        self._bad_data = tuple(dict.fromkeys(b for v in self._bad_by_source.values() for b in v))[:50]
-        for b in bad:
-            if b not in self._reported_bad and len(self._reported_bad) < 1000:
-                self._reported_bad.add(b)
-                log.warning("SSE state store holds bad data (skipped): %s", b)
-        if list(self._bad_data) != self._status.bad_data:
-            self._status = self._status.model_copy(update={"bad_data": list(self._bad_data)})
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
@@ -314,8 +269,8 @@ class ConnectionManager:
             log.info("SSE configuration validated successfully: %s", describe_valid(self.config))
         if self.observer:
             await self.store.start()
-            self._connected = True
-            self._mark_ok()
+            self.status_tracker.connected = True
+            self.status_tracker.mark_ok()
             self._started = True
             return
         self._started = True
@@ -325,7 +280,7 @@ class ConnectionManager:
             async with asyncio.timeout(min(self.config.REDIS_TIMEOUT_SECONDS, 0.5)):
                 await self._connect()
         except (StoreUnavailable, TimeoutError) as exc:  # serve anyway: streams must not depend on Redis
-            self._mark_unavailable(exc if isinstance(exc, StoreUnavailable)
+            self.status_tracker.mark_unavailable(exc if isinstance(exc, StoreUnavailable)
                                    else StoreUnavailable("state store did not answer at start", "unreachable"))
         self._sync_task = asyncio.create_task(self._sync_loop(), name="sse-store-sync")
         if self.config.PERIODIC_CLEANUP_ENABLED:
@@ -336,7 +291,7 @@ class ConnectionManager:
     async def _connect(self) -> None:
         """Connect, publish the fleet settings and send the first heartbeat."""
         await self.store.start()
-        self._connected = True
+        self.status_tracker.connected = True
         await self.store.publish_config(fleet_settings(self.config))
         await self.flush_touches(counters=False)
 
@@ -367,7 +322,7 @@ class ConnectionManager:
             if close_streams:
                 await self._close_stream(entry)
         try:
-            if not self.observer and self._connected:
+            if not self.observer and self.status_tracker.connected:
                 # everything this worker still holds, in batches of 1,000 per Lua call
                 # (not one round trip per connection), then its heartbeat
                 while (await self.store.reap_worker(self.worker_id, 1000, self.worker_id))[1] > 0:
@@ -506,9 +461,9 @@ class ConnectionManager:
                         del self._to_register[cid]
                     e.stored = True
                     e.stored_activity = max(e.stored_activity, r.last_activity)
-            self._mark_ok()
+            self.status_tracker.mark_ok()
         except StoreUnavailable as exc:
-            self._mark_unavailable(exc)
+            self.status_tracker.mark_unavailable(exc)
         finally:
             _release(waiters)
 
@@ -601,9 +556,9 @@ class ConnectionManager:
             # keep the activity for the next flush (newer touches win, counts add up)
             for cid, t in pending.items():
                 self._requeue(cid, t)
-            self._mark_unavailable(exc)
+            self.status_tracker.mark_unavailable(exc)
             return
-        self._mark_ok()
+        self.status_tracker.mark_ok()
         for cid, t in pending.items():
             entry = self._local.get(cid)
             if entry is not None and t.at > entry.stored_activity:
@@ -702,19 +657,14 @@ class ConnectionManager:
             return FlushResult(unknown=(await self.store.touch_many(touches) if touches else []), existed=True, held=0)
         t0 = self.clock()
         hb = WorkerHeartbeat(worker_id=self.worker_id, host=self.host, pid=self.pid,
-                             connections=len(self._local), heartbeat_at=t0 + self._clock_offset,
-                             started_at=self.started_at + self._clock_offset, cleanup_running=self.cleanup_task_running)
+                             connections=len(self._local), heartbeat_at=t0 + self.fleet_clock.offset,
+                             started_at=self.started_at + self.fleet_clock.offset, cleanup_running=self.cleanup_task_running)
         result = await self.store.flush(touches or {}, hb, self.config.WORKER_HEARTBEAT_TTL_SECONDS)
-        self._measure_clock(t0, self.clock(), result.server_time)
+        self.fleet_clock.measured(t0, self.clock(), result.server_time)
         self._heartbeats += 1
         return result
 
     # -- cleanup ----------------------------------------------------------------------
-    def _age_query(self, edges: tuple[float, ...] = ()) -> AgeQuery:
-        c = self.config
-        return AgeQuery(now=self.now(), stale_threshold=c.STALE_CONNECTION_THRESHOLD_SECONDS,
-                        long_lived=c.LONG_LIVED_SECONDS, very_old=c.VERY_OLD_SECONDS, edges=edges)
-
     async def cleanup_stale_connections(self, batch_size: int | None = None) -> int:
         """Remove stale connections (and those of dead workers) in batches; returns how many."""
         return (await self.run_cleanup(batch_size)).cleaned
@@ -750,7 +700,7 @@ class ConnectionManager:
         before_total = before_stale = 0
         try:
             await self._record_unrecorded()
-            before = await self.store.census(self._age_query())
+            before = await self.store.census(age_query(self.config, self.now()))
             before_total, before_stale = before.ages.total, before.ages.stale
             cutoff = self.now() - self.config.STALE_CONNECTION_THRESHOLD_SECONDS
             while True:
@@ -779,7 +729,7 @@ class ConnectionManager:
             await self.store.reconcile_counter()
         except StoreUnavailable as exc:
             error = exc
-            self._mark_unavailable(exc)
+            self.status_tracker.mark_unavailable(exc)
         duration_ms = (time.perf_counter() - t0) * 1000.0
         result = CleanupResult(cleaned=cleaned, failed=failed, duration_ms=round(duration_ms, 3), batches=batches,
                                dead_workers_reaped=reaped, error=str(error) if error else None)
@@ -793,9 +743,9 @@ class ConnectionManager:
             await self._event("cleanup", f"cleanup removed {cleaned} stale connection(s)" + (f", {failed} failed" if failed else ""),
                               cleaned)
         try:
-            after = await self.store.census(self._age_query())
+            after = await self.store.census(age_query(self.config, self.now()))
         except StoreUnavailable as exc:
-            self._mark_unavailable(exc)
+            self.status_tracker.mark_unavailable(exc)
             return result
         log.info(
             "SSE cleanup completed: cleaned=%d, failed=%d, total_before=%d, total_after=%d, duration_ms=%.2f, "
@@ -812,7 +762,7 @@ class ConnectionManager:
             await self.store.add_event(FleetEvent(at=self.now(), type=type_, message=message, count=count,
                                                   worker_id=worker_id or self.worker_id))
         except StoreUnavailable as exc:
-            self._mark_unavailable(exc)
+            self.status_tracker.mark_unavailable(exc)
 
     async def _record_unrecorded(self) -> None:
         while self._unrecorded:
@@ -879,21 +829,21 @@ class ConnectionManager:
         while True:
             try:
                 timeout = max(next_flush - loop.time(), 0.0)
-                if not (self._to_register or self._to_remove) or not self._connected:
+                if not (self._to_register or self._to_remove) or not self.status_tracker.connected:
                     try:
                         async with asyncio.timeout(timeout):
                             await self._wake.wait()
                     except TimeoutError:
                         pass
                 self._wake.clear()
-                if not self._connected:
+                if not self.status_tracker.connected:
                     if loop.time() >= next_flush:
                         next_flush = loop.time() + self.config.TOUCH_FLUSH_INTERVAL_SECONDS
                         try:
                             await self._connect()
                             log.warning("SSE state store connected (%d local connections registered)", len(self._local))
                         except StoreUnavailable as exc:
-                            self._mark_unavailable(exc)
+                            self.status_tracker.mark_unavailable(exc)
                     else:
                         self._release_waiters()
                     continue
@@ -913,7 +863,7 @@ class ConnectionManager:
             except asyncio.CancelledError:
                 raise
             except StoreUnavailable as exc:
-                self._mark_unavailable(exc)
+                self.status_tracker.mark_unavailable(exc)
             except Exception:
                 log.exception("SSE store sync failed")
                 await asyncio.sleep(0.1)
@@ -967,11 +917,11 @@ class ConnectionManager:
 
     async def list_connections(self, state: str = "all", limit: int = 50, offset: int = 0, *, query: str = "",
                                sort: str | None = None, order: str = "desc") -> ConnectionPage:
-        q = self._age_query()
+        q = age_query(self.config, self.now())
         sort = sort or ("idle" if state in ("stale", "active") else "age")
         page = await self.store.list_connections(state, q, limit, offset, query=query, sort=sort, order=order)
-        if page.bad_data or self._bad_by_source.get("records"):
-            self._note_bad_data(page.bad_data, "records")
+        if page.bad_data or self.status_tracker.bad_from("records"):
+            self.status_tracker.note_bad_data(page.bad_data, "records")
         return ConnectionPage(state=state, query=query, sort=sort, order=order, total=page.total, limit=limit,
                               offset=offset, truncated=page.truncated, scanned=page.scanned, now=q.now,
                               stale_threshold_seconds=q.stale_threshold, connections=page.records,
@@ -979,7 +929,7 @@ class ConnectionManager:
                               counts_interval_seconds=self.counts_interval)
 
     async def channels(self) -> ChannelsPage:
-        q = self._age_query()
+        q = age_query(self.config, self.now())
         rows, scanned, truncated = await self.store.channels(q)
         rows.sort(key=lambda r: (-r.connections, r.channel))
         return ChannelsPage(now=q.now, scanned=scanned, truncated=truncated, channels=[
@@ -992,18 +942,18 @@ class ConnectionManager:
         trouble: numbers the store could not give are ``None`` (unknown, never 0) and the
         verdict says why."""
         cfg = self.config
-        q = self._age_query(stats.AGE_EDGES)
+        q = age_query(self.config, self.now(), stats.AGE_EDGES)
         now = q.now
         read: FleetRead | None = None
         read_error: str | None = None
-        if self._connected:
+        if self.status_tracker.connected:
             try:
                 read = await self.store.fleet_read(q)
-                self._note_bad_data(read.bad_data)
+                self.status_tracker.note_bad_data(read.bad_data)
             except StoreUnavailable as exc:
                 read_error = str(exc)
-                self._mark_unavailable(exc)
-        status = self._status
+                self.status_tracker.mark_unavailable(exc)
+        status = self.status_tracker.status
         if read is None and read_error is None:
             read_error = status.reason or "state store not connected yet"
         store_ok = read is not None and status.state == "up"
@@ -1025,7 +975,7 @@ class ConnectionManager:
             cleanup_task_running=cleanup_running,
             periodic_cleanup_enabled=cfg.PERIODIC_CLEANUP_ENABLED,
             stale=census.ages.stale if census else None, very_old=census.ages.very_old if census else None,
-            store_available=store_ok, store_error=problem, bad_data=tuple(self._bad_data),
+            store_available=store_ok, store_error=problem, bad_data=self.status_tracker.bad_data,
             consecutive_errors=counters.consecutive_errors if counters else None,
             error_rate_window=(stats.window_error_rate(counters.recent_runs, now, cfg.ERROR_RATE_WINDOW_SECONDS) or 0.0)
             if counters else None,
@@ -1048,7 +998,7 @@ class ConnectionManager:
             configuration=self._configuration_view(),
             workers=workers,
             age_histogram=stats.age_histogram(census.older_than, census.ages.total) if census else [],
-            store_status=self._status,
+            store_status=self.status_tracker.status,
             health_rules=health.rule_rows(thresholds),
             admission=self.admission_source() if self.admission_source is not None else None,
             recent_events=read.events if read is not None else [],
@@ -1143,7 +1093,7 @@ class ConnectionManager:
     async def record_history(self) -> bool:
         """Take this interval's lease and write the fleet's sample (True: this worker wrote
         it; False: another worker did, or the store is in trouble: nothing is written then)."""
-        if not self._connected or not self.store_ok:
+        if not self.status_tracker.connected or not self.store_ok:
             return False
         snap = await self.monitoring_snapshot()
         if not snap.connection_stats.store_available:
