@@ -24,23 +24,32 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import inspect
 import logging
 import math
 import os
-import secrets
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from . import health, history, stats
 from .clock import StoreClock, age_query
 from .config import SSEConfig, describe_valid, fleet_settings, validation_warnings
 from .durations import DAY
+from .local_streams import (
+    CLOSE_REASONS,
+    MAX_CHANNEL,
+    MAX_CLIENT,
+    MAX_CONNECTION_ID,
+    MAX_USER_AGENT,
+    ActivitySource,
+    OnClose,
+    PodStats,
+    new_connection_id,
+)
+from .loops import cancel
 from .models import (
     ChannelsPage,
     ChannelSummary,
@@ -56,78 +65,25 @@ from .models import (
     MonitoringStats,
     ReapResult,
     StoreStatus,
-    Touch,
     TrendEvidence,
     WorkerHeartbeat,
     WorkerInfo,
 )
-from .store.base import FleetRead, FlushResult, StateStore, StoreUnavailable
+from .registry import COUNTS_MIN_FLUSHES, RESYNC_FLUSHES, SYNC_EVERY, Registry, activity_resolution, counts_interval
+from .store.base import FleetRead, StateStore, StoreUnavailable
 from .store_status import StoreStatusTracker
+
+# names other modules import from here (kept where they were before the parts moved out)
+__all__ = [
+    "CLOSE_REASONS", "COUNTS_MIN_FLUSHES", "MAX_CHANNEL", "MAX_CLIENT", "MAX_CONNECTION_ID", "MAX_USER_AGENT",
+    "RESYNC_FLUSHES", "SYNC_EVERY", "ActivitySource", "AdmissionSource", "Clock", "ConnectionManager", "OnClose",
+    "PodStats", "StateManager", "new_connection_id",
+]
 
 log = logging.getLogger("sse")
 
-OnClose = Callable[[], Awaitable[None] | None]
-COUNTS_MIN_FLUSHES = 30  # per-connection events/bytes go to the store at most every this many flushes
-SYNC_EVERY = 60  # flushes between full checks of this worker's set against the store
-RESYNC_FLUSHES = 2  # flushes after store trouble that reconcile (late-applied writes of a hang land in the first)
-MAX_CHANNEL = 256  # characters stored of client-controlled fields
-MAX_CLIENT = 256
-MAX_USER_AGENT = 256
-MAX_CONNECTION_ID = 128
 Clock = Callable[[], float]
 AdmissionSource = Callable[[], dict[str, Any] | None]  # admission control's counts, None when not in use
-
-
-def new_connection_id() -> str:
-    """12 URL-safe characters (72 random bits): unique across a fleet's live connections (a
-    collision among a million has odds of about 1e-10). Twelve is what fits Redis's smallest
-    string allocation (16 bytes with its header), once in each of the two sorted sets."""
-    return secrets.token_urlsafe(9)
-
-
-class ActivitySource(Protocol):
-    """A stream's own running totals, read by the manager at each flush instead of a
-    ``touch()`` per send (the tracked stream's hot path is then two integer additions).
-
-    ``events_sent`` / ``bytes_sent`` are counted into the store. ``progress`` is what
-    liveness is judged by: any change since the last flush is activity at the flush time.
-    A source that can see what the client really took (the kernel's send queue) reports
-    that; otherwise ``progress`` is simply ``bytes_sent``."""
-
-    events_sent: int
-    bytes_sent: int
-
-    @property
-    def progress(self) -> int: ...
-
-
-CLOSE_REASONS = ("client_gone", "stale", "removed_elsewhere", "operator", "shutdown", "max_lifetime",
-                 "send_timeout", "error", "other")
-
-
-@dataclass(frozen=True, slots=True)
-class PodStats:
-    """This process's own streams and counters (Prometheus: safe to ``sum()`` over pods)."""
-
-    connections: int
-    opened: int
-    closed: dict[str, int]  # by reason (CLOSE_REASONS)
-    events_sent: int
-    bytes_sent: int
-
-
-@dataclass(slots=True)
-class _Local:
-    record: ConnectionRecord
-    on_close: OnClose | None
-    last_touch: float = 0.0  # latest local activity, so a resync never re-registers a live stream as stale
-    activity: ActivitySource | None = None
-    seen_progress: int = 0  # activity.progress at the last flush
-    flushed_events: int = 0  # activity totals already counted into a store flush
-    flushed_bytes: int = 0
-    stored: bool = False  # the store confirmed it holds this connection
-    stored_activity: float = 0.0  # the activity time the store holds (rewritten only past the resolution)
-    sent: bool = False  # a registration was sent (its outcome may be unknown after a failure)
 
 
 class StateManager:
@@ -153,7 +109,7 @@ class ConnectionManager:
         use); :class:`core.admission.AdmissionMiddleware` and :class:`core.provider.SSEProvider`
         hand in :func:`core.admission.admission_in_use`."""
         self.store = store
-        self.config = config
+        self._config = config
         self.clock = clock
         self.host = host or socket.gethostname()
         self.pid = pid if pid is not None else os.getpid()
@@ -163,40 +119,15 @@ class ConnectionManager:
         self.state_manager = StateManager(store)
         self.fleet_clock = StoreClock(store, clock, follow_store=(clock is time.time) if store_clock is None else store_clock)
         self.status_tracker = StoreStatusTracker(clock)
-        self.status_tracker.on_trouble(self._trouble)
         self.started_at = clock()
-        self._local: dict[str, _Local] = {}
-        # batched activity since the last flush: id -> latest activity time; and per-connection
-        # [events, bytes] since the last counters flush (kept apart: touch() is on the hot path)
-        self._active: dict[str, float] = {}
-        self._counts: dict[str, list[int]] = {}
-        self._to_register: dict[str, _Local] = {}  # queued for the sync task
-        self._to_remove: set[str] = set()  # ids to remove from the store (retried until done)
-        self._wake = asyncio.Event()
-        # one future per waiting register()/unregister(), released when a batch holding its
-        # change lands (a waiter that timed out is simply skipped: never a removal from a
-        # shared future's callbacks, which is O(waiters) each and made a burst quadratic)
-        self._waiters: list[asyncio.Future[None]] = []
+        self.registry = Registry(store, config, clock=self.fleet_clock, status=self.status_tracker,
+                                 worker_id=self.worker_id, host=self.host, pid=self.pid, started_at=self.started_at,
+                                 observer=observer, cleanup_running=lambda: self.cleanup_task_running)
         self._cleanup_task: asyncio.Task[None] | None = None
-        self._sync_task: asyncio.Task[None] | None = None
         self._cleanup_lock = asyncio.Lock()
-        self._store_lock = asyncio.Lock()  # one writer of this worker's registry state at a time
-        self._resync_flushes = 0
-        self._lost_data = False  # the store lost our heartbeat: missing connections are re-registered
-        self._heartbeats = 0
-        self._flushes = 0
-        self._counts_sent_at = -math.inf  # clock() of the last flush that sent per-connection counts
         self._unrecorded: list[tuple[int, int, float, bool, float]] = []  # cleanup runs the store missed
-        self._started = False
-        self._flush_hooks: list[Callable[[], None]] = []
-        self._last_sync: tuple[int, int] = (0, 0)  # (phantoms removed, re-registered) by the last sync
         self.validation_warnings: list[str] = validation_warnings(config)
         self._config_seen: dict[str, str] = fleet_settings(config)
-        self._republish = False
-        self._opened = 0
-        self._closed: dict[str, int] = dict.fromkeys(CLOSE_REASONS, 0)
-        self._gone_events = 0  # totals of streams that ended (live ones are read from their sources)
-        self._gone_bytes = 0
         self._cond_since: dict[str, float] = {}  # rule type -> when its condition started holding (hysteresis)
         # fleet history (see "fleet history" below)
         self._history_task: asyncio.Task[None] | None = None
@@ -207,29 +138,32 @@ class ConnectionManager:
         self._history_cache = history.ColumnCache()  # raw-tier points already read (history())
         self._history_lock = asyncio.Lock()  # one cache update at a time
 
+    # -- settings -----------------------------------------------------------------------
+    @property
+    def config(self) -> SSEConfig:
+        return self._config
+
+    @config.setter
+    def config(self, cfg: SSEConfig) -> None:
+        """Judge by other settings from now on (an observer follows the fleet's published ones)."""
+        self._config = cfg
+        self.registry.config = cfg
+
     @property
     def activity_resolution(self) -> float:
         """Seconds within which the store's activity time of a streaming connection may lag
-        (``SSE_ACTIVITY_RESOLUTION_SECONDS``, default a tenth of the stale threshold): a
-        stream's activity is rewritten only when it moved by more, so Redis work per
-        streaming connection depends on the threshold, not on the event rate."""
-        r = self.config.ACTIVITY_RESOLUTION_SECONDS
-        return self.config.STALE_CONNECTION_THRESHOLD_SECONDS / 10.0 if r is None else r
+        (``SSE_ACTIVITY_RESOLUTION_SECONDS``, default a tenth of the stale threshold)."""
+        return activity_resolution(self.config)
 
     @property
     def counts_interval(self) -> float:
-        """Seconds between writes of each connection's events/bytes to the store: the stale
-        threshold, at least ``COUNTS_MIN_FLUSHES`` flush intervals (300 s at the defaults).
-        Rewriting a connection's record costs Redis several times an activity touch (and,
-        at the default threshold, more than all its activity touches together at half
-        the threshold), so like activity it follows the threshold, not the event rate; the
-        per-pod totals in ``/metrics`` are exact at every scrape."""
-        cfg = self.config
-        return max(COUNTS_MIN_FLUSHES * cfg.TOUCH_FLUSH_INTERVAL_SECONDS, cfg.STALE_CONNECTION_THRESHOLD_SECONDS)
+        """Seconds between writes of each connection's events/bytes to the store (the stale
+        threshold, at least ``COUNTS_MIN_FLUSHES`` flush intervals)."""
+        return counts_interval(self.config)
 
     def counts_due(self) -> bool:
         """True when the next periodic flush should send the per-connection counts."""
-        return self.clock() - self._counts_sent_at >= self.counts_interval
+        return self.registry.counts_due()
 
     # -- clocks -----------------------------------------------------------------------
     def now(self) -> float:
@@ -254,14 +188,11 @@ class ConnectionManager:
     def store_ok(self) -> bool:
         return self.status_tracker.ok
 
-    def _trouble(self) -> None:
-        self._resync_flushes = RESYNC_FLUSHES
-
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
         """Start: never waits long on the store. An observer (sse-dash) needs the store and
         raises StoreUnavailable; a worker connects in the background and serves at once."""
-        if self._started:
+        if self.registry.started:
             return
         if self.validation_warnings:
             log.warning("SSE configuration validation warnings: %s", "; ".join(self.validation_warnings))
@@ -271,67 +202,42 @@ class ConnectionManager:
             await self.store.start()
             self.status_tracker.connected = True
             self.status_tracker.mark_ok()
-            self._started = True
+            self.registry.started = True
             return
-        self._started = True
+        self.registry.started = True
         try:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
             # arrives as the inner call completes
             async with asyncio.timeout(min(self.config.REDIS_TIMEOUT_SECONDS, 0.5)):
-                await self._connect()
+                await self.registry.connect()
         except (StoreUnavailable, TimeoutError) as exc:  # serve anyway: streams must not depend on Redis
             self.status_tracker.mark_unavailable(exc if isinstance(exc, StoreUnavailable)
                                    else StoreUnavailable("state store did not answer at start", "unreachable"))
-        self._sync_task = asyncio.create_task(self._sync_loop(), name="sse-store-sync")
+        self.registry.loop.start()
         if self.config.PERIODIC_CLEANUP_ENABLED:
             self.start_periodic_cleanup()
         if self.config.HISTORY_ENABLED:
             self._history_task = asyncio.create_task(self._history_loop(), name="sse-history")
-
-    async def _connect(self) -> None:
-        """Connect, publish the fleet settings and send the first heartbeat."""
-        await self.store.start()
-        self.status_tracker.connected = True
-        await self.store.publish_config(fleet_settings(self.config))
-        await self.flush_touches(counters=False)
 
     def start_periodic_cleanup(self) -> None:
         if self._cleanup_task is None or self._cleanup_task.done():
             self._cleanup_task = asyncio.create_task(self._cleanup_loop(), name="sse-periodic-cleanup")
 
     async def stop_periodic_cleanup(self) -> None:
-        await _cancel(self._cleanup_task)
+        await cancel(self._cleanup_task)
         self._cleanup_task = None
 
     async def stop(self, *, close_streams: bool = True) -> None:
         """Graceful shutdown: unregister every local connection, forget this worker, close the store."""
-        if not self._started:
+        if not self.registry.started:
             return
         await self.stop_periodic_cleanup()
-        await _cancel(self._history_task)
+        await cancel(self._history_task)
         self._history_task = None
-        await _cancel(self._sync_task)
-        self._sync_task = None
-        local = list(self._local.items())
-        self._local.clear()
-        self._active.clear()
-        self._counts.clear()
-        self._to_register.clear()
-        for _, entry in local:
-            self._ended(entry, "shutdown")
-            if close_streams:
-                await self._close_stream(entry)
-        try:
-            if not self.observer and self.status_tracker.connected:
-                # everything this worker still holds, in batches of 1,000 per Lua call
-                # (not one round trip per connection), then its heartbeat
-                while (await self.store.reap_worker(self.worker_id, 1000, self.worker_id))[1] > 0:
-                    pass
-                await self.store.forget_worker(self.worker_id)
-        except StoreUnavailable as exc:
-            log.warning("SSE shutdown could not unregister %d connections: %s", len(local), exc)
+        await self.registry.loop.stop()
+        await self.registry.leave(close_streams=close_streams)
         await self.store.close()
-        self._started = False
+        self.registry.started = False
 
     @property
     def cleanup_task_running(self) -> bool:
@@ -339,12 +245,11 @@ class ConnectionManager:
 
     @property
     def local_connection_count(self) -> int:
-        return len(self._local)
+        return len(self.registry.local)
 
     def local_connection_ids(self) -> list[str]:
-        return list(self._local)
+        return list(self.registry.local)
 
-    # -- registry ---------------------------------------------------------------------
     async def register(self, connection_id: str | None = None, *, channel: str = "default",
                        client_address: str = "", user_agent: str = "",
                        on_close: OnClose | None = None, activity: ActivitySource | None = None) -> ConnectionRecord:
@@ -354,134 +259,30 @@ class ConnectionManager:
 
         ``activity``: the stream's running ``events_sent``/``bytes_sent`` totals, read at
         every flush (then the stream need not call :meth:`touch`)."""
-        now = self.now()
-        record = ConnectionRecord(
-            connection_id=(connection_id or new_connection_id())[:MAX_CONNECTION_ID], worker_id=self.worker_id,
-            host=self.host, pid=self.pid, channel=channel[:MAX_CHANNEL], client_address=client_address[:MAX_CLIENT],
-            user_agent=user_agent[:MAX_USER_AGENT], connected_at=now, last_activity=now,
-        )
-        entry = _Local(record, on_close)
-        if activity is not None:
-            entry.activity = activity
-            entry.seen_progress = activity.progress
-            entry.flushed_events, entry.flushed_bytes = activity.events_sent, activity.bytes_sent
-        self._local[record.connection_id] = entry
-        self._to_register[record.connection_id] = entry
-        self._opened += 1
-        await self._kick(self.config.REGISTER_WAIT_SECONDS)
-        return record
-
-    async def _kick(self, wait: float) -> None:
-        """Wake the sync task and wait (bounded) for its next batch to land."""
-        if self._sync_task is None:  # not started (or stopped): write directly
-            if self._started or self.observer:
-                await self._send_queued()
-            return
-        self._wake.set()
-        if wait <= 0:
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
-        try:
-            async with asyncio.timeout(wait):
-                await fut
-        except TimeoutError:
-            pass
+        return await self.registry.register(connection_id, channel=channel, client_address=client_address,
+                                            user_agent=user_agent, on_close=on_close, activity=activity)
 
     def touch(self, connection_id: str, events: int = 1, bytes_sent: int = 0) -> None:
         """A send or ping succeeded. Cheap (called for every event): two dict updates;
         the store hears of it at the next flush."""
-        if connection_id not in self._local:
-            return
-        self._active[connection_id] = self.now()
-        if events or bytes_sent:
-            c = self._counts.get(connection_id)
-            if c is None:
-                self._counts[connection_id] = [events, bytes_sent]
-            else:
-                c[0] += events
-                c[1] += bytes_sent
-
-    def _ended(self, entry: _Local | None, reason: str) -> None:
-        if entry is None:
-            return
-        self._closed[reason if reason in self._closed else "other"] += 1
-        src = entry.activity
-        if src is not None:
-            self._gone_events += src.events_sent
-            self._gone_bytes += src.bytes_sent
+        self.registry.touch(connection_id, events, bytes_sent)
 
     def pod_stats(self) -> PodStats:
-        ev, by = self._gone_events, self._gone_bytes
-        for e in self._local.values():
-            if e.activity is not None:
-                ev += e.activity.events_sent
-                by += e.activity.bytes_sent
-        return PodStats(connections=len(self._local), opened=self._opened, closed=dict(self._closed),
-                        events_sent=ev, bytes_sent=by)
+        return self.registry.local.pod_stats()
 
     async def unregister(self, connection_id: str, reason: str = "client_gone") -> bool:
         """Forget a stream (client gone, server shutdown, error; ``reason`` one of
         CLOSE_REASONS). True when the store no longer holds it on return (it is removed in
         the background otherwise)."""
-        entry = self._local.pop(connection_id, None)
-        self._ended(entry, reason)
-        self._active.pop(connection_id, None)
-        self._counts.pop(connection_id, None)
-        queued = self._to_register.pop(connection_id, None)
-        if queued is not None and not queued.sent:
-            return True  # never reached the store
-        self._to_remove.add(connection_id)
-        del entry
-        await self._kick(self.config.REGISTER_WAIT_SECONDS)
-        return connection_id not in self._to_remove
-
-    async def _send_queued(self) -> None:
-        """Send queued removals and registrations (one call each, batched)."""
-        async with self._store_lock:
-            await self._send_queued_locked()
-
-    async def _send_queued_locked(self) -> None:
-        # the waiters queued so far: their changes are in this batch (later ones wait for the next)
-        waiters, self._waiters = self._waiters, []
-        try:
-            if self._to_remove:
-                ids = list(self._to_remove)
-                await self.store.unregister_many(ids)
-                self._to_remove.difference_update(ids)
-            if self._to_register:
-                batch = list(self._to_register.values())
-                for e in batch:
-                    e.sent = True
-                records = [self._current_record(e) for e in batch]
-                await self.store.register_many(records)
-                for e, r in zip(batch, records, strict=True):
-                    cid = e.record.connection_id
-                    if self._to_register.get(cid) is e:
-                        del self._to_register[cid]
-                    e.stored = True
-                    e.stored_activity = max(e.stored_activity, r.last_activity)
-            self.status_tracker.mark_ok()
-        except StoreUnavailable as exc:
-            self.status_tracker.mark_unavailable(exc)
-        finally:
-            _release(waiters)
+        return await self.registry.unregister(connection_id, reason)
 
     def add_flush_hook(self, hook: Callable[[], None]) -> None:
         """Run ``hook()`` at the start of every flush, before the streams' ``progress`` is
         read (one refresh for all streams, e.g. one read of the kernel's socket table)."""
-        self._flush_hooks.append(hook)
+        self.registry.add_flush_hook(hook)
 
     def remove_flush_hook(self, hook: Callable[[], None]) -> None:
-        if hook in self._flush_hooks:
-            self._flush_hooks.remove(hook)
-
-    def _run_flush_hooks(self) -> None:
-        for hook in self._flush_hooks:
-            try:
-                hook()
-            except Exception:
-                log.exception("SSE flush hook failed")
+        self.registry.remove_flush_hook(hook)
 
     async def flush_touches(self, *, counters: bool = True) -> None:
         """Send queued registrations, batched activity and the heartbeat; after store
@@ -492,177 +293,12 @@ class ConnectionManager:
         counts stay batched here: the periodic flush sends counts every
         :attr:`counts_interval` seconds, so a streaming fleet costs Redis per connection
         what its stale threshold asks, not what its event rate would."""
-        async with self._store_lock:
-            await self._flush_locked(counters)
-
-    async def _flush_locked(self, counters: bool) -> None:
-        if self._to_register or self._to_remove:
-            await self._send_queued_locked()
-        active, self._active = self._active, {}
-        counts: dict[str, list[int]] = {}
-        if counters:
-            counts, self._counts = self._counts, {}
-            self._counts_sent_at = self.clock()
-        self._run_flush_hooks()
-        self._pull_activity(active, counts if counters else None)
-        resolution = self.activity_resolution
-        pending: dict[str, Touch] = {}
-        for cid, at in active.items():
-            entry = self._local.get(cid)
-            if entry is None:
-                continue
-            entry.last_touch = at
-            c = counts.pop(cid, None)
-            if entry.stored:
-                if c:
-                    pending[cid] = Touch(at, c[0], c[1])
-                elif at - entry.stored_activity >= resolution:
-                    pending[cid] = Touch(at)
-                # else the store's time is within the declared resolution: nothing to write
-            elif c:
-                self._counts.setdefault(cid, [0, 0])[:] = c  # counted once it is stored
-        for cid, c in counts.items():  # counts of connections with no activity since the last flush
-            entry = self._local.get(cid)
-            if entry is not None and entry.stored:
-                pending[cid] = Touch(max(entry.last_touch, entry.record.last_activity), c[0], c[1])
-            elif entry is not None:
-                self._counts[cid] = c
-        try:
-            closed_first: list[str] = []
-            if self._resync_flushes:
-                # the store was in trouble since the last good flush and may have lost or
-                # late-applied our writes: agree with it first, so the touches below land
-                closed_first = await self._sync_locked()
-            res = await self._heartbeat(pending)
-            missing = [c for c in res.unknown if (e := self._local.get(c)) is not None and e.stored]
-            lost = (not res.existed and self._heartbeats > 1)
-            if lost:
-                # our heartbeat vanished: Redis lost its data, or a fleet-mate reaped us as dead
-                log.warning("SSE worker %s was missing from the store; resyncing its connections", self.worker_id)
-                self._lost_data = True
-            stored = sum(1 for e in self._local.values() if e.stored)
-            if (lost or missing or res.held != stored
-                    or (self._flushes and self._flushes % SYNC_EVERY == 0)):
-                if lost:
-                    for lost_id in res.unknown:  # their touches were lost with the data: send again next flush
-                        t = pending.get(lost_id)
-                        if t is not None:
-                            self._requeue(lost_id, t)
-                missing = await self._sync_locked()
-            missing.extend(closed_first)
-            self._resync_flushes = max(self._resync_flushes - 1, 0)
-            self._lost_data = False
-        except StoreUnavailable as exc:
-            # keep the activity for the next flush (newer touches win, counts add up)
-            for cid, t in pending.items():
-                self._requeue(cid, t)
-            self.status_tracker.mark_unavailable(exc)
-            return
-        self.status_tracker.mark_ok()
-        for cid, t in pending.items():
-            entry = self._local.get(cid)
-            if entry is not None and t.at > entry.stored_activity:
-                entry.stored_activity = t.at
-        if missing:
-            # removed elsewhere (another worker's cleanup, an operator): close our side too
-            for cid in dict.fromkeys(missing):
-                entry = self._local.pop(cid, None)
-                if entry is not None:
-                    self._ended(entry, "removed_elsewhere")
-                    await self._close_stream(entry)
-
-    async def _sync_locked(self) -> list[str]:
-        """The reconcile step (caller holds the store lock). Returns ids removed elsewhere."""
-        held = list(self._local)
-        phantoms, absent = await self.store.sync_worker(self.worker_id, held)
-        trouble = self._resync_flushes > 0 or self._lost_data
-        readd, removed_elsewhere = [], []
-        for cid in absent:
-            e = self._local.get(cid)
-            if e is None:
-                continue
-            if trouble or not e.stored:
-                readd.append(e)
-            else:
-                removed_elsewhere.append(cid)
-        if readd:
-            records = [self._current_record(e) for e in readd]
-            await self.store.register_many(records)
-            for e, r in zip(readd, records, strict=True):
-                e.stored = e.sent = True
-                e.stored_activity = r.last_activity
-                self._to_register.pop(e.record.connection_id, None)
-        if phantoms or readd:
-            log.warning("SSE registry sync for worker %s: removed %d phantom(s), re-registered %d live connection(s)",
-                        self.worker_id, phantoms, len(readd))
-        self._last_sync = (phantoms, len(readd))
-        return removed_elsewhere
-
-    def _current_record(self, e: _Local) -> ConnectionRecord:
-        """The record to (re-)register: its latest local activity, so a stream that was
-        active while the store was away is never registered as stale."""
-        seen = max(e.last_touch, self._active.get(e.record.connection_id, 0.0))
-        r = e.record
-        return r.model_copy(update={"last_activity": seen}) if seen > r.last_activity else r
-
-    def _requeue(self, cid: str, t: Touch) -> None:
-        self._active[cid] = max(t.at, self._active.get(cid, t.at))
-        if t.events or t.bytes:
-            cur = self._counts.setdefault(cid, [0, 0])
-            cur[0] += t.events
-            cur[1] += t.bytes
+        await self.registry.flush(counters=counters)
 
     async def resync(self) -> int:
         """Put every live local connection back into the store (after it lost them) and
         drop phantoms. Returns how many were re-registered."""
-        async with self._store_lock:
-            self._lost_data = True
-            try:
-                closed = await self._sync_locked()
-            finally:
-                self._lost_data = False
-            assert not closed
-            return self._last_sync[1]
-
-    def _pull_activity(self, active: dict[str, float], counts: dict[str, list[int]] | None) -> None:
-        """Fold the streams' own totals into this flush: a stream that made progress since
-        the last flush is active now; with ``counts``, the events/bytes not yet counted."""
-        now: float | None = None  # read once, and only if some stream sent anything
-        for cid, entry in self._local.items():
-            src = entry.activity
-            if src is None:
-                continue
-            pr = src.progress
-            if pr != entry.seen_progress:
-                entry.seen_progress = pr
-                if now is None:
-                    now = self.now()
-                if active.get(cid, 0.0) < now:
-                    active[cid] = now
-            if counts is not None:
-                ev, by = src.events_sent, src.bytes_sent
-                d_ev, d_by = ev - entry.flushed_events, by - entry.flushed_bytes
-                if d_ev or d_by:
-                    entry.flushed_events, entry.flushed_bytes = ev, by
-                    c = counts.get(cid)
-                    if c is None:
-                        counts[cid] = [d_ev, d_by]
-                    else:
-                        c[0] += d_ev
-                        c[1] += d_by
-
-    async def _heartbeat(self, touches: dict[str, Touch] | None = None) -> FlushResult:
-        """Send batched touches and the heartbeat in one round trip; measure the store's clock."""
-        if self.observer:
-            return FlushResult(unknown=(await self.store.touch_many(touches) if touches else []), existed=True, held=0)
-        t0 = self.clock()
-        hb = WorkerHeartbeat(worker_id=self.worker_id, host=self.host, pid=self.pid,
-                             connections=len(self._local), heartbeat_at=t0 + self.fleet_clock.offset,
-                             started_at=self.started_at + self.fleet_clock.offset, cleanup_running=self.cleanup_task_running)
-        result = await self.store.flush(touches or {}, hb, self.config.WORKER_HEARTBEAT_TTL_SECONDS)
-        self.fleet_clock.measured(t0, self.clock(), result.server_time)
-        self._heartbeats += 1
-        return result
+        return await self.registry.resync()
 
     # -- cleanup ----------------------------------------------------------------------
     async def cleanup_stale_connections(self, batch_size: int | None = None) -> int:
@@ -773,25 +409,10 @@ class ConnectionManager:
         """Close the local streams among ``removed``; returns how many could not be closed."""
         failed = 0
         for cid in removed:
-            self._active.pop(cid, None)
-            self._counts.pop(cid, None)
-            entry = self._local.pop(cid, None)
-            self._ended(entry, "stale")
-            if entry is not None and not await self._close_stream(entry):
+            entry = self.registry.drop(cid, "stale")
+            if entry is not None and not await self.registry.local.close(entry):
                 failed += 1
         return failed
-
-    async def _close_stream(self, entry: _Local) -> bool:
-        if entry.on_close is None:
-            return True
-        try:
-            res = entry.on_close()
-            if inspect.isawaitable(res):
-                await res
-            return True
-        except Exception:
-            log.exception("SSE cleanup could not close stream %s", entry.record.connection_id)
-            return False
 
     async def _cleanup_loop(self) -> None:
         while True:
@@ -820,58 +441,6 @@ class ConnectionManager:
                 return
             await asyncio.sleep(min(left, 1.0))
 
-    async def _sync_loop(self) -> None:
-        """The one task that writes this worker's registry state: queued registrations and
-        removals as soon as they come (batched), a flush every TOUCH_FLUSH_INTERVAL, and
-        (re)connecting to the store in the background."""
-        loop = asyncio.get_running_loop()
-        next_flush = loop.time() + self.config.TOUCH_FLUSH_INTERVAL_SECONDS
-        while True:
-            try:
-                timeout = max(next_flush - loop.time(), 0.0)
-                if not (self._to_register or self._to_remove) or not self.status_tracker.connected:
-                    try:
-                        async with asyncio.timeout(timeout):
-                            await self._wake.wait()
-                    except TimeoutError:
-                        pass
-                self._wake.clear()
-                if not self.status_tracker.connected:
-                    if loop.time() >= next_flush:
-                        next_flush = loop.time() + self.config.TOUCH_FLUSH_INTERVAL_SECONDS
-                        try:
-                            await self._connect()
-                            log.warning("SSE state store connected (%d local connections registered)", len(self._local))
-                        except StoreUnavailable as exc:
-                            self.status_tracker.mark_unavailable(exc)
-                    else:
-                        self._release_waiters()
-                    continue
-                if self._republish:
-                    self._republish = False
-                    await self.store.publish_config(fleet_settings(self.config))
-                if loop.time() >= next_flush:
-                    next_flush = loop.time() + self.config.TOUCH_FLUSH_INTERVAL_SECONDS
-                    self._flushes += 1
-                    await self.flush_touches(counters=self.counts_due())
-                elif self._to_register or self._to_remove:
-                    if self.store_ok:
-                        await self._send_queued()
-                    else:
-                        self._release_waiters()  # store in trouble: retry at the next flush, don't hold streams
-                        await asyncio.sleep(min(timeout, 0.05))
-            except asyncio.CancelledError:
-                raise
-            except StoreUnavailable as exc:
-                self.status_tracker.mark_unavailable(exc)
-            except Exception:
-                log.exception("SSE store sync failed")
-                await asyncio.sleep(0.1)
-
-    def _release_waiters(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        _release(waiters)
-
     # -- one connection, one worker ----------------------------------------------------
     async def connection(self, connection_id: str) -> ConnectionRecord | None:
         return await self.store.get_connection(connection_id)
@@ -880,15 +449,11 @@ class ConnectionManager:
         """Remove one connection from the registry and close its stream: here at once when
         this worker holds it, otherwise its worker closes it at its next flush."""
         rec = await self.store.get_connection(connection_id)
-        entry = self._local.pop(connection_id, None)
-        self._ended(entry, "operator")
-        self._to_register.pop(connection_id, None)
+        entry = self.registry.drop(connection_id, "operator", dequeue=True)
         removed = await self.store.unregister(connection_id)
         closed = False
         if entry is not None:
-            self._active.pop(connection_id, None)
-            self._counts.pop(connection_id, None)
-            closed = await self._close_stream(entry)
+            closed = await self.registry.local.close(entry)
         if removed or closed:
             await self._event("disconnect", f"connection {connection_id[:40]} disconnected by an operator", 1,
                               rec.worker_id if rec else self.worker_id)
@@ -1041,8 +606,7 @@ class ConnectionManager:
             log.warning("SSE configuration validation warnings: %s", "; ".join(self.validation_warnings))
         else:
             log.info("SSE configuration validated successfully: %s", describe_valid(self.config))
-        self._republish = True
-        self._wake.set()
+        self.registry.republish()
 
     def _configuration_view(self) -> ConfigurationView:
         cfg = self.config
@@ -1054,8 +618,8 @@ class ConnectionManager:
             very_old_seconds=cfg.VERY_OLD_SECONDS, worker_heartbeat_ttl_seconds=cfg.WORKER_HEARTBEAT_TTL_SECONDS,
             touch_flush_interval_seconds=cfg.TOUCH_FLUSH_INTERVAL_SECONDS,
             error_rate_window_seconds=cfg.ERROR_RATE_WINDOW_SECONDS,
-            activity_resolution_seconds=self.activity_resolution,
-            counts_interval_seconds=self.counts_interval,
+            activity_resolution_seconds=activity_resolution(cfg),
+            counts_interval_seconds=counts_interval(cfg),
         )
 
     async def get_detailed_monitoring_stats(self) -> dict[str, Any]:
@@ -1223,19 +787,3 @@ class ConnectionManager:
             except Exception:
                 log.exception("SSE history recorder failed")
                 await asyncio.sleep(1.0)
-
-
-async def _cancel(task: asyncio.Task[Any] | None) -> None:
-    if task is None or task.done():
-        return
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
-
-
-def _release(waiters: list[asyncio.Future[None]]) -> None:
-    for fut in waiters:
-        if not fut.done():  # done: it timed out (cancelled)
-            fut.set_result(None)

@@ -151,7 +151,7 @@ async def test_dead_worker_is_reaped_and_mismatch_clears(make_manager, clock):
     assert s["connection_stats"]["redis_connection_counters"] == 2
     assert "connection_mismatch" not in [a["type"] for a in s["health_indicators"]["alerts"]]
     assert [w["worker_id"] for w in s["workers"]] == ["survivor"]
-    dead._local.clear()  # it "crashed": nothing of it to unregister at teardown
+    dead.registry.local.clear()  # it "crashed": nothing of it to unregister at teardown
 
 
 async def test_periodic_cleanup_task_runs_and_logs(make_manager, clock, caplog):

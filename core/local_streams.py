@@ -1,0 +1,185 @@
+"""The streams this process serves: their records, how to close them, what they sent.
+
+PURE bookkeeping (no store, no clock of its own): :class:`LocalStreams` is the id -> stream
+table the registry writes behind to the store, with the process's own counters (opened,
+closed by reason, events and bytes: the ``sse_pod_*`` metrics, safe to ``sum()`` over
+pods), and what one flush writes of the streams' activity.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from .models import ConnectionRecord, Touch
+
+__all__ = ["CLOSE_REASONS", "ActivitySource", "LocalStream", "LocalStreams", "OnClose", "PodStats", "new_connection_id"]
+
+log = logging.getLogger("sse")
+
+OnClose = Callable[[], Awaitable[None] | None]
+MAX_CHANNEL = 256  # characters stored of client-controlled fields
+MAX_CLIENT = 256
+MAX_USER_AGENT = 256
+MAX_CONNECTION_ID = 128
+CLOSE_REASONS = ("client_gone", "stale", "removed_elsewhere", "operator", "shutdown", "max_lifetime",
+                 "send_timeout", "error", "other")
+
+
+def new_connection_id() -> str:
+    """12 URL-safe characters (72 random bits): unique across a fleet's live connections (a
+    collision among a million has odds of about 1e-10). Twelve is what fits Redis's smallest
+    string allocation (16 bytes with its header), once in each of the two sorted sets."""
+    return secrets.token_urlsafe(9)
+
+
+class ActivitySource(Protocol):
+    """A stream's own running totals, read by the manager at each flush instead of a
+    ``touch()`` per send (the tracked stream's hot path is then two integer additions).
+
+    ``events_sent`` / ``bytes_sent`` are counted into the store. ``progress`` is what
+    liveness is judged by: any change since the last flush is activity at the flush time.
+    A source that can see what the client really took (the kernel's send queue) reports
+    that; otherwise ``progress`` is simply ``bytes_sent``."""
+
+    events_sent: int
+    bytes_sent: int
+
+    @property
+    def progress(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PodStats:
+    """This process's own streams and counters (Prometheus: safe to ``sum()`` over pods)."""
+
+    connections: int
+    opened: int
+    closed: dict[str, int]  # by reason (CLOSE_REASONS)
+    events_sent: int
+    bytes_sent: int
+
+
+@dataclass(slots=True)
+class LocalStream:
+    """One stream this process serves, and what the store has heard of it."""
+
+    record: ConnectionRecord
+    on_close: OnClose | None
+    last_touch: float = 0.0  # latest local activity, so a resync never re-registers a live stream as stale
+    activity: ActivitySource | None = None
+    seen_progress: int = 0  # activity.progress at the last flush
+    flushed_events: int = 0  # activity totals already counted into a store flush
+    flushed_bytes: int = 0
+    stored: bool = False  # the store confirmed it holds this connection
+    stored_activity: float = 0.0  # the activity time the store holds (rewritten only past the resolution)
+    sent: bool = False  # a registration was sent (its outcome may be unknown after a failure)
+
+
+class LocalStreams(dict[str, LocalStream]):
+    """connection id -> :class:`LocalStream`, plus the counters of streams that ended."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = 0
+        self.closed: dict[str, int] = dict.fromkeys(CLOSE_REASONS, 0)
+        self.gone_events = 0  # totals of streams that ended (live ones are read from their sources)
+        self.gone_bytes = 0
+
+    def add(self, entry: LocalStream) -> None:
+        self[entry.record.connection_id] = entry
+        self.opened += 1
+
+    def ended(self, entry: LocalStream | None, reason: str) -> None:
+        """Count a stream that left the table (``reason``: one of CLOSE_REASONS, else "other")."""
+        if entry is None:
+            return
+        self.closed[reason if reason in self.closed else "other"] += 1
+        src = entry.activity
+        if src is not None:
+            self.gone_events += src.events_sent
+            self.gone_bytes += src.bytes_sent
+
+    def pod_stats(self) -> PodStats:
+        ev, by = self.gone_events, self.gone_bytes
+        for e in self.values():
+            if e.activity is not None:
+                ev += e.activity.events_sent
+                by += e.activity.bytes_sent
+        return PodStats(connections=len(self), opened=self.opened, closed=dict(self.closed),
+                        events_sent=ev, bytes_sent=by)
+
+    def pull_activity(self, active: dict[str, float], counts: dict[str, list[int]] | None,
+                      now: Callable[[], float]) -> None:
+        """Fold the streams' own totals into a flush: a stream that made progress since
+        the last flush is active ``now()``; with ``counts``, the events/bytes not yet counted."""
+        t: float | None = None  # read once, and only if some stream sent anything
+        for cid, entry in self.items():
+            src = entry.activity
+            if src is None:
+                continue
+            pr = src.progress
+            if pr != entry.seen_progress:
+                entry.seen_progress = pr
+                if t is None:
+                    t = now()
+                if active.get(cid, 0.0) < t:
+                    active[cid] = t
+            if counts is not None:
+                ev, by = src.events_sent, src.bytes_sent
+                d_ev, d_by = ev - entry.flushed_events, by - entry.flushed_bytes
+                if d_ev or d_by:
+                    entry.flushed_events, entry.flushed_bytes = ev, by
+                    c = counts.get(cid)
+                    if c is None:
+                        counts[cid] = [d_ev, d_by]
+                    else:
+                        c[0] += d_ev
+                        c[1] += d_by
+
+    def touches(self, active: dict[str, float], counts: dict[str, list[int]],
+                resolution: float) -> tuple[dict[str, Touch], dict[str, list[int]]]:
+        """What one flush writes of the batched ``active`` times and ``counts`` (emptied):
+        a stored stream's counts, and its activity when it moved past ``resolution`` from
+        what the store holds. Returns (touches, counts of streams not stored yet)."""
+        pending: dict[str, Touch] = {}
+        unstored: dict[str, list[int]] = {}
+        for cid, at in active.items():
+            entry = self.get(cid)
+            if entry is None:
+                continue
+            entry.last_touch = at
+            c = counts.pop(cid, None)
+            if entry.stored:
+                if c:
+                    pending[cid] = Touch(at, c[0], c[1])
+                elif at - entry.stored_activity >= resolution:
+                    pending[cid] = Touch(at)
+                # else the store's time is within the declared resolution: nothing to write
+            elif c:
+                unstored[cid] = c
+        for cid, c in counts.items():  # counts of connections with no activity since the last flush
+            entry = self.get(cid)
+            if entry is not None and entry.stored:
+                pending[cid] = Touch(max(entry.last_touch, entry.record.last_activity), c[0], c[1])
+            elif entry is not None:
+                unstored[cid] = c
+        return pending, unstored
+
+    @staticmethod
+    async def close(entry: LocalStream) -> bool:
+        """Close the stream (its ``on_close``); False when that failed (logged)."""
+        if entry.on_close is None:
+            return True
+        try:
+            res = entry.on_close()
+            if inspect.isawaitable(res):
+                await res
+            return True
+        except Exception:
+            log.exception("SSE cleanup could not close stream %s", entry.record.connection_id)
+            return False

@@ -1,0 +1,45 @@
+"""One named background task of a manager's part: started once, cancelled and awaited.
+
+The registry's writer (``sse-store-sync``), the periodic cleanup (``sse-periodic-cleanup``)
+and the history recorder (``sse-history``) each run in one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+__all__ = ["BackgroundLoop", "cancel"]
+
+
+class BackgroundLoop:
+    """``body()`` in a task named ``name`` (it runs until cancelled)."""
+
+    def __init__(self, name: str, body: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self.name = name
+        self.body = body
+        self.task: asyncio.Task[None] | None = None
+
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def start(self) -> None:
+        """Start it on the running loop unless it runs already."""
+        if not self.running():
+            self.task = asyncio.create_task(self.body(), name=self.name)
+
+    async def stop(self) -> None:
+        """Cancel it and wait until it ended."""
+        await cancel(self.task)
+        self.task = None
+
+
+async def cancel(task: asyncio.Task[Any] | None) -> None:
+    if task is None or task.done():
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
