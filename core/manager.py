@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import health, history, stats
+from .cleanup import Cleanup
 from .clock import StoreClock, age_query
 from .config import SSEConfig, describe_valid, fleet_settings, validation_warnings
 from .durations import DAY
@@ -60,7 +61,6 @@ from .models import (
     ConnectionRecord,
     ConnectionStats,
     DisconnectResult,
-    FleetEvent,
     HistorySeries,
     MonitoringStats,
     ReapResult,
@@ -122,10 +122,12 @@ class ConnectionManager:
         self.started_at = clock()
         self.registry = Registry(store, config, clock=self.fleet_clock, status=self.status_tracker,
                                  worker_id=self.worker_id, host=self.host, pid=self.pid, started_at=self.started_at,
-                                 observer=observer, cleanup_running=lambda: self.cleanup_task_running)
-        self._cleanup_task: asyncio.Task[None] | None = None
-        self._cleanup_lock = asyncio.Lock()
-        self._unrecorded: list[tuple[int, int, float, bool, float]] = []  # cleanup runs the store missed
+                                 observer=observer)
+        self.cleaner = Cleanup(store, config, clock=self.fleet_clock, status=self.status_tracker,
+                               registry=self.registry, worker_id=self.worker_id, check_config=self.check_config)
+        # the heartbeat says whether the periodic cleanup runs: the one tie from the registry
+        # back to the cleanup (which needs the registry), made once both exist
+        self.registry.cleanup_running = self.cleaner.loop.running
         self.validation_warnings: list[str] = validation_warnings(config)
         self._config_seen: dict[str, str] = fleet_settings(config)
         self._cond_since: dict[str, float] = {}  # rule type -> when its condition started holding (hysteresis)
@@ -148,6 +150,7 @@ class ConnectionManager:
         """Judge by other settings from now on (an observer follows the fleet's published ones)."""
         self._config = cfg
         self.registry.config = cfg
+        self.cleaner.config = cfg
 
     @property
     def activity_resolution(self) -> float:
@@ -220,12 +223,10 @@ class ConnectionManager:
             self._history_task = asyncio.create_task(self._history_loop(), name="sse-history")
 
     def start_periodic_cleanup(self) -> None:
-        if self._cleanup_task is None or self._cleanup_task.done():
-            self._cleanup_task = asyncio.create_task(self._cleanup_loop(), name="sse-periodic-cleanup")
+        self.cleaner.loop.start()
 
     async def stop_periodic_cleanup(self) -> None:
-        await cancel(self._cleanup_task)
-        self._cleanup_task = None
+        await self.cleaner.loop.stop()
 
     async def stop(self, *, close_streams: bool = True) -> None:
         """Graceful shutdown: unregister every local connection, forget this worker, close the store."""
@@ -241,8 +242,9 @@ class ConnectionManager:
 
     @property
     def cleanup_task_running(self) -> bool:
-        return self._cleanup_task is not None and not self._cleanup_task.done()
+        return self.cleaner.loop.running()
 
+    # -- registry (core.registry) -----------------------------------------------------
     @property
     def local_connection_count(self) -> int:
         return len(self.registry.local)
@@ -300,185 +302,32 @@ class ConnectionManager:
         drop phantoms. Returns how many were re-registered."""
         return await self.registry.resync()
 
-    # -- cleanup ----------------------------------------------------------------------
+    # -- cleanup (core.cleanup) ---------------------------------------------------------
     async def cleanup_stale_connections(self, batch_size: int | None = None) -> int:
         """Remove stale connections (and those of dead workers) in batches; returns how many."""
         return (await self.run_cleanup(batch_size)).cleaned
 
     async def run_cleanup(self, batch_size: int | None = None, *, periodic: bool = False) -> CleanupResult:
         """One cleanup run with its full result. Raises StoreUnavailable if the store fails."""
-        batch = self.config.CLEANUP_BATCH_SIZE if batch_size is None else int(batch_size)
-        if batch <= 0:
-            raise ValueError("batch_size must be a positive integer")
-        async with self._cleanup_lock:
-            return await self._cleanup(batch, periodic)
+        return await self.cleaner.run(batch_size, periodic=periodic)
 
     @property
     def cleanup_in_progress(self) -> bool:
-        return self._cleanup_lock.locked()
-
-    async def _reap(self, worker_id: str, batch: int) -> tuple[int, bool]:
-        """Reap one dead worker under a lease; (connections removed, this call forgot it)."""
-        removed = 0
-        while True:
-            n, left = await self.store.reap_worker(worker_id, batch, self.worker_id)
-            removed += n
-            if left < 0:
-                return removed, False  # another worker is reaping it
-            if left == 0:
-                break
-        return removed, await self.store.forget_worker(worker_id)
-
-    async def _cleanup(self, batch: int, periodic: bool) -> CleanupResult:
-        t0 = time.perf_counter()
-        cleaned = failed = batches = reaped = 0
-        error: Exception | None = None
-        before_total = before_stale = 0
-        try:
-            await self._record_unrecorded()
-            before = await self.store.census(age_query(self.config, self.now()))
-            before_total, before_stale = before.ages.total, before.ages.stale
-            cutoff = self.now() - self.config.STALE_CONNECTION_THRESHOLD_SECONDS
-            while True:
-                count, mine = await self.store.remove_stale(cutoff, batch, self.worker_id)
-                batches += 1
-                failed_here = await self._close_removed(mine)
-                cleaned += count - failed_here
-                failed += failed_here
-                if count < batch:
-                    break
-                await asyncio.sleep(0)  # let streams breathe between batches
-            now = self.now()
-            ttl = self.config.WORKER_HEARTBEAT_TTL_SECONDS
-            for hb in await self.store.workers():
-                if hb.worker_id == self.worker_id or now - hb.heartbeat_at <= ttl:
-                    continue
-                removed, forgot = await self._reap(hb.worker_id, batch)
-                cleaned += removed
-                batches += 1
-                if forgot:
-                    reaped += 1
-                    log.warning("SSE reaped dead worker %s (heartbeat %.1fs old): %d connections removed",
-                                hb.worker_id, now - hb.heartbeat_at, removed)
-                    await self._event("reap", f"reaped dead worker {hb.worker_id} (heartbeat {now - hb.heartbeat_at:.0f}s old)",
-                                      removed, hb.worker_id)
-            await self.store.reconcile_counter()
-        except StoreUnavailable as exc:
-            error = exc
-            self.status_tracker.mark_unavailable(exc)
-        duration_ms = (time.perf_counter() - t0) * 1000.0
-        result = CleanupResult(cleaned=cleaned, failed=failed, duration_ms=round(duration_ms, 3), batches=batches,
-                               dead_workers_reaped=reaped, error=str(error) if error else None)
-        try:
-            await self.store.record_cleanup(cleaned, failed, duration_ms, error is not None, self.now())
-        except StoreUnavailable:
-            self._unrecorded.append((cleaned, failed, duration_ms, error is not None, self.now()))
-        if error is not None:
-            raise error
-        if cleaned or failed:
-            await self._event("cleanup", f"cleanup removed {cleaned} stale connection(s)" + (f", {failed} failed" if failed else ""),
-                              cleaned)
-        try:
-            after = await self.store.census(age_query(self.config, self.now()))
-        except StoreUnavailable as exc:
-            self.status_tracker.mark_unavailable(exc)
-            return result
-        log.info(
-            "SSE cleanup completed: cleaned=%d, failed=%d, total_before=%d, total_after=%d, duration_ms=%.2f, "
-            "efficiency=%.1f%%, batch_size=%d, threshold_seconds=%g, stale_connections=%d, active_connections=%d, "
-            "long_lived_connections=%d",
-            cleaned, failed, before_total, after.ages.total, duration_ms,
-            stats.run_efficiency(cleaned, failed), batch, self.config.STALE_CONNECTION_THRESHOLD_SECONDS,
-            before_stale, after.ages.active, after.ages.long_lived,
-        )
-        return result
-
-    async def _event(self, type_: str, message: str, count: int = 0, worker_id: str | None = None) -> None:
-        try:
-            await self.store.add_event(FleetEvent(at=self.now(), type=type_, message=message, count=count,
-                                                  worker_id=worker_id or self.worker_id))
-        except StoreUnavailable as exc:
-            self.status_tracker.mark_unavailable(exc)
-
-    async def _record_unrecorded(self) -> None:
-        while self._unrecorded:
-            await self.store.record_cleanup(*self._unrecorded[0])
-            self._unrecorded.pop(0)
-
-    async def _close_removed(self, removed: list[str]) -> int:
-        """Close the local streams among ``removed``; returns how many could not be closed."""
-        failed = 0
-        for cid in removed:
-            entry = self.registry.drop(cid, "stale")
-            if entry is not None and not await self.registry.local.close(entry):
-                failed += 1
-        return failed
-
-    async def _cleanup_loop(self) -> None:
-        while True:
-            await self._sleep_interval()
-            t0 = time.perf_counter()
-            try:
-                result = await self.run_cleanup(periodic=True)
-                counters = await self.store.cleanup_counters()
-                log.info("Periodic cleanup cycle: cleaned=%d connections, cycle_duration_ms=%.2f, total_cleanups=%d, "
-                         "total_cleaned=%d, error_rate=%.1f%%", result.cleaned, (time.perf_counter() - t0) * 1000.0,
-                         counters.total_cleanups, counters.total_connections_cleaned, stats.error_rate(counters))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the loop must survive anything
-                log.error("Error during periodic SSE cleanup: %s: %s", type(exc).__name__, exc)
-
-    async def _sleep_interval(self) -> None:
-        """Sleep one cleanup interval, re-reading the setting while sleeping: an interval
-        changed at run time takes effect within the current cycle."""
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        while True:
-            self.check_config()
-            left = start + self.config.CLEANUP_INTERVAL_SECONDS - loop.time()
-            if left <= 0:
-                return
-            await asyncio.sleep(min(left, 1.0))
-
-    # -- one connection, one worker ----------------------------------------------------
-    async def connection(self, connection_id: str) -> ConnectionRecord | None:
-        return await self.store.get_connection(connection_id)
+        return self.cleaner.in_progress
 
     async def disconnect(self, connection_id: str) -> DisconnectResult:
         """Remove one connection from the registry and close its stream: here at once when
         this worker holds it, otherwise its worker closes it at its next flush."""
-        rec = await self.store.get_connection(connection_id)
-        entry = self.registry.drop(connection_id, "operator", dequeue=True)
-        removed = await self.store.unregister(connection_id)
-        closed = False
-        if entry is not None:
-            closed = await self.registry.local.close(entry)
-        if removed or closed:
-            await self._event("disconnect", f"connection {connection_id[:40]} disconnected by an operator", 1,
-                              rec.worker_id if rec else self.worker_id)
-            log.warning("SSE connection %s disconnected by an operator (worker %s)", connection_id,
-                        rec.worker_id if rec else "?")
-        return DisconnectResult(connection_id=connection_id, removed=removed, closed_locally=closed,
-                                worker_id=rec.worker_id if rec else None)
+        return await self.cleaner.disconnect(connection_id)
 
     async def reap_worker_now(self, worker_id: str, *, force: bool = False) -> ReapResult:
         """Reap one worker's connections now. Refuses (ValueError) a worker whose heartbeat
         is alive unless ``force``; KeyError for a worker the store does not know."""
-        now = self.now()
-        ttl = self.config.WORKER_HEARTBEAT_TTL_SECONDS
-        hb = next((w for w in await self.store.workers() if w.worker_id == worker_id), None)
-        if hb is None:
-            raise KeyError(worker_id)
-        alive = worker_id == self.worker_id or now - hb.heartbeat_at <= ttl
-        if alive and not force:
-            raise ValueError("worker is alive")
-        removed, forgot = await self._reap(worker_id, max(self.config.CLEANUP_BATCH_SIZE, 100))
-        await self.store.reconcile_counter()
-        if forgot:
-            log.warning("SSE reaped worker %s on request: %d connections removed", worker_id, removed)
-            await self._event("reap", f"reaped worker {worker_id} on request", removed, worker_id)
-        return ReapResult(worker_id=worker_id, removed=removed, was_alive=alive)
+        return await self.cleaner.reap_worker_now(worker_id, force=force)
+
+    # -- reading connections ------------------------------------------------------------
+    async def connection(self, connection_id: str) -> ConnectionRecord | None:
+        return await self.store.get_connection(connection_id)
 
     async def list_connections(self, state: str = "all", limit: int = 50, offset: int = 0, *, query: str = "",
                                sort: str | None = None, order: str = "desc") -> ConnectionPage:

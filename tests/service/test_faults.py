@@ -352,7 +352,7 @@ async def test_client_fields_are_capped_and_a_dead_worker_is_reaped_and_counted_
 
 async def _abandon(m: ConnectionManager) -> None:
     """Stop a manager's tasks without unregistering anything (as a killed process would)."""
-    for t in (m.registry.loop.task, m._cleanup_task):
+    for t in (m.registry.loop.task, m.cleaner.loop.task):
         if t is not None:
             t.cancel()
     await m.store.close()

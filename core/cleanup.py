@@ -1,0 +1,224 @@
+"""Cleanup: stale connections removed in batches, dead workers reaped, streams closed.
+
+One run (:meth:`Cleanup.run`, at most one at a time per process): remove connections idle
+past the stale threshold in batches of ``CLEANUP_BATCH_SIZE`` (one ``remove_stale`` call
+each; the local ones among them are closed here, other workers close theirs at their
+next flush), reap every worker whose heartbeat expired (under a lease: reaped and counted
+once across the fleet), reconcile the counter, and record the run (kept and sent later
+when the store is away). The periodic loop runs it every ``CLEANUP_INTERVAL_SECONDS``.
+An operator's requests land here too: disconnect one connection, reap one worker now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from . import stats
+from .clock import StoreClock, age_query
+from .config import SSEConfig
+from .loops import BackgroundLoop
+from .models import CleanupResult, DisconnectResult, FleetEvent, ReapResult
+from .registry import Registry
+from .store.base import StateStore, StoreUnavailable
+from .store_status import StoreStatusTracker
+
+__all__ = ["Cleanup"]
+
+log = logging.getLogger("sse")
+
+MIN_REAP_BATCH = 100  # connections per reap call on an operator's request
+
+
+class Cleanup:
+    """Runs cleanups for this worker. ``registry``: its streams (the local ones a run
+    removes are closed); ``check_config``: called while the periodic loop sleeps, so a
+    changed interval takes effect within the current cycle."""
+
+    def __init__(self, store: StateStore, config: SSEConfig, *, clock: StoreClock, status: StoreStatusTracker,
+                 registry: Registry, worker_id: str, check_config: Callable[[], None]) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.status = status
+        self.registry = registry
+        self.worker_id = worker_id
+        self.check_config = check_config
+        self._lock = asyncio.Lock()
+        self._unrecorded: list[tuple[int, int, float, bool, float]] = []  # runs the store missed
+        self.loop = BackgroundLoop("sse-periodic-cleanup", self._periodic)
+
+    @property
+    def in_progress(self) -> bool:
+        return self._lock.locked()
+
+    async def run(self, batch_size: int | None = None, *, periodic: bool = False) -> CleanupResult:
+        """One cleanup run with its full result. Raises StoreUnavailable if the store fails."""
+        batch = self.config.CLEANUP_BATCH_SIZE if batch_size is None else int(batch_size)
+        if batch <= 0:
+            raise ValueError("batch_size must be a positive integer")
+        async with self._lock:
+            return await self._cleanup(batch, periodic)
+
+    async def _reap(self, worker_id: str, batch: int) -> tuple[int, bool]:
+        """Reap one dead worker under a lease; (connections removed, this call forgot it)."""
+        removed = 0
+        while True:
+            n, left = await self.store.reap_worker(worker_id, batch, self.worker_id)
+            removed += n
+            if left < 0:
+                return removed, False  # another worker is reaping it
+            if left == 0:
+                break
+        return removed, await self.store.forget_worker(worker_id)
+
+    async def _cleanup(self, batch: int, periodic: bool) -> CleanupResult:
+        t0 = time.perf_counter()
+        cleaned = failed = batches = reaped = 0
+        error: Exception | None = None
+        before_total = before_stale = 0
+        try:
+            await self._record_unrecorded()
+            before = await self.store.census(age_query(self.config, self.clock.now()))
+            before_total, before_stale = before.ages.total, before.ages.stale
+            cutoff = self.clock.now() - self.config.STALE_CONNECTION_THRESHOLD_SECONDS
+            while True:
+                count, mine = await self.store.remove_stale(cutoff, batch, self.worker_id)
+                batches += 1
+                failed_here = await self._close_removed(mine)
+                cleaned += count - failed_here
+                failed += failed_here
+                if count < batch:
+                    break
+                await asyncio.sleep(0)  # let streams breathe between batches
+            now = self.clock.now()
+            ttl = self.config.WORKER_HEARTBEAT_TTL_SECONDS
+            for hb in await self.store.workers():
+                if hb.worker_id == self.worker_id or now - hb.heartbeat_at <= ttl:
+                    continue
+                removed, forgot = await self._reap(hb.worker_id, batch)
+                cleaned += removed
+                batches += 1
+                if forgot:
+                    reaped += 1
+                    log.warning("SSE reaped dead worker %s (heartbeat %.1fs old): %d connections removed",
+                                hb.worker_id, now - hb.heartbeat_at, removed)
+                    await self.event("reap", f"reaped dead worker {hb.worker_id} (heartbeat {now - hb.heartbeat_at:.0f}s old)",
+                                     removed, hb.worker_id)
+            await self.store.reconcile_counter()
+        except StoreUnavailable as exc:
+            error = exc
+            self.status.mark_unavailable(exc)
+        duration_ms = (time.perf_counter() - t0) * 1000.0
+        result = CleanupResult(cleaned=cleaned, failed=failed, duration_ms=round(duration_ms, 3), batches=batches,
+                               dead_workers_reaped=reaped, error=str(error) if error else None)
+        try:
+            await self.store.record_cleanup(cleaned, failed, duration_ms, error is not None, self.clock.now())
+        except StoreUnavailable:
+            self._unrecorded.append((cleaned, failed, duration_ms, error is not None, self.clock.now()))
+        if error is not None:
+            raise error
+        if cleaned or failed:
+            await self.event("cleanup", f"cleanup removed {cleaned} stale connection(s)" + (f", {failed} failed" if failed else ""),
+                             cleaned)
+        try:
+            after = await self.store.census(age_query(self.config, self.clock.now()))
+        except StoreUnavailable as exc:
+            self.status.mark_unavailable(exc)
+            return result
+        log.info(
+            "SSE cleanup completed: cleaned=%d, failed=%d, total_before=%d, total_after=%d, duration_ms=%.2f, "
+            "efficiency=%.1f%%, batch_size=%d, threshold_seconds=%g, stale_connections=%d, active_connections=%d, "
+            "long_lived_connections=%d",
+            cleaned, failed, before_total, after.ages.total, duration_ms,
+            stats.run_efficiency(cleaned, failed), batch, self.config.STALE_CONNECTION_THRESHOLD_SECONDS,
+            before_stale, after.ages.active, after.ages.long_lived,
+        )
+        return result
+
+    async def event(self, type_: str, message: str, count: int = 0, worker_id: str | None = None) -> None:
+        """Add one fleet event (cleanup, reap, disconnect); a store in trouble loses it."""
+        try:
+            await self.store.add_event(FleetEvent(at=self.clock.now(), type=type_, message=message, count=count,
+                                                  worker_id=worker_id or self.worker_id))
+        except StoreUnavailable as exc:
+            self.status.mark_unavailable(exc)
+
+    async def _record_unrecorded(self) -> None:
+        while self._unrecorded:
+            await self.store.record_cleanup(*self._unrecorded[0])
+            self._unrecorded.pop(0)
+
+    async def _close_removed(self, removed: list[str]) -> int:
+        """Close the local streams among ``removed``; returns how many could not be closed."""
+        failed = 0
+        for cid in removed:
+            entry = self.registry.drop(cid, "stale")
+            if entry is not None and not await self.registry.local.close(entry):
+                failed += 1
+        return failed
+
+    async def _periodic(self) -> None:
+        while True:
+            await self._sleep_interval()
+            t0 = time.perf_counter()
+            try:
+                result = await self.run(periodic=True)
+                counters = await self.store.cleanup_counters()
+                log.info("Periodic cleanup cycle: cleaned=%d connections, cycle_duration_ms=%.2f, total_cleanups=%d, "
+                         "total_cleaned=%d, error_rate=%.1f%%", result.cleaned, (time.perf_counter() - t0) * 1000.0,
+                         counters.total_cleanups, counters.total_connections_cleaned, stats.error_rate(counters))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the loop must survive anything
+                log.error("Error during periodic SSE cleanup: %s: %s", type(exc).__name__, exc)
+
+    async def _sleep_interval(self) -> None:
+        """Sleep one cleanup interval, re-reading the setting while sleeping: an interval
+        changed at run time takes effect within the current cycle."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while True:
+            self.check_config()
+            left = start + self.config.CLEANUP_INTERVAL_SECONDS - loop.time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 1.0))
+
+    # -- an operator's requests --------------------------------------------------------
+    async def disconnect(self, connection_id: str) -> DisconnectResult:
+        """Remove one connection from the registry and close its stream: here at once when
+        this worker holds it, otherwise its worker closes it at its next flush."""
+        rec = await self.store.get_connection(connection_id)
+        entry = self.registry.drop(connection_id, "operator", dequeue=True)
+        removed = await self.store.unregister(connection_id)
+        closed = False
+        if entry is not None:
+            closed = await self.registry.local.close(entry)
+        if removed or closed:
+            await self.event("disconnect", f"connection {connection_id[:40]} disconnected by an operator", 1,
+                             rec.worker_id if rec else self.worker_id)
+            log.warning("SSE connection %s disconnected by an operator (worker %s)", connection_id,
+                        rec.worker_id if rec else "?")
+        return DisconnectResult(connection_id=connection_id, removed=removed, closed_locally=closed,
+                                worker_id=rec.worker_id if rec else None)
+
+    async def reap_worker_now(self, worker_id: str, *, force: bool = False) -> ReapResult:
+        """Reap one worker's connections now. Refuses (ValueError) a worker whose heartbeat
+        is alive unless ``force``; KeyError for a worker the store does not know."""
+        now = self.clock.now()
+        ttl = self.config.WORKER_HEARTBEAT_TTL_SECONDS
+        hb = next((w for w in await self.store.workers() if w.worker_id == worker_id), None)
+        if hb is None:
+            raise KeyError(worker_id)
+        alive = worker_id == self.worker_id or now - hb.heartbeat_at <= ttl
+        if alive and not force:
+            raise ValueError("worker is alive")
+        removed, forgot = await self._reap(worker_id, max(self.config.CLEANUP_BATCH_SIZE, MIN_REAP_BATCH))
+        await self.store.reconcile_counter()
+        if forgot:
+            log.warning("SSE reaped worker %s on request: %d connections removed", worker_id, removed)
+            await self.event("reap", f"reaped worker {worker_id} on request", removed, worker_id)
+        return ReapResult(worker_id=worker_id, removed=removed, was_alive=alive)
