@@ -23,7 +23,6 @@ flush), so workers whose clocks disagree still agree on every cutoff.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import math
 import os
@@ -31,13 +30,12 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
-from . import health, history, stats
+from . import history, stats
 from .cleanup import Cleanup
 from .clock import StoreClock, age_query
-from .config import SSEConfig, describe_valid, fleet_settings, validation_warnings
+from .config import SSEConfig
 from .durations import DAY
 from .local_streams import (
     CLOSE_REASONS,
@@ -56,21 +54,18 @@ from .models import (
     ChannelSummary,
     CleanupCounters,
     CleanupResult,
-    ConfigurationView,
     ConnectionPage,
     ConnectionRecord,
-    ConnectionStats,
     DisconnectResult,
     HistorySeries,
     MonitoringStats,
     ReapResult,
     StoreStatus,
     TrendEvidence,
-    WorkerHeartbeat,
-    WorkerInfo,
 )
 from .registry import COUNTS_MIN_FLUSHES, RESYNC_FLUSHES, SYNC_EVERY, Registry, activity_resolution, counts_interval
-from .store.base import FleetRead, StateStore, StoreUnavailable
+from .snapshot import AdmissionSource, ConfigWatch, SnapshotBuilder
+from .store.base import StateStore, StoreUnavailable
 from .store_status import StoreStatusTracker
 
 # names other modules import from here (kept where they were before the parts moved out)
@@ -83,7 +78,6 @@ __all__ = [
 log = logging.getLogger("sse")
 
 Clock = Callable[[], float]
-AdmissionSource = Callable[[], dict[str, Any] | None]  # admission control's counts, None when not in use
 
 
 class StateManager:
@@ -115,7 +109,6 @@ class ConnectionManager:
         self.pid = pid if pid is not None else os.getpid()
         self.worker_id = worker_id or f"{self.host}-{self.pid}-{uuid.uuid4().hex[:6]}"
         self.observer = observer
-        self.admission_source = admission_source
         self.state_manager = StateManager(store)
         self.fleet_clock = StoreClock(store, clock, follow_store=(clock is time.time) if store_clock is None else store_clock)
         self.status_tracker = StoreStatusTracker(clock)
@@ -123,14 +116,16 @@ class ConnectionManager:
         self.registry = Registry(store, config, clock=self.fleet_clock, status=self.status_tracker,
                                  worker_id=self.worker_id, host=self.host, pid=self.pid, started_at=self.started_at,
                                  observer=observer)
+        self.settings = ConfigWatch(config, on_change=self.registry.republish)
         self.cleaner = Cleanup(store, config, clock=self.fleet_clock, status=self.status_tracker,
-                               registry=self.registry, worker_id=self.worker_id, check_config=self.check_config)
+                               registry=self.registry, worker_id=self.worker_id, check_config=self.settings.check)
         # the heartbeat says whether the periodic cleanup runs: the one tie from the registry
         # back to the cleanup (which needs the registry), made once both exist
         self.registry.cleanup_running = self.cleaner.loop.running
-        self.validation_warnings: list[str] = validation_warnings(config)
-        self._config_seen: dict[str, str] = fleet_settings(config)
-        self._cond_since: dict[str, float] = {}  # rule type -> when its condition started holding (hysteresis)
+        self.snapshots = SnapshotBuilder(store, config, clock=self.fleet_clock, status=self.status_tracker,
+                                         settings=self.settings, worker_id=self.worker_id,
+                                         cleanup_running=self.cleaner.loop.running, trends=self._fresh_trends,
+                                         admission_source=admission_source)
         # fleet history (see "fleet history" below)
         self._history_task: asyncio.Task[None] | None = None
         self._trends: dict[str, TrendEvidence] = {}
@@ -149,8 +144,18 @@ class ConnectionManager:
     def config(self, cfg: SSEConfig) -> None:
         """Judge by other settings from now on (an observer follows the fleet's published ones)."""
         self._config = cfg
-        self.registry.config = cfg
-        self.cleaner.config = cfg
+        for part in (self.registry, self.settings, self.cleaner, self.snapshots):
+            part.config = cfg
+
+    @property
+    def validation_warnings(self) -> list[str]:
+        return self.settings.validation_warnings
+
+    def check_config(self) -> None:
+        """Pick up settings changed at run time (``sse_config.X = ...``): recompute and log
+        the guide's validation lines, and republish the fleet settings. The loops read
+        their intervals each cycle, so a change takes effect at the next one."""
+        self.settings.check()
 
     @property
     def activity_resolution(self) -> float:
@@ -167,6 +172,14 @@ class ConnectionManager:
     def counts_due(self) -> bool:
         """True when the next periodic flush should send the per-connection counts."""
         return self.registry.counts_due()
+
+    @property
+    def admission_source(self) -> AdmissionSource | None:
+        return self.snapshots.admission_source
+
+    @admission_source.setter
+    def admission_source(self, source: AdmissionSource | None) -> None:
+        self.snapshots.admission_source = source
 
     # -- clocks -----------------------------------------------------------------------
     def now(self) -> float:
@@ -197,10 +210,7 @@ class ConnectionManager:
         raises StoreUnavailable; a worker connects in the background and serves at once."""
         if self.registry.started:
             return
-        if self.validation_warnings:
-            log.warning("SSE configuration validation warnings: %s", "; ".join(self.validation_warnings))
-        else:
-            log.info("SSE configuration validated successfully: %s", describe_valid(self.config))
+        self.settings.log_validation()
         if self.observer:
             await self.store.start()
             self.status_tracker.connected = True
@@ -350,126 +360,12 @@ class ConnectionManager:
             ChannelSummary(channel=r.channel, connections=r.connections, stale=r.stale,
                            oldest_connected_at=r.oldest_connected_at) for r in rows])
 
-    # -- monitoring -------------------------------------------------------------------
+    # -- monitoring (core.snapshot) -----------------------------------------------------
     async def monitoring_snapshot(self) -> MonitoringStats:
         """The guide's Complete Monitoring Response as a model. Never raises for store
         trouble: numbers the store could not give are ``None`` (unknown, never 0) and the
         verdict says why."""
-        cfg = self.config
-        q = age_query(self.config, self.now(), stats.AGE_EDGES)
-        now = q.now
-        read: FleetRead | None = None
-        read_error: str | None = None
-        if self.status_tracker.connected:
-            try:
-                read = await self.store.fleet_read(q)
-                self.status_tracker.note_bad_data(read.bad_data)
-            except StoreUnavailable as exc:
-                read_error = str(exc)
-                self.status_tracker.mark_unavailable(exc)
-        status = self.status_tracker.status
-        if read is None and read_error is None:
-            read_error = status.reason or "state store not connected yet"
-        store_ok = read is not None and status.state == "up"
-        workers: list[WorkerInfo] | None = None
-        active: int | None = None
-        cleanup_running: bool | None = self.cleanup_task_running or None
-        if read is not None and status.state != "refusing_writes":
-            workers = self._worker_infos(read.workers, now)
-            active = sum(w.connections for w in workers if w.alive)
-            cleanup_running = self.cleanup_task_running or any(w.cleanup_running for w in workers if w.alive)
-        census = read.census if read is not None else None
-        counters = read.counters if read is not None else None
-        problem = None if store_ok else (status.reason or read_error or "state store unavailable")
-        self.check_config()
-        thresholds = health.HealthThresholds.from_config(cfg)
-        inputs = health.HealthInputs(
-            active_connections=active, redis_connection_counters=census.counter if census else None,
-            error_rate=stats.error_rate(counters) if counters else None,
-            cleanup_task_running=cleanup_running,
-            periodic_cleanup_enabled=cfg.PERIODIC_CLEANUP_ENABLED,
-            stale=census.ages.stale if census else None, very_old=census.ages.very_old if census else None,
-            store_available=store_ok, store_error=problem, bad_data=self.status_tracker.bad_data,
-            consecutive_errors=counters.consecutive_errors if counters else None,
-            error_rate_window=(stats.window_error_rate(counters.recent_runs, now, cfg.ERROR_RATE_WINDOW_SECONDS) or 0.0)
-            if counters else None,
-            error_rate_window_seconds=cfg.ERROR_RATE_WINDOW_SECONDS,
-            **self._trend_inputs(now),
-        )
-        inputs = dataclasses.replace(inputs, held_for=self._held_for(inputs, thresholds))
-        indicators = health.evaluate(inputs, thresholds)
-        return MonitoringStats(
-            timestamp=datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            service_name=cfg.SERVICE_NAME,
-            connection_stats=ConnectionStats(active_connections=active,
-                                             redis_connection_counters=census.counter if census else None,
-                                             cleanup_task_running=cleanup_running, store_available=store_ok),
-            cleanup_stats=stats.cleanup_stats(counters, census.ages if census else None).model_copy(update={
-                "error_rate_window": inputs.error_rate_window if counters else None,
-                "consecutive_errors": counters.consecutive_errors if counters else None}),
-            health_indicators=indicators,
-            performance_metrics=stats.performance_metrics(counters),
-            configuration=self._configuration_view(),
-            workers=workers,
-            age_histogram=stats.age_histogram(census.older_than, census.ages.total) if census else [],
-            store_status=self.status_tracker.status,
-            health_rules=health.rule_rows(thresholds),
-            admission=self.admission_source() if self.admission_source is not None else None,
-            recent_events=read.events if read is not None else [],
-            now=now,
-            performance_trends=list(self._fresh_trends(now).values()),
-        )
-
-    def _held_for(self, inputs: health.HealthInputs, th: health.HealthThresholds) -> dict[str, float]:
-        """How long each hysteresis rule's condition has held, as this process observed it
-        (a condition not seen holding, or unknown, resets)."""
-        t = self.clock()
-        out: dict[str, float] = {}
-        for rule in health.RULES:
-            if rule.for_field is None:
-                continue
-            hit, value, _ = health.condition(rule, inputs, th)
-            if value is None:
-                continue  # unknown: neither starts nor clears the clock
-            if hit:
-                since = self._cond_since.setdefault(rule.type, t)
-                out[rule.type] = t - since
-            else:
-                self._cond_since.pop(rule.type, None)
-                out[rule.type] = 0.0
-        return out
-
-    def check_config(self) -> None:
-        """Pick up settings changed at run time (``sse_config.X = ...``): recompute and log
-        the guide's validation lines, and republish the fleet settings. The loops read
-        their intervals each cycle, so a change takes effect at the next one."""
-        current = fleet_settings(self.config)
-        if current == self._config_seen:
-            return
-        first = not self._config_seen
-        self._config_seen = current
-        self.validation_warnings = validation_warnings(self.config)
-        if first:
-            return
-        if self.validation_warnings:
-            log.warning("SSE configuration validation warnings: %s", "; ".join(self.validation_warnings))
-        else:
-            log.info("SSE configuration validated successfully: %s", describe_valid(self.config))
-        self.registry.republish()
-
-    def _configuration_view(self) -> ConfigurationView:
-        cfg = self.config
-        return ConfigurationView(
-            cleanup_interval_seconds=cfg.CLEANUP_INTERVAL_SECONDS, cleanup_batch_size=cfg.CLEANUP_BATCH_SIZE,
-            stale_threshold_seconds=cfg.STALE_CONNECTION_THRESHOLD_SECONDS,
-            periodic_cleanup_enabled=cfg.PERIODIC_CLEANUP_ENABLED, ping_interval_seconds=cfg.PING_INTERVAL_SECONDS,
-            validation_warnings=self.validation_warnings, long_lived_seconds=cfg.LONG_LIVED_SECONDS,
-            very_old_seconds=cfg.VERY_OLD_SECONDS, worker_heartbeat_ttl_seconds=cfg.WORKER_HEARTBEAT_TTL_SECONDS,
-            touch_flush_interval_seconds=cfg.TOUCH_FLUSH_INTERVAL_SECONDS,
-            error_rate_window_seconds=cfg.ERROR_RATE_WINDOW_SECONDS,
-            activity_resolution_seconds=activity_resolution(cfg),
-            counts_interval_seconds=counts_interval(cfg),
-        )
+        return await self.snapshots.snapshot()
 
     async def get_detailed_monitoring_stats(self) -> dict[str, Any]:
         """The guide's JSON as a plain dict."""
@@ -486,21 +382,6 @@ class ConnectionManager:
             except StoreUnavailable:
                 counters = None
         return snap, counters, self.pod_stats()
-
-    def _worker_infos(self, heartbeats: list[WorkerHeartbeat], now: float) -> list[WorkerInfo]:
-        ttl = self.config.WORKER_HEARTBEAT_TTL_SECONDS
-        out = []
-        for hb in heartbeats:
-            mine = hb.worker_id == self.worker_id
-            age = now - hb.heartbeat_at
-            out.append(WorkerInfo(
-                worker_id=hb.worker_id, host=hb.host, pid=hb.pid, connections=hb.connections,
-                heartbeat_age_seconds=round(max(age, 0.0), 3) if math.isfinite(age) else 0.0,
-                started_at=hb.started_at,
-                alive=mine or age <= ttl,
-                cleanup_running=self.cleanup_task_running if mine else hb.cleanup_running,
-            ))
-        return out
 
     # -- fleet history (core.history; docs/architecture.md "Fleet history") -------------
     async def record_history(self) -> bool:
@@ -567,12 +448,6 @@ class ConnectionManager:
         if self._trends_at is None or now - self._trends_at > 3 * history.TREND_REFRESH_SECONDS:
             return {}
         return self._trends
-
-    def _trend_inputs(self, now: float) -> dict[str, Any]:
-        """HealthInputs fields from the fresh verdicts (None: unknown, the rule is skipped)."""
-        fresh = self._fresh_trends(now)
-        return {name: (ev.value if (ev := fresh.get(name)) is not None else None)
-                for name in history.TREND_TYPES}
 
     async def history(self, range_s: float, step: float | None = None, workers: bool = False) -> HistorySeries:
         """The fleet history of the last ``range_s`` seconds on ``step``-second buckets (None:
