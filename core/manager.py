@@ -1,30 +1,34 @@
-"""ConnectionManager: the registry of SSE streams, cleanup, and the monitoring snapshot.
+"""ConnectionManager: the guide's connection manager, a façade over parts with one concern each.
 
-Lifecycle of one connection (drawn out in docs/architecture.md)::
+::
 
-    register() ──► local registry + registration queue ─┐ the sync task sends queued
-    unregister() ─► local registry + removal queue ─────┤ registrations / removals in
-                                                        │ batches (one call each), and
-    stream progress (activity=) / touch() ──────────────┴ every TOUCH_FLUSH_INTERVAL one
-                                                          store.flush (touches + heartbeat)
-    cleanup (stale, or its worker's heartbeat expired) removes it elsewhere: the worker
-    closes the stream at its next flush.
+    ConnectionManager ── the guide's API; builds the parts below and wires them
+      ├─ registry   Registry           this worker's streams, written behind to the store:
+      │                                 register / touch / unregister, the flush (touches +
+      │                                 heartbeat), sync after trouble          (core.registry)
+      ├─ cleaner    Cleanup            cleanup runs, reaping dead workers, disconnect, the
+      │                                 periodic loop                           (core.cleanup)
+      ├─ snapshots  SnapshotBuilder    MonitoringStats from one fleet read, the rules'
+      │                                 hysteresis, the configuration view      (core.snapshot)
+      ├─ recorder   Recorder           fleet history samples, trends under a lease,
+      │                                 history() reads                         (core.recorder)
+      ├─ fleet_clock StoreClock        the store's clock offset: now()          (core.clock)
+      └─ status_tracker StoreStatusTracker  up / connecting / unreachable, bad data
+                                                                                (core.store_status)
 
-The manager never lets a store failure reach a stream. It starts whether or not the store
-answers (it connects in the background), a stream's headers wait at most
-``REGISTER_WAIT_SECONDS`` for its registration, and after any store trouble the next
-good flush makes the store agree with what this worker really holds (phantoms removed,
-missing connections added): see :meth:`ConnectionManager.sync_with_store`.
-
-Times written to the store are on the store's clock (Redis ``TIME``, measured at every
-flush), so workers whose clocks disagree still agree on every cutoff.
+Each part is handed what it needs (the store, the config, the clock, a callable) and never
+the manager. The manager never lets a store failure reach a stream: it starts whether or
+not the store answers (it connects in the background), a stream's headers wait at most
+``REGISTER_WAIT_SECONDS`` for its registration, and after any store trouble the next good
+flush makes the store agree with what this worker really holds. Times written to the
+store are on the store's clock (Redis ``TIME``, measured at every flush), so workers whose
+clocks disagree still agree on every cutoff. Drawn out in docs/architecture.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import socket
 import time
@@ -32,11 +36,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from . import history, stats
+from . import stats
 from .cleanup import Cleanup
-from .clock import StoreClock, age_query
+from .clock import Clock, StoreClock, age_query
 from .config import SSEConfig
-from .durations import DAY
 from .local_streams import (
     CLOSE_REASONS,
     MAX_CHANNEL,
@@ -48,7 +51,6 @@ from .local_streams import (
     PodStats,
     new_connection_id,
 )
-from .loops import cancel
 from .models import (
     ChannelsPage,
     ChannelSummary,
@@ -63,6 +65,7 @@ from .models import (
     StoreStatus,
     TrendEvidence,
 )
+from .recorder import Recorder, TrendVerdicts
 from .registry import COUNTS_MIN_FLUSHES, RESYNC_FLUSHES, SYNC_EVERY, Registry, activity_resolution, counts_interval
 from .snapshot import AdmissionSource, ConfigWatch, SnapshotBuilder
 from .store.base import StateStore, StoreUnavailable
@@ -76,8 +79,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("sse")
-
-Clock = Callable[[], float]
 
 
 class StateManager:
@@ -110,9 +111,10 @@ class ConnectionManager:
         self.worker_id = worker_id or f"{self.host}-{self.pid}-{uuid.uuid4().hex[:6]}"
         self.observer = observer
         self.state_manager = StateManager(store)
-        self.fleet_clock = StoreClock(store, clock, follow_store=(clock is time.time) if store_clock is None else store_clock)
-        self.status_tracker = StoreStatusTracker(clock)
         self.started_at = clock()
+        follow = (clock is time.time) if store_clock is None else store_clock
+        self.fleet_clock = StoreClock(store, clock, follow_store=follow)
+        self.status_tracker = StoreStatusTracker(clock)
         self.registry = Registry(store, config, clock=self.fleet_clock, status=self.status_tracker,
                                  worker_id=self.worker_id, host=self.host, pid=self.pid, started_at=self.started_at,
                                  observer=observer)
@@ -122,18 +124,14 @@ class ConnectionManager:
         # the heartbeat says whether the periodic cleanup runs: the one tie from the registry
         # back to the cleanup (which needs the registry), made once both exist
         self.registry.cleanup_running = self.cleaner.loop.running
+        verdicts = TrendVerdicts()
         self.snapshots = SnapshotBuilder(store, config, clock=self.fleet_clock, status=self.status_tracker,
                                          settings=self.settings, worker_id=self.worker_id,
-                                         cleanup_running=self.cleaner.loop.running, trends=self._fresh_trends,
+                                         cleanup_running=self.cleaner.loop.running, trends=verdicts.fresh,
                                          admission_source=admission_source)
-        # fleet history (see "fleet history" below)
-        self._history_task: asyncio.Task[None] | None = None
-        self._trends: dict[str, TrendEvidence] = {}
-        self._trends_at: float | None = None  # fleet clock the verdicts held were computed at
-        self._trends_checked: float | None = None  # fleet clock of the last refresh (computed or read)
-        self.trend_computations = 0  # compute_trends calls (one per period across the fleet)
-        self._history_cache = history.ColumnCache()  # raw-tier points already read (history())
-        self._history_lock = asyncio.Lock()  # one cache update at a time
+        self.recorder = Recorder(store, config, clock=self.fleet_clock, status=self.status_tracker,
+                                 worker_id=self.worker_id, observer=observer, verdicts=verdicts,
+                                 snapshot=self.snapshots.snapshot)
 
     # -- settings -----------------------------------------------------------------------
     @property
@@ -144,7 +142,7 @@ class ConnectionManager:
     def config(self, cfg: SSEConfig) -> None:
         """Judge by other settings from now on (an observer follows the fleet's published ones)."""
         self._config = cfg
-        for part in (self.registry, self.settings, self.cleaner, self.snapshots):
+        for part in (self.registry, self.settings, self.cleaner, self.snapshots, self.recorder):
             part.config = cfg
 
     @property
@@ -208,29 +206,30 @@ class ConnectionManager:
     async def start(self) -> None:
         """Start: never waits long on the store. An observer (sse-dash) needs the store and
         raises StoreUnavailable; a worker connects in the background and serves at once."""
-        if self.registry.started:
+        registry = self.registry
+        if registry.started:
             return
         self.settings.log_validation()
         if self.observer:
             await self.store.start()
             self.status_tracker.connected = True
             self.status_tracker.mark_ok()
-            self.registry.started = True
+            registry.started = True
             return
-        self.registry.started = True
+        registry.started = True
         try:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
             # arrives as the inner call completes
             async with asyncio.timeout(min(self.config.REDIS_TIMEOUT_SECONDS, 0.5)):
-                await self.registry.connect()
+                await registry.connect()
         except (StoreUnavailable, TimeoutError) as exc:  # serve anyway: streams must not depend on Redis
             self.status_tracker.mark_unavailable(exc if isinstance(exc, StoreUnavailable)
-                                   else StoreUnavailable("state store did not answer at start", "unreachable"))
-        self.registry.loop.start()
+                                                 else StoreUnavailable("state store did not answer at start", "unreachable"))
+        registry.loop.start()
         if self.config.PERIODIC_CLEANUP_ENABLED:
             self.start_periodic_cleanup()
         if self.config.HISTORY_ENABLED:
-            self._history_task = asyncio.create_task(self._history_loop(), name="sse-history")
+            self.recorder.loop.start()
 
     def start_periodic_cleanup(self) -> None:
         self.cleaner.loop.start()
@@ -243,8 +242,7 @@ class ConnectionManager:
         if not self.registry.started:
             return
         await self.stop_periodic_cleanup()
-        await cancel(self._history_task)
-        self._history_task = None
+        await self.recorder.loop.stop()
         await self.registry.loop.stop()
         await self.registry.leave(close_streams=close_streams)
         await self.store.close()
@@ -383,131 +381,31 @@ class ConnectionManager:
                 counters = None
         return snap, counters, self.pod_stats()
 
-    # -- fleet history (core.history; docs/architecture.md "Fleet history") -------------
+    # -- fleet history (core.recorder; docs/architecture.md "Fleet history") -------------
     async def record_history(self) -> bool:
         """Take this interval's lease and write the fleet's sample (True: this worker wrote
         it; False: another worker did, or the store is in trouble: nothing is written then)."""
-        if not self.status_tracker.connected or not self.store_ok:
-            return False
-        snap = await self.monitoring_snapshot()
-        if not snap.connection_stats.store_available:
-            return False
-        sample = history.sample_from_snapshot(snap, t=self.now())
-        return await self.store.history_append(sample, history.tiers_from_config(self.config), self.worker_id)
+        return await self.recorder.record()
 
     async def refresh_trends(self) -> dict[str, TrendEvidence]:
-        """The fleet's trend verdicts, computed once per TREND_REFRESH_SECONDS for the whole
-        fleet: the worker that takes the period's lease computes them (:meth:`compute_trends`)
-        and stores them with their evidence for 3 periods; every other worker, and every
-        observer, reads them. None stored, expired or unreadable: {} (unknown, never "fine").
-        Kept for ``monitoring_snapshot`` while they are at most 3 periods old."""
-        now = self.now()
-        period = history.TREND_REFRESH_SECONDS
-        self._trends_checked = now
-        if not self.observer and await self.store.history_trends_claim(int(now // period), self.worker_id,
-                                                                       2 * period):
-            verdicts = await self.compute_trends(now)
-            await self.store.history_trends_put(history.trends_to_json(verdicts, now, self.worker_id), 3 * period)
-            self._trends, self._trends_at = verdicts, now
-            return verdicts
-        got = history.trends_from_json(await self.store.history_trends_get(), now, 3 * period)
-        self._trends, self._trends_at = got if got is not None else ({}, None)
-        return self._trends
+        """The fleet's trend verdicts, computed once per TREND_REFRESH_SECONDS by the worker
+        that takes the period's lease, read by every other worker and observer ({}: unknown)."""
+        return await self.recorder.refresh_trends()
 
     async def compute_trends(self, now: float) -> dict[str, TrendEvidence]:
-        """The history verdicts at ``now`` (two range reads: the raw tier's last hour, the
-        rollup tier's days). ``trend_computations`` counts the calls."""
-        cfg = self.config
-        raw_tier, roll_tier = history.tiers_from_config(cfg)
-        raw_win = max(cfg.ERROR_RATE_TREND_WINDOW_SECONDS * 7 / 6, cfg.CLEANUP_DURATION_SUSTAINED_SECONDS)
-        roll_win = max(cfg.BASELINE_DAYS * DAY + cfg.BASELINE_WINDOW_SECONDS, cfg.GROWTH_WINDOW_DAYS * DAY)
-        raw, _ = await self.store.history_range(raw_tier, now - raw_win, now)
-        roll, _ = await self.store.history_range(roll_tier, now - roll_win, now)
-        current = raw[-1].last.get("active") if raw and now - raw[-1].t <= 3 * raw_tier.step else None
-        self.trend_computations += 1
-        return history.trends(raw, roll, now, cfg, current)
+        """The history verdicts at ``now``; ``trend_computations`` counts the calls."""
+        return await self.recorder.compute_trends(now)
 
-    def _trends_due(self, now: float) -> bool:
-        """A refresh is due when the verdicts held are a period old (or none are held), at
-        most once per sample interval (a worker whose read found none asks again then)."""
-        if self._trends_checked is not None and now - self._trends_checked < 0.5 * min(
-                self.config.HISTORY_INTERVAL_SECONDS, history.TREND_REFRESH_SECONDS):
-            return False
-        return self._trends_at is None or now - self._trends_at >= history.TREND_REFRESH_SECONDS
+    @property
+    def trend_computations(self) -> int:
+        return self.recorder.trend_computations
 
     async def refresh_trends_if_due(self) -> None:
         """For observers (sse-dash --redis), which run no recorder."""
-        if self._trends_due(self.now()):
-            try:
-                await self.refresh_trends()
-            except StoreUnavailable:
-                pass
-
-    def _fresh_trends(self, now: float) -> dict[str, TrendEvidence]:
-        """The last verdicts, or {} when they are too old to stand for now."""
-        if self._trends_at is None or now - self._trends_at > 3 * history.TREND_REFRESH_SECONDS:
-            return {}
-        return self._trends
+        await self.recorder.refresh_trends_if_due()
 
     async def history(self, range_s: float, step: float | None = None, workers: bool = False) -> HistorySeries:
         """The fleet history of the last ``range_s`` seconds on ``step``-second buckets (None:
-        about 360 buckets). ValueError for a range/step the tiers cannot answer. The step is
-        raised to a multiple of the answering tier's step. ``workers``: with the per-worker
-        counts (their own key, read only then: nearly as many bytes as the rest of a raw
-        read); without, the series' ``workers`` is None."""
-        tiers = history.tiers_from_config(self.config)
-        step = step if step is not None else history.default_step(tiers, range_s)
-        history.check_range(tiers, range_s, step)
-        tier = history.choose_tier(tiers, range_s, step)
-        step = max(step, math.ceil(step / tier.step - 1e-9) * tier.step)
-        end = self.now()
-        start = math.floor((end - range_s) / step) * step
-        raw = tier.step == tiers[0].step
-        if raw:  # raw rows never change: read only what is new
-            async with self._history_lock:
-                cache = self._history_cache
-                since = cache.read_from(start, 3 * tier.step)
-                try:
-                    members = await self.store.history_members(tier, since, end)
-                    cols, bad_at = history.decode_columns(members, raw=True)
-                    bad_times = await self.store.history_times(tier, [members[i] for i in bad_at]) if bad_at else []
-                    if workers:
-                        wsince = cache.workers_read_from(start, 3 * tier.step)
-                        wt, wc = history.decode_workers(await self.store.history_workers(wsince, end))
-                except StoreUnavailable:
-                    cache.clear()  # the store may come back without what was cached: read whole next time
-                    raise
-                cols, bad = cache.update(start, since, cols, [t for t in bad_times if t is not None],
-                                         end - tier.retention)
-                if workers:
-                    cols = history.attach_workers(cols, *cache.update_workers(start, wsince, wt, wc,
-                                                                              end - tier.retention))
-                else:
-                    cols = history.without_workers(cols)
-        else:
-            cols, bad_at = history.decode_columns(await self.store.history_members(tier, start, end), raw=False)
-            bad = len(bad_at)
-        return history.series_columns(cols, start, end, step, tier.step,
-                                      rate_window=self.config.ERROR_RATE_WINDOW_SECONDS, bad_points=bad)
-
-    async def _history_loop(self) -> None:
-        """Every HISTORY_INTERVAL_SECONDS, just after the interval starts on the fleet clock:
-        record the sample (one worker per interval wins the lease) and, every
-        TREND_REFRESH_SECONDS, refresh the trend verdicts."""
-        while True:
-            try:
-                interval = self.config.HISTORY_INTERVAL_SECONDS
-                now = self.now()
-                await asyncio.sleep(interval - (now % interval) + min(0.05 * interval, 0.5))
-                if not self.config.HISTORY_ENABLED:
-                    continue
-                await self.record_history()
-                if self._trends_due(self.now()):
-                    await self.refresh_trends()
-            except asyncio.CancelledError:
-                raise
-            except StoreUnavailable:
-                pass  # the sync task's flushes judge the store's status; a gap is simply not written
-            except Exception:
-                log.exception("SSE history recorder failed")
-                await asyncio.sleep(1.0)
+        about 360 buckets); ValueError for a range/step the tiers cannot answer. ``workers``:
+        with the per-worker counts (read only then); without, the series' ``workers`` is None."""
+        return await self.recorder.history(range_s, step, workers)

@@ -599,7 +599,7 @@ async def test_trends_are_computed_once_per_period_and_shared(make_manager, cloc
             snap = await m.monitoring_snapshot()
             assert "cleanup_duration_sustained" in {w.type for w in snap.health_indicators.warnings}
         clock.advance(period / 2)  # within the period: nobody computes again
-        assert not b._trends_due(clock())
+        assert not b.recorder.trends_due(clock())
     assert a.trend_computations == 2 and b.trend_computations == 2  # the lease winner alternated
     # nobody computes any more: the stored verdicts grow old and are dropped (unknown, not "fine")
     clock.advance(3 * period + 1)

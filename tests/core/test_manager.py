@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from core.config import load_config
 from core.models import MonitoringStats
 
 GUIDE = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "sse_monitoring_guide.md"
@@ -106,6 +107,26 @@ async def test_cleanup_batch_size_override_and_failed_close(make_manager, clock)
     assert stats["failed_connections"] == 1 and stats["connection_failure_rate"] == 50.0
     with pytest.raises(ValueError):
         await m.run_cleanup(batch_size=0)
+
+
+async def test_settings_replaced_at_run_time_reach_every_part(make_manager, clock):
+    """An observer follows the fleet's published settings by replacing ``manager.config``
+    (core.fleet): the cleanup, the snapshot's configuration view, the cadences and the
+    history's tiers all judge by the new ones from then on."""
+    m = await make_manager(CLEANUP_BATCH_SIZE=10)
+    for _ in range(5):
+        await m.register()
+    await m.history(7 * 86400.0)  # the default rollup tier keeps 14 days
+    clock.advance(120)
+    m.config = load_config(PERIODIC_CLEANUP_ENABLED=False, CLEANUP_BATCH_SIZE=2, STALE_CONNECTION_THRESHOLD_SECONDS=60,
+                           HISTORY_ROLLUP_RETENTION_SECONDS=2 * 86400.0)
+    result = await m.run_cleanup()
+    assert (result.cleaned, result.batches) == (5, 3)  # stale at 60 s, in batches of 2 (before: nothing stale)
+    view = (await m.monitoring_snapshot()).configuration
+    assert (view.cleanup_batch_size, view.stale_threshold_seconds, view.activity_resolution_seconds) == (2, 60, 6.0)
+    assert m.activity_resolution == 6.0 and m.counts_interval == max(30 * m.config.TOUCH_FLUSH_INTERVAL_SECONDS, 60)
+    with pytest.raises(ValueError, match="exceeds"):
+        await m.history(7 * 86400.0)  # the rollup tier now keeps 2 days
 
 
 async def test_four_managers_cleaning_same_stale_set_remove_each_exactly_once(make_manager, clock):
