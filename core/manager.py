@@ -12,6 +12,8 @@
       │                                 hysteresis, the configuration view      (core.snapshot)
       ├─ recorder   Recorder           fleet history samples, trends under a lease,
       │                                 history() reads                         (core.recorder)
+      ├─ settings   ConfigWatch        validation warnings, settings changed at
+      │                                 run time                                (core.snapshot)
       ├─ fleet_clock StoreClock        the store's clock offset: now()          (core.clock)
       └─ status_tracker StoreStatusTracker  up / connecting / unreachable, bad data
                                                                                 (core.store_status)
@@ -93,6 +95,10 @@ class StateManager:
 
 
 class ConnectionManager:
+    """The guide's connection manager (one per process: :class:`core.provider.SSEProvider`).
+    Its parts, each with one concern: :attr:`registry`, :attr:`cleaner`, :attr:`snapshots`,
+    :attr:`recorder`, :attr:`fleet_clock`, :attr:`status_tracker`, :attr:`settings`."""
+
     def __init__(self, store: StateStore, config: SSEConfig, *, clock: Clock = time.time,
                  worker_id: str | None = None, host: str | None = None, pid: int | None = None,
                  observer: bool = False, store_clock: bool | None = None,

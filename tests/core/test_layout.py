@@ -113,6 +113,17 @@ def test_core_never_imports_the_dashboard():
     assert not {(m, t) for m, ts in graph.items() if m.startswith("core") for t in ts if t.startswith("sse_tui")}
 
 
+MANAGER_PARTS = ("core.clock", "core.store_status", "core.loops", "core.local_streams", "core.registry",
+                 "core.cleanup", "core.snapshot", "core.recorder", "core.durations")
+
+
+def test_the_managers_parts_never_reach_the_manager():
+    """The parts are handed what they need; none imports the façade that builds them."""
+    graph = import_graph()
+    assert set(MANAGER_PARTS) <= graph["core.manager"] | {"core.loops", "core.durations"}
+    assert {p: "core.manager" for p in MANAGER_PARTS if "core.manager" in graph_closure(graph, p)} == {}
+
+
 def test_the_manager_never_reads_admission():
     """Admission counts are handed to the manager (``admission_source``), never read by it."""
     assert "core.admission" not in graph_closure(import_graph(), "core.manager")
