@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+SSE_DASH_CORE = True  # this is sse-dash's core (core.ownership, sse_dash_entry): set before anything is imported
+
 from .config import ConfigError, SSEConfig, get_config, load_config, validation_warnings
 from .manager import ConnectionManager, StateManager
 from .models import Alert, CleanupResult, ConnectionRecord, MonitoringStats

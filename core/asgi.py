@@ -6,13 +6,20 @@ Mount them on any Starlette or FastAPI app::
                     lifespan=sse_lifespan(provider))
     # FastAPI: app.router.routes.extend(monitoring_routes(provider))
 
-Authorization: the actions (``POST /monitoring/cleanup``, ``DELETE /monitoring/connections/{id}``,
-``POST /monitoring/workers/{id}/reap``) need ``Authorization: Bearer <SSE_MONITORING_TOKEN>``
-(404 when no token is configured: the endpoints do not exist). Connection listings
+Authorization (``auth="bearer"``, the default): the actions (``POST /monitoring/cleanup``,
+``DELETE /monitoring/connections/{id}``, ``POST /monitoring/workers/{id}/reap``, and the
+``GET /monitoring/auth`` check) need ``Authorization: Bearer <SSE_MONITORING_TOKEN>`` (404
+when no token is configured: the endpoints do not exist). Connection listings
 (``/monitoring/connections*``, ``/monitoring/channels``: client addresses and user agents)
 need it too unless ``SSE_MONITORING_CONNECTIONS_PUBLIC``. With
 ``SSE_MONITORING_READ_REQUIRES_TOKEN`` every read endpoint (/monitoring, /metrics) needs
 it; the probes (``/health*``) never do, and their bodies carry no secret and no address.
+Every refusal is ``{"error": ..., "check": "bearer_token"}``: which check refused and what
+it expected.
+
+``auth="app"``: the caller puts every route behind the application's own check
+(:func:`core.integration.monitoring_router` with ``dependencies=``); the endpoints then
+check nothing themselves, and the actions are enabled whether or not a token is set.
 
 ``GET /monitoring/history?range=1h&step=10s`` (the fleet history, core.history; add
 ``&workers=1`` for the per-worker counts) follows the read rules of /monitoring.
@@ -24,27 +31,31 @@ verdict (give them to alerting).
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from .classify import STATES
 from .config import SSEConfig
+from .durations import parse_duration
 from .exporters.prometheus import CONTENT_TYPE_LATEST, render_metrics
-from .history import parse_duration, series_json
+from .history import series_json
 from .manager import ConnectionManager
 from .store.base import ORDERS, SORTS, StoreUnavailable
 from .streaming import ManagerSource, close_tracked_streams, resolve_manager
 
-__all__ = ["monitoring_routes", "sse_lifespan", "create_app", "MAX_CLEANUP_BATCH", "CONNECTION_STATES"]
+__all__ = ["monitoring_routes", "sse_lifespan", "create_app", "MAX_CLEANUP_BATCH", "CONNECTION_STATES", "AuthMode",
+           "BEARER_CHECK", "APP_CHECK"]
 
 log = logging.getLogger("sse")
 
@@ -53,7 +64,7 @@ MAX_OFFSET = 1_000_000_000
 MAX_BODY = 16 * 1024
 MAX_QUERY = 200
 DEFAULT_PAGE = 50
-CONNECTION_STATES = ("stale", "active", "long_lived", "very_old", "all")
+CONNECTION_STATES = STATES
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -79,22 +90,37 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
+AuthMode = Literal["bearer", "app"]
+BEARER_CHECK = "bearer_token"  # the "check" of a refusal by the token check below
+APP_CHECK = "app_dependency"  # the "check" of a refusal by the app's own dependency (core.integration)
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="sse-monitoring"'}
+
+
+def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "check": BEARER_CHECK}, status_code=status,
+                        headers={**_NO_STORE, **(headers or {})})
+
+
 def _check_token(request: Request, expected: str | None) -> JSONResponse | None:
-    """None when authorized, else the 401/403 response."""
+    """None when authorized, else the 401/403 response (naming the check and what it expects)."""
     if expected is None:
-        return _error(403, "monitoring token required but not configured (SSE_MONITORING_TOKEN)")
+        return _refusal(403, "bearer token required, but the service has no SSE_MONITORING_TOKEN configured")
     given = _bearer(request)
     if given is None:
-        return _error(401, "missing bearer token", {"WWW-Authenticate": 'Bearer realm="sse-monitoring"'})
+        return _refusal(401, "bearer token required (SSE_MONITORING_TOKEN): send Authorization: Bearer <token>",
+                        _CHALLENGE)
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        return _error(403, "invalid token")
+        return _refusal(403, "bearer token rejected: it is not the service's SSE_MONITORING_TOKEN")
     return None
 
 
 class _Endpoints:
-    def __init__(self, source: ManagerSource, config: SSEConfig | None) -> None:
+    def __init__(self, source: ManagerSource, config: SSEConfig | None, auth: AuthMode = "bearer") -> None:
+        if auth not in ("bearer", "app"):
+            raise ValueError(f"auth must be 'bearer' or 'app', not {auth!r}")
         self.source = source
         self.config = config
+        self.app_auth = auth == "app"  # the app's own check guards every route: no token check here
         self._cleanup_running = False  # one cleanup per endpoint at a time (the manager's lock covers the rest)
 
     async def manager(self, request: Request) -> ConnectionManager:
@@ -106,15 +132,20 @@ class _Endpoints:
     async def _read_guard(self, request: Request, *, listing: bool = False) -> tuple[ConnectionManager, JSONResponse | None]:
         manager = await self.manager(request)
         cfg = self.cfg(manager)
+        if self.app_auth:
+            return manager, None
         if cfg.MONITORING_READ_REQUIRES_TOKEN or (listing and not cfg.MONITORING_CONNECTIONS_PUBLIC):
             return manager, _check_token(request, cfg.monitoring_token)
         return manager, None
 
     async def _action_guard(self, request: Request) -> tuple[ConnectionManager, JSONResponse | None]:
         manager = await self.manager(request)
+        if self.app_auth:
+            return manager, None
         token = self.cfg(manager).monitoring_token
         if token is None:
-            return manager, _error(404, "actions disabled (no SSE_MONITORING_TOKEN configured)")
+            return manager, _refusal(404, "actions disabled: the service has no SSE_MONITORING_TOKEN configured "
+                                          "(and no auth dependency of its own on these endpoints)")
         return manager, _check_token(request, token)
 
     # -- reads --------------------------------------------------------------------------
@@ -140,8 +171,6 @@ class _Endpoints:
             series = await manager.history(range_s, step, workers=workers)
         except ValueError as exc:
             return _error(400, str(exc))
-        except StoreUnavailable as exc:
-            return _error(503, f"state store unavailable: {exc}")
         # 8,640 buckets x ~30 columns: each column encoded once by pydantic-core (series_json)
         return Response(series_json(series), media_type="application/json", headers=_NO_STORE)
 
@@ -167,10 +196,7 @@ class _Endpoints:
         except ValueError as exc:
             return _error(400, str(exc))
         limit = min(limit, cfg.MONITORING_MAX_PAGE_SIZE)
-        try:
-            page = await manager.list_connections(state, limit, offset, query=query, sort=sort, order=order)
-        except StoreUnavailable as exc:
-            return _error(503, f"state store unavailable: {exc}")
+        page = await manager.list_connections(state, limit, offset, query=query, sort=sort, order=order)
         return JSONResponse(page.model_dump(mode="json"), headers=_NO_STORE)
 
     async def connection(self, request: Request) -> Response:
@@ -178,10 +204,7 @@ class _Endpoints:
         if denied:
             return denied
         cid = request.path_params["connection_id"]
-        try:
-            rec = await manager.connection(cid)
-        except StoreUnavailable as exc:
-            return _error(503, f"state store unavailable: {exc}")
+        rec = await manager.connection(cid)
         if rec is None:
             return _error(404, "no such connection")
         return JSONResponse({"connection": rec.model_dump(mode="json"), "now": manager.now(),
@@ -193,12 +216,9 @@ class _Endpoints:
         if denied:
             return denied
         cid = request.path_params["connection_id"]
-        try:
-            if await manager.connection(cid) is None and cid not in manager.local_connection_ids():
-                return _error(404, "no such connection")
-            result = await manager.disconnect(cid)
-        except StoreUnavailable as exc:
-            return _error(503, f"state store unavailable: {exc}")
+        if await manager.connection(cid) is None and cid not in manager.local_connection_ids():
+            return _error(404, "no such connection")
+        result = await manager.disconnect(cid)
         return JSONResponse(result.model_dump(mode="json"), headers=_NO_STORE)
 
     async def reap(self, request: Request) -> Response:
@@ -212,24 +232,21 @@ class _Endpoints:
             return _error(404, "no such worker")
         except ValueError as exc:
             return _error(409, str(exc))
-        except StoreUnavailable as exc:
-            return _error(503, f"state store unavailable: {exc}")
         return JSONResponse(result.model_dump(mode="json"), headers=_NO_STORE)
 
     async def channels(self, request: Request) -> Response:
         manager, denied = await self._read_guard(request, listing=True)
         if denied:
             return denied
-        try:
-            page = await manager.channels()
-        except StoreUnavailable as exc:
-            return _error(503, f"state store unavailable: {exc}")
+        page = await manager.channels()
         return JSONResponse(page.model_dump(mode="json"), headers=_NO_STORE)
 
     async def auth(self, request: Request) -> Response:
-        """Check a bearer token without side effects (sse-dash asks at start)."""
+        """Check the caller's credentials without side effects (sse-dash asks at start):
+        ``{"ok": true, "check": ...}`` names the check that let it through."""
         _, denied = await self._action_guard(request)
-        return denied or JSONResponse({"ok": True}, headers=_NO_STORE)
+        return denied or JSONResponse({"ok": True, "check": APP_CHECK if self.app_auth else BEARER_CHECK},
+                                      headers=_NO_STORE)
 
     async def metrics(self, request: Request) -> Response:
         manager, denied = await self._read_guard(request)
@@ -282,8 +299,6 @@ class _Endpoints:
         self._cleanup_running = True
         try:
             result = await manager.run_cleanup(batch)
-        except StoreUnavailable as exc:
-            return _error(503, f"state store unavailable: {exc}")
         finally:
             self._cleanup_running = False
         log.info("SSE cleanup requested via API: cleaned=%d, failed=%d, batch_size=%d", result.cleaned, result.failed, batch)
@@ -326,14 +341,34 @@ def _batch_size(body: bytes, default: int) -> int:
 
 
 def monitoring_routes(source: ManagerSource = None, config: SSEConfig | None = None, *,
-                      prefix: str = "") -> list[BaseRoute]:
+                      prefix: str = "", auth: AuthMode = "bearer") -> list[BaseRoute]:
     """The monitoring endpoints as Starlette routes.
 
     ``source``: a ConnectionManager, an SSEProvider, or None (``app.state.sse_manager``, set by
-    :func:`sse_lifespan`). ``config`` defaults to the manager's config.
+    :func:`sse_lifespan`). ``config`` defaults to the manager's config. ``auth``: ``"bearer"``
+    (the endpoints check ``SSE_MONITORING_TOKEN`` themselves) or ``"app"`` (they check
+    nothing: only for routes the caller puts behind its own check, as
+    :func:`core.integration.monitoring_router` does with ``dependencies=``).
     """
-    e = _Endpoints(source, config)
+    e = _Endpoints(source, config, auth)
     p = prefix.rstrip("/")
+    return [route if not isinstance(route, Route) else Route(route.path, _store_errors(route.endpoint),
+                                                            methods=route.methods, name=route.name)
+            for route in _routes(e, p)]
+
+
+def _store_errors(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """The one place a store failure becomes an answer: 503 with its cause (never a 500)."""
+    @functools.wraps(endpoint)
+    async def guarded(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except StoreUnavailable as exc:
+            return _error(503, f"state store unavailable: {exc}")
+    return guarded
+
+
+def _routes(e: _Endpoints, p: str) -> list[BaseRoute]:
     return [
         Route(f"{p}/monitoring", e.monitoring, methods=["GET"], name="sse_monitoring"),
         Route(f"{p}/monitoring/history", e.history, methods=["GET"], name="sse_monitoring_history"),

@@ -19,13 +19,14 @@ from collections.abc import Callable
 from . import stats
 from .clock import StoreClock, age_query
 from .config import SSEConfig
+from .liveness import worker_state
 from .loops import BackgroundLoop
-from .models import CleanupResult, DisconnectResult, FleetEvent, ReapResult
+from .models import CleanupResult, DisconnectResult, FleetEvent, ReapResult, WorkerHeartbeat
 from .registry import Registry
 from .store.base import StateStore, StoreUnavailable
 from .store_status import StoreStatusTracker
 
-__all__ = ["Cleanup"]
+__all__ = ["Cleanup", "add_event"]
 
 log = logging.getLogger("sse")
 
@@ -74,11 +75,31 @@ class Cleanup:
                 break
         return removed, await self.store.forget_worker(worker_id)
 
+    def settling(self) -> str | None:
+        """Why no cleanup may run now (None: it may): the registry settles after an outage
+        or a data loss (an idle time or an old heartbeat may only mean the store was away),
+        or this worker has not resynced yet."""
+        if not self.status.ok:
+            return None  # it runs, and fails with the store's own error
+        if self.registry.resyncing:
+            return "this worker is resyncing with the state store"
+        res = self.registry.last_flush
+        epoch = res.epoch if res is not None else None
+        if epoch is not None and epoch.rebuild_since is not None:
+            return "the registry is rebuilding after the state store lost its data"
+        if epoch is not None and epoch.settle_since is not None:
+            return "the registry is settling after a state store outage"
+        return None
+
     async def _cleanup(self, batch: int, periodic: bool) -> CleanupResult:
         t0 = time.perf_counter()
         cleaned = failed = batches = reaped = 0
-        error: Exception | None = None
+        error: StoreUnavailable | None = None
         before_total = before_stale = 0
+        skipped = self.settling()
+        if skipped is not None:
+            log.info("SSE cleanup skipped: %s", skipped)
+            return CleanupResult(cleaned=0, failed=0, duration_ms=0.0, skipped=skipped)
         try:
             await self._record_unrecorded()
             before = await self.store.census(age_query(self.config, self.clock.now()))
@@ -94,19 +115,16 @@ class Cleanup:
                     break
                 await asyncio.sleep(0)  # let streams breathe between batches
             now = self.clock.now()
-            ttl = self.config.WORKER_HEARTBEAT_TTL_SECONDS
             for hb in await self.store.workers():
-                if hb.worker_id == self.worker_id or now - hb.heartbeat_at <= ttl:
+                reason = self._dead(hb, now)
+                if reason is None:
                     continue
                 removed, forgot = await self._reap(hb.worker_id, batch)
                 cleaned += removed
                 batches += 1
                 if forgot:
                     reaped += 1
-                    log.warning("SSE reaped dead worker %s (heartbeat %.1fs old): %d connections removed",
-                                hb.worker_id, now - hb.heartbeat_at, removed)
-                    await self.event("reap", f"reaped dead worker {hb.worker_id} (heartbeat {now - hb.heartbeat_at:.0f}s old)",
-                                     removed, hb.worker_id)
+                    await self._reaped(hb.worker_id, reason, removed)
             await self.store.reconcile_counter()
         except StoreUnavailable as exc:
             error = exc
@@ -114,15 +132,21 @@ class Cleanup:
         duration_ms = (time.perf_counter() - t0) * 1000.0
         result = CleanupResult(cleaned=cleaned, failed=failed, duration_ms=round(duration_ms, 3), batches=batches,
                                dead_workers_reaped=reaped, error=str(error) if error else None)
-        try:
-            await self.store.record_cleanup(cleaned, failed, duration_ms, error is not None, self.clock.now())
-        except StoreUnavailable:
-            self._unrecorded.append((cleaned, failed, duration_ms, error is not None, self.clock.now()))
+        # a run the store could not serve (unreachable, refusing writes) is not a cleanup
+        # error of the fleet's own doing: the store's alert covers it, and counting it would
+        # keep the error-rate verdict up long after the store is back
+        if error is None or error.state == "error":
+            try:
+                await self.store.record_cleanup(cleaned, failed, duration_ms, error is not None, self.clock.now())
+            except StoreUnavailable:
+                self._unrecorded.append((cleaned, failed, duration_ms, error is not None, self.clock.now()))
         if error is not None:
             raise error
         if cleaned or failed:
-            await self.event("cleanup", f"cleanup removed {cleaned} stale connection(s)" + (f", {failed} failed" if failed else ""),
-                             cleaned)
+            routine = periodic and not failed
+            await self.event("cleanup" if periodic else "operator",
+                             f"{'cleanup' if periodic else 'cleanup on request'} removed {cleaned} stale connection(s)"
+                             + (f", {failed} failed" if failed else ""), cleaned, group=routine)
         try:
             after = await self.store.census(age_query(self.config, self.clock.now()))
         except StoreUnavailable as exc:
@@ -138,13 +162,41 @@ class Cleanup:
         )
         return result
 
-    async def event(self, type_: str, message: str, count: int = 0, worker_id: str | None = None) -> None:
-        """Add one fleet event (cleanup, reap, disconnect); a store in trouble loses it."""
-        try:
-            await self.store.add_event(FleetEvent(at=self.clock.now(), type=type_, message=message, count=count,
-                                                  worker_id=worker_id or self.worker_id))
-        except StoreUnavailable as exc:
-            self.status.mark_unavailable(exc)
+    def _dead(self, hb: WorkerHeartbeat, now: float) -> str | None:
+        """Why a fleet-mate is dead (None: it is not, or it is this worker)."""
+        if hb.worker_id == self.worker_id:
+            return None
+        cfg = self.config
+        state, why = worker_state(hb, now, late_after=cfg.worker_late_seconds, ttl=cfg.WORKER_HEARTBEAT_TTL_SECONDS,
+                                  skew=cfg.CLOCK_SKEW_TOLERANCE_SECONDS)
+        return why if state == "dead" else None
+
+    async def reap_dead(self, worker_id: str, reason: str) -> int:
+        """Reap a fleet-mate found dead (``reason``) now, under the fleet's lease (one reaper
+        reaps and counts it); returns the connections this call removed."""
+        if self.settling() is not None and "gone" not in reason:
+            return 0  # an old heartbeat while the registry settles says nothing
+        t0 = time.perf_counter()
+        removed, forgot = await self._reap(worker_id, max(self.config.CLEANUP_BATCH_SIZE, MIN_REAP_BATCH))
+        if forgot:
+            await self.store.reconcile_counter()
+            # a cleanup run of its own: its connections count as cleaned, as when a periodic run reaps
+            await self.store.record_cleanup(removed, 0, (time.perf_counter() - t0) * 1000.0, False, self.clock.now())
+            await self._reaped(worker_id, reason, removed)
+        return removed
+
+    async def _reaped(self, worker_id: str, reason: str, removed: int) -> None:
+        log.warning("SSE reaped dead worker %s (%s): %d connections removed", worker_id, reason, removed)
+        await self.event("death", f"worker {worker_id} died ({reason}): {removed} stream(s) cut and reaped",
+                         removed, worker_id)
+
+    async def event(self, type_: str, message: str, count: int = 0, worker_id: str | None = None, *,
+                    group: bool = False) -> None:
+        """Add one fleet event (a routine one, ``group``, is merged into the same kind at the
+        head of the list); it is a mark on the history too. A store in trouble loses it."""
+        await add_event(self.store, self.status, self.config, FleetEvent(
+            at=self.clock.now(), type=type_, message=message, count=count, worker_id=worker_id or self.worker_id),
+            group=group)
 
     async def _record_unrecorded(self) -> None:
         while self._unrecorded:
@@ -220,5 +272,14 @@ class Cleanup:
         await self.store.reconcile_counter()
         if forgot:
             log.warning("SSE reaped worker %s on request: %d connections removed", worker_id, removed)
-            await self.event("reap", f"reaped worker {worker_id} on request", removed, worker_id)
+            await self.event("reap", f"worker {worker_id} reaped on request: {removed} stream(s) cut", removed, worker_id)
         return ReapResult(worker_id=worker_id, removed=removed, was_alive=alive)
+
+
+async def add_event(store: StateStore, status: StoreStatusTracker, config: SSEConfig, event: FleetEvent, *,
+                    group: bool = False) -> None:
+    """Add a fleet event and its history mark (marks kept as long as the rollup tier)."""
+    try:
+        await store.add_event(event, group=group, marks_since=event.at - config.HISTORY_ROLLUP_RETENTION_SECONDS)
+    except StoreUnavailable as exc:
+        status.mark_unavailable(exc)

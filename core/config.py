@@ -55,6 +55,9 @@ class SSEConfig(BaseSettings):
 
     # --- fleet
     WORKER_HEARTBEAT_TTL_SECONDS: float = Field(15.0, gt=0, description="A worker whose heartbeat is older is dead")
+    WORKER_LATE_SECONDS: float | None = Field(None, gt=0, description="A worker whose heartbeat is older is LATE (default: two flush intervals; less than the TTL)")
+    CLOCK_SKEW_TOLERANCE_SECONDS: float = Field(5.0, ge=0, description="A heartbeat or timestamp further in the future than this is bad data")
+    COUNTS_WRITES_PER_SECOND: float = Field(10_000.0, gt=0, description="Per-connection count writes the fleet may send Redis per second: the counts cadence stretches only as far as this budget needs")
     TOUCH_FLUSH_INTERVAL_SECONDS: float = Field(1.0, gt=0, description="Batched activity flush (and heartbeat) period")
     ACTIVITY_RESOLUTION_SECONDS: float | None = Field(None, ge=0, description="A streaming connection's stored activity is rewritten only when it moved by more (default: stale threshold / 10)")
     REGISTER_WAIT_SECONDS: float = Field(0.02, ge=0, le=5, description="Longest a new stream's headers wait for its registration (it goes on in the background)")
@@ -76,6 +79,7 @@ class SSEConfig(BaseSettings):
     ALERT_MISMATCH_FOR_SECONDS: float = Field(5.0, ge=0, description="...for longer than this (registration and flush explain shorter ones)")
     ALERT_CONSECUTIVE_CLEANUP_ERRORS: int = Field(3, ge=1, description="Alert when this many cleanup runs fail in a row")
     ERROR_RATE_WINDOW_SECONDS: float = Field(600.0, gt=0, description="Window of the cleanup error rate that alerts and warnings use")
+    ALERT_ERROR_RATE_MIN_RUNS: int = Field(5, ge=1, description="The cleanup error rate is judged only over at least this many runs in the window")
     ALERT_CLEANUP_ERROR_RATE_PERCENT: float = Field(10.0, ge=0, le=100)
     WARN_CLEANUP_ERROR_RATE_PERCENT: float = Field(5.0, ge=0, le=100)
     WARN_ACTIVE_CONNECTIONS: int = Field(1000, ge=0)
@@ -120,6 +124,8 @@ class SSEConfig(BaseSettings):
                 self.ACTIVITY_RESOLUTION_SECONDS >= self.STALE_CONNECTION_THRESHOLD_SECONDS / 2:
             errors.append(("ACTIVITY_RESOLUTION_SECONDS", "must be less than half of STALE_CONNECTION_THRESHOLD_SECONDS",
                            self.ACTIVITY_RESOLUTION_SECONDS))
+        if self.WORKER_LATE_SECONDS is not None and self.WORKER_LATE_SECONDS >= self.WORKER_HEARTBEAT_TTL_SECONDS:
+            errors.append(("WORKER_LATE_SECONDS", "must be less than WORKER_HEARTBEAT_TTL_SECONDS", self.WORKER_LATE_SECONDS))
         if self.VERY_OLD_SECONDS < self.LONG_LIVED_SECONDS:
             errors.append(("VERY_OLD_SECONDS", "must not be less than LONG_LIVED_SECONDS", self.VERY_OLD_SECONDS))
         if errors:
@@ -134,6 +140,14 @@ class SSEConfig(BaseSettings):
     @property
     def monitoring_token(self) -> str | None:
         return self.MONITORING_TOKEN.get_secret_value() if self.MONITORING_TOKEN else None
+
+    @property
+    def worker_late_seconds(self) -> float:
+        """Heartbeat age past which a worker is LATE: ``WORKER_LATE_SECONDS``, or two flush
+        intervals, never the TTL or more (it would never be seen before DEAD)."""
+        if self.WORKER_LATE_SECONDS is not None:
+            return self.WORKER_LATE_SECONDS
+        return min(2.0 * self.TOUCH_FLUSH_INTERVAL_SECONDS, 0.5 * self.WORKER_HEARTBEAT_TTL_SECONDS)
 
 
 def load_config(**overrides: object) -> SSEConfig:
@@ -183,7 +197,8 @@ def validation_warnings(cfg: SSEConfig) -> list[str]:
 # What a worker publishes for observers (sse-dash --redis): behaviour, never secrets or addresses.
 FLEET_SETTINGS = (
     "CLEANUP_INTERVAL_SECONDS", "CLEANUP_BATCH_SIZE", "STALE_CONNECTION_THRESHOLD_SECONDS", "PING_INTERVAL_SECONDS",
-    "PERIODIC_CLEANUP_ENABLED", "REDIS_SHARDS", "WORKER_HEARTBEAT_TTL_SECONDS", "TOUCH_FLUSH_INTERVAL_SECONDS", "SERVICE_NAME",
+    "PERIODIC_CLEANUP_ENABLED", "REDIS_SHARDS", "WORKER_HEARTBEAT_TTL_SECONDS", "WORKER_LATE_SECONDS", "CLOCK_SKEW_TOLERANCE_SECONDS",
+    "COUNTS_WRITES_PER_SECOND", "TOUCH_FLUSH_INTERVAL_SECONDS", "SERVICE_NAME", "ALERT_ERROR_RATE_MIN_RUNS",
     "ALERT_CONNECTION_MISMATCH", "ALERT_CLEANUP_ERROR_RATE_PERCENT", "WARN_CLEANUP_ERROR_RATE_PERCENT",
     "WARN_ACTIVE_CONNECTIONS", "WARN_STALE_CONNECTIONS", "WARN_VERY_OLD_CONNECTIONS", "LONG_LIVED_SECONDS",
     "VERY_OLD_SECONDS", "ACTIVITY_RESOLUTION_SECONDS", "ALERT_MISMATCH_FOR_SECONDS", "ALERT_CONSECUTIVE_CLEANUP_ERRORS", "ERROR_RATE_WINDOW_SECONDS",

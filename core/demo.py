@@ -10,10 +10,13 @@ In process (the dashboard uses this)::
 
 From the shell: ``sse-demo [--host H] [--port P] [--clients N] [--redis-url URL] [--workers N] [--token T]``.
 With ``--redis-url`` and ``--workers N`` a fleet of N uvicorn worker processes shares Redis
-(each its own manager); the audience runs in a process of its own.
+(each its own manager); the audience runs in a process of its own, a client like any
+other: it holds no manager and no heartbeat, so the fleet shows N workers, not N + 1.
 
 The audience: a few long-lived listeners, many clients that come and go, and some that
 vanish without closing (registered, never active again: they go stale and cleanup removes them).
+In a fleet a vanishing client is registered by the worker that serves its request
+(``GET /demo/vanish``, on the workers' app only when the fleet has an audience).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +42,8 @@ import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from .config import SSEConfig, load_config
 from .logs import configure_logging
@@ -60,6 +63,9 @@ DEMO_DEFAULTS: dict[str, Any] = {
 }
 CHANNELS = ("default", "prices", "news", "browser")
 EVENT_INTERVAL_SECONDS = 1.0
+VANISH_PATH = "/demo/vanish"
+GHOSTS_ENV = "SSE_DEMO_GHOSTS"  # "1": the fleet's workers serve VANISH_PATH (set by sse-demo --workers)
+MAX_GHOSTS_PER_WORKER = 1000  # VANISH_PATH answers 429 beyond this many held at once
 
 
 def demo_config(token: str | None = None, redis_url: str | None = None, **overrides: Any) -> SSEConfig:
@@ -86,11 +92,31 @@ async def _ticks(request: Request, worker: str) -> AsyncIterator[dict[str, Any]]
         await asyncio.sleep(EVENT_INTERVAL_SECONDS)
 
 
-def build_demo_app(manager: ConnectionManager) -> Starlette:
-    """The demo's Starlette app: ``/`` (page), ``/events`` (tracked stream), monitoring routes."""
+async def hold_ghost(manager: ConnectionManager, i: int,
+                     until_gone: Callable[[], Awaitable[bool]] | None = None) -> bool:
+    """Register one client that vanished without closing (never active again) and wait until
+    it is removed (True: cleanup, or the server's shutdown) or ``until_gone()`` says to stop
+    waiting (False: it is unregistered)."""
+    gone = asyncio.Event()
+    record = await manager.register(channel="default", client_address=f"198.51.100.{i % 250 + 1}:{40000 + i % 20000}",
+                                    user_agent="sse-demo/vanished", on_close=gone.set)
+    while not gone.is_set():
+        if until_gone is not None and await until_gone():
+            await manager.unregister(record.connection_id)
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(gone.wait(), 1.0)
+    return True
+
+
+def build_demo_app(manager: ConnectionManager, *, ghosts: bool = False) -> Starlette:
+    """The demo's Starlette app: ``/`` (page), ``/events`` (tracked stream), monitoring routes;
+    with ``ghosts``, ``GET /demo/vanish?i=N`` too: the fleet audience's vanishing clients,
+    registered by this worker (the answer comes when cleanup has removed it)."""
     from .asgi import create_app
 
     page = (Path(__file__).parent / "static" / "index.html").read_text(encoding="utf-8")
+    held = 0  # vanishing clients this worker holds now
 
     async def index(request: Request) -> Response:
         return HTMLResponse(page)
@@ -101,14 +127,30 @@ def build_demo_app(manager: ConnectionManager) -> Starlette:
             channel = "default"
         return tracked_event_source(request, _ticks(request, manager.worker_id), manager=manager, channel=channel)
 
-    return create_app(manager, routes=[Route("/", index), Route("/events", events)])
+    async def vanish(request: Request) -> Response:
+        nonlocal held
+        if held >= MAX_GHOSTS_PER_WORKER:
+            return JSONResponse({"error": "too many vanishing clients held"}, status_code=429)
+        raw = request.query_params.get("i", "0")
+        i = int(raw) if raw.isdigit() and len(raw) < 9 else 0
+        held += 1
+        try:
+            removed = await hold_ghost(manager, i, request.is_disconnected)
+        finally:
+            held -= 1
+        return JSONResponse({"removed": removed})
+
+    routes: list[BaseRoute] = [Route("/", index), Route("/events", events)]
+    if ghosts:
+        routes.append(Route(VANISH_PATH, vanish))
+    return create_app(manager, routes=routes)
 
 
 def fleet_app() -> Starlette:
     """Factory for each worker process of ``sse-demo --workers N`` (config from SSE_*)."""
     _setup_logging()
     cfg = load_config()
-    return build_demo_app(ConnectionManager(make_store(cfg), cfg))
+    return build_demo_app(ConnectionManager(make_store(cfg), cfg), ghosts=os.environ.get(GHOSTS_ENV) == "1")
 
 
 # -- an embeddable uvicorn -------------------------------------------------------------
@@ -171,13 +213,16 @@ async def stop_server(server: uvicorn.Server, task: asyncio.Task[None], timeout:
 
 
 # -- the audience ----------------------------------------------------------------------
-async def sse_client(host: str, port: int, seconds: float | None, path: str = "/events", agent: str = "sse-demo") -> int:
-    """One real SSE client on a raw socket: reads for ``seconds`` (None: until closed). Returns bytes read."""
+async def sse_client(host: str, port: int, seconds: float | None, path: str = "/events", agent: str = "sse-demo",
+                     *, close: bool = False) -> int:
+    """One real SSE client on a raw socket: reads for ``seconds`` (None: until closed). Returns bytes read.
+    ``close``: ask the server to close after its answer (a plain request, read to its end)."""
     reader, writer = await asyncio.open_connection(host, port)
     got = 0
     try:
+        extra = "Connection: close\r\n" if close else ""
         writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/event-stream\r\n"
-                     f"User-Agent: {agent}\r\n\r\n".encode())
+                     f"User-Agent: {agent}\r\n{extra}\r\n".encode())
         with contextlib.suppress(asyncio.TimeoutError):
             async with asyncio.timeout(seconds):
                 while chunk := await reader.read(65536):
@@ -193,22 +238,25 @@ class Audience:
     """Simulated clients of one demo server.
 
     * ~10% long-lived listeners (connect once, stay);
-    * ~15% that vanish without closing: registered with ``ghost_manager`` and never active
-      again, so they go stale and cleanup removes them (then a new one arrives);
+    * ~15% that vanish without closing: registered with ``ghost_manager`` (the server's own,
+      in process) or, with ``remote_ghosts``, by the worker serving ``GET /demo/vanish`` (a
+      fleet), and never active again, so they go stale and cleanup removes them (then a
+      new one arrives);
     * the rest come and go: stay ~30 s (exponential), leave, come back a few seconds later.
     """
 
     def __init__(self, host: str, port: int, clients: int, ghost_manager: ConnectionManager | None = None,
-                 mean_stay: float = 30.0) -> None:
+                 mean_stay: float = 30.0, *, remote_ghosts: bool = False) -> None:
         self.host, self.port, self.clients = host, port, clients
         self.ghost_manager = ghost_manager
+        self.remote_ghosts = remote_ghosts
         self.mean_stay = mean_stay
         self._tasks: list[asyncio.Task[None]] = []
 
     def plan(self) -> tuple[int, int, int]:
         n = self.clients
         long_lived = max(1, n // 10) if n else 0
-        ghosts = (n * 15 // 100) if self.ghost_manager is not None else 0
+        ghosts = (n * 15 // 100) if self.ghost_manager is not None or self.remote_ghosts else 0
         return long_lived, ghosts, max(n - long_lived - ghosts, 0)
 
     def start(self) -> None:
@@ -245,13 +293,15 @@ class Audience:
             await asyncio.sleep(random.uniform(0.5, 5.0))
 
     async def _ghost(self, i: int) -> None:
-        assert self.ghost_manager is not None
         await asyncio.sleep(random.uniform(0, 10))
-        while True:
-            gone = asyncio.Event()
-            await self.ghost_manager.register(channel="default", client_address=f"198.51.100.{i % 250 + 1}:{40000 + i}",
-                                              user_agent="sse-demo/vanished", on_close=gone.set)
-            await gone.wait()  # until cleanup removes it
+        while True:  # each round: one vanished client, held until cleanup removes it
+            if self.ghost_manager is not None:
+                await hold_ghost(self.ghost_manager, i)
+            else:
+                try:
+                    await sse_client(self.host, self.port, None, f"{VANISH_PATH}?i={i}", "sse-demo/audience", close=True)
+                except OSError:
+                    pass
             await asyncio.sleep(random.uniform(1.0, 10.0))
 
     async def stop(self) -> None:
@@ -353,12 +403,10 @@ async def _run_single(args: argparse.Namespace, token: str) -> None:
 
 
 def _audience_process(host: str, port: int, clients: int) -> None:
-    """The fleet's audience, in a process of its own (its ghosts live in a manager of their own)."""
+    """The fleet's audience, in a process of its own: only clients (no manager, no heartbeat:
+    it is not a worker). Its vanishing clients are registered by the workers (VANISH_PATH)."""
     async def run() -> None:
-        cfg = load_config()
-        manager = ConnectionManager(make_store(cfg), cfg.model_copy(update={"PERIODIC_CLEANUP_ENABLED": False}))
-        await manager.start()
-        audience = Audience(host, port, clients, ghost_manager=manager)
+        audience = Audience(host, port, clients, remote_ghosts=True)
         audience.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -366,7 +414,6 @@ def _audience_process(host: str, port: int, clients: int) -> None:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         await audience.stop()
-        await manager.stop()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
 
@@ -377,6 +424,7 @@ def _run_fleet(args: argparse.Namespace, token: str) -> None:
         os.environ[f"SSE_{name}"] = repr(getattr(cfg, name))
     os.environ["SSE_REDIS_URL"] = args.redis_url
     os.environ["SSE_MONITORING_TOKEN"] = token
+    os.environ[GHOSTS_ENV] = "1" if args.clients > 0 else "0"
     port = args.port
     if port == 0:
         with socket.socket() as s:

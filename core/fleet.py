@@ -23,6 +23,7 @@ from .models import (
     MonitoringStats,
     ReapResult,
 )
+from .store.base import StoreUnavailable
 from .store.sharded import ShardedRedisStore
 
 
@@ -60,7 +61,10 @@ class FleetReader:
         by what it read at start)."""
         if not self._follow:
             return
-        published = await self.manager.store.published_config()
+        try:
+            published = await self.manager.store.published_config()
+        except StoreUnavailable:
+            return  # keep judging by the last settings read; the snapshot names the store's trouble
         if not published:
             return
         shards = _published_shards(published)

@@ -25,6 +25,7 @@ key                             type    contents
 ``{ns}:wcode``                  hash    *shard*: worker id -> its short code (named in records)
 ``{ns}:winfo``                  hash    *shard*: worker code -> worker id, host, pid
 ``{ns}:wseq``                   string  *shard*: the last worker code given
+``{ns}:wcounts``                hash    *shard*: worker code -> when its per-connection counts were last written
 ``{ns}:held``                   hash    *shard*: worker code -> connections the shard holds for it
 ``{ns}:wl:<code>``              list    *shard*: ids a worker registered (pruned lazily; for reaping and sync)
 ``{ns}:counter``                string  *shard*: the registry counter (``redis_connection_counters`` = the sum)
@@ -40,6 +41,13 @@ key                             type    contents
 ``{ns}:history:lease:<n>``      string  lease of the worker writing history interval n (SET NX PX, 2 intervals)
 ``{ns}:trends``                 string  the fleet's trend verdicts, JSON (core.history.trends_to_json; TTL 3 periods)
 ``{ns}:trends:lease:<n>``       string  lease of the worker computing trend period n (SET NX PX, 2 periods)
+``{ns}:epoch``                  hash    the registry's generation: id, created; rebuild_since / settle_since while
+                                        the workers re-register after a loss / resync after an outage
+``{ns}:conditions``             hash    rule type -> when the fleet first saw its condition hold (hysteresis)
+``{ns}:history:marks``          zset    notable fleet events (deaths, reaps, disconnects, outages, rebuilds,
+                                        cleanups grouped), JSON -> time, kept as long as the rollup tier
+``{ns}:probe``                  string  an observer's write probe (PX 2 s): does the store accept writes?
+``{ns}:lease:<name>``           string  a fleet-wide lease (SET NX PX): the judge of a period, an outage's record
 ==============================  ======  =============================================
 
 Records are packed and bucketed so that a connection costs no key of its own (about 315 to
@@ -49,6 +57,7 @@ Records are packed and bucketed so that a connection costs no key of its own (ab
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 
@@ -78,6 +87,74 @@ def shard_tags(namespace: str, shards: int) -> list[str]:
     return tags
 
 
+# Every key name, once: fixed keys by their name in Lua (``KEY.<name>``) and in Python
+# (the ``Keys`` property of the same name), and the prefixes of keys that take a part
+# (``KEYP.<name> .. part`` in Lua, ``Keys.<name>(part)`` in Python). The Lua scripts get
+# both tables from :func:`lua_prelude`, so renaming a key is one edit here.
+FIXED: dict[str, str] = {
+    "activity": "z:activity",
+    "connected": "z:connected",
+    "counter": "counter",
+    "workers": "workers",
+    "cleanup": "cleanup",
+    "config": "config",
+    "user_agents": "ua",
+    "cleanup_runs": "cleanup:runs",
+    "events": "events",
+    "history_workers": "history:workers",
+    "history_trends": "trends",
+    "record_meta": "rec:meta",
+    "worker_codes": "wcode",
+    "worker_info": "winfo",
+    "held": "held",
+    "user_agent_index": "uaidx",
+    "user_agent_seq": "uaseq",
+    "worker_seq": "wseq",
+    "worker_counts": "wcounts",
+    "epoch": "epoch",
+    "conditions": "conditions",
+    "history_marks": "history:marks",
+    "probe": "probe",
+}
+# what Redis TYPE each fixed key has (a key of another type is bad data, named by
+# RedisStore.diagnose), and which of them every shard has (the others: shard 0 only)
+KEY_TYPES: dict[str, str] = {
+    "activity": "zset", "connected": "zset", "counter": "string", "workers": "zset", "cleanup": "hash",
+    "config": "hash", "user_agents": "hash", "cleanup_runs": "list", "events": "list", "history_workers": "zset",
+    "history_trends": "string", "record_meta": "hash", "worker_codes": "hash", "worker_info": "hash", "held": "hash",
+    "user_agent_index": "hash", "user_agent_seq": "string", "worker_seq": "string", "worker_counts": "hash",
+    "epoch": "hash", "conditions": "hash", "history_marks": "zset", "probe": "string",
+}
+SHARD_KEYS: frozenset[str] = frozenset({
+    "activity", "connected", "counter", "user_agents", "record_meta", "worker_codes", "worker_info", "held",
+    "user_agent_index", "user_agent_seq", "worker_seq", "worker_counts",
+})
+PARTS: dict[str, str] = {
+    "history": "history:",
+    "history_lease": "history:lease:",
+    "history_trends_lease": "trends:lease:",
+    "reaping": "reaping:",
+    "record_bucket": "rec:",
+    "worker_list": "wl:",
+    "worker": "worker:",
+    "lease": "lease:",
+}
+
+
+def _lua_string(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9:_.#\-\[\]]*", text):
+        raise ValueError(f"key part {text!r} is not a plain name")
+    return "'" + text + "'"
+
+
+def lua_prelude() -> str:
+    """The key tables every Lua script starts with (``prefix`` is ARGV[1], the shard's
+    ``{tag}:``): generated from :data:`FIXED` and :data:`PARTS`, so no script spells a key."""
+    fixed = ", ".join(f"{name} = prefix .. {_lua_string(v)}" for name, v in FIXED.items())
+    parts = ", ".join(f"{name} = prefix .. {_lua_string(v)}" for name, v in PARTS.items())
+    return f"local KEY = {{{fixed}}}\nlocal KEYP = {{{parts}}}\n"
+
+
 @dataclass(frozen=True, slots=True)
 class Keys:
     namespace: str = "sse"
@@ -87,102 +164,131 @@ class Keys:
     def prefix(self) -> str:
         return "{" + (self.tag or self.namespace) + "}:"
 
+    def _fixed(self, name: str) -> str:
+        return self.prefix + FIXED[name]
+
+    def _part(self, name: str, part: str) -> str:
+        return self.prefix + PARTS[name] + part
+
     @property
     def activity(self) -> str:
-        return self.prefix + "z:activity"
+        return self._fixed("activity")
 
     @property
     def connected(self) -> str:
-        return self.prefix + "z:connected"
+        return self._fixed("connected")
 
     @property
     def counter(self) -> str:
-        return self.prefix + "counter"
+        return self._fixed("counter")
 
     @property
     def workers(self) -> str:
-        return self.prefix + "workers"
+        return self._fixed("workers")
 
     @property
     def cleanup(self) -> str:
-        return self.prefix + "cleanup"
+        return self._fixed("cleanup")
 
     @property
     def config(self) -> str:
-        return self.prefix + "config"
+        return self._fixed("config")
 
     @property
     def user_agents(self) -> str:
-        return self.prefix + "ua"
+        return self._fixed("user_agents")
 
     @property
     def cleanup_runs(self) -> str:
-        return self.prefix + "cleanup:runs"
+        return self._fixed("cleanup_runs")
 
     @property
     def events(self) -> str:
-        return self.prefix + "events"
-
-    def history(self, tier_name: str) -> str:
-        """One history tier (``tier_name``: core.history.Tier.name, e.g. ``10s``)."""
-        return self.prefix + "history:" + tier_name
+        return self._fixed("events")
 
     @property
     def history_workers(self) -> str:
-        """The history's per-worker counts (kept as long as the raw tier; never a tier name:
-        those are durations such as ``10s``)."""
-        return self.prefix + "history:workers"
-
-    def history_lease(self, slot: int) -> str:
-        return self.prefix + "history:lease:" + str(slot)
+        return self._fixed("history_workers")
 
     @property
     def history_trends(self) -> str:
-        return self.prefix + "trends"
-
-    def history_trends_lease(self, period: int) -> str:
-        return self.prefix + "trends:lease:" + str(period)
-
-    def reaping(self, worker_id: str) -> str:
-        return self.prefix + "reaping:" + worker_id
-
-    def record(self, connection_id: str) -> str:
-        """How messages name one connection's record (it lives in a ``rec:<n>`` bucket)."""
-        return self.prefix + "rec[" + connection_id + "]"
+        return self._fixed("history_trends")
 
     @property
     def record_meta(self) -> str:
-        return self.prefix + "rec:meta"
-
-    def record_bucket(self, n: int) -> str:
-        return self.prefix + "rec:" + str(n)
+        return self._fixed("record_meta")
 
     @property
     def worker_codes(self) -> str:
-        return self.prefix + "wcode"
+        return self._fixed("worker_codes")
 
     @property
     def worker_info(self) -> str:
-        return self.prefix + "winfo"
+        return self._fixed("worker_info")
 
     @property
     def held(self) -> str:
-        return self.prefix + "held"
+        return self._fixed("held")
 
     @property
     def user_agent_index(self) -> str:
-        return self.prefix + "uaidx"
+        return self._fixed("user_agent_index")
 
     @property
     def user_agent_seq(self) -> str:
-        return self.prefix + "uaseq"
+        return self._fixed("user_agent_seq")
 
     @property
     def worker_seq(self) -> str:
-        return self.prefix + "wseq"
+        return self._fixed("worker_seq")
+
+    @property
+    def worker_counts(self) -> str:
+        return self._fixed("worker_counts")
+
+    @property
+    def epoch(self) -> str:
+        return self._fixed("epoch")
+
+    @property
+    def conditions(self) -> str:
+        return self._fixed("conditions")
+
+    @property
+    def history_marks(self) -> str:
+        return self._fixed("history_marks")
+
+    @property
+    def probe(self) -> str:
+        return self._fixed("probe")
+
+    def history(self, tier_name: str) -> str:
+        """One history tier (``tier_name``: core.history.Tier.name, e.g. ``10s``; never
+        ``workers``: the per-worker counts are :attr:`history_workers`)."""
+        return self._part("history", tier_name)
+
+    def history_lease(self, slot: int) -> str:
+        return self._part("history_lease", str(slot))
+
+    def history_trends_lease(self, period: int) -> str:
+        return self._part("history_trends_lease", str(period))
+
+    def reaping(self, worker_id: str) -> str:
+        return self._part("reaping", worker_id)
+
+    def record(self, connection_id: str) -> str:
+        """How messages name one connection's record (it lives in a ``rec:<n>`` bucket)."""
+        return self.prefix + PARTS["record_bucket"].rstrip(":") + "[" + connection_id + "]"
+
+    def record_bucket(self, n: int | str) -> str:
+        return self._part("record_bucket", str(n))
 
     def worker_list(self, code: str) -> str:
-        return self.prefix + "wl:" + code
+        return self._part("worker_list", code)
 
     def worker(self, worker_id: str) -> str:
-        return self.prefix + "worker:" + worker_id
+        return self._part("worker", worker_id)
+
+    def lease(self, name: str) -> str:
+        """A fleet-wide lease (``SET NX PX``): one worker does a thing per period."""
+        return self._part("lease", name)

@@ -1,8 +1,20 @@
-"""Logging as a library does it: the ``sse`` logger gets a ``NullHandler`` and nothing else.
+"""Logging as a library does it, without going silent.
 
 The application decides where lines go and how they look (its root handlers, gunicorn's
 format, a JSON formatter, Sentry, OpenTelemetry, a log shipper): ``sse`` records
-propagate to them untouched, even to handlers added after the manager started.
+propagate to them untouched, even to handlers added after the manager started. No
+handler is ever added to the root logger.
+
+With nothing configured (the usual ``uvicorn app:app``: uvicorn gives handlers to its own
+loggers, none to the root), Python would print warnings through ``logging.lastResort``,
+but only if no handler at all is found, and a ``NullHandler`` on ``sse`` (the usual
+library advice) counts as one: everything was silently dropped. So the ``sse`` logger
+carries :class:`FallbackHandler` instead: it writes to stderr, in uvicorn's own format
+(``WARNING:  SSE configuration validation warnings: ...``), only records that no other
+handler on the way to the root would get; as soon as the app configures logging
+(``logging.basicConfig``, dictConfig, gunicorn's ``logconfig_dict``, a handler on ``sse``)
+it writes nothing. ``SSE_LOG_LEVEL`` (when set) is the ``sse`` logger's level (unset:
+inherited, WARNING by default); ``SSE_LOG_FORMAT=json`` makes the fallback write JSON lines.
 
 The messages are the guide's ("SSE cleanup completed: cleaned=...", "Periodic cleanup
 cycle: ...", "SSE configuration validated successfully: ...", "SSE configuration
@@ -23,6 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import weakref
@@ -30,7 +43,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 __all__ = ["LOGGER_NAME", "sse_extra", "StructuredFields", "TextFormatter", "JsonFormatter", "configure_logging",
-           "ensure_logging", "redact", "record_fields"]
+           "ensure_logging", "redact", "record_fields", "FallbackHandler", "UvicornStyleFormatter", "LEVELS"]
 
 LOGGER_NAME = "sse"
 FIELDS_ATTR = "sse_fields"
@@ -140,20 +153,68 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, separators=(",", ":"), default=str)
 
 
+class UvicornStyleFormatter(logging.Formatter):
+    """uvicorn's default line (``INFO:     message``) with secrets redacted, so the library's
+    lines read like the server's beside them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"{record.levelname}:".ljust(9)
+        text = f"{prefix} {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return redact(text)
+
+
+def _handled_elsewhere(logger: logging.Logger, me: logging.Handler) -> bool:
+    """True when a record of ``logger`` reaches a handler other than ``me`` (and NullHandlers)."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(h is not me and not isinstance(h, logging.NullHandler) for h in current.handlers):
+            return True
+        if not current.propagate:
+            return False
+        current = current.parent
+    return False
+
+
+class FallbackHandler(logging.Handler):
+    """Python's ``lastResort``, for the ``sse`` logger: writes a record to stderr (the one
+    of the moment, as ``lastResort`` does) only when no other handler would get it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logger = logging.getLogger(record.name)
+        if _handled_elsewhere(logger, self):
+            return
+        try:
+            fmt = JsonFormatter() if os.environ.get("SSE_LOG_FORMAT", "").lower() == "json" else UvicornStyleFormatter()
+            sys.stderr.write(fmt.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001 - logging must never raise into the app
+            self.handleError(record)
+
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _OWN_HANDLERS: weakref.WeakSet[logging.Handler] = weakref.WeakSet()  # attached by configure_logging
 
 
 def _install() -> None:
     logger = logging.getLogger(LOGGER_NAME)
-    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
-        logger.addHandler(logging.NullHandler())
+    for h in list(logger.handlers):
+        if type(h) is logging.NullHandler:  # an older version's: it would hide the fallback
+            logger.removeHandler(h)
+    if not any(isinstance(h, FallbackHandler) for h in logger.handlers):
+        logger.addHandler(FallbackHandler())
     if not any(isinstance(f, StructuredFields) for f in logger.filters):
         logger.addFilter(StructuredFields())
+    level = os.environ.get("SSE_LOG_LEVEL", "").strip().upper()
+    if level in LEVELS:  # a bad value is the configuration's error to report
+        logger.setLevel(level)
 
 
 def ensure_logging() -> None:
-    """The library's whole logging setup: a ``NullHandler`` on ``sse`` (no output of its
-    own, no level, propagation untouched) and the :class:`StructuredFields` filter. Idempotent."""
+    """The library's whole logging setup: :class:`FallbackHandler` on ``sse`` (prints only
+    while the app configured nothing), ``SSE_LOG_LEVEL`` when set, and the
+    :class:`StructuredFields` filter. Idempotent."""
     _install()
 
 

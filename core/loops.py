@@ -12,6 +12,8 @@ from typing import Any
 
 __all__ = ["BackgroundLoop", "cancel"]
 
+RECANCEL_SECONDS = 1.0
+
 
 class BackgroundLoop:
     """``body()`` in a task named ``name`` (it runs until cancelled)."""
@@ -36,10 +38,13 @@ class BackgroundLoop:
 
 
 async def cancel(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` and wait until it ended. The cancel is sent again every second until it
+    takes: on Python 3.11 ``asyncio.wait_for`` (which redis-py uses for its socket calls)
+    loses a cancel that arrives as the awaited call completes, and the task would run on."""
     if task is None or task.done():
         return
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+    while not task.done():
+        task.cancel()
+        await asyncio.wait((task,), timeout=RECANCEL_SECONDS)
+    if not task.cancelled() and task.exception() is not None:
+        pass  # retrieved: it ended with an error while being cancelled (the loop logged its own)

@@ -35,8 +35,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from . import stats
 from .cleanup import Cleanup
@@ -71,7 +71,8 @@ from .recorder import Recorder, TrendVerdicts
 from .registry import COUNTS_MIN_FLUSHES, RESYNC_FLUSHES, SYNC_EVERY, Registry, activity_resolution, counts_interval
 from .snapshot import AdmissionSource, ConfigWatch, SnapshotBuilder
 from .store.base import StateStore, StoreUnavailable
-from .store_status import StoreStatusTracker
+from .store_status import StoreStatusTracker, explain
+from .watch import FleetWatch
 
 # names other modules import from here (kept where they were before the parts moved out)
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("sse")
+T = TypeVar("T")
 
 
 class StateManager:
@@ -123,7 +125,7 @@ class ConnectionManager:
         self.status_tracker = StoreStatusTracker(clock)
         self.registry = Registry(store, config, clock=self.fleet_clock, status=self.status_tracker,
                                  worker_id=self.worker_id, host=self.host, pid=self.pid, started_at=self.started_at,
-                                 observer=observer)
+                                 observer=observer, host_is_local=host is None)
         self.settings = ConfigWatch(config, on_change=self.registry.republish)
         self.cleaner = Cleanup(store, config, clock=self.fleet_clock, status=self.status_tracker,
                                registry=self.registry, worker_id=self.worker_id, check_config=self.settings.check)
@@ -134,10 +136,20 @@ class ConnectionManager:
         self.snapshots = SnapshotBuilder(store, config, clock=self.fleet_clock, status=self.status_tracker,
                                          settings=self.settings, worker_id=self.worker_id,
                                          cleanup_running=self.cleaner.loop.running, trends=verdicts.fresh,
-                                         admission_source=admission_source)
+                                         admission_source=admission_source, known_epoch=lambda: self.registry.epoch,
+                                         observer=observer, registry_size=lambda: self.registry.registry_size)
         self.recorder = Recorder(store, config, clock=self.fleet_clock, status=self.status_tracker,
                                  worker_id=self.worker_id, observer=observer, verdicts=verdicts,
                                  snapshot=self.snapshots.snapshot)
+        self.watch = FleetWatch(store, config, clock=self.fleet_clock, worker_id=self.worker_id,
+                                hostkey=self.registry.hostkey, reap=self.cleaner.reap_dead,
+                                judge=self.snapshots.snapshot, real_clock=clock is time.time,
+                                on_settled=self.registry.settled)
+        if not observer:
+            self.registry.on_flushed = self.watch.after_flush
+            self.registry.on_loss = self._reseed
+            self.status_tracker.on_recovery(self.recorder.outage)
+        self._exported: CleanupCounters | None = None  # the fleet counters /metrics last showed (never go back)
 
     # -- settings -----------------------------------------------------------------------
     @property
@@ -148,7 +160,7 @@ class ConnectionManager:
     def config(self, cfg: SSEConfig) -> None:
         """Judge by other settings from now on (an observer follows the fleet's published ones)."""
         self._config = cfg
-        for part in (self.registry, self.settings, self.cleaner, self.snapshots, self.recorder):
+        for part in (self.registry, self.settings, self.cleaner, self.snapshots, self.recorder, self.watch):
             part.config = cfg
 
     @property
@@ -171,7 +183,7 @@ class ConnectionManager:
     def counts_interval(self) -> float:
         """Seconds between writes of each connection's events/bytes to the store (the stale
         threshold, at least ``COUNTS_MIN_FLUSHES`` flush intervals)."""
-        return counts_interval(self.config)
+        return counts_interval(self.config, self.registry.registry_size)
 
     def counts_due(self) -> bool:
         """True when the next periodic flush should send the per-connection counts."""
@@ -250,6 +262,8 @@ class ConnectionManager:
         await self.stop_periodic_cleanup()
         await self.recorder.loop.stop()
         await self.registry.loop.stop()
+        await self.watch.stop()
+        await self.recorder.stop()
         await self.registry.leave(close_streams=close_streams)
         await self.store.close()
         self.registry.started = False
@@ -340,25 +354,47 @@ class ConnectionManager:
         return await self.cleaner.reap_worker_now(worker_id, force=force)
 
     # -- reading connections ------------------------------------------------------------
+    async def _reading(self, call: Awaitable[T]) -> T:
+        """A read for an endpoint: its failure is the store's status too (a key of the wrong
+        type is then repaired by the registry's writer)."""
+        try:
+            return await call
+        except StoreUnavailable as exc:
+            named = await explain(self.store, exc)
+            self.status_tracker.mark_unavailable(named)
+            raise named from exc
+
     async def connection(self, connection_id: str) -> ConnectionRecord | None:
-        return await self.store.get_connection(connection_id)
+        rec = await self._reading(self.store.get_connection(connection_id))
+        return self._live(rec, self.now()) if rec is not None else None
+
+    def _live(self, rec: ConnectionRecord, now: float) -> ConnectionRecord:
+        """A record of a stream this worker serves, with its counts as of now (the stream
+        keeps them itself); any other record as stored, with the time its counts were taken."""
+        entry = self.registry.local.get(rec.connection_id)
+        src = entry.activity if entry is not None else None
+        if src is None:
+            return rec
+        return rec.model_copy(update={"events_sent": src.events_sent, "bytes_sent": src.bytes_sent, "counts_at": now})
 
     async def list_connections(self, state: str = "all", limit: int = 50, offset: int = 0, *, query: str = "",
                                sort: str | None = None, order: str = "desc") -> ConnectionPage:
         q = age_query(self.config, self.now())
         sort = sort or ("idle" if state in ("stale", "active") else "age")
-        page = await self.store.list_connections(state, q, limit, offset, query=query, sort=sort, order=order)
+        page = await self._reading(self.store.list_connections(state, q, limit, offset, query=query, sort=sort,
+                                                               order=order))
         if page.bad_data or self.status_tracker.bad_from("records"):
             self.status_tracker.note_bad_data(page.bad_data, "records")
         return ConnectionPage(state=state, query=query, sort=sort, order=order, total=page.total, limit=limit,
                               offset=offset, truncated=page.truncated, scanned=page.scanned, now=q.now,
-                              stale_threshold_seconds=q.stale_threshold, connections=page.records,
+                              stale_threshold_seconds=q.stale_threshold,
+                              connections=[self._live(r, q.now) for r in page.records],
                               activity_resolution_seconds=self.activity_resolution,
                               counts_interval_seconds=self.counts_interval)
 
     async def channels(self) -> ChannelsPage:
         q = age_query(self.config, self.now())
-        rows, scanned, truncated = await self.store.channels(q)
+        rows, scanned, truncated = await self._reading(self.store.channels(q))
         rows.sort(key=lambda r: (-r.connections, r.channel))
         return ChannelsPage(now=q.now, scanned=scanned, truncated=truncated, channels=[
             ChannelSummary(channel=r.channel, connections=r.connections, stale=r.stale,
@@ -380,12 +416,28 @@ class ConnectionManager:
         buckets; None when the store could not be read)."""
         snap = await self.monitoring_snapshot()
         counters: CleanupCounters | None = None
-        if snap.connection_stats.store_available:
+        if snap.connection_stats.store_available and snap.registry.state == "settled":
             try:
-                counters = await self.store.cleanup_counters()
+                counters = stats.never_back(self._exported, await self.store.cleanup_counters())
+                self._exported = counters
             except StoreUnavailable:
                 counters = None
+        if counters is not None:  # the cumulative numbers this pod exports never go back
+            cl = snap.cleanup_stats
+            snap = snap.model_copy(update={"cleanup_stats": cl.model_copy(update={
+                "total_cleanups": max(cl.total_cleanups or 0, counters.total_cleanups),
+                "total_connections_cleaned": max(cl.total_connections_cleaned or 0, counters.total_connections_cleaned),
+                "cleanup_errors": max(cl.cleanup_errors or 0, counters.cleanup_errors),
+                "failed_connections": max(cl.failed_connections or 0, counters.failed_connections)})})
         return snap, counters, self.pod_stats()
+
+    async def _reseed(self) -> None:
+        """The store lost the fleet's data: put its cleanup counters back to what this worker
+        last saw (or exported), so counters kept there never go back."""
+        floor = stats.never_back(self._exported, self.snapshots.last_counters) if self.snapshots.last_counters \
+            else self._exported
+        if floor is not None:
+            await self.store.reseed_counters(floor)
 
     # -- fleet history (core.recorder; docs/architecture.md "Fleet history") -------------
     async def record_history(self) -> bool:
@@ -414,4 +466,4 @@ class ConnectionManager:
         """The fleet history of the last ``range_s`` seconds on ``step``-second buckets (None:
         about 360 buckets); ValueError for a range/step the tiers cannot answer. ``workers``:
         with the per-worker counts (read only then); without, the series' ``workers`` is None."""
-        return await self.recorder.history(range_s, step, workers)
+        return await self._reading(self.recorder.history(range_s, step, workers))

@@ -38,7 +38,22 @@ class ConnectionStats(_Wire):
     store_available: bool = True
 
 
-StoreState = Literal["up", "unreachable", "refusing_writes", "connecting"]
+StoreState = Literal["up", "unreachable", "refusing_writes", "connecting", "error"]  # error: answers with errors
+# Whether the registry's numbers stand for now (core.liveness decides):
+#   settled    - every live worker's connections are in the registry: numbers are exact
+#   settling   - the store is back after an outage; not every live worker has resynced yet
+#   rebuilding - the store lost the fleet's data; not every live worker has re-registered yet
+#   empty      - nothing under the namespace (no worker ever wrote here, or all of it was lost
+#                and no worker has come back): nothing to judge
+#   unknown    - the store cannot be read
+RegistryState = Literal["settled", "settling", "rebuilding", "empty", "unknown"]
+REGISTRY_STATES: tuple[RegistryState, ...] = ("settled", "settling", "rebuilding", "empty", "unknown")
+# A worker's liveness (core.liveness.worker_state): alive; late (its heartbeat is older than
+# two flush intervals: slow, hung or just dead, not yet sure); dead (heartbeat older than the
+# TTL, its process seen gone by a worker on its host, or a heartbeat from the future); unknown
+# (the store refuses writes or is settling: a missing heartbeat says nothing then).
+WorkerState = Literal["alive", "late", "dead", "unknown"]
+WORKER_STATES: tuple[WorkerState, ...] = ("alive", "late", "dead", "unknown")
 
 
 class StoreStatus(_Wire):
@@ -49,6 +64,18 @@ class StoreStatus(_Wire):
     since: float | None = None  # unix seconds when it entered this state (None: always so)
     last_ok: float | None = None  # last time a read and a write both succeeded
     bad_data: list[str] = Field(default_factory=list)  # keys skipped while reading (bad values)
+
+
+class RegistryStatus(_Wire):
+    """Whether the registry's numbers stand for now (``state``: core.models.REGISTRY_STATES).
+    While it is not ``settled`` every registry number is ``None`` and the verdict says why."""
+
+    state: RegistryState = "settled"
+    reason: str | None = None
+    since: float | None = None  # fleet clock: when the store came back / the loss was seen
+    pending_workers: list[str] = Field(default_factory=list)  # live workers not yet resynced
+    epoch: str | None = None  # the registry's generation (a new one after the store lost its data)
+    last_loss_at: float | None = None  # the last time the store was seen to have lost the fleet's data
 
 
 class CleanupStats(_Wire):
@@ -103,6 +130,7 @@ class ConfigurationView(_Wire):
     worker_heartbeat_ttl_seconds: float | None = None
     touch_flush_interval_seconds: float | None = None
     error_rate_window_seconds: float | None = None
+    worker_late_seconds: float | None = None  # a heartbeat older than this is LATE (dead after the TTL)
     activity_resolution_seconds: float | None = None  # last_activity is exact to within this (plus one flush)
     counts_interval_seconds: float | None = None  # a connection's events/bytes are at most this old (plus one flush)
 
@@ -114,8 +142,10 @@ class WorkerInfo(_Wire):
     connections: int = Field(ge=0)
     heartbeat_age_seconds: float = Field(ge=0)
     started_at: float | None = None
-    alive: bool = True
+    alive: bool = True  # not dead (its heartbeat is within the TTL): its connections count as active
     cleanup_running: bool = False
+    state: WorkerState = "alive"
+    state_reason: str | None = None  # why late / dead / unknown ("no heartbeat for 16 s", "process gone")
 
 
 class AgeBucket(_Wire):
@@ -129,11 +159,19 @@ class AgeBucket(_Wire):
 class FleetEvent(_Wire):
     """Something the fleet did (cleanup run, dead worker reaped, connection disconnected)."""
 
-    at: float  # unix seconds (the fleet's clock)
-    type: Literal["cleanup", "reap", "disconnect", "store"]
+    at: float  # unix seconds (the fleet's clock); for a group or a span: its latest moment
+    type: Literal["cleanup", "reap", "disconnect", "store", "death", "outage", "rebuild", "operator"]
     message: str
     count: int = 0
     worker_id: str | None = None
+    first_at: float | None = None  # routine cleanups in a row are one event: the first run's time
+    runs: int = 1  # ... and how many runs it groups
+    until: float | None = None  # a span (an outage, a rebuild): when it ended
+
+
+EVENT_TYPES: tuple[str, ...] = ("cleanup", "reap", "disconnect", "store", "death", "outage", "rebuild", "operator")
+# events that are never grouped or pushed out by routine ones (they are also marks on the history)
+NOTABLE_EVENTS: frozenset[str] = frozenset({"reap", "disconnect", "death", "outage", "rebuild", "operator", "store"})
 
 
 class RuleRow(_Wire):
@@ -146,7 +184,8 @@ class RuleRow(_Wire):
     comparison: Literal[">", ">=", "<", "==", "!="]
     threshold: float | int | bool | None
     config_field: str | None  # SSE_<config_field> sets the threshold
-    for_seconds: float = 0.0  # hysteresis: must hold this long before it fires
+    for_seconds: float = 0.0  # hysteresis: must hold this long (for the fleet) before it fires
+    min_runs: int | None = None  # a rate is judged only over at least this many runs
     description: str = ""
 
 
@@ -203,6 +242,15 @@ class HistorySeries(_Wire):
     # ``history(..., workers=True)``), or a server without them.
     workers: dict[str, list[int | None]] | None = None
     workers_omitted: int = 0
+    # the cleanup error rate of every bucket is the highest of the rates at its stored samples,
+    # each the percent of runs that failed over the trailing error_rate_window seconds (the
+    # same definition as /monitoring's error_rate_window, whatever the range or step)
+    error_rate_window: float | None = None
+    # per bucket: "ok" (a sample with known numbers), "unknown" (no sample or unknown numbers
+    # after the history began: an outage, the fleet down), "none" (no data yet)
+    coverage: list[str] = Field(default_factory=list)
+    data_from: float | None = None  # the answering tier's first stored sample (None: none)
+    marks: list[FleetEvent] = Field(default_factory=list)  # deaths, reaps, cleanups, disconnects, outages
 
 
 class MonitoringStats(_Wire):
@@ -218,6 +266,7 @@ class MonitoringStats(_Wire):
     store_status: StoreStatus = Field(default_factory=StoreStatus)
     health_rules: list[RuleRow] = Field(default_factory=list)
     recent_events: list[FleetEvent] = Field(default_factory=list)
+    registry: RegistryStatus = Field(default_factory=RegistryStatus)
     now: float | None = None  # the server's clock (unix seconds) when the snapshot was taken
     admission: dict[str, Any] | None = None  # this process's admission control counts (None: not in use)
     performance_trends: list[TrendEvidence] = Field(default_factory=list)  # history verdicts and their windows
@@ -237,6 +286,7 @@ class ConnectionRecord(_Wire):
     last_activity: float
     events_sent: int = 0
     bytes_sent: int = 0
+    counts_at: float | None = None  # when events_sent / bytes_sent were taken (fleet clock; None: not known)
 
 
 class ConnectionPage(_Wire):
@@ -294,6 +344,7 @@ class CleanupResult(_Wire):
     batches: int = Field(default=0, ge=0)
     dead_workers_reaped: int = Field(default=0, ge=0)
     error: str | None = None
+    skipped: str | None = None  # why nothing ran (the registry settles: idle times may only mean the store was away)
 
 
 # ---------------------------------------------------------------------------
@@ -348,3 +399,8 @@ class WorkerHeartbeat:
     heartbeat_at: float
     started_at: float
     cleanup_running: bool = False
+    hostkey: str | None = None  # host identity (hostname, boot id, pid namespace): pids compare only within one
+    dead_reason: str | None = None  # set by a worker on its host that saw the process gone
+    synced_at: float | None = None  # when the worker last confirmed the registry holds what it holds
+    epoch: str | None = None  # the registry generation the worker registered its connections in
+    counts_at: float | None = None  # the worker's per-connection counts in the store are as of this time

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
+from . import ownership as _ownership  # noqa: F401 - checks at import that core/__init__.py is sse-dash's
 from .admission import admission_in_use
 from .config import SSEConfig, get_config
 from .logs import ensure_logging
@@ -47,7 +48,7 @@ class SSEProvider:
         async with cls._lock:
             if cls._manager is None:
                 config = self._config or get_config()
-                ensure_logging()  # a NullHandler only: the application decides where lines go
+                ensure_logging()  # no handler on the root: the application decides where lines go
                 manager = ConnectionManager(make_store(config), config, admission_source=admission_in_use)
                 await manager.start()
                 cls._manager = manager

@@ -18,11 +18,12 @@ import math
 from collections.abc import Awaitable, Callable
 
 from . import history
+from .cleanup import add_event
 from .clock import StoreClock
 from .config import SSEConfig
 from .durations import DAY
-from .loops import BackgroundLoop
-from .models import HistorySeries, MonitoringStats, TrendEvidence
+from .loops import BackgroundLoop, cancel
+from .models import FleetEvent, HistorySeries, MonitoringStats, TrendEvidence
 from .store.base import StateStore, StoreUnavailable
 from .store_status import StoreStatusTracker
 
@@ -75,6 +76,8 @@ class Recorder:
         self._cache = history.ColumnCache()  # raw-tier points already read (history())
         self._cache_lock = asyncio.Lock()  # one cache update at a time
         self.loop = BackgroundLoop("sse-history", self._loop)
+        self._outages: list[tuple[float, float, str]] = []  # (start, end, reason) on the fleet clock, to record
+        self._outage_task: asyncio.Task[None] | None = None
 
     async def record(self) -> bool:
         """Take this interval's lease and write the fleet's sample (True: this worker wrote
@@ -144,11 +147,13 @@ class Recorder:
         step = max(step, math.ceil(step / tier.step - 1e-9) * tier.step)
         end = self.clock.now()
         start = math.floor((end - range_s) / step) * step
+        window = self.config.ERROR_RATE_WINDOW_SECONDS
+        read_start = start - window  # the error rate at the first buckets looks back a window
         raw = tier.step == tiers[0].step
         if raw:  # raw rows never change: read only what is new
             async with self._cache_lock:
                 cache = self._cache
-                since = cache.read_from(start, 3 * tier.step)
+                since = cache.read_from(read_start, 3 * tier.step)
                 try:
                     members = await self.store.history_members(tier, since, end)
                     cols, bad_at = history.decode_columns(members, raw=True)
@@ -159,7 +164,7 @@ class Recorder:
                 except StoreUnavailable:
                     cache.clear()  # the store may come back without what was cached: read whole next time
                     raise
-                cols, bad = cache.update(start, since, cols, [t for t in bad_times if t is not None],
+                cols, bad = cache.update(read_start, since, cols, [t for t in bad_times if t is not None],
                                          end - tier.retention)
                 if workers:
                     cols = history.attach_workers(cols, *cache.update_workers(start, wsince, wt, wc,
@@ -167,10 +172,58 @@ class Recorder:
                 else:
                     cols = history.without_workers(cols)
         else:
-            cols, bad_at = history.decode_columns(await self.store.history_members(tier, start, end), raw=False)
+            cols, bad_at = history.decode_columns(await self.store.history_members(tier, read_start, end), raw=False)
             bad = len(bad_at)
-        return history.series_columns(cols, start, end, step, tier.step,
-                                      rate_window=self.config.ERROR_RATE_WINDOW_SECONDS, bad_points=bad)
+        data_from = await self.store.history_first(tier)
+        marks = await self.store.history_marks(start, end)
+        return history.series_columns(cols, start, end, step, tier.step, rate_window=window, bad_points=bad,
+                                      data_from=data_from, marks=marks)
+
+    # -- outages: the history remembers them ----------------------------------------------
+    def outage(self, since: float, until: float, reason: str) -> None:
+        """The store was away from ``since`` to ``until`` (this process's clock): once Redis
+        is back, write it to the fleet's history (a mark, and samples over it that say the
+        store was unavailable and every number unknown), once for the fleet."""
+        offset = self.clock.offset
+        self._outages.append((since + offset, until + offset, reason))
+        if self._outage_task is None or self._outage_task.done():
+            self._outage_task = asyncio.create_task(self._write_outages(), name="sse-history-outage")
+
+    async def _write_outages(self) -> None:
+        while self._outages:
+            start, end, reason = self._outages[0]
+            try:
+                await self.record_outage(start, end, reason)
+            except StoreUnavailable:
+                return  # the store is away again: this outage goes with the next recovery
+            except Exception:
+                log.exception("SSE history could not record an outage")
+            self._outages.pop(0)
+
+    async def record_outage(self, start: float, end: float, reason: str) -> bool:
+        """Record an outage of the store (fleet clock) unless a fleet-mate just did (the
+        workers come back together): its mark, and every interval whose sample it missed as
+        a sample with unknown numbers, level unhealthy, alert ``state_store_unavailable``."""
+        cfg = self.config
+        if not await self.store.claim("outage", self.worker_id, max(2 * cfg.TOUCH_FLUSH_INTERVAL_SECONDS, 5.0)):
+            return False
+        await add_event(self.store, self.status, cfg, FleetEvent(
+            at=end, first_at=start, until=end, type="outage", worker_id=self.worker_id,
+            message=f"state store unavailable for {end - start:.0f}s ({reason[:160]})"))
+        interval = cfg.HISTORY_INTERVAL_SECONDS
+        if cfg.HISTORY_ENABLED:
+            tiers = history.tiers_from_config(cfg)
+            for slot in range(math.floor(start / interval), math.floor(end / interval) + 1):
+                t = slot * interval + min(0.05 * interval, 0.5)  # when the sample was due
+                if start <= t <= end:
+                    missed = history.HistorySample(t=t, level="unhealthy", alerts=["state_store_unavailable"])
+                    await self.store.history_append(missed, tiers, self.worker_id)
+        log.warning("SSE recorded a state store outage of %.1fs in the fleet history", end - start)
+        return True
+
+    async def stop(self) -> None:
+        await cancel(self._outage_task)
+        self._outage_task = None
 
     async def _loop(self) -> None:
         """Every HISTORY_INTERVAL_SECONDS, just after the interval starts on the fleet clock:

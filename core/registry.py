@@ -18,12 +18,14 @@ the store's clock (:class:`~core.clock.StoreClock`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from .clock import StoreClock
 from .config import SSEConfig, fleet_settings
+from .liveness import host_identity
 from .local_streams import (
     MAX_CHANNEL,
     MAX_CLIENT,
@@ -58,14 +60,16 @@ def activity_resolution(cfg: SSEConfig) -> float:
     return cfg.STALE_CONNECTION_THRESHOLD_SECONDS / 10.0 if r is None else r
 
 
-def counts_interval(cfg: SSEConfig) -> float:
-    """Seconds between writes of each connection's events/bytes to the store: the stale
-    threshold, at least ``COUNTS_MIN_FLUSHES`` flush intervals (300 s at the defaults).
-    Rewriting a connection's record costs Redis several times an activity touch (and,
-    at the default threshold, more than all its activity touches together at half
-    the threshold), so like activity it follows the threshold, not the event rate; the
-    per-pod totals in ``/metrics`` are exact at every scrape."""
-    return max(COUNTS_MIN_FLUSHES * cfg.TOUCH_FLUSH_INTERVAL_SECONDS, cfg.STALE_CONNECTION_THRESHOLD_SECONDS)
+def counts_interval(cfg: SSEConfig, registry_size: int = 0) -> float:
+    """Seconds between writes of each connection's events/bytes to the store, adapted to
+    the registry's size: every flush for a small fleet, stretched only as far as the Redis
+    budget ``COUNTS_WRITES_PER_SECOND`` requires (``registry_size / budget`` seconds: at
+    most one count write per registered connection per interval), never past the stale
+    threshold. Rewriting a record costs Redis several times an activity touch
+    (docs/capacity.md); every record says when its counts were taken (``counts_at``), and
+    the per-pod totals in ``/metrics`` are exact at every scrape."""
+    flush = cfg.TOUCH_FLUSH_INTERVAL_SECONDS
+    return min(max(flush, registry_size / cfg.COUNTS_WRITES_PER_SECOND), max(cfg.STALE_CONNECTION_THRESHOLD_SECONDS, flush))
 
 
 class Registry:
@@ -77,7 +81,7 @@ class Registry:
 
     def __init__(self, store: StateStore, config: SSEConfig, *, clock: StoreClock, status: StoreStatusTracker,
                  worker_id: str, host: str, pid: int, started_at: float, observer: bool,
-                 cleanup_running: Callable[[], bool] = lambda: False) -> None:
+                 cleanup_running: Callable[[], bool] = lambda: False, host_is_local: bool = True) -> None:
         self.store = store
         self.config = config
         self.clock = clock
@@ -108,14 +112,44 @@ class Registry:
         self._republish = False
         self.started = False  # writes with no writer task go straight to the store (observers: always)
         self.loop = BackgroundLoop("sse-store-sync", self._sync_loop)
+        # the registry's own health (core.liveness): the epoch our connections are registered
+        # in, since when the store holds all of them, whether to mark the fleet settling
+        self.hostkey = host_identity() if host_is_local else f"{host}|{worker_id}"
+        self.epoch: str | None = None
+        self.synced_at: float | None = None
+        self.registry_size = 0  # connections registered in the fleet (the last flush's answer)
+        self.last_flush: FlushResult | None = None
+        self._settle = False  # the next good flush marks the fleet settling (we are back from trouble)
+        self._repair = False  # a key of the namespace holds another type than the store writes
+        self.on_flushed: Callable[[FlushResult], Awaitable[None]] | None = None  # peers / settle checks (the manager)
+        self.on_loss: Callable[[], Awaitable[None]] | None = None  # the store lost the fleet's data
         status.on_trouble(self._trouble)
 
     def _trouble(self) -> None:
         self._resync_flushes = RESYNC_FLUSHES
+        if "wrong type" in str(self.status.last_error or ""):
+            self._repair = True  # a key of the namespace holds another type: repaired at the writer's next turn
+        st = self.status.status
+        # an outage of a flush interval or more (not one slow call): the fleet settles after it
+        if st.since is not None and self.clock.local() - st.since >= self.config.TOUCH_FLUSH_INTERVAL_SECONDS:
+            self._settle = True
+
+    def settled(self) -> None:
+        """The fleet's rebuild / settle is over (the watch ended it): what the last flush said
+        of the epoch is out of date."""
+        res = self.last_flush
+        if res is not None and res.epoch is not None:
+            self.last_flush = dataclasses.replace(res, epoch=dataclasses.replace(res.epoch, rebuild_since=None,
+                                                                                   settle_since=None))
+
+    @property
+    def resyncing(self) -> bool:
+        """This worker has not yet made the store agree with what it holds (after trouble)."""
+        return self._resync_flushes > 0 or self._lost_data
 
     def counts_due(self) -> bool:
         """True when the next periodic flush should send the per-connection counts."""
-        return self.clock.local() - self._counts_sent_at >= counts_interval(self.config)
+        return self.clock.local() - self._counts_sent_at >= counts_interval(self.config, self.registry_size)
 
     def republish(self) -> None:
         """Publish the fleet settings again at the writer's next turn (they changed)."""
@@ -160,11 +194,9 @@ class Registry:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
-        try:
-            async with asyncio.timeout(wait):
-                await fut
-        except TimeoutError:
-            pass
+        # asyncio.wait, not a timeout context: a cancel of the stream's task arriving as the
+        # wait expires must reach the stream (3.11 loses it inside asyncio.timeout)
+        await asyncio.wait((fut,), timeout=wait)
 
     def touch(self, connection_id: str, events: int = 1, bytes_sent: int = 0) -> None:
         if connection_id not in self.local:
@@ -250,6 +282,7 @@ class Registry:
                         del self._to_register[cid]
                     e.stored = True
                     e.stored_activity = max(e.stored_activity, r.last_activity)
+                    self._carried(e, r)
             self.status.mark_ok()
         except StoreUnavailable as exc:
             self.status.mark_unavailable(exc)
@@ -287,19 +320,30 @@ class Registry:
         self.local.pull_activity(active, counts if counters else None, self.clock.now)
         pending, unstored = self.local.touches(active, counts, activity_resolution(self.config))
         self._counts.update(unstored)  # counted once they are stored
+        counts_at = self.clock.now() if counters else None
         try:
             closed_first: list[str] = []
             if self._resync_flushes:
                 # the store was in trouble since the last good flush and may have lost or
                 # late-applied our writes: agree with it first, so the touches below land
                 closed_first = await self._sync_locked()
-            res = await self._heartbeat(pending)
+            # in step with the store from this flush on: nothing left to resync
+            confirmed = self._resync_flushes <= 1 and not self._lost_data and self.epoch is not None
+            settle, self._settle = self._settle, False
+            res = await self._heartbeat(pending, confirmed=confirmed, counts_at=counts_at, settle=settle)
             missing = [c for c in res.unknown if (e := self.local.get(c)) is not None and e.stored]
-            lost = (not res.existed and self._heartbeats > 1)
+            lost = (not res.existed and self._heartbeats > 1) or res.lost
+            if res.epoch is not None and self.epoch is None:
+                self.epoch = res.epoch.id  # the first flush: the registry's generation we register in
             if lost:
-                # our heartbeat vanished: Redis lost its data, or a fleet-mate reaped us as dead
-                log.warning("SSE worker %s was missing from the store; resyncing its connections", self.worker_id)
+                # our heartbeat vanished or the epoch changed: Redis lost its data, or a
+                # fleet-mate reaped us as dead
+                log.warning("SSE worker %s: the store lost %s; re-registering its %d connection(s)", self.worker_id,
+                            "the fleet's data" if res.lost else "this worker's heartbeat", len(self.local))
                 self._lost_data = True
+                self._republish = True
+                if self.on_loss is not None and res.lost:
+                    await self.on_loss()
             stored = sum(1 for e in self.local.values() if e.stored)
             if (lost or missing or res.held != stored
                     or (self._flushes and self._flushes % SYNC_EVERY == 0)):
@@ -310,15 +354,23 @@ class Registry:
                             self._requeue(lost_id, t)
                 missing = await self._sync_locked()
             missing.extend(closed_first)
+            if res.epoch is not None:
+                self.epoch = res.epoch.id  # every connection we hold is registered in it now
+            if not res.config_published:
+                self._republish = True
+            self.registry_size = res.registry_size
             self._resync_flushes = max(self._resync_flushes - 1, 0)
             self._lost_data = False
         except StoreUnavailable as exc:
             # keep the activity for the next flush (newer touches win, counts add up)
             for cid, t in pending.items():
                 self._requeue(cid, t)
+            if counts_at is not None:
+                self._counts_sent_at = -math.inf  # the counts go again with the next flush
             self.status.mark_unavailable(exc)
             return
         self.status.mark_ok()
+        self.last_flush = res
         for cid, t in pending.items():
             entry = self.local.get(cid)
             if entry is not None and t.at > entry.stored_activity:
@@ -330,6 +382,11 @@ class Registry:
                 if entry is not None:
                     self.local.ended(entry, "removed_elsewhere")
                     await self.local.close(entry)
+        if self.on_flushed is not None and not self.observer:
+            try:
+                await self.on_flushed(res)
+            except StoreUnavailable as exc:
+                self.status.mark_unavailable(exc)
 
     async def _sync_locked(self) -> list[str]:
         """The reconcile step (caller holds the lock). Returns ids removed elsewhere."""
@@ -352,6 +409,7 @@ class Registry:
                 e.stored = e.sent = True
                 e.stored_activity = r.last_activity
                 self._to_register.pop(e.record.connection_id, None)
+                self._carried(e, r)
         if phantoms or readd:
             log.warning("SSE registry sync for worker %s: removed %d phantom(s), re-registered %d live connection(s)",
                         self.worker_id, phantoms, len(readd))
@@ -360,10 +418,22 @@ class Registry:
 
     def _current_record(self, e: LocalStream) -> ConnectionRecord:
         """The record to (re-)register: its latest local activity, so a stream that was
-        active while the store was away is never registered as stale."""
+        active while the store was away is never registered as stale; a stream that counts
+        its own totals is registered with them (a record the store lost comes back whole)."""
         seen = max(e.last_touch, self._active.get(e.record.connection_id, 0.0))
         r = e.record
-        return r.model_copy(update={"last_activity": seen}) if seen > r.last_activity else r
+        update: dict[str, float | int] = {}
+        if seen > r.last_activity:
+            update["last_activity"] = seen
+        if e.activity is not None:
+            update["events_sent"], update["bytes_sent"] = e.activity.events_sent, e.activity.bytes_sent
+        return r.model_copy(update=update) if update else r
+
+    def _carried(self, e: LocalStream, r: ConnectionRecord) -> None:
+        """A registration that carried the stream's own totals: they are counted now."""
+        if e.activity is not None:
+            e.flushed_events, e.flushed_bytes = r.events_sent, r.bytes_sent
+            self._counts.pop(e.record.connection_id, None)
 
     def _requeue(self, cid: str, t: Touch) -> None:
         self._active[cid] = max(t.at, self._active.get(cid, t.at))
@@ -383,16 +453,23 @@ class Registry:
             assert not closed
             return self.last_sync[1]
 
-    async def _heartbeat(self, touches: dict[str, Touch] | None = None) -> FlushResult:
-        """Send batched touches and the heartbeat in one round trip; measure the store's clock."""
+    async def _heartbeat(self, touches: dict[str, Touch] | None = None, *, confirmed: bool = False,
+                         counts_at: float | None = None, settle: bool = False) -> FlushResult:
+        """Send batched touches and the heartbeat in one round trip; measure the store's clock.
+        ``confirmed``: the store holds every connection of ours (the heartbeat says since
+        when); ``counts_at``: these touches complete our counts as of then; ``settle``: we
+        are back from store trouble (the fleet settles until every live worker resynced)."""
         if self.observer:
             return FlushResult(unknown=(await self.store.touch_many(touches) if touches else []), existed=True, held=0)
         t0 = self.clock.local()
         offset = self.clock.offset
+        if confirmed:
+            self.synced_at = t0 + offset
         hb = WorkerHeartbeat(worker_id=self.worker_id, host=self.host, pid=self.pid,
                              connections=len(self.local), heartbeat_at=t0 + offset,
-                             started_at=self.started_at + offset, cleanup_running=self.cleanup_running())
-        result = await self.store.flush(touches or {}, hb, self.config.WORKER_HEARTBEAT_TTL_SECONDS)
+                             started_at=self.started_at + offset, cleanup_running=self.cleanup_running(),
+                             hostkey=self.hostkey, synced_at=self.synced_at, epoch=self.epoch, counts_at=counts_at)
+        result = await self.store.flush(touches or {}, hb, self.config.WORKER_HEARTBEAT_TTL_SECONDS, settle=settle)
         self.clock.measured(t0, self.clock.local(), result.server_time)
         self._heartbeats += 1
         return result
@@ -407,11 +484,14 @@ class Registry:
             try:
                 timeout = max(next_flush - loop.time(), 0.0)
                 if not (self._to_register or self._to_remove) or not self.status.connected:
+                    # woken by a queued change or at the next flush: a timer sets the event (no
+                    # asyncio.timeout: on 3.11 a cancel arriving as it expires is turned into its
+                    # TimeoutError and lost, and stop() would wait for this task for ever)
+                    timer = loop.call_later(timeout, self._wake.set)
                     try:
-                        async with asyncio.timeout(timeout):
-                            await self._wake.wait()
-                    except TimeoutError:
-                        pass
+                        await self._wake.wait()
+                    finally:
+                        timer.cancel()
                 self._wake.clear()
                 if not self.status.connected:
                     if loop.time() >= next_flush:
@@ -424,6 +504,12 @@ class Registry:
                     else:
                         self._release_waiters()
                     continue
+                if self._repair:
+                    self._repair = False
+                    repaired = await self.store.repair_types()
+                    if repaired:
+                        log.warning("SSE state store held keys of the wrong type, deleted (rebuilt by the fleet): %s",
+                                    "; ".join(repaired))
                 if self._republish:
                     self._republish = False
                     await self.store.publish_config(fleet_settings(self.config))

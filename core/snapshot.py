@@ -21,10 +21,22 @@ from typing import Any
 from . import health, history, stats
 from .clock import Clock, StoreClock, age_query
 from .config import SSEConfig, describe_valid, fleet_settings, validation_warnings
-from .models import ConfigurationView, ConnectionStats, MonitoringStats, TrendEvidence, WorkerHeartbeat, WorkerInfo
+from .liveness import Epoch, Registry, counts_as_active, registry_state, worker_state
+from .models import (
+    CleanupCounters,
+    ConfigurationView,
+    ConnectionStats,
+    MonitoringStats,
+    RegistryStatus,
+    StoreStatus,
+    TrendEvidence,
+    WorkerHeartbeat,
+    WorkerInfo,
+    WorkerState,
+)
 from .registry import activity_resolution, counts_interval
-from .store.base import FleetRead, StateStore, StoreUnavailable
-from .store_status import StoreStatusTracker
+from .store.base import Census, FleetRead, StateStore, StoreUnavailable
+from .store_status import StoreStatusTracker, explain
 
 __all__ = ["AdmissionSource", "ConfigWatch", "Hysteresis", "SnapshotBuilder", "configuration_view", "worker_infos"]
 
@@ -92,7 +104,7 @@ class Hysteresis:
         return out
 
 
-def configuration_view(cfg: SSEConfig, warnings: list[str]) -> ConfigurationView:
+def configuration_view(cfg: SSEConfig, warnings: list[str], registry_size: int = 0) -> ConfigurationView:
     return ConfigurationView(
         cleanup_interval_seconds=cfg.CLEANUP_INTERVAL_SECONDS, cleanup_batch_size=cfg.CLEANUP_BATCH_SIZE,
         stale_threshold_seconds=cfg.STALE_CONNECTION_THRESHOLD_SECONDS,
@@ -102,25 +114,41 @@ def configuration_view(cfg: SSEConfig, warnings: list[str]) -> ConfigurationView
         touch_flush_interval_seconds=cfg.TOUCH_FLUSH_INTERVAL_SECONDS,
         error_rate_window_seconds=cfg.ERROR_RATE_WINDOW_SECONDS,
         activity_resolution_seconds=activity_resolution(cfg),
-        counts_interval_seconds=counts_interval(cfg),
+        counts_interval_seconds=counts_interval(cfg, registry_size),
+        worker_late_seconds=cfg.worker_late_seconds,
     )
 
 
-def worker_infos(heartbeats: list[WorkerHeartbeat], now: float, ttl: float, *, own_id: str,
-                 own_cleanup_running: bool) -> list[WorkerInfo]:
-    """The workers' rows: alive while their heartbeat is at most ``ttl`` old (this worker: always)."""
+def worker_infos(heartbeats: list[WorkerHeartbeat], now: float, cfg: SSEConfig, *, own_id: str,
+                 own_cleanup_running: bool, writable: bool = True,
+                 settling_since: float | None = None) -> list[WorkerInfo]:
+    """The workers' rows with their state (core.liveness.worker_state; this worker: alive)."""
     out = []
     for hb in heartbeats:
         mine = hb.worker_id == own_id
         age = now - hb.heartbeat_at
+        state: WorkerState
+        why: str | None
+        if mine:
+            state, why = "alive", None
+        else:
+            state, why = worker_state(hb, now, late_after=cfg.worker_late_seconds, ttl=cfg.WORKER_HEARTBEAT_TTL_SECONDS,
+                                      skew=cfg.CLOCK_SKEW_TOLERANCE_SECONDS, writable=writable,
+                                      settling_since=settling_since)
         out.append(WorkerInfo(
             worker_id=hb.worker_id, host=hb.host, pid=hb.pid, connections=hb.connections,
             heartbeat_age_seconds=round(max(age, 0.0), 3) if math.isfinite(age) else 0.0,
             started_at=hb.started_at,
-            alive=mine or age <= ttl,
+            alive=counts_as_active(state),
             cleanup_running=own_cleanup_running if mine else hb.cleanup_running,
+            state=state, state_reason=why,
         ))
     return out
+
+
+def _worker_line(w: WorkerInfo) -> str:
+    where = f" on {w.host} pid {w.pid}" if w.host and w.pid else ""
+    return f"{w.worker_id}{where} ({w.state_reason}): {w.connections} connection(s)"
 
 
 def trend_inputs(fresh: dict[str, TrendEvidence]) -> dict[str, Any]:
@@ -129,15 +157,20 @@ def trend_inputs(fresh: dict[str, TrendEvidence]) -> dict[str, Any]:
 
 
 class SnapshotBuilder:
-    """Builds this worker's view of the fleet. ``cleanup_running``: whether this worker's
+    """Builds this process's view of the fleet. ``cleanup_running``: whether this worker's
     periodic cleanup runs; ``trends(now)``: the trend verdicts fresh enough to stand for
     ``now`` ({} when there are none); ``admission_source``: admission control's counts
-    (None: not in use)."""
+    (None: not in use); ``known_epoch()``: the registry generation this process registered
+    in (a worker's; None for an observer, which remembers the last one it read);
+    ``observer``: a process that holds no streams (sse-dash --redis): it probes whether the
+    store takes writes, as no heartbeat of its own tells it."""
 
     def __init__(self, store: StateStore, config: SSEConfig, *, clock: StoreClock, status: StoreStatusTracker,
                  settings: ConfigWatch, worker_id: str, cleanup_running: Callable[[], bool],
                  trends: Callable[[float], dict[str, TrendEvidence]],
-                 admission_source: AdmissionSource | None = None) -> None:
+                 admission_source: AdmissionSource | None = None,
+                 known_epoch: Callable[[], str | None] = lambda: None, observer: bool = False,
+                 registry_size: Callable[[], int] = lambda: 0) -> None:
         self.store = store
         self.config = config
         self.clock = clock
@@ -147,7 +180,14 @@ class SnapshotBuilder:
         self.cleanup_running = cleanup_running
         self.trends = trends
         self.admission_source = admission_source
+        self.known_epoch = known_epoch
+        self.observer = observer
+        self.registry_size = registry_size
         self.hysteresis = Hysteresis(clock.local)
+        self.seen_epoch: str | None = None  # the last epoch read (an observer's memory of the fleet)
+        self.last_registry: Registry = Registry("unknown", None, None)
+        self.last_counters: CleanupCounters | None = None  # the fleet's counters as last read (reseeded after a loss)
+        self.write_problem: str | None = None  # an observer's probe: why the store takes no writes (None: it does)
 
     async def snapshot(self) -> MonitoringStats:
         """Read the fleet once and build the snapshot. Never raises for store trouble."""
@@ -158,67 +198,165 @@ class SnapshotBuilder:
             try:
                 read = await self.store.fleet_read(q)
                 self.status.note_bad_data(read.bad_data)
+                if self.observer:
+                    await self._probe()
             except StoreUnavailable as exc:
-                read_error = str(exc)
-                self.status.mark_unavailable(exc)
+                named = await explain(self.store, exc)
+                read_error = str(named)
+                self.status.mark_unavailable(named)  # a key of the wrong type: the registry's writer repairs it
         self.settings.check()
-        return self.build(q.now, read, read_error)
+        view = self.assess(q.now, read, read_error)
+        held: dict[str, float] | None = None
+        if read is not None and self.status.ok:
+            try:
+                held = await self._fleet_held_for(view.inputs, view.thresholds, q.now)
+            except StoreUnavailable as exc:
+                self.status.mark_unavailable(exc)
+        return self.render(view, held)
+
+    async def _probe(self) -> None:
+        """An observer's write probe: a store that refuses writes (maxmemory, a read-only
+        replica, failing persistence) is seen here, not only by the workers."""
+        try:
+            await self.store.probe_write(self.worker_id)
+            self.write_problem = None
+            self.status.mark_ok()
+        except StoreUnavailable as exc:
+            if exc.state == "refusing_writes":
+                self.write_problem = str(exc)
+                self.status.mark_unavailable(exc)
+            else:  # e.g. an ACL that lets this observer read only: it cannot tell, and says so
+                self.write_problem = None
+                self.status.note(f"writes not probed ({exc}): a store refusing writes would show only as "
+                                 "workers' heartbeats growing old")
+
+    async def _fleet_held_for(self, inputs: health.HealthInputs, th: health.HealthThresholds,
+                              now: float) -> dict[str, float]:
+        """How long each hysteresis rule's condition has held *for the fleet*: the store keeps
+        when any process first saw it (``hold_conditions``), so every worker and a one-shot
+        check agree. A condition whose value is unknown neither starts nor clears it."""
+        holding, clear = health.hysteresis_conditions(inputs, th)
+        since = await self.store.hold_conditions(now, holding, clear)
+        return {**dict.fromkeys(clear, 0.0), **{t: max(now - at, 0.0) for t, at in since.items()}}
 
     def build(self, now: float, read: FleetRead | None, read_error: str | None) -> MonitoringStats:
         """The snapshot at ``now`` from one fleet ``read`` (None: it failed with ``read_error``,
-        or the store is not connected yet)."""
+        or the store is not connected yet), with this process's own hysteresis clock."""
+        return self.render(self.assess(now, read, read_error), None)
+
+    def assess(self, now: float, read: FleetRead | None, read_error: str | None) -> _View:
+        """Everything the snapshot says, but the hysteresis (held_for)."""
         cfg = self.config
         status = self.status.status
         if read is None and read_error is None:
             read_error = status.reason or "state store not connected yet"
         store_ok = read is not None and status.state == "up"
+        writable = status.state != "refusing_writes"
         workers: list[WorkerInfo] | None = None
         active: int | None = None
         cleanup_running: bool | None = self.cleanup_running() or None
-        if read is not None and status.state != "refusing_writes":
-            workers = worker_infos(read.workers, now, cfg.WORKER_HEARTBEAT_TTL_SECONDS, own_id=self.worker_id,
-                                   own_cleanup_running=self.cleanup_running())
-            active = sum(w.connections for w in workers if w.alive)
-            cleanup_running = self.cleanup_running() or any(w.cleanup_running for w in workers if w.alive)
-        census = read.census if read is not None else None
-        counters = read.counters if read is not None else None
+        registry = Registry("unknown", status.reason or read_error, None)
+        if read is not None:
+            # an observer's memory of the epoch only tells that it vanished (a present one is
+            # judged by its own rebuild / settle marks: after a loss the new one is simply new)
+            known = self.known_epoch() if not self.observer else (self.seen_epoch if read.epoch is None else None)
+            has_data = read.census.ages.total > 0 or bool(read.workers) or (read.census.counter or 0) > 0
+            registry = registry_state(read.epoch, read.workers, now, ttl=cfg.WORKER_HEARTBEAT_TTL_SECONDS,
+                                      has_data=has_data, known_epoch=known)
+            if read.epoch is not None and registry.state == "settled":
+                self.seen_epoch = read.epoch.id
+            settling = read.epoch.settle_since if read.epoch is not None and registry.state != "settled" else None
+            workers = worker_infos(read.workers, now, cfg, own_id=self.worker_id,
+                                   own_cleanup_running=self.cleanup_running(), writable=writable,
+                                   settling_since=settling)
+            if writable:
+                active = sum(w.connections for w in workers if w.alive)
+                cleanup_running = self.cleanup_running() or any(w.cleanup_running for w in workers if w.alive)
+        self.last_registry = registry
+        settled = registry.state == "settled"
+        # numbers a store refusing writes still answers are frozen (no worker can update them): unknown;
+        # so are the fleet's counters of a store that lost its data, until they are reseeded
+        census = read.census if read is not None and settled and store_ok else None
+        counters = read.counters if read is not None and settled else None
+        if counters is not None:
+            self.last_counters = counters
         problem = None if store_ok else (status.reason or read_error or "state store unavailable")
-        bad_data = self.status.bad_data
+        if not settled:
+            active = None
+        dead = tuple(_worker_line(w) for w in workers if w.state == "dead") if workers is not None else None
+        late = tuple(_worker_line(w) for w in workers if w.state == "late") if workers is not None else None
         fresh = self.trends(now)
         thresholds = health.HealthThresholds.from_config(cfg)
+        window_runs = stats.window_runs(counters.recent_runs, now, cfg.ERROR_RATE_WINDOW_SECONDS) if counters else None
         inputs = health.HealthInputs(
             active_connections=active, redis_connection_counters=census.counter if census else None,
             error_rate=stats.error_rate(counters) if counters else None,
             cleanup_task_running=cleanup_running,
             periodic_cleanup_enabled=cfg.PERIODIC_CLEANUP_ENABLED,
             stale=census.ages.stale if census else None, very_old=census.ages.very_old if census else None,
-            store_available=store_ok, store_error=problem, bad_data=bad_data,
+            store_available=store_ok, store_error=problem, bad_data=self.status.bad_data,
             consecutive_errors=counters.consecutive_errors if counters else None,
             error_rate_window=(stats.window_error_rate(counters.recent_runs, now, cfg.ERROR_RATE_WINDOW_SECONDS) or 0.0)
             if counters else None,
-            error_rate_window_seconds=cfg.ERROR_RATE_WINDOW_SECONDS,
+            error_rate_window_seconds=cfg.ERROR_RATE_WINDOW_SECONDS, error_rate_window_runs=window_runs,
+            dead_workers=dead, late_workers=late,
+            registry_state=registry.state if read is not None else "unknown", registry_reason=registry.reason,
+            very_old_seconds=cfg.VERY_OLD_SECONDS,
             **trend_inputs(fresh),
         )
-        inputs = dataclasses.replace(inputs, held_for=self.hysteresis.held_for(inputs, thresholds))
-        indicators = health.evaluate(inputs, thresholds)
+        return _View(now=now, read=read, status=status, store_ok=store_ok, workers=workers, active=active,
+                     cleanup_running=cleanup_running, census=census, counters=counters, registry=registry,
+                     inputs=inputs, thresholds=thresholds, fresh=fresh)
+
+    def render(self, v: _View, held_for: dict[str, float] | None) -> MonitoringStats:
+        """The snapshot of an assessment; ``held_for``: the fleet's hysteresis clock (None:
+        this process's own, when the store could not keep it)."""
+        cfg = self.config
+        inputs = dataclasses.replace(v.inputs, held_for=held_for if held_for is not None
+                                     else self.hysteresis.held_for(v.inputs, v.thresholds))
+        indicators = health.evaluate(inputs, v.thresholds)
+        census, counters, read = v.census, v.counters, v.read
+        epoch: Epoch | None = read.epoch if read is not None else None
         return MonitoringStats(
-            timestamp=datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            timestamp=datetime.fromtimestamp(v.now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             service_name=cfg.SERVICE_NAME,
-            connection_stats=ConnectionStats(active_connections=active,
+            connection_stats=ConnectionStats(active_connections=v.active,
                                              redis_connection_counters=census.counter if census else None,
-                                             cleanup_task_running=cleanup_running, store_available=store_ok),
+                                             cleanup_task_running=v.cleanup_running, store_available=v.store_ok),
             cleanup_stats=stats.cleanup_stats(counters, census.ages if census else None).model_copy(update={
                 "error_rate_window": inputs.error_rate_window if counters else None,
                 "consecutive_errors": counters.consecutive_errors if counters else None}),
             health_indicators=indicators,
             performance_metrics=stats.performance_metrics(counters),
-            configuration=configuration_view(cfg, self.settings.validation_warnings),
-            workers=workers,
+            configuration=configuration_view(cfg, self.settings.validation_warnings, self.registry_size()),
+            workers=v.workers,
             age_histogram=stats.age_histogram(census.older_than, census.ages.total) if census else [],
-            store_status=status,
-            health_rules=health.rule_rows(thresholds),
+            store_status=v.status,
+            registry=RegistryStatus(state=v.registry.state, reason=v.registry.reason, since=v.registry.since,
+                                    pending_workers=list(v.registry.pending), epoch=epoch.id if epoch else None,
+                                    last_loss_at=epoch.last_loss_at if epoch else None),
+            health_rules=health.rule_rows(v.thresholds),
             admission=self.admission_source() if self.admission_source is not None else None,
             recent_events=read.events if read is not None else [],
-            now=now,
-            performance_trends=list(fresh.values()),
+            now=v.now,
+            performance_trends=list(v.fresh.values()),
         )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _View:
+    """One assessment of the fleet (what a snapshot says, before the hysteresis)."""
+
+    now: float
+    read: FleetRead | None
+    status: StoreStatus
+    store_ok: bool
+    workers: list[WorkerInfo] | None
+    active: int | None
+    cleanup_running: bool | None
+    census: Census | None
+    counters: CleanupCounters | None
+    registry: Registry
+    inputs: health.HealthInputs
+    thresholds: health.HealthThresholds
+    fresh: dict[str, TrendEvidence]

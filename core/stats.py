@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from .models import AgeBucket, AgeCounts, CleanupCounters, CleanupStats, PerformanceMetrics
 
 # Age histogram edges in seconds (finer than the guide's four classes; 5 min, 1 h and 6 h
@@ -143,3 +145,25 @@ def window_error_rate(runs: tuple[tuple[float, bool], ...], now: float, window: 
     if not recent:
         return None
     return sum(recent) * 100.0 / len(recent)
+
+
+def window_runs(runs: tuple[tuple[float, bool], ...], now: float, window: float) -> int:
+    """How many cleanup runs fell within ``window`` seconds before ``now`` (what
+    :func:`window_error_rate` is a rate over)."""
+    return sum(1 for at, _ in runs if now - window <= at <= now + 60.0)
+
+
+def never_back(floor: CleanupCounters | None, current: CleanupCounters) -> CleanupCounters:
+    """``current`` with every cumulative counter at least what ``floor`` had (a counter kept
+    in a store that lost its data restarts from 0; what a pod exports must not go back)."""
+    if floor is None:
+        return current
+    buckets = dict(current.duration_buckets)
+    for b, n in floor.duration_buckets.items():
+        buckets[b] = max(buckets.get(b, 0), n)
+    return dataclasses.replace(
+        current, total_cleanups=max(current.total_cleanups, floor.total_cleanups),
+        total_connections_cleaned=max(current.total_connections_cleaned, floor.total_connections_cleaned),
+        cleanup_errors=max(current.cleanup_errors, floor.cleanup_errors),
+        failed_connections=max(current.failed_connections, floor.failed_connections),
+        total_duration_ms=max(current.total_duration_ms, floor.total_duration_ms), duration_buckets=buckets)

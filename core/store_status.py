@@ -13,9 +13,9 @@ import logging
 from collections.abc import Callable
 
 from .models import StoreState, StoreStatus
-from .store.base import StoreUnavailable
+from .store.base import StateStore, StoreUnavailable
 
-__all__ = ["StoreStatusTracker"]
+__all__ = ["StoreStatusTracker", "explain"]
 
 log = logging.getLogger("sse")
 
@@ -35,6 +35,8 @@ class StoreStatusTracker:
         self._bad_by_source: dict[str, tuple[str, ...]] = {}
         self._reported_bad: set[str] = set()
         self._trouble_listeners: list[Callable[[], None]] = []
+        self._recovery_listeners: list[Callable[[float, float, str], None]] = []
+        self.last_error: Exception | None = None  # the last failure (its cause: listeners may act on it)
 
     @property
     def ok(self) -> bool:
@@ -44,9 +46,16 @@ class StoreStatusTracker:
         """Call ``listener()`` at every failed store call (:meth:`mark_unavailable`)."""
         self._trouble_listeners.append(listener)
 
+    def on_recovery(self, listener: Callable[[float, float, str], None]) -> None:
+        """Call ``listener(since, until, reason)`` (local clock) when the store is up again
+        after an outage (not after the first connect)."""
+        self._recovery_listeners.append(listener)
+
     def mark_unavailable(self, exc: Exception) -> None:
+        self.last_error = exc
         problem = exc.state if isinstance(exc, StoreUnavailable) else "unreachable"
         state: StoreState = ("refusing_writes" if problem == "refusing_writes"
+                             else "error" if problem == "error" and self.connected
                              else "unreachable" if self.connected else "connecting")
         reason = str(exc)
         st = self.status
@@ -59,6 +68,15 @@ class StoreStatusTracker:
         for listener in self._trouble_listeners:
             listener()
 
+    def note(self, message: str) -> None:
+        """Say something about a store that is up (e.g. what this process cannot check): the
+        status's reason while it is up, logged once."""
+        if self.status.state == "up" and self.status.reason != message:
+            if message not in self._reported_bad:
+                self._reported_bad.add(message)
+                log.warning("SSE state store: %s", message)
+            self.status = self.status.model_copy(update={"reason": message})
+
     def mark_ok(self) -> None:
         now = self.clock()
         st = self.status
@@ -66,6 +84,9 @@ class StoreStatusTracker:
             if st.state != "connecting":
                 log.warning("SSE state store available again after %.1fs", now - (st.since or now))
             self.status = StoreStatus(state="up", since=now, last_ok=now, bad_data=list(self.bad_data))
+            if st.state != "connecting" and st.since is not None:
+                for listener in self._recovery_listeners:
+                    listener(st.since, now, st.reason or st.state)
         else:
             self.status = st.model_copy(update={"last_ok": now})
 
@@ -84,3 +105,15 @@ class StoreStatusTracker:
     def bad_from(self, source: str) -> tuple[str, ...]:
         """What the last read of ``source`` found malformed."""
         return self._bad_by_source.get(source, ())
+
+
+async def explain(store: StateStore, exc: StoreUnavailable) -> StoreUnavailable:
+    """The failure with its cause named: for a wrong type, which key holds what (the error
+    Redis gives names no key)."""
+    if "wrong type" not in str(exc):
+        return exc
+    try:
+        keys = await store.diagnose()
+    except StoreUnavailable:
+        keys = []
+    return StoreUnavailable(f"redis wrong type at {'; '.join(keys[:3])}", exc.state) if keys else exc

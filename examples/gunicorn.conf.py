@@ -1,9 +1,11 @@
 """gunicorn + uvicorn workers, with the library's ``sse`` lines in the server's own format.
 
+    pip install gunicorn uvicorn-worker      # uvicorn_worker.UvicornWorker (uvicorn.workers is deprecated)
     gunicorn -c examples/gunicorn.conf.py 'examples.fastapi_router_app:create_app()'
 
-The library only adds a ``NullHandler`` to the ``sse`` logger and leaves propagation on,
-so its records reach the root logger. Giving the root logger gunicorn's handler and
+The library adds no handler to the root logger and leaves the ``sse`` logger's
+propagation on, so its records reach the root logger (its own fallback handler prints
+only while nothing else would: not here). Giving the root logger gunicorn's handler and
 format (below) makes ``sse`` lines look exactly like gunicorn's and uvicorn's::
 
     [2026-11-27 18:30:00 +0000] [4242] [INFO] Booting worker with pid: 4242
@@ -25,10 +27,10 @@ bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 try:  # the maintained worker package; uvicorn.workers is deprecated
     import uvicorn_worker  # noqa: F401
-
-    worker_class = "uvicorn_worker.UvicornWorker"
-except ImportError:  # pragma: no cover
-    worker_class = "uvicorn.workers.UvicornWorker"
+except ImportError:  # pragma: no cover - one clear line instead of gunicorn's traceback
+    raise SystemExit("examples/gunicorn.conf.py: the uvicorn worker class comes from the uvicorn-worker package: "
+                     "pip install uvicorn-worker") from None
+worker_class = "uvicorn_worker.UvicornWorker"
 graceful_timeout = 10  # SSE streams end and the worker unregisters its connections on SIGTERM
 timeout = 30
 

@@ -90,6 +90,13 @@ async def main() -> None:
         print(await shoot("store-down", ScriptedSource([*(sample_snapshot("healthy", active=a) for a in active),
                                                         sample_snapshot("store_down")]), clock, size, polls=9))
         print(await shoot("dead-worker", ScriptedSource([sample_snapshot("dead_worker")]), clock, size, keys=("2",), polls=1))
+        late = sample_connections(late_worker=True)
+        print(await shoot("late-worker", ScriptedSource([sample_snapshot("late_worker")], connections=late), clock, size,
+                          keys=("2",), polls=1))
+        print(await shoot("rebuilding", ScriptedSource([*(sample_snapshot("healthy", active=a) for a in active),
+                                                        sample_snapshot("rebuilding")]), clock, size, polls=9))
+        print(await shoot("old-counts-detail", ScriptedSource([sample_snapshot("late_worker")], connections=late), clock,
+                          size, keys=("2", "tab", "tab", "down", "enter"), polls=1))
         print(await shoot("connection-detail", ScriptedSource([sample_snapshot("healthy")]), clock, size,
                           keys=("2", "tab", "tab", "down", "enter"), polls=1))
         many = ScriptedSource([sample_snapshot("healthy")], connections=sample_connections(130))

@@ -30,29 +30,48 @@ from typing import Any
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Button, Footer, TabbedContent, TabPane
+from textual.widgets import Button, Footer, TabbedContent, TabPane, Tabs
 
-from core.models import WorkerInfo
-from sse_tui import fmt
+from core.models import ConnectionPage, WorkerInfo
+from sse_tui import fmt, keys
 from sse_tui.literal import clean, line
-from sse_tui.model import Assessment, ConnectionQuery, DashboardState, Snapshot, View, backoff_delay, worker_alive
+from sse_tui.model import (
+    Assessment,
+    ConnectionQuery,
+    DashboardState,
+    Snapshot,
+    View,
+    backoff_delay,
+    worker_state,
+)
 from sse_tui.recording import Recorder, ReplaySource, open_private
 from sse_tui.settings import export_dir as pick_export_dir
 from sse_tui.settings import load_settings, save_settings
-from sse_tui.sources import AuthChecker, Cleaner, Disconnector, Historian, Pager, Prober, Reaper, Source, SourceError
+from sse_tui.sources import (
+    AuthChecker,
+    Cleaner,
+    Disconnector,
+    Historian,
+    Pager,
+    Prober,
+    Reaper,
+    Source,
+    SourceError,
+    namespace_of,
+)
 from sse_tui.widgets.ages import AgesPanel
 from sse_tui.widgets.alerts import AlertsPanel
-from sse_tui.widgets.banner import BannerStatus, SourceDown, StatusBanner, StoreDown
+from sse_tui.widgets.banner import BannerStatus, RegistryNote, SourceDown, StatusBanner, StoreDown
 from sse_tui.widgets.cleanup import CleanupPanel
 from sse_tui.widgets.common import set_border
 from sse_tui.widgets.config import ConfigPanel
 from sse_tui.widgets.connections import ConnectionsPanel
 from sse_tui.widgets.dialogs import CleanupDialog, ConfirmDialog, ConnectionDetail, HelpScreen, SeekDialog
 from sse_tui.widgets.header import HeaderBar, HeaderStatus
+from sse_tui.widgets.history import RANGES as HISTORY_RANGES
 from sse_tui.widgets.history import HistoryView
 from sse_tui.widgets.tables import ChannelsTable, ConnectionsView, WorkersTable
 
@@ -67,31 +86,8 @@ class DashboardApp(App[None]):
     CSS_PATH = "dashboard.tcss"
     TITLE = "sse-dash"
 
-    # Footer order: the first ones survive at 80 columns, so help and quit lead.
-    BINDINGS = [
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-        # replay only (hidden from the footer otherwise by check_action)
-        Binding("n", "next_alert(1)", "Next alert"),
-        Binding("N", "next_alert(-1)", "Prev alert", show=False),
-        Binding("g", "seek", "Seek"),
-        Binding("comma", "step(-1)", "Back", key_display=","),
-        Binding("full_stop", "step(1)", "Step", key_display="."),
-        Binding("c", "cleanup", "Cleanup"),
-        Binding("p", "toggle_pause", "Pause"),
-        Binding("r", "refresh_now", "Refresh"),
-        Binding("slash", "filter", "Search", key_display="/"),
-        Binding("e", "export", "Export"),
-        Binding("space", "toggle_pause", "Pause", show=False),
-        Binding("plus", "slower", "+Interval", key_display="+", show=False),
-        Binding("minus", "faster", "-Interval", key_display="-", show=False),
-        Binding("o", "sort", "Sort", show=False),
-        Binding("1", "tab('overview')", "Overview", show=False),
-        Binding("2", "tab('connections')", "Connections", show=False),
-        Binding("3", "tab('channels')", "Channels", show=False),
-        Binding("4", "tab('config')", "Config", show=False),
-        Binding("5", "tab('history')", "History", show=False),
-    ]
+    # every key is in sse_tui.keys (the footer's order, the scopes, and ? help come from there)
+    BINDINGS = [*keys.APP_BINDINGS]
 
     def __init__(
         self,
@@ -127,6 +123,7 @@ class DashboardApp(App[None]):
         self._history_range = "1h"
         self.conn_error: str | None = None
         self._wake = asyncio.Event()
+        self._show_next_poll = False  # the next poll is shown even while paused (the user asked for it)
         self._theme_loaded = False
 
     # ------------------------------------------------------------------ capabilities
@@ -169,7 +166,7 @@ class DashboardApp(App[None]):
             with TabPane("Configuration", id="config"):
                 yield ConfigPanel(id="config-panel", classes="panel")
             with TabPane("History", id="history"):
-                yield HistoryView(id="history-view", classes="panel")
+                yield HistoryView(id="history-view", classes="panel", range_keys=keys.range_hint(self.get_key_display))
         yield Footer()
 
     def on_mount(self) -> None:
@@ -184,7 +181,7 @@ class DashboardApp(App[None]):
             "#connections-view": "Connections",
             "#channels-table": "Channels",
             "#config-panel": "Configuration",
-            "#history-view": "Fleet history (l live, 1 1 h, 6 6 h, 2 24 h, 7 7 d)",
+            "#history-view": f"Fleet history ({keys.range_hint(self.get_key_display)} range)",
         }
         for selector, title in titles.items():
             set_border(self._main.query_one(selector), title=title)
@@ -223,13 +220,13 @@ class DashboardApp(App[None]):
     @work(exclusive=True, group="poll", exit_on_error=False)
     async def _poll_loop(self) -> None:
         while True:
+            self._wake.clear()  # before the poll: a wake during it (a new query) polls again at once
             if not (self.paused and self.is_replay):
                 await self.poll_once()  # renders, with the next poll's time known
             else:
                 self._schedule_next_poll()
                 self._tick()
             delay = backoff_delay(self.interval, self.state.failures)
-            self._wake.clear()
             await self._wait(delay)
 
     async def _wait(self, delay: float) -> None:
@@ -274,8 +271,10 @@ class DashboardApp(App[None]):
             self._accept(snapshot)
             await self._refresh_channels()
             await self._refresh_history()
+            await self._refresh_detail(snapshot)
         self._schedule_next_poll()
-        self.render_all()
+        force, self._show_next_poll = self._show_next_poll, False
+        self.render_all(force=force)
 
     def _schedule_next_poll(self) -> None:
         self.state.next_poll_at = self.clock() + backoff_delay(self.interval, self.state.failures)
@@ -287,7 +286,13 @@ class DashboardApp(App[None]):
             return None
 
     async def _with_page(self, snapshot: Snapshot) -> Snapshot:
-        if self._active_tab() != "connections" or not self.can_page or snapshot.page is not None:
+        """The snapshot with the connections page of the screen's query, fetched in the same
+        poll (the list, the workers table and the dialogs then show one snapshot)."""
+        if self._active_tab() != "connections" or not self.can_page:
+            return snapshot
+        if isinstance(self.source, ReplaySource):
+            return dataclasses.replace(snapshot, page=self._replay_page(self.source))
+        if snapshot.page is not None:
             return snapshot
         try:
             page = await self.source.list_connections(self.conn_query)  # type: ignore[attr-defined]
@@ -331,28 +336,40 @@ class DashboardApp(App[None]):
     async def _history_now(self) -> None:
         await self._refresh_history(force=True)
 
-    def on_history_view_range_requested(self, event: HistoryView.RangeRequested) -> None:
-        self._history_range = event.name
+    def action_history_range(self, delta: int) -> None:
+        """``<`` / ``>``: the next shorter / longer range of the History tab, fetched now."""
+        names = list(HISTORY_RANGES)
+        i = names.index(self._history_range)
+        name = names[min(max(i + delta, 0), len(names) - 1)]
+        if name == self._history_range:
+            self.say(f"{name} is already the {'shortest' if delta < 0 else 'longest'} range", timeout=2)
+            return
+        self._history_range = name
+        self._main.query_one(HistoryView).select_range(name)
         self._history_now()
 
-    @work(exclusive=True, group="page", exit_on_error=False)
-    async def fetch_page(self) -> None:
-        """The connections query changed: fetch that page now (not at the next poll)."""
+    def fetch_page(self) -> None:
+        """The connections query changed (or the tab opened): show that page now. Live, that
+        is a poll now, stats and page together (every count on screen from one snapshot),
+        shown even while paused; a replay pages its frame's recorded page in memory."""
         if not self.can_page:
             return
+        if isinstance(self.source, ReplaySource):
+            if self.shown is not None:
+                self.shown = dataclasses.replace(self.shown, page=self._replay_page(self.source))
+            self._render_active_tab()
+            return
+        self._show_next_poll = True
+        self._wake.set()
+
+    def _replay_page(self, source: ReplaySource) -> ConnectionPage | None:
         try:
-            page = await self.source.list_connections(self.conn_query)  # type: ignore[attr-defined]
+            page = source.page_for(self.conn_query)
         except SourceError as exc:
             self.conn_error = exc.reason
-            page = None
-        else:
-            self.conn_error = None
-        view = self._main.query_one(ConnectionsView)
-        view.error = self.conn_error
-        if page is not None:
-            view.page = page
-        else:
-            view._caption()
+            return None
+        self.conn_error = None
+        return page
 
     def _accept(self, snapshot: Snapshot) -> None:
         now = self.clock()
@@ -372,20 +389,25 @@ class DashboardApp(App[None]):
         self._render_banner()
         if self.state.last_error is not None or self.shown is None:
             self._render_active_tab()  # the age in the dimmed panels keeps moving
+        if isinstance(self.screen, ConnectionDetail):
+            self.screen.tick(self.clock())  # the detail's as-of age too
 
     def _assessment(self) -> Assessment:
         return self.state.assess(self.clock(), self.interval)
 
     def _render_header_impl(self) -> None:
         now = self.clock()
+        src = self.source
         self._main.query_one(HeaderBar).status = HeaderStatus.of(
-            source=self.source.describe(),
+            source=src.describe(),
             snapshot=self.shown,
             assessment=self._assessment(),
             data_age=None if self.shown_at is None else max(now - self.shown_at, 0.0),
             interval=self.interval,
             paused=self.paused,
             readonly=self.readonly,
+            replay=(src.path.name, src.frame_label) if isinstance(src, ReplaySource) else None,
+            latest=self.shown is self.state.snapshot,
         )
 
     def _render_banner_impl(self) -> None:
@@ -400,11 +422,17 @@ class DashboardApp(App[None]):
             ref = snap.stats.now or now
             store_down = StoreDown(st.state if st.state != "up" else "unreachable", st.reason,
                                    None if st.since is None else max(ref - st.since, 0.0))
+        registry = None
+        if snap is not None and not snap.store_down and snap.registry_unsettled:
+            reg = snap.stats.registry
+            ref = snap.stats.now or now
+            registry = RegistryNote(reg.state, reg.reason, None if reg.since is None else max(ref - reg.since, 0.0),
+                                    tuple(reg.pending_workers), namespace_of(self.source))
         auth = self.auth_state
         if auth == "missing" and (self.readonly or self.is_replay):
             auth = None
         self._main.query_one(StatusBanner).status = BannerStatus.of(source_down=source_down, store_down=store_down,
-                                                                    auth=auth)
+                                                                    auth=auth, registry=registry)
 
     def _render_all_impl(self, force: bool = False) -> None:
         self._render_banner()
@@ -441,13 +469,14 @@ class DashboardApp(App[None]):
         elif tab == "connections":
             self._main.query_one(WorkersTable).view = view
             cv = self._main.query_one(ConnectionsView)
-            cv.error = self.conn_error
+            cv.error = self.conn_error if self.can_page else "this source does not list connections"
+            cv.recorded = self.source.recorded_scope() if isinstance(self.source, ReplaySource) else None
             cv.view = view
-            if self.shown is not None and self.shown.page is not None and self.shown.page is not cv.page:
-                cv.page = self.shown.page
-            elif not self.can_page:
-                cv.error = "this source does not list connections"
-                cv._caption()
+            page = None if self.shown is None else self.shown.page
+            if page is not None and page is not cv.page:
+                cv.page = page
+            else:
+                cv.show_caption()
         elif tab == "config":
             self._main.query_one(ConfigPanel).view = view
             stats = view.stats
@@ -456,13 +485,14 @@ class DashboardApp(App[None]):
                            title=f"Configuration ({len(stats.configuration.validation_warnings)} warnings)")
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()  # the footer shows the keys of the tab now shown
         tab = event.pane.id if event.pane is not None else None
         if tab == "connections":
             self.fetch_page()
         elif tab == "channels":
             self._channels_now()
         elif tab == "history":
-            self._history_now()
+            self.call_after_refresh(self._history_now)  # once laid out: the step follows the chart's width
         try:
             self._render_active_tab()
         except NoMatches:
@@ -501,9 +531,26 @@ class DashboardApp(App[None]):
     # ------------------------------------------------------------------ actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("step", "next_alert", "seek") and not self.is_replay:
-            return False
+        """Scoped keys (sse_tui.keys): replay keys on a replay, a tab's keys while it shows."""
+        if action in keys.REPLAY_ACTIONS:
+            return self.is_replay
+        if action in keys.HISTORY_ACTIONS:
+            return self._on_main() and self._active_tab() == "history" and isinstance(self.source, Historian) \
+                and not self.is_replay
+        if action in keys.CONNECTIONS_ACTIONS:
+            if not (self._on_main() and self._active_tab() == "connections"):
+                return False
+            if parameters == ("clear_filter",):  # Esc only while there is a search to clear
+                return self._main.query_one(ConnectionsView).search_open
         return True
+
+    def _on_main(self) -> bool:
+        """The dashboard itself is on top (no dialog): tab-scoped keys act on what is seen."""
+        return getattr(self, "_main", None) is not None and self.screen is self._main
+
+    async def action_connections(self, action: str) -> None:
+        """A key of the connections tab (sse_tui.keys.CONNECTIONS): the view's own action."""
+        await self.run_action(action, self._main.query_one(ConnectionsView))
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
@@ -535,7 +582,15 @@ class DashboardApp(App[None]):
             self.push_screen(HelpScreen())
 
     def action_tab(self, tab: str) -> None:
-        self._main.query_one(TabbedContent).active = tab
+        tabs = self._main.query_one(TabbedContent)
+        if tabs.active == tab:
+            return
+        focused = self._main.focused
+        if focused is not None and tabs.active_pane is not None and tabs.active_pane in focused.ancestors:
+            # Hiding a focused widget makes Textual focus a visible sibling (the search box),
+            # which switches the tab back: leave the pane first, for the tab row.
+            self._main.set_focus(tabs.query_one(Tabs))
+        tabs.active = tab
 
     def action_filter(self) -> None:
         self.action_tab("connections")
@@ -552,10 +607,10 @@ class DashboardApp(App[None]):
         self.paused = True
         if reset:
             self.state.reset_events()
+        if self._active_tab() == "connections" and isinstance(self.source, ReplaySource):
+            snapshot = dataclasses.replace(snapshot, page=self._replay_page(self.source))
         self._accept(snapshot)
         self.render_all(force=True)
-        if self._active_tab() == "connections":
-            self.fetch_page()
 
     def action_step(self, delta: int) -> None:
         if isinstance(self.source, ReplaySource):
@@ -633,16 +688,17 @@ class DashboardApp(App[None]):
             return
         if isinstance(self.screen, CleanupDialog):
             return
-        snap = self.state.snapshot
+        # the snapshot the panels and the list show (frozen while paused): the dialog's count
+        # is of the same one, never of a newer poll the screen does not show
+        snap = self.shown
         batch = snap.stats.configuration.cleanup_batch_size if snap else 10
         now = self.clock()
-        assessment = self._assessment()
-        stale = None
-        if snap is not None and assessment.trusted:
-            stale = snap.stats.cleanup_stats.stale
+        age = None if self.shown_at is None else max(now - self.shown_at, 0.0)
+        old = self.state.last_error is not None or age is None or age > max(3 * self.interval, 5.0)
+        trusted = self._assessment().trusted and not old
+        stale = snap.stats.cleanup_stats.stale if snap is not None and trusted else None
         warning = None
-        if self.state.is_stale(now, self.interval) or not assessment.trusted:
-            age = self.state.data_age(now)
+        if not trusted:
             if age is None:
                 warning = "No data has been received from the source yet."
             else:
@@ -651,6 +707,11 @@ class DashboardApp(App[None]):
                     warning += f" (last poll failed: {self.state.last_error})"
                 elif snap is not None and snap.store_down:
                     warning += " (the store is down: counts unknown)"
+                elif snap is not None and snap.registry_unsettled:
+                    warning += (f" (the registry is {snap.registry_state}: counts unknown; the service runs no "
+                                "cleanup until it settles)")
+                elif self.paused:
+                    warning += " (paused)"
                 warning += "; the service may have changed."
         self.push_screen(CleanupDialog(self.source.describe(), max(batch, 1), warning, stale), self._cleanup_confirmed)
 
@@ -671,6 +732,10 @@ class DashboardApp(App[None]):
             return
         finally:
             self.cleanup_running = False
+        if result.skipped:  # the service ran nothing (its registry settles): not "cleaned 0"
+            self.say(f"cleanup skipped: {result.skipped}", title="Cleanup", severity="warning", timeout=10)
+            self._wake.set()
+            return
         message = f"cleaned {result.cleaned}, failed {result.failed} in {result.duration_ms:.0f} ms"
         if result.dead_workers_reaped:
             message += f", reaped {result.dead_workers_reaped} dead worker(s)"
@@ -703,14 +768,35 @@ class DashboardApp(App[None]):
         snap = self.state.snapshot
         now = page.now if page is not None else (snap.stats.now if snap and snap.stats.now else self.clock())
         th = snap.thresholds if snap is not None else self.make_view().thresholds
-        alive = None
-        if snap is not None and snap.stats.workers is not None:
-            w = next((w for w in snap.stats.workers if w.worker_id == record.worker_id), None)
-            if w is not None:
-                alive = worker_alive(w.alive, w.heartbeat_age_seconds, th.heartbeat_ttl_seconds)
         why = self.why_no_action(Disconnector)
-        screen = ConnectionDetail(record, now, th, can_disconnect=why is None, why_not=why, worker_alive=alive)
+        screen = ConnectionDetail(record, now, th, can_disconnect=why is None, why_not=why,
+                                  worker=self._worker_of(snap, record.worker_id), fetched_at=self.clock())
         self.push_screen(screen, lambda choice: self._detail_closed(record.connection_id, record.client_address, choice))
+
+    @staticmethod
+    def _worker_of(snap: Snapshot | None, worker_id: str) -> WorkerInfo | None:
+        if snap is None or snap.stats.workers is None:
+            return None
+        return next((w for w in snap.stats.workers if w.worker_id == worker_id), None)
+
+    async def _refresh_detail(self, snapshot: Snapshot) -> None:
+        """The open connection detail, fetched again with every poll (its counts, idle time
+        and worker state live; gone when it left the registry). Frozen while paused."""
+        if not isinstance(self.screen, ConnectionDetail) or self.paused or not self.can_page:
+            return
+        detail: ConnectionDetail = self.screen
+        try:
+            record = await self.source.connection(detail.record.connection_id)  # type: ignore[attr-defined]
+        except SourceError as exc:
+            detail.refresh_failed(exc.reason)
+            return
+        if self.screen is not detail:  # closed meanwhile
+            return
+        now = snapshot.stats.now if snapshot.stats.now is not None else self.clock()
+        if record is not None and record.counts_at is not None:
+            now = max(now, record.counts_at)  # the worker answering counts its own streams as of its own now
+        detail.show(record, now, snapshot.thresholds, worker=self._worker_of(snapshot, detail.record.worker_id),
+                    fetched_at=self.clock())
 
     def _detail_closed(self, connection_id: str, client: str, choice: str | None) -> None:
         if choice != "disconnect":
@@ -751,12 +837,16 @@ class DashboardApp(App[None]):
             return
         snap = self.state.snapshot
         ttl = snap.thresholds.heartbeat_ttl_seconds if snap else self.make_view().thresholds.heartbeat_ttl_seconds
-        if worker_alive(worker.alive, worker.heartbeat_age_seconds, ttl):
-            self.say(f"worker {worker.worker_id} is alive (heartbeat {fmt.age(worker.heartbeat_age_seconds)} ago): "
+        state = worker_state(worker, ttl)
+        if state != "dead":
+            why = {"alive": "is alive", "late": "is LATE, not dead (yet)",
+                   "unknown": "is in an unknown state (its heartbeat cannot tell)"}[state]
+            self.say(f"worker {worker.worker_id} {why} (heartbeat {fmt.age(worker.heartbeat_age_seconds)} ago): "
                      "nothing to reap", severity="warning", timeout=5)
             return
+        cause = worker.state_reason or f"no heartbeat for {fmt.age(worker.heartbeat_age_seconds)}"
         body = line("Remove the ", (str(worker.connections), "bold"), " connection(s) of DEAD worker ",
-                    (worker.worker_id, "bold"), f" (no heartbeat for {fmt.age(worker.heartbeat_age_seconds)}) now?")
+                    (worker.worker_id, "bold"), f" ({cause}) now?")
         def confirmed(ok: bool | None) -> None:
             if ok:
                 self.run_reap(worker.worker_id)

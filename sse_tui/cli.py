@@ -1,6 +1,9 @@
 """``sse-dash``: argument parsing, source selection, ``--once`` / ``--json``, exit codes.
 
-Exit status: 0 healthy, 1 degraded, 2 unhealthy, 3 source unreachable or invalid.
+Exit status: 0 healthy, 1 degraded, 2 unhealthy, 3 source unreachable or invalid, nothing
+under the namespace (nothing to judge), or a token the service rejects (``--once`` prints one
+line, which says so). Numbers that are unknown (the store is down, the registry rebuilds or
+settles) never exit 0.
 """
 
 from __future__ import annotations
@@ -15,11 +18,23 @@ from collections.abc import Sequence
 
 from sse_tui import fmt
 from sse_tui.literal import clean
-from sse_tui.model import Snapshot
-from sse_tui.sources import DemoSource, HttpSource, RedisSource, Source, SourceError, redis_available
+from sse_tui.model import REGISTRY_BADGE, WORKER_ORDER, Snapshot, worker_state
+from sse_tui.sources import (
+    AuthChecker,
+    AuthState,
+    DemoSource,
+    HttpSource,
+    RedisSource,
+    Source,
+    SourceError,
+    namespace_of,
+    parse_header,
+    redis_available,
+)
 
 EXIT_BY_HEALTH = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 EXIT_SOURCE = 3
+ONCE_WORKERS = 8  # workers named on the --once line (the dead ones first), then "+N more"
 
 
 def _version() -> str:
@@ -36,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sse-dash",
         description="Terminal dashboard for an SSE connection manager. "
         "With no source it starts an embedded demo service and shows that.",
-        epilog="exit status (--once): 0 healthy, 1 degraded, 2 unhealthy, 3 source unreachable or invalid",
+        epilog="exit status (--once): 0 healthy, 1 degraded, 2 unhealthy, 3 source unreachable or invalid, "
+        "nothing under the namespace, or a token the service rejects; unknown numbers (store down, registry "
+        "rebuilding or settling) never exit 0",
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--url", help="remote monitoring URL, e.g. http://host:8000/monitoring")
@@ -45,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=None,
                    help="bearer token for --url (visible in ps: prefer env SSE_MONITORING_TOKEN or --token-file)")
     p.add_argument("--token-file", metavar="FILE", default=None, help="read the bearer token from FILE (first line)")
+    p.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                   help="send this header with every --url request, e.g. the one the app's own auth needs "
+                        "(repeatable; visible in ps: prefer --header-file or env SSE_DASH_HEADERS)")
+    p.add_argument("--header-file", metavar="FILE", default=None,
+                   help="read headers from FILE, one 'Name: value' a line (blank lines and # comments skipped)")
     p.add_argument("--namespace", default=None, help="key namespace for --redis")
     p.add_argument("--interval", type=float, default=1.0, help="refresh interval in seconds (default 1)")
     p.add_argument("--timeout", type=float, default=5.0,
@@ -82,13 +104,44 @@ def read_token(args: argparse.Namespace) -> str | None:
     return None
 
 
+HEADERS_ENV = "SSE_DASH_HEADERS"  # 'Name: value' lines (newline-separated), kept out of ps
+
+
+def read_headers(args: argparse.Namespace) -> dict[str, str]:
+    """Headers for --url: --header-file, then SSE_DASH_HEADERS, then --header (warned: ps
+    shows it); a later one replaces an earlier one of the same name. Values are secrets:
+    no message quotes one."""
+    lines: list[tuple[str, str]] = []
+    if args.header_file:
+        try:
+            with open(args.header_file, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise SourceError(f"cannot read --header-file {args.header_file}: {exc.strerror or exc}") from None
+        lines += [(line, f"--header-file {args.header_file} line {n}") for n, line in enumerate(text.splitlines(), 1)]
+    env = os.environ.get(HEADERS_ENV, "")
+    lines += [(line, f"{HEADERS_ENV} line {n}") for n, line in enumerate(env.splitlines(), 1)]
+    if args.header:
+        print("sse-dash: warning: --header values are visible to every user in ps; use --header-file or "
+              f"{HEADERS_ENV}", file=sys.stderr)
+        lines += [(line, "--header") for line in args.header]
+    headers: dict[str, str] = {}
+    for line, where in lines:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, value = parse_header(line, where)
+        headers = {k: v for k, v in headers.items() if k.lower() != name.lower()}
+        headers[name] = value
+    return headers
+
+
 def make_source(args: argparse.Namespace) -> Source:
     if args.replay:
         from sse_tui.recording import ReplaySource
 
         return ReplaySource(args.replay)
     if args.url:
-        return HttpSource(args.url, token=read_token(args), timeout=args.timeout)
+        return HttpSource(args.url, token=read_token(args), headers=read_headers(args), timeout=args.timeout)
     if args.redis:
         problem = redis_available()
         if problem:
@@ -101,54 +154,113 @@ def _n(v: object) -> str:
     return "?" if v is None else str(v)
 
 
-def summary(snapshot: Snapshot, source: str) -> str:
-    """The ``--once`` plain-text summary (``?`` for every unknown number)."""
+def nothing_to_judge(snapshot: Snapshot) -> bool:
+    """The registry is empty: no worker has registered under the namespace read."""
+    return not snapshot.store_down and snapshot.registry_state == "empty"
+
+
+def empty_sentence(namespace: str | None) -> str:
+    where = f"namespace `{namespace}` on this Redis" if namespace else "the service's namespace"
+    return (f"nothing under {where}: no worker has registered there — a wrong --namespace / SSE_REDIS_NAMESPACE? "
+            "(or the store lost everything and no worker has come back yet)")
+
+
+def summary(snapshot: Snapshot, source: str, auth: AuthState | None = None, namespace: str | None = None) -> str:
+    """The ``--once`` summary: one line (``?`` for every unknown number), parts joined by `` · ``.
+
+    ``auth`` is what the service said of the token (``check_auth``); a rejected token, or
+    one the service does not use, is said at the end of the line. ``namespace``: the one
+    read (``--redis``), named when there is nothing under it.
+    """
     s = snapshot.stats
-    cs, cl, pm, cfg = s.connection_stats, s.cleanup_stats, s.performance_metrics, s.configuration
+    cs, cl, cfg = s.connection_stats, s.cleanup_stats, s.configuration
     hi = s.health_indicators
+    if nothing_to_judge(snapshot):
+        parts = [f"{s.service_name} at {source}: NOTHING TO JUDGE ({s.timestamp})", empty_sentence(namespace)]
+        if auth in AUTH_NOTE:
+            parts.append(AUTH_NOTE[auth])
+        return clean(" · ".join(parts), 4000)
     a, r = cs.active_connections, cs.redis_connection_counters
     mismatch = None if a is None or r is None else abs(a - r)
-
-    def pct(v: float | None) -> str:
-        return "?" if v is None else fmt.pct(v)
-
-    def ms(v: float | None) -> str:
-        return "?" if v is None else fmt.ms(v)
-
-    task = "unknown" if cs.cleanup_task_running is None else ("running" if cs.cleanup_task_running else "NOT running")
-    lines = [
-        f"{s.service_name} at {source}: {hi.overall_health.upper()} ({s.timestamp})",
-    ]
+    parts = [f"{s.service_name} at {source}: {hi.overall_health.upper()} ({s.timestamp})"]
     if snapshot.store_down:
         st = s.store_status
-        lines.append(f"STORE DOWN    state store {st.state}{' (' + st.reason + ')' if st.reason else ''}: numbers unknown (?)")
-    lines += [
-        f"connections   active {_n(a)}, redis counters {_n(r)}, mismatch {_n(mismatch)}",
-        f"ages          stale {_n(cl.stale)}, active {_n(cl.active)}, long-lived {_n(cl.long_lived)}, very old {_n(cl.very_old)}",
-        f"cleanup       {_n(cl.total_cleanups)} runs, {_n(cl.total_connections_cleaned)} cleaned, error rate {pct(cl.error_rate)}, "
-        f"efficiency {pct(pm.cleanup_efficiency_rate)}, last {ms(cl.last_cleanup_duration_ms)}, "
-        f"avg {ms(pm.avg_cleanup_duration_ms)}",
-        f"periodic task {task}"
-        f" ({'enabled' if cfg.periodic_cleanup_enabled else 'disabled'}, every {cfg.cleanup_interval_seconds:g}s)",
+        what = f"{snapshot.store_badge} (state store {st.state}{': ' + st.reason if st.reason else ''}): numbers unknown (?)"
+        if st.state == "refusing_writes":
+            what += "; workers' heartbeats cannot be written, so their state is unknown"
+        parts.append(what)
+    elif snapshot.registry_unsettled:
+        reg = s.registry
+        waiting = f"; waiting for {', '.join(reg.pending_workers)}" if reg.pending_workers else ""
+        until = "re-registered" if reg.state == "rebuilding" else "resynced"
+        parts.append(f"REGISTRY {REGISTRY_BADGE[reg.state]} ({reg.reason or reg.state}{waiting}): numbers unknown (?) "
+                     f"until every live worker has {until}")
+    parts += [
+        f"active {_n(a)}, counters {_n(r)}, mismatch {_n(mismatch)}",
+        f"stale {_n(cl.stale)}, long-lived {_n(cl.long_lived)}, very old {_n(cl.very_old)}",
+        f"cleanup {_n(cl.total_cleanups)} runs, error rate {'?' if cl.error_rate is None else fmt.pct(cl.error_rate)}, "
+        f"last {'?' if cl.last_cleanup_duration_ms is None else fmt.ms(cl.last_cleanup_duration_ms)}",
     ]
     if s.workers is None:
-        lines.append("workers       unknown")
+        parts.append("workers unknown")
     elif s.workers:
-        lines.append(f"workers       {len(s.workers)}: " + ", ".join(
-            f"{w.worker_id}={w.connections}{'' if w.alive else ' DEAD'}" for w in s.workers))
-    for al in hi.alerts:
-        lines.append(f"ALERT   [{al.severity}] {al.message}")
-    for w in hi.warnings:
-        lines.append(f"WARNING [{w.severity}] {w.message}")
-    for v in cfg.validation_warnings:
-        lines.append(f"CONFIG  {v}")
-    return "\n".join(clean(line, 2000) for line in lines)
+        ttl = snapshot.thresholds.heartbeat_ttl_seconds
+        ordered = sorted(s.workers, key=lambda w: WORKER_ORDER.index(worker_state(w, ttl)))  # what needs a look first
+        shown = ordered[:ONCE_WORKERS]
+        more = len(s.workers) - len(shown)
+
+        def tag(state: str) -> str:
+            return "" if state == "alive" else f" {state.upper()}"
+
+        parts.append(f"workers {len(s.workers)}: " + ", ".join(
+            f"{w.worker_id}={w.connections}{tag(worker_state(w, ttl))}" for w in shown) + (f", +{more} more" if more else ""))
+    for label, items in (("alert", hi.alerts), ("warning", hi.warnings)):
+        if items:
+            parts.append(f"{len(items)} {label}{'s' if len(items) != 1 else ''}: " + "; ".join(i.message for i in items))
+    if not hi.alerts and not hi.warnings and not snapshot.store_down and not snapshot.registry_unsettled:
+        parts.append("no alerts")
+    if cfg.validation_warnings:
+        parts.append(f"{len(cfg.validation_warnings)} config warning(s): " + "; ".join(cfg.validation_warnings))
+    if auth in AUTH_NOTE:
+        parts.append(AUTH_NOTE[auth])
+    return clean(" · ".join(parts), 4000)
+
+
+def exit_status(snapshot: Snapshot) -> int:
+    """The health's exit status; nothing under the namespace is 3 (nothing to judge), and
+    numbers that are unknown (store down, registry rebuilding or settling) never exit 0."""
+    if nothing_to_judge(snapshot):
+        return EXIT_SOURCE
+    code = EXIT_BY_HEALTH[snapshot.stats.health_indicators.overall_health]
+    if code == 0 and (snapshot.store_down or snapshot.registry_unsettled):
+        return 1
+    return code
+
+
+# What --once says of the token, and the exit status it forces (None: the health's).
+AUTH_NOTE: dict[str, str] = {
+    "rejected": "TOKEN REJECTED: the service refuses this token (cleanup, disconnect and reap would fail)",
+    "disabled": "token not used: the service has no token configured (its actions are disabled)",
+}
+AUTH_EXIT: dict[str, int] = {"rejected": EXIT_SOURCE}
+
+
+async def _fetch_and_check(source: Source) -> tuple[Snapshot, AuthState | None]:
+    """One poll and, for a source with a token, the service's word on it (concurrently)."""
+    if not isinstance(source, AuthChecker):
+        return await source.fetch(), None
+    snapshot, auth = await asyncio.gather(source.fetch(), source.check_auth())
+    return snapshot, auth
 
 
 async def run_once(source: Source, as_json: bool, deadline: float | None = None) -> int:
-    """One poll within a total ``deadline`` (seconds): a server that drips bytes cannot hang it."""
+    """One poll within a total ``deadline`` (seconds): a server that drips bytes cannot hang it.
+
+    Prints one line (or the JSON); a token the service rejects exits 3 whatever the health
+    (the line still says the health it read), so a misconfigured check is never silent.
+    """
     try:
-        snapshot = await asyncio.wait_for(source.fetch(), timeout=deadline)
+        snapshot, auth = await asyncio.wait_for(_fetch_and_check(source), timeout=deadline)
     except TimeoutError:
         print(f"sse-dash: {source.describe()}: no complete answer within {deadline:g}s", file=sys.stderr)
         try:
@@ -161,11 +273,16 @@ async def run_once(source: Source, as_json: bool, deadline: float | None = None)
         return EXIT_SOURCE
     finally:
         await source.aclose()
+    namespace = namespace_of(source)
     if as_json:
         print(json.dumps(snapshot.stats.model_dump(mode="json"), indent=2))
+        if nothing_to_judge(snapshot):
+            print(f"sse-dash: {source.describe()}: {empty_sentence(namespace)}", file=sys.stderr)
+        if auth in AUTH_NOTE:
+            print(f"sse-dash: {source.describe()}: {AUTH_NOTE[auth]}", file=sys.stderr)
     else:
-        print(summary(snapshot, source.describe()))
-    return EXIT_BY_HEALTH[snapshot.stats.health_indicators.overall_health]
+        print(summary(snapshot, source.describe(), auth, namespace))
+    return AUTH_EXIT.get(auth or "", exit_status(snapshot))
 
 
 async def run_app(source: Source, args: argparse.Namespace) -> int:

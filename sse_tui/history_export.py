@@ -4,9 +4,15 @@ fact from the fleet history the workers stored, playable with ``--replay``.
 Each bucket of the series that holds a sample becomes one frame in the format of
 :mod:`sse_tui.recording` (``recorded_at`` = the bucket's time on the fleet clock). What the
 history does not keep stays unknown in the frame (``None``: failed connection counts, the
-cleanup task's state), never 0. Per-worker rows: the workers the bucket's per-worker sample
-listed (stored once a minute: a bucket without one has ``workers`` None, unknown), alive
-then, with their connections; host, pid and heartbeat age are not kept (None / 0).
+cleanup task's state), never 0. A bucket whose numbers are unknown (coverage ``unknown``:
+the samples a store outage left) is a frame with the store unavailable, so the replay says
+STORE DOWN over it. The cleanup error rate of the window (``error_rate_window``) is the
+series' (one definition for every range). The fleet's events marked on the history up to
+the bucket's end (deaths, reaps, cleanups, disconnects, outages) are the frame's
+``recent_events``, newest first, as many as the server sends. Per-worker rows: the workers
+the bucket's per-worker sample listed (stored once a minute: a bucket without one has
+``workers`` None, unknown), alive then, with their connections; host, pid and heartbeat
+age are not kept (None / 0).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from core.models import (
     CleanupStats,
     ConfigurationView,
     ConnectionStats,
+    FleetEvent,
     HealthIndicators,
     HistorySeries,
     MonitoringStats,
@@ -32,6 +39,7 @@ from sse_tui.recording import snapshot_to_json
 from sse_tui.sources import Snapshot
 
 SEVERITY = {"alert": "high", "warning": "medium"}
+EVENTS_PER_FRAME = 20  # as many recent events as /monitoring sends
 
 
 class HistoryReader(Protocol):
@@ -61,6 +69,12 @@ def _workers_at(series: HistorySeries, i: int) -> list[WorkerInfo] | None:
             for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
+def _events_until(series: HistorySeries, end: float) -> list[FleetEvent]:
+    """The fleet events marked on the history by ``end``, newest first."""
+    done = [m for m in series.marks if m.at <= end]
+    return sorted(done, key=lambda m: m.at, reverse=True)[:EVENTS_PER_FRAME]
+
+
 def series_to_stats(series: HistorySeries, configuration: ConfigurationView,
                     service_name: str = "sse_connection_manager") -> list[MonitoringStats]:
     """One MonitoringStats per bucket holding a sample (oldest first)."""
@@ -79,19 +93,21 @@ def series_to_stats(series: HistorySeries, configuration: ConfigurationView,
                 (alerts if span.kind == "alert" else warnings).append(a)
         level = series.level[i] or ("unhealthy" if alerts else "degraded" if warnings else "healthy")
         runs, cleaned, errors = v.get("runs"), v.get("cleaned"), v.get("errors")
+        store_up = not (i < len(series.coverage) and series.coverage[i] == "unknown")  # an outage's samples
         out.append(MonitoringStats(
             timestamp=datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             service_name=service_name,
             connection_stats=ConnectionStats(active_connections=v.get("active"),
                                              redis_connection_counters=v.get("counter"),
-                                             cleanup_task_running=None, store_available=True),
+                                             cleanup_task_running=None, store_available=store_up),
             cleanup_stats=CleanupStats(
                 total_cleanups=runs, total_connections_cleaned=cleaned, cleanup_errors=errors, failed_connections=None,
                 error_rate=_rate(errors, runs), connection_failure_rate=None,
                 last_cleanup_duration_ms=v.get("last_ms"),
                 connections_per_cleanup=round(cleaned / runs, 2) if runs and cleaned is not None else None,
                 stale=v.get("stale"), active=v.get("active_recent"), long_lived=v.get("long_lived"),
-                very_old=v.get("very_old")),
+                very_old=v.get("very_old"),
+                error_rate_window=series.error_rate[i] if i < len(series.error_rate) else None),
             health_indicators=HealthIndicators(overall_health=level, alerts=alerts, warnings=warnings),
             performance_metrics=PerformanceMetrics(
                 avg_cleanup_duration_ms=v.get("avg_ms"), cleanup_efficiency_rate=None,
@@ -99,6 +115,7 @@ def series_to_stats(series: HistorySeries, configuration: ConfigurationView,
                 connections_cleaned_per_operation=round(cleaned / runs, 2) if runs and cleaned is not None else None),
             configuration=configuration,
             workers=_workers_at(series, i),
+            recent_events=_events_until(series, end),
             now=t,
         ))
     return out

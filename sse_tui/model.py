@@ -15,12 +15,18 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from core.models import (
+    NOTABLE_EVENTS,
     Alert,
     ConfigurationView,
     ConnectionPage,
+    ConnectionRecord,
     FleetEvent,
     MonitoringStats,
+    RegistryState,
+    WorkerInfo,
+    WorkerState,
 )
+from sse_tui import fmt
 
 # The guide's defaults, used only when a (older) server does not publish its own value.
 DEFAULT_LONG_LIVED_SECONDS = 3600.0
@@ -29,10 +35,21 @@ DEFAULT_HEARTBEAT_TTL_SECONDS = 15.0
 DEFAULT_TOUCH_FLUSH_SECONDS = 1.0
 
 HISTORY_SAMPLES = 3600  # one hour at the default 1 s interval
-MAX_EVENTS = 60
+MAX_EVENTS = 60  # the events list; routine cleanups go first, then ended alerts
+MAX_NOTABLE_EVENTS = 100  # deaths, reaps, disconnects, outages, operator actions: never pushed out by the rest
 BACKOFF_CAP_SECONDS = 30.0
 
 Freshness = Literal["current", "old", "unknown"]
+
+# Header badges (Assessment.badge), by why the numbers on screen are not current. The store's
+# and the registry's states come from core.models (STORE_STATES / REGISTRY_STATES).
+STORE_BADGE: dict[str, str] = {"refusing_writes": "STORE REFUSES WRITES", "error": "STORE ERROR"}  # else STORE DOWN
+REGISTRY_BADGE: dict[str, str] = {"rebuilding": "REBUILDING", "settling": "SETTLING", "empty": "EMPTY"}
+
+# A worker's state as shown (core.models.WORKER_STATES): a symbol and a word, so 16 colours,
+# TERM=screen and NO_COLOR read it; the order puts what needs a look first.
+WORKER_LABEL: dict[str, str] = {"dead": "✖ DEAD", "late": "▲ LATE", "unknown": "? UNKNOWN", "alive": "✔ ALIVE"}
+WORKER_ORDER: tuple[WorkerState, ...] = ("dead", "late", "unknown", "alive")
 CONNECTION_STATES: tuple[str, ...] = ("all", "stale", "active", "long_lived", "very_old")
 CONNECTION_SORTS: tuple[str, ...] = ("age", "idle", "events", "bytes")
 PAGE_SIZE = 50
@@ -47,6 +64,11 @@ class Thresholds:
     very_old_seconds: float = DEFAULT_VERY_OLD_SECONDS
     heartbeat_ttl_seconds: float = DEFAULT_HEARTBEAT_TTL_SECONDS
     touch_flush_seconds: float = DEFAULT_TOUCH_FLUSH_SECONDS
+
+    @property
+    def current_within(self) -> float:
+        """Counts taken this recently are "now" (a worker writes them at its flushes)."""
+        return max(2 * self.touch_flush_seconds, 2.0)
 
     @classmethod
     def from_config(cls, cfg: ConfigurationView) -> Thresholds:
@@ -75,6 +97,32 @@ class ConnectionQuery:
 
 
 @dataclass(frozen=True)
+class RecordedScope:
+    """What a replay's connections list is drawn from: the one page the dashboard recorded
+    (``offset``, ``count`` records) of the ``total`` the server had for that query, ``lag``
+    seconds before the frame on screen (0: recorded with it)."""
+
+    total: int
+    offset: int
+    count: int
+    limit: int
+    state: str
+    query: str
+    sort: str
+    order: str
+    truncated: bool = False
+    lag: float = 0.0
+
+    @property
+    def page(self) -> int:
+        return self.offset // max(self.limit, 1) + 1
+
+    @property
+    def pages(self) -> int:
+        return max((self.total - 1) // max(self.limit, 1) + 1, 1)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """One successful poll: the monitoring stats plus what it cost to get them."""
 
@@ -92,11 +140,24 @@ class Snapshot:
     def store_down(self) -> bool:
         """The service answered but could not read its store: its numbers are unknown."""
         s = self.stats
-        return (
-            s.store_status.state != "up"
-            or not s.connection_stats.store_available
-            or s.connection_stats.active_connections is None
-        )
+        if s.store_status.state != "up" or not s.connection_stats.store_available:
+            return True
+        # a server from before the registry state says "unknown" with null counts alone
+        return s.registry.state == "settled" and s.connection_stats.active_connections is None
+
+    @property
+    def store_badge(self) -> str:
+        return STORE_BADGE.get(self.stats.store_status.state, "STORE DOWN")
+
+    @property
+    def registry_state(self) -> RegistryState:
+        """``settled`` unless the registry's numbers do not stand for now (rebuilding,
+        settling, empty): then every registry number is unknown (the server sends null)."""
+        return self.stats.registry.state
+
+    @property
+    def registry_unsettled(self) -> bool:
+        return self.registry_state in REGISTRY_BADGE
 
 
 @dataclass
@@ -106,7 +167,7 @@ class AlertEvent:
     Times are the data's own time: the recorded time on a replay, the poll time live.
     """
 
-    kind: str  # "alert" | "warning" | "cleanup" | "reap" | "disconnect" | "store"
+    kind: str  # "alert" | "warning" | a fleet event's type (core.models.EVENT_TYPES)
     type: str
     severity: str
     message: str
@@ -114,6 +175,7 @@ class AlertEvent:
     ended_at: float | None = None
     count: int = 0
     worker_id: str | None = None
+    runs: int = 1  # routine cleanups grouped into this row (the server groups them)
 
     @property
     def ongoing(self) -> bool:
@@ -122,6 +184,11 @@ class AlertEvent:
     @property
     def is_fleet_event(self) -> bool:
         return self.kind not in ("alert", "warning")
+
+    @property
+    def notable(self) -> bool:
+        """A fleet event that routine rows never push out (core.models.NOTABLE_EVENTS)."""
+        return self.kind in NOTABLE_EVENTS
 
 
 @dataclass
@@ -155,14 +222,35 @@ class Assessment:
     """How far the screen can be trusted right now (computed by :func:`assess`)."""
 
     freshness: Freshness  # of the stats shown
-    badge: str | None  # "SOURCE DOWN" / "STORE DOWN" / "UNKNOWN" / None when current
+    badge: str | None  # SOURCE DOWN / STORE DOWN (STORE_BADGE) / REBUILDING, SETTLING, EMPTY / UNKNOWN; None: current
     age: float | None  # seconds since the data shown was fetched
     source_up: bool
     store_up: bool
+    registry: RegistryState = "settled"  # not settled: the registry's numbers are unknown (the badge says why)
 
     @property
     def trusted(self) -> bool:
         return self.freshness == "current"
+
+    @property
+    def numbers_unknown(self) -> bool:
+        """The source answered now, but the numbers it gave are unknown (store or registry)."""
+        return self.source_up and (not self.store_up or self.registry != "settled")
+
+    @property
+    def verdict_current(self) -> bool:
+        """The health verdict is the service's word for now (it says why the numbers are
+        unknown: its registry rebuilds, settles or is empty), though the numbers are not."""
+        return self.trusted or (self.source_up and self.store_up and self.registry != "settled")
+
+
+def _unknown_badge(snapshot: Snapshot) -> tuple[str | None, RegistryState]:
+    """Why a snapshot's numbers are unknown (its badge), or None when they are known."""
+    if snapshot.store_down:
+        return snapshot.store_badge, "settled"
+    if snapshot.registry_unsettled:
+        return REGISTRY_BADGE[snapshot.registry_state], snapshot.registry_state
+    return None, "settled"
 
 
 def assess(snapshot: Snapshot | None, *, last_ok_at: float | None, last_error: str | None, now: float,
@@ -174,15 +262,16 @@ def assess(snapshot: Snapshot | None, *, last_ok_at: float | None, last_error: s
         return Assessment("unknown", badge, None, source_up=last_error is None, store_up=False)
     source_up = last_error is None
     store_up = not snapshot.store_down
+    why, registry = _unknown_badge(snapshot)
     if snapshot.recorded_at is not None:  # a replay frame is current for its own time
-        return Assessment("current" if store_up else "unknown", None if store_up else "STORE DOWN", 0.0,
-                          source_up=True, store_up=store_up)
+        return Assessment("current" if why is None else "unknown", why, 0.0, source_up=True, store_up=store_up,
+                          registry=registry)
     if not source_up:
         return Assessment("old", "SOURCE DOWN", age, source_up=False, store_up=store_up)
-    if not store_up:
-        return Assessment("unknown", "STORE DOWN", age, source_up=True, store_up=False)
-    if age is not None and age > max(3 * interval, 5.0):
+    if age is not None and age > max(3 * interval, 5.0) and store_up:
         return Assessment("old", "UNKNOWN", age, source_up=True, store_up=True)
+    if why is not None:
+        return Assessment("unknown", why, age, source_up=True, store_up=store_up, registry=registry)
     return Assessment("current", None, age, source_up=True, store_up=True)
 
 
@@ -199,7 +288,8 @@ class DashboardState:
     polls: int = 0
     history: History = field(default_factory=History)
     events: list[AlertEvent] = field(default_factory=list)
-    _fleet_seen: set[tuple[float, str, str]] = field(default_factory=set)
+    _fleet: dict[tuple[str, float, str], AlertEvent] = field(default_factory=dict)  # listed fleet events by key
+    _fleet_dropped: set[tuple[str, float, str]] = field(default_factory=set)  # pushed out: never listed again
 
     def record_success(self, snapshot: Snapshot, now: float) -> None:
         self.snapshot = snapshot
@@ -233,7 +323,8 @@ class DashboardState:
     def reset_events(self) -> None:
         """Forget events (a replay seek jumps in time)."""
         self.events.clear()
-        self._fleet_seen.clear()
+        self._fleet.clear()
+        self._fleet_dropped.clear()
 
     def _update_events(self, snapshot: Snapshot, now: float) -> None:
         hi = snapshot.stats.health_indicators
@@ -251,20 +342,52 @@ class DashboardState:
                 self.events.append(AlertEvent(key[0], alert.type, alert.severity, alert.message, started_at=now))
         for fe in snapshot.stats.recent_events:
             self._add_fleet_event(fe)
-        if len(self.events) > MAX_EVENTS:
-            # drop the oldest finished events first
-            finished = sorted((e for e in self.events if not e.ongoing), key=lambda e: e.ended_at or e.started_at)
-            for e in finished[: len(self.events) - MAX_EVENTS]:
-                self.events.remove(e)
+        self._trim()
+
+    def _trim(self) -> None:
+        """At most MAX_EVENTS rows: routine cleanups go first, then ended alerts and warnings
+        (oldest first); notable fleet events only past MAX_NOTABLE_EVENTS of their own."""
+        def end(e: AlertEvent) -> float:
+            return e.ended_at if e.ended_at is not None else e.started_at
+
+        over = len(self.events) - MAX_EVENTS
+        routine = sorted((e for e in self.events if e.is_fleet_event and not e.notable), key=end)
+        ended = sorted((e for e in self.events if not e.is_fleet_event and not e.ongoing), key=end)
+        notable = sorted((e for e in self.events if e.notable), key=end)
+        drop = (routine + ended)[:max(over, 0)] + notable[:max(len(notable) - MAX_NOTABLE_EVENTS, 0)]
+        for e in drop:
+            self.events.remove(e)
+            for key, listed in list(self._fleet.items()):
+                if listed is e:
+                    del self._fleet[key]
+                    self._fleet_dropped.add(key)
 
     def _add_fleet_event(self, fe: FleetEvent) -> None:
-        key = (fe.at, fe.type, fe.message)
-        if key in self._fleet_seen:
+        key = fleet_key(fe)
+        if key in self._fleet_dropped:
             return
-        self._fleet_seen.add(key)
-        severity = "high" if fe.type == "reap" or fe.type == "store" else "low"
-        self.events.append(AlertEvent(fe.type, fe.type, severity, fe.message, started_at=fe.at, ended_at=fe.at,
-                                      count=fe.count, worker_id=fe.worker_id))
+        start = fe.first_at if fe.first_at is not None else fe.at
+        end = fe.until if fe.until is not None else fe.at
+        listed = self._fleet.get(key)
+        if listed is not None:  # a group that grew (more routine runs) since the last poll
+            listed.message, listed.count, listed.runs, listed.ended_at = fe.message, fe.count, fe.runs, end
+            listed.worker_id = fe.worker_id
+            return
+        event = AlertEvent(fe.type, fe.type, EVENT_SEVERITY.get(fe.type, "low"), fe.message, started_at=start,
+                           ended_at=end, count=fe.count, worker_id=fe.worker_id, runs=fe.runs)
+        self._fleet[key] = event
+        self.events.append(event)
+
+
+EVENT_SEVERITY: dict[str, str] = {"death": "high", "reap": "high", "store": "high", "outage": "high", "rebuild": "high",
+                                  "disconnect": "medium", "operator": "medium"}  # routine cleanups: low
+
+
+def fleet_key(fe: FleetEvent) -> tuple[str, float, str]:
+    """One row per fleet event: a group of routine cleanups keeps its first run's time as it
+    grows (its message, count and latest time change), any other event is unique as sent."""
+    first = fe.first_at if fe.first_at is not None else fe.at
+    return (fe.type, first, "" if fe.type == "cleanup" else fe.message)
 
 
 @dataclass(frozen=True, eq=False)
@@ -287,6 +410,47 @@ class View:
         return Thresholds() if self.snapshot is None else self.snapshot.thresholds
 
 
-def worker_alive(alive: bool, heartbeat_age: float, ttl: float) -> bool:
-    """Dead when the API says so or its heartbeat is older than the fleet's heartbeat TTL."""
-    return alive and heartbeat_age <= ttl
+def worker_state(w: WorkerInfo, ttl: float) -> WorkerState:
+    """The worker's state as the server judged it (core.liveness); a server from before
+    worker states (always ``alive``) is judged by its ``alive`` and the heartbeat TTL."""
+    if w.state != "alive":
+        return w.state
+    return "alive" if w.alive and w.heartbeat_age_seconds <= ttl else "dead"
+
+
+def workers_by_state(workers: list[WorkerInfo], ttl: float) -> list[WorkerInfo]:
+    """Dead first, then late, unknown, alive (each by id): what needs a look on top."""
+    return sorted(workers, key=lambda w: (WORKER_ORDER.index(worker_state(w, ttl)), w.worker_id))
+
+
+@dataclass(frozen=True)
+class StateCount:
+    state: WorkerState
+    workers: int
+    connections: int
+
+
+def worker_counts(workers: list[WorkerInfo], ttl: float) -> list[StateCount]:
+    """How many workers are in each state (and the connections they hold), in WORKER_ORDER."""
+    out = []
+    for state in WORKER_ORDER:
+        these = [w for w in workers if worker_state(w, ttl) == state]
+        if these:
+            out.append(StateCount(state, len(these), sum(w.connections for w in these)))
+    return out
+
+
+def counts_age(record: ConnectionRecord, now: float) -> float | None:
+    """How old a connection's events/bytes are at ``now`` (server clock); None: unknown."""
+    return None if record.counts_at is None else max(now - record.counts_at, 0.0)
+
+
+def counts_note(record: ConnectionRecord, now: float, th: Thresholds) -> str | None:
+    """What a connection's counts need beside them: None when they are current, else their
+    age ("4s ago"), or "age ?" when the server does not know when they were taken."""
+    age = counts_age(record, now)
+    if age is None:
+        return "age ?"
+    if age <= th.current_within:
+        return None
+    return f"{fmt.age(age)} ago"

@@ -26,7 +26,7 @@ from core.models import (
     ConnectionRecord,
     MonitoringStats,
 )
-from sse_tui.model import ConnectionQuery, Snapshot
+from sse_tui.model import ConnectionQuery, RecordedScope, Snapshot
 from sse_tui.sources import SourceError, _channels_locally, local_page
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
@@ -130,7 +130,12 @@ class ReplaySource:
         self.position = -1
 
     def describe(self) -> str:
-        return f"replay {self.path.name} [{max(self.position, 0) + 1}/{len(self.frames)}]"
+        return f"replay {self.path.name} {self.frame_label}"
+
+    @property
+    def frame_label(self) -> str:
+        """Where the replay is: ``[n/N]`` (the header keeps it whatever the width)."""
+        return f"[{max(self.position, 0) + 1}/{len(self.frames)}]"
 
     @property
     def current(self) -> Snapshot:
@@ -170,16 +175,41 @@ class ReplaySource:
     async def fetch(self) -> Snapshot:
         return self.step(1)
 
-    def _records(self) -> tuple[list[ConnectionRecord], float]:
-        frame = self.current
+    def _page_frame(self) -> Snapshot:
+        """The frame whose recorded connections page is shown: this one, else the latest
+        earlier one that has a page (the dashboard records a page only while its
+        connections tab is open)."""
+        for frame in reversed(self.frames[: max(self.position, 0) + 1]):
+            if frame.page is not None:
+                return frame
+        raise SourceError("no connections list recorded up to this frame "
+                          "(the connections tab was not open while recording)")
+
+    def recorded_scope(self) -> RecordedScope | None:
+        """What the recorded page is of the server's list (None: no page recorded yet)."""
+        try:
+            frame = self._page_frame()
+        except SourceError:
+            return None
         page = frame.page
-        if page is None:
-            raise SourceError("this recording has no connections list")
+        assert page is not None
+        lag = (self.current.recorded_at or 0.0) - (frame.recorded_at or 0.0)
+        return RecordedScope(total=page.total, offset=page.offset, count=len(page.connections), limit=page.limit,
+                             state=page.state, query=page.query, sort=page.sort, order=page.order,
+                             truncated=page.truncated, lag=max(lag, 0.0))
+
+    def _records(self) -> tuple[list[ConnectionRecord], float]:
+        page = self._page_frame().page
+        assert page is not None
         return list(page.connections), page.now
 
-    async def list_connections(self, query: ConnectionQuery) -> ConnectionPage:
+    def page_for(self, query: ConnectionQuery) -> ConnectionPage:
+        """``query`` over the recorded page's records (filter, sort and page in memory)."""
         records, now = self._records()
         return local_page(records, query, now, self.current.thresholds)
+
+    async def list_connections(self, query: ConnectionQuery) -> ConnectionPage:
+        return self.page_for(query)
 
     async def connection(self, connection_id: str) -> ConnectionRecord | None:
         records, _ = self._records()

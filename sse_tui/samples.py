@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Literal
 
+from core.config import load_config
 from core.health import HealthInputs, HealthThresholds, evaluate, rule_rows
 from core.models import (
     AgeBucket,
@@ -27,26 +28,56 @@ from core.models import (
     MonitoringStats,
     PerformanceMetrics,
     ReapResult,
+    RegistryStatus,
     StoreStatus,
+    WorkerHeartbeat,
     WorkerInfo,
 )
+from core.snapshot import _worker_line, worker_infos
 from sse_tui.model import ConnectionQuery, Snapshot, Thresholds
 from sse_tui.sources import AuthState, SourceError, _channels_locally, local_page
 
 T0 = 1_737_369_000.0  # 2025-01-20T10:30:00Z
 
 _BOUNDS = [0, 60, 300, 900, 1800, 3600, 7200, 21600, 43200, 86400, None]
-Scenario = Literal["healthy", "degraded", "unhealthy", "store_down", "dead_worker"]
+Scenario = Literal["healthy", "degraded", "unhealthy", "store_down", "dead_worker", "late_worker", "rebuilding",
+                   "settling", "empty", "refusing_writes"]
+# the fleet's liveness settings (the defaults, whatever this shell's SSE_* say): LATE after 2 s, DEAD after 15 s
+LIVENESS = load_config(TOUCH_FLUSH_INTERVAL_SECONDS=1.0, WORKER_HEARTBEAT_TTL_SECONDS=15.0, WORKER_LATE_SECONDS=None,
+                       CLOCK_SKEW_TOLERANCE_SECONDS=5.0)
+
+
+def sample_workers(active: int, now: float, third: tuple[int, float] | None = None, *,
+                   writable: bool = True, settling_since: float | None = None) -> list[WorkerInfo]:
+    """web-1 and web-2 share ``active`` (plus ``third``: web-3's connections and heartbeat
+    age), judged by the server's own code (core.snapshot.worker_infos, core.liveness)."""
+    def hb(wid: str, host: str | None, pid: int | None, conns: int, age: float, started: float) -> WorkerHeartbeat:
+        return WorkerHeartbeat(worker_id=wid, host=host, pid=pid, connections=conns, heartbeat_at=now - age,
+                               started_at=started)
+
+    beats = [hb("web-1:4211", "web-1", 4211, active - (active // 2 - 3), 1.2, T0 - 86000),
+             hb("web-2:4377", "web-2", 4377, active // 2 - 3, 0.7, T0 - 50000)]
+    if third is not None:
+        conns, age = third
+        dead = age > LIVENESS.WORKER_HEARTBEAT_TTL_SECONDS  # its heartbeat hash expired with the TTL: host unknown
+        beats.append(hb("web-3:977", None if dead else "web-3", None if dead else 977, conns, age, T0 - 7200))
+    return worker_infos(beats, now, LIVENESS, own_id="web-1:4211", own_cleanup_running=True, writable=writable,
+                        settling_since=settling_since)
 
 
 def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 150, now: float = T0) -> MonitoringStats:
-    """The guide's example response, nudged to the requested scenario (alerts from core.health)."""
+    """The guide's example response, nudged to the requested scenario (alerts from core.health,
+    worker states from core.liveness): what the server sends in that situation."""
     redis_counters = active - 2
     error_rate = 2.2
     running = True
     stale, very_old = 2, 3
     validation: list[str] = []
-    store_up = health != "store_down"
+    store_up = health not in ("store_down", "refusing_writes")
+    registry = RegistryStatus()
+    settled = health not in ("rebuilding", "settling", "empty")
+    held: dict[str, float] = {}
+    third: tuple[int, float] | None = None  # web-3: (connections, heartbeat age)
     if health in ("degraded", "unhealthy"):
         stale, very_old = 64, 14
         error_rate = 6.4
@@ -56,21 +87,51 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         running = False
         validation = ["stale_threshold_seconds (300) is less than 3x ping_interval_seconds (120)"]
     if health in ("unhealthy", "dead_worker"):
-        # the dead worker's 41 connections stay in the registry (and its counter) until cleanup
-        # reaps them, while active counts live workers only: the server sees a mismatch
+        # the dead worker's 41 connections stay in the registry (and its counter) until it is
+        # reaped (at a fleet-mate's next flush), while active counts the live workers only
         redis_counters = active + 41
+        # dead_worker: just past the TTL, the mismatch is 0.6 s old (below its 5 s hold: no alert
+        # yet); unhealthy: dead for 6 s, reaping failing with the cleanups, the mismatch held
+        third = (41, 15.6) if health == "dead_worker" else (41, 21.0)
+        held = {"connection_mismatch": 0.6 if health == "dead_worker" else 6.0}
+    if health == "late_worker":
+        third = (63, 3.2)  # hung or slow: its connections still count as active
+    if health == "rebuilding":
+        third = (41, 0.4)
+        registry = RegistryStatus(state="rebuilding", since=now - 6, pending_workers=["web-2:4377", "web-3:977"],
+                                  epoch="7f3a9c2e", last_loss_at=now - 6,
+                                  reason="the state store lost the fleet's data; 1 of 3 live worker(s) re-registered so far")
+    if health == "settling":
+        registry = RegistryStatus(state="settling", since=now - 3, pending_workers=["web-2:4377"], epoch="5d01b7aa",
+                                  reason="the state store is back; 1 of 2 live worker(s) resynced so far")
+    if health == "empty":
+        registry = RegistryStatus(state="empty", reason="nothing under this namespace: no worker has registered here "
+                                  "(or the store lost everything and no worker has come back yet)")
+        running = False
+    workers: list[WorkerInfo] | None = [] if health == "empty" else sample_workers(
+        active - (third[0] if third and health in ("late_worker", "rebuilding") else 0), now, third,
+        writable=health != "refusing_writes", settling_since=registry.since if health == "settling" else None)
+    dead = tuple(_worker_line(w) for w in workers or [] if w.state == "dead")
+    late = tuple(_worker_line(w) for w in workers or [] if w.state == "late")
+    known = store_up and settled
+    store_error = None if store_up else ("connection refused" if health == "store_down" else
+                                         "redis refuses writes: OOM command not allowed when used memory > 'maxmemory'")
     indicators = evaluate(HealthInputs(
-        active_connections=active if store_up else None,
-        redis_connection_counters=redis_counters if store_up else None,
+        active_connections=active if known else None,
+        redis_connection_counters=redis_counters if known else None,
         error_rate=error_rate,
         cleanup_task_running=running,
         periodic_cleanup_enabled=True,
-        stale=stale if store_up else None,
-        very_old=very_old if store_up else None,
+        stale=stale if known else None,
+        very_old=very_old if known else None,
         store_available=store_up,
-        store_error=None if store_up else "connection refused",
+        store_error=store_error,
         error_rate_window=error_rate,
         error_rate_window_seconds=3600.0,
+        error_rate_window_runs=60,  # a cleanup a minute over the hour: enough runs to call it a rate
+        dead_workers=dead if store_up else None, late_workers=late if store_up else None,
+        registry_state=registry.state if store_up else "unknown", registry_reason=registry.reason,
+        held_for=held,
     ))
     counts = [31, 22, 18, 12, 9, 21, 20, 10, 4, 3]
     if health in ("degraded", "unhealthy"):
@@ -79,17 +140,13 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         AgeBucket(lower_seconds=lo, upper_seconds=hi, count=c)
         for lo, hi, c in zip(_BOUNDS[:-1], _BOUNDS[1:], counts, strict=True)
     ]
-    workers: list[WorkerInfo] | None = [
-        WorkerInfo(worker_id="web-1:4211", host="web-1", pid=4211, connections=active // 2 + 3, heartbeat_age_seconds=1.2, started_at=T0 - 86000),
-        WorkerInfo(worker_id="web-2:4377", host="web-2", pid=4377, connections=active // 2 - 3, heartbeat_age_seconds=2.7, started_at=T0 - 50000),
-    ]
-    if health in ("unhealthy", "dead_worker") and workers is not None:
-        workers.append(WorkerInfo(worker_id="web-3:977", host=None, pid=None, connections=41, heartbeat_age_seconds=94.0,
-                                  started_at=T0 - 7200, alive=False))
     events: list[FleetEvent] = []
-    if health == "dead_worker":
-        events = [FleetEvent(at=now - 40, type="cleanup", message="cleanup removed 12 stale connections", count=12),
-                  FleetEvent(at=now - 8, type="disconnect", message="connection c-0003 disconnected", count=1)]
+    if health in ("dead_worker", "late_worker"):
+        # twelve routine cleanups in a row are one event (the server groups them); a disconnect is never grouped
+        events = [FleetEvent(at=now - 40, first_at=now - 40 - 11 * 60, runs=12, type="cleanup", count=34,
+                             message="cleanup removed 2 stale connection(s)", worker_id="web-2:4377"),
+                  FleetEvent(at=now - 8, type="disconnect", message="connection c-0003 disconnected by an operator",
+                             count=1, worker_id="web-1:4211")]
     cs = ConnectionStats(active_connections=active, redis_connection_counters=redis_counters, cleanup_task_running=running)
     cl = CleanupStats(
         total_cleanups=45, total_connections_cleaned=89, cleanup_errors=1 if health == "healthy" else 5,
@@ -104,9 +161,22 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
                              store_available=False)
         cl = CleanupStats(**{k: None for k in CleanupStats.model_fields})
         pm = PerformanceMetrics(**{k: None for k in PerformanceMetrics.model_fields})
-        store = StoreStatus(state="unreachable", reason="connection refused", since=now - 25, last_ok=now - 25)
-        workers = None
+        store = StoreStatus(state="unreachable" if health == "store_down" else "refusing_writes", reason=store_error,
+                            since=now - 25, last_ok=now - 25)
+        registry = RegistryStatus(state="unknown", reason=store_error)
         buckets = []
+        if health == "store_down":
+            workers = None
+    elif not settled:  # every registry number unknown (the server sends null); the cleanup counters are kept
+        cs = ConnectionStats(active_connections=None, redis_connection_counters=None, cleanup_task_running=running)
+        cl = cl.model_copy(update={"stale": None, "active": None, "long_lived": None, "very_old": None})
+        buckets = []
+        if health == "empty":
+            cl = CleanupStats(total_cleanups=0, total_connections_cleaned=0, cleanup_errors=0, failed_connections=0,
+                              error_rate=0.0, connection_failure_rate=0.0, last_cleanup_duration_ms=0.0,
+                              connections_per_cleanup=0.0, stale=None, active=None, long_lived=None, very_old=None)
+            pm = PerformanceMetrics(avg_cleanup_duration_ms=0.0, cleanup_efficiency_rate=100.0, cleanup_error_rate=0.0,
+                                    connections_cleaned_per_operation=0.0)
     return MonitoringStats(
         timestamp="2025-01-20T10:30:00Z",
         service_name="sse_connection_manager",
@@ -122,35 +192,47 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
             ping_interval_seconds=120 if health == "unhealthy" else 15,
             validation_warnings=validation,
             long_lived_seconds=3600, very_old_seconds=21600, worker_heartbeat_ttl_seconds=15,
-            touch_flush_interval_seconds=1,
+            touch_flush_interval_seconds=1, worker_late_seconds=LIVENESS.worker_late_seconds,
         ),
         workers=workers,
         age_histogram=buckets,
         store_status=store,
+        registry=registry,
         health_rules=rule_rows(HealthThresholds()),
         recent_events=events,
         now=now,
     )
 
 
-def sample_connections(n: int = 12, now: float = T0) -> tuple[ConnectionRecord, ...]:
-    """Oldest first, like /monitoring/connections."""
+# what browsers, curl and a Python client send (the server keeps up to 256 characters)
+USER_AGENTS = ("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", "curl/8.5.0",
+               "python-httpx/0.27.2", "Mozilla/5.0")
+
+
+def sample_connections(n: int = 12, now: float = T0, *, late_worker: bool = False) -> tuple[ConnectionRecord, ...]:
+    """Oldest first, like /monitoring/connections. Counts as the server sends them: web-1's
+    (the worker that answered) as of now, web-2's as of its last flush; with ``late_worker``
+    every third stream is web-3's, whose counts are as old as its last heartbeat (3.2 s)."""
     out = []
     for i in range(n):
         age = 30000 - (i * 2400) % 29000
+        host, pid, counted = ("web-1", 4211, now) if i % 2 else ("web-2", 4377, now - 0.7)
+        if late_worker and i % 3 == 1:
+            host, pid, counted = "web-3", 977, now - 3.2
         out.append(
             ConnectionRecord(
                 connection_id=f"c-{i:04d}-{(i * 7919) % 9973:04x}",
-                worker_id="web-1:4211" if i % 2 else "web-2:4377",
-                host="web-1" if i % 2 else "web-2",
-                pid=4211 if i % 2 else 4377,
+                worker_id=f"{host}:{pid}",
+                host=host,
+                pid=pid,
                 channel=("orders", "prices", "default")[i % 3],
                 client_address=f"10.0.{i % 4}.{10 + i % 240}",
-                user_agent="Mozilla/5.0",
+                user_agent=USER_AGENTS[i % len(USER_AGENTS)],
                 connected_at=now - age,
                 last_activity=now - (400 if i % 4 == 0 else 5 + i % 50),
                 events_sent=100 * (n - i),
                 bytes_sent=4096 * (n - i),
+                counts_at=counted,
             )
         )
     return tuple(out)

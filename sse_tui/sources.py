@@ -19,9 +19,10 @@ Sources:
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -46,7 +47,7 @@ CONNECTIONS_LIMIT = 50
 AuthState = Literal["ok", "rejected", "missing", "disabled", "unknown"]
 
 __all__ = ["Snapshot", "SourceError", "Source", "Pager", "Cleaner", "Disconnector", "Reaper", "AuthChecker", "Historian",
-           "HttpSource", "DemoSource", "RedisSource", "redact_url", "parse_stats", "local_page"]
+           "HttpSource", "DemoSource", "RedisSource", "redact_url", "parse_stats", "local_page", "parse_header"]
 
 
 class SourceError(Exception):
@@ -253,8 +254,29 @@ def _short(exc: BaseException, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110)
+
+
+def parse_header(line: str, where: str) -> tuple[str, str]:
+    """``"Name: value"`` -> (name, value); a bad line is a SourceError naming ``where``,
+    never quoting the value (it is a secret)."""
+    name, sep, value = line.partition(":")
+    name, value = name.strip(), value.strip()
+    if not sep or not name:
+        raise SourceError(f"{where}: expected 'Name: value'")
+    if not _HEADER_NAME.match(name):
+        raise SourceError(f"{where}: {name[:40]!r} is not a valid header name")
+    if not value:
+        raise SourceError(f"{where}: header {name} has no value")
+    if any(c in value for c in "\r\n\0"):
+        raise SourceError(f"{where}: header {name} has a line break in its value")
+    return name, value
+
+
 class HttpSource:
-    """Polls a remote ``/monitoring`` URL; pages connections, acts with the bearer token.
+    """Polls a remote ``/monitoring`` URL; pages connections, acts with the bearer token
+    or with the headers the app's own auth needs (``headers``: values are secrets, never
+    shown: every message is scrubbed of them).
 
     One ``httpx.AsyncClient`` for the life of the source; bodies are read in chunks and
     capped at ``max_bytes`` so a hostile or broken server cannot fill memory. Retry
@@ -267,6 +289,7 @@ class HttpSource:
         url: str,
         token: str | None = None,
         *,
+        headers: Mapping[str, str] | None = None,
         timeout: float = 5.0,
         max_bytes: int = MAX_BODY_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -283,12 +306,17 @@ class HttpSource:
         self.monitoring_url = url if url.endswith("/monitoring") else f"{url}/monitoring"
         self._described = redact_url(self.monitoring_url)  # shown in the header at every repaint
         self._token = token
+        self._extra_headers = dict(headers or {})
+        for name, value in self._extra_headers.items():
+            parse_header(f"{name}: {value}", "header")  # the same rules as --header
+        self._hidden = [v for v in (token, *self._extra_headers.values()) if v]
         self.max_bytes = max_bytes
-        headers = {"Accept": "application/json", "User-Agent": "sse-dash"}
+        sent = {"Accept": "application/json", "User-Agent": "sse-dash"}
         if token:
-            headers["Authorization"] = f"Bearer {token}"
+            sent["Authorization"] = f"Bearer {token}"
+        sent.update(self._extra_headers)  # an explicit Authorization header wins over the token
         self._client = httpx.AsyncClient(
-            headers=headers,
+            headers=sent,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
             transport=transport,
             follow_redirects=False,
@@ -331,8 +359,7 @@ class HttpSource:
         started = time.perf_counter()
         status, body, ctype = await self._get(self.monitoring_url)
         if status in (401, 403):
-            hint = "token required (SSE_MONITORING_TOKEN or --token-file)" if status == 401 else "token rejected"
-            raise SourceError(f"HTTP {status} from /monitoring: {hint}")
+            raise SourceError(f"HTTP {status} from /monitoring: {self._refusal_reason(status, body)}")
         if status != 200:
             raise SourceError(f"HTTP {status} from /monitoring")
         if "html" in ctype.lower():
@@ -342,26 +369,49 @@ class HttpSource:
         return Snapshot(stats=stats, poll_ms=poll_ms, response_bytes=len(body))
 
     @staticmethod
-    def _error_of(body: bytes) -> str | None:
+    def _body_field(body: bytes, key: str) -> str | None:
         try:
             data = json.loads(body)
         except ValueError:
             return None
-        if isinstance(data, dict) and isinstance(data.get("error"), str):
-            return str(data["error"])
-        return None
+        value = data.get(key) if isinstance(data, dict) else None
+        return value if isinstance(value, str) else None
+
+    @classmethod
+    def _error_of(cls, body: bytes) -> str | None:
+        # ours: "error"; FastAPI's HTTPException (a check in front of the endpoints): "detail"
+        return cls._body_field(body, "error") or cls._body_field(body, "detail")
+
+    def _refusal_reason(self, status: int, body: bytes) -> str:
+        """Which check refused (the service names it in ``check``) and what it expects."""
+        check, said = self._body_field(body, "check"), self._error_of(body)
+        said = scrub(said[:200], self._hidden) if said else None
+        if check == "app_dependency":
+            hint = ("the headers sent were not accepted" if self._extra_headers
+                    else "send the header it needs with --header, --header-file or SSE_DASH_HEADERS")
+            return f"{said or 'refused by the app auth dependency'} ({hint})"
+        if check == "bearer_token":
+            if status == 401:
+                return "refused by the bearer-token check: the service requires a token (SSE_MONITORING_TOKEN or --token-file)"
+            if status == 403 and self._token:
+                return "refused by the bearer-token check: the token was rejected (not the service's SSE_MONITORING_TOKEN)"
+            return f"refused by the bearer-token check: {said or f'HTTP {status}'}"
+        # an older service, or a check in front of it (a proxy, the app's middleware)
+        if status == 401:
+            return ("the service requires a token (SSE_MONITORING_TOKEN or --token-file) or the header its own auth "
+                    f"needs (--header){': ' + said if said else ''}")
+        return f"the token was rejected, or the headers sent{': ' + said if said else ''}"
 
     def _refused(self, what: str, status: int, body: bytes, extra: dict[int, str] | None = None) -> SourceError:
-        reasons = {
-            401: "the service requires a token (SSE_MONITORING_TOKEN or --token-file)",
-            403: "the token was rejected",
-            404: "not available on the service (no token configured, or not found)",
-        }
+        reasons = {404: "not available on the service (no token configured, or not found)"}
         reasons.update(extra or {})
+        if status in (401, 403):
+            return SourceError(f"{what} refused: {self._refusal_reason(status, body)}")
         if status in reasons:
             return SourceError(f"{what} refused: {reasons[status]}")
         if status == 400:
-            return SourceError(f"{what} refused: {self._error_of(body) or 'bad request'}")
+            said = self._error_of(body)
+            return SourceError(f"{what} refused: {scrub(said, self._hidden) if said else 'bad request'}")
         return SourceError(f"{what} failed: HTTP {status}")
 
     async def list_connections(self, query: ConnectionQuery) -> ConnectionPage:
@@ -425,8 +475,8 @@ class HttpSource:
         return True
 
     async def check_auth(self) -> AuthState:
-        """``GET /monitoring/auth``: is the token accepted? (no side effects)."""
-        if not self._token:
+        """``GET /monitoring/auth``: are the token or headers accepted? (no side effects)."""
+        if not self._token and not self._extra_headers:
             return "missing"
         try:
             status, _, _ = await self._get(f"{self.monitoring_url}/auth")
@@ -567,6 +617,17 @@ class DemoSource:
             await svc.stop()
 
 
+def _default_namespace() -> str:
+    from core.config import SSEConfig
+
+    return str(SSEConfig.model_fields["REDIS_NAMESPACE"].default)
+
+
+def namespace_of(source: object) -> str | None:
+    """The key namespace a source reads, when it knows it (``--redis``); None otherwise."""
+    return source.effective_namespace if isinstance(source, RedisSource) else None
+
+
 def redis_available() -> str | None:
     """None when the Redis source can be used, else why not."""
     try:
@@ -587,6 +648,8 @@ class RedisSource:
         validate_redis_url(redis_url)
         self.redis_url = redis_url
         self.namespace = namespace
+        # the namespace read: given, or the fleet's default (core.config)
+        self.effective_namespace: str = namespace or _default_namespace()
         self._hidden = url_secrets(redis_url)
         self._reader: Any = None
 
@@ -604,10 +667,7 @@ class RedisSource:
             except ImportError as exc:
                 raise SourceError(f"Redis source unavailable ({_short(exc)})") from None
             try:
-                if self.namespace:
-                    self._reader = await FleetReader.connect(self.redis_url, self.namespace)
-                else:
-                    self._reader = await FleetReader.connect(self.redis_url)
+                self._reader = await FleetReader.connect(self.redis_url, self.effective_namespace)
             except Exception as exc:  # noqa: BLE001 - translated once, here
                 raise SourceError(f"cannot connect to {redact_url(self.redis_url)} ({self._why(exc)})") from None
         return self._reader

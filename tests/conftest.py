@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from tests.redis_server import RedisServer
+from tests.service.sse_compat import fresh_sse_starlette_state  # noqa: F401 - autouse: sse-starlette 2.x's global event
 
 _ns = itertools.count()
 

@@ -16,10 +16,18 @@ Two ways to expose them:
 
   A scrape reads a snapshot cached by a background task (:class:`core.snapshot_cache.SnapshotCache`),
   so it never waits on Redis; ``sse_metrics_snapshot_age_seconds`` says how old it is.
+  Registering it twice on one registry is a ``ValueError`` that says so.
+
+Several worker processes behind one port: prometheus_client's multiprocess mode
+(``PROMETHEUS_MULTIPROC_DIR``), where the collector writes every series into the mode's
+files instead (:mod:`core.exporters.multiprocess`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -31,9 +39,13 @@ from ..health import HEALTH_STATUS_CODE
 from ..models import CleanupCounters, MonitoringStats
 from ..snapshot_cache import SnapshotCache
 from ..stats import DURATION_BUCKETS_SECONDS
+from . import multiprocess as mp
 
 __all__ = ["CONTENT_TYPE_LATEST", "SnapshotCollector", "CachedCollector", "register_collector",
-           "export_prometheus_metrics", "render_metrics", "METRIC_NAMES", "COLLECTOR_METRIC_NAMES"]
+           "export_prometheus_metrics", "render_metrics", "METRIC_NAMES", "COLLECTOR_METRIC_NAMES",
+           "CollectorAlreadyRegistered"]
+
+log = logging.getLogger("sse")
 
 METRIC_NAMES = (
     "sse_active_connections", "sse_redis_connection_counters", "sse_connection_mismatch",
@@ -144,35 +156,100 @@ class PodCollector:
                                   value=p.bytes_sent)
 
 
+class CollectorAlreadyRegistered(ValueError):
+    """:func:`register_collector` was called twice for one registry."""
+
+
 class CachedCollector:
     """A collector for the app's registry: yields the guide's metrics from the cached
     snapshot (never a store call during a scrape), its age, and the admission counters.
 
     Before the first refresh only ``sse_metrics_snapshot_age_seconds`` (NaN) and the
-    admission counters are exposed: absent gauges are unknown, not zero."""
+    admission counters are exposed: absent gauges are unknown, not zero.
 
-    def __init__(self, cache: SnapshotCache) -> None:
+    ``multiprocess`` (default: ``PROMETHEUS_MULTIPROC_DIR`` is set): yield nothing, and
+    write every series into prometheus_client's multiprocess files instead, at each
+    refresh and every ``process_interval`` seconds for this process's own series, so the
+    ``MultiProcessCollector`` of whichever process answers a scrape shows them all
+    (:mod:`core.exporters.multiprocess`)."""
+
+    def __init__(self, cache: SnapshotCache, *, multiprocess: bool | None = None, process_interval: float = 1.0) -> None:
         self.cache = cache
+        self.multiprocess = mp.multiprocess_dir() is not None if multiprocess is None else multiprocess
+        self.process_interval = process_interval
+        self._writer_task: asyncio.Task[None] | None = None
+        self._warned_workers = False
+        cache.on_refresh(self._refreshed)
 
     def describe(self) -> list[Metric]:
-        return []  # dynamic: no name checks against the registry's other collectors
+        """Every name it may expose (never samples): a second registration on the same
+        registry then fails (prometheus_client checks the names)."""
+        return [Metric(name, name, "gauge") for name in (*METRIC_NAMES, *COLLECTOR_METRIC_NAMES)]
 
     def collect(self) -> Iterator[Metric]:
+        if self.multiprocess:
+            return  # the MultiProcessCollector reads them from the files
+        snap = self.cache.latest
+        if snap is not None:
+            yield from SnapshotCollector(snap.stats, snap.counters).collect()
+        yield from self._process_families(None if snap is None else snap.pod)
+
+    def _process_families(self, pod: Any) -> Iterator[Metric]:
+        """This process's own series (the pod's streams, admission, the snapshot's age)."""
         snap = self.cache.latest
         age = math.nan if snap is None else snap.age_seconds()
         yield GaugeMetricFamily("sse_metrics_snapshot_age_seconds", "Seconds since the sse_* gauges were read from the store (NaN: never)", value=age)
         yield CounterMetricFamily("sse_metrics_snapshot_refresh_errors", "Snapshot refreshes that failed or timed out", value=self.cache.refresh_errors)
-        if snap is not None:
-            yield from SnapshotCollector(snap.stats, snap.counters).collect()
-            if snap.pod is not None:
-                yield from PodCollector(snap.pod).collect()
+        if pod is not None:
+            yield from PodCollector(pod).collect()
         yield from _admission_metrics()
+
+    def _refreshed(self, snap: Any) -> None:
+        if self.multiprocess:
+            mp.writer().write_fleet(SnapshotCollector(snap.stats, snap.counters).collect())
+        elif not self._warned_workers:
+            self._warn_if_workers_share_a_port(snap.stats)
+
+    def _warn_if_workers_share_a_port(self, stats: MonitoringStats) -> None:
+        """Several live workers of one host without multiprocess mode: each scrape shows
+        the per-process series of whichever one answers (say so, once)."""
+        import os
+        import socket
+
+        host = socket.gethostname()
+        mine = [w for w in stats.workers or () if w.alive and w.host == host]
+        if len(mine) > 1 and any(w.pid == os.getpid() for w in mine):
+            self._warned_workers = True
+            log.warning("SSE metrics: %d live workers on host %s and PROMETHEUS_MULTIPROC_DIR is not set: if they "
+                        "share one /metrics port, each scrape shows the sse_pod_* series of whichever worker answers "
+                        "(set PROMETHEUS_MULTIPROC_DIR; docs/integration.md, Prometheus)", len(mine), host)
+
+    async def _write_process_loop(self) -> None:
+        w = mp.writer()
+        n = 0
+        while True:
+            try:
+                manager = await self.cache.manager()
+                w.write_process(self._process_families(manager.pod_stats()))
+                if n % 10 == 0:
+                    w.forget_dead_processes()
+            except Exception:
+                log.exception("SSE metrics: writing the multiprocess files failed")
+            n += 1
+            await asyncio.sleep(self.process_interval)
 
     async def start(self) -> None:
         """Start the background refresher (call in the app's lifespan)."""
         await self.cache.start()
+        if self.multiprocess and (self._writer_task is None or self._writer_task.done()):
+            self._writer_task = asyncio.create_task(self._write_process_loop(), name="sse-metrics-multiprocess")
 
     async def stop(self) -> None:
+        task, self._writer_task = self._writer_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.cache.stop()
 
 
@@ -197,9 +274,18 @@ def register_collector(source: Any, registry: CollectorRegistry = REGISTRY, *, i
     ``source``: a ConnectionManager or an SSEProvider. The snapshot refreshes every
     ``interval`` seconds once :meth:`CachedCollector.start` ran (the app's lifespan, or
     :func:`core.integration.sse_lifespan_for`). Unregister with ``registry.unregister(collector)``.
+    A second call for the same registry raises :class:`CollectorAlreadyRegistered` (the
+    series would be emitted twice). Under ``PROMETHEUS_MULTIPROC_DIR`` the series go
+    through prometheus_client's multiprocess files (see :class:`CachedCollector`).
     """
     collector = CachedCollector(SnapshotCache(source, interval=interval, timeout=timeout))
-    registry.register(collector)
+    try:
+        registry.register(collector)
+    except ValueError as exc:
+        raise CollectorAlreadyRegistered(
+            "register_collector: the sse_* metrics are already registered on this registry (register_collector "
+            "was called twice, or another collector exposes sse_* names): keep the first collector, or "
+            f"registry.unregister() it before registering again ({exc})") from None
     return collector
 
 

@@ -2,8 +2,9 @@
 
 Semantics every implementation honours (the contract suite in tests/core checks them):
 
-* A connection is *stale* when ``last_activity < now - stale_threshold``; *long-lived*
-  when ``connected_at < now - long_lived``; *very old* when ``connected_at < now - very_old``.
+* A connection's age classes are :mod:`core.classify`'s (stale when ``last_activity < now -
+  stale_threshold``; long-lived / very old when ``connected_at < now - long_lived`` /
+  ``very_old``): the stores ask their indexes for :func:`core.classify.state_range`.
 * Every removal (unregister, stale cleanup, reaping a dead worker) is atomic: a
   connection removed twice at once is removed, and counted, once. The counter never
   goes below zero.
@@ -16,7 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from ..classify import AgeCut, cut
 from ..history import HistorySample, Point, Tier
+from ..liveness import Epoch
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 
 StoreProblem = Literal["unreachable", "refusing_writes", "error"]
@@ -52,6 +55,7 @@ class FleetRead:
     workers: list[WorkerHeartbeat]
     events: list[FleetEvent]
     bad_data: tuple[str, ...] = ()
+    epoch: Epoch | None = None  # the registry's generation (None: none: empty namespace, or the store lost it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,11 @@ class FlushResult:
     existed: bool  # the worker's heartbeat existed before this flush
     held: int  # connections the store holds for this worker
     server_time: float | None = None  # the store's clock at the flush (None: the store is this process)
+    epoch: Epoch | None = None  # the registry's generation after this flush (None: an observer's touch)
+    lost: bool = False  # the epoch the worker knew is gone: the store lost the fleet's data
+    config_published: bool = True  # the fleet's settings are in the store (republish when False)
+    registry_size: int = 0  # connections registered (on the heartbeat's shard, times the shards)
+    peers: tuple[tuple[str, float], ...] = ()  # every listed worker and its heartbeat time
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +103,11 @@ class AgeQuery:
     long_lived: float
     very_old: float
     edges: tuple[float, ...] = ()
+
+    @property
+    def cut(self) -> AgeCut:
+        """The age classes' cuts at ``now`` (core.classify: the one place they are written)."""
+        return cut(self.now, self.stale_threshold, self.long_lived, self.very_old)
 
 
 @runtime_checkable
@@ -145,8 +159,31 @@ class StateStore(Protocol):
         """Per-channel counts from up to ``scan_limit`` connections: (rows, scanned, truncated)."""
     async def fleet_read(self, q: AgeQuery, events: int = 20) -> FleetRead:
         """census + cleanup_counters + workers + the latest ``events`` fleet events, together."""
-    async def add_event(self, event: FleetEvent) -> None:
-        """Append to the fleet's short event log (kept to the last 100)."""
+    async def add_event(self, event: FleetEvent, *, group: bool = False, marks_since: float | None = None) -> None:
+        """Append to the fleet's short event log (kept to the last 100); ``group``: a routine
+        event merged into the same kind at the head (count and runs add up). Also a mark on the
+        history's timeline (``history_marks``), kept from ``marks_since`` on."""
+    async def history_marks(self, start: float, end: float) -> list[FleetEvent]:
+        """The fleet events marked on the history between ``start`` and ``end`` (oldest first)."""
+    async def hold_conditions(self, now: float, holding: Sequence[str], clear: Sequence[str]) -> dict[str, float]:
+        """The fleet's hysteresis clock: note that the conditions of ``holding`` hold at ``now``
+        (unless already noted) and that those of ``clear`` do not; returns when each of
+        ``holding`` was first seen holding."""
+    async def mark_dead(self, worker_id: str, reason: str, ttl: float) -> bool:
+        """Note on a listed worker's heartbeat that it is dead (its process is gone)."""
+    async def reseed_counters(self, counters: CleanupCounters) -> None:
+        """Raise the fleet's cleanup counters to at least ``counters`` (after a data loss)."""
+    async def mark_settled(self, since: float) -> bool:
+        """End the rebuild / settle that began at ``since`` (True when this call ended it)."""
+    async def claim(self, name: str, token: str, ttl: float) -> bool:
+        """Take the fleet-wide lease ``name`` for ``ttl`` seconds: True for one caller."""
+    async def probe_write(self, token: str) -> None:
+        """A tiny expiring write: raises StoreUnavailable when the store refuses writes."""
+    async def diagnose(self) -> list[str]:
+        """Keys of the namespace holding another type than the store writes (WRONGTYPE's cause)."""
+    async def repair_types(self, scan: bool = True) -> list[str]:
+        """Delete the keys :meth:`diagnose` names (a registry key among them: the epoch too,
+        so every worker re-registers); returns what was repaired."""
 
     async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool, at: float = 0.0) -> None:
         """Count one cleanup run (``at``: when, on the fleet's clock, for the windowed error rate)."""
@@ -155,8 +192,13 @@ class StateStore(Protocol):
     async def heartbeat(self, hb: WorkerHeartbeat, ttl: float) -> tuple[bool, int]:
         """Write a worker's heartbeat (expires after ``ttl``). Returns (the heartbeat existed
         before this call, how many connections the store holds for that worker)."""
-    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float) -> FlushResult:
-        """touch_many + heartbeat in one round trip."""
+    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float, *,
+                    settle: bool = False) -> FlushResult:
+        """touch_many + heartbeat in one round trip, with the registry's health (its epoch: a
+        missing one or another than ``hb.epoch`` means the store lost the fleet's data; the
+        worker's code put back when lost; whether the published settings exist). ``settle``:
+        the worker is back from store trouble (the fleet settles until every live worker has
+        resynced). ``hb.counts_at``: these touches complete the worker's counts as of then."""
     async def workers(self) -> list[WorkerHeartbeat]:
         """Every worker that has sent a heartbeat and not been forgotten (live or dead), with
         ``connections`` = what the registry holds for it now."""
@@ -185,6 +227,8 @@ class StateStore(Protocol):
         """The per-worker counts stored with the raw samples of ``start <= t <= end`` (once a
         minute; their own key, read only when shown), oldest first, as stored
         (``HistorySample.workers_member``; ``history.decode_workers`` reads them)."""
+    async def history_first(self, tier: Tier) -> float | None:
+        """The time of the tier's first stored point (None: none: no data yet)."""
     async def history_times(self, tier: Tier, members: Sequence[str]) -> list[float | None]:
         """The times of the given stored points (None: no longer stored)."""
     async def history_trends_claim(self, period: int, token: str, ttl: float) -> bool:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import bisect
 import collections
 import dataclasses
-import json
 import math
+import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from ..history import HistorySample, Point, Tier, merge, new_rollup, parse_points, with_workers
+from ..classify import is_stale, state_range
+from ..history import HistorySample, Point, Tier, fold, parse_points, with_workers
+from ..liveness import Epoch
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from ..stats import duration_bucket
 from .base import RUNS_KEPT, SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page
@@ -103,6 +106,12 @@ class MemoryStore:
         self._history_leases: dict[int, str] = {}  # interval slot -> writer
         self._trend_leases: dict[int, str] = {}  # trend period -> the worker computing it
         self._trends: str | None = None  # the fleet's trend verdicts (JSON)
+        self._counts_at: dict[str, float] = {}  # worker -> its counts are as of then
+        self._epoch: Epoch | None = None  # created by the first flush (one process never loses it)
+        self._conditions: dict[str, float] = {}
+        self._marks: list[FleetEvent] = []
+        self._leases: dict[str, tuple[str, float]] = {}  # name -> (holder, monotonic expiry)
+        self._clock = clock if callable(clock) else time.time
 
     async def start(self) -> None:
         return None
@@ -208,12 +217,10 @@ class MemoryStore:
 
     async def census(self, q: AgeQuery) -> Census:
         total = len(self._activity)
-        ages = AgeCounts(
-            total=total,
-            stale=self._activity.count_below(q.now - q.stale_threshold),
-            long_lived=self._connected.count_below(q.now - q.long_lived),
-            very_old=self._connected.count_below(q.now - q.very_old),
-        )
+        c = q.cut
+        ages = AgeCounts(total=total, stale=self._activity.count_below(c.stale),
+                         long_lived=self._connected.count_below(c.long_lived),
+                         very_old=self._connected.count_below(c.very_old))
         older = [total if e <= 0 else self._connected.count_below(q.now - e) for e in q.edges]
         return Census(ages=ages, counter=self._counter, older_than=older)
 
@@ -247,7 +254,7 @@ class MemoryStore:
         return self._view(connection_id) if connection_id in self._records else None
 
     async def channels(self, q: AgeQuery, scan_limit: int = SCAN_LIMIT) -> tuple[list[ChannelCounts], int, bool]:
-        cut = q.now - q.stale_threshold
+        age_cut = q.cut
         ids = self._connected.range_below(math.inf, 0, scan_limit)
         by: dict[str, list[float]] = {}
         for c in ids:
@@ -257,25 +264,87 @@ class MemoryStore:
             e = by.setdefault(rec.channel, [0, 0, rec.connected_at])
             e[0] += 1
             act = self._activity.score(c)
-            if act is not None and act < cut:
+            if act is not None and is_stale(act, age_cut):
                 e[1] += 1
         rows = [ChannelCounts(ch, int(e[0]), int(e[1]), e[2]) for ch, e in by.items()]
         return rows, len(ids), len(self._connected) > len(ids)
 
     async def fleet_read(self, q: AgeQuery, events: int = 20) -> FleetRead:
         return FleetRead(census=await self.census(q), counters=self._cleanup.snapshot(), workers=await self.workers(),
-                         events=list(self._events)[:events])
+                         events=list(self._events)[:events], epoch=self._epoch)
 
-    async def add_event(self, event: FleetEvent) -> None:
+    async def add_event(self, event: FleetEvent, *, group: bool = False, marks_since: float | None = None) -> None:
+        head = self._events[0] if self._events else None
+        if group and head is not None and head.type == event.type:
+            merged = head.model_copy(update={"first_at": head.first_at if head.first_at is not None else head.at,
+                                             "count": head.count + event.count, "runs": head.runs + 1, "at": event.at,
+                                             "message": event.message, "worker_id": event.worker_id})
+            self._events[0] = merged
+            self._marks = [m for m in self._marks if m is not head] + [merged]
+            return
         self._events.appendleft(event)
+        self._marks.append(event)
+        if marks_since is not None:
+            self._marks = [m for m in self._marks if m.at >= marks_since]
+
+    async def history_marks(self, start: float, end: float) -> list[FleetEvent]:
+        return sorted((m for m in self._marks if m.at >= start and (m.first_at if m.first_at is not None else m.at) <= end),
+                      key=lambda m: m.at)
+
+    async def hold_conditions(self, now: float, holding: Sequence[str], clear: Sequence[str]) -> dict[str, float]:
+        for t in clear:
+            self._conditions.pop(t, None)
+        return {t: self._conditions.setdefault(t, now) for t in holding}
+
+    async def mark_dead(self, worker_id: str, reason: str, ttl: float) -> bool:
+        hb = self._heartbeats.get(worker_id)
+        if hb is None:
+            return False
+        self._heartbeats[worker_id] = dataclasses.replace(hb, dead_reason=reason[:200])
+        return True
+
+    async def reseed_counters(self, counters: CleanupCounters) -> None:
+        self._cleanup.raise_to(counters)
+
+    async def mark_settled(self, since: float) -> bool:
+        ep = self._epoch
+        if ep is None:
+            return False
+        done = False
+        if ep.rebuild_since is not None and ep.rebuild_since <= since + 1e-6:
+            ep, done = dataclasses.replace(ep, rebuild_since=None), True
+        if ep.settle_since is not None and ep.settle_since <= since + 1e-6:
+            ep, done = dataclasses.replace(ep, settle_since=None), True
+        self._epoch = ep
+        return done
+
+    async def claim(self, name: str, token: str, ttl: float) -> bool:
+        now = time.monotonic()
+        held = self._leases.get(name)
+        if held is not None and held[1] > now:
+            return False
+        self._leases[name] = (token, now + ttl)
+        return True
+
+    async def probe_write(self, token: str) -> None:
+        return None
+
+    async def diagnose(self) -> list[str]:
+        return []
+
+    async def repair_types(self, scan: bool = True) -> list[str]:
+        return []
 
     def _view(self, cid: str) -> ConnectionRecord:
         rec = self._records[cid]
         at = self._activity.score(cid)
         sent = self._sent.get(cid)
-        if sent is None and at == rec.last_activity:
+        if sent is None and at == rec.last_activity and rec.worker_id not in self._counts_at:
             return rec
         update: dict[str, float | int] = {"last_activity": at if at is not None else rec.last_activity}
+        counts_at = self._counts_at.get(rec.worker_id)
+        if counts_at is not None:
+            update["counts_at"] = max(counts_at, rec.connected_at)
         if sent is not None:
             update["events_sent"] = rec.events_sent + sent[0]
             update["bytes_sent"] = rec.bytes_sent + sent[1]
@@ -294,16 +363,29 @@ class MemoryStore:
         self._heartbeats[hb.worker_id] = hb
         return existed, len(self._worker_conns.get(hb.worker_id, ()))
 
-    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float) -> FlushResult:
+    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float, *,
+                    settle: bool = False) -> FlushResult:
         missing = await self.touch_many(touches)
+        if hb.counts_at is not None:
+            self._counts_at[hb.worker_id] = hb.counts_at
         existed, registered = await self.heartbeat(hb, ttl)
-        return FlushResult(unknown=missing, existed=existed, held=registered)
+        if self._epoch is None:
+            self._epoch = Epoch(id=uuid.uuid4().hex[:16], created=hb.heartbeat_at)
+        lost = hb.epoch is not None and hb.epoch != self._epoch.id
+        if lost and self._epoch.rebuild_since is None:
+            self._epoch = dataclasses.replace(self._epoch, rebuild_since=hb.heartbeat_at, last_loss_at=hb.heartbeat_at)
+        if settle and self._epoch.settle_since is None:
+            self._epoch = dataclasses.replace(self._epoch, settle_since=hb.heartbeat_at)
+        others = sorted((w.worker_id, w.heartbeat_at) for w in self._heartbeats.values())
+        return FlushResult(unknown=missing, existed=existed, held=registered, epoch=self._epoch, lost=lost,
+                           config_published=bool(self._published), registry_size=len(self._activity), peers=tuple(others))
 
     async def workers(self) -> list[WorkerHeartbeat]:
         return [dataclasses.replace(h, connections=len(self._worker_conns.get(h.worker_id, ())))
                 for h in sorted(self._heartbeats.values(), key=lambda h: h.worker_id)]
 
     async def forget_worker(self, worker_id: str) -> bool:
+        self._counts_at.pop(worker_id, None)
         return self._heartbeats.pop(worker_id, None) is not None
 
     async def publish_config(self, settings: Mapping[str, str]) -> None:
@@ -324,7 +406,6 @@ class MemoryStore:
         self._history_leases[slot] = token
         for old in [k for k in self._history_leases if k < slot - 2]:
             del self._history_leases[old]
-        row = sample.to_row(False)
         self._put(raw.name, sample.t, sample.to_member(False), raw.retention)
         per_worker = sample.workers_member() if with_workers(sample.t, raw.step) else None
         if per_worker is not None:
@@ -332,11 +413,8 @@ class MemoryStore:
         self._trim(_WORKERS, sample.t - raw.retention)  # every append, like the script
         for tier in rollups:
             bucket = math.floor(sample.t / tier.step) * tier.step
-            times, points = self._tier(tier.name)
-            old_body = points.get(bucket)
-            agg = json.loads(old_body) if old_body is not None else new_rollup(bucket)
-            self._put(tier.name, bucket, json.dumps(merge(agg, row), separators=(",", ":")), tier.retention,
-                      trim_at=sample.t)
+            _, points = self._tier(tier.name)
+            self._put(tier.name, bucket, fold(points.get(bucket), sample, bucket), tier.retention, trim_at=sample.t)
         return True
 
     def _put(self, name: str, t: float, body: str, retention: float, trim_at: float | None = None) -> None:
@@ -362,6 +440,10 @@ class MemoryStore:
         times, points = self._tier(_WORKERS)
         lo, hi = bisect.bisect_left(times, start), bisect.bisect_right(times, end)
         return [points[t] for t in times[lo:hi]]
+
+    async def history_first(self, tier: Tier) -> float | None:
+        times, _ = self._tier(tier.name)
+        return times[0] if times else None
 
     async def history_times(self, tier: Tier, members: Sequence[str]) -> list[float | None]:
         at = {body: t for t, body in self._tier(tier.name)[1].items()}
@@ -392,18 +474,10 @@ def _select(activity: SortedScores, connected: SortedScores, state: str, q: AgeQ
             reverse: bool = False) -> tuple[list[str], int]:
     """Which ids one page of ``state`` holds, oldest first (newest first with ``reverse``),
     and how many are in that state."""
-    stale_cut = q.now - q.stale_threshold
-    if state == "stale":
-        z, lo, hi = activity, 0, activity.count_below(stale_cut)
-    elif state == "active":
-        z, lo, hi = activity, activity.count_below(stale_cut), len(activity)
-    elif state in ("long_lived", "very_old"):
-        z, lo = connected, 0
-        hi = connected.count_below(q.now - (q.long_lived if state == "long_lived" else q.very_old))
-    elif state == "all":
-        z, lo, hi = connected, 0, len(connected)
-    else:
-        raise ValueError(f"unknown state {state!r}")
+    r = state_range(state, q.cut)
+    z = activity if r.index == "activity" else connected
+    lo = z.count_below(r.from_) if r.from_ is not None else 0
+    hi = z.count_below(r.below) if r.below is not None else len(z)
     total = hi - lo
     if reverse:
         stop = hi - offset
@@ -439,6 +513,15 @@ class _CleanupTally:
             self.consecutive = 0
         b = duration_bucket(duration_ms / 1000.0)
         self.buckets[b] = self.buckets.get(b, 0) + 1
+
+    def raise_to(self, c: CleanupCounters) -> None:
+        self.total = max(self.total, c.total_cleanups)
+        self.cleaned = max(self.cleaned, c.total_connections_cleaned)
+        self.errors = max(self.errors, c.cleanup_errors)
+        self.failed = max(self.failed, c.failed_connections)
+        self.sum_ms = max(self.sum_ms, c.total_duration_ms)
+        for b, n in c.duration_buckets.items():
+            self.buckets[b] = max(self.buckets.get(b, 0), n)
 
     def snapshot(self) -> CleanupCounters:
         return CleanupCounters(

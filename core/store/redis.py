@@ -12,17 +12,27 @@ from __future__ import annotations
 import functools
 import math
 import re
+import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from importlib import resources
 from typing import Any, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
-from redis.exceptions import OutOfMemoryError, ReadOnlyError, RedisError, ResponseError
+from redis.exceptions import (
+    AuthenticationError,
+    NoPermissionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..history import HistorySample, Point, Tier, parse_points, with_workers
-from ..keys import Keys
+from ..classify import state_range
+from ..history import HistorySample, Point, Tier, fold, parse_points, with_workers
+from ..keys import KEY_TYPES, SHARD_KEYS, Keys, lua_prelude
+from ..liveness import Epoch
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from ..stats import duration_bucket
 from .base import (
@@ -41,12 +51,15 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 _RECORD_INT_FIELDS = ("pid", "events_sent", "bytes_sent")
-_RECORD_FLOAT_FIELDS = ("connected_at", "last_activity")
+_RECORD_FLOAT_FIELDS = ("connected_at", "last_activity", "counts_at")
 
 
 def _load_script(name: str) -> str:
+    """A script as Redis runs it: the key names (generated from core/keys.py), the shared
+    prelude, then the script itself."""
     lua = resources.files("core.store") / "lua"
-    return (lua / "_prelude.lua").read_text() + "\n" + (lua / f"{name}.lua").read_text()
+    return ("local prefix = ARGV[1]\n" + lua_prelude() + (lua / "_prelude.lua").read_text() + "\n"
+            + (lua / f"{name}.lua").read_text())
 
 
 _ADDRESS = re.compile(r"\(\s*'[^']*'\s*,\s*\d+[^)]*\)|\[?[0-9a-fA-F:.]*[0-9a-fA-F]\]?:\d{2,5}\b|\b(?:\d{1,3}\.){3}\d{1,3}\b|(?<=connecting to )\S+|\bunix:\S+|/\S*\.sock\b")
@@ -67,13 +80,30 @@ def _classify(exc: BaseException) -> StoreUnavailable:
         return StoreUnavailable(f"redis refusing writes (maxmemory reached): {detail}", "refusing_writes")
     if isinstance(exc, ReadOnlyError):
         return StoreUnavailable(f"redis refusing writes (read-only replica): {detail}", "refusing_writes")
+    if isinstance(exc, NoPermissionError):  # redis-py strips its NOPERM prefix
+        return StoreUnavailable(f"redis permission denied (ACL): {detail}", "error")
     if isinstance(exc, ResponseError):
-        code = str(exc).split(" ", 1)[0].upper()
+        # the error's code: its first word, or (a pipeline's or script's error wraps it) the
+        # first known code anywhere in the message
+        words = str(exc).replace(":", " ").split()
+        code = words[0].upper() if words else ""
+        known = ("WRONGTYPE", "NOPERM", "NOSCRIPT", *_REFUSING)
+        if code not in known:
+            code = next((w for w in words if w in known), code)
         if code in _REFUSING:
             reason = {"OOM": "maxmemory reached", "READONLY": "read-only replica",
                       "MISCONF": "persistence failing"}.get(code, code)
             return StoreUnavailable(f"redis refusing writes ({reason}): {detail}", "refusing_writes")
+        if code == "NOPERM":
+            return StoreUnavailable(f"redis permission denied (ACL): {detail}", "error")
+        if code == "WRONGTYPE":
+            return StoreUnavailable(f"redis wrong type: a key of the namespace holds another type than the store "
+                                    f"writes: {detail}", "error")
+        if code == "NOSCRIPT":
+            return StoreUnavailable(f"redis script cache flushed (reloaded on the next call): {detail}", "error")
         return StoreUnavailable(f"redis error: {name}: {detail}", "error")
+    if isinstance(exc, AuthenticationError):
+        return StoreUnavailable(f"redis refused the credentials: {detail}", "error")
     if isinstance(exc, (RedisTimeoutError, TimeoutError)):
         return StoreUnavailable(f"redis unreachable: timed out ({name})", "unreachable")
     return StoreUnavailable(f"redis unreachable: {name}: {detail}", "unreachable")
@@ -142,8 +172,11 @@ def redact_url(url: str) -> str:
 
 
 SCRIPTS = ("register", "unregister", "remove_stale", "reap_worker", "touch", "flush", "reconcile", "sync_worker",
-           "forget_worker", "record_cleanup", "page", "channels", "get", "history_append", "touch_held")
+           "forget_worker", "record_cleanup", "page", "channels", "get", "history_append", "touch_held", "hold",
+           "add_event", "mark_dead", "reseed")
 EVENTS_KEPT = 100
+SCAN_WRONG_TYPES = 10_000
+HISTORY_FOLD_TRIES = 5  # reads and folds of a rollup bucket another writer changed meanwhile  # keys of one pattern a wrong-type diagnosis looks at
 MAX_FIELD = 4096  # characters of a stored field shown back; longer values are bad data
 
 
@@ -163,6 +196,7 @@ class RedisStore:
         self._client = client
         self._owns_client = client is None
         self._scripts: dict[str, Any] = {}
+        self._codes: dict[str, str] = {}  # worker id -> its code on this shard, as last told (put back if lost)
 
     def use_client(self, client: Any) -> None:
         """Work on another store's client (the shards of one registry share one connection
@@ -230,7 +264,7 @@ class RedisStore:
 
     @_translate
     async def register(self, record: ConnectionRecord) -> bool:
-        return bool(await self._run("register", self._register_keys(), self._record_args(record)))
+        return bool(await self.register_many([record]))
 
     @_translate
     async def register_many(self, records: Sequence[ConnectionRecord]) -> int:
@@ -240,7 +274,10 @@ class RedisStore:
             for r in records[start:start + 500]:
                 args.extend(self._record_args(r))
             if args:
-                added += int(await self._run("register", self._register_keys(), args))
+                res = await self._run("register", self._register_keys(), args)
+                added += int(res[0])
+                for i in range(1, len(res) - 1, 2):
+                    self._codes[_s(res[i])] = _s(res[i + 1])
         return added
 
     @_translate
@@ -266,21 +303,30 @@ class RedisStore:
         if not touches:
             return []
         first, rest = _chunks(touches)
-        missing = [_s(m) for m in await self._run("touch", self._base_keys(), _touch_args(first))]
+        missing = [_s(m) for m in await self._run("touch", self._base_keys(), ["", "", *_touch_args(first)])]
         for part in rest:
-            missing.extend(_s(m) for m in await self._run("touch", self._base_keys(), _touch_args(part)))
+            missing.extend(_s(m) for m in await self._run("touch", self._base_keys(), ["", "", *_touch_args(part)]))
         return missing
 
     @_translate
-    async def touch_held(self, touches: Mapping[str, Touch], worker_id: str) -> tuple[list[str], int]:
+    async def touch_held(self, touches: Mapping[str, Touch], worker_id: str, counts_at: float | None = None,
+                         info: str = "") -> tuple[list[str], int, int]:
         """Touches plus how many connections this shard holds for ``worker_id``, in one call
-        (a sharded flush's share on the shards that do not hold the heartbeat)."""
+        (a sharded flush's share on the shards that do not hold the heartbeat; the worker's
+        code here put back if lost). ``counts_at``: these touches complete the worker's counts
+        on this shard as of then. Returns (unknown ids, held for the worker, registered here)."""
         first, rest = _chunks(touches)
-        res = await self._run("touch_held", self._base_keys(), [worker_id, *_touch_args(first)])
-        unknown = [_s(m) for m in res[1:]]
-        for part in rest:
-            unknown.extend(_s(m) for m in await self._run("touch", self._base_keys(), _touch_args(part)))
-        return unknown, int(res[0])
+        at = _num(counts_at) if counts_at is not None else ""
+        res = await self._run("touch_held", self._base_keys(),
+                              [worker_id, "" if rest else at, self._codes.get(worker_id, ""), info, *_touch_args(first)])
+        if res[1]:
+            self._codes[worker_id] = _s(res[1])
+        unknown = [_s(m) for m in res[2]]
+        for i, part in enumerate(rest):
+            last = i == len(rest) - 1
+            unknown.extend(_s(m) for m in await self._run("touch", self._base_keys(),
+                                                          [worker_id, at if last else "", *_touch_args(part)]))
+        return unknown, int(res[0]), int(res[3])
 
     @_translate
     async def stale_candidates(self, cutoff: float, limit: int) -> list[tuple[str, float]]:
@@ -351,9 +397,9 @@ class RedisStore:
     @staticmethod
     def _shard_census_commands(pipe: Any, k: Keys, q: AgeQuery) -> None:
         pipe.zcard(k.activity)
-        pipe.zcount(k.activity, "-inf", f"({_num(q.now - q.stale_threshold)}")
-        pipe.zcount(k.connected, "-inf", f"({_num(q.now - q.long_lived)}")
-        pipe.zcount(k.connected, "-inf", f"({_num(q.now - q.very_old)}")
+        for state in ("stale", "long_lived", "very_old"):
+            _, lo, hi = _state_range(state, q)
+            pipe.zcount(k.activity if state == "stale" else k.connected, lo, hi)
         pipe.get(k.counter)
         edges = [e for e in q.edges if e > 0]
         for e in edges:
@@ -387,13 +433,15 @@ class RedisStore:
         pipe.zrange(k.workers, 0, -1, withscores=True)
         pipe.lrange(k.events, 0, max(events - 1, 0))
         pipe.lrange(k.cleanup_runs, 0, RUNS_KEPT - 1)
+        pipe.hgetall(k.epoch)
         res = await pipe.execute()
         census = self._census_parse(q, res[:n])
         counters = _cleanup_counters(res[n], k.cleanup, res[n + 3])
         workers, wbad = await self._workers_from(res[n + 1])
         evs, ebad = _events(res[n + 2] if events > 0 else [], k.events)
-        bad = (*census.bad_data, *counters.bad_fields, *wbad, *ebad)
-        return FleetRead(census=census, counters=counters, workers=workers, events=evs, bad_data=bad)
+        epoch, pbad = _epoch(res[n + 4], k.epoch)
+        bad = (*census.bad_data, *counters.bad_fields, *wbad, *ebad, *pbad)
+        return FleetRead(census=census, counters=counters, workers=workers, events=evs, bad_data=bad, epoch=epoch)
 
     @_translate
     async def reconcile_counter(self) -> tuple[int, int]:
@@ -429,7 +477,7 @@ class RedisStore:
 
     @_translate
     async def channels(self, q: AgeQuery, scan_limit: int = SCAN_LIMIT) -> tuple[list[ChannelCounts], int, bool]:
-        res = await self._run("channels", self._base_keys(), [_num(q.now - q.stale_threshold), int(scan_limit)])
+        res = await self._run("channels", self._base_keys(), [_num(q.cut.stale), int(scan_limit)])
         rows = []
         flat = res[2:]
         for i in range(0, len(flat), 4):
@@ -454,11 +502,118 @@ class RedisStore:
         return _cleanup_counters(raw, self.keys.cleanup, runs)
 
     @_translate
-    async def add_event(self, event: FleetEvent) -> None:
+    async def add_event(self, event: FleetEvent, *, group: bool = False, marks_since: float | None = None) -> None:
+        since = _num(marks_since) if marks_since is not None else "-inf"
+        await self._run("add_event", self._base_keys(), [event.model_dump_json(exclude_none=True), "1" if group else "0",
+                                                         EVENTS_KEPT, since])
+
+    @_translate
+    async def history_marks(self, start: float, end: float) -> list[FleetEvent]:
+        """Marks whose time (a group's latest run) is at or after ``start`` and whose first
+        moment is at or before ``end`` (oldest first)."""
+        raw = await self.client.zrangebyscore(self.keys.history_marks, _num(start), "+inf")
+        evs, _ = _events(raw, self.keys.history_marks)
+        return [e for e in evs if (e.first_at if e.first_at is not None else e.at) <= end]
+
+    @_translate
+    async def hold_conditions(self, now: float, holding: Sequence[str], clear: Sequence[str]) -> dict[str, float]:
+        if not holding and not clear:
+            return {}
+        res = await self._run("hold", self._base_keys(), [_num(now), len(holding), *holding, *clear])
+        return {t: (_float(v) if _float(v) is not None else now) for t, v in zip(holding, res, strict=True)}  # type: ignore[misc]
+
+    @_translate
+    async def mark_dead(self, worker_id: str, reason: str, ttl: float) -> bool:
+        k = self.keys
+        return bool(await self._run("mark_dead", [*self._base_keys(), k.workers, k.worker(worker_id)],
+                                    [worker_id, reason[:200], max(int(ttl * 1000), 1)]))
+
+    @_translate
+    async def reseed_counters(self, counters: CleanupCounters) -> None:
+        args: list[Any] = []
+        for f in ("total_cleanups", "total_connections_cleaned", "cleanup_errors", "failed_connections"):
+            args.extend((f, int(getattr(counters, f))))
+        args.extend(("total_duration_ms", _num(counters.total_duration_ms)))
+        for bound, n in counters.duration_buckets.items():
+            args.extend((f"duration_le:{bound!r}", int(n)))
+        await self._run("reseed", [*self._base_keys(), self.keys.cleanup], args)
+
+    @_translate
+    async def mark_settled(self, since: float) -> bool:
+        """HDEL the rebuild / settle mark if it is still the one that began at ``since``."""
+        k = self.keys.epoch
+        ep = await self.client.hmget(k, "rebuild_since", "settle_since")
+        done = False
+        for field, value in zip(("rebuild_since", "settle_since"), ep, strict=True):
+            v = _float(value)
+            if v is not None and v <= since + 1e-6:
+                done = bool(await self.client.hdel(k, field)) or done
+        return done
+
+    @_translate
+    async def claim(self, name: str, token: str, ttl: float) -> bool:
+        return bool(await self.client.set(self.keys.lease(name), token[:64], nx=True, px=max(int(ttl * 1000), 1)))
+
+    @_translate
+    async def probe_write(self, token: str) -> None:
+        await self.client.set(self.keys.probe, token[:64], px=2000)
+
+    async def _wrong_types(self, scan: bool = True) -> list[tuple[str, str, str]]:
+        """(key, type it holds, type the store writes) for every key of the namespace that
+        holds another type: the fixed keys on every shard, and (``scan``) the record buckets,
+        worker lists and heartbeats (by SCAN, at most SCAN_WRONG_TYPES keys each)."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.lpush(self.keys.events, event.model_dump_json())
-        pipe.ltrim(self.keys.events, 0, EVENTS_KEPT - 1)
-        await pipe.execute()
+        names: list[tuple[str, str]] = []
+        for sk in self.shard_keys:
+            for name, want in KEY_TYPES.items():
+                if sk is not self.keys and name not in SHARD_KEYS:
+                    continue
+                key = getattr(sk, name)
+                names.append((key, want))
+                pipe.type(key)
+        got = [_s(t) for t in await pipe.execute()]
+        out = [(key, t, want) for (key, want), t in zip(names, got, strict=True) if t not in ("none", want)]
+        if not scan:
+            return out
+        patterns = [(sk.record_bucket("*"), "hash") for sk in self.shard_keys] + \
+                   [(sk.worker_list("*"), "list") for sk in self.shard_keys] + [(self.keys.worker("*"), "hash")]
+        for pattern, want in patterns:
+            seen = 0
+            async for key in self.client.scan_iter(match=pattern, count=1000):
+                seen += 1
+                if seen > SCAN_WRONG_TYPES:
+                    break
+                t = _s(await self.client.type(key))
+                if t not in ("none", want) and _s(key) != self.keys.record_meta:
+                    out.append((_s(key), t, want))
+        return out
+
+    async def diagnose(self) -> list[str]:
+        """Keys of the namespace holding another type than the store writes there."""
+        try:
+            return [f"{key} is a {t}, expected a {want}" for key, t, want in await self._wrong_types()]
+        except (RedisError, OSError):
+            return []
+
+    @_translate
+    async def repair_types(self, scan: bool = True) -> list[str]:
+        """Delete every key of the namespace that holds another type than the store writes
+        (what it holds is unusable: nothing of ours reads it). A registry key among them
+        (the sorted sets, records, worker codes and counts, the counter, the workers) also
+        deletes the epoch: every worker then sees the store lost the fleet's data and
+        re-registers what it holds. ``scan``: also the keys with a part (a SCAN of the keyspace:
+        after a WRONGTYPE error only). Returns what was repaired ("key: a T where a W belongs")."""
+        wrong = await self._wrong_types(scan)
+        if not wrong:
+            return []
+        registry = {getattr(sk, n) for sk in self.shard_keys for n in (*SHARD_KEYS, "workers")}
+        parts = tuple(p for sk in self.shard_keys for p in (sk.record_bucket(""), sk.worker_list("")))
+        keys = [k for k, _, _ in wrong]
+        if any(k in registry or k.startswith(parts) for k in keys):
+            keys.append(self.keys.epoch)
+        for k in keys:
+            await self.client.delete(k)
+        return [f"{key}: a {t} where a {want} belongs" for key, t, want in wrong]
 
     # -- workers ----------------------------------------------------------------------
     @_translate
@@ -467,25 +622,44 @@ class RedisStore:
         return r.existed, r.held
 
     @_translate
-    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float) -> FlushResult:
+    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float, *,
+                    settle: bool = False) -> FlushResult:
         """Touches and heartbeat in one EVALSHA (works on Redis Cluster, where pipelined
-        scripts are refused). The answer carries Redis's clock (``TIME``)."""
+        scripts are refused), with the registry's health (epoch, worker code, published
+        settings). The answer carries Redis's clock (``TIME``)."""
         k = self.keys
-        fields = {
+        fields: dict[str, Any] = {
             "worker_id": hb.worker_id, "host": hb.host, "pid": hb.pid, "connections": hb.connections,
             "heartbeat_at": _num(hb.heartbeat_at), "started_at": _num(hb.started_at),
-            "cleanup_running": int(hb.cleanup_running),
+            "cleanup_running": int(hb.cleanup_running), "hostkey": hb.hostkey or "", "epoch": hb.epoch or "",
+            "synced_at": _num(hb.synced_at) if hb.synced_at is not None else "",
         }
-        args: list[Any] = [hb.worker_id, max(int(ttl * 1000), 1), _num(hb.heartbeat_at), len(fields)]
+        first, rest = _chunks(touches)
+        counts_at = _num(hb.counts_at) if hb.counts_at is not None else ""
+        info = worker_info_value(hb)
+        args: list[Any] = [hb.worker_id, max(int(ttl * 1000), 1), _num(hb.heartbeat_at), hb.epoch or "",
+                           uuid.uuid4().hex[:16], self._codes.get(hb.worker_id, ""), info, "" if rest else counts_at,
+                           "1" if settle else "0", len(fields)]
         for f, v in fields.items():
             args.extend((f, v))
-        first, rest = _chunks(touches)
         args.extend(_touch_args(first))
         res = await self._run("flush", [*self._base_keys(), k.worker(hb.worker_id), k.workers], args)
-        unknown = [_s(m) for m in res[3:]]
-        for part in rest:  # a big worker's touches: more calls, each short (Redis runs one script at a time)
-            unknown.extend(_s(m) for m in await self._run("touch", self._base_keys(), _touch_args(part)))
-        return FlushResult(unknown=unknown, existed=bool(int(res[0])), held=int(res[1]), server_time=_float(res[2]))
+        unknown = [_s(m) for m in res[8]]
+        for i, part in enumerate(rest):  # a big worker's touches: more calls, each short (Redis runs one script at a time)
+            last = i == len(rest) - 1
+            unknown.extend(_s(m) for m in await self._run("touch", self._base_keys(),
+                                                          [hb.worker_id, counts_at if last else "", *_touch_args(part)]))
+        ep = res[3]
+        if res[4]:
+            self._codes[hb.worker_id] = _s(res[4])
+        flat = res[7]
+        peers = tuple((_s(flat[i]), float(flat[i + 1])) for i in range(0, len(flat) - 1, 2)
+                      if _float(flat[i + 1]) is not None)
+        return FlushResult(unknown=unknown, existed=bool(int(res[0])), held=int(res[1]), server_time=_float(res[2]),
+                           epoch=Epoch(id=_s(ep[0]), created=_float(ep[4]) or 0.0, rebuild_since=_float(ep[2]),
+                                       settle_since=_float(ep[3])),
+                           lost=bool(int(ep[1])), config_published=bool(int(res[5])), registry_size=int(res[6]),
+                           peers=peers)
 
     async def _workers_from(self, entries: list[Any]) -> tuple[list[WorkerHeartbeat], list[str]]:
         k = self.keys
@@ -525,6 +699,8 @@ class RedisStore:
                 connections=int(held), heartbeat_at=score,
                 started_at=started if started is not None else score,
                 cleanup_running=row.get("cleanup_running") == "1",
+                hostkey=row.get("hostkey") or None, dead_reason=(row.get("dead_reason") or None),
+                synced_at=_float(row.get("synced_at")), epoch=row.get("epoch") or None,
             ))
         return out, bad
 
@@ -554,19 +730,29 @@ class RedisStore:
     # -- fleet history (core.history) -------------------------------------------------
     @_translate
     async def history_append(self, sample: HistorySample, tiers: Sequence[Tier], token: str) -> bool:
-        """One Lua call: take the interval's lease (SET NX PX), add the raw sample (and its
-        per-worker counts, once a minute, to their own key), fold it into every rollup tier,
-        trim retention. False: another worker holds the lease."""
+        """Under the interval's lease: add the raw sample (and its per-worker counts, once a
+        minute, to their own key) and each rollup tier's point with it folded in
+        (``core.history.fold``: read the bucket, fold here, write it if it did not change
+        meanwhile), trim retention. False: another worker holds the lease."""
         raw, *rollups = tiers
         slot = int(sample.t // raw.step)
         k = self.keys
         per_worker = sample.workers_member() if with_workers(sample.t, raw.step) else None
-        args: list[Any] = [token, max(int(raw.step * 2000), 1), _num(sample.t), sample.to_member(False),
-                           _num(raw.retention), per_worker or ""]
-        for tier in rollups:
-            args.extend((_num(tier.step), _num(tier.retention)))
         keys = [k.history_lease(slot), k.history(raw.name), k.history_workers, *(k.history(t.name) for t in rollups)]
-        return bool(await self._scripts["history_append"](keys=keys, args=[k.prefix, *args], client=self.client))
+        buckets = [math.floor(sample.t / tier.step) * tier.step for tier in rollups]
+        for _ in range(HISTORY_FOLD_TRIES):
+            pipe = self.client.pipeline(transaction=False)
+            for tier, bucket in zip(rollups, buckets, strict=True):
+                pipe.zrangebyscore(k.history(tier.name), _num(bucket), _num(bucket))
+            olds = [_s(m[-1]) if m else "" for m in await pipe.execute()] if rollups else []
+            args: list[Any] = [token, max(int(raw.step * 2000), 1), _num(sample.t), sample.to_member(False),
+                               _num(raw.retention), per_worker or ""]
+            for tier, bucket, old in zip(rollups, buckets, olds, strict=True):
+                args.extend((_num(bucket), _num(tier.retention), old, fold(old or None, sample, bucket)))
+            res = int(await self._scripts["history_append"](keys=keys, args=[k.prefix, *args], client=self.client))
+            if res >= 0:
+                return bool(res)
+        return False  # the rollup kept changing under this writer (another interval's): the next sample folds in
 
     @_translate
     async def history_members(self, tier: Tier, start: float, end: float) -> list[str]:
@@ -581,6 +767,11 @@ class RedisStore:
         (``HistorySample.workers_member``), in one ZRANGEBYSCORE."""
         members = await self.client.zrangebyscore(self.keys.history_workers, _num(start), _num(end))
         return members if set(map(type, members)) <= {str} else [_s(m) for m in members]
+
+    @_translate
+    async def history_first(self, tier: Tier) -> float | None:
+        first = await self.client.zrange(self.keys.history(tier.name), 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
 
     @_translate
     async def history_times(self, tier: Tier, members: Sequence[str]) -> list[float | None]:
@@ -624,6 +815,11 @@ class RedisStore:
         return total
 
 
+def worker_info_value(hb: WorkerHeartbeat) -> str:
+    """What ``{ns}:winfo`` holds for a worker's code (id, host, pid; as register.lua writes it)."""
+    return f"{hb.worker_id}\x1f{hb.host or ''}\x1f{hb.pid if hb.pid is not None else ''}"
+
+
 def _s(x: Any) -> str:
     return x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)
 
@@ -655,17 +851,10 @@ def _count(raw: Any, key: str, bad: list[str]) -> int | None:
 
 
 def _state_range(state: str, q: AgeQuery) -> tuple[str, str, str]:
-    stale_cut = f"({_num(q.now - q.stale_threshold)}"
-    if state == "stale":
-        return "activity", "-inf", stale_cut
-    if state == "active":
-        return "activity", _num(q.now - q.stale_threshold), "+inf"
-    if state in ("long_lived", "very_old"):
-        age = q.long_lived if state == "long_lived" else q.very_old
-        return "connected", "-inf", f"({_num(q.now - age)}"
-    if state == "all":
-        return "connected", "-inf", "+inf"
-    raise ValueError(f"unknown state {state!r}")
+    """The state's range (core.classify.state_range) as ZRANGE BYSCORE arguments."""
+    r = state_range(state, q.cut)
+    return (r.index, _num(r.from_) if r.from_ is not None else "-inf",
+            f"({_num(r.below)}" if r.below is not None else "+inf")
 
 
 _COUNTER_FIELDS = ("total_cleanups", "total_connections_cleaned", "cleanup_errors", "failed_connections",
@@ -721,6 +910,17 @@ def _cleanup_counters(raw_map: Mapping[Any, Any], key: str, runs: list[Any] | No
         recent_runs=_runs(runs or []))
 
 
+def _epoch(raw: Mapping[Any, Any], key: str) -> tuple[Epoch | None, list[str]]:
+    d = {_s(a): _s(b) for a, b in raw.items()}
+    if not d:
+        return None, []
+    created = _float(d.get("created"))
+    if not d.get("id") or created is None:
+        return None, [f"{key}: not an epoch (id and created)"]
+    return Epoch(id=d["id"][:64], created=created, rebuild_since=_float(d.get("rebuild_since")),
+                 settle_since=_float(d.get("settle_since")), last_loss_at=_float(d.get("last_loss_at"))), []
+
+
 def _events(raw: list[Any], key: str) -> tuple[list[FleetEvent], list[str]]:
     out, bad = [], []
     for item in raw:
@@ -751,6 +951,8 @@ def _record(row: Mapping[Any, Any], last_activity: float | None, key: str, bad: 
     if last_activity is not None:
         data["last_activity"] = last_activity
         data.setdefault("connected_at", last_activity)
+    if data.get("counts_at") == "":
+        del data["counts_at"]  # the worker has not written its counts yet: as of when is unknown
     try:
         for f in _RECORD_INT_FIELDS:
             if f in data:

@@ -23,6 +23,7 @@ Shard 0 is today's unsharded layout (tag ``{ns}``); see core.keys for the tags.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -33,7 +34,7 @@ from ..history import HistorySample, Point, Tier
 from ..keys import Keys, shard_of, shard_tags
 from ..models import CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from .base import SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page
-from .redis import RedisStore, _state_range, redact_url
+from .redis import RedisStore, _state_range, redact_url, worker_info_value
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -271,8 +272,35 @@ class ShardedRedisStore:
         return await self.shards[0].fleet_read(q, events)
 
     # -- fleet-wide (shard 0) -------------------------------------------------------------
-    async def add_event(self, event: FleetEvent) -> None:
-        await self.shards[0].add_event(event)
+    async def add_event(self, event: FleetEvent, *, group: bool = False, marks_since: float | None = None) -> None:
+        await self.shards[0].add_event(event, group=group, marks_since=marks_since)
+
+    async def history_marks(self, start: float, end: float) -> list[FleetEvent]:
+        return await self.shards[0].history_marks(start, end)
+
+    async def hold_conditions(self, now: float, holding: Sequence[str], clear: Sequence[str]) -> dict[str, float]:
+        return await self.shards[0].hold_conditions(now, holding, clear)
+
+    async def mark_dead(self, worker_id: str, reason: str, ttl: float) -> bool:
+        return await self.shards[0].mark_dead(worker_id, reason, ttl)
+
+    async def reseed_counters(self, counters: CleanupCounters) -> None:
+        await self.shards[0].reseed_counters(counters)
+
+    async def mark_settled(self, since: float) -> bool:
+        return await self.shards[0].mark_settled(since)
+
+    async def claim(self, name: str, token: str, ttl: float) -> bool:
+        return await self.shards[0].claim(name, token, ttl)
+
+    async def probe_write(self, token: str) -> None:
+        await self.shards[0].probe_write(token)
+
+    async def diagnose(self) -> list[str]:
+        return await self.shards[0].diagnose()
+
+    async def repair_types(self, scan: bool = True) -> list[str]:
+        return await self.shards[0].repair_types(scan)
 
     async def record_cleanup(self, cleaned: int, failed: int, duration_ms: float, error: bool, at: float = 0.0) -> None:
         await self.shards[0].record_cleanup(cleaned, failed, duration_ms, error, at)
@@ -284,20 +312,25 @@ class ShardedRedisStore:
         r = await self.flush({}, hb, ttl)
         return r.existed, r.held
 
-    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float) -> FlushResult:
-        """Shard 0: its touches and the heartbeat; every other shard: its touches and the
-        worker's held count there; at once. ``held`` is the sum."""
+    async def flush(self, touches: Mapping[str, Touch], hb: WorkerHeartbeat, ttl: float, *,
+                    settle: bool = False) -> FlushResult:
+        """Shard 0: its touches, the heartbeat and the registry's health; every other shard:
+        its touches and the worker's held count there; at once. ``held`` and the registry
+        size are the sums."""
         parts = self._split_touches(touches)
-        first, *rest = await self._all([self.shards[0].flush(parts[0], hb, ttl),
-                                        *(s.touch_held(p, hb.worker_id) for s, p in zip(self.shards[1:], parts[1:], strict=True))])
+        info = worker_info_value(hb)
+        first, *rest = await self._all([self.shards[0].flush(parts[0], hb, ttl, settle=settle),
+                                        *(s.touch_held(p, hb.worker_id, hb.counts_at, info)
+                                          for s, p in zip(self.shards[1:], parts[1:], strict=True))])
         assert isinstance(first, FlushResult)
         unknown = list(first.unknown)
-        held = first.held
+        held, size = first.held, first.registry_size
         for r in rest:
             assert isinstance(r, tuple)
             unknown.extend(r[0])
             held += r[1]
-        return FlushResult(unknown=unknown, existed=first.existed, held=held, server_time=first.server_time)
+            size += r[2]
+        return dataclasses.replace(first, unknown=unknown, held=held, registry_size=size)
 
     async def workers(self) -> list[WorkerHeartbeat]:
         return await self.shards[0].workers()
@@ -315,6 +348,9 @@ class ShardedRedisStore:
 
     async def history_append(self, sample: HistorySample, tiers: Sequence[Tier], token: str) -> bool:
         return await self.shards[0].history_append(sample, tiers, token)
+
+    async def history_first(self, tier: Tier) -> float | None:
+        return await self.shards[0].history_first(tier)
 
     async def history_range(self, tier: Tier, start: float, end: float) -> tuple[list[Point], int]:
         return await self.shards[0].history_range(tier, start, end)

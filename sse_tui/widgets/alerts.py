@@ -1,5 +1,6 @@
 """Events: alerts and warnings (when each started, whether still on) beside the fleet's
-own events (cleanups, reaps, disconnects), all at the data's own time."""
+own events, all at the data's own time: notable ones (deaths, reaps, disconnects, outages,
+operator cleanups) as ◆ rows with their cause, routine cleanups as one ◇ row per group."""
 
 from __future__ import annotations
 
@@ -17,11 +18,30 @@ from sse_tui.widgets.common import apply_freshness
 from sse_tui.widgets.rows import Rows
 
 SEVERITY_STYLE = fmt.SEVERITY_STYLE
-FLEET_LABEL = {"cleanup": "CLEAN", "reap": "REAP ", "disconnect": "DISC ", "store": "STORE"}
+# a fleet event's word (core.models.EVENT_TYPES); notable ones are ◆, routine cleanups ◇
+FLEET_LABEL = {"cleanup": "CLEAN", "operator": "CLEANUP", "reap": "REAP", "disconnect": "DISCONNECT", "store": "STORE",
+               "death": "DIED", "outage": "OUTAGE", "rebuild": "REBUILD"}
 
 
 def clock_label(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(ts))
+
+
+def fleet_sentence(e: AlertEvent) -> str:
+    """What a fleet event's row says: grouped routine cleanups as one ("12 cleanups removed
+    34"), a death as "worker X died: 63 streams cut", anything else the server's message."""
+    if e.kind == "cleanup" and e.runs > 1:
+        return f"{e.runs} cleanups removed {e.count}"
+    if e.kind == "death":
+        return f"worker {e.worker_id or '?'} died: {e.count} stream{'s' if e.count != 1 else ''} cut"
+    return e.message
+
+
+def _span(e: AlertEvent, fmt_: str) -> str:
+    start, end = e.started_at, e.ended_at if e.ended_at is not None else e.started_at
+    first = time.strftime(fmt_, time.gmtime(start))
+    last = time.strftime(fmt_, time.gmtime(end))
+    return first if last == first else f"{first}–{last}"
 
 
 def event_lines(events: list[AlertEvent], now: float) -> list[Content]:
@@ -32,10 +52,16 @@ def event_lines(events: list[AlertEvent], now: float) -> list[Content]:
     out: list[Content] = []
     for e in ongoing + rest:
         style = SEVERITY_STYLE.get(e.severity, "")
-        if e.is_fleet_event:
-            label = FLEET_LABEL.get(e.kind, e.kind.upper()[:5])
-            out.append(line(("◆ " + label, f"bold {style}"), (f" {clock_label(e.started_at)} ({fmt.age(now - e.started_at)} ago)", "dim")))
-            out.append(line("  ", (e.message, "")))
+        if e.is_fleet_event and not e.notable:  # routine: one row (a group of runs is one row)
+            out.append(line(("◇ ", "dim"), (fleet_sentence(e), ""), (f" · {_span(e, '%H:%M')}", "dim")))
+        elif e.is_fleet_event:
+            label = FLEET_LABEL.get(e.kind, e.kind.upper())
+            ago = fmt.age(now - (e.ended_at if e.ended_at is not None else e.started_at))
+            out.append(line(("◆ " + label, f"bold {style}"), (f" {_span(e, '%H:%M:%S')} ({ago} ago)", "dim")))
+            sentence = fleet_sentence(e)
+            out.append(line("  ", (sentence, style if e.severity == "high" else "")))
+            if sentence != e.message:  # the server's own words (the cause) beneath
+                out.append(line("  ", (e.message, "dim")))
         elif e.ongoing:
             badge = "ALERT" if e.kind == "alert" else "WARN "
             since = f" since {clock_label(e.started_at)} ({fmt.age(now - e.started_at)}) ON"
@@ -64,9 +90,14 @@ class AlertsPanel(VerticalScroll):
     def show_view(self, view: View) -> None:
         apply_freshness(self, view.assessment)
         body: list[Content] = []
-        if view.assessment.source_up and not view.assessment.store_up:
-            body.append(line(("? store down: rules that need the store cannot be judged; shown: what the service "
-                              "could evaluate", "bold $warning")))
+        if view.assessment.numbers_unknown:
+            if not view.assessment.store_up:
+                what = "store down: rules that need the store"
+            else:
+                what = {"rebuilding": "registry rebuilding", "settling": "registry settling",
+                        "empty": "nothing under this namespace"}.get(view.assessment.registry, "numbers unknown")
+                what += ": rules that need the registry's numbers"
+            body.append(line((f"? {what} cannot be judged; shown: what the service could evaluate", "bold $warning")))
         elif not view.assessment.trusted:
             why = view.assessment.badge or "UNKNOWN"
             age = "" if view.assessment.age is None else f" as of {fmt.age(view.assessment.age)} ago"

@@ -1,4 +1,5 @@
-"""The banner: SOURCE DOWN (with the key that retries now), STORE DOWN, token rejected.
+"""The banner: SOURCE DOWN (with the key that retries now), STORE DOWN (or refusing writes,
+answering with errors), the registry REBUILDING / SETTLING / EMPTY with the reason, token rejected.
 
 Shown only while something is wrong; the last good data stays below, dimmed. The App
 sets the ``status`` reactive to a :class:`BannerStatus` (what is wrong, ages already at
@@ -14,6 +15,7 @@ from textual.reactive import var
 
 from sse_tui import fmt
 from sse_tui.literal import line
+from sse_tui.model import REGISTRY_BADGE, STORE_BADGE
 from sse_tui.widgets.rows import Rows
 
 AUTH_MESSAGES = {
@@ -38,16 +40,28 @@ class StoreDown:
 
 
 @dataclass(frozen=True)
+class RegistryNote:
+    """The registry's numbers do not stand for now (core.models.RegistryStatus)."""
+
+    state: str  # a key of REGISTRY_BADGE
+    reason: str | None
+    since_age: float | None  # seconds since the loss / the store's return (None: unknown)
+    pending: tuple[str, ...] = ()  # live workers not yet re-registered / resynced
+    namespace: str | None = None  # the namespace read (known for --redis)
+
+
+@dataclass(frozen=True)
 class BannerStatus:
     """What is wrong right now; all None: nothing (the banner is hidden)."""
 
     source_down: SourceDown | None = None
     store_down: StoreDown | None = None
     auth: str | None = None  # a key of AUTH_MESSAGES
+    registry: RegistryNote | None = None
 
     @classmethod
     def of(cls, *, source_down: SourceDown | None = None, store_down: StoreDown | None = None,
-           auth: str | None = None) -> BannerStatus:
+           auth: str | None = None, registry: RegistryNote | None = None) -> BannerStatus:
         """Ages and delays cut to the whole seconds the banner shows (so equal means same text)."""
         if source_down is not None:
             sd = source_down
@@ -55,7 +69,11 @@ class BannerStatus:
                                      None if sd.retry_in is None else float(round(max(sd.retry_in, 0))), sd.failures)
         if store_down is not None:
             store_down = StoreDown(store_down.state, store_down.reason, _whole(store_down.since_age))
-        return cls(source_down, store_down, auth if auth in AUTH_MESSAGES else None)
+        if registry is not None:
+            registry = RegistryNote(registry.state, registry.reason, _whole(registry.since_age), registry.pending,
+                                    registry.namespace)
+        return cls(source_down, store_down, auth if auth in AUTH_MESSAGES else None,
+                   registry if registry is not None and registry.state in REGISTRY_BADGE else None)
 
     @property
     def rows(self) -> list[Content]:
@@ -66,6 +84,8 @@ class BannerStatus:
         if self.store_down is not None:
             st = self.store_down
             out.append(store_down_line(st.state, st.reason, st.since_age))
+        if self.registry is not None:
+            out.append(registry_line(self.registry))
         if self.auth in AUTH_MESSAGES:
             out.append(auth_line(AUTH_MESSAGES[self.auth]))
         return out
@@ -106,8 +126,31 @@ def source_down_line(reason: str, *, data_age: float | None, retry_in: float | N
 def store_down_line(state: str, reason: str | None, since_age: float | None) -> Content:
     why = f" ({reason})" if reason else ""
     since = f" for {fmt.age(since_age)}" if since_age is not None else ""
-    return line((" STORE DOWN ", "bold reverse $error"), " ", (f"state store {state.replace('_', ' ')}{why}{since}", ""),
-                (" — its numbers are unknown, shown as ?", "dim"))
+    then = " — its numbers are unknown, shown as ?"
+    if state == "refusing_writes":  # a worker cannot write its heartbeat: a missing one says nothing
+        then = " — its numbers are unknown, shown as ?; workers' heartbeats cannot be written, so their state is unknown"
+    return line((f" {STORE_BADGE.get(state, 'STORE DOWN')} ", "bold reverse $error"), " ",
+                (f"state store {state.replace('_', ' ')}{why}{since}", ""), (then, "dim"))
+
+
+def registry_line(note: RegistryNote) -> Content:
+    """REBUILDING / SETTLING / EMPTY: why, since when, whom it waits for, what it means."""
+    since = f" (for {fmt.age(note.since_age)})" if note.since_age is not None else ""
+    waiting = ""
+    if note.pending:
+        shown = ", ".join(note.pending[:4]) + (f" +{len(note.pending) - 4} more" if len(note.pending) > 4 else "")
+        waiting = f"; waiting for {shown}"
+    if note.state == "empty":
+        where = f"namespace `{note.namespace}`" if note.namespace else "this namespace"
+        text = f"nothing under {where}: no worker has registered there"
+        then = (" — a wrong --namespace / SSE_REDIS_NAMESPACE? (or the store lost everything and no worker has "
+                "come back yet); nothing to judge")
+    else:
+        text = f"{note.reason or note.state}{since}{waiting}"
+        until = "re-registered" if note.state == "rebuilding" else "resynced"
+        then = f" — counts unknown (?) until every live worker has {until}"
+    style = "$warning" if note.state == "settling" else "$error"
+    return line((f" {REGISTRY_BADGE[note.state]} ", f"bold reverse {style}"), " ", (text, ""), (then, "dim"))
 
 
 def auth_line(message: str) -> Content:

@@ -29,7 +29,7 @@ def apply_freshness(widget: Widget, assessment: Assessment) -> None:
     if assessment.freshness == "current":
         set_border(widget, subtitle="")
         return
-    if not assessment.store_up and assessment.source_up:
+    if assessment.numbers_unknown:  # the store is down or the registry rebuilds, settles, is empty
         age = " · numbers unknown"
     else:
         age = "" if assessment.age is None else f" · data {fmt.age(assessment.age)} old"
@@ -37,12 +37,13 @@ def apply_freshness(widget: Widget, assessment: Assessment) -> None:
 
 
 def set_border(widget: Widget, *, title: str | None = None, subtitle: str | None = None) -> None:
-    """Set a border title / subtitle only when it changes (each set repaints the screen)."""
-    if title is not None and getattr(widget, "_sse_dash_title", None) != title:
-        widget._sse_dash_title = title  # type: ignore[attr-defined]
+    """Set a border title / subtitle only when it changes (each set repaints the screen).
+
+    The widget's own ``border_title`` / ``border_subtitle`` (console markup of what it
+    shows) say what is shown: nothing of ours is stored on Textual's widgets."""
+    if title is not None and widget.border_title != Content(title).markup:
         widget.border_title = Content(title)
-    if subtitle is not None and getattr(widget, "_sse_dash_subtitle", None) != subtitle:
-        widget._sse_dash_subtitle = subtitle  # type: ignore[attr-defined]
+    if subtitle is not None and widget.border_subtitle != (Content(subtitle).markup if subtitle else None):
         widget.border_subtitle = Content(subtitle) if subtitle else None
 
 
@@ -50,18 +51,15 @@ def set_content(widget: Static, content: Content, *, layout: bool = True) -> boo
     """Update ``widget`` unless it already shows ``content``.
 
     A Static update re-lays out the whole screen by default; at one poll a second that
-    was most of sse-dash's CPU. Only a change in the number or width of lines (which can
-    change the widget's size) asks for a layout pass.
+    was most of sse-dash's CPU. Only a change in the number of lines (which can change
+    the widget's size) asks for a layout pass. What is shown is read from the Static's
+    public ``content`` (text and styles compared: a Content compares equal on its text).
     """
-    key = (content.plain, tuple(content.spans))
-    previous = getattr(widget, "_sse_dash_key", None)
-    if previous == key:
+    shown = widget.content
+    if isinstance(shown, Content) and shown.plain == content.plain and tuple(shown.spans) == tuple(content.spans):
         return False
-    shape = (content.plain.count("\n"), content.cell_length if "\n" not in content.plain else 0)
-    old_shape = getattr(widget, "_sse_dash_shape", None)
-    widget._sse_dash_key = key  # type: ignore[attr-defined]
-    widget._sse_dash_shape = shape  # type: ignore[attr-defined]
-    widget.update(content, layout=layout and (old_shape is None or old_shape[0] != shape[0]))
+    lines = content.plain.count("\n")
+    widget.update(content, layout=layout and (not isinstance(shown, Content) or shown.plain.count("\n") != lines))
     return True
 
 

@@ -1,4 +1,5 @@
-"""Connections: active, Redis counters, mismatch, each with a zero-based sparkline + range."""
+"""Connections: active, Redis counters, mismatch, each with a zero-based sparkline + range;
+the workers' states at a glance ("3 workers: 2 alive, 1 LATE (63 conns)")."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.reactive import var
 
+from core.models import WorkerInfo
 from sse_tui.literal import line
-from sse_tui.model import View
+from sse_tui.model import WORKER_LABEL, View, worker_counts
 from sse_tui.widgets.common import apply_freshness, num, range_label, spark
 from sse_tui.widgets.rows import Rows
 
@@ -25,7 +27,9 @@ def tail(samples: deque[float | None], n: int) -> list[float | None]:
 
 
 class ConnectionsPanel(VerticalScroll):
+    # no scrollbar (it would narrow the rows it was sized for): rows that do not fit give way instead
     DEFAULT_CSS = """
+    ConnectionsPanel { overflow-y: hidden; }
     ConnectionsPanel #conn-body { height: auto; }
     """
 
@@ -37,6 +41,13 @@ class ConnectionsPanel(VerticalScroll):
     def watch_view(self, view: View | None) -> None:
         if view is not None:
             self.show_view(view)
+
+    def on_resize(self) -> None:  # the banner came or went: the rows that fit changed (once laid out)
+        self.call_after_refresh(self._show_again)
+
+    def _show_again(self) -> None:
+        if self.view is not None:
+            self.show_view(self.view)
 
     def show_view(self, view: View) -> None:
         apply_freshness(self, view.assessment)
@@ -78,11 +89,56 @@ class ConnectionsPanel(VerticalScroll):
             task = line(("periodic cleanup task running", "$success"))
         else:
             task = line(("periodic cleanup task NOT running", "$error"))
-        rows.append(task)
+        why: Content | None = None  # the banner says it too: it gives way first when room is short
         if view.snapshot is not None and view.snapshot.store_down:
             st = stats.store_status
-            why = f" ({st.reason})" if st.reason else ""
-            rows.append(line(("✖ state store ", "bold $error"), (st.state.replace("_", " ") + why, "$error")))
+            reason = f" ({st.reason})" if st.reason else ""
+            why = line(("✖ state store ", "bold $error"), (st.state.replace("_", " ") + reason, "$error"))
+        elif view.snapshot is not None and view.snapshot.registry_unsettled:
+            state = view.snapshot.registry_state
+            why = line((f"? {state}: ", "bold $warning"),
+                       ("counts unknown" if state != "empty" else "nothing to count", "$warning"))
         n = len(view.history)
-        rows.append(line((f"history: {n} poll{'s' if n != 1 else ''}; bars from zero", "dim")))
-        self.query_one("#conn-body", Rows).set_rows(rows)
+        history = line((f"history: {n} poll{'s' if n != 1 else ''}; bars from zero", "dim"))
+        workers = workers_line(stats.workers, view.thresholds.heartbeat_ttl_seconds, trusted, inner)
+        height = self.scrollable_content_region.height
+        keep = {"history": True, "why": why is not None, "task": True}  # what gives way, in this order, when short
+
+        def body() -> list[Content]:
+            return [*rows, *([task] if keep["task"] else []), workers,
+                    *([why] if why is not None and keep["why"] else []), *([history] if keep["history"] else [])]
+
+        def fits(lines_: list[Content]) -> bool:
+            return height <= 0 or sum(max(1, -(-row.cell_length // max(inner, 1))) for row in lines_) <= height
+
+        for part in keep:
+            if fits(body()):
+                break
+            keep[part] = False
+        self.query_one("#conn-body", Rows).set_rows(body())
+
+
+WORKER_STYLE = {"dead": "bold $error", "late": "bold $warning", "unknown": "bold", "alive": ""}
+
+
+def workers_line(workers: list[WorkerInfo] | None, ttl: float, trusted: bool, width: int) -> Content:
+    """The workers at a glance: "3 workers: 2 alive, 1 ▲ LATE (63 conns)" (the states that
+    need a look first, each with the connections it holds; words, so no colour is needed)."""
+    if workers is None:
+        return line(("workers: unknown", "dim"))
+    if not workers:
+        return line(("no workers listed", "bold $warning" if trusted else "dim"))
+    counts = worker_counts(workers, ttl)
+
+    def parts(head: str, conns: str) -> Content:
+        out: list[tuple[str, str] | str] = [head]
+        for i, c in enumerate(counts):
+            out.append(", " if i else "")
+            if c.state == "alive":
+                out.append(f"{c.workers} alive")
+            else:
+                out += [(f"{c.workers} {WORKER_LABEL[c.state]}", WORKER_STYLE[c.state]), f" ({c.connections}{conns})"]
+        return line(*out)
+
+    full = parts(f"{len(workers)} worker{'s' if len(workers) != 1 else ''}: ", " conns")
+    return full if full.cell_length <= width else parts("workers: ", "")

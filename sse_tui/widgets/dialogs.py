@@ -7,6 +7,7 @@ literal text (:mod:`sse_tui.literal`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from textual import on
 from textual.app import ComposeResult
@@ -16,20 +17,16 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from core.models import ConnectionRecord
-from sse_tui import fmt
+from core.models import ConnectionRecord, WorkerInfo
+from sse_tui import fmt, keys
 from sse_tui.literal import line, lines
-from sse_tui.model import Thresholds
+from sse_tui.model import WORKER_LABEL, Thresholds, counts_age, worker_state
 
 
 class CleanupDialog(ModalScreen[int | None]):
     """Asks for the batch size; dismisses with it (confirm) or None (cancel)."""
 
-    BINDINGS = [
-        Binding("y", "confirm", "Yes", priority=True),
-        Binding("n", "cancel", "No", priority=True),
-        Binding("escape", "cancel", "Cancel", priority=True),
-    ]
+    BINDINGS = [*keys.CONFIRM]
 
     def __init__(self, source: str, batch_size: int, stale_warning: str | None = None,
                  stale_count: int | None = None) -> None:
@@ -90,11 +87,7 @@ class CleanupDialog(ModalScreen[int | None]):
 class ConfirmDialog(ModalScreen[bool]):
     """A yes/no question about one thing (disconnect this connection, reap this worker)."""
 
-    BINDINGS = [
-        Binding("y", "confirm", "Yes", priority=True),
-        Binding("n", "cancel", "No", priority=True),
-        Binding("escape", "cancel", "Cancel", priority=True),
-    ]
+    BINDINGS = [*keys.CONFIRM]
 
     def __init__(self, title: str, body: Content, confirm_label: str) -> None:
         super().__init__()
@@ -128,10 +121,21 @@ class ConfirmDialog(ModalScreen[bool]):
         self.action_cancel()
 
 
-def connection_lines(r: ConnectionRecord, now: float, th: Thresholds, *, worker_alive: bool | None = None) -> Content:
-    """Every field of one connection; ages from the server's ``now``."""
+def _stamp(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+WORKER_STATE_STYLE = {"dead": "bold $error", "late": "bold $warning", "unknown": "bold", "alive": "dim"}
+
+
+def connection_lines(r: ConnectionRecord, now: float, th: Thresholds, *, worker: WorkerInfo | None = None,
+                     gone: bool = False) -> Content:
+    """Every field of one connection; ages from the server's ``now`` (when this view was
+    taken); the events and bytes with when they were counted; its worker's state."""
     age, idle = now - r.connected_at, now - r.last_activity
     classes = []
+    if gone:
+        classes.append(("GONE (no longer in the registry; the last fields seen)", "bold $error"))
     if idle > th.stale_seconds:
         classes.append(("STALE", "bold $error"))
     if age >= th.very_old_seconds:
@@ -141,56 +145,104 @@ def connection_lines(r: ConnectionRecord, now: float, th: Thresholds, *, worker_
     if not classes:
         classes.append(("ACTIVE", "bold $success"))
 
-    def stamp(ts: float) -> str:
-        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
-
-    worker_state = "" if worker_alive is None else ("  (alive)" if worker_alive else "  (DEAD)")
+    worker_note: tuple[str, str] = ("", "")
+    if worker is not None:
+        state = worker_state(worker, th.heartbeat_ttl_seconds)
+        why = f": {worker.state_reason}" if worker.state_reason else ""
+        worker_note = (f"  ({WORKER_LABEL[state]}{why})", WORKER_STATE_STYLE[state])
+    counted = counts_age(r, now)
+    if counted is None:
+        counts = line(("unknown", "bold $warning"), (" (the server does not know when they were taken)", "dim"))
+    elif counted <= th.current_within:
+        counts = line(_stamp(now - counted), (f"  ({fmt.age(counted)} before this view: current)", "dim"))
+    else:
+        counts = line(_stamp(now - counted), (f"  ({fmt.age(counted)} old: counted then, not now)", "bold $warning"))
     rows: list[Content] = [
         line(f"{'connection':<14}", (r.connection_id, "bold")),
         line(f"{'state':<14}", *[part for c in classes for part in (c, " ")]),
         line(f"{'client':<14}", (r.client_address or "-", "bold")),
         line(f"{'channel':<14}", (r.channel, "bold")),
         line(f"{'user agent':<14}", (r.user_agent or "-", "")),
-        line(f"{'worker':<14}", (r.worker_id, "bold"), (worker_state, "bold $error" if worker_alive is False else "dim")),
+        line(f"{'worker':<14}", (r.worker_id, "bold"), worker_note),
         line(f"{'host / pid':<14}", (r.host, ""), " / ", (str(r.pid), "")),
-        line(f"{'connected':<14}", stamp(r.connected_at), (f"  ({fmt.age(age)} ago)", "bold")),
-        line(f"{'last activity':<14}", stamp(r.last_activity), (f"  ({fmt.age(idle)} idle; stale after {th.stale_seconds:g}s)", "bold")),
+        line(f"{'connected':<14}", _stamp(r.connected_at), (f"  ({fmt.age(age)} ago)", "bold")),
+        line(f"{'last activity':<14}", _stamp(r.last_activity), (f"  ({fmt.age(idle)} idle; stale after {th.stale_seconds:g}s)", "bold")),
         line(f"{'events sent':<14}", (f"{r.events_sent:,}", "bold")),
         line(f"{'bytes sent':<14}", (f"{r.bytes_sent:,} ({fmt.size(r.bytes_sent)})", "bold")),
+        line(f"{'counted at':<14}", counts),
     ]
     return lines(rows)
 
 
-class ConnectionDetail(ModalScreen[str | None]):
-    """One connection, every field; ``d`` asks to disconnect it (dismisses with "disconnect")."""
+def as_of_line(now: float, age: float | None, error: str | None = None) -> Content:
+    """When this view was taken (server clock) and how long ago; a failed refresh says so."""
+    ago = "" if age is None else f" ({fmt.age(age)} ago)"
+    parts: list[tuple[str, str] | str] = [("this view: as of ", "dim"), (_stamp(now), "bold"), (ago, "dim"),
+                                          (" · refreshed at every poll", "dim")]
+    if error:
+        parts += [(" · refresh failed: ", "bold $error"), (error, "$error")]
+    return line(*parts)
 
-    BINDINGS = [
-        Binding("escape", "close", "Close"),
-        Binding("q", "close", "Close"),
-        Binding("d", "disconnect", "Disconnect"),
-    ]
+
+class ConnectionDetail(ModalScreen[str | None]):
+    """One connection, every field, refreshed at every poll while open (:meth:`show`, by the
+    App: widgets never fetch); ``d`` asks to disconnect it (dismisses with "disconnect")."""
+
+    BINDINGS = [*keys.DETAIL]
 
     def __init__(self, record: ConnectionRecord, now: float, thresholds: Thresholds, *, can_disconnect: bool,
-                 why_not: str | None = None, worker_alive: bool | None = None) -> None:
+                 why_not: str | None = None, worker: WorkerInfo | None = None, fetched_at: float | None = None) -> None:
         super().__init__()
         self.record = record
-        self.now = now
+        self.now = now  # the server's clock when this view was taken
         self.thresholds = thresholds
         self.can_disconnect = can_disconnect
         self.why_not = why_not
-        self.worker_alive = worker_alive
+        self.worker = worker
+        self.fetched_at = fetched_at  # the dashboard's clock then (the as-of age ticks from it)
+        self.gone = False
+        self.error: str | None = None
+        self.age: float | None = 0.0 if fetched_at is not None else None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="detail"):
             yield Static(line(("Connection", "bold")), id="dialog-title")
-            yield Static(connection_lines(self.record, self.now, self.thresholds, worker_alive=self.worker_alive),
-                         id="detail-body")
+            yield Static(self._body(), id="detail-body")
+            yield Static(as_of_line(self.now, self.age, self.error), id="detail-asof")
             if self.can_disconnect:
                 hint = line(("d", "bold"), " disconnect (asks first) · ", ("Esc", "bold"), " close")
             else:
                 hint = line(("disconnect unavailable: ", "dim"), (self.why_not or "not possible here", "dim"),
                             " · ", ("Esc", "bold"), " close")
             yield Static(hint, id="detail-hint")
+
+    def _body(self) -> Content:
+        return connection_lines(self.record, self.now, self.thresholds, worker=self.worker, gone=self.gone)
+
+    def show(self, record: ConnectionRecord | None, now: float, thresholds: Thresholds, *,
+             worker: WorkerInfo | None, fetched_at: float) -> None:
+        """A new look at the connection (``None``: it is gone from the registry)."""
+        self.gone = record is None
+        if record is not None:
+            self.record = record
+        self.now, self.thresholds, self.worker, self.fetched_at = now, thresholds, worker, fetched_at
+        self.error = None
+        self.age = 0.0
+        self.query_one("#detail-body", Static).update(self._body())
+        self.query_one("#detail-asof", Static).update(as_of_line(self.now, self.age))
+
+    def refresh_failed(self, reason: str) -> None:
+        self.error = reason
+        self.query_one("#detail-asof", Static).update(as_of_line(self.now, self.age, reason))
+
+    def tick(self, dashboard_now: float) -> None:
+        """The as-of age moves on the dashboard's clock (whole seconds, repainted on change)."""
+        if self.fetched_at is None:
+            return
+        age = float(int(max(dashboard_now - self.fetched_at, 0.0)))
+        if age != self.age:
+            self.age = age
+            self.query_one("#detail-asof", Static).update(as_of_line(self.now, age, self.error))
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -200,13 +252,16 @@ class ConnectionDetail(ModalScreen[str | None]):
             self.notify(f"disconnect unavailable: {self.why_not or 'not possible here'}", severity="warning",
                         markup=False)
             return
+        if self.gone:
+            self.notify("this connection is already gone from the registry", severity="warning", markup=False)
+            return
         self.dismiss("disconnect")
 
 
 class SeekDialog(ModalScreen[float | None]):
     """Replay: jump to a recorded time (``HH:MM[:SS]`` UTC on the recording's day, or ``-5m`` / ``+30s``)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True)]
+    BINDINGS = [*keys.SEEK]
 
     def __init__(self, first: float, last: float, current: float) -> None:
         super().__init__()
@@ -255,50 +310,46 @@ class SeekDialog(ModalScreen[float | None]):
         self.dismiss(None)
 
 
-HELP_ROWS: list[tuple[str, str]] = [
-    ("?", "this help · q quit"),
-    ("c", "cleanup now (asks first; says why not under --readonly)"),
-    ("p / space", "pause / resume rendering (data age keeps ticking)"),
-    ("r", "refresh now (also: retry now while the source is down)"),
-    ("+ / -", "slower / faster refresh (replay: playback speed)"),
-    ("e", "export the current snapshot as JSON (full path shown)"),
-    ("1 2 3 4", "overview · workers & connections · channels · configuration"),
-    ("/", "search every connection (server-side; Esc clears)"),
-    ("s  o  O", "connections: state filter (all/stale/...) · sort · order"),
-    ("[  ]", "connections: previous / next page"),
-    ("Enter", "connection detail (d disconnects, asks first); DEAD worker: reap"),
-    ("k", "workers table: reap the selected DEAD worker (asks first)"),
-    (", / .", "replay: step back / forward (pauses)"),
-    ("n / N", "replay: next / previous alert · g seek to a time"),
-    ("ctrl+p", "command palette (themes, screenshot, actions)"),
+HELP_LEGEND: list[Content] = [
+    line(("Health  ", "bold"), ("✔ HEALTHY", "bold $success"), " no issues · ", ("▲ DEGRADED", "bold $warning"),
+         " warnings · ", ("✖ UNHEALTHY", "bold $error"), " critical alerts"),
+    line(("? SOURCE DOWN", "bold $error"), " last poll failed: panels are dimmed, aged, not current."),
+    line(("? STORE DOWN", "bold $error"), " the service cannot read its store: numbers are ? (unknown)."),
+    line(("✖ DEAD", "bold $error"), " worker: heartbeat older than the fleet's TTL, or its process seen gone; ",
+         ("▲ LATE", "bold $warning"), " heartbeat older than two flushes (hung, slow, or dead and not yet sure); ",
+         ("? UNKNOWN", "bold"), " its heartbeat cannot tell (the store refuses writes or has just come back)."),
+    line(("? REBUILDING", "bold $error"), " the store lost the fleet's data; ", ("? SETTLING", "bold $warning"),
+         " it is back after an outage; ", ("? EMPTY", "bold $error"),
+         " nothing under the namespace: the registry's numbers are ? until it settles."),
+    line(("18 · 4s ago", "bold"), " a connection's events / bytes as counted 4s before the list was taken (not now)."),
 ]
 
 
-def help_content() -> Content:
-    rows = [line(("sse-dash", "bold"), " — live view of an SSE connection manager's /monitoring data"), line(""),
-            line(("Keys", "bold"))]
-    rows += [line("  ", (f"{k:<11}", "bold"), d) for k, d in HELP_ROWS]
-    rows += [
-        line(""),
-        line(("Health  ", "bold"), ("✔ HEALTHY", "bold $success"), " no issues · ", ("▲ DEGRADED", "bold $warning"),
-             " warnings · ", ("✖ UNHEALTHY", "bold $error"), " critical alerts"),
-        line(("? SOURCE DOWN", "bold $error"), " last poll failed: panels are dimmed, aged, not current."),
-        line(("? STORE DOWN", "bold $error"), " the service cannot read its store: numbers are ? (unknown)."),
-        line(("✖ DEAD", "bold $error"), " worker: heartbeat older than the fleet's TTL or the API says not alive."),
-    ]
-    return lines(rows)
+def help_text(key_display: Callable[[Binding], str], palette_key: str = "ctrl+p") -> str:
+    """Help as plain text (what the help screen shows, one line per key; for tests and docs)."""
+    out = []
+    for section in keys.help_sections(palette_key):
+        out.append(section.title)
+        out += [f"  {r.keys:<12}{r.text}" for r in keys.help_rows(section, key_display)]
+    return "\n".join(out)
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [
-        Binding("escape", "close", "Close"),
-        Binding("question_mark", "close", "Close"),
-        Binding("q", "close", "Close"),
-    ]
+    """Every key, made from the bindings themselves (:mod:`sse_tui.keys`), then the legend.
+    Each row is a key column and a text column that wraps within itself."""
+
+    BINDINGS = [*keys.HELP]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
-            yield Static(help_content())
+            yield Static(line(("sse-dash", "bold"), " — live view of an SSE connection manager's /monitoring data"))
+            for section in keys.help_sections(self.app.COMMAND_PALETTE_BINDING):
+                yield Static(line((section.title, "bold")), classes="help-section")
+                for row in keys.help_rows(section, self.app.get_key_display):
+                    with Horizontal(classes="help-row"):
+                        yield Static(line((row.keys, "bold")), classes="help-keys")
+                        yield Static(line(row.text), classes="help-text")
+            yield Static(lines(HELP_LEGEND), classes="help-section")
 
     def action_close(self) -> None:
         self.dismiss(None)

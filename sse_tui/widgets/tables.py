@@ -1,5 +1,6 @@
-"""Workers table (ALIVE / DEAD), the connections table (server-side search, state filter,
-sort and paging; cursor kept across refreshes) and the per-channel summary.
+"""Workers table (DEAD / LATE / UNKNOWN / ALIVE with the reason, what needs a look first), the
+connections table (server-side search, state filter, sort and paging; events and bytes with
+their age when not current; cursor kept across refreshes) and the per-channel summary.
 
 Every cell is a rich ``Text`` made by :func:`sse_tui.literal.cell`: a ``str`` cell would be
 parsed as markup by the DataTable.
@@ -13,7 +14,6 @@ from typing import Any
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import var
@@ -21,9 +21,21 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
 from core.models import ChannelsPage, ConnectionPage, WorkerInfo
-from sse_tui import fmt
+from sse_tui import fmt, keys
 from sse_tui.literal import cell, line
-from sse_tui.model import CONNECTION_SORTS, CONNECTION_STATES, PAGE_SIZE, ConnectionQuery, View, worker_alive
+from sse_tui.model import (
+    CONNECTION_SORTS,
+    CONNECTION_STATES,
+    PAGE_SIZE,
+    WORKER_LABEL,
+    ConnectionQuery,
+    RecordedScope,
+    Thresholds,
+    View,
+    counts_note,
+    worker_state,
+    workers_by_state,
+)
 from sse_tui.widgets.common import apply_freshness, set_border, set_content
 
 
@@ -52,11 +64,38 @@ def current_key(table: DataTable[Any]) -> tuple[str | None, int]:
     return key, table.cursor_row
 
 
+def workers_title(workers: list[WorkerInfo], ttl: float) -> str:
+    """The workers box's title: how many, and what needs a look (a DEAD one: how to reap it)."""
+    states = [worker_state(w, ttl) for w in workers]
+    title = f"Workers ({len(workers)})"
+    if states.count("dead"):
+        title += f" · {states.count('dead')} DEAD: select it, k or Enter reaps"
+    if states.count("late"):
+        title += f" · {states.count('late')} LATE"
+    if states.count("unknown"):
+        title += f" · {states.count('unknown')} UNKNOWN"
+    return title
+
+
+def heartbeat_age(seconds: float) -> str:
+    """A heartbeat's age to a tenth of a second while it is young (the LATE / DEAD lines are
+    seconds: 1.9 s and 2.1 s differ), then as any age."""
+    return f"{seconds:.1f}s ago" if seconds < 60 else f"{fmt.age(seconds)} ago"
+
+
+# the reason beside the state (at 80 columns it is in view; host and pid may scroll)
+WORKER_COLUMNS = ("state", "worker", "conns", "heartbeat", "why", "host", "pid")
+# a state's cell style (rich styles: DataTable cells are rich Text); ALIVE is green only for current data
+STATE_STYLE = {"dead": "bold reverse red", "late": "bold reverse yellow", "unknown": "bold", "alive": "green"}
+ROW_STYLE = {"dead": "bold red", "late": "yellow", "unknown": "", "alive": ""}
+
+
 class WorkersTable(DataTable[Any]):
-    """One row per worker: ALIVE / DEAD from the API's ``alive`` and the heartbeat TTL."""
+    """One row per worker: its state (core.liveness, as the server judged it) with the reason
+    and the heartbeat's age; dead, late and unknown workers first."""
 
     DEFAULT_CSS = "WorkersTable { height: auto; max-height: 8; }"
-    BINDINGS = [Binding("k", "reap", "Reap worker", show=False)]
+    BINDINGS = [*keys.WORKERS]
 
     view: var[View | None] = var(None, always_update=True)
 
@@ -72,7 +111,7 @@ class WorkersTable(DataTable[Any]):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.cursor_foreground_priority = "renderable"  # a DEAD row stays red under the cursor
-        self.add_columns("state", "worker", "host", "pid", "conns", "heartbeat")
+        self.add_columns(*WORKER_COLUMNS)
 
     def watch_view(self, view: View | None) -> None:
         if view is not None:
@@ -90,34 +129,28 @@ class WorkersTable(DataTable[Any]):
             return
         if stats.workers is None:
             self.add_row(cell("?", style="bold"), cell("workers unknown (store down)", style="dim"),
-                         *(cell("?") for _ in range(4)), key="?unknown")
+                         *(cell("?") for _ in WORKER_COLUMNS[2:]), key="?unknown")
             return
         ttl = view.thresholds.heartbeat_ttl_seconds
-        dead_first = sorted(stats.workers, key=lambda w: (worker_alive(w.alive, w.heartbeat_age_seconds, ttl), w.worker_id))
-        for w in dead_first:
-            alive = worker_alive(w.alive, w.heartbeat_age_seconds, ttl)
-            style = "" if alive else "bold red"
-            alive_style = "green" if view.assessment.trusted else ""  # no green that was not measured now
-            state = cell("ALIVE", style=alive_style) if alive else cell("✖ DEAD", style="bold reverse red")
-            hb = fmt.age(w.heartbeat_age_seconds) + ("" if alive else f" > {ttl:g}s")
+        for w in workers_by_state(stats.workers, ttl):
+            state = worker_state(w, ttl)
+            style = ROW_STYLE[state]
+            label_style = STATE_STYLE[state] if view.assessment.trusted or state != "alive" else ""  # no green that was not measured now
+            why = w.state_reason or ("" if state == "alive" else f"heartbeat {w.heartbeat_age_seconds:.1f}s old (> {ttl:g}s)")
             self.worker_rows[w.worker_id] = w
             self.add_row(
-                state,
+                cell(WORKER_LABEL[state], style=label_style),
                 cell(w.worker_id, style=style),
+                cell(w.connections, style=style, justify="right"),
+                cell(heartbeat_age(w.heartbeat_age_seconds), style=style, justify="right"),
+                cell(why or "-", style=style or "dim", limit=80),
                 cell("unknown" if w.host is None else w.host, style=style or ("" if w.host else "dim")),
                 cell("?" if w.pid is None else w.pid, style=style, justify="right"),
-                cell(w.connections, style=style, justify="right"),
-                cell(hb, style=style, justify="right"),
                 key=w.worker_id,
             )
         keep_cursor(self, key, row)
-        dead = sum(1 for w in stats.workers if not worker_alive(w.alive, w.heartbeat_age_seconds, ttl))
-        if parent is not None:
-            title = f"Workers ({len(stats.workers)})"
-            if dead:
-                title += f" · {dead} DEAD: select it, k or Enter reaps"
-            if isinstance(parent, Widget):
-                set_border(parent, title=title)
+        if parent is not None and isinstance(parent, Widget):
+            set_border(parent, title=workers_title(stats.workers, ttl))
 
     def action_reap(self) -> None:
         key, _ = current_key(self)
@@ -132,12 +165,20 @@ class WorkersTable(DataTable[Any]):
             self.post_message(self.ReapRequested(self.worker_rows[key]))
 
 
+# the worker before the counts: at 80 columns a stream's worker stays in view when its counts carry an age
+COLUMNS = ("client", "channel", "age", "idle", "worker", "events", "bytes", "connection", "user agent")
+UA_MIN = 12  # characters of room the user agent needs to be shown at all
+UA_LIMIT = 40  # characters of a user agent shown in the table (the detail view shows it whole)
+UA_SCROLLBAR = 2  # the table's vertical scrollbar, when it has more rows than lines
 STATE_LABEL = {"all": "all", "stale": "stale only", "active": "active", "long_lived": "long-lived", "very_old": "very old"}
 
 
 class ConnectionsView(Vertical):
     """A page of connections from the server: ``/`` search, ``s`` state, ``o`` sort,
-    ``O`` order, ``]`` / ``[`` next / previous page, Enter opens the detail view."""
+    ``O`` order, ``]`` / ``[`` next / previous page, Enter opens the detail view.
+
+    Its keys (:data:`sse_tui.keys.CONNECTIONS`) are bound at the App, active whenever the
+    tab is shown (no focus needed); the App runs this widget's actions."""
 
     DEFAULT_CSS = """
     ConnectionsView #conn-filter { display: none; height: 1; border: none; padding: 0 1; }
@@ -145,14 +186,6 @@ class ConnectionsView(Vertical):
     ConnectionsView #conn-caption { height: auto; color: $text-muted; }
     ConnectionsView DataTable { height: 1fr; }
     """
-
-    BINDINGS = [
-        Binding("s", "cycle_state", "State", show=False),
-        Binding("O", "flip_order", "Order", show=False),
-        Binding("right_square_bracket", "page(1)", "Next page", show=False),
-        Binding("left_square_bracket", "page(-1)", "Prev page", show=False),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
-    ]
 
     view: var[View | None] = var(None, always_update=True)
     page: var[ConnectionPage | None] = var(None, always_update=True)
@@ -171,6 +204,8 @@ class ConnectionsView(Vertical):
         super().__init__(**kwargs)
         self.query_spec = ConnectionQuery()
         self.error: str | None = None
+        self._columns: tuple[str, ...] = ()  # the columns shown (the user agent when it has room)
+        self.recorded: RecordedScope | None = None  # a replay: what the recorded page is of the server's list
 
     def compose(self) -> ComposeResult:
         yield Static(id="conn-caption")
@@ -181,8 +216,10 @@ class ConnectionsView(Vertical):
     def on_mount(self) -> None:
         table = self.query_one("#conn-table", DataTable)
         table.cursor_foreground_priority = "renderable"
-        # the most useful columns first: at 80 columns the long id is the one cut off
-        table.add_columns("client", "channel", "age", "idle", "events", "bytes", "worker", "connection")
+        self._rebuild()
+
+    def on_resize(self) -> None:
+        self._rebuild()  # the user agent comes and goes with the room
 
     # -------------------------------------------------------------- query
 
@@ -211,10 +248,15 @@ class ConnectionsView(Vertical):
         if offset != self.query_spec.offset:
             self._set_query(offset=offset)
 
+    @property
+    def search_open(self) -> bool:
+        """A search is shown or in force (Esc has something to clear)."""
+        return bool(self.query_spec.q) or self.query_one("#conn-filter", Input).has_class("-shown")
+
     def open_filter(self) -> None:
         box = self.query_one("#conn-filter", Input)
         box.add_class("-shown")
-        box.focus()
+        self.screen.set_focus(box)  # now, not after the keys already typed: they are the query
 
     @on(Input.Changed, "#conn-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -227,7 +269,7 @@ class ConnectionsView(Vertical):
         box = self.query_one("#conn-filter", Input)
         if not box.value:
             box.remove_class("-shown")
-        self.query_one("#conn-table", DataTable).focus()
+        self.screen.set_focus(self.query_one("#conn-table", DataTable))
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#conn-filter", Input)
@@ -235,9 +277,15 @@ class ConnectionsView(Vertical):
         box.remove_class("-shown")
         if self.query_spec.q:
             self._set_query(q="", offset=0)
-        self.query_one("#conn-table", DataTable).focus()
+        self.screen.set_focus(self.query_one("#conn-table", DataTable))
 
     clear_filter = action_clear_filter
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._caption()  # "(Esc clears)" is said once the search box is left
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self._caption()
 
     def on_key(self, event: events.Key) -> None:  # Esc inside the search box clears it (as its placeholder says)
         if event.key == "escape" and self.query_one("#conn-filter", Input).has_focus:
@@ -263,37 +311,78 @@ class ConnectionsView(Vertical):
         self._rebuild()
 
     def _rebuild(self) -> None:
+        """The most useful columns first (at 80 columns the id is the one cut off); the user
+        agent last, when the room the other columns leave holds :data:`UA_MIN` characters."""
         table = self.query_one("#conn-table", DataTable)
         key, row = current_key(table)
-        table.clear()
         page = self.page
+        rows: list[tuple[str, list[Text], str]] = []
         if page is not None:
             now = page.now
+            th = self.view.thresholds if self.view is not None else Thresholds()
             for r in page.connections:
                 idle = now - r.last_activity
                 stale = idle > page.stale_threshold_seconds
-                table.add_row(
+                note = counts_note(r, now, th)  # events / bytes not current: how old they are
+                counted = "" if note is None else f" · {note}"
+                rows.append((r.connection_id, [
                     cell(r.client_address or "-", limit=48),
                     cell(r.channel, limit=32),
                     cell(fmt.age(now - r.connected_at), justify="right"),
                     cell(fmt.age(idle) + (" STALE" if stale else ""), justify="right",
                          style="bold yellow" if stale else ""),
-                    cell(r.events_sent, justify="right"),
-                    cell(fmt.size(r.bytes_sent), justify="right"),
                     cell(r.worker_id, limit=32),
+                    cell(f"{r.events_sent}{counted}", justify="right"),
+                    cell(f"{fmt.size(r.bytes_sent)}{counted}", justify="right"),
                     cell(r.connection_id, limit=64),
-                    key=r.connection_id,
-                )
-            keep_cursor(table, key, row)
+                ], r.user_agent or "-"))
+        room = self._ua_room(rows)
+        columns = COLUMNS if room >= UA_MIN else COLUMNS[:-1]
+        if columns != self._columns:
+            self._columns = columns
+            table.clear(columns=True)
+            table.add_columns(*columns)
+        else:
+            table.clear()
+        for row_key, cells, agent in rows:
+            if room >= UA_MIN:
+                cells.append(cell(agent, limit=min(room, UA_LIMIT)))
+            table.add_row(*cells, key=row_key)
+        keep_cursor(table, key, row)
+        self._caption()
+
+    def _ua_room(self, rows: list[tuple[str, list[Text], str]]) -> int:
+        """Characters left for the user agent once the other columns have their width."""
+        width = self.content_size.width - UA_SCROLLBAR
+        used = 0
+        for i, label in enumerate(COLUMNS[:-1]):
+            used += max([len(label), *(cells[i].cell_len for _, cells, _ in rows)]) + 2  # a cell's padding
+        return width - used - 2
+
+    def show_caption(self) -> None:
+        """Say what the list shows (also after ``error`` or ``recorded`` changed)."""
         self._caption()
 
     def _caption(self) -> None:
-        q, page = self.query_spec, self.page
+        q, page, rec = self.query_spec, self.page, self.recorded
         parts: list[object] = []
         if self.error:
             parts += [("connections unavailable: ", "bold $error"), (self.error, "")]
         elif page is None:
             parts.append(("loading…", "dim"))
+        elif rec is not None:  # a replay: a page of the recorded page, and what that one was
+            first = page.offset + 1 if page.connections else 0
+            last = page.offset + len(page.connections)
+            parts += [(f"{first}–{last} of {page.total}", "bold"),
+                      f" · {STATE_LABEL.get(q.state, q.state)} of the {rec.count} recorded · ",
+                      (f"page {rec.page} of {rec.pages} recorded", "bold $warning"),
+                      f" ({rec.total}{'+' if rec.truncated else ''} {STATE_LABEL.get(rec.state, rec.state)}"
+                      f" by {rec.sort} {'↓' if rec.order == 'desc' else '↑'}"]
+            if rec.query:
+                parts += [", search ", (rec.query, "bold")]
+            parts.append(")")
+            if rec.lag > 0:
+                parts.append((f", {fmt.age(rec.lag)} before this frame", "$warning"))
         else:
             first = page.offset + 1 if page.connections else 0
             last = page.offset + len(page.connections)
@@ -303,9 +392,12 @@ class ConnectionsView(Vertical):
                       f" · {STATE_LABEL.get(q.state, q.state)} · page {page.offset // max(page.limit, 1) + 1}/{pages}"]
             if page.truncated:
                 parts.append((" (search stopped at its scan bound)", "$warning"))
-        parts.append(f" · sort {q.sort} {'↓' if q.order == 'desc' else '↑'} (o/O) · state (s) · [ ] pages · / search · Enter detail")
+        parts.append(f" · sort {q.sort} {'↓' if q.order == 'desc' else '↑'}")
         if q.q:
             parts += [" · search: ", (q.q, "bold")]
+            if not self.query_one("#conn-filter", Input).has_focus:
+                parts.append(" (Esc clears)")  # Enter was pressed: the keys are the dashboard's again
+        parts.append(" · o O sort · s state · [ ] pages · / search · Enter detail")
         set_content(self.query_one("#conn-caption", Static), line(*parts))
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from core.config import load_config
 from core.models import MonitoringStats
+from core.registry import counts_interval
 
 GUIDE = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "sse_monitoring_guide.md"
 # the guide's "Complete Monitoring Response", kept in the project (the tests never need ../shared)
@@ -124,19 +125,22 @@ async def test_settings_replaced_at_run_time_reach_every_part(make_manager, cloc
     assert (result.cleaned, result.batches) == (5, 3)  # stale at 60 s, in batches of 2 (before: nothing stale)
     view = (await m.monitoring_snapshot()).configuration
     assert (view.cleanup_batch_size, view.stale_threshold_seconds, view.activity_resolution_seconds) == (2, 60, 6.0)
-    assert m.activity_resolution == 6.0 and m.counts_interval == max(30 * m.config.TOUCH_FLUSH_INTERVAL_SECONDS, 60)
+    assert m.activity_resolution == 6.0 and m.counts_interval == counts_interval(m.config, m.registry.registry_size)
     with pytest.raises(ValueError, match="exceeds"):
         await m.history(7 * 86400.0)  # the rollup tier now keeps 2 days
 
 
 async def test_four_managers_cleaning_same_stale_set_remove_each_exactly_once(make_manager, clock):
-    owner = await make_manager(worker_id="owner")
+    # a heartbeat TTL longer than the jump of the clock: every worker stays alive (only the
+    # owner's streams go idle), as they would with real time passing and flushes between
+    owner = await make_manager(worker_id="owner", WORKER_HEARTBEAT_TTL_SECONDS=5000)
     ids = [(await owner.register()).connection_id for _ in range(300)]
-    cleaners = [await make_manager(worker_id=f"cleaner{i}", CLEANUP_BATCH_SIZE=7) for i in range(4)]
+    cleaners = [await make_manager(worker_id=f"cleaner{i}", CLEANUP_BATCH_SIZE=7, WORKER_HEARTBEAT_TTL_SECONDS=5000)
+                for i in range(4)]
     clock.advance(1000)
-    for c in cleaners:  # keep the cleaners' own heartbeats fresh; the owner's stays fresh too
+    await owner.flush_touches()  # the owner's heartbeat fresh: it is alive (only its streams are idle)
+    for c in cleaners:  # and the cleaners' own
         await c.flush_touches()
-    await owner.flush_touches()
     results = await asyncio.gather(*[c.run_cleanup() for c in cleaners])
     assert sum(r.cleaned for r in results) == 300
     s = await cleaners[0].get_detailed_monitoring_stats()
@@ -157,21 +161,24 @@ async def test_dead_worker_is_reaped_and_mismatch_clears(make_manager, clock):
         await survivor.register()
     # the dead worker stops heartbeating (we simply never flush it again); time passes
     clock.advance(11)
-    await survivor.flush_touches()
     s = await survivor.get_detailed_monitoring_stats()
     assert s["connection_stats"]["active_connections"] == 2
     assert s["connection_stats"]["redis_connection_counters"] == 17
-    assert s["health_indicators"]["alerts"] == []  # not yet: a mismatch must hold ALERT_MISMATCH_FOR_SECONDS
-    clock.advance(survivor.config.ALERT_MISMATCH_FOR_SECONDS + 0.1)
+    # dead and not yet reaped: an alert at once (no hold), naming it and what it held
+    (alert,) = s["health_indicators"]["alerts"]
+    assert alert["type"] == "worker_dead" and "dead" in alert["message"] and "15 connection" in alert["message"]
+    assert {w["worker_id"]: w["state"] for w in s["workers"]} == {"dead": "dead", "survivor": "alive"}
+    # the survivor's next flush reaps it (not the next cleanup interval)
     await survivor.flush_touches()
-    s = await survivor.get_detailed_monitoring_stats()
-    assert [a["type"] for a in s["health_indicators"]["alerts"]] == ["connection_mismatch"]
-    result = await survivor.run_cleanup()
-    assert result.cleaned == 15 and result.dead_workers_reaped == 1
-    s = await survivor.get_detailed_monitoring_stats()
-    assert s["connection_stats"]["redis_connection_counters"] == 2
-    assert "connection_mismatch" not in [a["type"] for a in s["health_indicators"]["alerts"]]
+    deadline = asyncio.get_running_loop().time() + 10
+    while not ((s := await survivor.get_detailed_monitoring_stats())["connection_stats"]["redis_connection_counters"] == 2
+               and any(e["type"] == "death" for e in s["recent_events"])):  # the event follows the reap
+        assert asyncio.get_running_loop().time() < deadline, s["connection_stats"]
+        await asyncio.sleep(0.01)
+    assert s["health_indicators"]["alerts"] == []
     assert [w["worker_id"] for w in s["workers"]] == ["survivor"]
+    (death,) = [e for e in s["recent_events"] if e["type"] == "death"]
+    assert death["count"] == 15 and death["worker_id"] == "dead"
     dead.registry.local.clear()  # it "crashed": nothing of it to unregister at teardown
 
 
@@ -231,7 +238,7 @@ async def test_age_analysis_in_monitoring(make_manager, clock):
     assert sum(b["count"] for b in s["age_histogram"]) == 6
 
 
-async def test_store_losing_everything_between_flushes_resyncs_instead_of_closing(make_manager, store_kind):
+async def test_store_losing_everything_between_flushes_resyncs_instead_of_closing(make_manager, store_kind, clock):
     """Regression: a Redis restarted between two flushes (no failed call in between) must
     not make the worker close its live streams as 'removed elsewhere'."""
     m = await make_manager()
@@ -248,6 +255,14 @@ async def test_store_losing_everything_between_flushes_resyncs_instead_of_closin
     await m.flush_touches()
     assert closed == []
     s = await m.get_detailed_monitoring_stats()
+    # re-registered, but until every live worker has (a window for the others to flush),
+    # the registry says it is rebuilding instead of calling a partial count current
+    assert s["registry"]["state"] == "rebuilding" and s["connection_stats"]["redis_connection_counters"] is None
+    clock.advance(m.config.worker_late_seconds + m.config.TOUCH_FLUSH_INTERVAL_SECONDS)
+    await m.flush_touches()
+    await m.flush_touches()
+    s = await m.get_detailed_monitoring_stats()
+    assert s["registry"]["state"] == "settled", s["registry"]
     assert s["connection_stats"]["redis_connection_counters"] == 3
 
 
@@ -291,7 +306,10 @@ async def test_activity_source_is_read_at_each_flush(make_manager, clock):
     _, rows = _p.total, _p.connections
     by_id = {x.connection_id: x for x in rows}
     assert by_id[r.connection_id].last_activity == clock()  # active at the flush that saw it
-    assert by_id[r.connection_id].events_sent == 0  # counts wait for a counters flush
+    # this worker serves it: listed with its counts as of now; the store's record waits for a counts flush
+    assert (by_id[r.connection_id].events_sent, by_id[r.connection_id].counts_at) == (3, clock())
+    stored = await m.store.get_connection(r.connection_id)
+    assert stored is not None and stored.events_sent == 0
     assert by_id[q.connection_id].last_activity == start  # sent nothing: not touched
     clock.advance(100)
     src.bytes_sent += 20  # a ping: activity, not an event
@@ -396,25 +414,65 @@ def test_activity_resolution_defaults_to_a_tenth_of_the_threshold_and_is_bounded
 
 
 async def test_per_connection_counts_go_out_once_per_counts_interval(make_manager, clock):
-    """Events/bytes are written at the declared cadence (the stale threshold, at least 30
-    flushes), not at every flush, and the cadence is published beside the activity resolution."""
-    m = await make_manager(STALE_CONNECTION_THRESHOLD_SECONDS=300, TOUCH_FLUSH_INTERVAL_SECONDS=1.0)
-    assert m.counts_interval == 300
+    """Events/bytes are written at a cadence that follows the registry's size: every flush
+    for a small fleet, stretched only as far as COUNTS_WRITES_PER_SECOND needs (never past
+    the stale threshold); published beside the activity resolution, and every record says
+    when its counts were taken."""
+    m = await make_manager(STALE_CONNECTION_THRESHOLD_SECONDS=300, TOUCH_FLUSH_INTERVAL_SECONDS=1.0,
+                           COUNTS_WRITES_PER_SECOND=10)
     r = await m.register()
+    await m.flush_touches(counters=False)
+    assert m.counts_interval == 1.0  # one connection: every flush
     m.touch(r.connection_id, events=3, bytes_sent=300)
     assert m.counts_due()
     await m.flush_touches(counters=m.counts_due())
-    assert (await m.list_connections("all", 10, 0)).connections[0].events_sent == 3
+    stored = await m.store.get_connection(r.connection_id)
+    assert stored is not None and (stored.events_sent, stored.counts_at) == (3, clock())
+    for _ in range(49):
+        await m.register()
+    await m.flush_touches(counters=False)
+    assert m.counts_interval == 5.0  # 50 registered at 10 writes a second
     m.touch(r.connection_id, events=2, bytes_sent=200)
-    clock.advance(299)
+    clock.advance(4)
     assert not m.counts_due()
     await m.flush_touches(counters=m.counts_due())
-    assert (await m.list_connections("all", 10, 0)).connections[0].events_sent == 3  # held back
+    stored = await m.store.get_connection(r.connection_id)
+    assert stored is not None and stored.events_sent == 3 and stored.counts_at == clock() - 4  # held back: says when
     clock.advance(1)
     assert m.counts_due()
     await m.flush_touches(counters=m.counts_due())
-    assert (await m.list_connections("all", 10, 0)).connections[0].events_sent == 5
+    stored = await m.store.get_connection(r.connection_id)
+    assert stored is not None and (stored.events_sent, stored.counts_at) == (5, clock())
     snap = await m.get_detailed_monitoring_stats()
-    assert snap["configuration"]["counts_interval_seconds"] == 300
-    fast = await make_manager(STALE_CONNECTION_THRESHOLD_SECONDS=3, TOUCH_FLUSH_INTERVAL_SECONDS=0.2)
-    assert fast.counts_interval == 6  # at least 30 flush intervals
+    assert snap["configuration"]["counts_interval_seconds"] == 5.0
+
+
+def test_the_counts_cadence_stretches_with_the_registry_and_stops_at_the_stale_threshold():
+    from core.registry import counts_interval
+    cfg = load_config(STALE_CONNECTION_THRESHOLD_SECONDS=300, TOUCH_FLUSH_INTERVAL_SECONDS=1.0)
+    assert counts_interval(cfg, 0) == counts_interval(cfg, 10_000) == 1.0  # budget 10,000 writes a second
+    assert counts_interval(cfg, 250_000) == 25.0
+    assert counts_interval(cfg, 3_000_000) == counts_interval(cfg, 10**9) == 300.0
+    fast = load_config(STALE_CONNECTION_THRESHOLD_SECONDS=3, TOUCH_FLUSH_INTERVAL_SECONDS=0.2)
+    assert counts_interval(fast, 1) == 0.2
+
+
+async def test_stopping_a_loop_whose_task_lost_the_cancel_still_ends_it():
+    """Regression: on Python 3.11 asyncio.wait_for (redis-py's socket calls) loses a cancel
+    that arrives as the awaited call completes; the task ran on and stop() waited for ever."""
+    from core.loops import BackgroundLoop
+
+    swallowed = asyncio.Event()
+
+    async def body() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            swallowed.set()  # what the lost cancel looks like from outside: it just goes on
+        await asyncio.Event().wait()
+
+    loop = BackgroundLoop("stubborn", body)
+    loop.start()
+    await asyncio.sleep(0)
+    await asyncio.wait_for(loop.stop(), 10)
+    assert swallowed.is_set() and not loop.running()

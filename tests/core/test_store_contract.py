@@ -321,3 +321,30 @@ async def test_redis_big_flushes_go_in_short_calls_and_sync_repairs_held(redis_u
     finally:
         await r.aclose()
         await store.close()
+
+
+async def test_every_state_page_and_the_channels_class_the_boundaries_as_core_classify_does(store):
+    """The exact boundaries (idle / open exactly as long as a threshold: not in the class; a
+    microsecond more: in it) give the same class in the census, every state's page and the
+    channel summary as core.classify says."""
+    from core.classify import classes
+    now = T0 + 50_000
+    rows = {
+        "idle_at": (now - 10, now - 300), "idle_past": (now - 10, now - 300.001),
+        "open_hour": (now - 3600, now), "open_past_hour": (now - 3600.001, now),
+        "open_6h": (now - 21600, now), "open_past_6h": (now - 21600.001, now),
+    }
+    await store.register_many([rec(cid, connected=ca, activity=la, channel="b") for cid, (ca, la) in rows.items()])
+    query = q(now)
+    want = {cid: classes(ca, la, query.cut) for cid, (ca, la) in rows.items()}
+    for state in ("stale", "active", "long_lived", "very_old"):
+        page = await store.list_connections(state, query, 50, 0)
+        got = {r.connection_id for r in page.records}
+        assert got == {cid for cid, cl in want.items() if state in cl}, state
+        assert page.total == len(got)
+    census = await store.census(query)
+    assert (census.ages.stale, census.ages.long_lived, census.ages.very_old) == tuple(
+        sum(1 for cl in want.values() if s in cl) for s in ("stale", "long_lived", "very_old"))
+    rows_, _, _ = await store.channels(query)
+    (ch,) = rows_
+    assert (ch.channel, ch.connections, ch.stale) == ("b", 6, sum(1 for cl in want.values() if "stale" in cl))

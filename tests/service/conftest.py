@@ -26,8 +26,10 @@ from core.streaming import close_tracked_streams
 ROOT = Path(__file__).resolve().parents[2]
 
 # fast intervals: stale > 3x ping, cleanup well inside the stale threshold
+# (LATE at 1 s, not two 0.2 s flushes: a busy 2-core CI machine delays a flush that long)
 FAST = dict(PING_INTERVAL_SECONDS=0.5, TOUCH_FLUSH_INTERVAL_SECONDS=0.2, STALE_CONNECTION_THRESHOLD_SECONDS=3.0,
             CLEANUP_INTERVAL_SECONDS=1.0, WORKER_HEARTBEAT_TTL_SECONDS=1.5, REDIS_TIMEOUT_SECONDS=0.5,
+            WORKER_LATE_SECONDS=1.0,
             LOG_LEVEL="WARNING", MONITORING_CONNECTIONS_PUBLIC=True)  # listings open: the tests read them freely
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import httpx
 import pytest
@@ -81,3 +82,55 @@ def test_demo_socket_is_tcp_nodelay():
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     finally:
         sock.close()
+
+
+async def test_fleet_demo_shows_its_workers_and_not_its_audience(redis_url, namespace):
+    """``sse-demo --workers 3``: three workers, whatever the audience does. Its vanishing clients
+    are registered by the workers that serve them (GET /demo/vanish), so the audience process
+    holds no manager and no heartbeat (it used to show as a fourth worker)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.redis_server import free_port
+
+    from .conftest import ROOT
+
+    port = free_port()
+    env = {**os.environ, "SSE_REDIS_NAMESPACE": namespace, "PYTHONPATH": str(ROOT),
+           "SSE_STALE_CONNECTION_THRESHOLD_SECONDS": "4", "SSE_CLEANUP_INTERVAL_SECONDS": "2",
+           "SSE_PING_INTERVAL_SECONDS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "core.demo", "--redis-url", redis_url, "--workers", "3",
+                             "--clients", "20", "--port", str(port), "--token", "tok-fleet"],
+                            env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}/monitoring"
+    auth = {"Authorization": "Bearer tok-fleet"}
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            async def vanished_registered() -> Any:
+                page = (await http.get(base + "/connections", params={"q": "sse-demo/vanished"}, headers=auth)).json()
+                return page if page["total"] >= 2 else None
+            page = await wait_for(vanished_registered, 60, "vanishing clients registered by the workers", 0.5)
+            stats = (await http.get(base)).json()
+            workers = {w["worker_id"] for w in stats["workers"]}
+            assert len(workers) == 3, stats["workers"]
+            assert {c["worker_id"] for c in page["connections"]} <= workers  # held by real workers
+            assert all(c["user_agent"] == "sse-demo/vanished" for c in page["connections"])
+
+            async def a_vanished_client_cleaned() -> bool:
+                s = (await http.get(base)).json()
+                assert len(s["workers"]) == 3, s["workers"]  # never a fourth, at any poll
+                return (s["cleanup_stats"]["total_connections_cleaned"] or 0) >= 1
+            await wait_for(a_vanished_client_cleaned, 60, "cleanup to remove a vanished client", 0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C does: the supervisor, its workers and the audience
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
+    assert proc.returncode == 0

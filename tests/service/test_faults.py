@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from core.config import load_config
-from core.keys import Keys, shard_tags
+from core.keys import KEY_TYPES, Keys, shard_tags
 from core.manager import ConnectionManager
 from core.store.redis import RedisStore
 from tests.redis_server import RedisServer, free_port
@@ -225,12 +225,21 @@ async def test_a_worker_20s_ahead_reaps_nothing_live(own_redis, namespace, store
             await honest.register()
         await honest.flush_touches()
         await ahead.flush_touches()  # measures the store's clock
-        removed = await ahead.cleanup_stale_connections()
         if store_clock:
+            removed = await ahead.cleanup_stale_connections()
             assert removed == 0 and honest.local_connection_count == 10
             assert abs(ahead.now() - honest.now()) < 0.5
-        else:  # the fault this guards against: its own clock makes live connections look 20 s idle
-            assert removed == 10
+        else:
+            # the fault this guards against: its own clock would make live connections look 20 s
+            # idle (it removed all 10 once). Its heartbeat comes from 20 s in the future, beyond
+            # the skew tolerance: bad data, the fleet takes it for dead, and until it has
+            # resynced it runs no cleanup
+            snap = await honest.monitoring_snapshot()
+            (w,) = [w for w in snap.workers or [] if w.worker_id == ahead.worker_id] or [None]
+            if w is not None:  # (honest's flush may have reaped it already)
+                assert w.state == "dead" and "future" in (w.state_reason or "")
+            removed = await ahead.cleanup_stale_connections()
+            assert removed == 0 and honest.local_connection_count == 10
     finally:
         await ahead.stop()
         await honest.stop()
@@ -342,10 +351,17 @@ async def test_client_fields_are_capped_and_a_dead_worker_is_reaped_and_counted_
     reapers = [ConnectionManager(RedisStore(own_redis.url, namespace), cfg, worker_id=f"r{i}") for i in range(4)]
     for m in reapers:
         await m.start()
-    await asyncio.sleep(cfg.WORKER_HEARTBEAT_TTL_SECONDS + 0.2)
-    results = await asyncio.gather(*(m.run_cleanup() for m in reapers))
-    assert sum(r.dead_workers_reaped for r in results) == 1
-    assert sum(r.cleaned for r in results) == 1
+    # four fleet-mates flush and clean at once: the dead worker is reaped, and counted, once
+    async def reaped():
+        snap = await reapers[0].monitoring_snapshot()
+        return snap if [w.worker_id for w in snap.workers or []] == sorted(m.worker_id for m in reapers) else None
+    deadline = time.monotonic() + cfg.WORKER_HEARTBEAT_TTL_SECONDS + 10
+    while (snap := await reaped()) is None:
+        assert time.monotonic() < deadline, "the dead worker was not reaped"
+        await asyncio.gather(*(m.run_cleanup() for m in reapers))
+        await asyncio.sleep(0.05)
+    assert [(e.type, e.count) for e in snap.recent_events if e.worker_id == "dead"] == [("death", 1)]
+    assert snap.connection_stats.redis_connection_counters == 0
     for m in reapers:
         await m.stop()
 
@@ -377,3 +393,63 @@ def test_sse_demo_with_redis_down_is_one_line_and_exit_3():
         lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("sse-demo: "), p.stderr
         assert "Traceback" not in p.stderr and "secret-pw" not in p.stderr
+
+
+# -- a key of the wrong type --------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(KEY_TYPES))
+async def test_a_key_of_the_wrong_type_is_named_and_repaired(own_redis, namespace, name):
+    """Any key of the namespace planted with another type: /monitoring and /metrics answer
+    200 throughout; another endpoint may refuse (503) while it cannot read, naming the key;
+    the workers delete the unusable key (a registry key: the fleet re-registers) and every
+    endpoint answers 200 again within seconds, the numbers exact."""
+    cfg = fast_config(REDIS_URL=own_redis.url, REDIS_NAMESPACE=namespace, MONITORING_TOKEN=TOKEN)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with serve(cfg) as s:
+        clients = await open_clients(s.host, s.port, 3)
+        try:
+            await wait_for(lambda: _exact(s, 3), 10, "3 registered")
+            key = getattr(Keys(namespace), name)
+            with own_redis.client() as r:
+                r.delete(key)
+                if KEY_TYPES[name] == "string":
+                    r.rpush(key, "planted")
+                else:
+                    r.set(key, "planted")
+            refusals: list[str] = []
+
+            async def all_answer():
+                codes = {}
+                for path in ("/monitoring/connections", "/monitoring/channels", "/monitoring/history?range=5m"):
+                    resp = await s.http.get(path, headers=auth)
+                    codes[path] = resp.status_code
+                    if resp.status_code != 200:
+                        assert resp.status_code == 503, resp.text
+                        refusals.append(resp.json()["error"])
+                resp = await s.http.post("/monitoring/cleanup", json={}, headers=auth)
+                codes["cleanup"] = resp.status_code
+                if resp.status_code != 200:
+                    assert resp.status_code in (503, 409), resp.text
+                    refusals.append(resp.json()["error"])
+                for path in ("/monitoring", "/metrics"):
+                    assert (await s.http.get(path)).status_code == 200, path
+                snap = await s.monitoring()
+                exact = _cs(snap) == (3, 3) and snap["registry"]["state"] == "settled"
+                with own_redis.client() as r:
+                    repaired = r.type(key).decode() in ("none", KEY_TYPES[name])
+                return codes if set(codes.values()) == {200} and exact and repaired else None
+            await wait_for(all_answer, 15, f"every endpoint back after {key} held the wrong type", interval=0.1)
+            for reason in refusals:
+                assert "wrong type" in reason or "unavailable" in reason, reason
+            assert all(not c.closed_by_server.is_set() for c in clients), "a live stream was dropped"
+        finally:
+            await close_clients(clients)
+
+
+async def _exact(s, n: int):
+    snap = await s.monitoring()
+    return snap if _cs(snap) == (n, n) else None
+
+
+def _cs(snap):
+    cs = snap["connection_stats"]
+    return cs["active_connections"], cs["redis_connection_counters"]

@@ -16,6 +16,7 @@ def test_once_exit_code_follows_health(fake_service, capsys, health: str, code: 
     assert main(["--url", fake_service.monitoring_url, "--once"]) == code
     out = capsys.readouterr().out
     assert health.upper() in out and "active 150" in out
+    assert out.count("\n") == 1  # one line, as the README promises
 
 
 def test_once_json_prints_the_monitoring_json(fake_service, capsys) -> None:
@@ -151,3 +152,99 @@ def test_once_honours_a_total_deadline_against_a_dripping_server(capsys) -> None
     assert code == 3
     assert elapsed < 6, elapsed  # the 2 s deadline, not "for ever" (generous on a busy machine)
     assert "within 2s" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- issue 21: one line, a rejected token
+
+
+async def test_once_is_one_line_and_a_rejected_token_is_said_and_exits_3(tmp_path) -> None:
+    """Against a real service (the demo app on uvicorn, its manager and store): exactly one line
+    on stdout whatever the verdict; a token the service rejects is in that line and exits 3
+    (the health it read is still there); --json keeps stdout pure JSON and says it on stderr."""
+    from core.config import load_config
+    from core.demo import DemoService
+    from tests.tui.test_terminal_e2e import cli
+
+    svc = DemoService(port=0, clients=0, config=load_config(MONITORING_TOKEN="right-token"))
+    await svc.start()
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.write_text("right-token\n")
+    bad.write_text("wrong-token\n")
+    try:
+        ok = await cli("--url", svc.monitoring_url, "--token-file", str(good), "--once")
+        assert ok.returncode in (0, 1), ok.stdout + ok.stderr
+        assert ok.stdout.count("\n") == 1 and ok.stdout.endswith("\n"), ok.stdout
+        verdict = "HEALTHY" if ok.returncode == 0 else "DEGRADED"
+        assert f": {verdict} (" in ok.stdout and "active 0, counters 0, mismatch 0" in ok.stdout
+        assert "TOKEN" not in ok.stdout and ok.stderr == ""
+
+        rejected = await cli("--url", svc.monitoring_url, "--token-file", str(bad), "--once")
+        assert rejected.returncode == 3, rejected.stdout + rejected.stderr
+        assert rejected.stdout.count("\n") == 1 and "TOKEN REJECTED" in rejected.stdout
+        assert f": {verdict} (" in rejected.stdout  # what it read is still said
+        assert "wrong-token" not in rejected.stdout + rejected.stderr
+
+        as_json = await cli("--url", svc.monitoring_url, "--token-file", str(bad), "--once", "--json")
+        assert as_json.returncode == 3
+        assert json.loads(as_json.stdout)["service_name"]
+        assert "TOKEN REJECTED" in as_json.stderr and as_json.stderr.count("\n") == 1
+
+        anonymous = await cli("--url", svc.monitoring_url, "--once")  # reading needs no token here
+        assert anonymous.returncode == ok.returncode and anonymous.stdout.count("\n") == 1
+        assert "TOKEN" not in anonymous.stdout and "token" not in anonymous.stdout
+    finally:
+        await svc.stop()
+
+
+async def test_once_with_a_token_the_service_does_not_use_says_so(tmp_path) -> None:
+    from core.config import load_config
+    from core.demo import DemoService
+    from tests.tui.test_terminal_e2e import cli
+
+    svc = DemoService(port=0, clients=0, config=load_config())  # no token configured: actions disabled
+    await svc.start()
+    token = tmp_path / "token"
+    token.write_text("some-token\n")
+    try:
+        res = await cli("--url", svc.monitoring_url, "--token-file", str(token), "--once")
+        assert res.returncode in (0, 1) and res.stdout.count("\n") == 1
+        assert "token not used: the service has no token configured" in res.stdout
+    finally:
+        await svc.stop()
+
+
+# --------------------------------------------------------------------------- issues 21/22
+
+
+@pytest.mark.parametrize(("scenario", "code", "musts"), [
+    ("late_worker", 1, ["DEGRADED", "workers 3: web-3:977=63 LATE, web-1:4211=", "1 late worker(s): web-3:977"]),
+    ("dead_worker", 2, ["UNHEALTHY", "workers 3: web-3:977=41 DEAD, ", "1 dead worker(s) not yet reaped: web-3:977"]),
+    ("rebuilding", 2, ["UNHEALTHY", "REGISTRY REBUILDING (the state store lost the fleet's data; 1 of 3 live worker(s) "
+                       "re-registered so far; waiting for web-2:4377, web-3:977): numbers unknown (?) until every live "
+                       "worker has re-registered", "active ?, counters ?, mismatch ?", "stale ?, long-lived ?, very old ?"]),
+    ("settling", 1, ["DEGRADED", "REGISTRY SETTLING (", "until every live worker has resynced", "active ?"]),
+    ("refusing_writes", 2, ["STORE REFUSES WRITES (state store refusing_writes: redis refuses writes: OOM",
+                            "workers' heartbeats cannot be written", "web-2:4377=72 UNKNOWN"]),
+    ("empty", 3, ["NOTHING TO JUDGE", "nothing under the service's namespace: no worker has registered there"]),
+])
+def test_once_says_worker_states_the_registry_and_refused_writes(fake_service, capsys, scenario, code, musts) -> None:
+    """One line each; a registry that is not settled never exits 0, nothing under the
+    namespace is "nothing to judge" (exit 3, not UNHEALTHY)."""
+    fake_service.payload = sample_stats(scenario).model_dump(mode="json")
+    assert main(["--url", fake_service.monitoring_url, "--once"]) == code
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1, out
+    for must in musts:
+        assert must in out, (must, out)
+    assert "no alerts" not in out
+    if scenario == "empty":
+        assert "UNHEALTHY" not in out
+
+
+def test_once_never_exits_0_on_unknown_numbers_even_if_a_server_says_healthy(fake_service, capsys) -> None:
+    """A (buggy or older) server that calls a rebuilding registry healthy: the exit is not 0."""
+    stats = sample_stats("rebuilding")
+    healthy = stats.health_indicators.model_copy(update={"overall_health": "healthy", "alerts": [], "warnings": []})
+    fake_service.payload = stats.model_copy(update={"health_indicators": healthy}).model_dump(mode="json")
+    assert main(["--url", fake_service.monitoring_url, "--once"]) == 1
+    assert "REGISTRY REBUILDING" in capsys.readouterr().out

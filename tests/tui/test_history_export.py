@@ -90,3 +90,31 @@ def test_cli_export_history_writes_a_private_recording_that_replays(redis_url, n
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert len(ReplaySource(out).frames) >= 25
     assert main(["--replay", str(out), "--once"]) in (0, 1, 2)  # plays back: a health exit code, not 3
+
+
+async def test_an_outage_exports_as_store_down_frames_and_the_death_as_an_event(tmp_path) -> None:
+    """Issue 21: the samples a store outage left are frames with the store unavailable and
+    every number unknown (the replay says STORE DOWN, never 0); the worker's death is an
+    event of every frame after it; the window's error rate is the series' one definition."""
+    from history_data import CFG, DEAD_WORKER, fleet_series
+
+    from core.snapshot import configuration_view
+    from sse_tui.history_export import series_to_stats, write_recording
+
+    series, at = await fleet_series(3600.0, 110)
+    stats = series_to_stats(series, configuration_view(CFG, []))
+    down = [s for s in stats if at["down"] <= s.now < at["up"] - series.step]
+    assert down and all(not s.connection_stats.store_available and s.connection_stats.active_connections is None
+                        and s.cleanup_stats.stale is None for s in down)
+    assert all(s.connection_stats.store_available for s in stats if s.now < at["down"] - series.step)
+    assert {a.type for s in down for a in s.health_indicators.alerts} == {"state_store_unavailable"}
+    for s in stats:
+        deaths = [e for e in s.recent_events if e.type == "death"]
+        assert (deaths != []) == (s.now + series.step >= at["reap"]), s.now
+        assert all(e.worker_id == DEAD_WORKER for e in deaths) and all(e.at <= s.now + series.step for e in s.recent_events)
+    by_t = dict(zip(series.times, series.error_rate, strict=True))
+    assert all(s.cleanup_stats.error_rate_window == by_t[s.now] for s in stats)
+    path = tmp_path / "incident.jsonl"
+    assert write_recording(stats, path) == len(stats)
+    frames = ReplaySource(path).frames
+    assert [f.stats.connection_stats.store_available for f in frames] == [s.connection_stats.store_available for s in stats]

@@ -1,135 +1,166 @@
-"""The history widget (issue 13) in a tiny App of its own: keys post range requests, and
-SVG snapshots at 80x24 and 120x40 of the 1 h and 7 d views with an alert marked.
+"""The history widget (issues 13, 21, 24) in a small App that gives it the room the
+History tab gives it (80x24: 76x18), fed as the App feeds it: the range and step it asks
+for (``request_for``) read from a fleet history written as the server writes it
+(tests/tui/history_data.py: a worker's death, a store outage, no data before the history
+began) and read back as ``GET /monitoring/history`` reads it (``Recorder.history``).
 
-The series come from the real core code: samples appended to a MemoryStore under the
-lease (``history_append``), read back per tier (``history_range``) and turned into columns
-by ``core.history.series``, as ``GET /monitoring/history`` does.
+SVG snapshots at 80x24 and 120x40 of the 1 h and 7 d views; the pictures show, from left
+to right: blank "no data yet" columns, the death (``✖`` under the axis, a dotted red line
+through the charts, named in the legend), the outage as a hatched ``░`` band labelled
+``store down`` (where it fits) with its ``state_store_unavailable`` alert span on the
+axis, and the axis ending at now.
 
 Update after a reviewed change with ``pytest tests/tui/test_history_widget.py --snapshot-update``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import math
-
 import pytest
+from history_data import DEAD_WORKER, END, Fleet
 from textual.app import App, ComposeResult
-from tui_helpers import wait_until
+from textual.containers import Vertical
+from textual.widgets import Static
+from tui_helpers import FixedClock, wait_until
 
-from core import history
-from core.config import load_config
-from core.history import HistorySample
-from core.models import HistorySeries, TrendEvidence
-from core.store.memory import MemoryStore
-from sse_tui.widgets.history import RANGES, HistoryView
+from core.models import HistorySeries
+from sse_tui.app import make_app
+from sse_tui.samples import ScriptedSource, sample_snapshot
+from sse_tui.widgets.history import CHARTS, RANGES, HistoryView
+from sse_tui.widgets.timeline import time_label
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
-END = 1_795_000_000.0  # a fixed fleet clock (Fri 2026-11-20 ~ 07:06 UTC)
-CFG = load_config()
-
-
-def _sample(t: float, i: int, alert: bool, errors: int) -> HistorySample:
-    daily = 800 + 400 * math.sin(2 * math.pi * (t % 86400) / 86400)
-    active = int(daily + (350 if alert else 0))
-    runs = i // 6
-    return HistorySample(
-        t=t, active=active, counter=active + (40 if alert else 0), stale=12 + (90 if alert else 0) + i % 5,
-        active_recent=active - 12, long_lived=active // 4, very_old=3 + (i // 500) % 4, runs=runs, cleaned=runs * 3,
-        errors=errors, last_ms=35.0 + (i % 7) * 3 + (140 if alert else 0),
-        avg_ms=40.0, level="unhealthy" if alert else "healthy", alerts=["connection_mismatch"] if alert else [])
-
-
-async def _series(range_name: str) -> tuple[HistorySeries, list[TrendEvidence]]:
-    """Fill a MemoryStore through the real append path, read it back as the endpoint does."""
-    store = MemoryStore()
-    tiers = history.tiers_from_config(CFG)
-    range_s = RANGES[range_name]
-    every = 10.0 if range_s <= 86400 else 300.0  # one sample per rollup step is enough for 7 d
-    n = int(range_s / every)
-    alert_from, alert_to = END - range_s * 0.45, END - range_s * 0.3
-    errors = 0
-    for i in range(n):
-        t = END - range_s + (i + 1) * every
-        alert = alert_from <= t < alert_to
-        if i % 6 == 0 and (alert and i % 12 == 0 or i % 96 == 0):
-            errors += 1  # a failed cleanup run: every other run during the alert, rarely otherwise
-        assert await store.history_append(_sample(t, i, alert, errors), tiers, "writer")
-    step = history.default_step(tiers, range_s, width=110)
-    tier = history.choose_tier(tiers, range_s, step)
-    step = max(step, math.ceil(step / tier.step) * tier.step)
-    start = math.floor((END - range_s) / step) * step
-    points, bad = await store.history_range(tier, start, END)
-    assert bad == 0
-    raw, _ = await store.history_range(tiers[0], END - 4200, END)
-    roll, _ = await store.history_range(tiers[1], END - 8 * 86400, END)
-    current = raw[-1].last["active"] if raw else None
-    trends = list(history.trends(raw, roll, END, CFG, current).values())
-    return history.series(points, start, END, step, tier.step), trends
 
 
 class HistoryApp(App[None]):
-    def __init__(self, series: HistorySeries, range_name: str, trends: list[TrendEvidence] | None = None) -> None:
+    """The widget in a bordered panel between a 3-line top and a footer line, as in the tab."""
+
+    CSS = """
+    #top { height: 3; }
+    #frame { border: round $primary 50%; padding: 0 1; height: 1fr; }
+    #bottom { height: 1; }
+    """
+
+    def __init__(self, range_name: str) -> None:
         super().__init__()
-        self.series_ = series
-        self.trends = trends or []
         self.range_name = range_name
-        self.requests: list[HistoryView.RangeRequested] = []
+        self.fleet = Fleet()
+        self.at: dict[str, float] = {}
 
     def compose(self) -> ComposeResult:
-        yield HistoryView(self.series_, self.range_name, id="history")
+        yield Static("sse-dash", id="top")
+        with Vertical(id="frame"):
+            yield HistoryView(range_name=self.range_name, range_keys="< >", id="history")
+        yield Static("", id="bottom")
 
-    def on_mount(self) -> None:
+    async def load(self) -> HistorySeries:
+        """What the App does at connect: ask for the range at the widget's width, show it."""
+        self.at = await self.fleet.write(RANGES[self.range_name])
         view = self.query_one(HistoryView)
-        view.show(self.series_, self.range_name, trends=self.trends)
-        view.focus()
+        series = await self.fleet.history(*view.request_for(self.range_name))
+        view.show(series, self.range_name)
+        return series
 
-    def on_history_view_range_requested(self, message: HistoryView.RangeRequested) -> None:
-        self.requests.append(message)
+
+async def loaded(pilot) -> HistorySeries:
+    app: HistoryApp = pilot.app
+    view = app.query_one(HistoryView)
+    await wait_until(pilot, lambda: view.size.width > 0, timeout=20, what="the history view laid out")
+    series = await app.load()
+    await wait_until(pilot, lambda: view.rows and "connections" in view.render().plain, timeout=20,
+                     what="the charts drawn")
+    await pilot.pause()
+    return series
+
+
+def check_story(series: HistorySeries, at: dict[str, float]) -> None:
+    """The series holds what the pictures are meant to show (so a snapshot cannot pass on
+    data that lost it)."""
+    assert series.end == END and series.times[-1] + series.step > END  # the last bucket reaches past now
+    assert {"ok", "unknown", "none"} <= set(series.coverage)
+    inside = [i for i, t in enumerate(series.times) if at["down"] + series.step <= t and t + series.step <= at["up"]]
+    assert inside and all(series.coverage[i] == "unknown" for i in inside)
+    assert all(series.last["active"][i] is None and series.max["active"][i] is None for i in inside)  # never 0
+    assert any(a.type == "state_store_unavailable" and a.start <= at["up"] for a in series.alerts)
+    assert any(m.type == "death" and m.worker_id == DEAD_WORKER for m in series.marks)
+    assert any(m.type == "outage" for m in series.marks)
 
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("range_name", ["1h", "7d"])
 def test_history_snapshots(snap_compare, size, range_name) -> None:
-    series, trends = asyncio.run(_series(range_name))
-    assert any(a.type == "connection_mismatch" and a.end is not None for a in series.alerts)
-    band = next(t for t in trends if t.type == "baseline_deviation")
-    assert (band.band_low is not None) == (range_name == "7d")  # 7 days of history make a baseline; 1 h does not
-    app = HistoryApp(series, range_name, trends)
+    app = HistoryApp(range_name)
 
-    async def settled(pilot) -> None:  # focus and the first full paint land before the picture (a loaded CI box)
-        view = app.query_one(HistoryView)
-        await wait_until(pilot, lambda: view.has_focus and view.series is not None and view.size.width > 0,
-                         timeout=20, what="the history view painted and focused")
-        await pilot.pause()
+    async def settled(pilot) -> None:
+        series = await loaded(pilot)
+        check_story(series, app.at)
+        text = app.query_one(HistoryView).render().plain
+        assert "✖" in text and "░" in text and f"{DEAD_WORKER} died" in text
+        assert text.splitlines()[-3].rstrip().endswith(time_label(END, RANGES[range_name]))  # the axis ends at now
 
     assert snap_compare(app, terminal_size=size, run_before=settled)
 
 
-async def test_range_keys_post_requests_and_the_widget_draws_alert_marks() -> None:
-    series, _ = await _series("1h")
-    app = HistoryApp(series, "1h")
+async def test_ranges_ask_for_about_one_bucket_per_column_and_the_charts_redraw_only_on_change() -> None:
+    """The range keys are the App's (tests/tui/test_history_tab.py); the widget sizes each
+    range's request to its width, marks the one chosen, and draws again only when what it
+    shows changed: the same series again, or a theme change, keeps the rows it drew."""
+    app = HistoryApp("1h")
     async with app.run_test(size=(100, 30)) as pilot:
-        for key in ("7", "2", "l"):
-            await pilot.press(key)
-        await wait_until(pilot, lambda: len(app.requests) == 3, timeout=20, what="three range requests")
-        names = [(r.name, r.range_s) for r in app.requests]
-        assert names == [("7d", 7 * 86400.0), ("24h", 86400.0), ("live", 600.0)]
-        assert all(r.step >= CFG.HISTORY_INTERVAL_SECONDS for r in app.requests)
-        assert app.requests[0].range_s / app.requests[0].step <= 100  # about one bucket per column
-        text = app.query_one(HistoryView).render().plain
-        assert "▲" in text and "▼" in text and "connection_mismatch" in text
-        assert "cleanup error rate" in text and "connections" in text
-
-
-async def test_gaps_are_drawn_as_unknown_not_zero() -> None:
-    series, _ = await _series("1h")
-    holes = series.model_copy(update={"last": {**series.last, "active": [None] * len(series.times)},
-                                      "max": {**series.max, "active": [None] * len(series.times),
-                                              "counter": [None] * len(series.times)}})
-    app = HistoryApp(holes, "1h")
-    async with app.run_test(size=(80, 24)) as pilot:
+        series = await loaded(pilot)
+        view = app.query_one(HistoryView)
+        for name in ("7d", "24h", "live"):
+            range_s, step = view.request_for(name)
+            assert range_s == RANGES[name] and step >= 10.0
+            assert range_s / step <= 100  # about one bucket per column
+            view.select_range(name)
+            assert f"[{name}]" in view.render().plain.splitlines()[0]
+        view.select_range("1h")
+        rows = view.rows
+        view.show(series, "1h")
+        assert view.rows is rows, "the same series is not drawn again"
+        app.theme = "textual-light"
         await pilot.pause()
-        text = app.query_one(HistoryView).render().plain
-        conn = text.split("connections", 1)[1].split("stale / very old")[0]
-        assert "active -" in conn and "╌" in conn and "▁" not in conn
+        assert view.rows is rows, "a theme change re-colours the rows, it does not draw them again"
+        view.show(series.model_copy(update={"end": series.end + 1}), "1h")
+        assert view.rows is not rows
+        text = view.render().plain
+        assert all(chart.title in text for chart in CHARTS)
+
+
+class HistorianSource(ScriptedSource):
+    """A scripted /monitoring plus the story's fleet history (``Historian``), as a source
+    reading ``GET /monitoring/history`` offers it to the App."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        super().__init__([sample_snapshot("healthy", active=120)])
+        self.fleet = fleet
+        self.reads: list[tuple[float, float]] = []
+
+    async def history(self, range_s: float, step: float) -> HistorySeries:
+        self.reads.append((range_s, step))
+        return await self.fleet.history(range_s, step)
+
+
+async def test_the_dashboards_history_tab_draws_the_story_and_builds_no_chart_while_hidden(monkeypatch) -> None:
+    """In the App at 80x24: the history is read at connect but not drawn while its tab is
+    hidden (no size); pressing 5 draws the outage band, the death and the axis ending at now."""
+    from sse_tui.widgets import history as history_widget
+
+    builds: list[int] = []
+    real = history_widget.history_rows
+    monkeypatch.setattr(history_widget, "history_rows", lambda *a, **k: builds.append(1) or real(*a, **k))
+    fleet = Fleet()
+    await fleet.write(RANGES["1h"])
+    source = HistorianSource(fleet)
+    app = make_app(source, FixedClock(END), interval=5.0, watch_terminal=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(HistoryView)
+        await wait_until(pilot, lambda: source.reads and view.series is not None, timeout=20, what="history read at connect")
+        await pilot.pause()
+        assert builds == [] and view.size.width == 0  # hidden: nothing drawn
+        await pilot.press("5")
+        await wait_until(pilot, lambda: view.size.width > 0 and builds and "░" in view.render().plain, timeout=20,
+                         what="the History tab drawn")
+        text = view.render().plain
+        assert "✖" in text and f"{DEAD_WORKER} died" in text and "state_store_unavailable" in text
+        assert view.size == (76, 18) and len(text.splitlines()) <= 18

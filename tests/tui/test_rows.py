@@ -1,7 +1,7 @@
 """``Rows`` (the panels' row-by-row Static) draws exactly what a Static holding the same
 lines draws, through every kind of update: one row changed (the partial repaint), rows
 added, a row too long for the width (it wraps: Static's own rendering), styles with theme
-variables, a theme change and a dimmed (text-opacity) parent.
+variables, a theme change, a dimmed (text-opacity) parent and a text selection.
 
 The two widgets sit side by side at the same width; the test compares the screen the
 compositor produced, cell by cell (text and style), left half against right half.
@@ -12,6 +12,8 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.geometry import Offset
+from textual.selection import Selection
 from textual.widgets import Static
 from tui_helpers import wait_until
 
@@ -91,4 +93,12 @@ async def test_rows_draw_like_static() -> None:
         app.query_one("#right").add_class("dim")
         await same_screen(pilot, app)
         app.show([more[0], line(("stale ", "dim"), ("13", "bold $warning")), *more[2:]])
+        await same_screen(pilot, app)
+
+        rows, static = app.query_one(Rows), app.query_one("#static", Static)
+        chosen = Selection.from_offsets(Offset(2, 0), Offset(4, 1))
+        app.screen.selections = {rows: chosen, static: chosen}  # a text selection: highlighted alike
+        await same_screen(pilot, app)
+        assert rows.get_selection(chosen) == static.get_selection(chosen)
+        app.screen.selections = {}
         await same_screen(pilot, app)

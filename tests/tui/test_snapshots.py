@@ -134,19 +134,16 @@ def test_store_down(snap_compare, size) -> None:
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_dead_worker(snap_compare, size) -> None:
-    clock = FixedClock()
-    app = scenario([sample_snapshot("dead_worker")], clock)
-
-    async def run_before(pilot) -> None:
-        await drive(pilot, 1)
-        await pilot.press("2")
-        await wait_until(pilot, lambda: app.query_one("#workers-table").row_count == 3, what="workers")
-        await wait_until(pilot, lambda: app.query_one("#conn-table").row_count > 0, what="connections")
-        await pilot.pause()
-
-    assert snap_compare(app, terminal_size=size, run_before=run_before)
+async def second_detail(pilot, app) -> None:
+    """The connections tab, then the detail of its second row."""
+    await drive(pilot, 1)
+    await pilot.press("2")
+    table = app.query_one("#conn-table")
+    await wait_until(pilot, lambda: table.row_count > 0, what="connections")
+    table.focus()
+    await pilot.press("down", "enter")
+    await wait_until(pilot, lambda: isinstance(app.screen, ConnectionDetail), what="detail")
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -155,14 +152,7 @@ def test_connection_detail(snap_compare, size) -> None:
     app = scenario(history("healthy"), clock)
 
     async def run_before(pilot) -> None:
-        await drive(pilot, 1)
-        await pilot.press("2")
-        table = app.query_one("#conn-table")
-        await wait_until(pilot, lambda: table.row_count > 0, what="connections")
-        table.focus()
-        await pilot.press("down", "enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConnectionDetail), what="detail")
-        await pilot.pause()
+        await second_detail(pilot, app)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
@@ -209,5 +199,125 @@ def test_replay_at_an_alert(snap_compare, size, tmp_path) -> None:
         await pilot.press("n")  # the first alert (unhealthy)
         await wait_until(pilot, lambda: replay.position == 7, what="alert frame")
         await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+# --------------------------------------------------------------------------- issue 21: the header at 80x24
+
+
+def _long_recording(tmp_path) -> str:
+    """585 frames (one a second), the store down from frame 400 on: what --record writes."""
+    path = tmp_path / "incident-2025-01-20-prod-eu-west.jsonl"
+    rec = Recorder(path)
+    for i in range(585):
+        health = "store_down" if i >= 400 else ("degraded" if i >= 300 else "healthy")
+        rec.write(sample_snapshot(health, active=130 + i % 7), T0 + i)  # type: ignore[arg-type]
+    rec.close()
+    return str(path)
+
+
+@pytest.mark.parametrize("case", ["source_down", "store_down", "replay", "rebuilding", "refusing_writes"])
+def test_header_badges_win_at_80x24(snap_compare, case, tmp_path) -> None:
+    """Every state badge (SOURCE DOWN / STORE DOWN / STORE REFUSES WRITES / REBUILDING, PAUSED,
+    READONLY, the replay's [n/585]) is on the 80-column header; lower-priority parts (source,
+    poll cost, interval...) gave way."""
+    clock = FixedClock()
+    if case == "replay":
+        replay = ReplaySource(_long_recording(tmp_path))
+        app = make_app(replay, clock, interval=5.0, watch_terminal=False, readonly=True)
+    else:
+        last = SourceError("cannot connect to http://sse.example:8000 (connection refused)") if case == "source_down" \
+            else sample_snapshot(case)  # type: ignore[arg-type]
+        app = make_app(ScriptedSource([*history("degraded"), last]), clock, interval=5.0, watch_terminal=False,
+                       readonly=True)
+    badges = {"source_down": ["SOURCE DOWN", "PAUSED", "READONLY"], "store_down": ["STORE DOWN", "PAUSED", "READONLY"],
+              "replay": ["STORE DOWN", "PAUSED", "READONLY", "[413/585]"],
+              "rebuilding": ["REBUILDING", "last: ▲ DEGRADED", "PAUSED", "READONLY"],  # paused: the verdict shown is old
+              "refusing_writes": ["STORE REFUSES WRITES", "PAUSED", "READONLY"]}[case]
+
+    async def run_before(pilot) -> None:
+        if case == "replay":
+            await wait_until(pilot, lambda: app.state.polls >= 1, what="first frame")
+            app._seek_to(T0 + 412)
+            await wait_until(pilot, lambda: replay.position == 412, what="frame 413")
+        else:
+            await drive(pilot, len(ACTIVE))
+            await pilot.press("p")
+            clock.advance(12)
+            app.action_refresh_now()
+            await wait_until(pilot, lambda: app.state.polls > len(ACTIVE), what="the last poll")
+        await pilot.pause()
+        header = str(app.query_one("#header").render())
+        assert all(b in header for b in badges), header
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+# --------------------------------------------------------------------------- issues 21/22: workers, registry, counts
+
+
+async def workers_tab(pilot, app) -> None:
+    """The Workers & connections tab, with its workers and its first page."""
+    await drive(pilot, 1)
+    await pilot.press("2")
+    await wait_until(pilot, lambda: app.query_one("#workers-table").row_count == 3, what="workers")
+    await wait_until(pilot, lambda: app.query_one("#conn-table").row_count > 0, what="connections")
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("scenario", ["dead_worker", "late_worker"])
+def test_workers_tab(snap_compare, size, scenario) -> None:
+    """The DEAD (or LATE) worker first with its reason and heartbeat age (a DEAD one: how to
+    reap it); a LATE worker's streams' counts with their age (its last flush) in the list."""
+    clock = FixedClock()
+    source = ScriptedSource([sample_snapshot(scenario)], connections=sample_connections(late_worker=scenario == "late_worker"))
+    app = make_app(source, clock, interval=5.0, watch_terminal=False)
+
+    async def run_before(pilot) -> None:
+        await workers_tab(pilot, app)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("scenario", ["late_worker", "dead_worker"])
+def test_worker_states_on_the_overview(snap_compare, size, scenario) -> None:
+    """The Overview says the workers' states at a glance, and the alert names the worker."""
+    clock = FixedClock()
+    app = make_app(ScriptedSource([sample_snapshot(scenario)]), clock, interval=5.0, watch_terminal=False)
+
+    async def run_before(pilot) -> None:
+        await drive(pilot, 1)
+        await wait_until(pilot, lambda: "worker" in str(app.query_one("#conn-body").render()), what="workers")
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_rebuilding(snap_compare, size) -> None:
+    """The store lost the fleet's data: REBUILDING in the header and the banner (the reason,
+    whom it waits for), every registry number ?, nothing green."""
+    clock = FixedClock()
+    app = scenario([*history("healthy"), sample_snapshot("rebuilding")], clock)
+
+    async def run_before(pilot) -> None:
+        await drive(pilot, len(ACTIVE) + 1)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_connection_detail_with_old_counts(snap_compare, size) -> None:
+    """A stream of the LATE worker: its events and bytes as counted 3 s before the view, said
+    so (and when); its worker's state with the reason; the view's own as-of time."""
+    clock = FixedClock()
+    source = ScriptedSource([sample_snapshot("late_worker")], connections=sample_connections(late_worker=True))
+    app = make_app(source, clock, interval=5.0, watch_terminal=False)
+
+    async def run_before(pilot) -> None:
+        await second_detail(pilot, app)
+        assert app.screen.record.worker_id == "web-3:977"  # the second row: web-3's stream
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

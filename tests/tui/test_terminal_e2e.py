@@ -48,8 +48,10 @@ class Tmux:
         self.tmux = need_tmux()
         self.name = f"ssedash-{uuid.uuid4().hex[:8]}"
         cmd = " ".join(f"'{c}'" for c in command)
+        # without COLUMNS / LINES (a tmux server started from a non-terminal can hand 80x24 to its
+        # panes' environment, which Textual believes over the pane's real size)
         subprocess.run([self.tmux, "new-session", "-d", "-s", self.name, "-x", str(size[0]), "-y", str(size[1]),
-                        f"env PYTHONPATH={ROOT} {cmd}"], check=True)
+                        f"env -u COLUMNS -u LINES PYTHONPATH={ROOT} {cmd}"], check=True)
         self.pid = int(subprocess.run([self.tmux, "list-panes", "-t", self.name, "-F", "#{pane_pid}"],
                                       check=True, capture_output=True, text=True).stdout.split()[0])
 
@@ -141,3 +143,61 @@ async def test_exits_when_the_terminal_goes_away():
         assert leftovers == []
     finally:
         term.kill_session()
+
+
+async def test_range_keys_and_tab_keys_in_a_terminal(redis_url, namespace):
+    """Issue 21 as typed in a terminal: on History, > and < change the range at once (no Tab to
+    focus the chart) and 2 is the Workers tab, never 24 h; after a search (Enter) or a
+    cancelled one (Esc), the next 1 is the Overview tab and never part of the query."""
+    from tests.tui.test_history_export import _write_history
+
+    await _write_history(redis_url, namespace, 40)
+    worker = ConnectionManager(RedisStore(redis_url, namespace), load_config(PERIODIC_CLEANUP_ENABLED=False),
+                               worker_id="w-keys")
+    await worker.start()
+    for i in range(3):
+        await worker.register(channel="x", client_address=f"10.9.0.{i}:5000{i}", user_agent="curl/8.5.0")
+    await worker.flush_touches()
+    term = Tmux([*SSE_DASH, "--redis", redis_url, "--namespace", namespace, "--interval", "0.5"], size=(120, 40))
+    try:
+        await until(lambda: "updated" in term.screen(), 60, "the dashboard on screen")
+        term.keys("5")
+        await until(lambda: "fleet history · 1h" in term.screen(), 30, "the History tab")
+        await until(lambda: "< > Range" in term.screen(), 15, "the range keys in the footer")
+        term.keys(">")
+        await until(lambda: "fleet history · 6h" in term.screen() and "[6h]" in term.screen(), 15, "6 h")
+        term.keys("<", "<")
+        await until(lambda: "fleet history · live" in term.screen(), 15, "live")
+        term.keys("2")
+        await until(lambda: "Workers (1)" in term.screen(), 15, "the Workers tab")
+        assert "fleet history" not in term.screen()
+        term.keys("5")
+        await until(lambda: "fleet history · live" in term.screen(), 15, "History again, still live")
+
+        term.keys("2")
+        await until(lambda: "Workers (1)" in term.screen(), 15, "the Workers tab")
+        term.keys("/")  # then type as a person does: once the box is there
+        await until(lambda: "Enter keeps, Esc clears" in term.screen(), 15, "the search box")
+        term.keys("zzz")
+        await until(lambda: "search: zzz" in term.screen(), 15, "the search")
+        term.keys("Enter")
+        await until(lambda: "search: zzz (Esc clears)" in term.screen(), 15, "the search kept")
+        term.keys("1")
+        await until(lambda: "Connection ages" in term.screen(), 15, "1 after a search: the Overview")
+        term.keys("2")
+        await until(lambda: "search: zzz" in term.screen() and "Workers (1)" in term.screen(), 15, "the search still zzz")
+        assert "zzz1" not in term.screen()
+        term.keys("Escape")
+        await until(lambda: "search:" not in term.screen() and "1–3 of 3" in term.screen(), 15, "Esc cleared it")
+        term.keys("/")
+        await until(lambda: "Enter keeps, Esc clears" in term.screen(), 15, "the search box")
+        term.keys("10.9")
+        await until(lambda: "search: 10.9" in term.screen(), 15, "a search typed")
+        term.keys("Escape")
+        await until(lambda: "1–3 of 3" in term.screen() and "search:" not in term.screen(), 15, "cancelled")
+        term.keys("3")
+        await until(lambda: "oldest" in term.screen(), 15, "3 after a cancelled search: the Channels tab")
+        assert "Traceback" not in term.screen() and term.alive()
+    finally:
+        term.kill_session()
+        await worker.stop()

@@ -1,7 +1,7 @@
 -- Shared by every script (prepended at load time).
 -- KEYS[1] = activity zset, KEYS[2] = connected zset, KEYS[3] = counter
--- ARGV[1] = key prefix "{ns}:"
-local prefix = ARGV[1]
+-- ARGV[1] = key prefix "{ns}:"; KEY / KEYP (every key name, generated from core/keys.py by
+-- core.keys.lua_prelude and put in front of this file) are built from it.
 
 -- Connection records (docs/architecture.md "Redis layout"). What the two sorted sets do
 -- not hold is packed into one string per connection, kept in hash buckets that stay in
@@ -14,7 +14,7 @@ local prefix = ARGV[1]
 --   ua = '#' .. index into the user-agent table, or '=' .. the text (table full)
 local US = '\31'
 local REC_LOAD = 48  -- records per bucket before a split (listpack holds up to 128)
-local META = prefix .. 'rec:meta'
+local META = KEY.record_meta
 local lh_k, lh_p = nil, nil
 
 -- a polynomial hash of the id (base 31, mod 2^31 - 1), four bytes per step
@@ -43,7 +43,7 @@ local function bucket_key(id)
   local h = id_hash(id)
   local b = h % size
   if b < lh_p then b = h % (size * 2) end
-  return prefix .. 'rec:' .. string.format('%d', b)
+  return KEYP.record_bucket .. string.format('%d', b)
 end
 
 -- grow by n records (n < 0: shrink the count), splitting buckets while over the load
@@ -58,8 +58,8 @@ local function lh_count(n)
   local changed = false
   while r > (2 ^ lh_k + lh_p) * REC_LOAD do
     local size = 2 ^ lh_k
-    local from = prefix .. 'rec:' .. string.format('%d', lh_p)
-    local to = prefix .. 'rec:' .. string.format('%d', lh_p + size)
+    local from = KEYP.record_bucket .. string.format('%d', lh_p)
+    local to = KEYP.record_bucket .. string.format('%d', lh_p + size)
     local all = redis.call('HGETALL', from)
     local moved, gone = {}, {}
     for i = 1, #all, 2 do
@@ -102,7 +102,7 @@ end
 
 -- worker code <-> worker id, host, pid
 local function worker_info(code)
-  local v = redis.call('HGET', prefix .. 'winfo', code)
+  local v = redis.call('HGET', KEY.worker_info, code)
   if not v then return nil end
   local wid, host, pid = string.match(v, '^(.*)\31(.*)\31(.*)$')
   if not wid then return nil end
@@ -110,7 +110,7 @@ local function worker_info(code)
 end
 
 local function worker_code(wid)
-  return redis.call('HGET', prefix .. 'wcode', wid)
+  return redis.call('HGET', KEY.worker_codes, wid)
 end
 
 local B36 = '0123456789abcdefghijklmnopqrstuvwxyz'
@@ -124,27 +124,30 @@ local function base36(n)
   return s
 end
 
--- the worker's code, allocated (and its host and pid noted) on first use
+-- the worker's code, allocated (and its host and pid noted) on first use; a code another
+-- worker still holds is never given again (the sequence key may have been lost alone)
 local function claim_code(wid, host, pid)
   local code = worker_code(wid)
   if not code then
-    code = base36(redis.call('INCR', prefix .. 'wseq'))
-    redis.call('HSET', prefix .. 'wcode', wid, code)
+    repeat
+      code = base36(redis.call('INCR', KEY.worker_seq))
+    until redis.call('HEXISTS', KEY.worker_info, code) == 0
+    redis.call('HSET', KEY.worker_codes, wid, code)
   end
-  redis.call('HSET', prefix .. 'winfo', code, wid .. US .. host .. US .. pid)
+  redis.call('HSET', KEY.worker_info, code, wid .. US .. host .. US .. pid)
   return code
 end
 
 local function held_add(code, n)
   if n == 0 then return end
-  local key = prefix .. 'held'
+  local key = KEY.held
   local r = redis.pcall('HINCRBY', key, code, n)
   if type(r) == 'table' or r < 0 then redis.call('HSET', key, code, 0) end
 end
 
 local function held_of(code)
   if not code then return 0 end
-  local n = tonumber(redis.call('HGET', prefix .. 'held', code))
+  local n = tonumber(redis.call('HGET', KEY.held, code))
   if not n or n < 0 then return 0 end
   return n
 end
@@ -155,10 +158,11 @@ local function rec_fields(r)
   local w = worker_info(r.code) or {wid = '?', host = '?', pid = '0'}
   local ua = ''
   local kind, val = string.sub(r.ua, 1, 1), string.sub(r.ua, 2)
-  if kind == '#' then ua = redis.call('HGET', prefix .. 'ua', val) or ''
+  if kind == '#' then ua = redis.call('HGET', KEY.user_agents, val) or ''
   elseif kind == '=' then ua = val end
   return {'worker_id', w.wid, 'host', w.host, 'pid', w.pid, 'channel', r.channel, 'client_address', r.client,
-          'events_sent', r.ev, 'bytes_sent', r.by}, ua
+          'events_sent', r.ev, 'bytes_sent', r.by,
+          'counts_at', redis.call('HGET', KEY.worker_counts, r.code) or ''}, ua
 end
 
 -- remove one connection's record; returns its worker code (nil when it had none)
@@ -187,7 +191,7 @@ end
 -- an id another worker registered since may still be listed, so callers that act on a
 -- worker's connections check the record's owner first.
 local function worker_list_live(code)
-  local ids = redis.call('LRANGE', prefix .. 'wl:' .. code, 0, -1)
+  local ids = redis.call('LRANGE', KEYP.worker_list .. code, 0, -1)
   local out, seen = {}, {}
   local s = 1
   while s <= #ids do
@@ -209,7 +213,7 @@ end
 
 -- rewrite a worker's list when it holds many more ids than the worker does
 local function worker_list_prune(code)
-  local key = prefix .. 'wl:' .. code
+  local key = KEYP.worker_list .. code
   local len = redis.call('LLEN', key)
   if len <= held_of(code) * 1.5 + 64 then return end
   local ids = worker_list_live(code)
@@ -331,4 +335,26 @@ local function apply_touches(i, out)
     touch_chunk(ids, ats, evs, bys, out)
   end
   return out
+end
+
+-- a worker's counts are as of ``at`` (every counted touch of the flush has landed)
+local function counts_written(wid, at)
+  if wid == '' or at == '' then return end
+  local code = worker_code(wid)
+  if code then redis.call('HSET', KEY.worker_counts, code, at) end
+end
+
+-- the worker's code; put back when its entry was lost while its records still name it
+-- (``my_code``: the code the worker was last told; ``my_info``: id US host US pid)
+local function ensure_code(wid, my_code, my_info)
+  local code = worker_code(wid)
+  if not code and my_code ~= '' then
+    local info = redis.call('HGET', KEY.worker_info, my_code)
+    if not info or string.sub(info, 1, #wid + 1) == wid .. US then
+      redis.call('HSET', KEY.worker_codes, wid, my_code)
+      redis.call('HSET', KEY.worker_info, my_code, my_info)
+      code = my_code
+    end
+  end
+  return code
 end

@@ -5,9 +5,9 @@ local r = redis.call('ZREM', KEYS[4], ARGV[2])
 redis.call('DEL', KEYS[5], KEYS[6])
 local code = worker_code(ARGV[2])
 if code and held_of(code) == 0 then
-  redis.call('HDEL', prefix .. 'wcode', ARGV[2])
-  redis.call('HDEL', prefix .. 'winfo', code)
-  redis.call('HDEL', prefix .. 'held', code)
-  redis.call('DEL', prefix .. 'wl:' .. code)
+  redis.call('HDEL', KEY.worker_codes, ARGV[2])
+  redis.call('HDEL', KEY.worker_info, code)
+  redis.call('HDEL', KEY.held, code)
+  redis.call('DEL', KEYP.worker_list .. code)
 end
 return r

@@ -7,7 +7,7 @@ if holder and holder ~= ARGV[3] then return {0, -1} end
 redis.call('SET', KEYS[4], ARGV[3], 'PX', tonumber(ARGV[4]))
 local code = worker_code(ARGV[5])
 if not code then return {0, 0} end
-local key = prefix .. 'wl:' .. code
+local key = KEYP.worker_list .. code
 local removed = 0
 local limit = tonumber(ARGV[2])
 -- pop ids off the worker's list until `limit` of its connections are removed (ids the list

@@ -3,7 +3,8 @@
 --  events_sent, bytes_sent).
 -- The record is packed (see _prelude.lua); the user agent goes by reference to a shared
 -- table (sha1 prefix -> index -> text, at most UA_TABLE_MAX entries; past that it is
--- stored inline). Returns how many connections were new.
+-- stored inline). Returns {how many connections were new, worker id, its code, ...} (the
+-- store keeps each worker's code to put it back if its entry is ever lost).
 local UA_TABLE_MAX = 10000
 local i = 2
 local added = 0
@@ -13,11 +14,11 @@ local lists = {}
 local function ua_ref(ua)
   if ua == '' then return '' end
   local sha = string.sub(redis.sha1hex(ua), 1, 16)
-  local idx = redis.call('HGET', prefix .. 'uaidx', sha)
+  local idx = redis.call('HGET', KEY.user_agent_index, sha)
   if idx then return '#' .. idx end
   if redis.call('HLEN', KEYS[4]) >= UA_TABLE_MAX then return '=' .. ua end
-  idx = base36(redis.call('INCR', prefix .. 'uaseq'))
-  redis.call('HSET', prefix .. 'uaidx', sha, idx)
+  idx = base36(redis.call('INCR', KEY.user_agent_seq))
+  redis.call('HSET', KEY.user_agent_index, sha, idx)
   redis.call('HSET', KEYS[4], idx, ua)
   return '#' .. idx
 end
@@ -46,9 +47,11 @@ while i + 10 <= #ARGV do
   i = i + 11
 end
 for code, ids in pairs(lists) do
-  chunked('RPUSH', prefix .. 'wl:' .. code, ids)
+  chunked('RPUSH', KEYP.worker_list .. code, ids)
   worker_list_prune(code)
 end
 lh_count(fresh)
 counter_up(added)
-return added
+local out = {added}
+for wid, code in pairs(codes) do out[#out + 1] = wid; out[#out + 1] = code end
+return out

@@ -30,8 +30,8 @@ for s = 3, #ARGV, 400 do
   end
 end
 if code then
-  redis.call('DEL', prefix .. 'wl:' .. code)
-  chunked('RPUSH', prefix .. 'wl:' .. code, kept)
+  redis.call('DEL', KEYP.worker_list .. code)
+  chunked('RPUSH', KEYP.worker_list .. code, kept)
   if held_of(code) ~= #kept then
     -- the count disagrees with what the worker holds: count its records (bad data, or
     -- ids it holds that another worker registered since)
@@ -40,7 +40,7 @@ if code then
       local r = rec_get(id)
       if r and r.code == code then mine = mine + 1 end
     end
-    redis.call('HSET', prefix .. 'held', code, mine)
+    redis.call('HSET', KEY.held, code, mine)
   end
 end
 return out
