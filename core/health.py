@@ -267,4 +267,6 @@ def format_age(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
+# A health level as a number, written once: the sse_health_status gauge, CloudWatch's HealthStatus and
+# sse-dash --once's exit status all read it.
 HEALTH_STATUS_CODE: dict[str, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}

@@ -38,7 +38,7 @@ from .registry import activity_resolution, counts_interval
 from .store.base import Census, FleetRead, StateStore, StoreUnavailable
 from .store_status import StoreStatusTracker, explain
 
-__all__ = ["AdmissionSource", "ConfigWatch", "Hysteresis", "SnapshotBuilder", "configuration_view", "worker_infos"]
+__all__ = ["AdmissionSource", "ConfigWatch", "Hysteresis", "SnapshotBuilder", "configuration_view", "worker_infos", "worker_line"]
 
 log = logging.getLogger("sse")
 
@@ -146,7 +146,8 @@ def worker_infos(heartbeats: list[WorkerHeartbeat], now: float, cfg: SSEConfig, 
     return out
 
 
-def _worker_line(w: WorkerInfo) -> str:
+def worker_line(w: WorkerInfo) -> str:
+    """One worker in a health message: its id, where it runs, why it is in its state, its connections."""
     where = f" on {w.host} pid {w.pid}" if w.host and w.pid else ""
     return f"{w.worker_id}{where} ({w.state_reason}): {w.connections} connection(s)"
 
@@ -283,8 +284,8 @@ class SnapshotBuilder:
         problem = None if store_ok else (status.reason or read_error or "state store unavailable")
         if not settled:
             active = None
-        dead = tuple(_worker_line(w) for w in workers if w.state == "dead") if workers is not None else None
-        late = tuple(_worker_line(w) for w in workers if w.state == "late") if workers is not None else None
+        dead = tuple(worker_line(w) for w in workers if w.state == "dead") if workers is not None else None
+        late = tuple(worker_line(w) for w in workers if w.state == "late") if workers is not None else None
         fresh = self.trends(now)
         thresholds = health.HealthThresholds.from_config(cfg)
         window_runs = stats.window_runs(counters.recent_runs, now, cfg.ERROR_RATE_WINDOW_SECONDS) if counters else None

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from core.health import HEALTH_STATUS_CODE
 from sse_tui import fmt
 from sse_tui.literal import clean
 from sse_tui.model import REGISTRY_BADGE, WORKER_ORDER, Snapshot, worker_state
@@ -32,7 +33,6 @@ from sse_tui.sources import (
     redis_available,
 )
 
-EXIT_BY_HEALTH = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 EXIT_SOURCE = 3
 ONCE_WORKERS = 8  # workers named on the --once line (the dead ones first), then "+N more"
 
@@ -231,7 +231,7 @@ def exit_status(snapshot: Snapshot) -> int:
     numbers that are unknown (store down, registry rebuilding or settling) never exit 0."""
     if nothing_to_judge(snapshot):
         return EXIT_SOURCE
-    code = EXIT_BY_HEALTH[snapshot.stats.health_indicators.overall_health]
+    code = HEALTH_STATUS_CODE[snapshot.stats.health_indicators.overall_health]
     if code == 0 and (snapshot.store_down or snapshot.registry_unsettled):
         return 1
     return code

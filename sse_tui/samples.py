@@ -33,7 +33,7 @@ from core.models import (
     WorkerHeartbeat,
     WorkerInfo,
 )
-from core.snapshot import _worker_line, worker_infos
+from core.snapshot import worker_line, worker_infos
 from sse_tui.model import ConnectionQuery, Snapshot, Thresholds
 from sse_tui.sources import AuthState, SourceError, _channels_locally, local_page
 
@@ -111,8 +111,8 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
     workers: list[WorkerInfo] | None = [] if health == "empty" else sample_workers(
         active - (third[0] if third and health in ("late_worker", "rebuilding") else 0), now, third,
         writable=health != "refusing_writes", settling_since=registry.since if health == "settling" else None)
-    dead = tuple(_worker_line(w) for w in workers or [] if w.state == "dead")
-    late = tuple(_worker_line(w) for w in workers or [] if w.state == "late")
+    dead = tuple(worker_line(w) for w in workers or [] if w.state == "dead")
+    late = tuple(worker_line(w) for w in workers or [] if w.state == "late")
     known = store_up and settled
     store_error = None if store_up else ("connection refused" if health == "store_down" else
                                          "redis refuses writes: OOM command not allowed when used memory > 'maxmemory'")
