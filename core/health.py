@@ -156,7 +156,7 @@ class HealthInputs:
     late_workers: tuple[str, ...] | None = ()
     registry_state: str = "settled"  # core.models.REGISTRY_STATES
     registry_reason: str | None = None
-    very_old_seconds: float = 21600.0
+    very_old_seconds: float = SSEConfig.model_fields["VERY_OLD_SECONDS"].default  # as set (the message says it)
     held_for: dict[str, float] = field(default_factory=dict)  # rule type -> seconds its condition has held
     # history verdicts (core.history.trends): None = not enough history (unknown, skipped)
     cleanup_duration_sustained: float | None = None  # lowest cleanup duration (ms) in the sustained window

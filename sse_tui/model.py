@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
+from core.config import SSEConfig
 from core.models import (
     NOTABLE_EVENTS,
     Alert,
@@ -28,11 +29,18 @@ from core.models import (
 )
 from sse_tui import fmt
 
-# The guide's defaults, used only when a (older) server does not publish its own value.
-DEFAULT_LONG_LIVED_SECONDS = 3600.0
-DEFAULT_VERY_OLD_SECONDS = 21600.0
-DEFAULT_HEARTBEAT_TTL_SECONDS = 15.0
-DEFAULT_TOUCH_FLUSH_SECONDS = 1.0
+
+def _default(setting: str) -> float:
+    """A setting's default, as core.config.SSEConfig writes it (the one place it is written)."""
+    return float(SSEConfig.model_fields[setting].default)
+
+
+# The service's defaults, used only when a (older) server does not publish its own value.
+DEFAULT_STALE_SECONDS = _default("STALE_CONNECTION_THRESHOLD_SECONDS")
+DEFAULT_LONG_LIVED_SECONDS = _default("LONG_LIVED_SECONDS")
+DEFAULT_VERY_OLD_SECONDS = _default("VERY_OLD_SECONDS")
+DEFAULT_HEARTBEAT_TTL_SECONDS = _default("WORKER_HEARTBEAT_TTL_SECONDS")
+DEFAULT_TOUCH_FLUSH_SECONDS = _default("TOUCH_FLUSH_INTERVAL_SECONDS")
 
 HISTORY_SAMPLES = 3600  # one hour at the default 1 s interval
 MAX_EVENTS = 60  # the events list; routine cleanups go first, then ended alerts
@@ -59,7 +67,7 @@ PAGE_SIZE = 50
 class Thresholds:
     """The fleet's published age classes and heartbeat TTL (the guide's defaults if absent)."""
 
-    stale_seconds: float = 300.0
+    stale_seconds: float = DEFAULT_STALE_SECONDS
     long_lived_seconds: float = DEFAULT_LONG_LIVED_SECONDS
     very_old_seconds: float = DEFAULT_VERY_OLD_SECONDS
     heartbeat_ttl_seconds: float = DEFAULT_HEARTBEAT_TTL_SECONDS

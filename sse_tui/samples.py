@@ -33,7 +33,7 @@ from core.models import (
     WorkerHeartbeat,
     WorkerInfo,
 )
-from core.snapshot import worker_line, worker_infos
+from core.snapshot import worker_infos, worker_line
 from sse_tui.model import ConnectionQuery, Snapshot, Thresholds
 from sse_tui.sources import AuthState, SourceError, _channels_locally, local_page
 
