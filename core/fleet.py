@@ -10,6 +10,7 @@ same atomic scripts the workers use.
 
 from __future__ import annotations
 
+from .clock import Clock
 from .config import MAX_REDIS_SHARDS, ConfigError, SSEConfig, load_config
 from .durations import parse_duration
 from .manager import ConnectionManager
@@ -33,7 +34,10 @@ class FleetReader:
         self._follow = follow_published
 
     @classmethod
-    async def connect(cls, redis_url: str, namespace: str = "sse", config: SSEConfig | None = None) -> "FleetReader":
+    async def connect(cls, redis_url: str, namespace: str = "sse", config: SSEConfig | None = None,
+                      clock: Clock | None = None) -> "FleetReader":
+        """``clock``: None reads the store's clock (Redis ``TIME``); a test hands a fixed one
+        to ask the age classes at an exact moment."""
         cfg = config or load_config()
         # shard 0 holds the published settings whatever the shard count
         store = ShardedRedisStore(redis_url, namespace, 1, timeout=cfg.REDIS_TIMEOUT_SECONDS)
@@ -48,7 +52,10 @@ class FleetReader:
         except Exception:
             await store.close()
             raise
-        manager = ConnectionManager(store, cfg, observer=True, worker_id="sse-dash-observer", store_clock=True)
+        if clock is None:
+            manager = ConnectionManager(store, cfg, observer=True, worker_id="sse-dash-observer", store_clock=True)
+        else:
+            manager = ConnectionManager(store, cfg, observer=True, worker_id="sse-dash-observer", clock=clock)
         try:
             await manager.start()
         except Exception:

@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
+from core import classify
 from core.config import SSEConfig
 from core.models import (
     NOTABLE_EVENTS,
@@ -58,7 +59,7 @@ REGISTRY_BADGE: dict[str, str] = {"rebuilding": "REBUILDING", "settling": "SETTL
 # TERM=screen and NO_COLOR read it; the order puts what needs a look first.
 WORKER_LABEL: dict[str, str] = {"dead": "✖ DEAD", "late": "▲ LATE", "unknown": "? UNKNOWN", "alive": "✔ ALIVE"}
 WORKER_ORDER: tuple[WorkerState, ...] = ("dead", "late", "unknown", "alive")
-CONNECTION_STATES: tuple[str, ...] = ("all", "stale", "active", "long_lived", "very_old")
+CONNECTION_STATES: tuple[str, ...] = classify.STATES  # what a listing filters by (core.classify)
 CONNECTION_SORTS: tuple[str, ...] = ("age", "idle", "events", "bytes")
 PAGE_SIZE = 50
 
@@ -78,6 +79,10 @@ class Thresholds:
         """Counts taken this recently are "now" (a worker writes them at its flushes)."""
         return max(2 * self.touch_flush_seconds, 2.0)
 
+    def cut(self, now: float) -> classify.AgeCut:
+        """The age classes' cuts at ``now`` (core.classify: the one place they are written)."""
+        return classify.cut(now, self.stale_seconds, self.long_lived_seconds, self.very_old_seconds)
+
     @classmethod
     def from_config(cls, cfg: ConfigurationView) -> Thresholds:
         def pick(value: float | None, default: float) -> float:
@@ -90,6 +95,12 @@ class Thresholds:
             heartbeat_ttl_seconds=pick(cfg.worker_heartbeat_ttl_seconds, DEFAULT_HEARTBEAT_TTL_SECONDS),
             touch_flush_seconds=pick(cfg.touch_flush_interval_seconds, DEFAULT_TOUCH_FLUSH_SECONDS),
         )
+
+
+def age_classes(r: ConnectionRecord, now: float, th: Thresholds) -> frozenset[str]:
+    """The classes a connection is in at ``now`` (``stale`` or ``active``, ``long_lived``,
+    ``very_old``): :func:`core.classify.classes`, the server's own rule."""
+    return classify.classes(r.connected_at, r.last_activity, th.cut(now))
 
 
 @dataclass(frozen=True)

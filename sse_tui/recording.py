@@ -27,7 +27,7 @@ from core.models import (
     MonitoringStats,
 )
 from sse_tui.model import ConnectionQuery, RecordedScope, Snapshot
-from sse_tui.sources import SourceError, _channels_locally, local_page
+from sse_tui.sources import SourceError, channels_locally, local_page
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_KEEP = 3
@@ -217,7 +217,7 @@ class ReplaySource:
 
     async def channels(self) -> ChannelsPage:
         records, now = self._records()
-        return _channels_locally(records, now, self.current.thresholds.stale_seconds)
+        return channels_locally(records, now, self.current.thresholds.stale_seconds)
 
     async def aclose(self) -> None:
         return None

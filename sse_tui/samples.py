@@ -35,7 +35,7 @@ from core.models import (
 )
 from core.snapshot import worker_infos, worker_line
 from sse_tui.model import ConnectionQuery, Snapshot, Thresholds
-from sse_tui.sources import AuthState, SourceError, _channels_locally, local_page
+from sse_tui.sources import AuthState, SourceError, channels_locally, local_page
 
 T0 = 1_737_369_000.0  # 2025-01-20T10:30:00Z
 
@@ -305,7 +305,7 @@ class ScriptedSource:
         return next((r for r in self.records if r.connection_id == connection_id), None)
 
     async def channels(self) -> ChannelsPage:
-        return _channels_locally(self.records, self._now(), self._stats().configuration.stale_threshold_seconds)
+        return channels_locally(self.records, self._now(), self._stats().configuration.stale_threshold_seconds)
 
     async def check_auth(self) -> AuthState:
         return self.auth

@@ -22,13 +22,14 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 from pydantic import ValidationError
 
+from core import classify
 from core.models import (
     ChannelsPage,
     ChannelSummary,
@@ -178,21 +179,11 @@ def _ci(value: str) -> str:
 def local_page(records: Iterable[ConnectionRecord], query: ConnectionQuery, now: float,
                thresholds: Thresholds) -> ConnectionPage:
     """Filter, sort and page records in memory with the server's rules (replays, fixtures)."""
-    rows = list(records)
     st = thresholds
-
-    def in_state(r: ConnectionRecord) -> bool:
-        if query.state == "stale":
-            return now - r.last_activity > st.stale_seconds
-        if query.state == "active":
-            return now - r.last_activity <= st.stale_seconds
-        if query.state == "long_lived":
-            return now - r.connected_at >= st.long_lived_seconds
-        if query.state == "very_old":
-            return now - r.connected_at >= st.very_old_seconds
-        return True
-
-    rows = [r for r in rows if in_state(r)]
+    if query.state not in classify.STATES:
+        raise SourceError(f"bad connections query ({query.state})")
+    cut = st.cut(now)  # the classes are core.classify's, as the server's stores ask them
+    rows = [r for r in records if classify.in_state(query.state, r.connected_at, r.last_activity, cut)]
     if query.q:
         needle = _ci(query.q)
         rows = [r for r in rows if needle in _ci(
@@ -210,12 +201,14 @@ def local_page(records: Iterable[ConnectionRecord], query: ConnectionQuery, now:
                           stale_threshold_seconds=st.stale_seconds, connections=window)
 
 
-def _channels_locally(records: Iterable[ConnectionRecord], now: float, stale_seconds: float) -> ChannelsPage:
+def channels_locally(records: Iterable[ConnectionRecord], now: float, stale_seconds: float) -> ChannelsPage:
+    """The channels of ``records`` (a replay's, a fixture's), stale counted by core.classify."""
+    stale_cut = classify.cut(now, stale_seconds, 0.0, 0.0)
     acc: dict[str, list[ConnectionRecord]] = {}
     for r in records:
         acc.setdefault(r.channel, []).append(r)
     rows = [
-        ChannelSummary(channel=ch, connections=len(rs), stale=sum(1 for r in rs if now - r.last_activity > stale_seconds),
+        ChannelSummary(channel=ch, connections=len(rs), stale=sum(1 for r in rs if classify.is_stale(r.last_activity, stale_cut)),
                        oldest_connected_at=min(r.connected_at for r in rs))
         for ch, rs in acc.items()
     ]
@@ -644,8 +637,10 @@ class RedisSource:
     ``?password=``); the fleet's published settings are re-read by every ``snapshot()``.
     """
 
-    def __init__(self, redis_url: str, namespace: str | None = None) -> None:
+    def __init__(self, redis_url: str, namespace: str | None = None, *, clock: Callable[[], float] | None = None) -> None:
+        """``clock``: None, the store's (Redis ``TIME``); a test's fixed clock asks at an exact moment."""
         validate_redis_url(redis_url)
+        self.clock = clock
         self.redis_url = redis_url
         self.namespace = namespace
         # the namespace read: given, or the fleet's default (core.config)
@@ -667,7 +662,7 @@ class RedisSource:
             except ImportError as exc:
                 raise SourceError(f"Redis source unavailable ({_short(exc)})") from None
             try:
-                self._reader = await FleetReader.connect(self.redis_url, self.effective_namespace)
+                self._reader = await FleetReader.connect(self.redis_url, self.effective_namespace, clock=self.clock)
             except Exception as exc:  # noqa: BLE001 - translated once, here
                 raise SourceError(f"cannot connect to {redact_url(self.redis_url)} ({self._why(exc)})") from None
         return self._reader

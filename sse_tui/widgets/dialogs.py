@@ -20,7 +20,7 @@ from textual.widgets import Button, Input, Static
 from core.models import ConnectionRecord, WorkerInfo
 from sse_tui import fmt, keys
 from sse_tui.literal import line, lines
-from sse_tui.model import WORKER_LABEL, Thresholds, counts_age, worker_state
+from sse_tui.model import WORKER_LABEL, Thresholds, age_classes, counts_age, worker_state
 
 
 class CleanupDialog(ModalScreen[int | None]):
@@ -128,22 +128,26 @@ def _stamp(ts: float) -> str:
 WORKER_STATE_STYLE = {"dead": "bold $error", "late": "bold $warning", "unknown": "bold", "alive": "dim"}
 
 
+def state_words(classes: frozenset[str]) -> list[tuple[str, str]]:
+    """A connection's classes (:func:`sse_tui.model.age_classes`) as the detail says them:
+    STALE, then VERY OLD or else LONG-LIVED; ACTIVE when none of those."""
+    words = [("STALE", "bold $error")] if "stale" in classes else []
+    if "very_old" in classes:
+        words.append(("VERY OLD", "bold $error"))
+    elif "long_lived" in classes:
+        words.append(("LONG-LIVED", "bold $warning"))
+    return words or [("ACTIVE", "bold $success")]
+
+
 def connection_lines(r: ConnectionRecord, now: float, th: Thresholds, *, worker: WorkerInfo | None = None,
                      gone: bool = False) -> Content:
     """Every field of one connection; ages from the server's ``now`` (when this view was
     taken); the events and bytes with when they were counted; its worker's state."""
     age, idle = now - r.connected_at, now - r.last_activity
-    classes = []
-    if gone:
-        classes.append(("GONE (no longer in the registry; the last fields seen)", "bold $error"))
-    if idle > th.stale_seconds:
-        classes.append(("STALE", "bold $error"))
-    if age >= th.very_old_seconds:
-        classes.append(("VERY OLD", "bold $error"))
-    elif age >= th.long_lived_seconds:
-        classes.append(("LONG-LIVED", "bold $warning"))
-    if not classes:
-        classes.append(("ACTIVE", "bold $success"))
+    classes = state_words(age_classes(r, now, th))
+    if gone:  # gone says it instead of ACTIVE
+        classes = [("GONE (no longer in the registry; the last fields seen)", "bold $error"),
+                   *[c for c in classes if c[0] != "ACTIVE"]]
 
     worker_note: tuple[str, str] = ("", "")
     if worker is not None:

@@ -32,6 +32,7 @@ from sse_tui.model import (
     RecordedScope,
     Thresholds,
     View,
+    age_classes,
     counts_note,
     worker_state,
     workers_by_state,
@@ -320,9 +321,10 @@ class ConnectionsView(Vertical):
         if page is not None:
             now = page.now
             th = self.view.thresholds if self.view is not None else Thresholds()
+            paged = replace(th, stale_seconds=page.stale_threshold_seconds)  # the page's own stale line
             for r in page.connections:
                 idle = now - r.last_activity
-                stale = idle > page.stale_threshold_seconds
+                stale = "stale" in age_classes(r, now, paged)
                 note = counts_note(r, now, th)  # events / bytes not current: how old they are
                 counted = "" if note is None else f" · {note}"
                 rows.append((r.connection_id, [
