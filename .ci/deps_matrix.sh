@@ -5,12 +5,19 @@
 # prometheus-client, uvicorn), the dashboard extra (textual, httpx), the fastapi extra, and
 # the Prometheus integrations the docs show (prometheus-fastapi-instrumentator 7.x wants
 # starlette < 1, 8.x starlette 1.x; starlette-exporter). Each in a venv of its own
-# (.venv-deps-low, .venv-deps-high; reused when present). Safe to rerun.
+# (.venv-deps-low, .venv-deps-high; .venv-deps-textual-*; reused when present). Safe to rerun.
 #   low:  `pip install -e .[test]`, then every lower bound pinned (name==LOW)
 #   high: `pip install --upgrade --upgrade-strategy eager -e .[test]` (pip's newest in range)
-# The snapshot tests stay in the main run (their SVGs were recorded with the test extra's
-# textual pin); the dashboard's CLI and HTTP source run here.
+# The dashboard's tests (tests/tui) run here on both textual versions, but for the SVG
+# snapshot comparisons (marked svg_snapshot by tests/tui/conftest.py): their SVGs were
+# recorded with the test extra's textual pin and stay in the main run.
+#
+# Usage: .ci/deps_matrix.sh            every dependency (slow)
+#        .ci/deps_matrix.sh textual    the dashboard's tests only, on the lowest and newest
+#                                      textual (the rest as the test extra installs it)
 set -euo pipefail
+only=${1:-all}
+case "$only" in all|textual) ;; *) echo "usage: $0 [textual]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 
 lows=$(python3 - <<'PY'
@@ -29,14 +36,22 @@ for spec in specs:
 print(" ".join(out))
 PY
 )
+if [ "$only" = textual ]; then
+  lows=$(tr ' ' '\n' <<<"$lows" | grep '^textual==')
+fi
 
 tests=(
   tests/service/test_streaming.py tests/service/test_parity.py tests/service/test_frozen_clients.py   # sse-starlette, starlette
   tests/service/test_endpoints.py tests/core/test_store_contract.py tests/core/test_config.py           # starlette, redis, pydantic(-settings)
   tests/core/test_exporters.py tests/core/test_logs_provider_fleet.py tests/ops/test_metrics_lint.py   # prometheus-client
   tests/integration tests/docs                                                                         # fastapi, instrumentator, starlette-exporter, uvicorn
-  tests/tui/test_http_source.py tests/tui/test_cli.py                                                  # httpx, textual (the CLI)
+  tests/tui                                                                                            # textual, httpx, plotext (the dashboard)
 )
+if [ "$only" = textual ]; then
+  tests=(tests/tui)
+fi
+# the SVG comparisons stay in the main run (recorded with the test extra's textual pin)
+marks=(-m "not svg_snapshot")
 # installs into fresh venvs from PyPI (the main run has them); gunicorn: uvicorn-worker needs a newer uvicorn than the low bound
 skip=(--deselect tests/integration/test_packaging.py::test_the_library_alone_brings_no_dashboard
       --deselect tests/integration/test_packaging.py::test_installs_beside_textual_8_2_7)
@@ -61,16 +76,17 @@ PY
 }
 
 start=$SECONDS
-low=$(venv_for low)
+tag=$([ "$only" = textual ] && echo textual- || true)  # textual only: venvs of its own (no other pins)
+low=$(venv_for "${tag}low")
 "$low/bin/pip" install -q --disable-pip-version-check -e '.[test]'
 # shellcheck disable=SC2086 # one argument per pin
 "$low/bin/pip" install -q --disable-pip-version-check $lows 2>&1 | grep -v "^ERROR: pip's dependency resolver\|requires\|^$" || true
 report "$low" "lowest"
-"$low/bin/pytest" -q -p no:cacheprovider "${tests[@]}" "${skip[@]}" \
+"$low/bin/pytest" -q -p no:cacheprovider "${tests[@]}" "${skip[@]}" "${marks[@]}" \
   --deselect tests/integration/test_gunicorn_logs.py::test_sse_lines_match_gunicorns_format
 
-high=$(venv_for high)
+high=$(venv_for "${tag}high")
 "$high/bin/pip" install -q --disable-pip-version-check --upgrade --upgrade-strategy eager -e '.[test]'
 report "$high" "newest"
-"$high/bin/pytest" -q -p no:cacheprovider "${tests[@]}" "${skip[@]}"
+"$high/bin/pytest" -q -p no:cacheprovider "${tests[@]}" "${skip[@]}" "${marks[@]}"
 echo "== deps_matrix: $((SECONDS - start)) s"

@@ -24,6 +24,14 @@ from sse_tui.sources import local_page
 from tests.service.conftest import workers  # noqa: F401 - real worker processes for the e2e tests
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test comparing a screen with a recorded SVG is marked ``svg_snapshot``: the SVGs are
+    the test extra's textual pin's drawing; .ci/deps_matrix.sh runs the rest on other versions."""
+    for item in items:
+        if "snap_compare" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.svg_snapshot)
+
+
 @pytest.fixture(autouse=True)
 def private_config(tmp_path_factory, monkeypatch) -> None:
     """No test reads or writes the user's real settings (the theme is kept there)."""
