@@ -32,6 +32,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Grid, Vertical
 from textual.css.query import NoMatches
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Button, Footer, TabbedContent, TabPane, Tabs
 
@@ -89,6 +90,11 @@ class DashboardApp(App[None]):
     # every key is in sse_tui.keys (the footer's order, the scopes, and ? help come from there)
     BINDINGS = [*keys.APP_BINDINGS]
 
+    # App state the screen shows: set them, the watchers repaint (never by hand)
+    paused: var[bool] = var(False)  # the panels keep showing the snapshot they show
+    interval: var[float] = var(1.0, always_update=True)  # seconds between polls (a set also polls now)
+    auth_state: var[str | None] = var(None)  # what the service says of the token (sse_tui.sources.AuthState)
+
     def __init__(
         self,
         source: Source,
@@ -104,20 +110,18 @@ class DashboardApp(App[None]):
         super().__init__()
         self.source = source
         self.clock = clock
-        self.interval = max(float(interval), 0.1)
+        self.set_reactive(DashboardApp.interval, max(float(interval), 0.1))
         self.readonly = readonly
         self.recorder = recorder
         self.export_dir = export_dir
         self.watch_terminal = watch_terminal
         self.remember_theme = remember_theme
         self.state = DashboardState()
-        self.paused = False
         self.cleanup_running = False
         self.action_running = False
         self.shown: Snapshot | None = None  # what the panels display (frozen while paused)
         self.shown_at: float | None = None
         self.is_replay = isinstance(source, ReplaySource)
-        self.auth_state: str | None = None
         self.conn_query = ConnectionQuery()
         self._history_at: float | None = None  # when the history was last fetched (dashboard clock)
         self._history_range = "1h"
@@ -198,6 +202,29 @@ class DashboardApp(App[None]):
             self._check_auth()
         self._poll_loop()
 
+    def _mounted(self) -> bool:
+        return getattr(self, "_main", None) is not None
+
+    def watch_paused(self, paused: bool) -> None:
+        """Resuming shows the latest poll at once (a replay moves on); the header says which."""
+        if not self._mounted():
+            return
+        if not paused:
+            self.render_all()
+            if self.is_replay:
+                self._wake.set()
+        self._render_header()
+
+    def watch_interval(self) -> None:
+        """A new interval: the header says it, and the next poll is now."""
+        if self._mounted():
+            self._render_header()
+            self._wake.set()
+
+    def watch_auth_state(self) -> None:
+        if self._mounted():
+            self._render_banner()
+
     def watch_theme(self, theme: str) -> None:
         if self.remember_theme and getattr(self, "_theme_loaded", False):
             save_settings(theme=theme)
@@ -215,7 +242,6 @@ class DashboardApp(App[None]):
             self.auth_state = await self.source.check_auth()  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001
             self.auth_state = "unknown"
-        self._render_banner()
 
     @work(exclusive=True, group="poll", exit_on_error=False)
     async def _poll_loop(self) -> None:
@@ -553,20 +579,13 @@ class DashboardApp(App[None]):
         await self.run_action(action, self._main.query_one(ConnectionsView))
 
     def action_toggle_pause(self) -> None:
-        self.paused = not self.paused
-        if not self.paused:
-            self.render_all()
-            if self.is_replay:
-                self._wake.set()
-        self._render_header()
+        self.paused = not self.paused  # watch_paused repaints
 
     def action_refresh_now(self) -> None:
         self._wake.set()
 
     def _set_interval(self, value: float) -> None:
-        self.interval = value
-        self._render_header()
-        self._wake.set()
+        self.interval = value  # watch_interval repaints and polls
 
     def action_slower(self) -> None:
         bigger = [s for s in INTERVAL_STEPS if s > self.interval]

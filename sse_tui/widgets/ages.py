@@ -7,7 +7,6 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.reactive import var
 
 from core.models import AgeBucket
 from sse_tui import fmt
@@ -15,6 +14,7 @@ from sse_tui.literal import line
 from sse_tui.model import DEFAULT_LONG_LIVED_SECONDS, DEFAULT_VERY_OLD_SECONDS, View
 from sse_tui.widgets import plot
 from sse_tui.widgets.common import apply_freshness, num
+from sse_tui.widgets.panel import Panel
 from sse_tui.widgets.rows import Rows
 
 REDRAW_SECONDS = 5.0  # while no bar moves by a whole row, the histogram is redrawn at most this often (data time)
@@ -173,18 +173,12 @@ class AgeHistogram(Rows):
                                      self.marks[1], self.marks[2], colour=self.marks[3]))
 
 
-class AgesPanel(Vertical):
+class AgesPanel(Panel, Vertical):
     DEFAULT_CSS = "AgesPanel #age-counts { height: auto; }"
-
-    view: var[View | None] = var(None, always_update=True)
 
     def compose(self) -> ComposeResult:
         yield Rows(id="age-counts")
         yield AgeHistogram(id="age-hist")
-
-    def watch_view(self, view: View | None) -> None:
-        if view is not None:
-            self.show_view(view)
 
     def show_view(self, view: View) -> None:
         apply_freshness(self, view.assessment)

@@ -9,12 +9,12 @@ import time
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.reactive import var
 
 from sse_tui import fmt
 from sse_tui.literal import line
 from sse_tui.model import AlertEvent, View
 from sse_tui.widgets.common import apply_freshness
+from sse_tui.widgets.panel import Panel
 from sse_tui.widgets.rows import Rows
 
 SEVERITY_STYLE = fmt.SEVERITY_STYLE
@@ -75,17 +75,11 @@ def event_lines(events: list[AlertEvent], now: float) -> list[Content]:
     return out
 
 
-class AlertsPanel(VerticalScroll):
+class AlertsPanel(Panel, VerticalScroll):
     DEFAULT_CSS = "AlertsPanel #alerts-body { height: auto; }"
-
-    view: var[View | None] = var(None, always_update=True)
 
     def compose(self) -> ComposeResult:
         yield Rows(id="alerts-body")
-
-    def watch_view(self, view: View | None) -> None:
-        if view is not None:
-            self.show_view(view)
 
     def show_view(self, view: View) -> None:
         apply_freshness(self, view.assessment)

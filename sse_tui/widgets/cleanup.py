@@ -6,13 +6,13 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.reactive import var
 from textual.widgets import Button
 
 from sse_tui import fmt
 from sse_tui.literal import line
 from sse_tui.model import View
 from sse_tui.widgets.common import apply_freshness, num
+from sse_tui.widgets.panel import Panel
 from sse_tui.widgets.rows import Rows
 
 
@@ -30,13 +30,11 @@ def _ms(v: float | None) -> str:
     return "?" if v is None else fmt.ms(v)
 
 
-class CleanupPanel(VerticalScroll):
+class CleanupPanel(Panel, VerticalScroll):
     DEFAULT_CSS = """
     CleanupPanel #cleanup-body { height: auto; }
     CleanupPanel Button { margin-top: 0; min-width: 16; height: 1; border: none; }
     """
-
-    view: var[View | None] = var(None, always_update=True)
 
     def __init__(self, readonly: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -46,10 +44,6 @@ class CleanupPanel(VerticalScroll):
         yield Rows(id="cleanup-body")
         if not self.readonly:
             yield Button("Cleanup now (c)", id="cleanup-button", variant="warning", compact=True)
-
-    def watch_view(self, view: View | None) -> None:
-        if view is not None:
-            self.show_view(view)
 
     def show_view(self, view: View) -> None:
         apply_freshness(self, view.assessment)

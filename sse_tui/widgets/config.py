@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from textual.reactive import var
 from textual.widgets import Static
 
 from sse_tui import fmt
 from sse_tui.literal import line, lines
 from sse_tui.model import View
 from sse_tui.widgets.common import apply_freshness, set_content
+from sse_tui.widgets.panel import Panel
 
 
-class ConfigPanel(Static):
-    view: var[View | None] = var(None, always_update=True)
-
-    def watch_view(self, view: View | None) -> None:
-        if view is not None:
-            self.show_view(view)
-
+class ConfigPanel(Panel, Static):
     def show_view(self, view: View) -> None:
         apply_freshness(self, view.assessment)
         s = view.stats

@@ -9,12 +9,12 @@ from itertools import islice
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.reactive import var
 
 from core.models import WorkerInfo
 from sse_tui.literal import line
 from sse_tui.model import WORKER_LABEL, View, worker_counts
 from sse_tui.widgets.common import apply_freshness, num, range_label, spark
+from sse_tui.widgets.panel import Panel
 from sse_tui.widgets.rows import Rows
 
 ROWS = (("active", "Active", "Active"), ("redis", "Redis counters", "Redis"), ("mismatch", "Mismatch", "Mismatch"))
@@ -26,21 +26,15 @@ def tail(samples: deque[float | None], n: int) -> list[float | None]:
     return list(islice(samples, max(len(samples) - n, 0), None))
 
 
-class ConnectionsPanel(VerticalScroll):
+class ConnectionsPanel(Panel, VerticalScroll):
     # no scrollbar (it would narrow the rows it was sized for): rows that do not fit give way instead
     DEFAULT_CSS = """
     ConnectionsPanel { overflow-y: hidden; }
     ConnectionsPanel #conn-body { height: auto; }
     """
 
-    view: var[View | None] = var(None, always_update=True)
-
     def compose(self) -> ComposeResult:
         yield Rows(id="conn-body")
-
-    def watch_view(self, view: View | None) -> None:
-        if view is not None:
-            self.show_view(view)
 
     def on_resize(self) -> None:  # the banner came or went: the rows that fit changed (once laid out)
         self.call_after_refresh(self._show_again)

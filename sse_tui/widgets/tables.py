@@ -38,6 +38,7 @@ from sse_tui.model import (
     workers_by_state,
 )
 from sse_tui.widgets.common import apply_freshness, set_border, set_content
+from sse_tui.widgets.panel import Panel
 
 
 def keep_cursor(table: DataTable[Any], key: str | None, fallback_row: int) -> None:
@@ -91,14 +92,12 @@ STATE_STYLE = {"dead": "bold reverse red", "late": "bold reverse yellow", "unkno
 ROW_STYLE = {"dead": "bold red", "late": "yellow", "unknown": "", "alive": ""}
 
 
-class WorkersTable(DataTable[Any]):
+class WorkersTable(Panel, DataTable[Any]):
     """One row per worker: its state (core.liveness, as the server judged it) with the reason
     and the heartbeat's age; dead, late and unknown workers first."""
 
     DEFAULT_CSS = "WorkersTable { height: auto; max-height: 8; }"
     BINDINGS = [*keys.WORKERS]
-
-    view: var[View | None] = var(None, always_update=True)
 
     class ReapRequested(Message):
         def __init__(self, worker: WorkerInfo) -> None:
@@ -113,10 +112,6 @@ class WorkersTable(DataTable[Any]):
         self.cursor_type = "row"
         self.cursor_foreground_priority = "renderable"  # a DEAD row stays red under the cursor
         self.add_columns(*WORKER_COLUMNS)
-
-    def watch_view(self, view: View | None) -> None:
-        if view is not None:
-            self.show_view(view)
 
     def show_view(self, view: View) -> None:
         parent = self.parent
@@ -174,7 +169,7 @@ UA_SCROLLBAR = 2  # the table's vertical scrollbar, when it has more rows than l
 STATE_LABEL = {"all": "all", "stale": "stale only", "active": "active", "long_lived": "long-lived", "very_old": "very old"}
 
 
-class ConnectionsView(Vertical):
+class ConnectionsView(Panel, Vertical):
     """A page of connections from the server: ``/`` search, ``s`` state, ``o`` sort,
     ``O`` order, ``]`` / ``[`` next / previous page, Enter opens the detail view.
 
@@ -188,7 +183,6 @@ class ConnectionsView(Vertical):
     ConnectionsView DataTable { height: 1fr; }
     """
 
-    view: var[View | None] = var(None, always_update=True)
     page: var[ConnectionPage | None] = var(None, always_update=True)
 
     class QueryChanged(Message):
@@ -304,9 +298,8 @@ class ConnectionsView(Vertical):
 
     # -------------------------------------------------------------- paint
 
-    def watch_view(self, view: View | None) -> None:
-        if view is not None:
-            apply_freshness(self, view.assessment)
+    def show_view(self, view: View) -> None:
+        apply_freshness(self, view.assessment)  # the rows follow the page (watch_page)
 
     def watch_page(self, page: ConnectionPage | None) -> None:
         self._rebuild()

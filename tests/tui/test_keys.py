@@ -4,7 +4,9 @@ keys back; every key is in ``?`` help, which is made from the bindings themselve
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 
 import pytest
 from textual.binding import Binding
@@ -80,7 +82,9 @@ async def test_a_finished_or_cancelled_search_gives_the_tab_keys_back(clock: Fix
 def _bound_classes() -> list[type[DOMNode]]:
     """Every class of the dashboard that declares key bindings of its own."""
     found = []
-    for module in (sse_tui.app, sse_tui.widgets.dialogs, sse_tui.widgets.tables):
+    dialogs = [importlib.import_module(m.name) for m in pkgutil.iter_modules(sse_tui.widgets.dialogs.__path__,
+                                                                              "sse_tui.widgets.dialogs.")]
+    for module in (sse_tui.app, *dialogs, sse_tui.widgets.tables):
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ == module.__name__ and issubclass(cls, DOMNode) and "BINDINGS" in vars(cls):
                 found.append(cls)
