@@ -128,3 +128,19 @@ def test_the_manager_never_reads_admission():
     """Admission counts are handed to the manager (``admission_source``), never read by it."""
     assert "core.admission" not in graph_closure(import_graph(), "core.manager")
 
+
+
+FETCHING = ("sse_tui.app", "sse_tui.sources", "sse_tui.cli", "sse_tui.recording", "sse_tui.samples", "core.fleet",
+            "core.manager", "core.store")
+
+
+def test_widgets_render_and_never_fetch():
+    """A widget or dialog imports no source, store, App or fleet reader (the App hands it a
+    View); and no widget reaches the App that holds it."""
+    graph = import_graph()
+    widgets = [m for m in graph if m.startswith("sse_tui.widgets")]
+    assert "sse_tui.widgets.panel" in widgets and "sse_tui.widgets.dialogs.detail" in widgets
+    reached = {w: sorted(t for t in graph_closure(graph, w) if any(t == f or t.startswith(f + ".") for f in FETCHING))
+               for w in widgets}
+    assert {w: ts for w, ts in reached.items() if ts} == {}
+
