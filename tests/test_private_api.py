@@ -230,3 +230,28 @@ def test_no_dependencys_private_method_overridden_or_attribute_used() -> None:
     widgets = [c for c in classes if any(k.__module__.startswith("textual.") for k in c.__mro__[1:])]
     assert len(widgets) >= 15, [c.__name__ for c in widgets]  # the dashboard's widgets, screens and App are read
     assert [v for cls in classes for v in class_violations(cls)] == []
+
+
+def reached_from_outside(module: str, tree: ast.Module) -> list[str]:
+    """``x._name`` where ``x`` is not ``self`` / ``cls``: another object's private part (the
+    App calling a widget's ``_caption()``, or a dependency's ``_x`` through any object).
+    A ``_name`` this module's own classes define or set on ``self`` is private to the module, not to
+    the instance (another instance of the same class may read it)."""
+    bad = []
+    own = self_attributes(tree)[1] | {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and private(node.attr) and not (
+                isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+            if node.attr in own or (isinstance(node.value, ast.Name) and (node.value.id, node.attr) in DOCUMENTED):
+                continue
+            bad.append(f"{module}:{node.lineno} {ast.unparse(node)}")
+    return bad
+
+
+def test_the_outside_check_finds_a_sample() -> None:
+    found = reached_from_outside("sample", ast.parse("def f(app):\n    app.query_one(X)._caption()\n    os._exit(0)\n"))
+    assert found == ["sample:2 app.query_one(X)._caption"]
+
+
+def test_no_object_reaches_anothers_private_part() -> None:
+    assert [v for m, t in sources() for v in reached_from_outside(m, t)] == []
