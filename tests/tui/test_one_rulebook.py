@@ -1,7 +1,8 @@
 """One rulebook: a connection exactly on an age boundary is classed the same everywhere.
 
 Connections whose idle time or age is the stale / long-lived / very-old threshold exactly,
-and a quarter second either side, are written to a real Redis; then they are classed by
+and a quarter second either side, are written to a real Redis (and, in a second run, to the
+server's in-memory store); then they are classed by
 
 * the server: ``GET /monitoring/connections?state=...`` on a real uvicorn (the dashboard's
   ``HttpSource``), and its ``/monitoring`` counts (what the cleanup dialog shows as "stale
@@ -74,12 +75,14 @@ async def classes_by_listing(list_page) -> dict[str, frozenset[str]]:  # type: i
     return {k: frozenset(v) for k, v in found.items()}
 
 
-@pytest.mark.asyncio
-async def test_a_connection_on_a_boundary_is_classed_alike_everywhere(redis_url: str, namespace: str,
+@pytest.mark.parametrize("store", ["redis", "memory"])
+async def test_a_connection_on_a_boundary_is_classed_alike_everywhere(store: str, redis_url: str, namespace: str,
                                                                        tmp_path: Path) -> None:
+    """``memory``: the server on the in-memory store (its own indexes); the Redis source is
+    then not asked (it reads Redis only)."""
     now = float(int(time.time()))  # a whole second: the fixed moment every reader asks at
-    cfg = load_config(REDIS_URL=redis_url, REDIS_NAMESPACE=namespace, PERIODIC_CLEANUP_ENABLED=False,
-                      MONITORING_CONNECTIONS_PUBLIC=True, LOG_LEVEL="WARNING")
+    where = dict(REDIS_URL=redis_url, REDIS_NAMESPACE=namespace) if store == "redis" else {}
+    cfg = load_config(**where, PERIODIC_CLEANUP_ENABLED=False, MONITORING_CONNECTIONS_PUBLIC=True, LOG_LEVEL="WARNING")
     stale, long_lived, very_old = (cfg.STALE_CONNECTION_THRESHOLD_SECONDS, cfg.LONG_LIVED_SECONDS,
                                    cfg.VERY_OLD_SECONDS)
     records = boundary_records(now, stale, long_lived, very_old)
@@ -92,8 +95,9 @@ async def test_a_connection_on_a_boundary_is_classed_alike_everywhere(redis_url:
 
     manager = ConnectionManager(make_store(cfg), cfg, clock=lambda: now)
     await manager.start()
-    writer = make_store(cfg)
-    await writer.start()
+    writer = make_store(cfg) if store == "redis" else manager.store  # the memory store lives in the server
+    if writer is not manager.store:
+        await writer.start()
     server, task, port = await serve_app(build_demo_app(manager), "127.0.0.1", 0)
     http = HttpSource(f"http://127.0.0.1:{port}/monitoring")
     redis = RedisSource(redis_url, namespace, clock=lambda: now)
@@ -109,9 +113,10 @@ async def test_a_connection_on_a_boundary_is_classed_alike_everywhere(redis_url:
         assert {c: getattr(counts, c) for c in want} == want
 
         # the Redis source (FleetReader on the same keys, the same moment)
-        assert await classes_by_listing(redis.list_connections) == oracle
-        counts = (await redis.fetch()).stats.cleanup_stats
-        assert {c: getattr(counts, c) for c in want} == want
+        if store == "redis":
+            assert await classes_by_listing(redis.list_connections) == oracle
+            counts = (await redis.fetch()).stats.cleanup_stats
+            assert {c: getattr(counts, c) for c in want} == want
 
         # a replay of a recording of the whole list (classed again, in memory)
         page = await http.list_connections(ConnectionQuery(state="all", limit=100))
@@ -139,7 +144,8 @@ async def test_a_connection_on_a_boundary_is_classed_alike_everywhere(redis_url:
     finally:
         await http.aclose()
         await redis.aclose()
-        await writer.close()
+        if writer is not manager.store:
+            await writer.close()
         await close_tracked_streams(manager)
         await stop_server(server, task)
         await manager.stop()
