@@ -50,7 +50,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 import anyio
 from sse_starlette.sse import EventSourceResponse, SendTimeoutError
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from .provider import SSEProvider
 
 __all__ = ["TrackedEventSourceResponse", "tracked_event_source", "close_tracked_streams", "live_stream_count",
-           "resolve_manager", "SSE_STARLETTE_VERSION", "is_ping_frame"]
+           "resolve_manager", "SSE_STARLETTE_VERSION", "is_ping_frame", "LiveStream", "manager_streams"]
 
 log = logging.getLogger("sse")
 
@@ -100,8 +100,21 @@ _check_upstream()
 _PING_POS = _UPSTREAM_NAMES.index("ping")
 _TIMEOUT_POS = _UPSTREAM_NAMES.index("send_timeout")
 
-# live tracked responses per manager (for draining on shutdown and the socket-table hook)
-_live: "weakref.WeakKeyDictionary[Any, set[TrackedEventSourceResponse]]" = weakref.WeakKeyDictionary()
+
+
+class LiveStream(Protocol):
+    """What the socket watch and :func:`close_tracked_streams` ask of a live stream: a
+    :class:`TrackedEventSourceResponse`, or a stream ``core.middleware`` tracks."""
+
+    _sock_keys: tuple[sockets.Key, ...]
+    _acked: int | None
+    _queued: int
+
+    def close(self, reason: str = ...) -> None: ...
+
+
+# live tracked streams per manager (for draining on shutdown and the socket-table hook)
+_live: "weakref.WeakKeyDictionary[Any, set[LiveStream]]" = weakref.WeakKeyDictionary()
 
 _UNREGISTER_TIMEOUT = 5.0
 # close_reason -> the manager's CLOSE_REASONS (the sse_pod_connections_closed_total label)
@@ -164,7 +177,7 @@ class _SocketWatch:
     stamped when it is seen, so an idle time errs short by at most half the resolution,
     never long."""
 
-    def __init__(self, streams: "set[TrackedEventSourceResponse]", manager: "ConnectionManager",
+    def __init__(self, streams: "set[LiveStream]", manager: "ConnectionManager",
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.streams = streams
         self.table = sockets.SocketTable()
@@ -208,7 +221,9 @@ class _SocketWatch:
                 s._queued = st.queued
 
 
-def _manager_streams(manager: "ConnectionManager") -> "set[TrackedEventSourceResponse]":
+def manager_streams(manager: "ConnectionManager") -> "set[LiveStream]":
+    """The live streams of ``manager`` in this process (added and discarded by each stream);
+    the first call installs the socket watch on the manager's flush."""
     live = _live.get(manager)
     if live is None:
         live = _live[manager] = set()
@@ -216,6 +231,9 @@ def _manager_streams(manager: "ConnectionManager") -> "set[TrackedEventSourceRes
         if add_hook is not None:
             add_hook(_SocketWatch(live, manager))
     return live
+
+
+_manager_streams = manager_streams
 
 
 class TrackedEventSourceResponse(EventSourceResponse):

@@ -1,0 +1,281 @@
+"""One HTTP request seen by :class:`core.middleware.SSETrackingMiddleware`: passed through
+untouched, or, when its response turns out to be an event stream, tracked.
+
+The decision is made once, at ``http.response.start``: a ``content-type`` of
+``text/event-stream`` (any status 2xx, not for ``HEAD``) makes it a stream; anything else
+is handed straight through from then on (the send wrapper returns the server's own
+awaitable). A stream::
+
+    http.response.start ──► manager.register(activity=self, on_close=...)   (before the headers go out)
+       │
+       ├─ every body frame ──► bytes_sent += n; events_sent += 1 unless comment-only (a ping)
+       ├─ a keep-alive comment (": ping") every ping interval, from a task of its own
+       ├─ the manager's flush: the socket watch (core.streaming.manager_streams) stores the
+       │    bytes the client's TCP stack acknowledged (progress), as for a tracked response
+       │
+       └─ ends on: the app returns | client gone | app error | cancellation | close()
+          ──► manager.unregister(id) in a shielded finally (skipped when the manager removed it)
+
+A close from our side (cleanup, the dashboard's disconnect, a drain on shutdown) hands the
+app's pending ``receive()`` an ``http.disconnect`` (every framework here listens for it and
+ends its response as if the client had left); an app that is not waiting in ``receive``,
+or that has not returned ``CLOSE_GRACE`` seconds later, is cancelled. Frames the app sends
+after the close are dropped. Then the chunked body is ended with the terminating chunk, or
+the connection is aborted (RST) when its client is not taking what is already queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import anyio
+from starlette.types import Message, Receive, Scope, Send
+
+from . import sockets
+from .streaming import is_ping_frame, manager_streams
+
+if TYPE_CHECKING:
+    from .manager import ConnectionManager
+
+__all__ = ["Exchange", "is_event_stream", "CLOSE_GRACE"]
+
+log = logging.getLogger("sse")
+
+CLOSE_GRACE = 1.0  # seconds an app has to end its response after close() handed it a disconnect
+_UNREGISTER_TIMEOUT = 5.0
+_FINAL_SEND_TIMEOUT = 1.0
+_COLON = 58  # ord(":")
+_PING = b": ping\r\n\r\n"
+_DISCONNECT: Message = {"type": "http.disconnect"}
+_END: Message = {"type": "http.response.body", "body": b"", "more_body": False}
+_CLOSE_REASONS = {"max lifetime": "max_lifetime", "server shutdown": "shutdown"}
+_current_task = asyncio.current_task
+_PASS, _UNDECIDED, _STREAM = 0, 1, 2
+
+
+
+def is_event_stream(message: Message) -> bool:
+    """True for an ``http.response.start`` of a 2xx ``text/event-stream`` response (header
+    names compared case-insensitively: Django keeps the case it was given)."""
+    status = message.get("status", 200)
+    if not 200 <= status < 300:
+        return False
+    for name, value in message.get("headers") or ():
+        if len(name) == 12 and name.lower() == b"content-type":
+            return bytes(value).lstrip().lower().startswith(b"text/event-stream")
+    return False
+
+
+async def _dropped() -> None:
+    return None
+
+
+# the middleware's answer for a request whose response is a stream: (manager, channel,
+# ping interval, lifetime; 0: none)
+Opener = Callable[[Scope], Awaitable[tuple["ConnectionManager", str, float, float]]]
+
+
+class Exchange:
+    """One request through the middleware; a tracked stream once its response is one
+    (then an :class:`~core.local_streams.ActivitySource` and a ``core.streaming.LiveStream``)."""
+
+    __slots__ = ("_scope", "_send", "_receive", "_opener", "_mode", "_task", "_waiter", "_cancelled_waiter", "_forced",
+                 "_grace_timer", "_lifetime_timer", "_manager", "_pinger", "channel", "connection_id", "close_reason", "_closing",
+                 "_client_gone", "_complete", "_removed_by_manager", "_sock_keys", "_acked", "_queued",
+                 "events_sent", "bytes_sent")
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send, opener: Opener) -> None:
+        self._scope = scope
+        self._send = send
+        self._receive = receive
+        self._opener = opener  # registers a stream: (manager, ping interval)
+        self._mode = _UNDECIDED
+        self._task: asyncio.Task[object] | None = None  # the request's task (run())
+        self._waiter: asyncio.Task[object] | None = None  # the task waiting in our receive()
+        self._cancelled_waiter: asyncio.Task[object] | None = None  # the waiter close() cancelled
+        self._forced = False  # close() cancelled the request's task
+        self._grace_timer: asyncio.TimerHandle | None = None
+        self._lifetime_timer: asyncio.TimerHandle | None = None
+        self._manager: ConnectionManager | None = None  # set once registered
+        self._pinger: asyncio.Task[None] | None = None
+        self.channel = ""
+        self.connection_id: str | None = None
+        self.close_reason: str | None = None
+        self._closing = False
+        self._client_gone = False
+        self._complete = False
+        self._removed_by_manager = False
+        self._sock_keys: tuple[sockets.Key, ...] = ()
+        self._acked: int | None = None  # bytes the client acknowledged, at the last socket-table read
+        self._queued = 0  # bytes waiting in the kernel for the client, at the last read
+        self.events_sent = 0  # event frames handed to the server (read by the manager at each flush)
+        self.bytes_sent = 0  # body bytes of events and pings handed to the server
+
+    @property
+    def is_stream(self) -> bool:
+        return self._mode == _STREAM
+
+    @property
+    def progress(self) -> int:
+        """Bytes the client acknowledged (the socket table) or, where unknown, bytes handed over."""
+        acked = self._acked
+        return self.bytes_sent if acked is None else acked
+
+    # -- the wrappers handed to the app (the hot path: no coroutine of ours per frame) ----------
+    def send(self, message: Message) -> Awaitable[None]:
+        mode = self._mode
+        if mode == _PASS:
+            return self._send(message)
+        if mode == _STREAM:
+            if self._closing:
+                return _dropped()  # we are ending the stream: its goodbye is ours
+            body = message.get("body")
+            if body:
+                self.bytes_sent += len(body)
+                if body[0] != _COLON or not is_ping_frame(body):
+                    self.events_sent += 1
+                if message.get("more_body"):
+                    return self._send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self._complete = True
+            return self._send(message)
+        if message["type"] != "http.response.start" or not is_event_stream(message) \
+                or self._scope.get("method") == "HEAD":
+            self._mode = _PASS  # decided once: from here on the server's own send
+            return self._send(message)
+        return self._opening(message)
+
+    async def receive(self) -> Message:
+        """The server's messages; after close() an ``http.disconnect``."""
+        if self._closing:
+            return _DISCONNECT
+        task = _current_task()
+        self._waiter = task
+        try:
+            message = await self._receive()
+        except asyncio.CancelledError:
+            self._waiter = None
+            # ours only when close() cancelled this wait and nothing else cancelled it too
+            if not (task is not None and task is self._cancelled_waiter and task.uncancel() == 0):
+                raise
+            self._cancelled_waiter = None
+            return _DISCONNECT
+        self._waiter = None
+        if message["type"] == "http.disconnect":
+            self._client_gone = True
+        return message
+
+    # -- opening, running, ending ---------------------------------------------------------------
+    async def _opening(self, message: Message) -> None:
+        """A stream: registered before its headers go out, then its keep-alive pings start."""
+        scope = self._scope
+        manager, self.channel, ping, lifetime = await self._opener(scope)
+        client = scope.get("client") or ("", 0)
+        self._sock_keys = sockets.keys_for(scope.get("server"), scope.get("client"))
+        agent = b""
+        for name, value in scope.get("headers") or ():
+            if name == b"user-agent":
+                agent = value
+                break
+        record = await manager.register(
+            None, channel=self.channel, client_address=f"{client[0]}:{client[1]}" if client[0] else "",
+            user_agent=agent.decode("latin-1"), on_close=self.on_manager_close, activity=self)
+        self.connection_id = record.connection_id
+        self._manager = manager
+        self._mode = _STREAM
+        manager_streams(manager).add(self)
+        loop = asyncio.get_running_loop()
+        if lifetime:
+            self._lifetime_timer = loop.call_later(lifetime, self.close, "max lifetime")
+        await self._send(message)
+        if ping > 0:
+            self._pinger = loop.create_task(self._ping(ping), name="sse-middleware-ping")
+
+    async def run(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        """Run ``app`` for this request; a stream unregisters on every way out."""
+        self._task = task = _current_task()
+        errored = False
+        try:
+            try:
+                await app(self._scope, self.receive, self.send)
+            except asyncio.CancelledError:
+                # ours only when close() cancelled the request and nothing else did too
+                if not (self._forced and task is not None and task.uncancel() == 0):
+                    raise
+            except BaseException:
+                if not self._closing:  # an app that fails while we end it has not failed
+                    errored = True
+                    raise
+            if self._closing and not self._complete and not self._client_gone:
+                await self._finish()
+        finally:
+            if self._manager is not None:
+                await self._ended(self._manager, errored)
+
+    async def _ended(self, manager: "ConnectionManager", errored: bool) -> None:
+        for timer in (self._grace_timer, self._lifetime_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._pinger is not None:
+            self._pinger.cancel()
+        manager_streams(manager).discard(self)
+        if not self._removed_by_manager and self.connection_id is not None:
+            why = _CLOSE_REASONS.get(self.close_reason or "",
+                                     "error" if errored else "client_gone" if self._client_gone else "other")
+            with anyio.move_on_after(_UNREGISTER_TIMEOUT, shield=True):
+                await manager.unregister(self.connection_id, why)
+
+    async def _finish(self) -> None:
+        """End the chunked body so the client sees the end and reconnects; abort instead when
+        the client is not taking what is already queued (a frozen client would hold it)."""
+        if self._removed_by_manager and self._queued:
+            return  # reset at the removal (on_manager_close)
+        with anyio.move_on_after(_FINAL_SEND_TIMEOUT) as timer:
+            await self._send(_END)
+            self._complete = True
+        if timer.cancel_called:
+            sockets.abort_connection(self._sock_keys)
+
+    async def _ping(self, interval: float) -> None:
+        """A keep-alive comment every ``interval`` seconds while the stream is open."""
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                if self._closing or self._complete:
+                    return
+                self.bytes_sent += len(_PING)
+                await self._send({"type": "http.response.body", "body": _PING, "more_body": True})
+        except Exception:  # noqa: BLE001 - the response ended under us (client gone, app done): stop
+            return
+
+    # -- closing from our side --------------------------------------------------------------------
+    def close(self, reason: str = "closed") -> None:
+        """End the stream now (from any task of this event loop)."""
+        if self.close_reason is None:
+            self.close_reason = reason
+        if self._closing or self._mode != _STREAM:
+            return
+        self._closing = True
+        waiter = self._waiter
+        if waiter is not None and waiter is not _current_task():
+            self._cancelled_waiter = waiter
+            waiter.cancel()  # its receive() returns http.disconnect: the app ends as if the client left
+            self._grace_timer = asyncio.get_running_loop().call_later(CLOSE_GRACE, self._force)
+        else:
+            self._force()  # nothing listens: nothing else would end it
+
+    def _force(self) -> None:
+        task = self._task
+        if task is not None and not task.done() and task is not _current_task() and not self._forced:
+            self._forced = True
+            task.cancel()
+
+    def on_manager_close(self) -> None:
+        """The manager removed us from the store already (cleanup, the dashboard's disconnect, stop)."""
+        self._removed_by_manager = True
+        if self._queued:
+            sockets.abort_connection(self._sock_keys)  # a client that takes nothing: reset it now
+        self.close("removed by manager")
