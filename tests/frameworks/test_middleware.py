@@ -1,0 +1,156 @@
+"""core.middleware in-process on a real uvicorn (loopback, real sockets): what passes
+through untouched, what is tracked, how a stream is closed when its app does not listen,
+and the lifespan around an app's own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+from core.demo import serve_app, stop_server
+from core.manager import ConnectionManager
+from core.middleware import SSETrackingMiddleware, with_monitoring
+from core.store.memory import MemoryStore
+from core.streaming import close_tracked_streams, live_stream_count
+from tests.service.conftest import SSEClient, fast_config, wait_for
+
+from .common import frames
+
+
+async def _raw(port: int, request: bytes, *, headers_only: bool = False) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    read = reader.readuntil(b"\r\n\r\n") if headers_only else reader.read()
+    data = await asyncio.wait_for(read, 10)
+    writer.close()
+    return data
+
+
+def _without_date(raw: bytes) -> bytes:
+    return b"\r\n".join(line for line in raw.split(b"\r\n") if not line.lower().startswith(b"date:"))
+
+
+@contextlib.asynccontextmanager
+async def served(app: Any) -> AsyncIterator[int]:
+    server, task, port = await serve_app(app, "127.0.0.1", 0)
+    try:
+        yield port
+    finally:
+        await stop_server(server, task)
+
+
+def _inner() -> Starlette:
+    async def events(request: Request) -> StreamingResponse:
+        return StreamingResponse(frames(0.05), media_type="text/event-stream")
+
+    async def json_route(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True, "items": list(range(50))}, headers={"X-Own": "kept"})
+
+    return Starlette(routes=[Route("/events", events, methods=["GET", "HEAD"]), Route("/other/events", events),
+                             Route("/json", json_route)])
+
+
+async def test_other_responses_pass_through_byte_for_byte_and_register_nothing():
+    manager = ConnectionManager(MemoryStore(), fast_config())
+    inner = _inner()
+    async with served(inner) as plain_port, served(SSETrackingMiddleware(inner, manager)) as port:
+        request = b"GET /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        assert _without_date(await _raw(port, request)) == _without_date(await _raw(plain_port, request))
+        head = b"HEAD /events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        assert b"text/event-stream" in await _raw(port, head, headers_only=True)  # a HEAD of a stream: no stream, not tracked
+        assert manager.pod_stats().opened == 0 and live_stream_count(manager) == 0
+    await manager.stop()
+
+
+async def test_channel_function_and_paths():
+    manager = ConnectionManager(MemoryStore(), fast_config())
+    app = SSETrackingMiddleware(_inner(), manager, paths=["/events"],
+                                channel=lambda scope: "chan:" + scope["path"].strip("/"))
+    async with served(app) as port:
+        tracked, untracked = SSEClient("127.0.0.1", port, "/events"), SSEClient("127.0.0.1", port, "/other/events")
+        await tracked.connect()
+        await untracked.connect()
+        try:
+            await wait_for(lambda: asyncio.sleep(0, tracked.events >= 3 and untracked.events >= 3), 10, "events")
+            page = await manager.list_connections()
+            assert page.total == 1 and page.connections[0].channel == "chan:events"
+        finally:
+            await tracked.close()
+            await untracked.close()
+        await wait_for(lambda: asyncio.sleep(0, manager.local_connection_count == 0), 5, "unregistered")
+    await manager.stop()
+
+
+async def test_a_stream_whose_app_never_listens_is_ended_by_cancellation():
+    """A raw ASGI app that never calls receive(): close() cannot hand it a disconnect, so
+    its task is cancelled; the body still ends with the terminating chunk."""
+    manager = ConnectionManager(MemoryStore(), fast_config(PING_INTERVAL_SECONDS=0.2))
+    cancelled: list[bool] = []
+
+    async def deaf(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return  # no lifespan here: the middleware answers it
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"Content-Type", b"text/event-stream; charset=utf-8")]})
+        try:
+            n = 0
+            while True:
+                n += 1
+                await send({"type": "http.response.body", "body": f"data: {n}\n\n".encode(), "more_body": True})
+                await asyncio.sleep(0.1)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    mw = SSETrackingMiddleware(deaf, manager)
+    async with served(mw) as port:
+        c = await SSEClient("127.0.0.1", port, "/x").connect()
+        try:
+            await wait_for(lambda: asyncio.sleep(0, c.events >= 3 and manager.local_connection_count == 1), 10, "a stream")
+            [cid] = manager.local_connection_ids()
+            await manager.disconnect(cid)
+            await asyncio.wait_for(c.closed_by_server.wait(), 5)
+            assert c.clean_end and cancelled == [True]
+            assert manager.local_connection_count == 0 and live_stream_count(manager) == 0
+        finally:
+            await c.close()
+    await manager.stop()
+
+
+async def test_lifespan_starts_the_manager_before_the_apps_own_and_drains_after():
+    manager = ConnectionManager(MemoryStore(), fast_config())
+    seen: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def own(app: Any) -> AsyncIterator[None]:
+        seen.append(f"app startup, manager started: {manager.registry.started}")
+        yield
+        seen.append(f"app shutdown, streams still open: {live_stream_count(manager)}")
+
+    inner = _inner()
+    inner.router.lifespan_context = own
+    app = SSETrackingMiddleware(with_monitoring(inner, manager), manager)
+    server, task, port = await serve_app(app, "127.0.0.1", 0)
+    c = await SSEClient("127.0.0.1", port, "/events").connect()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            await wait_for(lambda: asyncio.sleep(0, manager.local_connection_count == 1), 5, "a stream")
+            r = await http.get("/monitoring")
+            assert r.json()["connection_stats"]["active_connections"] == 1
+        # what an embedded server's owner does (no signals): drain, then stop the server
+        assert await close_tracked_streams(manager) == 1
+        await asyncio.wait_for(c.closed_by_server.wait(), 5)
+        assert c.clean_end
+    finally:
+        await stop_server(server, task)
+        await c.close()
+    assert seen == ["app startup, manager started: True", "app shutdown, streams still open: 0"]
+    assert not manager.registry.started  # stopped after the app's shutdown
