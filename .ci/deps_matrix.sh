@@ -25,7 +25,7 @@ import re, tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 extras = project["optional-dependencies"]
 specs = list(project["dependencies"]) + extras["dashboard"] + extras["fastapi"]
-specs += [d for d in extras["test"] if re.match(r"(prometheus-fastapi-instrumentator|starlette-exporter)\b", d)]
+specs += [d for d in extras["test"] if re.match(r"(prometheus-fastapi-instrumentator|starlette-exporter|django|litestar)\b", d)]
 out = []
 for spec in specs:
     m = re.match(r"\s*([A-Za-z0-9_.-]+(?:\[[^\]]*\])?)\s*(.*)", spec.split(";")[0])
@@ -45,6 +45,7 @@ tests=(
   tests/service/test_endpoints.py tests/core/test_store_contract.py tests/core/test_config.py           # starlette, redis, pydantic(-settings)
   tests/core/test_exporters.py tests/core/test_logs_provider_fleet.py tests/ops/test_metrics_lint.py   # prometheus-client
   tests/integration tests/docs                                                                         # fastapi, instrumentator, starlette-exporter, uvicorn
+  tests/frameworks                                                                                     # django, litestar (core.middleware)
   tests/tui                                                                                            # textual, httpx, plotext (the dashboard)
 )
 if [ "$only" = textual ]; then
@@ -70,7 +71,7 @@ report() {  # report <venv> <label>
 import sys
 from importlib.metadata import version
 names = ["starlette", "sse-starlette", "fastapi", "redis", "pydantic", "pydantic-settings", "prometheus-client",
-         "uvicorn", "textual", "httpx", "prometheus-fastapi-instrumentator", "starlette-exporter"]
+         "uvicorn", "textual", "httpx", "prometheus-fastapi-instrumentator", "starlette-exporter", "django", "litestar"]
 print(f"== deps {sys.argv[1]}: " + ", ".join(f"{n} {version(n)}" for n in names), flush=True)
 PY
 }

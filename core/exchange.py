@@ -49,6 +49,7 @@ _UNREGISTER_TIMEOUT = 5.0
 _FINAL_SEND_TIMEOUT = 1.0
 _COLON = 58  # ord(":")
 _PING = b": ping\r\n\r\n"
+_EVENT_STREAM = b"text/event-stream"
 _DISCONNECT: Message = {"type": "http.disconnect"}
 _END: Message = {"type": "http.response.body", "body": b"", "more_body": False}
 _CLOSE_REASONS = {"max lifetime": "max_lifetime", "server shutdown": "shutdown"}
@@ -59,13 +60,14 @@ _PASS, _UNDECIDED, _STREAM = 0, 1, 2
 
 def is_event_stream(message: Message) -> bool:
     """True for an ``http.response.start`` of a 2xx ``text/event-stream`` response (header
-    names compared case-insensitively: Django keeps the case it was given)."""
-    status = message.get("status", 200)
-    if not 200 <= status < 300:
-        return False
+    names compared case-insensitively: Django keeps the case it was given). On every
+    response's start: the common spellings are tried first, without a copy."""
     for name, value in message.get("headers") or ():
-        if len(name) == 12 and name.lower() == b"content-type":
-            return bytes(value).lstrip().lower().startswith(b"text/event-stream")
+        if name == b"content-type" or (len(name) == 12 and name.lower() == b"content-type"):
+            if not (value.startswith(_EVENT_STREAM) or bytes(value[:17]).lower() == _EVENT_STREAM):
+                return False
+            status = message.get("status", 200)
+            return 200 <= status < 300
     return False
 
 
@@ -88,24 +90,27 @@ class Exchange:
                  "events_sent", "bytes_sent")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, opener: Opener) -> None:
+        # only what every request needs: the rest is set when its response turns out to be a stream
         self._scope = scope
         self._send = send
         self._receive = receive
-        self._opener = opener  # registers a stream: (manager, ping interval)
+        self._opener = opener  # the middleware: where and how to track a stream
         self._mode = _UNDECIDED
-        self._task: asyncio.Task[object] | None = None  # the request's task (run())
+        self._task = _current_task()  # the request's task
         self._waiter: asyncio.Task[object] | None = None  # the task waiting in our receive()
+        self._manager: ConnectionManager | None = None  # set once registered
+        self._closing = False
+        self._client_gone = False
+
+    def _init_stream(self) -> None:
         self._cancelled_waiter: asyncio.Task[object] | None = None  # the waiter close() cancelled
         self._forced = False  # close() cancelled the request's task
         self._grace_timer: asyncio.TimerHandle | None = None
         self._lifetime_timer: asyncio.TimerHandle | None = None
-        self._manager: ConnectionManager | None = None  # set once registered
         self._pinger: asyncio.Task[None] | None = None
         self.channel = ""
         self.connection_id: str | None = None
         self.close_reason: str | None = None
-        self._closing = False
-        self._client_gone = False
         self._complete = False
         self._removed_by_manager = False
         self._sock_keys: tuple[sockets.Key, ...] = ()
@@ -117,6 +122,11 @@ class Exchange:
     @property
     def is_stream(self) -> bool:
         return self._mode == _STREAM
+
+    @property
+    def is_registered(self) -> bool:
+        """Registered with a manager: ended() must run on every way out."""
+        return self._manager is not None
 
     @property
     def progress(self) -> int:
@@ -159,7 +169,7 @@ class Exchange:
         except asyncio.CancelledError:
             self._waiter = None
             # ours only when close() cancelled this wait and nothing else cancelled it too
-            if not (task is not None and task is self._cancelled_waiter and task.uncancel() == 0):
+            if not (self._closing and task is not None and task is self._cancelled_waiter and task.uncancel() == 0):
                 raise
             self._cancelled_waiter = None
             return _DISCONNECT
@@ -171,6 +181,7 @@ class Exchange:
     # -- opening, running, ending ---------------------------------------------------------------
     async def _opening(self, message: Message) -> None:
         """A stream: registered before its headers go out, then its keep-alive pings start."""
+        self._init_stream()
         scope = self._scope
         manager, self.channel, ping, lifetime = await self._opener(scope)
         client = scope.get("client") or ("", 0)
@@ -194,26 +205,28 @@ class Exchange:
         if ping > 0:
             self._pinger = loop.create_task(self._ping(ping), name="sse-middleware-ping")
 
-    async def run(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
-        """Run ``app`` for this request; a stream unregisters on every way out."""
-        self._task = task = _current_task()
-        errored = False
+    async def ended(self, exc: BaseException | None) -> bool:
+        """A stream's app returned (``exc`` None) or raised ``exc``: end the body if we are
+        closing it, and unregister (every way out). True when ``exc`` was our own doing
+        (close() cancelled the request, or the app failed while we ended it): swallow it."""
+        ours = errored = False
         try:
-            try:
-                await app(self._scope, self.receive, self.send)
-            except asyncio.CancelledError:
+            if isinstance(exc, asyncio.CancelledError):
                 # ours only when close() cancelled the request and nothing else did too
-                if not (self._forced and task is not None and task.uncancel() == 0):
-                    raise
-            except BaseException:
-                if not self._closing:  # an app that fails while we end it has not failed
-                    errored = True
-                    raise
-            if self._closing and not self._complete and not self._client_gone:
+                task = self._task
+                ours = self._forced and task is not None and task.uncancel() == 0
+            elif exc is not None:
+                ours = self._closing  # an app that fails while we end it has not failed
+                errored = not ours
+                task = self._task
+                if self._forced and task is not None and task.cancelling():
+                    task.uncancel()  # the app turned our cancellation into an error: it was still ours
+            if (exc is None or ours) and self._closing and not self._complete and not self._client_gone:
                 await self._finish()
         finally:
             if self._manager is not None:
                 await self._ended(self._manager, errored)
+        return ours
 
     async def _ended(self, manager: "ConnectionManager", errored: bool) -> None:
         for timer in (self._grace_timer, self._lifetime_timer):

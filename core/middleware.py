@@ -119,7 +119,15 @@ class SSETrackingMiddleware:
             return
         if self.manager is None:
             await self.start()
-        await Exchange(scope, receive, send, self._register).run(self.app)
+        ex = Exchange(scope, receive, send, self._register)
+        try:
+            await self.app(scope, ex.receive, ex.send)
+        except BaseException as exc:
+            if ex.is_registered and await ex.ended(exc):
+                return  # our own close: swallowed
+            raise
+        if ex.is_registered:
+            await ex.ended(None)
 
     def _applies(self, path: str) -> bool:
         return any(path == p or path.startswith(p + "/") for p in self.paths or ())

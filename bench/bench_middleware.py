@@ -1,0 +1,224 @@
+"""The cost of core.middleware.SSETrackingMiddleware on a plain JSON route (not a stream).
+
+    nice -n 5 python -m bench.bench_middleware              # 40 rounds x 2 x 0.5 s, 8 keep-alive clients
+    nice -n 5 python -m bench.bench_middleware --quick      # 10 rounds
+
+One uvicorn process (one worker, h11, access log off) serves ONE Starlette app twice:
+``/plain`` straight, ``/mw`` through the middleware (memory store manager, started by the
+lifespan the middleware answers). A dispatcher in front picks by path, so both variants
+share the server, the process, its warm caches and the machine's load of the moment. The
+load comes from this process: N keep-alive connections sending GETs back to back (raw
+sockets, responses read by Content-Length). Rounds alternate the variant (and which goes
+first), each a fixed time; the figure is the median of the per-round ratios mw/plain
+(requests/s), with the spread of the ratios.
+
+Wall-clock rates on a shared machine swing by tens of percent from one half second to the
+next (other processes take the CPU). So each round also reads the server thread's own CPU
+time (``/proc/<pid>/schedstat``, nanoseconds): CPU microseconds per request, which is
+what bounds a saturated worker's throughput (requests/s = 1 / CPU per request) and which
+other processes' load barely moves. The headline ratio is the throughput ratio on that
+basis: CPU per request plain / CPU per request through the middleware, over all rounds,
+with the median and quartiles of the per-round-pair ratios beside it.
+
+A second figure needs no server: the app called directly (synthetic scope, receive, send)
+with and without the middleware, interleaved: microseconds per request the middleware adds,
+next to what uvicorn spends on a request (1 / requests/s of the server run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+# -- the server's app (loaded by uvicorn: bench.bench_middleware:server_app) -----------------
+def _inner() -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def item(request: Request) -> JSONResponse:
+        return JSONResponse({"id": 42, "name": "widget", "tags": ["a", "b", "c"], "price": 9.99})
+
+    return Starlette(routes=[Route("/plain", item), Route("/mw", item)])
+
+
+def server_app() -> Any:
+    """The dispatcher: ``/mw`` through the middleware, everything else straight to the app."""
+    from core.config import load_config
+    from core.manager import ConnectionManager
+    from core.middleware import SSETrackingMiddleware
+    from core.store.memory import MemoryStore
+
+    inner = _inner()
+    mw = SSETrackingMiddleware(inner, ConnectionManager(MemoryStore(), load_config()), drain_on_signal=False)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan" or scope.get("path") == "/mw":
+            await mw(scope, receive, send)
+        else:
+            await inner(scope, receive, send)
+
+    return app
+
+
+# -- load ---------------------------------------------------------------------------------------
+async def _client(port: int, path: str, until: float, counter: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+    try:
+        while time.perf_counter() < until:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            counter[0] += 1
+    finally:
+        writer.close()
+
+
+def _cpu_ns(pid: int) -> int:
+    """Nanoseconds the process's main thread (uvicorn's event loop) has run on a CPU."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[0])
+
+
+async def _round(port: int, path: str, seconds: float, clients: int, pid: int | None = None) -> tuple[float, int, int]:
+    """(requests/s, requests, server CPU ns)."""
+    counter = [0]
+    cpu0 = _cpu_ns(pid) if pid else 0
+    t0 = time.perf_counter()
+    until = t0 + seconds
+    await asyncio.gather(*(_client(port, path, until, counter) for _ in range(clients)))
+    rate = counter[0] / (time.perf_counter() - t0)
+    return rate, counter[0], (_cpu_ns(pid) - cpu0) if pid else 0
+
+
+async def _wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        assert proc.poll() is None, "the server exited"
+        try:
+            await _round(port, "/plain", 0.05, 1)
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "the server did not come up"
+            await asyncio.sleep(0.1)
+
+
+Round = tuple[float, int, int]
+
+
+async def server_run(rounds: int, seconds: float, clients: int) -> tuple[list[Round], list[Round]]:
+    from tests.redis_server import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.bench_middleware:server_app", "--factory",
+                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+                             "--http", "h11"], env=env, cwd=str(ROOT))
+    try:
+        await _wait_up(port, proc)
+        for path in ("/plain", "/mw"):  # warm-up
+            await _round(port, path, 1.0, clients)
+        plain: list[Round] = []
+        mw: list[Round] = []
+        for i in range(rounds):
+            order = ("/plain", "/mw") if i % 2 == 0 else ("/mw", "/plain")
+            for path in order:
+                (plain if path == "/plain" else mw).append(await _round(port, path, seconds, clients, proc.pid))
+        return plain, mw
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+# -- direct calls (no server) ---------------------------------------------------------------------
+async def direct_run(n: int, repeats: int) -> tuple[float, float]:
+    """(µs per request plain, µs per request through the middleware), median of interleaved repeats."""
+    from core.config import load_config
+    from core.manager import ConnectionManager
+    from core.middleware import SSETrackingMiddleware
+    from core.store.memory import MemoryStore
+
+    inner = _inner()
+    manager = ConnectionManager(MemoryStore(), load_config())
+    mw = SSETrackingMiddleware(inner, manager, drain_on_signal=False)
+    await mw.start()
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": "/mw", "raw_path": b"/mw", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"bench")], "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000)}
+    request = {"type": "http.request", "body": b"", "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return request
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    async def loop(app: Any) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await app(dict(scope), receive, send)
+        return (time.perf_counter() - t0) / n * 1e6
+
+    await loop(inner)
+    await loop(mw)
+    plain: list[float] = []
+    through: list[float] = []
+    for i in range(repeats):
+        for app in ((inner, mw) if i % 2 == 0 else (mw, inner)):
+            (plain if app is inner else through).append(await loop(app))
+    await mw.stop()
+    return statistics.median(plain), statistics.median(through)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--seconds", type=float, default=0.5)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    rounds = 10 if args.quick else args.rounds
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", flush=True)
+
+    plain_us, mw_us = asyncio.run(direct_run(20_000 if not args.quick else 5_000, 9))
+    print(f"direct ASGI calls (no server): plain {plain_us:.2f} µs/request, through the middleware {mw_us:.2f} µs "
+          f"(+{mw_us - plain_us:.2f} µs)", flush=True)
+
+    plain, mw = asyncio.run(server_run(rounds, args.seconds, args.clients))
+    print(f"uvicorn (h11, 1 worker), {args.clients} keep-alive clients, {rounds} rounds x 2 x {args.seconds:g} s:")
+    cpu_plain = sum(r[2] for r in plain) / sum(r[1] for r in plain) / 1e3  # µs per request
+    cpu_mw = sum(r[2] for r in mw) / sum(r[1] for r in mw) / 1e3
+    pair = sorted((p[2] / p[1]) / (m[2] / m[1]) for p, m in zip(plain, mw, strict=True))
+    wall = sorted(m[0] / p[0] for p, m in zip(plain, mw, strict=True))
+
+    def spread(xs: list[float]) -> str:
+        return f"median {statistics.median(xs):.4f}, quartiles {xs[len(xs) // 4]:.4f}..{xs[(3 * len(xs)) // 4]:.4f}"
+
+    print(f"  server CPU per request: plain {cpu_plain:.1f} µs, through the middleware {cpu_mw:.1f} µs "
+          f"(+{cpu_mw - cpu_plain:.1f} µs)")
+    print(f"  THROUGHPUT RATIO mw/plain (CPU basis, all rounds): {cpu_plain / cpu_mw:.4f} "
+          f"({(cpu_plain / cpu_mw - 1) * 100:+.2f} %); per round pair: {spread(pair)}")
+    print(f"  wall-clock req/s: plain {statistics.median(r[0] for r in plain):.0f}, "
+          f"mw {statistics.median(r[0] for r in mw):.0f} (medians); ratio per round pair: {spread(wall)} "
+          f"(the machine's load of the moment, not the middleware)")
+
+if __name__ == "__main__":
+    main()
