@@ -1,10 +1,11 @@
-"""One HTTP request seen by :class:`core.middleware.SSETrackingMiddleware`: passed through
-untouched, or, when its response turns out to be an event stream, tracked.
+"""A stream core.middleware tracks: one request whose response turned out to be an event stream.
 
-The decision is made once, at ``http.response.start``: a ``content-type`` of
-``text/event-stream`` (any status 2xx, not for ``HEAD``) makes it a stream; anything else
-is handed straight through from then on (the send wrapper returns the server's own
-awaitable). A stream::
+The middleware hands every request two small wrappers (closures: a request that is not a
+stream costs nothing more). At ``http.response.start`` it decides, once: a ``content-type``
+of ``text/event-stream`` (status 2xx, not for ``HEAD``, not a response that tracks itself:
+``core.streaming``'s marks the scope) makes an :class:`Exchange`, which takes every later
+message; anything else is handed straight through from then on (the server's own send).
+A stream::
 
     http.response.start ──► manager.register(activity=self, on_close=...)   (before the headers go out)
        │
@@ -14,7 +15,7 @@ awaitable). A stream::
        │    bytes the client's TCP stack acknowledged (progress), as for a tracked response
        │
        └─ ends on: the app returns | client gone | app error | cancellation | close()
-          ──► manager.unregister(id) in a shielded finally (skipped when the manager removed it)
+          ──► ended(): manager.unregister(id) in a shielded block (skipped when the manager removed it)
 
 A close from our side (cleanup, the dashboard's disconnect, a drain on shutdown) hands the
 app's pending ``receive()`` an ``http.disconnect`` (every framework here listens for it and
@@ -40,7 +41,7 @@ from .streaming import is_ping_frame, manager_streams
 if TYPE_CHECKING:
     from .manager import ConnectionManager
 
-__all__ = ["Exchange", "is_event_stream", "CLOSE_GRACE"]
+__all__ = ["Exchange", "is_event_stream", "CLOSE_GRACE", "DISCONNECT"]
 
 log = logging.getLogger("sse")
 
@@ -50,11 +51,11 @@ _FINAL_SEND_TIMEOUT = 1.0
 _COLON = 58  # ord(":")
 _PING = b": ping\r\n\r\n"
 _EVENT_STREAM = b"text/event-stream"
-_DISCONNECT: Message = {"type": "http.disconnect"}
+DISCONNECT: Message = {"type": "http.disconnect"}
+_DISCONNECT = DISCONNECT
 _END: Message = {"type": "http.response.body", "body": b"", "more_body": False}
 _CLOSE_REASONS = {"max lifetime": "max_lifetime", "server shutdown": "shutdown"}
 _current_task = asyncio.current_task
-_PASS, _UNDECIDED, _STREAM = 0, 1, 2
 
 
 
@@ -67,7 +68,7 @@ def is_event_stream(message: Message) -> bool:
             if not (value.startswith(_EVENT_STREAM) or bytes(value[:17]).lower() == _EVENT_STREAM):
                 return False
             status = message.get("status", 200)
-            return 200 <= status < 300
+            return bool(200 <= status < 300)
     return False
 
 
@@ -81,28 +82,26 @@ Opener = Callable[[Scope], Awaitable[tuple["ConnectionManager", str, float, floa
 
 
 class Exchange:
-    """One request through the middleware; a tracked stream once its response is one
-    (then an :class:`~core.local_streams.ActivitySource` and a ``core.streaming.LiveStream``)."""
+    """A request whose response turned out to be a stream (made at its ``http.response.start``
+    by the middleware's per-request wrappers, which hand every later message to it): an
+    :class:`~core.local_streams.ActivitySource` and a ``core.streaming.LiveStream``."""
 
-    __slots__ = ("_scope", "_send", "_receive", "_opener", "_mode", "_task", "_waiter", "_cancelled_waiter", "_forced",
-                 "_grace_timer", "_lifetime_timer", "_manager", "_pinger", "channel", "connection_id", "close_reason", "_closing",
-                 "_client_gone", "_complete", "_removed_by_manager", "_sock_keys", "_acked", "_queued",
+    __slots__ = ("_scope", "_send", "_receive", "_opener", "_task", "_waiter", "_cancelled_waiter", "_forced",
+                 "_grace_timer", "_lifetime_timer", "_manager", "_pinger", "channel", "connection_id", "close_reason",
+                 "_closing", "_client_gone", "_complete", "_removed_by_manager", "_sock_keys", "_acked", "_queued",
                  "events_sent", "bytes_sent")
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send, opener: Opener) -> None:
-        # only what every request needs: the rest is set when its response turns out to be a stream
+    def __init__(self, scope: Scope, receive: Receive, send: Send, opener: Opener,
+                 task: asyncio.Task[object] | None, waiter: asyncio.Task[object] | None) -> None:
         self._scope = scope
         self._send = send
         self._receive = receive
-        self._opener = opener  # the middleware: where and how to track a stream
-        self._mode = _UNDECIDED
-        self._task = _current_task()  # the request's task
-        self._waiter: asyncio.Task[object] | None = None  # the task waiting in our receive()
+        self._opener = opener  # the middleware: where and how to track it
+        self._task = task  # the request's task
+        self._waiter = waiter  # the task waiting in receive() (the app's disconnect listener), if any
         self._manager: ConnectionManager | None = None  # set once registered
         self._closing = False
         self._client_gone = False
-
-    def _init_stream(self) -> None:
         self._cancelled_waiter: asyncio.Task[object] | None = None  # the waiter close() cancelled
         self._forced = False  # close() cancelled the request's task
         self._grace_timer: asyncio.TimerHandle | None = None
@@ -120,10 +119,6 @@ class Exchange:
         self.bytes_sent = 0  # body bytes of events and pings handed to the server
 
     @property
-    def is_stream(self) -> bool:
-        return self._mode == _STREAM
-
-    @property
     def is_registered(self) -> bool:
         """Registered with a manager: ended() must run on every way out."""
         return self._manager is not None
@@ -134,29 +129,35 @@ class Exchange:
         acked = self._acked
         return self.bytes_sent if acked is None else acked
 
-    # -- the wrappers handed to the app (the hot path: no coroutine of ours per frame) ----------
+    # -- the stream's side of the wrappers handed to the app (the hot path: no coroutine per frame) --
     def send(self, message: Message) -> Awaitable[None]:
-        mode = self._mode
-        if mode == _PASS:
-            return self._send(message)
-        if mode == _STREAM:
-            if self._closing:
-                return _dropped()  # we are ending the stream: its goodbye is ours
-            body = message.get("body")
-            if body:
-                self.bytes_sent += len(body)
-                if body[0] != _COLON or not is_ping_frame(body):
-                    self.events_sent += 1
-                if message.get("more_body"):
-                    return self._send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                self._complete = True
-            return self._send(message)
-        if message["type"] != "http.response.start" or not is_event_stream(message) \
-                or self._scope.get("method") == "HEAD":
-            self._mode = _PASS  # decided once: from here on the server's own send
-            return self._send(message)
-        return self._opening(message)
+        if self._closing:
+            return _dropped()  # we are ending the stream: its goodbye is ours
+        body = message.get("body")
+        if body:
+            self.bytes_sent += len(body)
+            if body[0] != _COLON or not is_ping_frame(body):
+                self.events_sent += 1
+            if message.get("more_body"):
+                return self._send(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self._complete = True
+        return self._send(message)
+
+    def waited(self, task: asyncio.Task[object] | None, message: Message) -> None:
+        """A receive() that began before the stream did returned ``message`` to ``task``."""
+        if self._waiter is task:
+            self._waiter = None
+        if message["type"] == "http.disconnect":
+            self._client_gone = True
+
+    def took_cancel(self, task: asyncio.Task[object] | None) -> bool:
+        """``task`` was cancelled while it waited in receive(): True when that was close()
+        (and nothing else cancelled it too): its receive() then returns ``http.disconnect``."""
+        if not (self._closing and task is not None and task is self._cancelled_waiter and task.uncancel() == 0):
+            return False
+        self._cancelled_waiter = None
+        return True
 
     async def receive(self) -> Message:
         """The server's messages; after close() an ``http.disconnect``."""
@@ -168,10 +169,8 @@ class Exchange:
             message = await self._receive()
         except asyncio.CancelledError:
             self._waiter = None
-            # ours only when close() cancelled this wait and nothing else cancelled it too
-            if not (self._closing and task is not None and task is self._cancelled_waiter and task.uncancel() == 0):
+            if not self.took_cancel(task):
                 raise
-            self._cancelled_waiter = None
             return _DISCONNECT
         self._waiter = None
         if message["type"] == "http.disconnect":
@@ -179,9 +178,8 @@ class Exchange:
         return message
 
     # -- opening, running, ending ---------------------------------------------------------------
-    async def _opening(self, message: Message) -> None:
-        """A stream: registered before its headers go out, then its keep-alive pings start."""
-        self._init_stream()
+    async def opening(self, message: Message) -> None:
+        """Register before the headers go out, then start the keep-alive pings."""
         scope = self._scope
         manager, self.channel, ping, lifetime = await self._opener(scope)
         client = scope.get("client") or ("", 0)
@@ -196,7 +194,6 @@ class Exchange:
             user_agent=agent.decode("latin-1"), on_close=self.on_manager_close, activity=self)
         self.connection_id = record.connection_id
         self._manager = manager
-        self._mode = _STREAM
         manager_streams(manager).add(self)
         loop = asyncio.get_running_loop()
         if lifetime:
@@ -269,7 +266,7 @@ class Exchange:
         """End the stream now (from any task of this event loop)."""
         if self.close_reason is None:
             self.close_reason = reason
-        if self._closing or self._mode != _STREAM:
+        if self._closing or self._manager is None:
             return
         self._closing = True
         waiter = self._waiter

@@ -42,7 +42,7 @@ import logging
 import random
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any
 
@@ -51,9 +51,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .asgi import AuthMode, monitoring_routes
 from .config import SSEConfig
-from .exchange import Exchange
+from .exchange import DISCONNECT as _DISCONNECT
+from .exchange import Exchange, is_event_stream
 from .manager import ConnectionManager
-from .streaming import close_tracked_streams, manager_streams
+from .streaming import TRACKED_SCOPE_KEY, close_tracked_streams, manager_streams
 
 __all__ = ["SSETrackingMiddleware", "with_monitoring", "MONITORING_ROOTS"]
 
@@ -61,6 +62,7 @@ log = logging.getLogger("sse")
 
 ChannelOf = Callable[[Scope], str]
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_current_task = asyncio.current_task
 
 
 def _default_source(source: Any) -> Any:
@@ -119,14 +121,50 @@ class SSETrackingMiddleware:
             return
         if self.manager is None:
             await self.start()
-        ex = Exchange(scope, receive, send, self._register)
+        # The request's wrappers: closures, not an object, and nothing more until the response
+        # starts; then, for a stream only, an Exchange takes over (core.exchange).
+        ex: Exchange | None = None
+        passing = False
+        waiter: asyncio.Task[Any] | None = None
+        task = _current_task()
+
+        def send_(message: Message) -> Awaitable[None]:
+            nonlocal ex, passing
+            if passing:
+                return send(message)
+            if ex is not None:
+                return ex.send(message)
+            if message["type"] == "http.response.start" and is_event_stream(message) \
+                    and scope.get("method") != "HEAD" and TRACKED_SCOPE_KEY not in scope:
+                ex = Exchange(scope, receive, send, self._register, task, waiter)
+                return ex.opening(message)
+            passing = True  # decided once: from here on the server's own send
+            return send(message)
+
+        async def receive_() -> Message:
+            nonlocal waiter
+            if ex is not None:
+                return await ex.receive()
+            waiter = me = _current_task()  # close() may have to hand it a disconnect
+            try:
+                message = await receive()
+            except asyncio.CancelledError:
+                waiter = None
+                if ex is not None and ex.took_cancel(me):
+                    return _DISCONNECT
+                raise
+            waiter = None
+            if ex is not None:
+                ex.waited(me, message)
+            return message
+
         try:
-            await self.app(scope, ex.receive, ex.send)
+            await self.app(scope, receive_, send_)
         except BaseException as exc:
-            if ex.is_registered and await ex.ended(exc):
+            if ex is not None and ex.is_registered and await ex.ended(exc):
                 return  # our own close: swallowed
             raise
-        if ex.is_registered:
+        if ex is not None and ex.is_registered:
             await ex.ended(None)
 
     def _applies(self, path: str) -> bool:

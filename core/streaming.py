@@ -65,7 +65,8 @@ if TYPE_CHECKING:
     from .provider import SSEProvider
 
 __all__ = ["TrackedEventSourceResponse", "tracked_event_source", "close_tracked_streams", "live_stream_count",
-           "resolve_manager", "SSE_STARLETTE_VERSION", "is_ping_frame", "LiveStream", "manager_streams"]
+           "resolve_manager", "SSE_STARLETTE_VERSION", "is_ping_frame", "LiveStream", "manager_streams",
+           "TRACKED_SCOPE_KEY"]
 
 log = logging.getLogger("sse")
 
@@ -117,6 +118,8 @@ class LiveStream(Protocol):
 _live: "weakref.WeakKeyDictionary[Any, set[LiveStream]]" = weakref.WeakKeyDictionary()
 
 _UNREGISTER_TIMEOUT = 5.0
+# set on the ASGI scope by a tracked response: core.middleware then leaves that response alone
+TRACKED_SCOPE_KEY = "sse_dash.tracked"
 # close_reason -> the manager's CLOSE_REASONS (the sse_pod_connections_closed_total label)
 _CLOSE_REASONS = {"max lifetime": "max_lifetime", "send timeout": "send_timeout", "server shutdown": "shutdown"}
 _CLOSE_MSG = "sse-dash: stream closed"
@@ -384,6 +387,7 @@ class TrackedEventSourceResponse(EventSourceResponse):
         if lifetime:
             lifetime += random.uniform(0.0, cfg.MAX_CONNECTION_LIFETIME_JITTER_SECONDS)
 
+        scope[TRACKED_SCOPE_KEY] = True
         client = scope.get("client") or ("", 0)
         self._sock_keys = sockets.keys_for(scope.get("server"), scope.get("client"))
         headers = dict(scope.get("headers") or [])

@@ -154,3 +154,30 @@ async def test_lifespan_starts_the_manager_before_the_apps_own_and_drains_after(
         await c.close()
     assert seen == ["app startup, manager started: True", "app shutdown, streams still open: 0"]
     assert not manager.registry.started  # stopped after the app's shutdown
+
+
+async def test_a_response_that_tracks_itself_is_not_tracked_twice():
+    """tracked_event_source behind the middleware: one registration, the tracked response's."""
+    from core.streaming import tracked_event_source
+
+    manager = ConnectionManager(MemoryStore(), fast_config())
+
+    async def ticks() -> AsyncIterator[dict[str, str]]:
+        while True:
+            yield {"data": "x"}
+            await asyncio.sleep(0.05)
+
+    async def tracked(request: Request) -> Any:
+        return tracked_event_source(request, ticks(), manager=manager, channel="own")
+
+    app = SSETrackingMiddleware(Starlette(routes=[Route("/tracked", tracked)]), manager)
+    async with served(app) as port:
+        c = await SSEClient("127.0.0.1", port, "/tracked").connect()
+        try:
+            await wait_for(lambda: asyncio.sleep(0, c.events >= 3), 10, "events")
+            page = await manager.list_connections()
+            assert page.total == 1 and page.connections[0].channel == "own"
+            assert manager.pod_stats().opened == 1
+        finally:
+            await c.close()
+    await manager.stop()
