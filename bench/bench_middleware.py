@@ -10,7 +10,9 @@ share the server, the process, its warm caches and the machine's load of the mom
 load comes from this process: N keep-alive connections sending GETs back to back (raw
 sockets, responses read by Content-Length). Rounds alternate the variant (and which goes
 first), each a fixed time; the figure is the median of the per-round ratios mw/plain
-(requests/s), with the spread of the ratios.
+(requests/s), with the spread of the ratios. A third variant, ``/bare``, goes through a
+pass-through middleware that does nothing: the control, what any one middleware layer costs
+on this server.
 
 Wall-clock rates on a shared machine swing by tens of percent from one half second to the
 next (other processes take the CPU). So each round also reads the server thread's own CPU
@@ -51,11 +53,13 @@ def _inner() -> Any:
     async def item(request: Request) -> JSONResponse:
         return JSONResponse({"id": 42, "name": "widget", "tags": ["a", "b", "c"], "price": 9.99})
 
-    return Starlette(routes=[Route("/plain", item), Route("/mw", item)])
+    return Starlette(routes=[Route("/{variant}", item)])  # one route: every variant routes alike
 
 
 def server_app() -> Any:
-    """The dispatcher: ``/mw`` through the middleware, everything else straight to the app."""
+    """The dispatcher: ``/mw`` through the middleware, ``/bare`` through a pass-through
+    middleware that does nothing (the control: what any middleware layer costs), everything
+    else straight to the app."""
     from core.config import load_config
     from core.manager import ConnectionManager
     from core.middleware import SSETrackingMiddleware
@@ -64,9 +68,21 @@ def server_app() -> Any:
     inner = _inner()
     mw = SSETrackingMiddleware(inner, ConnectionManager(MemoryStore(), load_config()), drain_on_signal=False)
 
+    class Bare:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            await self.app(scope, receive, send)
+
+    bare = Bare(inner)
+
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan" or scope.get("path") == "/mw":
+        path = scope.get("path")
+        if scope["type"] == "lifespan" or path == "/mw":
             await mw(scope, receive, send)
+        elif path == "/bare":
+            await bare(scope, receive, send)
         else:
             await inner(scope, receive, send)
 
@@ -123,7 +139,7 @@ async def _wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
 Round = tuple[float, int, int]
 
 
-async def server_run(rounds: int, seconds: float, clients: int) -> tuple[list[Round], list[Round]]:
+async def server_run(rounds: int, seconds: float, clients: int) -> dict[str, list[Round]]:
     from tests.redis_server import free_port
 
     port = free_port()
@@ -134,15 +150,17 @@ async def server_run(rounds: int, seconds: float, clients: int) -> tuple[list[Ro
                              "--http", "h11"], env=env, cwd=str(ROOT))
     try:
         await _wait_up(port, proc)
-        for path in ("/plain", "/mw"):  # warm-up
+        paths = ["/plain", "/mw", "/bare"]
+        for path in paths:  # warm-up
             await _round(port, path, 1.0, clients)
-        plain: list[Round] = []
-        mw: list[Round] = []
+        out: dict[str, list[Round]] = {p: [] for p in paths}
         for i in range(rounds):
-            order = ("/plain", "/mw") if i % 2 == 0 else ("/mw", "/plain")
+            order = paths[i % 3:] + paths[:i % 3]  # each variant first, second and third in turn
+            if i % 2:
+                order.reverse()
             for path in order:
-                (plain if path == "/plain" else mw).append(await _round(port, path, seconds, clients, proc.pid))
-        return plain, mw
+                out[path].append(await _round(port, path, seconds, clients, proc.pid))
+        return out
     finally:
         proc.terminate()
         proc.wait(10)
@@ -202,23 +220,27 @@ def main() -> None:
     print(f"direct ASGI calls (no server): plain {plain_us:.2f} µs/request, through the middleware {mw_us:.2f} µs "
           f"(+{mw_us - plain_us:.2f} µs)", flush=True)
 
-    plain, mw = asyncio.run(server_run(rounds, args.seconds, args.clients))
-    print(f"uvicorn (h11, 1 worker), {args.clients} keep-alive clients, {rounds} rounds x 2 x {args.seconds:g} s:")
-    cpu_plain = sum(r[2] for r in plain) / sum(r[1] for r in plain) / 1e3  # µs per request
-    cpu_mw = sum(r[2] for r in mw) / sum(r[1] for r in mw) / 1e3
-    pair = sorted((p[2] / p[1]) / (m[2] / m[1]) for p, m in zip(plain, mw, strict=True))
-    wall = sorted(m[0] / p[0] for p, m in zip(plain, mw, strict=True))
+    runs = asyncio.run(server_run(rounds, args.seconds, args.clients))
+    plain = runs["/plain"]
+    print(f"uvicorn (h11, 1 worker), {args.clients} keep-alive clients, {rounds} rounds x 3 x {args.seconds:g} s:")
+
+    def cpu_us(rs: list[Round]) -> float:  # server CPU µs per request over all rounds
+        return sum(r[2] for r in rs) / sum(r[1] for r in rs) / 1e3
 
     def spread(xs: list[float]) -> str:
+        xs = sorted(xs)
         return f"median {statistics.median(xs):.4f}, quartiles {xs[len(xs) // 4]:.4f}..{xs[(3 * len(xs)) // 4]:.4f}"
 
-    print(f"  server CPU per request: plain {cpu_plain:.1f} µs, through the middleware {cpu_mw:.1f} µs "
-          f"(+{cpu_mw - cpu_plain:.1f} µs)")
-    print(f"  THROUGHPUT RATIO mw/plain (CPU basis, all rounds): {cpu_plain / cpu_mw:.4f} "
-          f"({(cpu_plain / cpu_mw - 1) * 100:+.2f} %); per round pair: {spread(pair)}")
-    print(f"  wall-clock req/s: plain {statistics.median(r[0] for r in plain):.0f}, "
-          f"mw {statistics.median(r[0] for r in mw):.0f} (medians); ratio per round pair: {spread(wall)} "
-          f"(the machine's load of the moment, not the middleware)")
+    base = cpu_us(plain)
+    print(f"  server CPU per request: plain {base:.1f} µs")
+    for name, label in (("/mw", "SSETrackingMiddleware"), ("/bare", "a do-nothing middleware (control)")):
+        rs = runs[name]
+        pair = [(p[2] / p[1]) / (r[2] / r[1]) for p, r in zip(plain, rs, strict=True)]
+        wall = [r[0] / p[0] for p, r in zip(plain, rs, strict=True)]
+        ratio = base / cpu_us(rs)
+        print(f"  {label}: {cpu_us(rs):.1f} µs (+{cpu_us(rs) - base:.1f}); THROUGHPUT RATIO vs plain (CPU basis, "
+              f"all rounds) {ratio:.4f} ({(ratio - 1) * 100:+.2f} %); per round: {spread(pair)}; "
+              f"wall-clock per round: {spread(wall)}")
 
 if __name__ == "__main__":
     main()

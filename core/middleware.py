@@ -46,6 +46,7 @@ from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,6 +64,7 @@ log = logging.getLogger("sse")
 ChannelOf = Callable[[Scope], str]
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _current_task = asyncio.current_task
+_PASS: Any = object()  # a request's response is not a stream
 
 
 def _default_source(source: Any) -> Any:
@@ -123,49 +125,52 @@ class SSETrackingMiddleware:
             await self.start()
         # The request's wrappers: closures, not an object, and nothing more until the response
         # starts; then, for a stream only, an Exchange takes over (core.exchange).
-        ex: Exchange | None = None
-        passing = False
+        ex: Any = None  # None: undecided; _PASS: not a stream; an Exchange: a stream
         waiter: asyncio.Task[Any] | None = None
         task = _current_task()
 
         def send_(message: Message) -> Awaitable[None]:
-            nonlocal ex, passing
-            if passing:
+            nonlocal ex
+            if ex is _PASS:
                 return send(message)
             if ex is not None:
-                return ex.send(message)
+                return ex.send(message)  # type: ignore[no-any-return]
             if message["type"] == "http.response.start" and is_event_stream(message) \
                     and scope.get("method") != "HEAD" and TRACKED_SCOPE_KEY not in scope:
                 ex = Exchange(scope, receive, send, self._register, task, waiter)
-                return ex.opening(message)
-            passing = True  # decided once: from here on the server's own send
+                return ex.opening(message)  # type: ignore[no-any-return]
+            ex = _PASS  # decided once: from here on the server's own send
             return send(message)
 
         async def receive_() -> Message:
             nonlocal waiter
-            if ex is not None:
-                return await ex.receive()
+            if ex is not None and ex is not _PASS:
+                return await ex.receive()  # type: ignore[no-any-return]
             waiter = me = _current_task()  # close() may have to hand it a disconnect
             try:
                 message = await receive()
             except asyncio.CancelledError:
                 waiter = None
-                if ex is not None and ex.took_cancel(me):
+                if ex is not None and ex is not _PASS and ex.took_cancel(me):
                     return _DISCONNECT
                 raise
             waiter = None
-            if ex is not None:
+            if ex is not None and ex is not _PASS:
                 ex.waited(me, message)
             return message
 
         try:
             await self.app(scope, receive_, send_)
         except BaseException as exc:
-            if ex is not None and ex.is_registered and await ex.ended(exc):
-                return  # our own close: swallowed
-            raise
-        if ex is not None and ex.is_registered:
+            if not (ex is not None and ex is not _PASS and ex.is_registered and await ex.ended(exc)):
+                raise
+            # else our own close: swallowed
+        else:
+            if ex is None or ex is _PASS or not ex.is_registered:
+                return
             await ex.ended(None)
+        if self._draining is not None:  # no lifespan: the server must not end before the manager stopped
+            await asyncio.shield(self._draining)
 
     def _applies(self, path: str) -> bool:
         return any(path == p or path.startswith(p + "/") for p in self.paths or ())
@@ -290,9 +295,23 @@ class SSETrackingMiddleware:
         n = self.drain()
         if n:
             log.info("SSE shutdown signal: closing %d stream(s)", n)
-        if not self._lifespan_seen and self._draining is None:
+        if not self._lifespan_seen and self._draining is None and self.manager is not None:
             # no lifespan will stop the manager: stop it once the streams are gone
-            self._draining = asyncio.get_running_loop().create_task(self.stop(), name="sse-middleware-stop")
+            self._draining = asyncio.get_running_loop().create_task(self._stop_without_lifespan(self.manager),
+                                                                    name="sse-middleware-stop")
+
+    async def _stop_without_lifespan(self, manager: ConnectionManager) -> None:
+        """The stop after a signal when no lifespan will come. The streams' requests wait for
+        it (the server waits for them); a server with none open may end its event loop first,
+        whose teardown cancels every task: then finish the stop anyway (bounded), once."""
+        task = _current_task()
+        try:
+            await self.stop()
+        except asyncio.CancelledError:
+            if task is None or task.uncancel() > 0:
+                raise
+            with anyio.move_on_after(self.drain_timeout):
+                await manager.stop()  # a no-op when the first attempt got that far
 
 
 # -- the monitoring endpoints beside the app -------------------------------------------------------
