@@ -65,7 +65,7 @@ def is_event_stream(message: Message) -> bool:
     response's start: the common spellings are tried first, without a copy."""
     for name, value in message.get("headers") or ():
         if name == b"content-type" or (len(name) == 12 and name.lower() == b"content-type"):
-            if not (value.startswith(_EVENT_STREAM) or bytes(value[:17]).lower() == _EVENT_STREAM):
+            if not value.startswith(_EVENT_STREAM) and (value[:1] not in b"tT" or bytes(value[:17]).lower() != _EVENT_STREAM):
                 return False
             status = message.get("status", 200)
             return bool(200 <= status < 300)
@@ -97,7 +97,7 @@ class Exchange:
         self._send = send
         self._receive = receive
         self._opener = opener  # the middleware: where and how to track it
-        self._task = task  # the request's task
+        self._task = task  # the task that started the response (the request's, or a framework's child task)
         self._waiter = waiter  # the task waiting in receive() (the app's disconnect listener), if any
         self._manager: ConnectionManager | None = None  # set once registered
         self._closing = False

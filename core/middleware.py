@@ -127,7 +127,6 @@ class SSETrackingMiddleware:
         # starts; then, for a stream only, an Exchange takes over (core.exchange).
         ex: Any = None  # None: undecided; _PASS: not a stream; an Exchange: a stream
         waiter: asyncio.Task[Any] | None = None
-        task = _current_task()
 
         def send_(message: Message) -> Awaitable[None]:
             nonlocal ex
@@ -137,7 +136,8 @@ class SSETrackingMiddleware:
                 return ex.send(message)  # type: ignore[no-any-return]
             if message["type"] == "http.response.start" and is_event_stream(message) \
                     and scope.get("method") != "HEAD" and TRACKED_SCOPE_KEY not in scope:
-                ex = Exchange(scope, receive, send, self._register, task, waiter)
+                # the task that starts the response is the one close() may have to cancel
+                ex = Exchange(scope, receive, send, self._register, _current_task(), waiter)
                 return ex.opening(message)  # type: ignore[no-any-return]
             ex = _PASS  # decided once: from here on the server's own send
             return send(message)
