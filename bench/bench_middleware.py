@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -76,26 +77,44 @@ def server_app() -> Any:
             await self.app(scope, receive, send)
 
     bare = Bare(inner)
+    samples: dict[str, list[int]] = {"/plain": [], "/mw": [], "/bare": []}
+    clock = time.thread_time_ns  # this thread's CPU: what the call cost, whatever else runs on the machine
+
+    async def stats(send: Any) -> None:
+        body = json.dumps(samples).encode()
+        for v in samples.values():
+            v.clear()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         path = scope.get("path")
-        if scope["type"] == "lifespan" or path == "/mw":
+        if scope["type"] == "lifespan":
             await mw(scope, receive, send)
-        elif path == "/bare":
-            await bare(scope, receive, send)
-        else:
-            await inner(scope, receive, send)
+            return
+        if path == "/stats":
+            await stats(send)
+            return
+        target = mw if path == "/mw" else bare if path == "/bare" else inner
+        t0 = clock()
+        await target(scope, receive, send)  # a JSON response: the call never suspends (no flow control here)
+        samples[path].append(clock() - t0)
 
     return app
 
 
 # -- load ---------------------------------------------------------------------------------------
 async def _client(port: int, path: str, until: float, counter: list[int]) -> None:
+    """Requests back to back on one keep-alive connection; ``path`` "*": the three variants in turn."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+    paths = ["/plain", "/mw", "/bare"] if path == "*" else [path]
+    requests = [f"GET {p} HTTP/1.1\r\nHost: bench\r\n\r\n".encode() for p in paths]
+    i = 0
     try:
         while time.perf_counter() < until:
-            writer.write(request)
+            writer.write(requests[i % len(requests)])
+            i += 1
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
             for line in head.split(b"\r\n"):
@@ -124,6 +143,14 @@ async def _round(port: int, path: str, seconds: float, clients: int, pid: int | 
     return rate, counter[0], (_cpu_ns(pid) - cpu0) if pid else 0
 
 
+async def _get_json(port: int, path: str) -> Any:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
+    data = await reader.read()
+    writer.close()
+    return json.loads(data.split(b"\r\n\r\n", 1)[1])
+
+
 async def _wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while True:
@@ -139,7 +166,7 @@ async def _wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
 Round = tuple[float, int, int]
 
 
-async def server_run(rounds: int, seconds: float, clients: int) -> dict[str, list[Round]]:
+async def server_run(rounds: int, seconds: float, clients: int) -> dict[str, Any]:
     from tests.redis_server import free_port
 
     port = free_port()
@@ -154,6 +181,11 @@ async def server_run(rounds: int, seconds: float, clients: int) -> dict[str, lis
         for path in paths:  # warm-up
             await _round(port, path, 1.0, clients)
         out: dict[str, list[Round]] = {p: [] for p in paths}
+        # per request, in one phase: each connection sends /plain, /mw, /bare in turn
+        await _get_json(port, "/stats")  # forget the warm-up's samples
+        mixed = await _round(port, "*", max(10.0, rounds * seconds), clients, proc.pid)
+        out["*"] = [mixed]
+        out["samples"] = await _get_json(port, "/stats")  # type: ignore[assignment]
         for i in range(rounds):
             order = paths[i % 3:] + paths[:i % 3]  # each variant first, second and third in turn
             if i % 2:
@@ -190,10 +222,10 @@ async def direct_run(n: int, repeats: int) -> tuple[float, float]:
         return None
 
     async def loop(app: Any) -> float:
-        t0 = time.perf_counter()
+        t0 = time.thread_time()  # CPU of this thread: other processes' load does not count
         for _ in range(n):
             await app(dict(scope), receive, send)
-        return (time.perf_counter() - t0) / n * 1e6
+        return (time.thread_time() - t0) / n * 1e6
 
     await loop(inner)
     await loop(mw)
@@ -216,13 +248,13 @@ def main() -> None:
     rounds = 10 if args.quick else args.rounds
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", flush=True)
 
-    plain_us, mw_us = asyncio.run(direct_run(20_000 if not args.quick else 5_000, 9))
+    plain_us, mw_us = asyncio.run(direct_run(5_000 if not args.quick else 2_000, 15))
     print(f"direct ASGI calls (no server): plain {plain_us:.2f} µs/request, through the middleware {mw_us:.2f} µs "
           f"(+{mw_us - plain_us:.2f} µs)", flush=True)
 
     runs = asyncio.run(server_run(rounds, args.seconds, args.clients))
     plain = runs["/plain"]
-    print(f"uvicorn (h11, 1 worker), {args.clients} keep-alive clients, {rounds} rounds x 3 x {args.seconds:g} s:")
+    print(f"uvicorn (h11, 1 worker), {args.clients} keep-alive clients:")
 
     def cpu_us(rs: list[Round]) -> float:  # server CPU µs per request over all rounds
         return sum(r[2] for r in rs) / sum(r[1] for r in rs) / 1e3
@@ -232,6 +264,21 @@ def main() -> None:
         return f"median {statistics.median(xs):.4f}, quartiles {xs[len(xs) // 4]:.4f}..{xs[(3 * len(xs)) // 4]:.4f}"
 
     base = cpu_us(plain)
+    mixed = runs["*"][0]
+    full = mixed[2] / mixed[1] / 1e3  # everything the server spends on a request (HTTP, uvicorn, app)
+    samples: dict[str, list[int]] = runs["samples"]  # type: ignore[assignment]
+    print(f"  interleaved per request (each connection: /plain, /mw, /bare in turn), {mixed[1]} requests, "
+          f"server CPU {full:.1f} µs per request in all; the app call alone (thread CPU, in the server):")
+    app_plain = statistics.fmean(samples["/plain"]) / 1e3
+    med_plain = statistics.median(samples["/plain"]) / 1e3
+    for name, label in (("/mw", "SSETrackingMiddleware"), ("/bare", "a do-nothing middleware (control)")):
+        mean = statistics.fmean(samples[name]) / 1e3
+        med = statistics.median(samples[name]) / 1e3
+        ratio = full / (full + mean - app_plain)
+        print(f"    {label}: mean {mean:.2f} µs vs plain {app_plain:.2f} (+{mean - app_plain:.2f}), median {med:.2f} vs "
+              f"{med_plain:.2f} (+{med - med_plain:.2f}) -> THROUGHPUT RATIO {ratio:.4f} ({(ratio - 1) * 100:+.2f} %) "
+              f"of a server spending {full:.0f} µs a request")
+    print(f"  rounds of one variant each ({rounds} x 3 x {args.seconds:g} s, order rotating):")
     print(f"  server CPU per request: plain {base:.1f} µs")
     for name, label in (("/mw", "SSETrackingMiddleware"), ("/bare", "a do-nothing middleware (control)")):
         rs = runs[name]

@@ -17,12 +17,13 @@ A stream::
        └─ ends on: the app returns | client gone | app error | cancellation | close()
           ──► ended(): manager.unregister(id) in a shielded block (skipped when the manager removed it)
 
-A close from our side (cleanup, the dashboard's disconnect, a drain on shutdown) hands the
-app's pending ``receive()`` an ``http.disconnect`` (every framework here listens for it and
-ends its response as if the client had left); an app that is not waiting in ``receive``,
-or that has not returned ``CLOSE_GRACE`` seconds later, is cancelled. Frames the app sends
-after the close are dropped. Then the chunked body is ended with the terminating chunk, or
-the connection is aborted (RST) when its client is not taking what is already queued.
+A close from our side (cleanup, the dashboard's disconnect, a drain on shutdown, the maximum
+lifetime) cancels the task that streams the response, which is what these frameworks do
+themselves when the client leaves (Django cancels its response task, Starlette and
+Litestar their task group); frames the app sends after the close are dropped. Then the
+chunked body is ended with the terminating chunk, or the connection is aborted (RST) when
+its client is not taking what is already queued. The app's ``receive`` is never wrapped: a
+stream whose app returns without completing its response stopped because its client left.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import anyio
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Message, Scope, Send
 
 from . import sockets
 from .streaming import is_ping_frame, manager_streams
@@ -41,18 +42,15 @@ from .streaming import is_ping_frame, manager_streams
 if TYPE_CHECKING:
     from .manager import ConnectionManager
 
-__all__ = ["Exchange", "is_event_stream", "CLOSE_GRACE", "DISCONNECT"]
+__all__ = ["Exchange", "is_event_stream"]
 
 log = logging.getLogger("sse")
 
-CLOSE_GRACE = 1.0  # seconds an app has to end its response after close() handed it a disconnect
 _UNREGISTER_TIMEOUT = 5.0
 _FINAL_SEND_TIMEOUT = 1.0
 _COLON = 58  # ord(":")
 _PING = b": ping\r\n\r\n"
 _EVENT_STREAM = b"text/event-stream"
-DISCONNECT: Message = {"type": "http.disconnect"}
-_DISCONNECT = DISCONNECT
 _END: Message = {"type": "http.response.body", "body": b"", "more_body": False}
 _CLOSE_REASONS = {"max lifetime": "max_lifetime", "server shutdown": "shutdown"}
 _current_task = asyncio.current_task
@@ -83,34 +81,27 @@ Opener = Callable[[Scope], Awaitable[tuple["ConnectionManager", str, float, floa
 
 class Exchange:
     """A request whose response turned out to be a stream (made at its ``http.response.start``
-    by the middleware's per-request wrappers, which hand every later message to it): an
+    by the middleware's per-request send wrapper, which hands every later message to it): an
     :class:`~core.local_streams.ActivitySource` and a ``core.streaming.LiveStream``."""
 
-    __slots__ = ("_scope", "_send", "_receive", "_opener", "_task", "_waiter", "_cancelled_waiter", "_forced",
-                 "_grace_timer", "_lifetime_timer", "_manager", "_pinger", "channel", "connection_id", "close_reason",
-                 "_closing", "_client_gone", "_complete", "_removed_by_manager", "_sock_keys", "_acked", "_queued",
-                 "events_sent", "bytes_sent")
+    __slots__ = ("_scope", "_send", "_opener", "_task", "_forced", "_lifetime_timer", "_manager", "_pinger", "channel",
+                 "connection_id", "close_reason", "_closing", "_complete", "_removed_by_manager", "_sock_keys", "_acked",
+                 "_queued", "events_sent", "bytes_sent")
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send, opener: Opener,
-                 task: asyncio.Task[object] | None, waiter: asyncio.Task[object] | None) -> None:
+    def __init__(self, scope: Scope, send: Send, opener: Opener, task: asyncio.Task[object] | None) -> None:
         self._scope = scope
         self._send = send
-        self._receive = receive
         self._opener = opener  # the middleware: where and how to track it
         self._task = task  # the task that started the response (the request's, or a framework's child task)
-        self._waiter = waiter  # the task waiting in receive() (the app's disconnect listener), if any
-        self._manager: ConnectionManager | None = None  # set once registered
-        self._closing = False
-        self._client_gone = False
-        self._cancelled_waiter: asyncio.Task[object] | None = None  # the waiter close() cancelled
-        self._forced = False  # close() cancelled the request's task
-        self._grace_timer: asyncio.TimerHandle | None = None
+        self._forced = False  # close() cancelled it
         self._lifetime_timer: asyncio.TimerHandle | None = None
+        self._manager: ConnectionManager | None = None  # set once registered
         self._pinger: asyncio.Task[None] | None = None
         self.channel = ""
         self.connection_id: str | None = None
         self.close_reason: str | None = None
-        self._complete = False
+        self._closing = False
+        self._complete = False  # the app (or we) sent the end of the body
         self._removed_by_manager = False
         self._sock_keys: tuple[sockets.Key, ...] = ()
         self._acked: int | None = None  # bytes the client acknowledged, at the last socket-table read
@@ -129,7 +120,7 @@ class Exchange:
         acked = self._acked
         return self.bytes_sent if acked is None else acked
 
-    # -- the stream's side of the wrappers handed to the app (the hot path: no coroutine per frame) --
+    # -- the stream's side of the send wrapper (the hot path: no coroutine of ours per frame) ----
     def send(self, message: Message) -> Awaitable[None]:
         if self._closing:
             return _dropped()  # we are ending the stream: its goodbye is ours
@@ -144,40 +135,7 @@ class Exchange:
             self._complete = True
         return self._send(message)
 
-    def waited(self, task: asyncio.Task[object] | None, message: Message) -> None:
-        """A receive() that began before the stream did returned ``message`` to ``task``."""
-        if self._waiter is task:
-            self._waiter = None
-        if message["type"] == "http.disconnect":
-            self._client_gone = True
-
-    def took_cancel(self, task: asyncio.Task[object] | None) -> bool:
-        """``task`` was cancelled while it waited in receive(): True when that was close()
-        (and nothing else cancelled it too): its receive() then returns ``http.disconnect``."""
-        if not (self._closing and task is not None and task is self._cancelled_waiter and task.uncancel() == 0):
-            return False
-        self._cancelled_waiter = None
-        return True
-
-    async def receive(self) -> Message:
-        """The server's messages; after close() an ``http.disconnect``."""
-        if self._closing:
-            return _DISCONNECT
-        task = _current_task()
-        self._waiter = task
-        try:
-            message = await self._receive()
-        except asyncio.CancelledError:
-            self._waiter = None
-            if not self.took_cancel(task):
-                raise
-            return _DISCONNECT
-        self._waiter = None
-        if message["type"] == "http.disconnect":
-            self._client_gone = True
-        return message
-
-    # -- opening, running, ending ---------------------------------------------------------------
+    # -- opening, ending -------------------------------------------------------------------------
     async def opening(self, message: Message) -> None:
         """Register before the headers go out, then start the keep-alive pings."""
         scope = self._scope
@@ -203,22 +161,21 @@ class Exchange:
             self._pinger = loop.create_task(self._ping(ping), name="sse-middleware-ping")
 
     async def ended(self, exc: BaseException | None) -> bool:
-        """A stream's app returned (``exc`` None) or raised ``exc``: end the body if we are
-        closing it, and unregister (every way out). True when ``exc`` was our own doing
-        (close() cancelled the request, or the app failed while we ended it): swallow it."""
+        """The app returned (``exc`` None) or raised ``exc``: end the body if we are closing the
+        stream, and unregister (every way out). True when ``exc`` was our own doing (close()
+        cancelled the stream, or the app failed while we ended it): swallow it."""
         ours = errored = False
+        task = self._task
         try:
             if isinstance(exc, asyncio.CancelledError):
-                # ours only when close() cancelled the request and nothing else did too
-                task = self._task
+                # ours only when close() cancelled it and nothing else did too
                 ours = self._forced and task is not None and task.uncancel() == 0
             elif exc is not None:
                 ours = self._closing  # an app that fails while we end it has not failed
                 errored = not ours
-                task = self._task
-                if self._forced and task is not None and task.cancelling():
-                    task.uncancel()  # the app turned our cancellation into an error: it was still ours
-            if (exc is None or ours) and self._closing and not self._complete and not self._client_gone:
+            if self._forced and task is _current_task() and task is not None and task.cancelling():
+                task.uncancel()  # the app turned our cancellation into an ending of its own: it was ours
+            if (exc is None or ours) and self._closing and not self._complete:
                 await self._finish()
         finally:
             if self._manager is not None:
@@ -226,15 +183,15 @@ class Exchange:
         return ours
 
     async def _ended(self, manager: "ConnectionManager", errored: bool) -> None:
-        for timer in (self._grace_timer, self._lifetime_timer):
-            if timer is not None:
-                timer.cancel()
+        if self._lifetime_timer is not None:
+            self._lifetime_timer.cancel()
         if self._pinger is not None:
             self._pinger.cancel()
         manager_streams(manager).discard(self)
         if not self._removed_by_manager and self.connection_id is not None:
-            why = _CLOSE_REASONS.get(self.close_reason or "",
-                                     "error" if errored else "client_gone" if self._client_gone else "other")
+            # an app that returned without ending its body stopped because its client left
+            gone = not self._complete and not self._closing
+            why = _CLOSE_REASONS.get(self.close_reason or "", "error" if errored else "client_gone" if gone else "other")
             with anyio.move_on_after(_UNREGISTER_TIMEOUT, shield=True):
                 await manager.unregister(self.connection_id, why)
 
@@ -261,25 +218,17 @@ class Exchange:
         except Exception:  # noqa: BLE001 - the response ended under us (client gone, app done): stop
             return
 
-    # -- closing from our side --------------------------------------------------------------------
+    # -- closing from our side ------------------------------------------------------------------
     def close(self, reason: str = "closed") -> None:
-        """End the stream now (from any task of this event loop)."""
+        """End the stream now (from any task of this event loop): its streaming task is
+        cancelled, as its framework would on a client's disconnect."""
         if self.close_reason is None:
             self.close_reason = reason
         if self._closing or self._manager is None:
             return
         self._closing = True
-        waiter = self._waiter
-        if waiter is not None and waiter is not _current_task():
-            self._cancelled_waiter = waiter
-            waiter.cancel()  # its receive() returns http.disconnect: the app ends as if the client left
-            self._grace_timer = asyncio.get_running_loop().call_later(CLOSE_GRACE, self._force)
-        else:
-            self._force()  # nothing listens: nothing else would end it
-
-    def _force(self) -> None:
         task = self._task
-        if task is not None and not task.done() and task is not _current_task() and not self._forced:
+        if task is not None and not task.done() and task is not _current_task():
             self._forced = True
             task.cancel()
 

@@ -52,7 +52,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .asgi import AuthMode, monitoring_routes
 from .config import SSEConfig
-from .exchange import DISCONNECT as _DISCONNECT
 from .exchange import Exchange, is_event_stream
 from .manager import ConnectionManager
 from .streaming import TRACKED_SCOPE_KEY, close_tracked_streams, manager_streams
@@ -123,10 +122,9 @@ class SSETrackingMiddleware:
             return
         if self.manager is None:
             await self.start()
-        # The request's wrappers: closures, not an object, and nothing more until the response
-        # starts; then, for a stream only, an Exchange takes over (core.exchange).
+        # One wrapper per request, a closure, and nothing more until the response starts; then,
+        # for a stream only, an Exchange takes over (core.exchange). receive is not wrapped.
         ex: Any = None  # None: undecided; _PASS: not a stream; an Exchange: a stream
-        waiter: asyncio.Task[Any] | None = None
 
         def send_(message: Message) -> Awaitable[None]:
             nonlocal ex
@@ -136,31 +134,14 @@ class SSETrackingMiddleware:
                 return ex.send(message)  # type: ignore[no-any-return]
             if message["type"] == "http.response.start" and is_event_stream(message) \
                     and scope.get("method") != "HEAD" and TRACKED_SCOPE_KEY not in scope:
-                # the task that starts the response is the one close() may have to cancel
-                ex = Exchange(scope, receive, send, self._register, _current_task(), waiter)
+                # the task that starts the response is the one close() cancels
+                ex = Exchange(scope, send, self._register, _current_task())
                 return ex.opening(message)  # type: ignore[no-any-return]
             ex = _PASS  # decided once: from here on the server's own send
             return send(message)
 
-        async def receive_() -> Message:
-            nonlocal waiter
-            if ex is not None and ex is not _PASS:
-                return await ex.receive()  # type: ignore[no-any-return]
-            waiter = me = _current_task()  # close() may have to hand it a disconnect
-            try:
-                message = await receive()
-            except asyncio.CancelledError:
-                waiter = None
-                if ex is not None and ex is not _PASS and ex.took_cancel(me):
-                    return _DISCONNECT
-                raise
-            waiter = None
-            if ex is not None and ex is not _PASS:
-                ex.waited(me, message)
-            return message
-
         try:
-            await self.app(scope, receive_, send_)
+            await self.app(scope, receive, send_)
         except BaseException as exc:
             if not (ex is not None and ex is not _PASS and ex.is_registered and await ex.ended(exc)):
                 raise

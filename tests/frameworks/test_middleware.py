@@ -90,8 +90,8 @@ async def test_channel_function_and_paths():
 
 
 async def test_a_stream_whose_app_never_listens_is_ended_by_cancellation():
-    """A raw ASGI app that never calls receive(): close() cannot hand it a disconnect, so
-    its task is cancelled; the body still ends with the terminating chunk."""
+    """A raw ASGI app that never calls receive() (nothing would tell it of a disconnect):
+    close() cancels its task; the body still ends with the terminating chunk."""
     manager = ConnectionManager(MemoryStore(), fast_config(PING_INTERVAL_SECONDS=0.2))
     cancelled: list[bool] = []
 
