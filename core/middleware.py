@@ -63,7 +63,7 @@ log = logging.getLogger("sse")
 ChannelOf = Callable[[Scope], str]
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _current_task = asyncio.current_task
-_PASS: Any = object()  # a request's response is not a stream
+_T = (b"t", b"T")  # the first byte of a content-type that may be text/event-stream in another spelling
 
 
 def _default_source(source: Any) -> Any:
@@ -124,30 +124,35 @@ class SSETrackingMiddleware:
             await self.start()
         # One wrapper per request, a closure, and nothing more until the response starts; then,
         # for a stream only, an Exchange takes over (core.exchange). receive is not wrapped.
-        ex: Any = None  # None: undecided; _PASS: not a stream; an Exchange: a stream
+        ex: Any = None  # None: undecided; True: not a stream; an Exchange: a stream
+        register = self._register
 
         def send_(message: Message) -> Awaitable[None]:
             nonlocal ex
-            if ex is _PASS:
+            if ex is True:
                 return send(message)
             if ex is not None:
                 return ex.send(message)  # type: ignore[no-any-return]
-            if message["type"] == "http.response.start" and is_event_stream(message) \
-                    and scope.get("method") != "HEAD" and TRACKED_SCOPE_KEY not in scope:
-                # the task that starts the response is the one close() cancels
-                ex = Exchange(scope, send, self._register, _current_task())
-                return ex.opening(message)  # type: ignore[no-any-return]
-            ex = _PASS  # decided once: from here on the server's own send
+            if message["type"] == "http.response.start":
+                for name, value in message.get("headers") or ():  # is_event_stream, inline: every response passes here
+                    if name == b"content-type" or (len(name) == 12 and name.lower() == b"content-type"):
+                        if (value.startswith(b"text/event-stream") or (value[:1] in _T and is_event_stream(message))) \
+                                and scope.get("method") != "HEAD" and TRACKED_SCOPE_KEY not in scope:
+                            # the task that starts the response is the one close() cancels
+                            ex = Exchange(scope, send, register, _current_task())
+                            return ex.opening(message)  # type: ignore[no-any-return]
+                        break
+            ex = True  # decided once: from here on the server's own send
             return send(message)
 
         try:
             await self.app(scope, receive, send_)
         except BaseException as exc:
-            if not (ex is not None and ex is not _PASS and ex.is_registered and await ex.ended(exc)):
+            if ex is None or ex is True or not ex.is_registered or not await ex.ended(exc):
                 raise
             # else our own close: swallowed
         else:
-            if ex is None or ex is _PASS or not ex.is_registered:
+            if ex is None or ex is True or not ex.is_registered:
                 return
             await ex.ended(None)
         if self._draining is not None:  # no lifespan: the server must not end before the manager stopped
