@@ -1,30 +1,26 @@
 """The cost of core.middleware.SSETrackingMiddleware on a plain JSON route (not a stream).
 
-    nice -n 5 python -m bench.bench_middleware              # 40 rounds x 2 x 0.5 s, 8 keep-alive clients
-    nice -n 5 python -m bench.bench_middleware --quick      # 10 rounds
+    nice -n 5 python -m bench.bench_middleware --rounds 40   # 20 s interleaved + 40 rounds x 3 x 0.5 s
+    nice -n 5 python -m bench.bench_middleware --quick       # 10 s + 10 rounds
 
-One uvicorn process (one worker, h11, access log off) serves ONE Starlette app twice:
+One uvicorn process (one worker, h11, access log off) serves ONE Starlette app three ways:
 ``/plain`` straight, ``/mw`` through the middleware (memory store manager, started by the
-lifespan the middleware answers). A dispatcher in front picks by path, so both variants
-share the server, the process, its warm caches and the machine's load of the moment. The
-load comes from this process: N keep-alive connections sending GETs back to back (raw
-sockets, responses read by Content-Length). Rounds alternate the variant (and which goes
-first), each a fixed time; the figure is the median of the per-round ratios mw/plain
-(requests/s), with the spread of the ratios. A third variant, ``/bare``, goes through a
-pass-through middleware that does nothing: the control, what any one middleware layer costs
-on this server.
+lifespan the middleware answers), ``/bare`` through a pass-through middleware that does
+nothing (the control: what any one middleware layer costs). A dispatcher in front picks
+by path, so the variants share the server, the process and the machine's load of the
+moment. The load comes from this process: N keep-alive connections sending GETs back to
+back (raw sockets, responses read by Content-Length).
 
-Wall-clock rates on a shared machine swing by tens of percent from one half second to the
-next (other processes take the CPU). So each round also reads the server thread's own CPU
-time (``/proc/<pid>/schedstat``, nanoseconds): CPU microseconds per request, which is
-what bounds a saturated worker's throughput (requests/s = 1 / CPU per request) and which
-other processes' load barely moves. The headline ratio is the throughput ratio on that
-basis: CPU per request plain / CPU per request through the middleware, over all rounds,
-with the median and quartiles of the per-round-pair ratios beside it.
+The headline: per request, interleaved. Every connection sends /plain, /mw, /bare in turn;
+the server times each app call with its thread's CPU clock (a JSON response never
+suspends, so that is the call's own CPU, whatever else runs on the machine). Throughput
+ratio = total server CPU per request (``/proc/<pid>/schedstat``: HTTP parsing and uvicorn
+included) / (the same + the variant's extra CPU). Then, for comparison, rounds of one
+variant at a time (order rotating) with the CPU and wall-clock ratios per round: on a
+shared machine their spread (printed) is wider than the effect.
 
-A second figure needs no server: the app called directly (synthetic scope, receive, send)
-with and without the middleware, interleaved: microseconds per request the middleware adds,
-next to what uvicorn spends on a request (1 / requests/s of the server run).
+A last figure needs no server: the app called directly (synthetic scope, receive, send)
+with and without the middleware, interleaved, in CPU microseconds per request.
 """
 
 from __future__ import annotations
