@@ -137,7 +137,8 @@ class SSETrackingMiddleware:
                 for name, value in message.get("headers") or ():  # is_event_stream, inline: every response passes here
                     if name == b"content-type" or (len(name) == 12 and name.lower() == b"content-type"):
                         if (value.startswith(b"text/event-stream") or (value[:1] in _T and is_event_stream(message))) \
-                                and scope.get("method") != "HEAD" and TRACKED_SCOPE_KEY not in scope:
+                                and 200 <= message.get("status", 200) < 300 and scope.get("method") != "HEAD" \
+                                and TRACKED_SCOPE_KEY not in scope:
                             # the task that starts the response is the one close() cancels
                             ex = Exchange(scope, send, register, _current_task())
                             return ex.opening(message)  # type: ignore[no-any-return]

@@ -181,3 +181,19 @@ async def test_a_response_that_tracks_itself_is_not_tracked_twice():
         finally:
             await c.close()
     await manager.stop()
+
+
+async def test_an_event_stream_error_response_is_not_tracked():
+    manager = ConnectionManager(MemoryStore(), fast_config())
+
+    async def refused(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 503, "headers": [(b"content-type", b"text/event-stream")]})
+        await send({"type": "http.response.body", "body": b"retry: 5000\n\n"})
+
+    async with served(SSETrackingMiddleware(refused, manager)) as port:
+        raw = await _raw(port, b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert raw.startswith(b"HTTP/1.1 503") and b"retry: 5000\n\n" in raw
+        assert manager.pod_stats().opened == 0
+    await manager.stop()
