@@ -37,6 +37,9 @@ def test_runtime_dependencies_are_ranges_and_exact_pins_are_test_only():
     test = project["optional-dependencies"]["test"]
     assert "textual==8.2.8" in test and "plotext==6.1.0" in test  # snapshot stability
     assert any(d.startswith("prometheus-fastapi-instrumentator") for d in test)
+    # core.middleware works with any ASGI framework and needs none: the ones it is tested with are test-only
+    assert not {"django", "litestar"} & set(_names(runtime)), runtime
+    assert {"django", "litestar"} <= set(_names(test)), test
 
 
 def test_one_version_source():
