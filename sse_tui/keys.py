@@ -62,6 +62,8 @@ GLOBAL: list[Binding] = [
     Binding("slash", "filter", "Search", key_display="/",
             tooltip="search every connection on the server (client, worker, channel, agent, id)"),
     Binding("e", "export", "Export", tooltip="export the snapshot on screen as JSON (full path shown)"),
+    Binding("t", "timeline", "Timeline", show=False,
+            tooltip="write the incident timeline (Markdown) of the History tab's range; a replay: all of it"),
     Binding("space", "toggle_pause", "Pause", show=False,
             tooltip="pause / resume the panels (the data age keeps ticking)"),
     Binding("plus", "slower", "+Interval", key_display="+", show=False, group=INTERVAL, tooltip="slower"),
