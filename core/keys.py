@@ -138,6 +138,7 @@ PARTS: dict[str, str] = {
     "worker_list": "wl:",
     "worker": "worker:",
     "lease": "lease:",
+    "queues": "queues:",
 }
 
 
@@ -288,6 +289,10 @@ class Keys:
 
     def worker(self, worker_id: str) -> str:
         return self._part("worker", worker_id)
+
+    def queues(self, worker_id: str) -> str:
+        """A worker's streams' send queues as it last read them (core.queues), expiring."""
+        return self._part("queues", worker_id)
 
     def lease(self, name: str) -> str:
         """A fleet-wide lease (``SET NX PX``): one worker does a thing per period."""

@@ -67,6 +67,7 @@ from .models import (
     StoreStatus,
     TrendEvidence,
 )
+from .queues import FRESH_READS, QueueWatch, annotate, parse_published
 from .recorder import Recorder, TrendVerdicts
 from .registry import COUNTS_MIN_FLUSHES, RESYNC_FLUSHES, SYNC_EVERY, Registry, activity_resolution, counts_interval
 from .snapshot import AdmissionSource, ConfigWatch, SnapshotBuilder
@@ -94,6 +95,9 @@ class StateManager:
     async def get_cleanup_statistics(self) -> dict[str, float | int]:
         """Counters and rates, ``error_rate`` included (percent, one decimal)."""
         return stats.cleanup_statistics(await self.store.cleanup_counters())
+
+
+QUEUED_SORT_SCAN = 2000  # records a sort by send queue looks at (the newest; ``truncated`` beyond)
 
 
 class ConnectionManager:
@@ -150,6 +154,8 @@ class ConnectionManager:
             self.registry.on_loss = self._reseed
             self.status_tracker.on_recovery(self.recorder.outage)
         self._exported: CleanupCounters | None = None  # the fleet counters /metrics last showed (never go back)
+        self.queues = QueueWatch(store, self.worker_id, not_reading_seconds=lambda: self.config.NOT_READING_SECONDS,
+                                 read_interval=lambda: self.socket_read_interval, fleet_now=self.fleet_clock.now)
 
     # -- settings -----------------------------------------------------------------------
     @property
@@ -172,6 +178,13 @@ class ConnectionManager:
         the guide's validation lines, and republish the fleet settings. The loops read
         their intervals each cycle, so a change takes effect at the next one."""
         self.settings.check()
+
+    @property
+    def socket_read_interval(self) -> float:
+        """Seconds between reads of the kernel's socket table (at most one per flush): half
+        the activity resolution, or of ``SSE_NOT_READING_SECONDS`` when that is shorter (a
+        client that stops reading is flagged within about that, core.queues)."""
+        return min(self.activity_resolution, self.config.NOT_READING_SECONDS) / 2
 
     @property
     def activity_resolution(self) -> float:
@@ -264,6 +277,7 @@ class ConnectionManager:
         await self.registry.loop.stop()
         await self.watch.stop()
         await self.recorder.stop()
+        await self.queues.stop()
         await self.registry.leave(close_streams=close_streams)
         await self.store.close()
         self.registry.started = False
@@ -366,7 +380,25 @@ class ConnectionManager:
 
     async def connection(self, connection_id: str) -> ConnectionRecord | None:
         rec = await self._reading(self.store.get_connection(connection_id))
-        return self._live(rec, self.now()) if rec is not None else None
+        if rec is None:
+            return None
+        now = self.now()
+        return (await self._with_queues([self._live(rec, now)], now))[0]
+
+    async def _with_queues(self, records: list[ConnectionRecord], now: float) -> list[ConnectionRecord]:
+        """``records`` with their send queues as their workers last published them
+        (core.queues); unknown (None) where a worker published none lately, or the store
+        cannot say."""
+        if not records:
+            return records
+        try:
+            raw = await self.store.get_queues(sorted({r.worker_id for r in records}))
+        except StoreUnavailable:
+            return records
+        views = {w: parse_published(body) for w, body in raw.items()}
+        max_age = FRESH_READS * self.socket_read_interval + self.config.TOUCH_FLUSH_INTERVAL_SECONDS
+        n = self.config.NOT_READING_SECONDS
+        return [annotate(r, views, now, max_age, n) for r in records]
 
     def _live(self, rec: ConnectionRecord, now: float) -> ConnectionRecord:
         """A record of a stream this worker serves, with its counts as of now (the stream
@@ -381,14 +413,23 @@ class ConnectionManager:
                                sort: str | None = None, order: str = "desc") -> ConnectionPage:
         q = age_query(self.config, self.now())
         sort = sort or ("idle" if state in ("stale", "active") else "age")
-        page = await self._reading(self.store.list_connections(state, q, limit, offset, query=query, sort=sort,
-                                                               order=order))
+        by_queue = sort == "queued"  # the store does not hold queues: the newest QUEUED_SORT_SCAN, sorted here
+        scan = max(QUEUED_SORT_SCAN, offset + limit) if by_queue else limit
+        page = await self._reading(self.store.list_connections(state, q, scan, 0 if by_queue else offset,
+                                                               query=query, sort="age" if by_queue else sort,
+                                                               order="desc" if by_queue else order))
         if page.bad_data or self.status_tracker.bad_from("records"):
             self.status_tracker.note_bad_data(page.bad_data, "records")
+        records = await self._with_queues([self._live(r, q.now) for r in page.records], q.now)
+        truncated, scanned = page.truncated, page.scanned
+        if by_queue:
+            records.sort(key=lambda r: -1 if r.queued_bytes is None else r.queued_bytes, reverse=order == "desc")
+            records = records[offset:offset + limit]
+            truncated, scanned = truncated or page.total > scan, max(scanned, len(page.records))
         return ConnectionPage(state=state, query=query, sort=sort, order=order, total=page.total, limit=limit,
-                              offset=offset, truncated=page.truncated, scanned=page.scanned, now=q.now,
+                              offset=offset, truncated=truncated, scanned=scanned, now=q.now,
                               stale_threshold_seconds=q.stale_threshold,
-                              connections=[self._live(r, q.now) for r in page.records],
+                              connections=records,
                               activity_resolution_seconds=self.activity_resolution,
                               counts_interval_seconds=self.counts_interval)
 

@@ -287,6 +287,13 @@ class ConnectionRecord(_Wire):
     events_sent: int = 0
     bytes_sent: int = 0
     counts_at: float | None = None  # when events_sent / bytes_sent were taken (fleet clock; None: not known)
+    # the kernel's send queue for it (core.queues; None: unknown, e.g. not Linux or behind a proxy),
+    # its growth since the read before, how long the client has not been reading, and the flag
+    queued_bytes: int | None = None
+    queue_growth_bytes: int | None = None
+    not_reading_seconds: float | None = None
+    not_reading: bool | None = None
+    queue_at: float | None = None  # when the queue was read (fleet clock)
 
 
 class ConnectionPage(_Wire):
@@ -294,7 +301,7 @@ class ConnectionPage(_Wire):
 
     state: str = "all"
     query: str = ""
-    sort: Literal["age", "idle", "events", "bytes"] = "age"
+    sort: Literal["age", "idle", "events", "bytes", "queued"] = "age"
     order: Literal["desc", "asc"] = "desc"
     total: int = Field(ge=0)  # connections matching (exact unless ``truncated``)
     limit: int

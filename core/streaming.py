@@ -177,7 +177,7 @@ class _SocketWatch:
         if manager is None:
             return False
         now = self._clock()
-        if self._read_at is not None and 0.0 <= now - self._read_at < manager.activity_resolution / 2:
+        if self._read_at is not None and 0.0 <= now - self._read_at < manager.socket_read_interval:
             return False
         self._read_at = now
         return True
@@ -206,6 +206,9 @@ class _SocketWatch:
             else:
                 s._acked = st.bytes_acked
                 s._queued = st.queued
+        manager = self._manager()  # issue 27: each stream's queue, read by read (core.queues)
+        if manager is not None and self.table.available:
+            manager.queues.observe(self._clock(), [(s.connection_id, s._acked, s._queued) for s in streams])
 
 
 def _manager_streams(manager: "ConnectionManager") -> "set[TrackedEventSourceResponse]":

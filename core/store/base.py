@@ -90,7 +90,8 @@ class ChannelCounts:
     oldest_connected_at: float | None
 
 
-SORTS = ("age", "idle", "events", "bytes")
+SORTS = ("age", "idle", "events", "bytes")  # what a store sorts by
+LIST_SORTS = (*SORTS, "queued")  # what /monitoring/connections sorts by (the send queue: core.queues)
 ORDERS = ("desc", "asc")
 RUNS_KEPT = 500  # cleanup runs kept for the windowed error rate
 SCAN_LIMIT = 20_000  # records a text search / events-bytes sort / channel summary reads at most
@@ -177,6 +178,10 @@ class StateStore(Protocol):
         """End the rebuild / settle that began at ``since`` (True when this call ended it)."""
     async def claim(self, name: str, token: str, ttl: float) -> bool:
         """Take the fleet-wide lease ``name`` for ``ttl`` seconds: True for one caller."""
+    async def put_queues(self, worker_id: str, body: str, ttl: float) -> None:
+        """Publish a worker's view of its streams' send queues (core.queues), expiring after ``ttl``."""
+    async def get_queues(self, worker_ids: Sequence[str]) -> dict[str, str]:
+        """The published views of ``worker_ids`` that exist (worker id -> body)."""
     async def probe_write(self, token: str) -> None:
         """A tiny expiring write: raises StoreUnavailable when the store refuses writes."""
     async def diagnose(self) -> list[str]:

@@ -111,6 +111,7 @@ class MemoryStore:
         self._conditions: dict[str, float] = {}
         self._marks: list[FleetEvent] = []
         self._leases: dict[str, tuple[str, float]] = {}  # name -> (holder, monotonic expiry)
+        self._queues: dict[str, tuple[str, float]] = {}  # worker id -> (published view, monotonic expiry)
         self._clock = clock if callable(clock) else time.time
 
     async def start(self) -> None:
@@ -325,6 +326,13 @@ class MemoryStore:
             return False
         self._leases[name] = (token, now + ttl)
         return True
+
+    async def put_queues(self, worker_id: str, body: str, ttl: float) -> None:
+        self._queues[worker_id] = (body, time.monotonic() + ttl)
+
+    async def get_queues(self, worker_ids: Sequence[str]) -> dict[str, str]:
+        now = time.monotonic()
+        return {w: got[0] for w in worker_ids if (got := self._queues.get(w)) is not None and got[1] > now}
 
     async def probe_write(self, token: str) -> None:
         return None

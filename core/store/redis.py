@@ -555,6 +555,18 @@ class RedisStore:
         return bool(await self.client.set(self.keys.lease(name), token[:64], nx=True, px=max(int(ttl * 1000), 1)))
 
     @_translate
+    async def put_queues(self, worker_id: str, body: str, ttl: float) -> None:
+        await self.client.set(self.keys.queues(worker_id), body, px=max(int(ttl * 1000), 1))
+
+    @_translate
+    async def get_queues(self, worker_ids: Sequence[str]) -> dict[str, str]:
+        ids = list(dict.fromkeys(worker_ids))
+        if not ids:
+            return {}
+        got = await self.client.mget([self.keys.queues(w) for w in ids])
+        return {w: _s(v) for w, v in zip(ids, got, strict=True) if v is not None}
+
+    @_translate
     async def probe_write(self, token: str) -> None:
         await self.client.set(self.keys.probe, token[:64], px=2000)
 

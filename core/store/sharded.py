@@ -296,6 +296,12 @@ class ShardedRedisStore:
     async def probe_write(self, token: str) -> None:
         await self.shards[0].probe_write(token)
 
+    async def put_queues(self, worker_id: str, body: str, ttl: float) -> None:
+        await self.shards[0].put_queues(worker_id, body, ttl)
+
+    async def get_queues(self, worker_ids: Sequence[str]) -> dict[str, str]:
+        return await self.shards[0].get_queues(worker_ids)
+
     async def diagnose(self) -> list[str]:
         return await self.shards[0].diagnose()
 

@@ -20,7 +20,7 @@ from sse_tui import timeline_md as tm
 from sse_tui.model import Snapshot
 from sse_tui.samples import sample_stats
 
-T = 1_796_000_000.0  
+T = 1_796_000_000.0
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
