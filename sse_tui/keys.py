@@ -69,7 +69,7 @@ GLOBAL: list[Binding] = [
     Binding("plus", "slower", "+Interval", key_display="+", show=False, group=INTERVAL, tooltip="slower"),
     Binding("minus", "faster", "-Interval", key_display="-", show=False, group=INTERVAL,
             tooltip="faster (replay: faster playback)"),
-    Binding("o", "sort", "Sort", show=False, tooltip="sort the connections (age, idle, events, bytes)"),
+    Binding("o", "sort", "Sort", show=False, tooltip="sort the connections (age, idle, events, bytes, send queue)"),
     Binding("1", "tab('overview')", "overview", show=False, group=TABS),
     Binding("2", "tab('connections')", "workers & connections", show=False, group=TABS),
     Binding("3", "tab('channels')", "channels", show=False, group=TABS),

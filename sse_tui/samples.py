@@ -233,9 +233,22 @@ def sample_connections(n: int = 12, now: float = T0, *, late_worker: bool = Fals
                 events_sent=100 * (n - i),
                 bytes_sent=4096 * (n - i),
                 counts_at=counted,
+                **_queue(i, now),
             )
         )
     return tuple(out)
+
+
+def _queue(i: int, now: float) -> dict[str, object]:
+    """A stream's send queue as the server sends it (core.queues): most empty, some bytes
+    in flight, one client that stopped reading (its window full: the queue no longer grows),
+    one falling behind (growing at every read), one whose socket the table does not show."""
+    if i == 9:
+        return {}  # unknown: behind a proxy that rewrites the client address
+    queued, growth, behind = {4: (47_104, 0, 398.0), 6: (212_992, 65_536, 7.5), 3: (1_460, 1_460, None)}.get(
+        i, (0, 0, None))
+    return {"queued_bytes": queued, "queue_growth_bytes": growth, "not_reading_seconds": behind,
+            "not_reading": behind is not None and behind >= 5.0, "queue_at": now - 0.4}
 
 
 def sample_snapshot(health: HealthLevel | Scenario = "healthy", *, active: int = 150) -> Snapshot:
