@@ -186,6 +186,14 @@ async def test_the_timeline_of_a_cleanup_a_disconnect_a_kill_and_a_redis_pause(o
         assert starts == [cleanup, disconnect, death, outage]  # in the order they happened
         assert "1 store outage" in md and "1 worker death (4 streams cut)" in md and "1 disconnect (1 closed)" in md
         assert TOKEN not in md
+
+        # the same timeline straight from the store (sse-dash --redis: FleetReader.history)
+        res = await cli("--redis", own_redis.url, "--namespace", namespace, "--timeline", "5m", "--step", "2s",
+                        "--tz", "Europe/Berlin")
+        assert res.returncode == 0, res.stderr
+        again = rows_of(res.stdout)
+        for r in (cleanup, disconnect, death, outage):
+            assert [x[1:] for x in again if x[3] == r[3]] == [r[1:]], (r, again)
     finally:
         for g in ghosts:
             g.cancel()

@@ -244,3 +244,43 @@ def test_timeline_usage_errors_are_one_line_and_exit_3(args, message, capsys) ->
     assert cli.main(args) == 3
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+async def test_t_on_a_replay_writes_the_whole_recordings_timeline_and_says_where(tmp_path, clock) -> None:
+    """``t`` on a replay: the whole recording's timeline in the export directory (0600), the
+    notification names the file; a source with no history says so, and writes nothing."""
+    import os
+
+    from test_app_keys import build as build_app
+    from test_app_keys import first_poll as wait_first_poll
+    from tui_helpers import wait_until
+
+    from sse_tui.history_export import series_to_stats, write_recording
+    from sse_tui.recording import ReplaySource
+    from sse_tui.samples import ScriptedSource, sample_snapshot
+
+    fleet = Fleet()
+    await fleet.write(3600)
+    path = tmp_path / "incident.jsonl"
+    write_recording(series_to_stats(await fleet.history(3600, 10), sample_stats().configuration, "svc"), path)
+    out = tmp_path / "out"
+    out.mkdir()
+    app, notes = build_app(ReplaySource(path), clock, export_dir=out)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_first_poll(pilot, app)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: any("written to" in n for n, _ in notes), what="the notification")
+    [note] = [n for n, _ in notes if "written to" in n]
+    [written] = list(out.glob("sse-dash-timeline-*.md"))
+    assert "timeline of the whole recording" in note and str(written) in note
+    assert oct(os.stat(written).st_mode & 0o777) == "0o600"
+    assert any("**worker death**" in cell and row[-4] == f"{HELD} cut" for row in table_rows(written.read_text())
+               for cell in row)
+
+    app, notes = build_app(ScriptedSource([sample_snapshot("healthy")]), clock, export_dir=out)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_first_poll(pilot, app)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: any("timeline:" in n for n, _ in notes), what="the refusal")
+    assert any("keeps no fleet history" in n and sev == "warning" for n, sev in notes), notes
+    assert len(list(out.glob("sse-dash-timeline-*.md"))) == 1
