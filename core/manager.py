@@ -68,6 +68,7 @@ from .models import (
     TrendEvidence,
 )
 from .queues import FRESH_READS, QueueWatch, annotate, parse_published
+from .reconnects import ConnectMeter
 from .recorder import Recorder, TrendVerdicts
 from .registry import COUNTS_MIN_FLUSHES, RESYNC_FLUSHES, SYNC_EVERY, Registry, activity_resolution, counts_interval
 from .snapshot import AdmissionSource, ConfigWatch, SnapshotBuilder
@@ -154,6 +155,10 @@ class ConnectionManager:
             self.registry.on_loss = self._reseed
             self.status_tracker.on_recovery(self.recorder.outage)
         self._exported: CleanupCounters | None = None  # the fleet counters /metrics last showed (never go back)
+        self.connects = ConnectMeter(store, now=self.fleet_clock.now, window=lambda: self.config.RECONNECT_WINDOW_SECONDS)
+        if not observer:
+            self.registry.add_flush_hook(self.connects.after_flush)
+        self.snapshots.connect_rate_source = self._connect_counts
         self.queues = QueueWatch(store, self.worker_id, not_reading_seconds=lambda: self.config.NOT_READING_SECONDS,
                                  read_interval=lambda: self.socket_read_interval, fleet_now=self.fleet_clock.now)
 
@@ -279,6 +284,7 @@ class ConnectionManager:
         await self.recorder.stop()
         await self.queues.stop()
         await self.registry.leave(close_streams=close_streams)
+        await self.connects.stop()  # the streams it closed: their clients will be back (core.reconnects)
         await self.store.close()
         self.registry.started = False
 
@@ -296,15 +302,23 @@ class ConnectionManager:
 
     async def register(self, connection_id: str | None = None, *, channel: str = "default",
                        client_address: str = "", user_agent: str = "",
-                       on_close: OnClose | None = None, activity: ActivitySource | None = None) -> ConnectionRecord:
+                       on_close: OnClose | None = None, activity: ActivitySource | None = None,
+                       resumed: bool = False) -> ConnectionRecord:
         """Register a stream. Never raises for store trouble and waits at most
         ``REGISTER_WAIT_SECONDS`` for the store (then the registration goes on in the
         background, batched with others). Client-controlled fields are length-capped.
 
         ``activity``: the stream's running ``events_sent``/``bytes_sent`` totals, read at
-        every flush (then the stream need not call :meth:`touch`)."""
+        every flush (then the stream need not call :meth:`touch`). ``resumed``: the client
+        sent ``Last-Event-ID`` (a reconnect, core.reconnects)."""
+        meter = self.connects
+        self.connects.connected(client_address, user_agent, resumed)
+
+        def closed() -> Awaitable[None] | None:  # removed by the fleet (cleanup, reap, operator): the client comes back
+            meter.closed(client_address, user_agent)
+            return on_close() if on_close is not None else None
         return await self.registry.register(connection_id, channel=channel, client_address=client_address,
-                                            user_agent=user_agent, on_close=on_close, activity=activity)
+                                            user_agent=user_agent, on_close=closed, activity=activity)
 
     def touch(self, connection_id: str, events: int = 1, bytes_sent: int = 0) -> None:
         """A send or ping succeeded. Cheap (called for every event): two dict updates;
@@ -318,6 +332,9 @@ class ConnectionManager:
         """Forget a stream (client gone, server shutdown, error; ``reason`` one of
         CLOSE_REASONS). True when the store no longer holds it on return (it is removed in
         the background otherwise)."""
+        entry = self.registry.local.get(connection_id)
+        if entry is not None:
+            self.connects.closed(entry.record.client_address, entry.record.user_agent)
         return await self.registry.unregister(connection_id, reason)
 
     def add_flush_hook(self, hook: Callable[[], None]) -> None:
@@ -384,6 +401,9 @@ class ConnectionManager:
             return None
         now = self.now()
         return (await self._with_queues([self._live(rec, now)], now))[0]
+
+    async def _connect_counts(self, since: float, now: float) -> list[tuple[int, int, int]]:
+        return await self.store.connect_counts(since, now)
 
     async def _with_queues(self, records: list[ConnectionRecord], now: float) -> list[ConnectionRecord]:
         """``records`` with their send queues as their workers last published them

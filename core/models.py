@@ -253,6 +253,19 @@ class HistorySeries(_Wire):
     marks: list[FleetEvent] = Field(default_factory=list)  # deaths, reaps, cleanups, disconnects, outages
 
 
+class ConnectRate(_Wire):
+    """Connects per second for the fleet over the last ``window_seconds`` (core.reconnects),
+    and how many were reconnects (a ``Last-Event-ID`` header, or the same client closed or cut
+    within the reconnect window). ``reconnect_share_percent`` None: no connect in the window."""
+
+    window_seconds: float
+    connects: int
+    reconnects: int
+    per_second: float
+    reconnects_per_second: float
+    reconnect_share_percent: float | None = None
+
+
 class MonitoringStats(_Wire):
     timestamp: str
     service_name: str
@@ -270,6 +283,7 @@ class MonitoringStats(_Wire):
     now: float | None = None  # the server's clock (unix seconds) when the snapshot was taken
     admission: dict[str, Any] | None = None  # this process's admission control counts (None: not in use)
     performance_trends: list[TrendEvidence] = Field(default_factory=list)  # history verdicts and their windows
+    connect_rate: ConnectRate | None = None  # the reconnect-storm meter (None: unknown, e.g. the store is down)
 
 
 class ConnectionRecord(_Wire):

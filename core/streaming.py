@@ -375,7 +375,7 @@ class TrackedEventSourceResponse(EventSourceResponse):
         record = await manager.register(
             self.connection_id, channel=self.channel, client_address=f"{client[0]}:{client[1]}" if client[0] else "",
             user_agent=headers.get(b"user-agent", b"").decode("latin-1"), on_close=self._on_manager_close,
-            activity=self,
+            activity=self, resumed=b"last-event-id" in headers,  # a reconnect (issue 27, core.reconnects)
         )
         self.connection_id = record.connection_id
         live = _manager_streams(manager)

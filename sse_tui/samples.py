@@ -22,6 +22,7 @@ from core.models import (
     ConnectionPage,
     ConnectionRecord,
     ConnectionStats,
+    ConnectRate,
     DisconnectResult,
     FleetEvent,
     HealthLevel,
@@ -116,6 +117,11 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
     known = store_up and settled
     store_error = None if store_up else ("connection refused" if health == "store_down" else
                                          "redis refuses writes: OOM command not allowed when used memory > 'maxmemory'")
+    # the reconnect-storm meter over the last 10 s: a quiet fleet; after a death, its clients coming back
+    connects, reconnects = (44, 39) if health in ("dead_worker", "unhealthy") else (23, 4)
+    rate = ConnectRate(window_seconds=10.0, connects=connects, reconnects=reconnects, per_second=connects / 10,
+                       reconnects_per_second=reconnects / 10,
+                       reconnect_share_percent=round(100 * reconnects / connects, 1)) if store_up else None
     indicators = evaluate(HealthInputs(
         active_connections=active if known else None,
         redis_connection_counters=redis_counters if known else None,
@@ -132,6 +138,8 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         dead_workers=dead if store_up else None, late_workers=late if store_up else None,
         registry_state=registry.state if store_up else "unknown", registry_reason=registry.reason,
         held_for=held,
+        reconnects_per_second=rate.reconnects_per_second if rate else None,
+        connects_per_second=rate.per_second if rate else None,
     ))
     counts = [31, 22, 18, 12, 9, 21, 20, 10, 4, 3]
     if health in ("degraded", "unhealthy"):
@@ -201,6 +209,7 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         health_rules=rule_rows(HealthThresholds()),
         recent_events=events,
         now=now,
+        connect_rate=rate,
     )
 
 
