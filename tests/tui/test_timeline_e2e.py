@@ -63,19 +63,22 @@ def active_of(cell: str) -> int:
     return int(cell.split()[0])
 
 
-async def history_active(http: httpx.AsyncClient, base: str) -> int | None:
-    """The connections in the newest complete bucket of the history (None: none known)."""
+async def history_active(http: httpx.AsyncClient, base: str, after: float = 0.0) -> int | None:
+    """The connections in the newest complete bucket of the history that began at ``after``
+    or later (None: none known)."""
     h = (await http.get(base + "/monitoring/history", params={"range": "5m", "step": "2s"})).json()
     known = [v for t, v, c in zip(h["times"], h["last"]["active"], h["coverage"], strict=True)
-             if c == "ok" and v is not None and t + h["step"] <= h["end"]]
+             if c == "ok" and v is not None and t + h["step"] <= h["end"] and t >= after]
     return known[-1] if known else None
 
 
-async def sampled(http: httpx.AsyncClient, base: str, n: int, what: str, timeout: float = 30) -> None:
-    """Wait until the history's newest complete bucket holds ``n`` connections (the
-    timeline's "before" of what comes next reads a bucket that ended before it)."""
+async def sampled(http: httpx.AsyncClient, base: str, n: int, what: str, timeout: float = 30,
+                  after: float = 0.0) -> None:
+    """Wait until the history's newest complete bucket (from ``after`` on) holds ``n``
+    connections (the timeline's "before" of what comes next reads a bucket that ended
+    before it; its "after", one that began after)."""
     async def ok() -> bool:
-        return await history_active(http, base) == n
+        return await history_active(http, base, after) == n
     await wait_for(ok, timeout, what, interval=0.3)
 
 
@@ -136,7 +139,7 @@ async def test_the_timeline_of_a_cleanup_a_disconnect_a_kill_and_a_redis_pause(o
                 h = (await http.get(base + "/monitoring/history", params={"range": "5m", "step": "2s"})).json()
                 return any(m["type"] == "outage" for m in h["marks"])
             await wait_for(outage_marked, 30, "the outage marked in the history", interval=0.3)
-            await sampled(http, base, 4, "4 known again after the outage")
+            await sampled(http, base, 4, "4 known again after the outage", after=t_resume + 2)  # (its end: a flush later)
 
         # the timeline, as an operator writes it: a process of its own, Berlin beside UTC
         out = tmp_path / "incident.md"
