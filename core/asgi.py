@@ -51,7 +51,7 @@ from .durations import parse_duration
 from .exporters.prometheus import CONTENT_TYPE_LATEST, render_metrics
 from .history import series_json
 from .manager import ConnectionManager
-from .store.base import ORDERS, SORTS, StoreUnavailable
+from .store.base import LIST_SORTS, ORDERS, StoreUnavailable
 from .streaming import ManagerSource, close_tracked_streams, resolve_manager
 
 __all__ = ["monitoring_routes", "sse_lifespan", "create_app", "MAX_CLEANUP_BATCH", "CONNECTION_STATES", "AuthMode",
@@ -184,8 +184,8 @@ class _Endpoints:
         if state not in CONNECTION_STATES:
             return _error(400, f"state must be one of {', '.join(CONNECTION_STATES)}")
         sort, order, query = q.get("sort") or None, q.get("order", "desc"), q.get("q", "")
-        if sort is not None and sort not in SORTS:
-            return _error(400, f"sort must be one of {', '.join(SORTS)}")
+        if sort is not None and sort not in LIST_SORTS:
+            return _error(400, f"sort must be one of {', '.join(LIST_SORTS)}")
         if order not in ORDERS:
             return _error(400, f"order must be one of {', '.join(ORDERS)}")
         if len(query) > MAX_QUERY:

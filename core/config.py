@@ -63,6 +63,9 @@ class SSEConfig(BaseSettings):
     REGISTER_WAIT_SECONDS: float = Field(0.02, ge=0, le=5, description="Longest a new stream's headers wait for its registration (it goes on in the background)")
 
     # --- streams
+    RECONNECT_WINDOW_SECONDS: float = Field(60.0, gt=0, description="A connect from a client (address without port, user agent) whose stream closed or was cut this recently is a reconnect")
+    CONNECT_RATE_WINDOW_SECONDS: float = Field(10.0, ge=1, description="Connects per second and the reconnect share are measured over this window")
+    NOT_READING_SECONDS: float = Field(5.0, gt=0, description="A stream whose kernel send queue holds bytes the client does not acknowledge (or grows at every read) this long is flagged not reading")
     SEND_TIMEOUT_SECONDS: float = Field(10.0, gt=0, description="A send that blocks longer closes the stream")
     MAX_CONNECTION_LIFETIME_SECONDS: float | None = Field(None, gt=0, description="Close streams after this long (clients reconnect)")
     MAX_CONNECTION_LIFETIME_JITTER_SECONDS: float = Field(0.0, ge=0, description="Random extra lifetime, spreads reconnects")
@@ -84,6 +87,7 @@ class SSEConfig(BaseSettings):
     WARN_CLEANUP_ERROR_RATE_PERCENT: float = Field(5.0, ge=0, le=100)
     WARN_ACTIVE_CONNECTIONS: int = Field(1000, ge=0)
     WARN_STALE_CONNECTIONS: int = Field(50, ge=0)
+    WARN_RECONNECTS_PER_SECOND: float = Field(50.0, ge=0, description="reconnect_storm warns above this many reconnects per second for the fleet (over CONNECT_RATE_WINDOW_SECONDS)")
     WARN_VERY_OLD_CONNECTIONS: int = Field(10, ge=0)
     LONG_LIVED_SECONDS: float = Field(3600.0, gt=0, description="Connections older than this are long-lived")
     VERY_OLD_SECONDS: float = Field(21600.0, gt=0, description="Connections older than this are very old")
@@ -201,7 +205,8 @@ FLEET_SETTINGS = (
     "COUNTS_WRITES_PER_SECOND", "TOUCH_FLUSH_INTERVAL_SECONDS", "SERVICE_NAME", "ALERT_ERROR_RATE_MIN_RUNS",
     "ALERT_CONNECTION_MISMATCH", "ALERT_CLEANUP_ERROR_RATE_PERCENT", "WARN_CLEANUP_ERROR_RATE_PERCENT",
     "WARN_ACTIVE_CONNECTIONS", "WARN_STALE_CONNECTIONS", "WARN_VERY_OLD_CONNECTIONS", "LONG_LIVED_SECONDS",
-    "VERY_OLD_SECONDS", "ACTIVITY_RESOLUTION_SECONDS", "ALERT_MISMATCH_FOR_SECONDS", "ALERT_CONSECUTIVE_CLEANUP_ERRORS", "ERROR_RATE_WINDOW_SECONDS",
+    "WARN_RECONNECTS_PER_SECOND", "RECONNECT_WINDOW_SECONDS", "CONNECT_RATE_WINDOW_SECONDS",
+    "VERY_OLD_SECONDS", "ACTIVITY_RESOLUTION_SECONDS", "NOT_READING_SECONDS", "ALERT_MISMATCH_FOR_SECONDS", "ALERT_CONSECUTIVE_CLEANUP_ERRORS", "ERROR_RATE_WINDOW_SECONDS",
     # fleet history
     "HISTORY_ENABLED", "HISTORY_INTERVAL_SECONDS", "HISTORY_RAW_RETENTION_SECONDS", "HISTORY_ROLLUP_SECONDS",
     "HISTORY_ROLLUP_RETENTION_SECONDS", "ALERT_CLEANUP_DURATION_MS", "CLEANUP_DURATION_SUSTAINED_SECONDS",

@@ -92,6 +92,12 @@ RULES: tuple[Rule, ...] = (
          "Stale connections accumulating: {value} (> {threshold})"),
     Rule("very_old_connections", "warning", "medium", "very_old", ">", "WARN_VERY_OLD_CONNECTIONS",
          "Connections older than {very_old_age} detected: {value}"),
+    Rule("reconnect_storm", "warning", "medium", "reconnects_per_second", ">", "WARN_RECONNECTS_PER_SECOND",
+         "Reconnect storm: {value:g} reconnects/s (> {threshold:g}), {connects_per_second:g} connects/s",
+         description="Reconnects per second for the fleet over CONNECT_RATE_WINDOW_SECONDS: clients that resume "
+                     "(Last-Event-ID) or whose stream closed or was cut within RECONNECT_WINDOW_SECONDS; a worker "
+                     "restart or death sends its clients back at once. Admission caps (SSE_ADMISSION_*) are what "
+                     "keeps a storm from taking the fleet down."),
     Rule("bad_store_data", "warning", "medium", "bad_data_count", ">", None,
          "State store holds {value} malformed key(s), skipped: {first_bad}", threshold=0,
          description="Keys in the namespace whose values are not what the store writes; cleanup repairs what it can."),
@@ -163,6 +169,8 @@ class HealthInputs:
     error_rate_trend: float | None = None  # error-rate slope, percentage points per hour
     baseline_deviation: float | None = None  # percent outside the baseline band (0 inside)
     days_to_capacity: float | None = None
+    reconnects_per_second: float | None = None  # the reconnect-storm meter (core.reconnects); None: unknown
+    connects_per_second: float | None = None
 
     def value(self, name: str) -> Any:
         if name == "connection_mismatch":

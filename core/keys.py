@@ -115,6 +115,8 @@ FIXED: dict[str, str] = {
     "conditions": "conditions",
     "history_marks": "history:marks",
     "probe": "probe",
+    "recent_cuts": "cuts",
+    "history_connects": "history:connects",
 }
 # what Redis TYPE each fixed key has (a key of another type is bad data, named by
 # RedisStore.diagnose), and which of them every shard has (the others: shard 0 only)
@@ -123,7 +125,8 @@ KEY_TYPES: dict[str, str] = {
     "config": "hash", "user_agents": "hash", "cleanup_runs": "list", "events": "list", "history_workers": "zset",
     "history_trends": "string", "record_meta": "hash", "worker_codes": "hash", "worker_info": "hash", "held": "hash",
     "user_agent_index": "hash", "user_agent_seq": "string", "worker_seq": "string", "worker_counts": "hash",
-    "epoch": "hash", "conditions": "hash", "history_marks": "zset", "probe": "string",
+    "epoch": "hash", "conditions": "hash", "history_marks": "zset", "probe": "string", "recent_cuts": "zset",
+    "history_connects": "zset",
 }
 SHARD_KEYS: frozenset[str] = frozenset({
     "activity", "connected", "counter", "user_agents", "record_meta", "worker_codes", "worker_info", "held",
@@ -138,6 +141,8 @@ PARTS: dict[str, str] = {
     "worker_list": "wl:",
     "worker": "worker:",
     "lease": "lease:",
+    "queues": "queues:",
+    "connects": "connects:",
 }
 
 
@@ -288,6 +293,24 @@ class Keys:
 
     def worker(self, worker_id: str) -> str:
         return self._part("worker", worker_id)
+
+    @property
+    def history_connects(self) -> str:
+        """The history's connect rates (core.reconnects): ``t,connects/s,reconnects/s`` -> t, one per sample."""
+        return self._fixed("history_connects")
+
+    @property
+    def recent_cuts(self) -> str:
+        """Clients (core.reconnects.client_key) whose stream closed or was cut lately -> when."""
+        return self._fixed("recent_cuts")
+
+    def connects(self, minute: int) -> str:
+        """The fleet's connects in one minute of the fleet clock: second -> n, ``<second>:r`` -> reconnects."""
+        return self._part("connects", str(minute))
+
+    def queues(self, worker_id: str) -> str:
+        """A worker's streams' send queues as it last read them (core.queues), expiring."""
+        return self._part("queues", worker_id)
 
     def lease(self, name: str) -> str:
         """A fleet-wide lease (``SET NX PX``): one worker does a thing per period."""

@@ -67,6 +67,8 @@ from .models import (
     StoreStatus,
     TrendEvidence,
 )
+from .queues import FRESH_READS, QueueWatch, annotate, parse_published
+from .reconnects import ConnectMeter
 from .recorder import Recorder, TrendVerdicts
 from .registry import COUNTS_MIN_FLUSHES, RESYNC_FLUSHES, SYNC_EVERY, Registry, activity_resolution, counts_interval
 from .snapshot import AdmissionSource, ConfigWatch, SnapshotBuilder
@@ -94,6 +96,9 @@ class StateManager:
     async def get_cleanup_statistics(self) -> dict[str, float | int]:
         """Counters and rates, ``error_rate`` included (percent, one decimal)."""
         return stats.cleanup_statistics(await self.store.cleanup_counters())
+
+
+QUEUED_SORT_SCAN = 2000  # records a sort by send queue looks at (the newest; ``truncated`` beyond)
 
 
 class ConnectionManager:
@@ -150,6 +155,12 @@ class ConnectionManager:
             self.registry.on_loss = self._reseed
             self.status_tracker.on_recovery(self.recorder.outage)
         self._exported: CleanupCounters | None = None  # the fleet counters /metrics last showed (never go back)
+        self.connects = ConnectMeter(store, now=self.fleet_clock.now, window=lambda: self.config.RECONNECT_WINDOW_SECONDS)
+        if not observer:
+            self.registry.add_flush_hook(self.connects.after_flush)
+        self.snapshots.connect_rate_source = self._connect_counts
+        self.queues = QueueWatch(store, self.worker_id, not_reading_seconds=lambda: self.config.NOT_READING_SECONDS,
+                                 read_interval=lambda: self.socket_read_interval, fleet_now=self.fleet_clock.now)
 
     # -- settings -----------------------------------------------------------------------
     @property
@@ -172,6 +183,13 @@ class ConnectionManager:
         the guide's validation lines, and republish the fleet settings. The loops read
         their intervals each cycle, so a change takes effect at the next one."""
         self.settings.check()
+
+    @property
+    def socket_read_interval(self) -> float:
+        """Seconds between reads of the kernel's socket table (at most one per flush): half
+        the activity resolution, or of ``SSE_NOT_READING_SECONDS`` when that is shorter (a
+        client that stops reading is flagged within about that, core.queues)."""
+        return min(self.activity_resolution, self.config.NOT_READING_SECONDS) / 2
 
     @property
     def activity_resolution(self) -> float:
@@ -264,7 +282,9 @@ class ConnectionManager:
         await self.registry.loop.stop()
         await self.watch.stop()
         await self.recorder.stop()
+        await self.queues.stop()
         await self.registry.leave(close_streams=close_streams)
+        await self.connects.stop()  # the streams it closed: their clients will be back (core.reconnects)
         await self.store.close()
         self.registry.started = False
 
@@ -282,15 +302,23 @@ class ConnectionManager:
 
     async def register(self, connection_id: str | None = None, *, channel: str = "default",
                        client_address: str = "", user_agent: str = "",
-                       on_close: OnClose | None = None, activity: ActivitySource | None = None) -> ConnectionRecord:
+                       on_close: OnClose | None = None, activity: ActivitySource | None = None,
+                       resumed: bool = False) -> ConnectionRecord:
         """Register a stream. Never raises for store trouble and waits at most
         ``REGISTER_WAIT_SECONDS`` for the store (then the registration goes on in the
         background, batched with others). Client-controlled fields are length-capped.
 
         ``activity``: the stream's running ``events_sent``/``bytes_sent`` totals, read at
-        every flush (then the stream need not call :meth:`touch`)."""
+        every flush (then the stream need not call :meth:`touch`). ``resumed``: the client
+        sent ``Last-Event-ID`` (a reconnect, core.reconnects)."""
+        meter = self.connects
+        self.connects.connected(client_address, user_agent, resumed)
+
+        def closed() -> Awaitable[None] | None:  # removed by the fleet (cleanup, reap, operator): the client comes back
+            meter.closed(client_address, user_agent)
+            return on_close() if on_close is not None else None
         return await self.registry.register(connection_id, channel=channel, client_address=client_address,
-                                            user_agent=user_agent, on_close=on_close, activity=activity)
+                                            user_agent=user_agent, on_close=closed, activity=activity)
 
     def touch(self, connection_id: str, events: int = 1, bytes_sent: int = 0) -> None:
         """A send or ping succeeded. Cheap (called for every event): two dict updates;
@@ -304,6 +332,9 @@ class ConnectionManager:
         """Forget a stream (client gone, server shutdown, error; ``reason`` one of
         CLOSE_REASONS). True when the store no longer holds it on return (it is removed in
         the background otherwise)."""
+        entry = self.registry.local.get(connection_id)
+        if entry is not None:
+            self.connects.closed(entry.record.client_address, entry.record.user_agent)
         return await self.registry.unregister(connection_id, reason)
 
     def add_flush_hook(self, hook: Callable[[], None]) -> None:
@@ -366,7 +397,28 @@ class ConnectionManager:
 
     async def connection(self, connection_id: str) -> ConnectionRecord | None:
         rec = await self._reading(self.store.get_connection(connection_id))
-        return self._live(rec, self.now()) if rec is not None else None
+        if rec is None:
+            return None
+        now = self.now()
+        return (await self._with_queues([self._live(rec, now)], now))[0]
+
+    async def _connect_counts(self, since: float, now: float) -> list[tuple[int, int, int]]:
+        return await self.store.connect_counts(since, now)
+
+    async def _with_queues(self, records: list[ConnectionRecord], now: float) -> list[ConnectionRecord]:
+        """``records`` with their send queues as their workers last published them
+        (core.queues); unknown (None) where a worker published none lately, or the store
+        cannot say."""
+        if not records:
+            return records
+        try:
+            raw = await self.store.get_queues(sorted({r.worker_id for r in records}))
+        except StoreUnavailable:
+            return records
+        views = {w: parse_published(body) for w, body in raw.items()}
+        max_age = FRESH_READS * self.socket_read_interval + self.config.TOUCH_FLUSH_INTERVAL_SECONDS
+        n = self.config.NOT_READING_SECONDS
+        return [annotate(r, views, now, max_age, n) for r in records]
 
     def _live(self, rec: ConnectionRecord, now: float) -> ConnectionRecord:
         """A record of a stream this worker serves, with its counts as of now (the stream
@@ -381,14 +433,23 @@ class ConnectionManager:
                                sort: str | None = None, order: str = "desc") -> ConnectionPage:
         q = age_query(self.config, self.now())
         sort = sort or ("idle" if state in ("stale", "active") else "age")
-        page = await self._reading(self.store.list_connections(state, q, limit, offset, query=query, sort=sort,
-                                                               order=order))
+        by_queue = sort == "queued"  # the store does not hold queues: the newest QUEUED_SORT_SCAN, sorted here
+        scan = max(QUEUED_SORT_SCAN, offset + limit) if by_queue else limit
+        page = await self._reading(self.store.list_connections(state, q, scan, 0 if by_queue else offset,
+                                                               query=query, sort="age" if by_queue else sort,
+                                                               order="desc" if by_queue else order))
         if page.bad_data or self.status_tracker.bad_from("records"):
             self.status_tracker.note_bad_data(page.bad_data, "records")
+        records = await self._with_queues([self._live(r, q.now) for r in page.records], q.now)
+        truncated, scanned = page.truncated, page.scanned
+        if by_queue:
+            records.sort(key=lambda r: -1 if r.queued_bytes is None else r.queued_bytes, reverse=order == "desc")
+            records = records[offset:offset + limit]
+            truncated, scanned = truncated or page.total > scan, max(scanned, len(page.records))
         return ConnectionPage(state=state, query=query, sort=sort, order=order, total=page.total, limit=limit,
-                              offset=offset, truncated=page.truncated, scanned=page.scanned, now=q.now,
+                              offset=offset, truncated=truncated, scanned=scanned, now=q.now,
                               stale_threshold_seconds=q.stale_threshold,
-                              connections=[self._live(r, q.now) for r in page.records],
+                              connections=records,
                               activity_resolution_seconds=self.activity_resolution,
                               counts_interval_seconds=self.counts_interval)
 

@@ -253,6 +253,19 @@ class HistorySeries(_Wire):
     marks: list[FleetEvent] = Field(default_factory=list)  # deaths, reaps, cleanups, disconnects, outages
 
 
+class ConnectRate(_Wire):
+    """Connects per second for the fleet over the last ``window_seconds`` (core.reconnects),
+    and how many were reconnects (a ``Last-Event-ID`` header, or the same client closed or cut
+    within the reconnect window). ``reconnect_share_percent`` None: no connect in the window."""
+
+    window_seconds: float
+    connects: int
+    reconnects: int
+    per_second: float
+    reconnects_per_second: float
+    reconnect_share_percent: float | None = None
+
+
 class MonitoringStats(_Wire):
     timestamp: str
     service_name: str
@@ -270,6 +283,7 @@ class MonitoringStats(_Wire):
     now: float | None = None  # the server's clock (unix seconds) when the snapshot was taken
     admission: dict[str, Any] | None = None  # this process's admission control counts (None: not in use)
     performance_trends: list[TrendEvidence] = Field(default_factory=list)  # history verdicts and their windows
+    connect_rate: ConnectRate | None = None  # the reconnect-storm meter (None: unknown, e.g. the store is down)
 
 
 class ConnectionRecord(_Wire):
@@ -287,6 +301,13 @@ class ConnectionRecord(_Wire):
     events_sent: int = 0
     bytes_sent: int = 0
     counts_at: float | None = None  # when events_sent / bytes_sent were taken (fleet clock; None: not known)
+    # the kernel's send queue for it (core.queues; None: unknown, e.g. not Linux or behind a proxy),
+    # its growth since the read before, how long the client has not been reading, and the flag
+    queued_bytes: int | None = None
+    queue_growth_bytes: int | None = None
+    not_reading_seconds: float | None = None
+    not_reading: bool | None = None
+    queue_at: float | None = None  # when the queue was read (fleet clock)
 
 
 class ConnectionPage(_Wire):
@@ -294,7 +315,7 @@ class ConnectionPage(_Wire):
 
     state: str = "all"
     query: str = ""
-    sort: Literal["age", "idle", "events", "bytes"] = "age"
+    sort: Literal["age", "idle", "events", "bytes", "queued"] = "age"
     order: Literal["desc", "asc"] = "desc"
     total: int = Field(ge=0)  # connections matching (exact unless ``truncated``)
     limit: int

@@ -24,10 +24,11 @@ from .config import SSEConfig
 from .durations import DAY
 from .loops import BackgroundLoop, cancel
 from .models import FleetEvent, HistorySeries, MonitoringStats, TrendEvidence
+from .reconnects import connect_rate
 from .store.base import StateStore, StoreUnavailable
 from .store_status import StoreStatusTracker
 
-__all__ = ["Recorder", "TrendVerdicts"]
+__all__ = ["Recorder", "TrendVerdicts", "with_connect_rates"]
 
 log = logging.getLogger("sse")
 
@@ -88,7 +89,14 @@ class Recorder:
         if not snap.connection_stats.store_available:
             return False
         sample = history.sample_from_snapshot(snap, t=self.clock.now())
-        return await self.store.history_append(sample, history.tiers_from_config(self.config), self.worker_id)
+        wrote = await self.store.history_append(sample, history.tiers_from_config(self.config), self.worker_id)
+        if wrote:  # the interval's connect rates beside it (core.reconnects)
+            interval = self.config.HISTORY_INTERVAL_SECONDS
+            rate = connect_rate(await self.store.connect_counts(sample.t - interval - 1, sample.t), sample.t,
+                                max(interval, 1.0))
+            await self.store.history_connects_append(sample.t, rate.per_second, rate.reconnects_per_second,
+                                                     sample.t - self.config.HISTORY_RAW_RETENTION_SECONDS)
+        return wrote
 
     async def refresh_trends(self) -> dict[str, TrendEvidence]:
         """The fleet's trend verdicts, computed once per TREND_REFRESH_SECONDS for the whole
@@ -176,8 +184,9 @@ class Recorder:
             bad = len(bad_at)
         data_from = await self.store.history_first(tier)
         marks = await self.store.history_marks(start, end)
-        return history.series_columns(cols, start, end, step, tier.step, rate_window=window, bad_points=bad,
-                                      data_from=data_from, marks=marks)
+        series = history.series_columns(cols, start, end, step, tier.step, rate_window=window, bad_points=bad,
+                                        data_from=data_from, marks=marks)
+        return with_connect_rates(series, await self.store.history_connects(start, end) if raw else [])
 
     # -- outages: the history remembers them ----------------------------------------------
     def outage(self, since: float, until: float, reason: str) -> None:
@@ -246,3 +255,18 @@ class Recorder:
             except Exception:
                 log.exception("SSE history recorder failed")
                 await asyncio.sleep(1.0)
+
+
+def with_connect_rates(series: HistorySeries, rates: list[tuple[float, float, float]]) -> HistorySeries:
+    """``series`` with the fleet's connects and reconnects per second (core.reconnects) as
+    the columns ``connects`` / ``reconnects`` (the highest rate recorded in each bucket; None
+    where none was recorded: before the meter, the rollup tier, the store away)."""
+    n = len(series.times)
+    cols: dict[str, list[float | int | None]] = {"connects": [None] * n, "reconnects": [None] * n}
+    for t, c, r in rates:
+        i = int((t - series.start) // series.step)
+        if 0 <= i < n:
+            for name, v in (("connects", c), ("reconnects", r)):
+                cur = cols[name][i]
+                cols[name][i] = v if cur is None or v > cur else cur
+    return series.model_copy(update={name: {**getattr(series, name), **cols} for name in ("last", "min", "max")})

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from .models import (
     CleanupCounters,
     ConfigurationView,
     ConnectionStats,
+    ConnectRate,
     MonitoringStats,
     RegistryStatus,
     StoreStatus,
@@ -34,6 +35,7 @@ from .models import (
     WorkerInfo,
     WorkerState,
 )
+from .reconnects import connect_rate
 from .registry import activity_resolution, counts_interval
 from .store.base import Census, FleetRead, StateStore, StoreUnavailable
 from .store_status import StoreStatusTracker, explain
@@ -189,6 +191,9 @@ class SnapshotBuilder:
         self.last_registry: Registry = Registry("unknown", None, None)
         self.last_counters: CleanupCounters | None = None  # the fleet's counters as last read (reseeded after a loss)
         self.write_problem: str | None = None  # an observer's probe: why the store takes no writes (None: it does)
+        # the fleet's per-second connect counts (the manager hands in store.connect_counts; core.reconnects)
+        self.connect_rate_source: Callable[[float, float], Awaitable[list[tuple[int, int, int]]]] | None = None
+        self.rate: ConnectRate | None = None  # the reconnect-storm meter as last read (None: unknown)
 
     async def snapshot(self) -> MonitoringStats:
         """Read the fleet once and build the snapshot. Never raises for store trouble."""
@@ -199,9 +204,14 @@ class SnapshotBuilder:
             try:
                 read = await self.store.fleet_read(q)
                 self.status.note_bad_data(read.bad_data)
+                self.rate = None
+                if self.connect_rate_source is not None:
+                    window = self.config.CONNECT_RATE_WINDOW_SECONDS
+                    self.rate = connect_rate(await self.connect_rate_source(q.now - window - 1, q.now), q.now, window)
                 if self.observer:
                     await self._probe()
             except StoreUnavailable as exc:
+                self.rate = None
                 named = await explain(self.store, exc)
                 read_error = str(named)
                 self.status.mark_unavailable(named)  # a key of the wrong type: the registry's writer repairs it
@@ -303,6 +313,8 @@ class SnapshotBuilder:
             dead_workers=dead, late_workers=late,
             registry_state=registry.state if read is not None else "unknown", registry_reason=registry.reason,
             very_old_seconds=cfg.VERY_OLD_SECONDS,
+            reconnects_per_second=self.rate.reconnects_per_second if self.rate is not None and store_ok else None,
+            connects_per_second=self.rate.per_second if self.rate is not None and store_ok else None,
             **trend_inputs(fresh),
         )
         return _View(now=now, read=read, status=status, store_ok=store_ok, workers=workers, active=active,
@@ -341,6 +353,7 @@ class SnapshotBuilder:
             recent_events=read.events if read is not None else [],
             now=v.now,
             performance_trends=list(v.fresh.values()),
+            connect_rate=self.rate if v.store_ok else None,
         )
 
 

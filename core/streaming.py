@@ -107,6 +107,7 @@ class LiveStream(Protocol):
     """What the socket watch and :func:`close_tracked_streams` ask of a live stream: a
     :class:`TrackedEventSourceResponse`, or a stream ``core.middleware`` tracks."""
 
+    connection_id: str | None  # None until registered
     _sock_keys: tuple[sockets.Key, ...]
     _acked: int | None
     _queued: int
@@ -193,7 +194,7 @@ class _SocketWatch:
         if manager is None:
             return False
         now = self._clock()
-        if self._read_at is not None and 0.0 <= now - self._read_at < manager.activity_resolution / 2:
+        if self._read_at is not None and 0.0 <= now - self._read_at < manager.socket_read_interval:
             return False
         self._read_at = now
         return True
@@ -222,6 +223,10 @@ class _SocketWatch:
             else:
                 s._acked = st.bytes_acked
                 s._queued = st.queued
+        manager = self._manager()  # issue 27: each stream's queue, read by read (core.queues)
+        if manager is not None and self.table.available:
+            manager.queues.observe(self._clock(), [(s.connection_id, s._acked, s._queued) for s in streams
+                                                    if s.connection_id is not None])
 
 
 def manager_streams(manager: "ConnectionManager") -> "set[LiveStream]":
@@ -394,7 +399,7 @@ class TrackedEventSourceResponse(EventSourceResponse):
         record = await manager.register(
             self.connection_id, channel=self.channel, client_address=f"{client[0]}:{client[1]}" if client[0] else "",
             user_agent=headers.get(b"user-agent", b"").decode("latin-1"), on_close=self._on_manager_close,
-            activity=self,
+            activity=self, resumed=b"last-event-id" in headers,  # a reconnect (issue 27, core.reconnects)
         )
         self.connection_id = record.connection_id
         live = _manager_streams(manager)

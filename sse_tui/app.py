@@ -681,6 +681,17 @@ class DashboardApp(App[None]):
             return
         self.say(f"exported snapshot to {path}")
 
+    def action_timeline(self) -> None:
+        self._write_timeline()
+
+    @work(exclusive=True, group="timeline", exit_on_error=False)
+    async def _write_timeline(self) -> None:
+        """``t``: the Markdown timeline (sse_tui.timeline_run) in the export directory."""
+        from sse_tui.timeline_run import dashboard_timeline
+        message, severity = await dashboard_timeline(self.source, self._history_range,
+                                                     self._private_path("sse-dash-timeline", ".md"), self.clock())
+        self.say(message, severity=severity, timeout=8)
+
     def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
                            time_format: str | None = None) -> str | None:
         """Screenshots go to the export directory (which exists), 0600, full path shown."""

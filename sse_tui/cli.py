@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="with --once: print the monitoring JSON")
     p.add_argument("--export-history", nargs=2, metavar=("RANGE", "FILE"), default=None,
                    help="with --redis: write RANGE (e.g. 6h) of the stored fleet history as a --replay recording, then exit")
+    p.add_argument("--timeline", metavar="RANGE", default=None,
+                   help="write the Markdown timeline of the last RANGE (e.g. 1h) of the fleet history (--url, --redis) "
+                        "or of a recording (--replay; RANGE `all` for all of it) to stdout, then exit")
+    p.add_argument("--output", metavar="FILE", default=None, help="with --timeline: write it to FILE (0600) instead")
+    p.add_argument("--tz", metavar="ZONE", default=None,
+                   help="with --timeline: the operator's time zone beside UTC (default $TZ, else this machine's)")
+    p.add_argument("--step", metavar="STEP", default=None,
+                   help="with --timeline: the history's bucket (default 10s, the default sample interval)")
     p.add_argument("--demo-clients", type=int, default=40, help=argparse.SUPPRESS)
     p.add_argument("--version", action="version", version=f"sse-dash {_version()}")
     return p
@@ -323,6 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback (and never a password)
         print(f"sse-dash: cannot start: {type(exc).__name__}", file=sys.stderr)
         return EXIT_SOURCE
+    if args.timeline:
+        from sse_tui import timeline_run
+        return asyncio.run(timeline_run.run(source, args.timeline, args.output, args.tz, args.step))
     if args.once:
         try:
             return asyncio.run(run_once(source, args.json, deadline=args.timeout))

@@ -60,7 +60,7 @@ REGISTRY_BADGE: dict[str, str] = {"rebuilding": "REBUILDING", "settling": "SETTL
 WORKER_LABEL: dict[str, str] = {"dead": "✖ DEAD", "late": "▲ LATE", "unknown": "? UNKNOWN", "alive": "✔ ALIVE"}
 WORKER_ORDER: tuple[WorkerState, ...] = ("dead", "late", "unknown", "alive")
 CONNECTION_STATES: tuple[str, ...] = classify.STATES  # what a listing filters by (core.classify)
-CONNECTION_SORTS: tuple[str, ...] = ("age", "idle", "events", "bytes")
+CONNECTION_SORTS: tuple[str, ...] = ("age", "idle", "events", "bytes", "queued")
 PAGE_SIZE = 50
 
 

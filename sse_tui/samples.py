@@ -22,6 +22,7 @@ from core.models import (
     ConnectionPage,
     ConnectionRecord,
     ConnectionStats,
+    ConnectRate,
     DisconnectResult,
     FleetEvent,
     HealthLevel,
@@ -116,6 +117,11 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
     known = store_up and settled
     store_error = None if store_up else ("connection refused" if health == "store_down" else
                                          "redis refuses writes: OOM command not allowed when used memory > 'maxmemory'")
+    # the reconnect-storm meter over the last 10 s: a quiet fleet; after a death, its clients coming back
+    connects, reconnects = (44, 39) if health in ("dead_worker", "unhealthy") else (23, 4)
+    rate = ConnectRate(window_seconds=10.0, connects=connects, reconnects=reconnects, per_second=connects / 10,
+                       reconnects_per_second=reconnects / 10,
+                       reconnect_share_percent=round(100 * reconnects / connects, 1)) if store_up else None
     indicators = evaluate(HealthInputs(
         active_connections=active if known else None,
         redis_connection_counters=redis_counters if known else None,
@@ -132,6 +138,8 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         dead_workers=dead if store_up else None, late_workers=late if store_up else None,
         registry_state=registry.state if store_up else "unknown", registry_reason=registry.reason,
         held_for=held,
+        reconnects_per_second=rate.reconnects_per_second if rate else None,
+        connects_per_second=rate.per_second if rate else None,
     ))
     counts = [31, 22, 18, 12, 9, 21, 20, 10, 4, 3]
     if health in ("degraded", "unhealthy"):
@@ -201,6 +209,7 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         health_rules=rule_rows(HealthThresholds()),
         recent_events=events,
         now=now,
+        connect_rate=rate,
     )
 
 
@@ -233,9 +242,22 @@ def sample_connections(n: int = 12, now: float = T0, *, late_worker: bool = Fals
                 events_sent=100 * (n - i),
                 bytes_sent=4096 * (n - i),
                 counts_at=counted,
+                **_queue(i, now),
             )
         )
     return tuple(out)
+
+
+def _queue(i: int, now: float) -> dict[str, object]:
+    """A stream's send queue as the server sends it (core.queues): most empty, some bytes
+    in flight, one client that stopped reading (its window full: the queue no longer grows),
+    one falling behind (growing at every read), one whose socket the table does not show."""
+    if i == 9:
+        return {}  # unknown: behind a proxy that rewrites the client address
+    queued, growth, behind = {4: (47_104, 0, 398.0), 6: (212_992, 65_536, 7.5), 3: (1_460, 1_460, None)}.get(
+        i, (0, 0, None))
+    return {"queued_bytes": queued, "queue_growth_bytes": growth, "not_reading_seconds": behind,
+            "not_reading": behind is not None and behind >= 5.0, "queue_at": now - 0.4}
 
 
 def sample_snapshot(health: HealthLevel | Scenario = "healthy", *, active: int = 150) -> Snapshot:

@@ -193,6 +193,7 @@ def local_page(records: Iterable[ConnectionRecord], query: ConnectionQuery, now:
         "idle": lambda r: now - r.last_activity,
         "events": lambda r: r.events_sent,
         "bytes": lambda r: r.bytes_sent,
+        "queued": lambda r: -1 if r.queued_bytes is None else r.queued_bytes,
     }
     rows.sort(key=keys.get(query.sort, keys["age"]), reverse=query.order != "asc")
     window = rows[query.offset: query.offset + query.limit]

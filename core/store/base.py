@@ -90,7 +90,20 @@ class ChannelCounts:
     oldest_connected_at: float | None
 
 
-SORTS = ("age", "idle", "events", "bytes")
+CONNECT_COUNTS_KEPT = 3600.0  # seconds the fleet's per-second connect counts are kept (core.reconnects)
+
+
+def reconnect_flags(connects: Sequence[tuple[str, float, bool]], closed_at: Sequence[float | None],
+                    window: float) -> list[int]:
+    """1 for each connect (key, when, resumed) that is a reconnect: resumed, or its client's
+    stream closed (``closed_at``, the same order) within ``window`` before it (or just after:
+    notes of one flush arrive together)."""
+    return [int(resumed or (c is not None and t - window <= c <= t + 5.0))
+            for (_, t, resumed), c in zip(connects, closed_at, strict=True)]
+
+
+SORTS = ("age", "idle", "events", "bytes")  # what a store sorts by
+LIST_SORTS = (*SORTS, "queued")  # what /monitoring/connections sorts by (the send queue: core.queues)
 ORDERS = ("desc", "asc")
 RUNS_KEPT = 500  # cleanup runs kept for the windowed error rate
 SCAN_LIMIT = 20_000  # records a text search / events-bytes sort / channel summary reads at most
@@ -177,6 +190,23 @@ class StateStore(Protocol):
         """End the rebuild / settle that began at ``since`` (True when this call ended it)."""
     async def claim(self, name: str, token: str, ttl: float) -> bool:
         """Take the fleet-wide lease ``name`` for ``ttl`` seconds: True for one caller."""
+    async def record_connects(self, closed: Sequence[tuple[str, float]], connects: Sequence[tuple[str, float, bool]],
+                              window: float, now: float) -> int:
+        """The reconnect meter (core.reconnects): clients whose stream closed (key, when) join
+        the fleet's recently-closed set (kept ``window`` seconds); each connect (key, when,
+        resumed) is a reconnect when resumed or its key closed within ``window`` before it;
+        both are counted per second. Returns the reconnects among ``connects``."""
+    async def connect_counts(self, since: float, now: float) -> list[tuple[int, int, int]]:
+        """(second, connects, reconnects) of the fleet from ``since`` to ``now``."""
+    async def history_connects_append(self, t: float, connects: float, reconnects: float, keep_from: float) -> None:
+        """Add the fleet's connect rates (per second) of the sample interval ending at ``t``
+        to the history; rates older than ``keep_from`` are dropped."""
+    async def history_connects(self, start: float, end: float) -> list[tuple[float, float, float]]:
+        """(t, connects/s, reconnects/s) recorded from ``start`` to ``end``, oldest first."""
+    async def put_queues(self, worker_id: str, body: str, ttl: float) -> None:
+        """Publish a worker's view of its streams' send queues (core.queues), expiring after ``ttl``."""
+    async def get_queues(self, worker_ids: Sequence[str]) -> dict[str, str]:
+        """The published views of ``worker_ids`` that exist (worker id -> body)."""
     async def probe_write(self, token: str) -> None:
         """A tiny expiring write: raises StoreUnavailable when the store refuses writes."""
     async def diagnose(self) -> list[str]:

@@ -20,7 +20,18 @@ from ..history import HistorySample, Point, Tier, fold, parse_points, with_worke
 from ..liveness import Epoch
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from ..stats import duration_bucket
-from .base import RUNS_KEPT, SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page
+from .base import (
+    CONNECT_COUNTS_KEPT,
+    RUNS_KEPT,
+    SCAN_LIMIT,
+    AgeQuery,
+    Census,
+    ChannelCounts,
+    FleetRead,
+    FlushResult,
+    Page,
+    reconnect_flags,
+)
 
 _WORKERS = "history:workers"  # the history's per-worker counts (Keys.history_workers; never a tier's name)
 
@@ -111,6 +122,10 @@ class MemoryStore:
         self._conditions: dict[str, float] = {}
         self._marks: list[FleetEvent] = []
         self._leases: dict[str, tuple[str, float]] = {}  # name -> (holder, monotonic expiry)
+        self._queues: dict[str, tuple[str, float]] = {}  # worker id -> (published view, monotonic expiry)
+        self._cuts: dict[str, float] = {}  # client key -> when its stream last closed (core.reconnects)
+        self._connects: dict[int, list[int]] = {}  # second -> [connects, reconnects]
+        self._history_connects: list[tuple[float, float, float]] = []  # (t, connects/s, reconnects/s)
         self._clock = clock if callable(clock) else time.time
 
     async def start(self) -> None:
@@ -325,6 +340,36 @@ class MemoryStore:
             return False
         self._leases[name] = (token, now + ttl)
         return True
+
+    async def record_connects(self, closed: Sequence[tuple[str, float]], connects: Sequence[tuple[str, float, bool]],
+                              window: float, now: float) -> int:
+        for key, t in closed:
+            self._cuts[key] = max(t, self._cuts.get(key, t))
+        flags = reconnect_flags(connects, [self._cuts.get(k) for k, _, _ in connects], window)
+        for (_, t, _), again in zip(connects, flags, strict=True):
+            c = self._connects.setdefault(int(t), [0, 0])
+            c[0] += 1
+            c[1] += again
+        self._cuts = {k: t for k, t in self._cuts.items() if t >= now - window}
+        self._connects = {s: c for s, c in self._connects.items() if s >= now - CONNECT_COUNTS_KEPT}
+        return sum(flags)
+
+    async def connect_counts(self, since: float, now: float) -> list[tuple[int, int, int]]:
+        return sorted((s, c[0], c[1]) for s, c in self._connects.items() if since <= s <= now)
+
+    async def history_connects_append(self, t: float, connects: float, reconnects: float, keep_from: float) -> None:
+        kept = [r for r in self._history_connects if r[0] >= keep_from and r[0] != t]
+        self._history_connects = sorted([*kept, (t, connects, reconnects)])
+
+    async def history_connects(self, start: float, end: float) -> list[tuple[float, float, float]]:
+        return [r for r in self._history_connects if start <= r[0] <= end]
+
+    async def put_queues(self, worker_id: str, body: str, ttl: float) -> None:
+        self._queues[worker_id] = (body, time.monotonic() + ttl)
+
+    async def get_queues(self, worker_ids: Sequence[str]) -> dict[str, str]:
+        now = time.monotonic()
+        return {w: got[0] for w in worker_ids if (got := self._queues.get(w)) is not None and got[1] > now}
 
     async def probe_write(self, token: str) -> None:
         return None

@@ -36,6 +36,7 @@ from ..liveness import Epoch
 from ..models import AgeCounts, CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
 from ..stats import duration_bucket
 from .base import (
+    CONNECT_COUNTS_KEPT,
     RUNS_KEPT,
     SCAN_LIMIT,
     AgeQuery,
@@ -45,6 +46,7 @@ from .base import (
     FlushResult,
     Page,
     StoreUnavailable,
+    reconnect_flags,
 )
 
 T = TypeVar("T")
@@ -553,6 +555,88 @@ class RedisStore:
     @_translate
     async def claim(self, name: str, token: str, ttl: float) -> bool:
         return bool(await self.client.set(self.keys.lease(name), token[:64], nx=True, px=max(int(ttl * 1000), 1)))
+
+    @_translate
+    async def record_connects(self, closed: Sequence[tuple[str, float]], connects: Sequence[tuple[str, float, bool]],
+                              window: float, now: float) -> int:
+        k = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        if closed:
+            latest: dict[str, float] = {}
+            for key, t in closed:
+                latest[key] = max(t, latest.get(key, t))
+            pipe.zadd(k.recent_cuts, latest, gt=True)
+        if connects:
+            pipe.zmscore(k.recent_cuts, [key for key, _, _ in connects])
+        pipe.zremrangebyscore(k.recent_cuts, "-inf", now - window)
+        got = await pipe.execute()
+        scores = got[1 if closed else 0] if connects else []
+        flags = reconnect_flags(connects, [None if v is None else float(v) for v in scores], window)
+        per: dict[int, list[int]] = {}
+        for (_, t, _), again in zip(connects, flags, strict=True):
+            c = per.setdefault(int(t), [0, 0])
+            c[0] += 1
+            c[1] += again
+        if per:
+            pipe = self.client.pipeline(transaction=False)
+            for second, (n, r) in per.items():
+                key = k.connects(second // 60)
+                pipe.hincrby(key, str(second), n)
+                if r:
+                    pipe.hincrby(key, f"{second}:r", r)
+                pipe.expire(key, int(CONNECT_COUNTS_KEPT))
+            await pipe.execute()
+        return sum(flags)
+
+    @_translate
+    async def connect_counts(self, since: float, now: float) -> list[tuple[int, int, int]]:
+        minutes = range(int(since) // 60, int(now) // 60 + 1)
+        pipe = self.client.pipeline(transaction=False)
+        for m in minutes:
+            pipe.hgetall(self.keys.connects(m))
+        out: dict[int, list[int]] = {}
+        for fields in await pipe.execute():
+            for f, v in fields.items():
+                name = _s(f)
+                second, _, kind = name.partition(":")
+                try:
+                    s, n = int(second), int(_s(v))
+                except ValueError:
+                    continue  # not ours: skipped
+                if since <= s <= now:
+                    out.setdefault(s, [0, 0])[1 if kind == "r" else 0] += n
+        return sorted((s, c[0], c[1]) for s, c in out.items())
+
+    @_translate
+    async def history_connects_append(self, t: float, connects: float, reconnects: float, keep_from: float) -> None:
+        key = self.keys.history_connects
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(key, {f"{_num(t)},{_num(connects)},{_num(reconnects)}": t})
+        pipe.zremrangebyscore(key, "-inf", f"({_num(keep_from)}")
+        await pipe.execute()
+
+    @_translate
+    async def history_connects(self, start: float, end: float) -> list[tuple[float, float, float]]:
+        out = []
+        for m in await self.client.zrangebyscore(self.keys.history_connects, _num(start), _num(end)):
+            try:
+                t, c, r = (float(x) for x in _s(m).split(","))
+            except ValueError:
+                continue  # not ours: skipped
+            out.append((t, c, r))
+        return out
+
+    @_translate
+    async def put_queues(self, worker_id: str, body: str, ttl: float) -> None:
+        await self.client.set(self.keys.queues(worker_id), body, px=max(int(ttl * 1000), 1))
+
+    @_translate
+    async def get_queues(self, worker_ids: Sequence[str]) -> dict[str, str]:
+        ids = list(dict.fromkeys(worker_ids))
+        if not ids:
+            return {}
+        got = await self.client.mget([self.keys.queues(w) for w in ids])
+        return {w: _s(v) for w, v in zip(ids, got, strict=True) if v is not None}
 
     @_translate
     async def probe_write(self, token: str) -> None:

@@ -296,6 +296,25 @@ class ShardedRedisStore:
     async def probe_write(self, token: str) -> None:
         await self.shards[0].probe_write(token)
 
+    async def record_connects(self, closed: Sequence[tuple[str, float]], connects: Sequence[tuple[str, float, bool]],
+                              window: float, now: float) -> int:
+        return await self.shards[0].record_connects(closed, connects, window, now)
+
+    async def connect_counts(self, since: float, now: float) -> list[tuple[int, int, int]]:
+        return await self.shards[0].connect_counts(since, now)
+
+    async def history_connects_append(self, t: float, connects: float, reconnects: float, keep_from: float) -> None:
+        await self.shards[0].history_connects_append(t, connects, reconnects, keep_from)
+
+    async def history_connects(self, start: float, end: float) -> list[tuple[float, float, float]]:
+        return await self.shards[0].history_connects(start, end)
+
+    async def put_queues(self, worker_id: str, body: str, ttl: float) -> None:
+        await self.shards[0].put_queues(worker_id, body, ttl)
+
+    async def get_queues(self, worker_ids: Sequence[str]) -> dict[str, str]:
+        return await self.shards[0].get_queues(worker_ids)
+
     async def diagnose(self) -> list[str]:
         return await self.shards[0].diagnose()
 

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
 
-from core.models import WorkerInfo
+from core.models import ConnectRate, WorkerInfo
 from sse_tui.literal import line
 from sse_tui.model import WORKER_LABEL, View, worker_counts
 from sse_tui.widgets.common import apply_freshness, num, range_label, spark
@@ -95,11 +95,13 @@ class ConnectionsPanel(Panel, VerticalScroll):
         n = len(view.history)
         history = line((f"history: {n} poll{'s' if n != 1 else ''}; bars from zero", "dim"))
         workers = workers_line(stats.workers, view.thresholds.heartbeat_ttl_seconds, trusted, inner)
+        storm = any(w.type == "reconnect_storm" for w in stats.health_indicators.warnings)
+        rate = connects_line(stats.connect_rate if trusted else None, storm)
         height = self.scrollable_content_region.height
-        keep = {"history": True, "why": why is not None, "task": True}  # what gives way, in this order, when short
+        keep = {"history": True, "rate": True, "why": why is not None, "task": True}  # gives way in this order
 
         def body() -> list[Content]:
-            return [*rows, *([task] if keep["task"] else []), workers,
+            return [*rows, *([task] if keep["task"] else []), workers, *([rate] if keep["rate"] else []),
                     *([why] if why is not None and keep["why"] else []), *([history] if keep["history"] else [])]
 
         def fits(lines_: list[Content]) -> bool:
@@ -110,6 +112,18 @@ class ConnectionsPanel(Panel, VerticalScroll):
                 break
             keep[part] = False
         self.query_one("#conn-body", Rows).set_rows(body())
+
+
+def connects_line(rate: ConnectRate | None, storm: bool) -> Content:
+    """The reconnect-storm meter (core.reconnects): "connects 41.2/s (96% reconnects)"
+    ``▲ RECONNECT STORM`` while the warning holds; unknown (never 0) when not measured."""
+    if rate is None:
+        return line(("connects/s: unknown", "dim"))
+    share = "" if rate.reconnect_share_percent is None else f" ({rate.reconnect_share_percent:.0f}% reconnects)"
+    text = f"connects {rate.per_second:g}/s{share}"  # over the last SSE_CONNECT_RATE_WINDOW_SECONDS
+    if storm:
+        return line(("▲ RECONNECT STORM ", "bold $warning"), (text, "$warning"))
+    return line((text, ""))
 
 
 WORKER_STYLE = {"dead": "bold $error", "late": "bold $warning", "unknown": "bold", "alive": ""}

@@ -68,6 +68,7 @@ CHARTS: tuple[Chart, ...] = (
     Chart("stale / very old", "stale", "stale", "very_old", "very old"),
     Chart("cleanup duration", "last_ms", "last", unit="ms"),
     Chart("cleanup error rate", "error_rate", "failed runs", unit="%"),
+    Chart("connects / s", "connects", "connects", "reconnects", "reconnects", unit="/s"),
 )
 
 
@@ -90,8 +91,9 @@ def num(v: float | None) -> str:
 
 
 def charts_shown(height: int) -> int:
-    """How many charts fit ``height`` lines (each a title and a row of plot at least)."""
-    return min(max((height - FIXED_ROWS) // 2, 1), len(CHARTS))
+    """How many charts fit ``height`` lines (each a title and two rows of plot at least; the
+    last charts give way first, the legend says how many)."""
+    return min(max((height - FIXED_ROWS) // 3, 1), len(CHARTS))
 
 
 def canvas_rows(height: int) -> int:

@@ -20,7 +20,7 @@ from textual.reactive import var
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
-from core.models import ChannelsPage, ConnectionPage, WorkerInfo
+from core.models import ChannelsPage, ConnectionPage, ConnectionRecord, WorkerInfo
 from sse_tui import fmt, keys
 from sse_tui.literal import cell, line
 from sse_tui.model import (
@@ -162,11 +162,25 @@ class WorkersTable(Panel, DataTable[Any]):
 
 
 # the worker before the counts: at 80 columns a stream's worker stays in view when its counts carry an age
-COLUMNS = ("client", "channel", "age", "idle", "worker", "events", "bytes", "connection", "user agent")
+COLUMNS = ("client", "channel", "age", "idle", "queue", "worker", "events", "bytes", "connection", "user agent")
 UA_MIN = 12  # characters of room the user agent needs to be shown at all
 UA_LIMIT = 40  # characters of a user agent shown in the table (the detail view shows it whole)
 UA_SCROLLBAR = 2  # the table's vertical scrollbar, when it has more rows than lines
 STATE_LABEL = {"all": "all", "stale": "stale only", "active": "active", "long_lived": "long-lived", "very_old": "very old"}
+
+
+def queue_cell(r: ConnectionRecord) -> Text:
+    """The kernel's send queue for a stream (core.queues): ``?`` unknown (not Linux, behind
+    a proxy, an older server), its size and growth (``1.4 kB +1.4 kB``), and
+    ``✖ NOT READING`` once flagged (its size and for how long: the API; sort by queue)."""
+    if r.queued_bytes is None:
+        return cell("?", style="dim")
+    size = fmt.size(r.queued_bytes) if r.queued_bytes else "0"
+    if r.not_reading:
+        return cell("✖ NOT READING", style="bold red")
+    if r.queue_growth_bytes:
+        size += f" {'+' if r.queue_growth_bytes > 0 else '-'}{fmt.size(abs(r.queue_growth_bytes))}"
+    return cell(size)
 
 
 class ConnectionsView(Panel, Vertical):
@@ -326,6 +340,7 @@ class ConnectionsView(Panel, Vertical):
                     cell(fmt.age(now - r.connected_at), justify="right"),
                     cell(fmt.age(idle) + (" STALE" if stale else ""), justify="right",
                          style="bold yellow" if stale else ""),
+                    queue_cell(r),
                     cell(r.worker_id, limit=32),
                     cell(f"{r.events_sent}{counted}", justify="right"),
                     cell(f"{fmt.size(r.bytes_sent)}{counted}", justify="right"),

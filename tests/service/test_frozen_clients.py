@@ -237,11 +237,16 @@ def test_ping_frames_are_told_from_events_by_their_framing():
 
 def test_the_socket_table_is_read_at_most_every_half_activity_resolution():
     """One dump with thousands of streams costs milliseconds: the watch reads it again only
-    after half the activity resolution (the store keeps activity only to within it)."""
+    after half the activity resolution (the store keeps activity only to within it), or
+    half of SSE_NOT_READING_SECONDS when that is shorter (issue 27: a client that stops
+    reading is flagged within about that): ``ConnectionManager.socket_read_interval``."""
+    from core.manager import ConnectionManager
     from core.streaming import _SocketWatch
 
-    class Manager:  # what the watch asks of its manager: the resolution
+    class Manager:  # what the watch asks of its manager: the resolution and the not-reading time
         activity_resolution = 30.0
+        config = fast_config(NOT_READING_SECONDS=60.0)
+        socket_read_interval = ConnectionManager.socket_read_interval
 
     m, t = Manager(), [1000.0]
     watch = _SocketWatch(set(), m, clock=lambda: t[0])  # type: ignore[arg-type]
@@ -251,6 +256,11 @@ def test_the_socket_table_is_read_at_most_every_half_activity_resolution():
     t[0] += 0.1  # 15 s: half of 30
     assert watch.due()
     t[0] -= 100.0  # a clock that went back (the default is monotonic): read, do not wait for it
+    assert watch.due()
+    m.config = fast_config(NOT_READING_SECONDS=5.0)  # the default: every 2.5 s
+    t[0] += 2.4
+    assert not watch.due()
+    t[0] += 0.1
     assert watch.due()
     m.activity_resolution = 0.0  # resolution 0: every flush
     assert watch.due() and watch.due()

@@ -88,6 +88,10 @@ class Fleet:
                 if t - failed_at >= range_s / 9:
                     errors, failed_at = errors + 1, t  # a failed cleanup run, now and then
                 assert await self.store.history_append(sample(t, i, at, errors), tiers, "w-1")
+                # the connect rates beside it (core.reconnects): the dead worker's clients come back at once
+                back = at["death"] <= t < at["death"] + 30
+                await self.store.history_connects_append(t, 25.0 if back else 1.5, 21.0 if back else 0.2,
+                                                         END - CFG.HISTORY_RAW_RETENTION_SECONDS)
                 if i % 6 == 0:
                     await self.event(t, "cleanup", "cleanup removed 2 stale connection(s)", 2, group=True)
             if not death_written and t >= at["reap"]:

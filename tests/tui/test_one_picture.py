@@ -136,10 +136,11 @@ async def test_user_agent_column_appears_when_the_width_allows(clock: FixedClock
     app, _ = build(ScriptedSource([sample_snapshot()]), clock)
     async with app.run_test(size=(120, 40)) as pilot:
         table, labels = await connections_table(pilot, app, 12)
-        assert labels() == ["client", "channel", "age", "idle", "worker", "events", "bytes", "connection", "user agent"]
-        agents = {str(table.get_row_at(i)[8]) for i in range(table.row_count)}
-        assert {"curl/8.5.0", "python-httpx/0.27.2", "Mozilla/5.0"} <= agents
-        assert any(a.startswith("Mozilla/5.0 (X11") and a.endswith("…") for a in agents)  # cut, whole in the detail
+        assert labels() == ["client", "channel", "age", "idle", "queue", "worker", "events", "bytes", "connection",
+                            "user agent"]
+        agents = {str(table.get_row_at(i)[9]) for i in range(table.row_count)}
+        assert {"curl/8.5.0", "Mozilla/5.0"} <= agents and any(a.startswith("python-http") for a in agents)
+        assert any(a.startswith("Mozilla/5.") and a.endswith("…") for a in agents)  # cut, whole in the detail
         # every column, the user agent's last, within the table: nothing cut by the edge
         assert sum(c.get_render_width(table) for c in table.ordered_columns) <= table.size.width
         await pilot.resize_terminal(80, 24)

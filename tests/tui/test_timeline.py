@@ -229,5 +229,5 @@ def test_rows_fit_the_width_and_height_with_fewer_charts_when_short() -> None:
         rows = history_rows(series, "live", width, height)
         assert len(rows) <= height and all(r.cell_length <= width for r in rows)
         text = "\n".join(r.plain for r in rows)
-        assert CHARTS[0].title in text and ("more charts" in text) == (height < 14), height
-    assert canvas_rows(18) == 2 and canvas_rows(34) == 6
+        assert CHARTS[0].title in text and ("more charts" in text) == (height < 21), height  # 5 charts: 21 lines
+    assert canvas_rows(18) == 2 and canvas_rows(34) == 4
