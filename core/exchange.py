@@ -143,13 +143,15 @@ class Exchange:
         client = scope.get("client") or ("", 0)
         self._sock_keys = sockets.keys_for(scope.get("server"), scope.get("client"))
         agent = b""
+        resumed = False  # the client sent Last-Event-ID: a reconnect (core.reconnects)
         for name, value in scope.get("headers") or ():
             if name == b"user-agent":
                 agent = value
-                break
+            elif name == b"last-event-id":
+                resumed = True
         record = await manager.register(
             None, channel=self.channel, client_address=f"{client[0]}:{client[1]}" if client[0] else "",
-            user_agent=agent.decode("latin-1"), on_close=self.on_manager_close, activity=self)
+            user_agent=agent.decode("latin-1"), on_close=self.on_manager_close, activity=self, resumed=resumed)
         self.connection_id = record.connection_id
         self._manager = manager
         manager_streams(manager).add(self)

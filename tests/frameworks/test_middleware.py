@@ -197,3 +197,33 @@ async def test_an_event_stream_error_response_is_not_tracked():
         assert raw.startswith(b"HTTP/1.1 503") and b"retry: 5000\n\n" in raw
         assert manager.pod_stats().opened == 0
     await manager.stop()
+
+
+async def test_a_stream_resumed_with_last_event_id_counts_as_a_reconnect():
+    """The middleware's streams feed the reconnect meter as tracked responses do: a client
+    sending Last-Event-ID is a reconnect (core.reconnects), one without is a connect only."""
+    manager = ConnectionManager(MemoryStore(), fast_config())
+    await manager.start()
+    mw = SSETrackingMiddleware(_inner(), manager)
+    writers: list[asyncio.StreamWriter] = []
+    try:
+        async with served(mw) as port:
+            for extra in (b"", b"Last-Event-ID: 41\r\n"):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writers.append(writer)
+                writer.write(b"GET /events HTTP/1.1\r\nHost: t\r\nUser-Agent: resumer\r\n" + extra + b"\r\n")
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            await wait_for(lambda: asyncio.sleep(0, manager.local_connection_count == 2), 10, "two streams")
+
+            async def counted() -> bool:
+                await manager.flush_touches()
+                rate = (await manager.monitoring_snapshot()).connect_rate
+                return rate is not None and rate.connects == 2
+
+            await wait_for(counted, 15, "both connects in the fleet's rate")
+            rate = (await manager.monitoring_snapshot()).connect_rate
+            assert rate is not None and rate.reconnects == 1 and rate.reconnect_share_percent == 50.0
+            for w in writers:
+                w.close()
+    finally:
+        await manager.stop()
