@@ -6,7 +6,8 @@
 One uvicorn process (one worker, h11, access log off) serves ONE Starlette app three ways:
 ``/plain`` straight, ``/mw`` through the middleware (memory store manager, started by the
 lifespan the middleware answers), ``/bare`` through a pass-through middleware that does
-nothing (the control: what any one middleware layer costs). A dispatcher in front picks
+nothing (the control: what any one middleware layer costs), ``/mwp`` through the middleware
+given ``paths=("/events",)`` (interleaved phase only). A dispatcher in front picks
 by path, so the variants share the server, the process and the machine's load of the
 moment. The load comes from this process: N keep-alive connections sending GETs back to
 back (raw sockets, responses read by Content-Length).
@@ -63,7 +64,10 @@ def server_app() -> Any:
     from core.store.memory import MemoryStore
 
     inner = _inner()
-    mw = SSETrackingMiddleware(inner, ConnectionManager(MemoryStore(), load_config()), drain_on_signal=False)
+    manager = ConnectionManager(MemoryStore(), load_config())
+    mw = SSETrackingMiddleware(inner, manager, drain_on_signal=False)
+    # the same middleware told where its streams are (paths=): other routes skip it at once
+    mw_paths = SSETrackingMiddleware(inner, manager, drain_on_signal=False, paths=("/events",))
 
     class Bare:
         def __init__(self, app: Any) -> None:
@@ -73,7 +77,7 @@ def server_app() -> Any:
             await self.app(scope, receive, send)
 
     bare = Bare(inner)
-    samples: dict[str, list[int]] = {"/plain": [], "/mw": [], "/bare": []}
+    samples: dict[str, list[int]] = {"/plain": [], "/mw": [], "/bare": [], "/mwp": []}
     clock = time.thread_time_ns  # this thread's CPU: what the call cost, whatever else runs on the machine
 
     async def stats(send: Any) -> None:
@@ -92,7 +96,7 @@ def server_app() -> Any:
         if path == "/stats":
             await stats(send)
             return
-        target = mw if path == "/mw" else bare if path == "/bare" else inner
+        target = mw if path == "/mw" else bare if path == "/bare" else mw_paths if path == "/mwp" else inner
         t0 = clock()
         await target(scope, receive, send)  # a JSON response: the call never suspends (no flow control here)
         samples[path].append(clock() - t0)
@@ -104,7 +108,7 @@ def server_app() -> Any:
 async def _client(port: int, path: str, until: float, counter: list[int]) -> None:
     """Requests back to back on one keep-alive connection; ``path`` "*": the three variants in turn."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    paths = ["/plain", "/mw", "/bare"] if path == "*" else [path]
+    paths = ["/plain", "/mw", "/bare", "/mwp"] if path == "*" else [path]
     requests = [f"GET {p} HTTP/1.1\r\nHost: bench\r\n\r\n".encode() for p in paths]
     i = 0
     try:
@@ -263,11 +267,12 @@ def main() -> None:
     mixed = runs["*"][0]
     full = mixed[2] / mixed[1] / 1e3  # everything the server spends on a request (HTTP, uvicorn, app)
     samples: dict[str, list[int]] = runs["samples"]  # type: ignore[assignment]
-    print(f"  interleaved per request (each connection: /plain, /mw, /bare in turn), {mixed[1]} requests, "
+    print(f"  interleaved per request (each connection: /plain, /mw, /bare, /mwp in turn), {mixed[1]} requests, "
           f"server CPU {full:.1f} µs per request in all; the app call alone (thread CPU, in the server):")
     app_plain = statistics.fmean(samples["/plain"]) / 1e3
     med_plain = statistics.median(samples["/plain"]) / 1e3
-    for name, label in (("/mw", "SSETrackingMiddleware"), ("/bare", "a do-nothing middleware (control)")):
+    for name, label in (("/mw", "SSETrackingMiddleware"), ("/mwp", "SSETrackingMiddleware(paths=('/events',))"),
+                        ("/bare", "a do-nothing middleware (control)")):
         mean = statistics.fmean(samples[name]) / 1e3
         med = statistics.median(samples[name]) / 1e3
         ratio = full / (full + mean - app_plain)

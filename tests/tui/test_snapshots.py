@@ -247,6 +247,11 @@ def test_header_badges_win_at_80x24(snap_compare, case, tmp_path) -> None:
             clock.advance(12)
             app.action_refresh_now()
             await wait_until(pilot, lambda: app.state.polls > len(ACTIVE), what="the last poll")
+            if case == "source_down":  # the panels repaint after the poll: wait until they say it
+                from sse_tui.widgets.connections import ConnectionsPanel
+                panel = app.query_one(ConnectionsPanel)
+                await wait_until(pilot, lambda: panel.view is not None and not panel.view.assessment.trusted,
+                                 what="the panels showing the source down")
         await pilot.pause()
         header = str(app.query_one("#header").render())
         assert all(b in header for b in badges), header
