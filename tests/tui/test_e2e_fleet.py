@@ -45,7 +45,7 @@ async def test_search_finds_one_client_among_2000_through_redis(redis_url, names
         app, _ = build(source, time.time)
         try:
             async with app.run_test(size=(120, 40)) as pilot:
-                await first_poll(pilot, app)
+                await first_poll(pilot, app, timeout=15)
                 await pilot.press("2")
                 table = app.query_one("#conn-table", DataTable)
                 await wait_until(pilot, lambda: table.row_count == 50, timeout=15, what="first page")
@@ -77,7 +77,7 @@ async def test_a_killed_worker_shows_dead_and_is_reaped_from_the_dashboard(redis
     app, notes = build(source, time.time, interval=0.5)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            await first_poll(pilot, app)
+            await first_poll(pilot, app, timeout=15)
             await pilot.press("2")
             table = app.query_one("#workers-table", DataTable)
 
