@@ -41,15 +41,15 @@ class FleetReader:
         cfg = config or load_config()
         # shard 0 holds the published settings whatever the shard count
         store = ShardedRedisStore(redis_url, namespace, 1, timeout=cfg.REDIS_TIMEOUT_SECONDS)
-        await store.start()
         try:
+            await store.start()
             published = await store.published_config()
             if published and config is None:
                 # judge the fleet by the settings its workers run with, not this shell's environment
                 cfg = load_config(**published)
             # the layout is the fleet's fact, whoever configured this observer
             await store.reshard(_published_shards(published) or cfg.REDIS_SHARDS)
-        except Exception:
+        except BaseException:  # a cancel too (a dashboard closing while it connects): no socket left open
             await store.close()
             raise
         if clock is None:
@@ -58,7 +58,7 @@ class FleetReader:
             manager = ConnectionManager(store, cfg, observer=True, worker_id="sse-dash-observer", clock=clock)
         try:
             await manager.start()
-        except Exception:
+        except BaseException:  # a cancel too (a dashboard closing while it connects): no socket left open
             await store.close()
             raise
         return cls(manager, follow_published=config is None)

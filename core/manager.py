@@ -259,8 +259,12 @@ class ConnectionManager:
             async with asyncio.timeout(min(self.config.REDIS_TIMEOUT_SECONDS, 0.5)):
                 await registry.connect()
         except (StoreUnavailable, TimeoutError) as exc:  # serve anyway: streams must not depend on Redis
-            self.status_tracker.mark_unavailable(exc if isinstance(exc, StoreUnavailable)
-                                                 else StoreUnavailable("state store did not answer at start", "unreachable"))
+            # up already: the first flush landed and only the fleet watch after it ran past the
+            # bound (a busy machine); the store answered, so no outage (it runs at the next flush)
+            if isinstance(exc, StoreUnavailable) or not self.status_tracker.ok:
+                self.status_tracker.mark_unavailable(exc if isinstance(exc, StoreUnavailable)
+                                                     else StoreUnavailable("state store did not answer at start",
+                                                                           "unreachable"))
         registry.loop.start()
         if self.config.PERIODIC_CLEANUP_ENABLED:
             self.start_periodic_cleanup()

@@ -18,6 +18,7 @@ Sources:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -45,6 +46,7 @@ from sse_tui.model import CONNECTION_SORTS, CONNECTION_STATES, ConnectionQuery, 
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 CONNECTIONS_LIMIT = 50
+CLOSE_WAIT_SECONDS = 1.0  # RedisSource.aclose waits this long at most for calls unwinding a cancel
 AuthState = Literal["ok", "rejected", "missing", "disabled", "unknown"]
 
 __all__ = ["Snapshot", "SourceError", "Source", "Pager", "Cleaner", "Disconnector", "Reaper", "AuthChecker", "Historian",
@@ -648,6 +650,8 @@ class RedisSource:
         self.effective_namespace: str = namespace or _default_namespace()
         self._hidden = url_secrets(redis_url)
         self._reader: Any = None
+        self._calls = 0  # calls under way (one may be unwinding a cancel: the app's workers)
+        self._idle: asyncio.Event | None = None  # set when none is; made in the running loop
 
     def describe(self) -> str:
         ns = f" ns={self.namespace}" if self.namespace else ""
@@ -669,8 +673,11 @@ class RedisSource:
         return self._reader
 
     async def _call(self, what: str, name: str, *args: Any, **kwargs: Any) -> Any:
-        reader = await self._connect()
+        self._calls += 1
+        if self._idle is not None:
+            self._idle.clear()
         try:
+            reader = await self._connect()
             return await getattr(reader, name)(*args, **kwargs)
         except SourceError:
             raise
@@ -678,6 +685,10 @@ class RedisSource:
             raise SourceError(f"{what} refused: {self._why(exc)}") from None
         except Exception as exc:  # noqa: BLE001
             raise SourceError(f"{what} failed ({self._why(exc)})") from None
+        finally:
+            self._calls -= 1
+            if self._calls == 0 and self._idle is not None:
+                self._idle.set()
 
     async def fetch(self) -> Snapshot:
         started = time.perf_counter()
@@ -714,6 +725,16 @@ class RedisSource:
         return result
 
     async def aclose(self) -> None:
+        """Close the reader once the calls under way ended (at most ``CLOSE_WAIT_SECONDS``): the
+        app cancels its workers at exit without waiting for them, and a Redis call still
+        unwinding its cancel hands its connection back after the pool closed: never closed."""
+        if self._calls:
+            self._idle = asyncio.Event()
+            waiter = asyncio.ensure_future(self._idle.wait())
+            try:
+                await asyncio.wait((waiter,), timeout=CLOSE_WAIT_SECONDS)
+            finally:
+                waiter.cancel()
         if self._reader is not None:
             reader, self._reader = self._reader, None
             await reader.close()

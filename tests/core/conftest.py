@@ -3,10 +3,13 @@ Redis store, on one redis-server and on a 3-node Redis Cluster, unsharded and wi
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from core.config import load_config
 from core.manager import ConnectionManager
+from core.store.base import StoreUnavailable
 from core.store.memory import MemoryStore
 from core.store.redis import RedisStore
 from core.store.sharded import ShardedRedisStore
@@ -68,13 +71,37 @@ def config():
     return load_config(PERIODIC_CLEANUP_ENABLED=False, CLEANUP_BATCH_SIZE=10)
 
 
+async def in_step(m: ConnectionManager, timeout: float = 30.0) -> None:
+    """Wait until ``m`` is connected and in step with the store. start() waits at most 0.5 s for
+    the store (then serves and connects in the background): on a busy machine it can give up
+    first, and the manager then resyncs over its next flushes. The tests start from a manager
+    in step, so the flushes are done here (a deadline, never a sleep)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (m.store_ok and not m.registry.resyncing):
+        assert loop.time() < deadline, f"manager {m.worker_id} not in step with the store: {m.store_status}"
+        if m.status_tracker.connected:
+            await m.flush_touches()
+        else:
+            try:
+                await m.registry.connect()
+            except StoreUnavailable as exc:
+                m.status_tracker.mark_unavailable(exc)
+                await asyncio.sleep(0.05)  # the next try (bounded by the deadline)
+
+
 @pytest.fixture
 async def make_manager(store_kind, request, namespace, clock):
     """Factory: managers sharing one store backend (several workers on one Redis namespace)."""
     made: list[ConnectionManager] = []
     shared_memory = MemoryStore()
 
-    async def factory(*, worker_id: str | None = None, store=None, observer: bool = False, **cfg) -> ConnectionManager:
+    async def factory(*, worker_id: str | None = None, store=None, observer: bool = False, writer: bool = False,
+                      **cfg) -> ConnectionManager:
+        """``writer``: keep the registry's writer task. Off by default: it flushes every
+        TOUCH_FLUSH_INTERVAL of *real* time, with the fake clock's times, between the test's
+        own steps (a busy machine makes that happen mid-test); the test flushes itself
+        (``flush_touches``), and registrations go straight to the store."""
         cfg.setdefault("PERIODIC_CLEANUP_ENABLED", False)
         if store is None:
             if store_kind == "memory":
@@ -84,6 +111,10 @@ async def make_manager(store_kind, request, namespace, clock):
         m = ConnectionManager(store, load_config(**cfg), clock=clock, worker_id=worker_id, observer=observer)
         await m.start()
         made.append(m)
+        if not observer:
+            if not writer:
+                await m.registry.loop.stop()
+            await in_step(m)
         return m
 
     yield factory

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config
+from core.manager import ConnectionManager
 from core.models import MonitoringStats
 from core.registry import counts_interval
+from core.store.redis import RedisStore
 
 GUIDE = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "sse_monitoring_guide.md"
 # the guide's "Complete Monitoring Response", kept in the project (the tests never need ../shared)
@@ -476,3 +478,27 @@ async def test_stopping_a_loop_whose_task_lost_the_cancel_still_ends_it():
     await asyncio.sleep(0)
     await asyncio.wait_for(loop.stop(), 10)
     assert swallowed.is_set() and not loop.running()
+
+
+async def test_a_start_cut_short_after_the_store_answered_is_no_outage(redis_url, namespace, clock, caplog):
+    """On a busy machine start()'s bound (0.5 s) can run out after the first flush landed,
+    while the fleet watch after it still reads: the store answered, so it is up and nothing
+    needs a resync (it was called "did not answer at start": the registry resynced, a
+    cleanup then was skipped, and the store's recovery put a false outage in the history)."""
+    m = ConnectionManager(RedisStore(redis_url, namespace), load_config(PERIODIC_CLEANUP_ENABLED=False), clock=clock)
+    after_flush = m.registry.on_flushed
+    busy = asyncio.Event()  # never set: the watch's reads outlast the bound
+
+    async def slow_watch(res) -> None:
+        await busy.wait()
+
+    m.registry.on_flushed = slow_watch
+    try:
+        await m.start()
+        m.registry.on_flushed = after_flush
+        assert m.store_status.state == "up" and not m.registry.resyncing
+        assert not any("unavailable" in r.getMessage() for r in caplog.records)
+        assert (await m.run_cleanup()).skipped is None
+    finally:
+        m.registry.on_flushed = after_flush
+        await m.stop()

@@ -5,8 +5,10 @@ the embedded demo (uvicorn on loopback) and a real SSE client on a raw socket.""
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import time
+import warnings
 
 from textual.widgets import DataTable
 from tui_helpers import wait_until
@@ -43,7 +45,7 @@ async def test_search_finds_one_client_among_2000_through_redis(redis_url, names
         app, _ = build(source, time.time)
         try:
             async with app.run_test(size=(120, 40)) as pilot:
-                await first_poll(pilot, app)
+                await first_poll(pilot, app, timeout=15)
                 await pilot.press("2")
                 table = app.query_one("#conn-table", DataTable)
                 await wait_until(pilot, lambda: table.row_count == 50, timeout=15, what="first page")
@@ -75,7 +77,7 @@ async def test_a_killed_worker_shows_dead_and_is_reaped_from_the_dashboard(redis
     app, notes = build(source, time.time, interval=0.5)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            await first_poll(pilot, app)
+            await first_poll(pilot, app, timeout=15)
             await pilot.press("2")
             table = app.query_one("#workers-table", DataTable)
 
@@ -151,3 +153,27 @@ async def test_demo_starts_once_when_poll_and_auth_check_arrive_together() -> No
         assert source.service is first and auth == "ok" and snap.stats.store_status.state == "up"
     finally:
         await source.aclose()
+
+
+async def test_closing_the_source_while_cancelled_calls_unwind_leaves_no_connection_open(redis_url, namespace) -> None:
+    """The app cancels its workers at exit without waiting for them, and the CLI (or a test)
+    closes the source next: a Redis call still unwinding its cancel must not hand a
+    connection back to a pool already closed (never closed then: an unclosed socket at the
+    next garbage collection, a failure under ``filterwarnings=error`` in whichever test that
+    is). The cancel lands at each of a poll's first steps in turn (before the fix, two or three
+    of them left a connection open: steps 1-5)."""
+    leaks = []
+    for steps in range(8):
+        source = RedisSource(redis_url, namespace)
+        await source.fetch()  # connected
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            poll = asyncio.ensure_future(source.fetch())
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            poll.cancel()
+            await source.aclose()
+            await asyncio.wait((poll,))
+            gc.collect()
+        leaks += [(steps, str(w.message)[:80]) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not leaks, leaks
