@@ -53,6 +53,15 @@ class ActivitySource(Protocol):
     def progress(self) -> int: ...
 
 
+class ChangeMarking(Protocol):
+    """An :class:`ActivitySource` that says when its totals moved (``core.stream_watch.WatchedStream``):
+    given the table's change set and its key at registration, it adds the key whenever
+    ``progress``, ``events_sent`` or ``bytes_sent`` changes. A flush then reads only the
+    marked sources; a source without ``track_changes`` is read at every flush."""
+
+    def track_changes(self, changes: set[str], key: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class PodStats:
     """This process's own streams and counters (Prometheus: safe to ``sum()`` over pods)."""
@@ -89,10 +98,50 @@ class LocalStreams(dict[str, LocalStream]):
         self.closed: dict[str, int] = dict.fromkeys(CLOSE_REASONS, 0)
         self.gone_events = 0  # totals of streams that ended (live ones are read from their sources)
         self.gone_bytes = 0
+        # what a flush walks: ids whose source marked a change since the last flush (the
+        # set object is handed to the sources: cleared in place, never replaced), ids
+        # changed since the last flush that sent counts, and the sources that cannot mark
+        self.changed: set[str] = set()
+        self.uncounted: set[str] = set()
+        self.polled: set[str] = set()
+        self.stored_count = 0  # entries with ``stored`` (kept as they come and go: no walk per flush)
 
     def add(self, entry: LocalStream) -> None:
-        self[entry.record.connection_id] = entry
+        cid = entry.record.connection_id
+        self.pop(cid, None)  # (the same id again: its counters are the new entry's)
+        self[cid] = entry
         self.opened += 1
+        if entry.stored:
+            self.stored_count += 1
+        src = entry.activity
+        track = getattr(src, "track_changes", None) if src is not None else None
+        if track is not None:
+            track(self.changed, cid)
+        elif src is not None:
+            self.polled.add(cid)
+
+    def mark_stored(self, entry: LocalStream) -> None:
+        """The store holds this stream now."""
+        if not entry.stored:
+            entry.stored = True
+            if self.get(entry.record.connection_id) is entry:
+                self.stored_count += 1
+
+    def pop(self, cid: str, default: LocalStream | None = None) -> LocalStream | None:  # type: ignore[override]
+        entry = super().pop(cid, None)
+        if entry is None:
+            return default
+        if entry.stored:
+            self.stored_count -= 1
+        self.polled.discard(cid)
+        return entry
+
+    def clear(self) -> None:
+        super().clear()
+        self.stored_count = 0
+        self.polled.clear()
+        self.changed.clear()
+        self.uncounted.clear()
 
     def ended(self, entry: LocalStream | None, reason: str) -> None:
         """Count a stream that left the table (``reason``: one of CLOSE_REASONS, else "other")."""
@@ -103,6 +152,15 @@ class LocalStreams(dict[str, LocalStream]):
         if src is not None:
             self.gone_events += src.events_sent
             self.gone_bytes += src.bytes_sent
+
+    def counting(self) -> dict[str, int]:
+        """Open streams by where their bytes and progress are counted (a source's ``counting``:
+        "kernel" or "asgi"; "other" for the rest)."""
+        out = {"kernel": 0, "asgi": 0, "other": 0}
+        for e in self.values():
+            how = getattr(e.activity, "counting", "other")
+            out[how if how in out else "other"] += 1
+        return out
 
     def pod_stats(self) -> PodStats:
         ev, by = self.gone_events, self.gone_bytes
@@ -116,30 +174,45 @@ class LocalStreams(dict[str, LocalStream]):
     def pull_activity(self, active: dict[str, float], counts: dict[str, list[int]] | None,
                       now: Callable[[], float]) -> None:
         """Fold the streams' own totals into a flush: a stream that made progress since
-        the last flush is active ``now()``; with ``counts``, the events/bytes not yet counted."""
+        the last flush is active ``now()``; with ``counts``, the events/bytes not yet counted.
+        Walks only the streams that marked a change (and those that cannot mark): the cost
+        follows activity, not the number of open streams."""
         t: float | None = None  # read once, and only if some stream sent anything
-        for cid, entry in self.items():
-            src = entry.activity
-            if src is None:
+        changed = self.changed
+        if self.polled:
+            changed.update(self.polled)
+        get = self.get
+        for cid in changed:
+            entry = get(cid)
+            if entry is None or entry.activity is None:
                 continue
-            pr = src.progress
+            pr = entry.activity.progress
             if pr != entry.seen_progress:
                 entry.seen_progress = pr
                 if t is None:
                     t = now()
                 if active.get(cid, 0.0) < t:
                     active[cid] = t
-            if counts is not None:
-                ev, by = src.events_sent, src.bytes_sent
-                d_ev, d_by = ev - entry.flushed_events, by - entry.flushed_bytes
-                if d_ev or d_by:
-                    entry.flushed_events, entry.flushed_bytes = ev, by
-                    c = counts.get(cid)
-                    if c is None:
-                        counts[cid] = [d_ev, d_by]
-                    else:
-                        c[0] += d_ev
-                        c[1] += d_by
+        uncounted = self.uncounted
+        uncounted.update(changed)
+        changed.clear()
+        if counts is None:
+            return
+        for cid in uncounted:
+            entry = get(cid)
+            if entry is None or (src := entry.activity) is None:
+                continue
+            ev, by = src.events_sent, src.bytes_sent
+            d_ev, d_by = ev - entry.flushed_events, by - entry.flushed_bytes
+            if d_ev or d_by:
+                entry.flushed_events, entry.flushed_bytes = ev, by
+                c = counts.get(cid)
+                if c is None:
+                    counts[cid] = [d_ev, d_by]
+                else:
+                    c[0] += d_ev
+                    c[1] += d_by
+        uncounted.clear()
 
     def touches(self, active: dict[str, float], counts: dict[str, list[int]],
                 resolution: float) -> tuple[dict[str, Touch], dict[str, list[int]]]:

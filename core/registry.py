@@ -280,7 +280,7 @@ class Registry:
                     cid = e.record.connection_id
                     if self._to_register.get(cid) is e:
                         del self._to_register[cid]
-                    e.stored = True
+                    self.local.mark_stored(e)
                     e.stored_activity = max(e.stored_activity, r.last_activity)
                     self._carried(e, r)
             self.status.mark_ok()
@@ -344,7 +344,7 @@ class Registry:
                 self._republish = True
                 if self.on_loss is not None and res.lost:
                     await self.on_loss()
-            stored = sum(1 for e in self.local.values() if e.stored)
+            stored = self.local.stored_count
             if (lost or missing or res.held != stored
                     or (self._flushes and self._flushes % SYNC_EVERY == 0)):
                 if lost:
@@ -406,7 +406,8 @@ class Registry:
             records = [self._current_record(e) for e in readd]
             await self.store.register_many(records)
             for e, r in zip(readd, records, strict=True):
-                e.stored = e.sent = True
+                self.local.mark_stored(e)
+                e.sent = True
                 e.stored_activity = r.last_activity
                 self._to_register.pop(e.record.connection_id, None)
                 self._carried(e, r)

@@ -46,9 +46,6 @@ import asyncio
 import inspect
 import logging
 import random
-import time
-import weakref
-from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Union
 
@@ -59,6 +56,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from . import sockets
 from .config import SSEConfig
+from .stream_watch import SocketWatch, WatchedStream, is_ping_frame, live_streams, socket_watch
 
 if TYPE_CHECKING:
     from .manager import ConnectionManager
@@ -100,34 +98,18 @@ _check_upstream()
 _PING_POS = _UPSTREAM_NAMES.index("ping")
 _TIMEOUT_POS = _UPSTREAM_NAMES.index("send_timeout")
 
-# live tracked responses per manager (for draining on shutdown and the socket-table hook)
-_live: "weakref.WeakKeyDictionary[Any, set[TrackedEventSourceResponse]]" = weakref.WeakKeyDictionary()
-
 _UNREGISTER_TIMEOUT = 5.0
 # close_reason -> the manager's CLOSE_REASONS (the sse_pod_connections_closed_total label)
 _CLOSE_REASONS = {"max lifetime": "max_lifetime", "send timeout": "send_timeout", "server shutdown": "shutdown"}
 _CLOSE_MSG = "sse-dash: stream closed"
 _current_task = asyncio.current_task
 _FINAL_SEND_TIMEOUT = 1.0  # the terminating chunk of a stream closed by tracking
-_COLON = 58  # ord(":")
 # what the disconnect listener receives when tracking ends the stream: not a disconnect
 # (the caller's client_close_handler_callable is for clients that left); stock's listener
 # loops while ``active``, which is False by then. A listener that would wait again is
 # handed an ``http.disconnect`` next.
 _END_MSG: Message = {"type": "http.request", "body": b"", "more_body": False}
 _DISCONNECT: Message = {"type": "http.disconnect"}
-
-
-def is_ping_frame(body: bytes) -> bool:
-    """True for a comment-only SSE frame (stock's ping ``": ping - <time>"``): every
-    non-empty line starts with ``:``. Anything carrying a field (data, event, id, retry)
-    is an event."""
-    if not body or body[0] != _COLON:
-        return False
-    for line in bytes(body).splitlines():
-        if line and line[0] != _COLON:
-            return False
-    return True
 
 
 def _is_send_timeout(exc: BaseException) -> bool:
@@ -151,74 +133,15 @@ async def resolve_manager(source: ManagerSource, request: Request | None = None)
     return source  # type: ignore[return-value]
 
 
-class _SocketWatch:
-    """One per manager, run by the manager at the start of every flush: ONE read of the
-    kernel's socket table for all of its live streams, each stream's acknowledged byte
-    count stored on it (its ``progress``).
-
-    The table is read at most every half activity resolution (``SSE_ACTIVITY_RESOLUTION_SECONDS``,
-    default a tenth of the stale threshold; at every flush when that is shorter; timed on
-    a monotonic clock): the store keeps activity only to within that resolution anyway,
-    and one dump with thousands of streams costs milliseconds, which at every 1 s flush
-    was the largest part of what tracking costs a busy server. A progress seen late is
-    stamped when it is seen, so an idle time errs short by at most half the resolution,
-    never long."""
-
-    def __init__(self, streams: "set[TrackedEventSourceResponse]", manager: "ConnectionManager",
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.streams = streams
-        self.table = sockets.SocketTable()
-        self._manager = weakref.ref(manager)
-        self._clock = clock  # monotonic: a wall clock set back must not stop the reads
-        self._read_at: float | None = None  # when the table was last read
-
-    def due(self) -> bool:
-        manager = self._manager()
-        if manager is None:
-            return False
-        now = self._clock()
-        if self._read_at is not None and 0.0 <= now - self._read_at < manager.activity_resolution / 2:
-            return False
-        self._read_at = now
-        return True
-
-    def __call__(self) -> None:
-        streams = self.streams
-        if not streams or not self.table.available or not self.due():
-            return
-        self.read()
-
-    def read(self) -> None:
-        """Read the table now and store each stream's acknowledged and queued bytes."""
-        streams = self.streams
-        wanted = {k for s in streams for k in s._sock_keys}
-        table = self.table.read(wanted) if wanted else {}
-        get = table.get
-        for s in streams:
-            st = None
-            for k in s._sock_keys:
-                st = get(k)
-                if st is not None:
-                    break
-            if st is None or st.bytes_acked is None:
-                s._acked = None
-                s._queued = 0
-            else:
-                s._acked = st.bytes_acked
-                s._queued = st.queued
+# what issue 26's middleware and the tests reuse (the interface is core.stream_watch's)
+_SocketWatch = SocketWatch
 
 
-def _manager_streams(manager: "ConnectionManager") -> "set[TrackedEventSourceResponse]":
-    live = _live.get(manager)
-    if live is None:
-        live = _live[manager] = set()
-        add_hook = getattr(manager, "add_flush_hook", None)
-        if add_hook is not None:
-            add_hook(_SocketWatch(live, manager))
-    return live
+def _manager_streams(manager: "ConnectionManager") -> "set[Any]":
+    return socket_watch(manager).streams
 
 
-class TrackedEventSourceResponse(EventSourceResponse):
+class TrackedEventSourceResponse(WatchedStream, EventSourceResponse):
     """An ``EventSourceResponse`` registered with a :class:`~core.manager.ConnectionManager`.
 
     Takes every parameter of the installed sse-starlette's ``EventSourceResponse``, in
@@ -234,8 +157,7 @@ class TrackedEventSourceResponse(EventSourceResponse):
     # grown past stock's size would cost each of them a larger table
     __slots__ = ("_source", "_config", "_explicit_ping", "_explicit_send_timeout", "_max_lifetime", "channel",
                  "connection_id", "close_reason", "_close_requested", "_listen_task", "_in_receive",
-                 "_removed_by_manager", "_client_gone", "_started", "_complete", "_send", "_receive", "_sock_keys",
-                 "_acked", "_queued", "events_sent", "bytes_sent")
+                 "_removed_by_manager", "_client_gone", "_receive")
 
     def __init__(self, *args: Any, manager: ManagerSource = None, channel: str = "default",
                  config: SSEConfig | None = None, connection_id: str | None = None,
@@ -257,30 +179,14 @@ class TrackedEventSourceResponse(EventSourceResponse):
         self._in_receive = False
         self._removed_by_manager = False
         self._client_gone = False
-        self._started = False
-        self._complete = False
-        self._send: Send | None = None
         self._receive: Receive | None = None
-        self._sock_keys: tuple[sockets.Key, ...] = ()
-        self._acked: int | None = None  # bytes the client acknowledged, at the last flush (None: unknown)
-        self._queued = 0  # bytes waiting in the kernel for the client, at the last flush
-        self.events_sent = 0  # events handed to the server (read by the manager at each flush)
-        self.bytes_sent = 0  # body bytes of events and pings handed to the server
+        self._watch_init()  # counting state (core.stream_watch): events_sent, bytes_sent, progress
 
     def _apply_defaults(self, cfg: SSEConfig) -> None:
         if not self._explicit_ping:
             self.ping_interval = cfg.PING_INTERVAL_SECONDS
         if not self._explicit_send_timeout:
             self.send_timeout = cfg.SEND_TIMEOUT_SECONDS
-
-    @property
-    def progress(self) -> int:
-        """What the manager judges liveness by (see ``ActivitySource``): the bytes the
-        client's TCP stack acknowledged, from the socket table at the last flush; where
-        that is unknown (not Linux, socket not matched, e.g. behind a proxy that rewrites
-        the client address), the bytes handed to the server."""
-        acked = self._acked
-        return self.bytes_sent if acked is None else acked
 
     # -- closing from outside -----------------------------------------------------------
     def close(self, reason: str = "closed") -> None:
@@ -307,26 +213,7 @@ class TrackedEventSourceResponse(EventSourceResponse):
             sockets.abort_connection(self._sock_keys)
         self.close("removed by manager")
 
-    # -- the ASGI wrappers handed to stock __call__ ---------------------------------------
-    # The hot path. An event costs a type check and two integer additions on this object:
-    # the manager reads events_sent/bytes_sent at each flush. No closures, cells or wrapper
-    # coroutines per stream (bound methods made once; the send wrapper returns the server's
-    # own awaitable): at thousands of streams the cyclic GC traverses all of them.
-    def _send_counted(self, message: Message) -> Awaitable[None]:
-        body = message.get("body")
-        if body:
-            self.bytes_sent += len(body)
-            if body[0] != _COLON or not is_ping_frame(body):
-                self.events_sent += 1
-            if message.get("more_body"):
-                return self._send(message)  # type: ignore[misc]  # an event or a ping: done
-        kind = message["type"]
-        if kind == "http.response.start":
-            self._started = True
-        elif kind == "http.response.body" and not message.get("more_body", False):
-            self._complete = True
-        return self._send(message)  # type: ignore[misc]
-
+    # -- the ASGI receive handed to stock __call__ (its send: core.stream_watch) ---------
     async def _receive_watched(self) -> Message:
         """The disconnect listener's ``receive``: the client's messages, or (after close())
         the message that ends the stream."""
@@ -367,7 +254,8 @@ class TrackedEventSourceResponse(EventSourceResponse):
             lifetime += random.uniform(0.0, cfg.MAX_CONNECTION_LIFETIME_JITTER_SECONDS)
 
         client = scope.get("client") or ("", 0)
-        self._sock_keys = sockets.keys_for(scope.get("server"), scope.get("client"))
+        watch = socket_watch(manager)
+        self.watch_socket(scope, watch.table, cfg.COUNT_EVENTS)  # kernel counting, or the ASGI send wrapper
         headers = dict(scope.get("headers") or [])
         record = await manager.register(
             self.connection_id, channel=self.channel, client_address=f"{client[0]}:{client[1]}" if client[0] else "",
@@ -375,14 +263,15 @@ class TrackedEventSourceResponse(EventSourceResponse):
             activity=self,
         )
         self.connection_id = record.connection_id
-        live = _manager_streams(manager)
+        live = watch.streams
         live.add(self)
-        self._send, self._receive = send, receive
+        self._receive = receive
+        stock_send = self.watched_send(send)  # the server's own send where nothing per message is counted
         lifetime_timer = asyncio.get_running_loop().call_later(lifetime, self.close, "max lifetime") if lifetime else None
         errored = False
         try:
             try:
-                await super().__call__(scope, self._receive_watched, self._send_counted)
+                await super().__call__(scope, self._receive_watched, stock_send)
             except BaseException as exc:
                 if not _is_send_timeout(exc):
                     errored = not isinstance(exc, asyncio.CancelledError)
@@ -396,13 +285,15 @@ class TrackedEventSourceResponse(EventSourceResponse):
                 log.info("SSE stream %s closed: send blocked longer than %gs%s", self.connection_id,
                          self.send_timeout, " (connection aborted)" if aborted else "")
                 raise
-            if self._close_requested and self._started and not self._complete and not self._client_gone:
+            if self._close_requested and not self._client_gone and (
+                    not self._observed or (self._started and not self._complete)):
                 await self._finish(send)
         finally:
             if lifetime_timer is not None:
                 lifetime_timer.cancel()
             live.discard(self)
-            self._send = self._receive = None
+            self._receive = None
+            self.watch_end(watch.table)  # the final kernel figures, before the totals are counted
             if not self._removed_by_manager:
                 why = _CLOSE_REASONS.get(self.close_reason or "",
                                          "error" if errored else "client_gone" if self._client_gone else "other")
@@ -416,7 +307,15 @@ class TrackedEventSourceResponse(EventSourceResponse):
         if self._removed_by_manager and self._queued:
             return  # a client that takes nothing: reset at the removal (_on_manager_close)
         with anyio.move_on_after(_FINAL_SEND_TIMEOUT) as timer:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            try:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except RuntimeError:
+                # not watched (kernel counting, no send wrapper): the server refuses a body
+                # after the response completed (stock >= 3.7.1 ends a stream cut short
+                # itself) or before it started; nothing was left to end
+                if self._observed:
+                    raise
+                return
             self._complete = True
         if timer.cancel_called:
             sockets.abort_connection(self._sock_keys)
@@ -454,7 +353,7 @@ tracked_event_source.__signature__ = _helper_signature()  # type: ignore[attr-de
 
 def live_stream_count(manager: "ConnectionManager") -> int:
     """Tracked streams of ``manager`` that are open in this process."""
-    return len(_live.get(manager, ()))
+    return len(live_streams(manager))
 
 
 async def close_tracked_streams(manager: "ConnectionManager", timeout: float = 5.0,
@@ -463,10 +362,10 @@ async def close_tracked_streams(manager: "ConnectionManager", timeout: float = 5
     has ended and unregistered itself. Returns how many were closed. Use before stopping a
     server that runs without signal handlers (an embedded server); under ``uvicorn`` with
     signals sse-starlette's shutdown watcher ends the streams on SIGTERM."""
-    streams = list(_live.get(manager, ()))
+    streams = list(live_streams(manager))
     for s in streams:
         s.close(reason)
     with anyio.move_on_after(timeout):
-        while _live.get(manager):
+        while live_streams(manager):
             await anyio.sleep(0.02)
     return len(streams)
