@@ -73,11 +73,21 @@ class PodStats:
     bytes_sent: int
 
 
+# a record's fields, flat: worker_id, host, pid, channel, client_address, user_agent, connected_at, last_activity
+RecordFields = tuple[str, str, int, str, str, str, float, float]
+
+
 @dataclass(slots=True)
 class LocalStream:
-    """One stream this process serves, and what the store has heard of it."""
+    """One stream this process serves, and what the store has heard of it.
 
-    record: ConnectionRecord
+    The record is kept as a flat tuple (``fields``), not as a pydantic model: a model per
+    open stream cost about 1.2 KB of the process's memory for every stream (its instance
+    dict and fields-set); :attr:`record` builds one when it is needed (registration,
+    re-registration after store trouble)."""
+
+    connection_id: str
+    fields: RecordFields
     on_close: OnClose | None
     last_touch: float = 0.0  # latest local activity, so a resync never re-registers a live stream as stale
     activity: ActivitySource | None = None
@@ -87,6 +97,24 @@ class LocalStream:
     stored: bool = False  # the store confirmed it holds this connection
     stored_activity: float = 0.0  # the activity time the store holds (rewritten only past the resolution)
     sent: bool = False  # a registration was sent (its outcome may be unknown after a failure)
+
+    @classmethod
+    def of(cls, record: ConnectionRecord, on_close: OnClose | None) -> LocalStream:
+        r = record
+        return cls(r.connection_id, (r.worker_id, r.host, r.pid, r.channel, r.client_address, r.user_agent,
+                                     r.connected_at, r.last_activity), on_close)
+
+    @property
+    def record(self) -> ConnectionRecord:
+        """The stream's record as registered (a new model at each call: keep it no longer than needed)."""
+        w, h, p, ch, ca, ua, at, act = self.fields
+        return ConnectionRecord.model_construct(connection_id=self.connection_id, worker_id=w, host=h, pid=p,
+                                                channel=ch, client_address=ca, user_agent=ua, connected_at=at,
+                                                last_activity=act, events_sent=0, bytes_sent=0, counts_at=None)
+
+    @property
+    def registered_activity(self) -> float:
+        return self.fields[7]
 
 
 class LocalStreams(dict[str, LocalStream]):
@@ -107,7 +135,7 @@ class LocalStreams(dict[str, LocalStream]):
         self.stored_count = 0  # entries with ``stored`` (kept as they come and go: no walk per flush)
 
     def add(self, entry: LocalStream) -> None:
-        cid = entry.record.connection_id
+        cid = entry.connection_id
         self.pop(cid, None)  # (the same id again: its counters are the new entry's)
         self[cid] = entry
         self.opened += 1
@@ -124,7 +152,7 @@ class LocalStreams(dict[str, LocalStream]):
         """The store holds this stream now."""
         if not entry.stored:
             entry.stored = True
-            if self.get(entry.record.connection_id) is entry:
+            if self.get(entry.connection_id) is entry:
                 self.stored_count += 1
 
     def pop(self, cid: str, default: LocalStream | None = None) -> LocalStream | None:  # type: ignore[override]
@@ -238,7 +266,7 @@ class LocalStreams(dict[str, LocalStream]):
         for cid, c in counts.items():  # counts of connections with no activity since the last flush
             entry = self.get(cid)
             if entry is not None and entry.stored:
-                pending[cid] = Touch(max(entry.last_touch, entry.record.last_activity), c[0], c[1])
+                pending[cid] = Touch(max(entry.last_touch, entry.registered_activity), c[0], c[1])
             elif entry is not None:
                 unstored[cid] = c
         return pending, unstored
@@ -254,5 +282,5 @@ class LocalStreams(dict[str, LocalStream]):
                 await res
             return True
         except Exception:
-            log.exception("SSE cleanup could not close stream %s", entry.record.connection_id)
+            log.exception("SSE cleanup could not close stream %s", entry.connection_id)
             return False

@@ -173,7 +173,7 @@ class Registry:
             host=self.host, pid=self.pid, channel=channel[:MAX_CHANNEL], client_address=client_address[:MAX_CLIENT],
             user_agent=user_agent[:MAX_USER_AGENT], connected_at=now, last_activity=now,
         )
-        entry = LocalStream(record, on_close)
+        entry = LocalStream.of(record, on_close)
         if activity is not None:
             entry.activity = activity
             entry.seen_progress = activity.progress
@@ -277,7 +277,7 @@ class Registry:
                 records = [self._current_record(e) for e in batch]
                 await self.store.register_many(records)
                 for e, r in zip(batch, records, strict=True):
-                    cid = e.record.connection_id
+                    cid = e.connection_id
                     if self._to_register.get(cid) is e:
                         del self._to_register[cid]
                     self.local.mark_stored(e)
@@ -409,7 +409,7 @@ class Registry:
                 self.local.mark_stored(e)
                 e.sent = True
                 e.stored_activity = r.last_activity
-                self._to_register.pop(e.record.connection_id, None)
+                self._to_register.pop(e.connection_id, None)
                 self._carried(e, r)
         if phantoms or readd:
             log.warning("SSE registry sync for worker %s: removed %d phantom(s), re-registered %d live connection(s)",
@@ -421,20 +421,19 @@ class Registry:
         """The record to (re-)register: its latest local activity, so a stream that was
         active while the store was away is never registered as stale; a stream that counts
         its own totals is registered with them (a record the store lost comes back whole)."""
-        seen = max(e.last_touch, self._active.get(e.record.connection_id, 0.0))
-        r = e.record
-        update: dict[str, float | int] = {}
-        if seen > r.last_activity:
-            update["last_activity"] = seen
-        if e.activity is not None:
-            update["events_sent"], update["bytes_sent"] = e.activity.events_sent, e.activity.bytes_sent
-        return r.model_copy(update=update) if update else r
+        seen = max(e.last_touch, self._active.get(e.connection_id, 0.0))
+        w, h, p, ch, ca, ua, at, act = e.fields
+        src = e.activity
+        return ConnectionRecord.model_construct(  # the fields were validated when the stream registered
+            connection_id=e.connection_id, worker_id=w, host=h, pid=p, channel=ch, client_address=ca, user_agent=ua,
+            connected_at=at, last_activity=max(seen, act), events_sent=src.events_sent if src is not None else 0,
+            bytes_sent=src.bytes_sent if src is not None else 0, counts_at=None)
 
     def _carried(self, e: LocalStream, r: ConnectionRecord) -> None:
         """A registration that carried the stream's own totals: they are counted now."""
         if e.activity is not None:
             e.flushed_events, e.flushed_bytes = r.events_sent, r.bytes_sent
-            self._counts.pop(e.record.connection_id, None)
+            self._counts.pop(e.connection_id, None)
 
     def _requeue(self, cid: str, t: Touch) -> None:
         self._active[cid] = max(t.at, self._active.get(cid, t.at))

@@ -112,6 +112,7 @@ class SocketTable:
     def __init__(self) -> None:
         self.available: bool = sys.platform.startswith("linux")
         self._seq = 0
+        self.lookups = self.available  # exact lookups (lookup()) work; False after the first that failed
         self._nl: socket.socket | None = None  # kept open for lookup(): one send + one recv a stream
 
     def read(self, keys: Collection[Key]) -> dict[Key, TcpState]:
@@ -132,14 +133,15 @@ class SocketTable:
             return {}
         return out
 
-    def lookup(self, keys: tuple[Key, ...]) -> TcpState | None:
+    def lookup(self, keys: tuple[Key, ...]) -> tuple[Key, TcpState] | None:
         """ONE connection by its exact address (the spellings :func:`keys_for` gives: an
         IPv4 pair as an AF_INET socket, then as a dual-stack one): a netlink
         request without the dump flag, which the kernel answers from its connection hash
-        (no walk over the table, whatever the number of sockets). None when no spelling
-        names a connection of this host, or the kernel cannot be asked (then
-        :attr:`available` turns False as for :meth:`read`)."""
-        if not self.available or not keys:
+        (no walk over the table, whatever the number of sockets). Returns the spelling the
+        table uses for it (what :meth:`read` returns it under) and its state; None when no
+        spelling names a connection of this host, or the kernel cannot be asked (then
+        :attr:`lookups` turns False; dumps may still work)."""
+        if not self.available or not self.lookups or not keys:
             return None
         try:
             nl = self._nl
@@ -169,10 +171,10 @@ class SocketTable:
                     # socket on the local address when no connection matches)
                     st = _decode(data, 0, length)
                     if (1 << st.state) & _STATES:
-                        return st
+                        return bytes(data[20:56]), st
         except OSError as exc:
-            self.available = False
-            log.warning("SSE socket table unavailable (%s): counting falls back to the ASGI send wrapper", exc)
+            self.lookups = False
+            log.warning("SSE socket lookups unavailable (%s): streams are counted by the ASGI send wrapper", exc)
             self.close()
         return None
 

@@ -111,13 +111,18 @@ class WatchedStream:
     # -- start and end ----------------------------------------------------------------
     def watch_socket(self, scope: Scope, table: sockets.SocketTable, count_events: bool) -> Counting:
         """Find the stream's TCP connection (before the response head is sent)."""
-        self._sock_keys = keys = sockets.keys_for(scope.get("server"), scope.get("client"))
-        st = table.lookup(keys) if keys else None
-        written = sockets.written(st)
-        if st is not None and written is not None and st.bytes_acked is not None:
-            self._kernel = True
-            self._base_written, self._base_acked = written, st.bytes_acked
-            self._acked = 0
+        keys = sockets.keys_for(scope.get("server"), scope.get("client"))
+        found = table.lookup(keys) if keys else None
+        if found is not None:
+            key, st = found
+            self._sock_keys = (key,)  # the one spelling the table uses
+            written = sockets.written(st)
+            if written is not None and st.bytes_acked is not None:
+                self._kernel = True
+                self._base_written, self._base_acked = written, st.bytes_acked
+                self._acked = 0
+        elif not table.lookups:
+            self._sock_keys = keys  # lookups unsupported: the dumps may still match it
         self._count_events = count_events
         return self.counting
 
@@ -136,16 +141,16 @@ class WatchedStream:
         hold every byte; the socket may be gone already (then the last read stands)."""
         self._send = None
         if self._kernel:
-            st = table.lookup(self._sock_keys)
-            if st is not None:
-                self._take(st)
+            found = table.lookup(self._sock_keys)
+            if found is not None:
+                self._take(found[1])
 
     def refresh_counts(self, table: sockets.SocketTable | None = None) -> None:
         """Kernel figures as of now for this one stream (a listing of connections)."""
         if self._kernel:
-            st = (table or _TABLE).lookup(self._sock_keys)
-            if st is not None:
-                self._take(st)
+            found = (table or _TABLE).lookup(self._sock_keys)
+            if found is not None:
+                self._take(found[1])
 
     def _take(self, st: sockets.TcpState) -> None:
         """A socket-table answer for this stream: store it, mark the stream if it moved."""

@@ -112,6 +112,13 @@ _END_MSG: Message = {"type": "http.request", "body": b"", "more_body": False}
 _DISCONNECT: Message = {"type": "http.disconnect"}
 
 
+def _user_agent(scope: Scope) -> str:
+    for name, value in scope.get("headers") or ():
+        if name == b"user-agent":
+            return bytes(value).decode("latin-1")
+    return ""
+
+
 def _is_send_timeout(exc: BaseException) -> bool:
     if isinstance(exc, SendTimeoutError):
         return True
@@ -256,13 +263,12 @@ class TrackedEventSourceResponse(WatchedStream, EventSourceResponse):
         client = scope.get("client") or ("", 0)
         watch = socket_watch(manager)
         self.watch_socket(scope, watch.table, cfg.COUNT_EVENTS)  # kernel counting, or the ASGI send wrapper
-        headers = dict(scope.get("headers") or [])
-        record = await manager.register(
+        # (nothing of the registration is kept in this frame, which lives as long as the stream:
+        # the registry holds the record's fields)
+        self.connection_id = cid = (await manager.register(
             self.connection_id, channel=self.channel, client_address=f"{client[0]}:{client[1]}" if client[0] else "",
-            user_agent=headers.get(b"user-agent", b"").decode("latin-1"), on_close=self._on_manager_close,
-            activity=self,
-        )
-        self.connection_id = record.connection_id
+            user_agent=_user_agent(scope), on_close=self._on_manager_close, activity=self,
+        )).connection_id
         live = watch.streams
         live.add(self)
         self._receive = receive
@@ -298,7 +304,7 @@ class TrackedEventSourceResponse(WatchedStream, EventSourceResponse):
                 why = _CLOSE_REASONS.get(self.close_reason or "",
                                          "error" if errored else "client_gone" if self._client_gone else "other")
                 with anyio.move_on_after(_UNREGISTER_TIMEOUT, shield=True):
-                    await manager.unregister(record.connection_id, why)
+                    await manager.unregister(cid, why)
 
     async def _finish(self, send: Send) -> None:
         """A stream tracking closed (cleanup, max lifetime, close_tracked_streams): end the
