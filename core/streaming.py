@@ -17,13 +17,17 @@ is stock's 15 s); only arguments NOT passed take the project's settings
 
 Lifecycle of one tracked stream::
 
-    __call__ ──► manager.register(activity=self, on_close=...)     (before the headers go out)
+    __call__ ──► watch_socket(): one exact lookup of its TCP connection (core.stream_watch)
+       ├─ manager.register(activity=self, on_close=...)     (before the headers go out)
        │
-       ├─ ASGI send wrapper: every body frame ──► bytes_sent += n; events_sent += 1 unless
-       │                     it is comment-only (a ping: ": ping - <time>")
+       ├─ kernel counting (Linux, the socket found): stock gets the server's own send;
+       │     with SSE_COUNT_EVENTS a send wrapper adds events_sent += 1 unless the frame
+       │     is comment-only (a ping: ": ping - <time>")
+       ├─ ASGI counting (the kernel cannot name the socket): the send wrapper adds
+       │     bytes_sent += n and counts events
        ├─ the manager's flush hook (one socket-table read for all streams, at most every
-       │                     half activity resolution) ──►
-       │                     progress = bytes the client's TCP stack acknowledged
+       │                     half activity resolution) ──► bytes_sent (kernel counting)
+       │                     and progress = bytes the client's TCP stack acknowledged
        │
        └─ ends on: client gone | generator done | send timeout (connection aborted, error
                    re-raised) | shutdown | cancellation | max lifetime (+jitter)
@@ -31,8 +35,8 @@ Lifecycle of one tracked stream::
           ──► manager.unregister(id) in a shielded finally (skipped when the manager
               itself removed it: it is already gone from the store)
 
-No private sse-starlette hooks: events and pings are counted from a wrapper around the
-ASGI ``send`` given to stock ``__call__``, and a close from our side goes through the
+No private sse-starlette hooks: events and pings are counted (where they are) from a
+wrapper around the ASGI ``send`` given to stock ``__call__``, and a close from our side goes through the
 ASGI ``receive`` given to it (the stream's disconnect listener is handed a message that
 ends it, exactly as a client disconnect would end it, without calling the caller's
 ``client_close_handler_callable``). A stream closed by tracking (not by the client, not
@@ -315,10 +319,11 @@ class TrackedEventSourceResponse(WatchedStream, EventSourceResponse):
         with anyio.move_on_after(_FINAL_SEND_TIMEOUT) as timer:
             try:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-            except RuntimeError:
+            except Exception:
                 # not watched (kernel counting, no send wrapper): the server refuses a body
                 # after the response completed (stock >= 3.7.1 ends a stream cut short
-                # itself) or before it started; nothing was left to end
+                # itself) or before it started (uvicorn: RuntimeError; other servers their
+                # own error); nothing was left to end
                 if self._observed:
                     raise
                 return
