@@ -53,6 +53,14 @@ class ActivitySource(Protocol):
     def progress(self) -> int: ...
 
 
+class Removable(Protocol):
+    """An :class:`ActivitySource` registered without ``on_close`` may say how to close it:
+    ``on_removed()`` is called when the manager removed its connection (cleanup, an
+    operator, removed elsewhere, shutdown with ``close_streams``)."""
+
+    def on_removed(self) -> Awaitable[None] | None: ...
+
+
 class ChangeMarking(Protocol):
     """An :class:`ActivitySource` that says when its totals moved (``core.stream_watch.WatchedStream``):
     given the table's change set and its key at registration, it adds the key whenever
@@ -273,11 +281,15 @@ class LocalStreams(dict[str, LocalStream]):
 
     @staticmethod
     async def close(entry: LocalStream) -> bool:
-        """Close the stream (its ``on_close``); False when that failed (logged)."""
-        if entry.on_close is None:
-            return True
+        """Close the stream (its ``on_close``, else its activity source's ``on_removed``);
+        False when that failed (logged)."""
+        close = entry.on_close
+        if close is None:
+            close = getattr(entry.activity, "on_removed", None)  # a WatchedStream: no bound method kept per stream
+            if close is None:
+                return True
         try:
-            res = entry.on_close()
+            res = close()
             if inspect.isawaitable(res):
                 await res
             return True

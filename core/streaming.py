@@ -18,7 +18,7 @@ is stock's 15 s); only arguments NOT passed take the project's settings
 Lifecycle of one tracked stream::
 
     __call__ ──► watch_socket(): one exact lookup of its TCP connection (core.stream_watch)
-       ├─ manager.register(activity=self, on_close=...)     (before the headers go out)
+       ├─ manager.register(activity=self)   (closed by on_removed(); before the headers go out)
        │
        ├─ kernel counting (Linux, the socket found): stock gets the server's own send;
        │     with SSE_COUNT_EVENTS a send wrapper adds events_sent += 1 unless the frame
@@ -213,7 +213,7 @@ class TrackedEventSourceResponse(WatchedStream, EventSourceResponse):
             # otherwise its next receive() returns the end message
             task.cancel(_CLOSE_MSG)
 
-    def _on_manager_close(self) -> None:
+    def on_removed(self) -> None:
         # the manager removed us from the store already (cleanup, stop, removed elsewhere)
         self._removed_by_manager = True
         if self._queued:
@@ -271,7 +271,7 @@ class TrackedEventSourceResponse(WatchedStream, EventSourceResponse):
         # the registry holds the record's fields)
         self.connection_id = cid = (await manager.register(
             self.connection_id, channel=self.channel, client_address=f"{client[0]}:{client[1]}" if client[0] else "",
-            user_agent=_user_agent(scope), on_close=self._on_manager_close, activity=self,
+            user_agent=_user_agent(scope), activity=self,  # closed by on_removed()
         )).connection_id
         live = watch.streams
         live.add(self)
@@ -315,7 +315,7 @@ class TrackedEventSourceResponse(WatchedStream, EventSourceResponse):
         chunked body so the client sees the end and reconnects; abort instead when the
         client is not taking what is already queued (a frozen client would hold it)."""
         if self._removed_by_manager and self._queued:
-            return  # a client that takes nothing: reset at the removal (_on_manager_close)
+            return  # a client that takes nothing: reset at the removal (on_removed)
         with anyio.move_on_after(_FINAL_SEND_TIMEOUT) as timer:
             try:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
