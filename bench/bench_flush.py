@@ -76,7 +76,7 @@ async def flush_cost(kind: str, n: int, active: int, repeats: int) -> tuple[floa
         local = manager.registry.local
         pull = local.pull_activity
 
-        def timed_pull(active: dict[str, float], counts: dict[str, list[int]] | None, now: object) -> None:
+        def timed_pull(active: dict[str, float], counts: dict[str, tuple[int, int]] | None, now: object) -> None:
             t = time.perf_counter()
             pull(active, counts, now)  # type: ignore[arg-type]
             walks.append(time.perf_counter() - t)

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from .models import ConnectionRecord, Touch
 
-__all__ = ["CLOSE_REASONS", "ActivitySource", "LocalStream", "LocalStreams", "OnClose", "PodStats", "new_connection_id"]
+__all__ = ["CLOSE_REASONS", "ActivitySource", "Counts", "LocalStream", "LocalStreams", "OnClose", "PodStats", "new_connection_id"]
 
 log = logging.getLogger("sse")
 
@@ -81,6 +81,10 @@ class PodStats:
     bytes_sent: int
 
 
+# (events, bytes) not yet counted into the store: plain tuples of ints, which the cyclic
+# collector stops tracking, where lists (thousands at a counts flush, alive across its
+# round trip) were promoted to the oldest generation and brought full collections sooner
+Counts = tuple[int, int]
 # a record's fields, flat: worker_id, host, pid, channel, client_address, user_agent, connected_at, last_activity
 RecordFields = tuple[str, str, int, str, str, str, float, float]
 
@@ -207,7 +211,7 @@ class LocalStreams(dict[str, LocalStream]):
         return PodStats(connections=len(self), opened=self.opened, closed=dict(self.closed),
                         events_sent=ev, bytes_sent=by)
 
-    def pull_activity(self, active: dict[str, float], counts: dict[str, list[int]] | None,
+    def pull_activity(self, active: dict[str, float], counts: dict[str, Counts] | None,
                       now: Callable[[], float]) -> None:
         """Fold the streams' own totals into a flush: a stream that made progress since
         the last flush is active ``now()``; with ``counts``, the events/bytes not yet counted.
@@ -243,20 +247,16 @@ class LocalStreams(dict[str, LocalStream]):
             if d_ev or d_by:
                 entry.flushed_events, entry.flushed_bytes = ev, by
                 c = counts.get(cid)
-                if c is None:
-                    counts[cid] = [d_ev, d_by]
-                else:
-                    c[0] += d_ev
-                    c[1] += d_by
+                counts[cid] = (d_ev, d_by) if c is None else (c[0] + d_ev, c[1] + d_by)
         uncounted.clear()
 
-    def touches(self, active: dict[str, float], counts: dict[str, list[int]],
-                resolution: float) -> tuple[dict[str, Touch], dict[str, list[int]]]:
+    def touches(self, active: dict[str, float], counts: dict[str, Counts],
+                resolution: float) -> tuple[dict[str, Touch], dict[str, Counts]]:
         """What one flush writes of the batched ``active`` times and ``counts`` (emptied):
         a stored stream's counts, and its activity when it moved past ``resolution`` from
         what the store holds. Returns (touches, counts of streams not stored yet)."""
         pending: dict[str, Touch] = {}
-        unstored: dict[str, list[int]] = {}
+        unstored: dict[str, Counts] = {}
         for cid, at in active.items():
             entry = self.get(cid)
             if entry is None:

@@ -32,6 +32,7 @@ from .local_streams import (
     MAX_CONNECTION_ID,
     MAX_USER_AGENT,
     ActivitySource,
+    Counts,
     LocalStream,
     LocalStreams,
     OnClose,
@@ -93,7 +94,7 @@ class Registry:
         # batched activity since the last flush: id -> latest activity time; and per-connection
         # [events, bytes] since the last counters flush (kept apart: touch() is on the hot path)
         self._active: dict[str, float] = {}
-        self._counts: dict[str, list[int]] = {}
+        self._counts: dict[str, Counts] = {}
         self._to_register: dict[str, LocalStream] = {}  # queued for the writer task
         self._to_remove: set[str] = set()  # ids to remove from the store (retried until done)
         self._wake = asyncio.Event()
@@ -204,11 +205,7 @@ class Registry:
         self._active[connection_id] = self.clock.now()
         if events or bytes_sent:
             c = self._counts.get(connection_id)
-            if c is None:
-                self._counts[connection_id] = [events, bytes_sent]
-            else:
-                c[0] += events
-                c[1] += bytes_sent
+            self._counts[connection_id] = (events, bytes_sent) if c is None else (c[0] + events, c[1] + bytes_sent)
 
     async def unregister(self, connection_id: str, reason: str = "client_gone") -> bool:
         entry = self.local.pop(connection_id, None)
@@ -312,7 +309,7 @@ class Registry:
         if self._to_register or self._to_remove:
             await self._send_queued_locked()
         active, self._active = self._active, {}
-        counts: dict[str, list[int]] = {}
+        counts: dict[str, Counts] = {}
         if counters:
             counts, self._counts = self._counts, {}
             self._counts_sent_at = self.clock.local()
@@ -438,9 +435,8 @@ class Registry:
     def _requeue(self, cid: str, t: Touch) -> None:
         self._active[cid] = max(t.at, self._active.get(cid, t.at))
         if t.events or t.bytes:
-            cur = self._counts.setdefault(cid, [0, 0])
-            cur[0] += t.events
-            cur[1] += t.bytes
+            cur = self._counts.get(cid, (0, 0))
+            self._counts[cid] = (cur[0] + t.events, cur[1] + t.bytes)
 
     async def resync(self) -> int:
         """Put every live local connection back into the store and drop phantoms."""

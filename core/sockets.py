@@ -118,15 +118,24 @@ class SocketTable:
     def read(self, keys: Collection[Key]) -> dict[Key, TcpState]:
         """The state of each connection in ``keys`` that exists. Empty (and
         :attr:`available` False from then on) when the kernel cannot be asked."""
+        return self._read(keys, True)
+
+    def read_raw(self, keys: Collection[Key]) -> dict[Key, tuple[int | None, int, int, int]]:
+        """:meth:`read` with plain tuples ``(bytes_acked, queued, inode, state)``: the cyclic
+        collector stops tracking them (a NamedTuple per connection, thousands per read,
+        stayed tracked and was promoted; the socket watch reads this)."""
+        return self._read(keys, False)
+
+    def _read(self, keys: Collection[Key], named: bool) -> dict[Key, Any]:
         if not self.available or not keys:
             return {}
-        out: dict[Key, TcpState] = {}
+        out: dict[Key, Any] = {}
         want = keys if isinstance(keys, (set, frozenset, dict)) else set(keys)
         ports = sorted({int.from_bytes(k[:2], "big") for k in want})
         try:
             with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
                 for family in (socket.AF_INET, socket.AF_INET6):
-                    self._dump(nl, family, ports, want, out)
+                    self._dump(nl, family, ports, want, out, named)
         except OSError as exc:
             self.available = False
             log.warning("SSE socket table unavailable (%s): liveness falls back to bytes handed to the server", exc)
@@ -184,7 +193,7 @@ class SocketTable:
             nl.close()
 
     def _dump(self, nl: socket.socket, family: int, ports: list[int], want: Collection[Key],
-              out: dict[Key, TcpState]) -> None:
+              out: dict[Key, Any], named: bool) -> None:
         self._seq += 1
         bc = _port_filter(ports)
         req = (struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 1 << (_INET_DIAG_INFO - 1), 0, _STATES) + b"\0" * 48
@@ -207,12 +216,18 @@ class SocketTable:
                     return
                 key = data[off + 20:off + 56]  # inet_diag_msg.id: sport, dport, src, dst
                 if key in want:
-                    out[key] = _decode(data, off, length)
+                    st = _decode_raw(data, off, length)
+                    out[key] = TcpState(*st) if named else st
                 off += (length + 3) & ~3
 
 
 def _decode(data: bytes, off: int, length: int) -> TcpState:
-    """One inet_diag_msg (at ``off``, ``length`` bytes with its netlink header)."""
+    return TcpState(*_decode_raw(data, off, length))
+
+
+def _decode_raw(data: bytes, off: int, length: int) -> tuple[int | None, int, int, int]:
+    """One inet_diag_msg (at ``off``, ``length`` bytes with its netlink header):
+    (bytes_acked, queued, inode, state)."""
     m = off + 16
     state, wqueue, inode = _TAIL.unpack_from(data, m)
     acked = None
@@ -226,7 +241,7 @@ def _decode(data: bytes, off: int, length: int) -> TcpState:
                 (acked,) = _U64.unpack_from(data, a + 4 + _TCPI_BYTES_ACKED)
             break
         a += (alen + 3) & ~3
-    return TcpState(acked, wqueue, inode, state)
+    return (acked, wqueue, inode, state)
 
 
 def _port_filter(ports: list[int]) -> bytes:

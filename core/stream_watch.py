@@ -143,19 +143,18 @@ class WatchedStream:
         if self._kernel:
             found = table.lookup(self._sock_keys)
             if found is not None:
-                self._take(found[1])
+                self._take(found[1].bytes_acked, found[1].queued)
 
     def refresh_counts(self, table: sockets.SocketTable | None = None) -> None:
         """Kernel figures as of now for this one stream (a listing of connections)."""
         if self._kernel:
             found = (table or _TABLE).lookup(self._sock_keys)
             if found is not None:
-                self._take(found[1])
+                self._take(found[1].bytes_acked, found[1].queued)
 
-    def _take(self, st: sockets.TcpState) -> None:
+    def _take(self, acked: int | None, queued: int) -> None:
         """A socket-table answer for this stream: store it, mark the stream if it moved."""
-        acked = st.bytes_acked
-        self._queued = st.queued
+        self._queued = queued
         if acked is None:
             if not self._kernel and self._acked is not None:
                 self._acked = None
@@ -163,7 +162,7 @@ class WatchedStream:
             return
         if self._kernel:
             acked -= self._base_acked
-            written = acked + self._base_acked + st.queued - self._base_written
+            written = acked + self._base_acked + queued - self._base_written
             if written > self.bytes_sent:
                 self.bytes_sent = written
                 self._changes.add(self._change_key)
@@ -254,7 +253,7 @@ class SocketWatch:
         """Read the table now and store each stream's acknowledged and queued bytes."""
         streams = self.streams
         wanted = {k for s in streams for k in s._sock_keys}
-        table = self.table.read(wanted) if wanted else {}
+        table = self.table.read_raw(wanted) if wanted else {}
         get = table.get
         for s in streams:
             st = None
@@ -265,7 +264,7 @@ class SocketWatch:
             if st is None:
                 s._lost()
             else:
-                s._take(st)
+                s._take(st[0], st[1])
 
 
 _watches: "weakref.WeakKeyDictionary[Any, SocketWatch]" = weakref.WeakKeyDictionary()

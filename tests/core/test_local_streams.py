@@ -54,7 +54,7 @@ def test_a_flush_reads_the_changed_streams_and_every_polled_one():
     watched["w9"].sent(20)
 
     active: dict[str, float] = {}
-    counts: dict[str, list[int]] = {}
+    counts: dict[str, tuple[int, int]] = {}
     local.pull_activity(active, None, lambda: 5.0)  # a flush without counts
     assert active == {"w7": 5.0, "w9": 5.0}
     assert sum(s.reads for s in watched.values()) == 2 and polled.reads == 1
@@ -62,7 +62,7 @@ def test_a_flush_reads_the_changed_streams_and_every_polled_one():
 
     watched["w9"].sent(5)
     local.pull_activity(active, counts, lambda: 6.0)  # the counts flush: everything changed since the last one
-    assert counts == {"w7": [1, 10], "w9": [2, 25]}
+    assert counts == {"w7": (1, 10), "w9": (2, 25)}
     assert active["w9"] == 6.0 and active["w7"] == 5.0
     counts.clear()
     local.pull_activity(active, counts, lambda: 7.0)  # nothing moved: nothing read but the polled source
