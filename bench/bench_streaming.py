@@ -4,6 +4,9 @@
     python bench/bench_streaming.py --quick         # 300 clients, 5 s per phase
     python bench/bench_streaming.py --clients 1000 --duration 30 --redis-url redis://127.0.0.1:6379/0
     python bench/bench_streaming.py --together --duration 20 --idle 0   # both servers at once on one CPU
+    python bench/bench_streaming.py --together --duration 20 --idle 0 --http httptools   # uvicorn[standard]
+    python bench/bench_streaming.py --together --duration 20 --idle 0 --compare /bare,/bare   # the A/A check
+    python bench/bench_streaming.py --together --duration 20 --idle 0 --compare /bare,/bare --env-other BENCH_GC=freeze
 
 Rounds run the two servers one after the other (alternating the order), or with
 ``--together`` at the same time on the same CPU, so that a shared machine's changing
@@ -167,12 +170,23 @@ class GcClock:
 
 
 def serve(port: int, rate: float) -> None:
+    import gc
+
     import uvicorn
-    if os.environ.get("BENCH_GC") == "off":  # diagnostic: take the cyclic collector out of the comparison
-        import gc
+    app = make_app(rate)
+    how = os.environ.get("BENCH_GC", "")
+    if how == "off":  # diagnostic: take the cyclic collector out of the comparison
         gc.disable()
-    uvicorn.run(make_app(rate), host="127.0.0.1", port=port, log_level="warning", backlog=4096,
-                timeout_graceful_shutdown=5)
+    if "threshold=" in how:  # e.g. BENCH_GC=threshold=10000,50,100 (gc.set_threshold)
+        gc.set_threshold(*(int(x) for x in how.split("threshold=", 1)[1].split("+")[0].split(",")))
+    if "freeze" in how:
+        # the advice of docs/benchmarks.md: after start-up (everything imported, the app
+        # built), move what exists to the permanent generation, so full collections no
+        # longer walk it (uvicorn's own start-up objects follow in the first collections)
+        gc.collect()
+        gc.freeze()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", backlog=4096,
+                timeout_graceful_shutdown=5, http=os.environ.get("BENCH_HTTP", "h11"))
 
 
 # -- client side ---------------------------------------------------------------------
@@ -258,6 +272,7 @@ def _pinned(pid: int, cpu: int | None) -> None:
 
 class ServerProc:
     def __init__(self, rate: float, env: dict[str, str]) -> None:
+        self.env = env
         self.port = free_port()
         self.proc = subprocess.Popen([sys.executable, __file__, "--serve", str(self.port), "--rate", str(rate)],
                                      env={**os.environ, **env}, cwd=str(ROOT))
@@ -330,7 +345,8 @@ async def servers_phase(paths: tuple[str, ...], n: int, duration: float, rate: f
     not two moments of a shared machine. Per-event CPU is each server's own CPU time over
     its own delivered events."""
     keys = range(len(paths))  # by position: the same path twice is the A/A check of --together
-    srvs = {k: ServerProc(rate, env) for k in keys}
+    envs = env_for(paths, env)
+    srvs = {k: ServerProc(rate, envs[k]) for k in keys}
     for srv in srvs.values():
         await srv.wait_ready()
     await asyncio.sleep(1.0)
@@ -361,6 +377,30 @@ async def servers_phase(paths: tuple[str, ...], n: int, duration: float, rate: f
     for srv in srvs.values():
         srv.stop()
     return [figures(sts[k], n, rate, elapsed, cpu1[k] - cpu0[k], rss0[k], rss1[k], gc0[k], gc1[k]) for k in keys]
+
+
+# --env-other KEY=VALUE: environment for the server of the second path of --compare only
+# (e.g. BENCH_GC=freeze against the same code without it); set by main_async
+ENV_OTHER: dict[str, str] = {}
+OTHER_PATH: str | None = None
+
+
+def env_for(paths: tuple[str, ...], env: dict[str, str]) -> list[dict[str, str]]:
+    """Each server's environment: the shared one, plus --env-other for the server of the
+    compared path (the second of --compare; the swap moves it with its path). With the
+    same path twice (an A/B of an environment), the second position of the round."""
+    out = [dict(env) for _ in paths]
+    if ENV_OTHER:
+        if len(set(paths)) == len(paths):
+            for i, p in enumerate(paths):
+                if p == OTHER_PATH:
+                    out[i].update(ENV_OTHER)
+        else:
+            out[SWAPPED_OTHER].update(ENV_OTHER)
+    return out
+
+
+SWAPPED_OTHER = 1  # position of the --env-other server when both paths are the same (swapped every round)
 
 
 def young_per_collection(gc0: dict[str, Any], gc1: dict[str, Any]) -> dict[str, float]:
@@ -441,11 +481,21 @@ async def main_async(args: argparse.Namespace) -> None:
     env = {"SSE_REDIS_URL": url, "SSE_REDIS_NAMESPACE": f"bench{os.getpid()}", "SSE_LOG_LEVEL": "WARNING"}
     if args.census:
         env["BENCH_GC_CENSUS"] = "1"
+    global ENV_OTHER, OTHER_PATH
+    OTHER_PATH = args.compare.split(",")[1]
+    ENV_OTHER = dict(kv.split("=", 1) for kv in args.env_other)
+    env["BENCH_HTTP"] = args.http
+    if args.count_events is not None:
+        env["SSE_COUNT_EVENTS"] = "true" if args.count_events == "on" else "false"
+    if args.gc:
+        env["BENCH_GC"] = args.gc
     if args.pin and pin_cpus() and redis_proc is not None:
         _pinned(redis_proc.pid, CPUS[1])  # type: ignore[index]
     try:
         print(f"# bench_streaming: {args.clients} clients x {args.rate:g} events/s, {args.duration:g}s per phase, "
-              f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
+              f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}, uvicorn --http {args.http}, "
+              f"SSE_COUNT_EVENTS={env.get('SSE_COUNT_EVENTS', os.environ.get('SSE_COUNT_EVENTS', 'default'))}, "
+              f"BENCH_GC={env.get('BENCH_GC', '-')}, env of {OTHER_PATH} only: {ENV_OTHER or '-'}, "
               + (f"{'both servers at once' if args.together else 'server'} on CPU {CPUS[0]}, clients and redis-server "
                  f"on CPU {CPUS[1]}" if CPUS else "not pinned"),
               flush=True)
@@ -458,6 +508,8 @@ async def main_async(args: argparse.Namespace) -> None:
         cpu_ratios: list[float] = []
         for r in range(args.rounds):
             order = ("/bare", "/tracked") if r % 2 == 0 else ("/tracked", "/bare")
+            global SWAPPED_OTHER
+            SWAPPED_OTHER = 0 if r % 2 == 1 else 1
             if args.together:
                 # the two swap places every round (which server starts and gets its
                 # clients first): the A/A check (--compare /bare,/bare) favours the
@@ -546,6 +598,14 @@ def main() -> None:
                    help="run bare and tracked at the same time on the same CPU (one window per round) instead of one after the other")
     p.add_argument("--compare", default="/bare,/tracked", help=argparse.SUPPRESS)  # diagnostic, with --together
     p.add_argument("--gc-detail", action="store_true", help="per phase, collections and seconds by generation")
+    p.add_argument("--http", choices=("h11", "httptools"), default="h11",
+                   help="uvicorn's HTTP implementation (pip install uvicorn: h11; uvicorn[standard]: httptools)")
+    p.add_argument("--count-events", choices=("on", "off"), default=None,
+                   help="SSE_COUNT_EVENTS for the servers (default: the setting's default, on)")
+    p.add_argument("--gc", default="", help="both servers: BENCH_GC=off | freeze | threshold=A,B,C[+freeze]")
+    p.add_argument("--env-other", action="append", default=[], metavar="KEY=VALUE",
+                   help="environment of the server of the compared path only (--together; e.g. BENCH_GC=freeze "
+                        "with --compare /bare,/bare for the effect of gc.freeze() on bare sse-starlette)")
     p.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve is not None:

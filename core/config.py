@@ -69,6 +69,7 @@ class SSEConfig(BaseSettings):
     SEND_TIMEOUT_SECONDS: float = Field(10.0, gt=0, description="A send that blocks longer closes the stream")
     MAX_CONNECTION_LIFETIME_SECONDS: float | None = Field(None, gt=0, description="Close streams after this long (clients reconnect)")
     MAX_CONNECTION_LIFETIME_JITTER_SECONDS: float = Field(0.0, ge=0, description="Random extra lifetime, spreads reconnects")
+    COUNT_EVENTS: bool = Field(True, description="Count each stream's events (a Python call per message sent). Off: where the kernel counts bytes (Linux TCP) a stream runs with the server's own send and events_sent stays 0 (/monitoring says so)")
 
     # --- monitoring endpoints
     SERVICE_NAME: str = Field("sse_connection_manager", min_length=1)

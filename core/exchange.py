@@ -82,7 +82,7 @@ Opener = Callable[[Scope], Awaitable[tuple["ConnectionManager", str, float, floa
 class Exchange:
     """A request whose response turned out to be a stream (made at its ``http.response.start``
     by the middleware's per-request send wrapper, which hands every later message to it): an
-    :class:`~core.local_streams.ActivitySource` and a ``core.streaming.LiveStream``."""
+    :class:`~core.local_streams.ActivitySource` the socket watch reads (``_sock_keys``, ``_take``, ``_lost``)."""
 
     __slots__ = ("_scope", "_send", "_opener", "_task", "_forced", "_lifetime_timer", "_manager", "_pinger", "channel",
                  "connection_id", "close_reason", "_closing", "_complete", "_removed_by_manager", "_sock_keys", "_acked",
@@ -119,6 +119,13 @@ class Exchange:
         """Bytes the client acknowledged (the socket table) or, where unknown, bytes handed over."""
         acked = self._acked
         return self.bytes_sent if acked is None else acked
+
+    # -- the socket watch's answers (core.stream_watch.SocketWatch.read, once per flush) ---------
+    def _take(self, acked: int | None, queued: int) -> None:
+        self._acked, self._queued = acked, queued
+
+    def _lost(self) -> None:
+        self._acked, self._queued = None, 0
 
     # -- the stream's side of the send wrapper (the hot path: no coroutine of ours per frame) ----
     def send(self, message: Message) -> Awaitable[None]:

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from .models import ConnectionRecord, Touch
 
-__all__ = ["CLOSE_REASONS", "ActivitySource", "LocalStream", "LocalStreams", "OnClose", "PodStats", "new_connection_id"]
+__all__ = ["CLOSE_REASONS", "ActivitySource", "Counts", "LocalStream", "LocalStreams", "OnClose", "PodStats", "new_connection_id"]
 
 log = logging.getLogger("sse")
 
@@ -53,6 +53,23 @@ class ActivitySource(Protocol):
     def progress(self) -> int: ...
 
 
+class Removable(Protocol):
+    """An :class:`ActivitySource` registered without ``on_close`` may say how to close it:
+    ``on_removed()`` is called when the manager removed its connection (cleanup, an
+    operator, removed elsewhere, shutdown with ``close_streams``)."""
+
+    def on_removed(self) -> Awaitable[None] | None: ...
+
+
+class ChangeMarking(Protocol):
+    """An :class:`ActivitySource` that says when its totals moved (``core.stream_watch.WatchedStream``):
+    given the table's change set and its key at registration, it adds the key whenever
+    ``progress``, ``events_sent`` or ``bytes_sent`` changes. A flush then reads only the
+    marked sources; a source without ``track_changes`` is read at every flush."""
+
+    def track_changes(self, changes: set[str], key: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class PodStats:
     """This process's own streams and counters (Prometheus: safe to ``sum()`` over pods)."""
@@ -64,11 +81,25 @@ class PodStats:
     bytes_sent: int
 
 
+# (events, bytes) not yet counted into the store: plain tuples of ints, which the cyclic
+# collector stops tracking, where lists (thousands at a counts flush, alive across its
+# round trip) were promoted to the oldest generation and brought full collections sooner
+Counts = tuple[int, int]
+# a record's fields, flat: worker_id, host, pid, channel, client_address, user_agent, connected_at, last_activity
+RecordFields = tuple[str, str, int, str, str, str, float, float]
+
+
 @dataclass(slots=True)
 class LocalStream:
-    """One stream this process serves, and what the store has heard of it."""
+    """One stream this process serves, and what the store has heard of it.
 
-    record: ConnectionRecord
+    The record is kept as a flat tuple (``fields``), not as a pydantic model: a model per
+    open stream cost about 1.2 KB of the process's memory for every stream (its instance
+    dict and fields-set); :attr:`record` builds one when it is needed (registration,
+    re-registration after store trouble)."""
+
+    connection_id: str
+    fields: RecordFields
     on_close: OnClose | None
     last_touch: float = 0.0  # latest local activity, so a resync never re-registers a live stream as stale
     activity: ActivitySource | None = None
@@ -78,6 +109,24 @@ class LocalStream:
     stored: bool = False  # the store confirmed it holds this connection
     stored_activity: float = 0.0  # the activity time the store holds (rewritten only past the resolution)
     sent: bool = False  # a registration was sent (its outcome may be unknown after a failure)
+
+    @classmethod
+    def of(cls, record: ConnectionRecord, on_close: OnClose | None) -> LocalStream:
+        r = record
+        return cls(r.connection_id, (r.worker_id, r.host, r.pid, r.channel, r.client_address, r.user_agent,
+                                     r.connected_at, r.last_activity), on_close)
+
+    @property
+    def record(self) -> ConnectionRecord:
+        """The stream's record as registered (a new model at each call: keep it no longer than needed)."""
+        w, h, p, ch, ca, ua, at, act = self.fields
+        return ConnectionRecord.model_construct(connection_id=self.connection_id, worker_id=w, host=h, pid=p,
+                                                channel=ch, client_address=ca, user_agent=ua, connected_at=at,
+                                                last_activity=act, events_sent=0, bytes_sent=0, counts_at=None)
+
+    @property
+    def registered_activity(self) -> float:
+        return self.fields[7]
 
 
 class LocalStreams(dict[str, LocalStream]):
@@ -89,10 +138,50 @@ class LocalStreams(dict[str, LocalStream]):
         self.closed: dict[str, int] = dict.fromkeys(CLOSE_REASONS, 0)
         self.gone_events = 0  # totals of streams that ended (live ones are read from their sources)
         self.gone_bytes = 0
+        # what a flush walks: ids whose source marked a change since the last flush (the
+        # set object is handed to the sources: cleared in place, never replaced), ids
+        # changed since the last flush that sent counts, and the sources that cannot mark
+        self.changed: set[str] = set()
+        self.uncounted: set[str] = set()
+        self.polled: set[str] = set()
+        self.stored_count = 0  # entries with ``stored`` (kept as they come and go: no walk per flush)
 
     def add(self, entry: LocalStream) -> None:
-        self[entry.record.connection_id] = entry
+        cid = entry.connection_id
+        self.pop(cid, None)  # (the same id again: its counters are the new entry's)
+        self[cid] = entry
         self.opened += 1
+        if entry.stored:
+            self.stored_count += 1
+        src = entry.activity
+        track = getattr(src, "track_changes", None) if src is not None else None
+        if track is not None:
+            track(self.changed, cid)
+        elif src is not None:
+            self.polled.add(cid)
+
+    def mark_stored(self, entry: LocalStream) -> None:
+        """The store holds this stream now."""
+        if not entry.stored:
+            entry.stored = True
+            if self.get(entry.connection_id) is entry:
+                self.stored_count += 1
+
+    def pop(self, cid: str, default: LocalStream | None = None) -> LocalStream | None:  # type: ignore[override]
+        entry = super().pop(cid, None)
+        if entry is None:
+            return default
+        if entry.stored:
+            self.stored_count -= 1
+        self.polled.discard(cid)
+        return entry
+
+    def clear(self) -> None:
+        super().clear()
+        self.stored_count = 0
+        self.polled.clear()
+        self.changed.clear()
+        self.uncounted.clear()
 
     def ended(self, entry: LocalStream | None, reason: str) -> None:
         """Count a stream that left the table (``reason``: one of CLOSE_REASONS, else "other")."""
@@ -104,6 +193,15 @@ class LocalStreams(dict[str, LocalStream]):
             self.gone_events += src.events_sent
             self.gone_bytes += src.bytes_sent
 
+    def counting(self) -> dict[str, int]:
+        """Open streams by where their bytes and progress are counted (a source's ``counting``:
+        "kernel" or "asgi"; "other" for the rest)."""
+        out = {"kernel": 0, "asgi": 0, "other": 0}
+        for e in self.values():
+            how = getattr(e.activity, "counting", "other")
+            out[how if how in out else "other"] += 1
+        return out
+
     def pod_stats(self) -> PodStats:
         ev, by = self.gone_events, self.gone_bytes
         for e in self.values():
@@ -113,41 +211,52 @@ class LocalStreams(dict[str, LocalStream]):
         return PodStats(connections=len(self), opened=self.opened, closed=dict(self.closed),
                         events_sent=ev, bytes_sent=by)
 
-    def pull_activity(self, active: dict[str, float], counts: dict[str, list[int]] | None,
+    def pull_activity(self, active: dict[str, float], counts: dict[str, Counts] | None,
                       now: Callable[[], float]) -> None:
         """Fold the streams' own totals into a flush: a stream that made progress since
-        the last flush is active ``now()``; with ``counts``, the events/bytes not yet counted."""
+        the last flush is active ``now()``; with ``counts``, the events/bytes not yet counted.
+        Walks only the streams that marked a change (and those that cannot mark): the cost
+        follows activity, not the number of open streams."""
         t: float | None = None  # read once, and only if some stream sent anything
-        for cid, entry in self.items():
-            src = entry.activity
-            if src is None:
+        changed = self.changed
+        if self.polled:
+            changed.update(self.polled)
+        get = self.get
+        for cid in changed:
+            entry = get(cid)
+            if entry is None or entry.activity is None:
                 continue
-            pr = src.progress
+            pr = entry.activity.progress
             if pr != entry.seen_progress:
                 entry.seen_progress = pr
                 if t is None:
                     t = now()
                 if active.get(cid, 0.0) < t:
                     active[cid] = t
-            if counts is not None:
-                ev, by = src.events_sent, src.bytes_sent
-                d_ev, d_by = ev - entry.flushed_events, by - entry.flushed_bytes
-                if d_ev or d_by:
-                    entry.flushed_events, entry.flushed_bytes = ev, by
-                    c = counts.get(cid)
-                    if c is None:
-                        counts[cid] = [d_ev, d_by]
-                    else:
-                        c[0] += d_ev
-                        c[1] += d_by
+        uncounted = self.uncounted
+        uncounted.update(changed)
+        changed.clear()
+        if counts is None:
+            return
+        for cid in uncounted:
+            entry = get(cid)
+            if entry is None or (src := entry.activity) is None:
+                continue
+            ev, by = src.events_sent, src.bytes_sent
+            d_ev, d_by = ev - entry.flushed_events, by - entry.flushed_bytes
+            if d_ev or d_by:
+                entry.flushed_events, entry.flushed_bytes = ev, by
+                c = counts.get(cid)
+                counts[cid] = (d_ev, d_by) if c is None else (c[0] + d_ev, c[1] + d_by)
+        uncounted.clear()
 
-    def touches(self, active: dict[str, float], counts: dict[str, list[int]],
-                resolution: float) -> tuple[dict[str, Touch], dict[str, list[int]]]:
+    def touches(self, active: dict[str, float], counts: dict[str, Counts],
+                resolution: float) -> tuple[dict[str, Touch], dict[str, Counts]]:
         """What one flush writes of the batched ``active`` times and ``counts`` (emptied):
         a stored stream's counts, and its activity when it moved past ``resolution`` from
         what the store holds. Returns (touches, counts of streams not stored yet)."""
         pending: dict[str, Touch] = {}
-        unstored: dict[str, list[int]] = {}
+        unstored: dict[str, Counts] = {}
         for cid, at in active.items():
             entry = self.get(cid)
             if entry is None:
@@ -165,21 +274,25 @@ class LocalStreams(dict[str, LocalStream]):
         for cid, c in counts.items():  # counts of connections with no activity since the last flush
             entry = self.get(cid)
             if entry is not None and entry.stored:
-                pending[cid] = Touch(max(entry.last_touch, entry.record.last_activity), c[0], c[1])
+                pending[cid] = Touch(max(entry.last_touch, entry.registered_activity), c[0], c[1])
             elif entry is not None:
                 unstored[cid] = c
         return pending, unstored
 
     @staticmethod
     async def close(entry: LocalStream) -> bool:
-        """Close the stream (its ``on_close``); False when that failed (logged)."""
-        if entry.on_close is None:
-            return True
+        """Close the stream (its ``on_close``, else its activity source's ``on_removed``);
+        False when that failed (logged)."""
+        close = entry.on_close
+        if close is None:
+            close = getattr(entry.activity, "on_removed", None)  # a WatchedStream: no bound method kept per stream
+            if close is None:
+                return True
         try:
-            res = entry.on_close()
+            res = close()
             if inspect.isawaitable(res):
                 await res
             return True
         except Exception:
-            log.exception("SSE cleanup could not close stream %s", entry.record.connection_id)
+            log.exception("SSE cleanup could not close stream %s", entry.connection_id)
             return False

@@ -143,6 +143,8 @@ class ConnectionManager:
                                          cleanup_running=self.cleaner.loop.running, trends=verdicts.fresh,
                                          admission_source=admission_source, known_epoch=lambda: self.registry.epoch,
                                          observer=observer, registry_size=lambda: self.registry.registry_size)
+        if not observer:
+            self.snapshots.stream_counting = self.registry.local.counting
         self.recorder = Recorder(store, config, clock=self.fleet_clock, status=self.status_tracker,
                                  worker_id=self.worker_id, observer=observer, verdicts=verdicts,
                                  snapshot=self.snapshots.snapshot)
@@ -431,6 +433,9 @@ class ConnectionManager:
         src = entry.activity if entry is not None else None
         if src is None:
             return rec
+        refresh = getattr(src, "refresh_counts", None)  # kernel-counted: ask for this one connection now
+        if refresh is not None:
+            refresh()
         return rec.model_copy(update={"events_sent": src.events_sent, "bytes_sent": src.bytes_sent, "counts_at": now})
 
     async def list_connections(self, state: str = "all", limit: int = 50, offset: int = 0, *, query: str = "",

@@ -133,6 +133,12 @@ class ConfigurationView(_Wire):
     worker_late_seconds: float | None = None  # a heartbeat older than this is LATE (dead after the TTL)
     activity_resolution_seconds: float | None = None  # last_activity is exact to within this (plus one flush)
     counts_interval_seconds: float | None = None  # a connection's events/bytes are at most this old (plus one flush)
+    # how this process counts its streams (core.stream_watch): SSE_COUNT_EVENTS, and its open
+    # streams by where their bytes and progress come from: "kernel" (tcp_info, no frame of
+    # ours per message), "asgi" (a send wrapper: the kernel could not name the socket),
+    # "other" (streams that touch() or count for themselves). None: not known here (an observer)
+    count_events: bool | None = None
+    stream_counting: dict[str, int] | None = None
 
 
 class WorkerInfo(_Wire):

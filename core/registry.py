@@ -32,6 +32,7 @@ from .local_streams import (
     MAX_CONNECTION_ID,
     MAX_USER_AGENT,
     ActivitySource,
+    Counts,
     LocalStream,
     LocalStreams,
     OnClose,
@@ -93,7 +94,7 @@ class Registry:
         # batched activity since the last flush: id -> latest activity time; and per-connection
         # [events, bytes] since the last counters flush (kept apart: touch() is on the hot path)
         self._active: dict[str, float] = {}
-        self._counts: dict[str, list[int]] = {}
+        self._counts: dict[str, Counts] = {}
         self._to_register: dict[str, LocalStream] = {}  # queued for the writer task
         self._to_remove: set[str] = set()  # ids to remove from the store (retried until done)
         self._wake = asyncio.Event()
@@ -173,7 +174,7 @@ class Registry:
             host=self.host, pid=self.pid, channel=channel[:MAX_CHANNEL], client_address=client_address[:MAX_CLIENT],
             user_agent=user_agent[:MAX_USER_AGENT], connected_at=now, last_activity=now,
         )
-        entry = LocalStream(record, on_close)
+        entry = LocalStream.of(record, on_close)
         if activity is not None:
             entry.activity = activity
             entry.seen_progress = activity.progress
@@ -204,11 +205,7 @@ class Registry:
         self._active[connection_id] = self.clock.now()
         if events or bytes_sent:
             c = self._counts.get(connection_id)
-            if c is None:
-                self._counts[connection_id] = [events, bytes_sent]
-            else:
-                c[0] += events
-                c[1] += bytes_sent
+            self._counts[connection_id] = (events, bytes_sent) if c is None else (c[0] + events, c[1] + bytes_sent)
 
     async def unregister(self, connection_id: str, reason: str = "client_gone") -> bool:
         entry = self.local.pop(connection_id, None)
@@ -277,10 +274,10 @@ class Registry:
                 records = [self._current_record(e) for e in batch]
                 await self.store.register_many(records)
                 for e, r in zip(batch, records, strict=True):
-                    cid = e.record.connection_id
+                    cid = e.connection_id
                     if self._to_register.get(cid) is e:
                         del self._to_register[cid]
-                    e.stored = True
+                    self.local.mark_stored(e)
                     e.stored_activity = max(e.stored_activity, r.last_activity)
                     self._carried(e, r)
             self.status.mark_ok()
@@ -312,7 +309,7 @@ class Registry:
         if self._to_register or self._to_remove:
             await self._send_queued_locked()
         active, self._active = self._active, {}
-        counts: dict[str, list[int]] = {}
+        counts: dict[str, Counts] = {}
         if counters:
             counts, self._counts = self._counts, {}
             self._counts_sent_at = self.clock.local()
@@ -344,7 +341,7 @@ class Registry:
                 self._republish = True
                 if self.on_loss is not None and res.lost:
                     await self.on_loss()
-            stored = sum(1 for e in self.local.values() if e.stored)
+            stored = self.local.stored_count
             if (lost or missing or res.held != stored
                     or (self._flushes and self._flushes % SYNC_EVERY == 0)):
                 if lost:
@@ -406,9 +403,10 @@ class Registry:
             records = [self._current_record(e) for e in readd]
             await self.store.register_many(records)
             for e, r in zip(readd, records, strict=True):
-                e.stored = e.sent = True
+                self.local.mark_stored(e)
+                e.sent = True
                 e.stored_activity = r.last_activity
-                self._to_register.pop(e.record.connection_id, None)
+                self._to_register.pop(e.connection_id, None)
                 self._carried(e, r)
         if phantoms or readd:
             log.warning("SSE registry sync for worker %s: removed %d phantom(s), re-registered %d live connection(s)",
@@ -420,27 +418,25 @@ class Registry:
         """The record to (re-)register: its latest local activity, so a stream that was
         active while the store was away is never registered as stale; a stream that counts
         its own totals is registered with them (a record the store lost comes back whole)."""
-        seen = max(e.last_touch, self._active.get(e.record.connection_id, 0.0))
-        r = e.record
-        update: dict[str, float | int] = {}
-        if seen > r.last_activity:
-            update["last_activity"] = seen
-        if e.activity is not None:
-            update["events_sent"], update["bytes_sent"] = e.activity.events_sent, e.activity.bytes_sent
-        return r.model_copy(update=update) if update else r
+        seen = max(e.last_touch, self._active.get(e.connection_id, 0.0))
+        w, h, p, ch, ca, ua, at, act = e.fields
+        src = e.activity
+        return ConnectionRecord.model_construct(  # the fields were validated when the stream registered
+            connection_id=e.connection_id, worker_id=w, host=h, pid=p, channel=ch, client_address=ca, user_agent=ua,
+            connected_at=at, last_activity=max(seen, act), events_sent=src.events_sent if src is not None else 0,
+            bytes_sent=src.bytes_sent if src is not None else 0, counts_at=None)
 
     def _carried(self, e: LocalStream, r: ConnectionRecord) -> None:
         """A registration that carried the stream's own totals: they are counted now."""
         if e.activity is not None:
             e.flushed_events, e.flushed_bytes = r.events_sent, r.bytes_sent
-            self._counts.pop(e.record.connection_id, None)
+            self._counts.pop(e.connection_id, None)
 
     def _requeue(self, cid: str, t: Touch) -> None:
         self._active[cid] = max(t.at, self._active.get(cid, t.at))
         if t.events or t.bytes:
-            cur = self._counts.setdefault(cid, [0, 0])
-            cur[0] += t.events
-            cur[1] += t.bytes
+            cur = self._counts.get(cid, (0, 0))
+            self._counts[cid] = (cur[0] + t.events, cur[1] + t.bytes)
 
     async def resync(self) -> int:
         """Put every live local connection back into the store and drop phantoms."""

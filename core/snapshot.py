@@ -106,8 +106,10 @@ class Hysteresis:
         return out
 
 
-def configuration_view(cfg: SSEConfig, warnings: list[str], registry_size: int = 0) -> ConfigurationView:
+def configuration_view(cfg: SSEConfig, warnings: list[str], registry_size: int = 0,
+                       stream_counting: dict[str, int] | None = None) -> ConfigurationView:
     return ConfigurationView(
+        count_events=cfg.COUNT_EVENTS if stream_counting is not None else None, stream_counting=stream_counting,
         cleanup_interval_seconds=cfg.CLEANUP_INTERVAL_SECONDS, cleanup_batch_size=cfg.CLEANUP_BATCH_SIZE,
         stale_threshold_seconds=cfg.STALE_CONNECTION_THRESHOLD_SECONDS,
         periodic_cleanup_enabled=cfg.PERIODIC_CLEANUP_ENABLED, ping_interval_seconds=cfg.PING_INTERVAL_SECONDS,
@@ -186,6 +188,8 @@ class SnapshotBuilder:
         self.known_epoch = known_epoch
         self.observer = observer
         self.registry_size = registry_size
+        # this process's streams by how they are counted (set by a serving manager; None: an observer)
+        self.stream_counting: Callable[[], dict[str, int]] | None = None
         self.hysteresis = Hysteresis(clock.local)
         self.seen_epoch: str | None = None  # the last epoch read (an observer's memory of the fleet)
         self.last_registry: Registry = Registry("unknown", None, None)
@@ -341,7 +345,8 @@ class SnapshotBuilder:
                 "consecutive_errors": counters.consecutive_errors if counters else None}),
             health_indicators=indicators,
             performance_metrics=stats.performance_metrics(counters),
-            configuration=configuration_view(cfg, self.settings.validation_warnings, self.registry_size()),
+            configuration=configuration_view(cfg, self.settings.validation_warnings, self.registry_size(),
+                                             None if self.stream_counting is None else self.stream_counting()),
             workers=v.workers,
             age_histogram=stats.age_histogram(census.older_than, census.ages.total) if census else [],
             store_status=v.status,

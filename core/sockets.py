@@ -21,16 +21,18 @@ callers fall back to what they measured before.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import os
 import socket
 import struct
 import sys
+import weakref
 from collections.abc import Collection
 from typing import Any, NamedTuple
 
-__all__ = ["Key", "TcpState", "SocketTable", "keys_for", "abort_connection"]
+__all__ = ["Key", "TcpState", "SocketTable", "keys_for", "abort_connection", "written"]
 
 log = logging.getLogger("sse")
 
@@ -70,6 +72,14 @@ class TcpState(NamedTuple):
     state: int
 
 
+def written(st: TcpState | None) -> int | None:
+    """Bytes the server wrote into the connection so far (acknowledged + still queued: for
+    TCP the kernel's ``wqueue`` is ``write_seq - snd_una``), or None when unknown."""
+    if st is None or st.bytes_acked is None:
+        return None
+    return st.bytes_acked + st.queued
+
+
 def _forms(host: str) -> list[bytes]:
     """The 16-byte spellings of an address in the socket table."""
     try:
@@ -102,33 +112,94 @@ class SocketTable:
     def __init__(self) -> None:
         self.available: bool = sys.platform.startswith("linux")
         self._seq = 0
+        self.lookups = self.available  # exact lookups (lookup()) work; False after the first that failed
+        self._nl: socket.socket | None = None  # kept open for lookup(): one send + one recv a stream
 
     def read(self, keys: Collection[Key]) -> dict[Key, TcpState]:
         """The state of each connection in ``keys`` that exists. Empty (and
         :attr:`available` False from then on) when the kernel cannot be asked."""
+        return self._read(keys, True)
+
+    def read_raw(self, keys: Collection[Key]) -> dict[Key, tuple[int | None, int, int, int]]:
+        """:meth:`read` with plain tuples ``(bytes_acked, queued, inode, state)``: the cyclic
+        collector stops tracking them (a NamedTuple per connection, thousands per read,
+        stayed tracked and was promoted; the socket watch reads this)."""
+        return self._read(keys, False)
+
+    def _read(self, keys: Collection[Key], named: bool) -> dict[Key, Any]:
         if not self.available or not keys:
             return {}
-        out: dict[Key, TcpState] = {}
+        out: dict[Key, Any] = {}
         want = keys if isinstance(keys, (set, frozenset, dict)) else set(keys)
         ports = sorted({int.from_bytes(k[:2], "big") for k in want})
         try:
             with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
                 for family in (socket.AF_INET, socket.AF_INET6):
-                    self._dump(nl, family, ports, want, out)
+                    self._dump(nl, family, ports, want, out, named)
         except OSError as exc:
             self.available = False
             log.warning("SSE socket table unavailable (%s): liveness falls back to bytes handed to the server", exc)
             return {}
         return out
 
+    def lookup(self, keys: tuple[Key, ...]) -> tuple[Key, TcpState] | None:
+        """ONE connection by its exact address (the spellings :func:`keys_for` gives: an
+        IPv4 pair as an AF_INET socket, then as a dual-stack one): a netlink
+        request without the dump flag, which the kernel answers from its connection hash
+        (no walk over the table, whatever the number of sockets). Returns the spelling the
+        table uses for it (what :meth:`read` returns it under) and its state; None when no
+        spelling names a connection of this host, or the kernel cannot be asked (then
+        :attr:`lookups` turns False; dumps may still work)."""
+        if not self.available or not self.lookups or not keys:
+            return None
+        try:
+            nl = self._nl
+            if nl is None:
+                nl = self._nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)
+                weakref.finalize(self, nl.close)  # closed with the table (or at exit), never left to the collector
+            for i, key in enumerate(keys):
+                family = socket.AF_INET if len(keys) == 2 and i == 0 else socket.AF_INET6
+                self._seq += 1
+                req = (struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 1 << (_INET_DIAG_INFO - 1), 0, _STATES)
+                       + key + b"\0\0\0\0" + b"\xff" * 8)  # interface 0, INET_DIAG_NOCOOKIE
+                nl.send(_HDR.pack(_HDR.size + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, self._seq, 0) + req)
+                while True:  # skip any late answer to an earlier request (sequence numbers)
+                    data = nl.recv(1 << 16)
+                    if len(data) < 16 or _HDR.unpack_from(data)[3] == self._seq:
+                        break
+                if len(data) < 16:
+                    continue
+                length, kind = _HDR2.unpack_from(data, 0)
+                if kind == _NLMSG_ERROR:
+                    err = struct.unpack_from("=i", data, 16)[0]
+                    if err in (0, -errno.ENOENT):
+                        continue  # no such connection in this spelling
+                    raise OSError(-err, os.strerror(-err))
+                if kind == _SOCK_DIAG_BY_FAMILY and data[20:56] in keys:
+                    # exactly this connection (the kernel's lookup falls back to a listening
+                    # socket on the local address when no connection matches)
+                    st = _decode(data, 0, length)
+                    if (1 << st.state) & _STATES:
+                        return bytes(data[20:56]), st
+        except OSError as exc:
+            self.lookups = False
+            log.warning("SSE socket lookups unavailable (%s): streams are counted by the ASGI send wrapper", exc)
+            self.close()
+        return None
+
+    def close(self) -> None:
+        nl, self._nl = self._nl, None
+        if nl is not None:
+            nl.close()
+
     def _dump(self, nl: socket.socket, family: int, ports: list[int], want: Collection[Key],
-              out: dict[Key, TcpState]) -> None:
+              out: dict[Key, Any], named: bool) -> None:
         self._seq += 1
         bc = _port_filter(ports)
         req = (struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 1 << (_INET_DIAG_INFO - 1), 0, _STATES) + b"\0" * 48
                + _ATTR.pack(4 + len(bc), _INET_DIAG_REQ_BYTECODE) + bc)
         nl.send(_HDR.pack(_HDR.size + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST | _NLM_F_DUMP, self._seq, 0) + req)
-        unpack_hdr, unpack_tail, unpack_attr, unpack_u64 = _HDR2.unpack_from, _TAIL.unpack_from, _ATTR.unpack_from, _U64.unpack_from
+        unpack_hdr = _HDR2.unpack_from
         while True:
             data = nl.recv(1 << 18)
             if not data:
@@ -145,21 +216,32 @@ class SocketTable:
                     return
                 key = data[off + 20:off + 56]  # inet_diag_msg.id: sport, dport, src, dst
                 if key in want:
-                    m = off + 16
-                    state, wqueue, inode = unpack_tail(data, m)
-                    acked = None
-                    a, msg_end = m + 72, off + length
-                    while a + 4 <= msg_end:
-                        alen, atype = unpack_attr(data, a)
-                        if alen < 4:
-                            break
-                        if atype == _INET_DIAG_INFO:
-                            if alen - 4 >= _TCPI_BYTES_ACKED + 8:
-                                (acked,) = unpack_u64(data, a + 4 + _TCPI_BYTES_ACKED)
-                            break
-                        a += (alen + 3) & ~3
-                    out[key] = TcpState(acked, wqueue, inode, state)
+                    st = _decode_raw(data, off, length)
+                    out[key] = TcpState(*st) if named else st
                 off += (length + 3) & ~3
+
+
+def _decode(data: bytes, off: int, length: int) -> TcpState:
+    return TcpState(*_decode_raw(data, off, length))
+
+
+def _decode_raw(data: bytes, off: int, length: int) -> tuple[int | None, int, int, int]:
+    """One inet_diag_msg (at ``off``, ``length`` bytes with its netlink header):
+    (bytes_acked, queued, inode, state)."""
+    m = off + 16
+    state, wqueue, inode = _TAIL.unpack_from(data, m)
+    acked = None
+    a, msg_end = m + 72, off + length
+    while a + 4 <= msg_end:
+        alen, atype = _ATTR.unpack_from(data, a)
+        if alen < 4:
+            break
+        if atype == _INET_DIAG_INFO:
+            if alen - 4 >= _TCPI_BYTES_ACKED + 8:
+                (acked,) = _U64.unpack_from(data, a + 4 + _TCPI_BYTES_ACKED)
+            break
+        a += (alen + 3) & ~3
+    return (acked, wqueue, inode, state)
 
 
 def _port_filter(ports: list[int]) -> bytes:

@@ -17,13 +17,17 @@ is stock's 15 s); only arguments NOT passed take the project's settings
 
 Lifecycle of one tracked stream::
 
-    __call__ ──► manager.register(activity=self, on_close=...)     (before the headers go out)
+    __call__ ──► watch_socket(): one exact lookup of its TCP connection (core.stream_watch)
+       ├─ manager.register(activity=self)   (closed by on_removed(); before the headers go out)
        │
-       ├─ ASGI send wrapper: every body frame ──► bytes_sent += n; events_sent += 1 unless
-       │                     it is comment-only (a ping: ": ping - <time>")
+       ├─ kernel counting (Linux, the socket found): stock gets the server's own send;
+       │     with SSE_COUNT_EVENTS a send wrapper adds events_sent += 1 unless the frame
+       │     is comment-only (a ping: ": ping - <time>")
+       ├─ ASGI counting (the kernel cannot name the socket): the send wrapper adds
+       │     bytes_sent += n and counts events
        ├─ the manager's flush hook (one socket-table read for all streams, at most every
-       │                     half activity resolution) ──►
-       │                     progress = bytes the client's TCP stack acknowledged
+       │                     half activity resolution) ──► bytes_sent (kernel counting)
+       │                     and progress = bytes the client's TCP stack acknowledged
        │
        └─ ends on: client gone | generator done | send timeout (connection aborted, error
                    re-raised) | shutdown | cancellation | max lifetime (+jitter)
@@ -31,8 +35,8 @@ Lifecycle of one tracked stream::
           ──► manager.unregister(id) in a shielded finally (skipped when the manager
               itself removed it: it is already gone from the store)
 
-No private sse-starlette hooks: events and pings are counted from a wrapper around the
-ASGI ``send`` given to stock ``__call__``, and a close from our side goes through the
+No private sse-starlette hooks: events and pings are counted (where they are) from a
+wrapper around the ASGI ``send`` given to stock ``__call__``, and a close from our side goes through the
 ASGI ``receive`` given to it (the stream's disconnect listener is handed a message that
 ends it, exactly as a client disconnect would end it, without calling the caller's
 ``client_close_handler_callable``). A stream closed by tracking (not by the client, not
@@ -46,11 +50,8 @@ import asyncio
 import inspect
 import logging
 import random
-import time
-import weakref
-from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import anyio
 from sse_starlette.sse import EventSourceResponse, SendTimeoutError
@@ -59,13 +60,14 @@ from starlette.types import Message, Receive, Scope, Send
 
 from . import sockets
 from .config import SSEConfig
+from .stream_watch import SocketWatch, WatchedStream, is_ping_frame, live_streams, socket_watch
 
 if TYPE_CHECKING:
     from .manager import ConnectionManager
     from .provider import SSEProvider
 
 __all__ = ["TrackedEventSourceResponse", "tracked_event_source", "close_tracked_streams", "live_stream_count",
-           "resolve_manager", "SSE_STARLETTE_VERSION", "is_ping_frame", "LiveStream", "manager_streams",
+           "resolve_manager", "SSE_STARLETTE_VERSION", "is_ping_frame", "manager_streams",
            "TRACKED_SCOPE_KEY"]
 
 log = logging.getLogger("sse")
@@ -101,23 +103,6 @@ _check_upstream()
 _PING_POS = _UPSTREAM_NAMES.index("ping")
 _TIMEOUT_POS = _UPSTREAM_NAMES.index("send_timeout")
 
-
-
-class LiveStream(Protocol):
-    """What the socket watch and :func:`close_tracked_streams` ask of a live stream: a
-    :class:`TrackedEventSourceResponse`, or a stream ``core.middleware`` tracks."""
-
-    connection_id: str | None  # None until registered
-    _sock_keys: tuple[sockets.Key, ...]
-    _acked: int | None
-    _queued: int
-
-    def close(self, reason: str = ...) -> None: ...
-
-
-# live tracked streams per manager (for draining on shutdown and the socket-table hook)
-_live: "weakref.WeakKeyDictionary[Any, set[LiveStream]]" = weakref.WeakKeyDictionary()
-
 _UNREGISTER_TIMEOUT = 5.0
 # set on the ASGI scope by a tracked response: core.middleware then leaves that response alone
 TRACKED_SCOPE_KEY = "sse_dash.tracked"
@@ -126,7 +111,6 @@ _CLOSE_REASONS = {"max lifetime": "max_lifetime", "send timeout": "send_timeout"
 _CLOSE_MSG = "sse-dash: stream closed"
 _current_task = asyncio.current_task
 _FINAL_SEND_TIMEOUT = 1.0  # the terminating chunk of a stream closed by tracking
-_COLON = 58  # ord(":")
 # what the disconnect listener receives when tracking ends the stream: not a disconnect
 # (the caller's client_close_handler_callable is for clients that left); stock's listener
 # loops while ``active``, which is False by then. A listener that would wait again is
@@ -135,16 +119,15 @@ _END_MSG: Message = {"type": "http.request", "body": b"", "more_body": False}
 _DISCONNECT: Message = {"type": "http.disconnect"}
 
 
-def is_ping_frame(body: bytes) -> bool:
-    """True for a comment-only SSE frame (stock's ping ``": ping - <time>"``): every
-    non-empty line starts with ``:``. Anything carrying a field (data, event, id, retry)
-    is an event."""
-    if not body or body[0] != _COLON:
-        return False
-    for line in bytes(body).splitlines():
-        if line and line[0] != _COLON:
-            return False
-    return True
+def _user_agent(scope: Scope) -> str:
+    for name, value in scope.get("headers") or ():
+        if name == b"user-agent":
+            return bytes(value).decode("latin-1")
+    return ""
+
+
+def _has_header(scope: Scope, wanted: bytes) -> bool:
+    return any(name == wanted for name, _ in scope.get("headers") or ())
 
 
 def _is_send_timeout(exc: BaseException) -> bool:
@@ -168,83 +151,20 @@ async def resolve_manager(source: ManagerSource, request: Request | None = None)
     return source  # type: ignore[return-value]
 
 
-class _SocketWatch:
-    """One per manager, run by the manager at the start of every flush: ONE read of the
-    kernel's socket table for all of its live streams, each stream's acknowledged byte
-    count stored on it (its ``progress``).
-
-    The table is read at most every half activity resolution (``SSE_ACTIVITY_RESOLUTION_SECONDS``,
-    default a tenth of the stale threshold; at every flush when that is shorter; timed on
-    a monotonic clock): the store keeps activity only to within that resolution anyway,
-    and one dump with thousands of streams costs milliseconds, which at every 1 s flush
-    was the largest part of what tracking costs a busy server. A progress seen late is
-    stamped when it is seen, so an idle time errs short by at most half the resolution,
-    never long."""
-
-    def __init__(self, streams: "set[LiveStream]", manager: "ConnectionManager",
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.streams = streams
-        self.table = sockets.SocketTable()
-        self._manager = weakref.ref(manager)
-        self._clock = clock  # monotonic: a wall clock set back must not stop the reads
-        self._read_at: float | None = None  # when the table was last read
-
-    def due(self) -> bool:
-        manager = self._manager()
-        if manager is None:
-            return False
-        now = self._clock()
-        if self._read_at is not None and 0.0 <= now - self._read_at < manager.socket_read_interval:
-            return False
-        self._read_at = now
-        return True
-
-    def __call__(self) -> None:
-        streams = self.streams
-        if not streams or not self.table.available or not self.due():
-            return
-        self.read()
-
-    def read(self) -> None:
-        """Read the table now and store each stream's acknowledged and queued bytes."""
-        streams = self.streams
-        wanted = {k for s in streams for k in s._sock_keys}
-        table = self.table.read(wanted) if wanted else {}
-        get = table.get
-        for s in streams:
-            st = None
-            for k in s._sock_keys:
-                st = get(k)
-                if st is not None:
-                    break
-            if st is None or st.bytes_acked is None:
-                s._acked = None
-                s._queued = 0
-            else:
-                s._acked = st.bytes_acked
-                s._queued = st.queued
-        manager = self._manager()  # issue 27: each stream's queue, read by read (core.queues)
-        if manager is not None and self.table.available:
-            manager.queues.observe(self._clock(), [(s.connection_id, s._acked, s._queued) for s in streams
-                                                    if s.connection_id is not None])
+# what issue 26's middleware and the tests reuse (the interface is core.stream_watch's)
+_SocketWatch = SocketWatch
 
 
-def manager_streams(manager: "ConnectionManager") -> "set[LiveStream]":
-    """The live streams of ``manager`` in this process (added and discarded by each stream);
-    the first call installs the socket watch on the manager's flush."""
-    live = _live.get(manager)
-    if live is None:
-        live = _live[manager] = set()
-        add_hook = getattr(manager, "add_flush_hook", None)
-        if add_hook is not None:
-            add_hook(_SocketWatch(live, manager))
-    return live
+def manager_streams(manager: "ConnectionManager") -> "set[Any]":
+    """The live streams of ``manager`` in this process (tracked responses and the middleware's
+    streams); the first call installs the socket watch on the manager's flush."""
+    return socket_watch(manager).streams
 
 
 _manager_streams = manager_streams
 
 
-class TrackedEventSourceResponse(EventSourceResponse):
+class TrackedEventSourceResponse(WatchedStream, EventSourceResponse):
     """An ``EventSourceResponse`` registered with a :class:`~core.manager.ConnectionManager`.
 
     Takes every parameter of the installed sse-starlette's ``EventSourceResponse``, in
@@ -260,8 +180,7 @@ class TrackedEventSourceResponse(EventSourceResponse):
     # grown past stock's size would cost each of them a larger table
     __slots__ = ("_source", "_config", "_explicit_ping", "_explicit_send_timeout", "_max_lifetime", "channel",
                  "connection_id", "close_reason", "_close_requested", "_listen_task", "_in_receive",
-                 "_removed_by_manager", "_client_gone", "_started", "_complete", "_send", "_receive", "_sock_keys",
-                 "_acked", "_queued", "events_sent", "bytes_sent")
+                 "_removed_by_manager", "_client_gone", "_receive")
 
     def __init__(self, *args: Any, manager: ManagerSource = None, channel: str = "default",
                  config: SSEConfig | None = None, connection_id: str | None = None,
@@ -283,30 +202,14 @@ class TrackedEventSourceResponse(EventSourceResponse):
         self._in_receive = False
         self._removed_by_manager = False
         self._client_gone = False
-        self._started = False
-        self._complete = False
-        self._send: Send | None = None
         self._receive: Receive | None = None
-        self._sock_keys: tuple[sockets.Key, ...] = ()
-        self._acked: int | None = None  # bytes the client acknowledged, at the last flush (None: unknown)
-        self._queued = 0  # bytes waiting in the kernel for the client, at the last flush
-        self.events_sent = 0  # events handed to the server (read by the manager at each flush)
-        self.bytes_sent = 0  # body bytes of events and pings handed to the server
+        self._watch_init()  # counting state (core.stream_watch): events_sent, bytes_sent, progress
 
     def _apply_defaults(self, cfg: SSEConfig) -> None:
         if not self._explicit_ping:
             self.ping_interval = cfg.PING_INTERVAL_SECONDS
         if not self._explicit_send_timeout:
             self.send_timeout = cfg.SEND_TIMEOUT_SECONDS
-
-    @property
-    def progress(self) -> int:
-        """What the manager judges liveness by (see ``ActivitySource``): the bytes the
-        client's TCP stack acknowledged, from the socket table at the last flush; where
-        that is unknown (not Linux, socket not matched, e.g. behind a proxy that rewrites
-        the client address), the bytes handed to the server."""
-        acked = self._acked
-        return self.bytes_sent if acked is None else acked
 
     # -- closing from outside -----------------------------------------------------------
     def close(self, reason: str = "closed") -> None:
@@ -322,7 +225,7 @@ class TrackedEventSourceResponse(EventSourceResponse):
             # otherwise its next receive() returns the end message
             task.cancel(_CLOSE_MSG)
 
-    def _on_manager_close(self) -> None:
+    def on_removed(self) -> None:
         # the manager removed us from the store already (cleanup, stop, removed elsewhere)
         self._removed_by_manager = True
         if self._queued:
@@ -333,26 +236,7 @@ class TrackedEventSourceResponse(EventSourceResponse):
             sockets.abort_connection(self._sock_keys)
         self.close("removed by manager")
 
-    # -- the ASGI wrappers handed to stock __call__ ---------------------------------------
-    # The hot path. An event costs a type check and two integer additions on this object:
-    # the manager reads events_sent/bytes_sent at each flush. No closures, cells or wrapper
-    # coroutines per stream (bound methods made once; the send wrapper returns the server's
-    # own awaitable): at thousands of streams the cyclic GC traverses all of them.
-    def _send_counted(self, message: Message) -> Awaitable[None]:
-        body = message.get("body")
-        if body:
-            self.bytes_sent += len(body)
-            if body[0] != _COLON or not is_ping_frame(body):
-                self.events_sent += 1
-            if message.get("more_body"):
-                return self._send(message)  # type: ignore[misc]  # an event or a ping: done
-        kind = message["type"]
-        if kind == "http.response.start":
-            self._started = True
-        elif kind == "http.response.body" and not message.get("more_body", False):
-            self._complete = True
-        return self._send(message)  # type: ignore[misc]
-
+    # -- the ASGI receive handed to stock __call__ (its send: core.stream_watch) ---------
     async def _receive_watched(self) -> Message:
         """The disconnect listener's ``receive``: the client's messages, or (after close())
         the message that ends the stream."""
@@ -394,22 +278,24 @@ class TrackedEventSourceResponse(EventSourceResponse):
 
         scope[TRACKED_SCOPE_KEY] = True
         client = scope.get("client") or ("", 0)
-        self._sock_keys = sockets.keys_for(scope.get("server"), scope.get("client"))
-        headers = dict(scope.get("headers") or [])
-        record = await manager.register(
+        watch = socket_watch(manager)
+        self.watch_socket(scope, watch.table, cfg.COUNT_EVENTS)  # kernel counting, or the ASGI send wrapper
+        # (nothing of the registration is kept in this frame, which lives as long as the stream:
+        # the registry holds the record's fields)
+        self.connection_id = cid = (await manager.register(
             self.connection_id, channel=self.channel, client_address=f"{client[0]}:{client[1]}" if client[0] else "",
-            user_agent=headers.get(b"user-agent", b"").decode("latin-1"), on_close=self._on_manager_close,
-            activity=self, resumed=b"last-event-id" in headers,  # a reconnect (issue 27, core.reconnects)
-        )
-        self.connection_id = record.connection_id
-        live = _manager_streams(manager)
+            user_agent=_user_agent(scope), activity=self,  # closed by on_removed()
+            resumed=_has_header(scope, b"last-event-id"),  # a reconnect (issue 27, core.reconnects)
+        )).connection_id
+        live = watch.streams
         live.add(self)
-        self._send, self._receive = send, receive
+        self._receive = receive
+        stock_send = self.watched_send(send)  # the server's own send where nothing per message is counted
         lifetime_timer = asyncio.get_running_loop().call_later(lifetime, self.close, "max lifetime") if lifetime else None
         errored = False
         try:
             try:
-                await super().__call__(scope, self._receive_watched, self._send_counted)
+                await super().__call__(scope, self._receive_watched, stock_send)
             except BaseException as exc:
                 if not _is_send_timeout(exc):
                     errored = not isinstance(exc, asyncio.CancelledError)
@@ -423,27 +309,38 @@ class TrackedEventSourceResponse(EventSourceResponse):
                 log.info("SSE stream %s closed: send blocked longer than %gs%s", self.connection_id,
                          self.send_timeout, " (connection aborted)" if aborted else "")
                 raise
-            if self._close_requested and self._started and not self._complete and not self._client_gone:
+            if self._close_requested and not self._client_gone and (
+                    not self._observed or (self._started and not self._complete)):
                 await self._finish(send)
         finally:
             if lifetime_timer is not None:
                 lifetime_timer.cancel()
             live.discard(self)
-            self._send = self._receive = None
+            self._receive = None
+            self.watch_end(watch.table)  # the final kernel figures, before the totals are counted
             if not self._removed_by_manager:
                 why = _CLOSE_REASONS.get(self.close_reason or "",
                                          "error" if errored else "client_gone" if self._client_gone else "other")
                 with anyio.move_on_after(_UNREGISTER_TIMEOUT, shield=True):
-                    await manager.unregister(record.connection_id, why)
+                    await manager.unregister(cid, why)
 
     async def _finish(self, send: Send) -> None:
         """A stream tracking closed (cleanup, max lifetime, close_tracked_streams): end the
         chunked body so the client sees the end and reconnects; abort instead when the
         client is not taking what is already queued (a frozen client would hold it)."""
         if self._removed_by_manager and self._queued:
-            return  # a client that takes nothing: reset at the removal (_on_manager_close)
+            return  # a client that takes nothing: reset at the removal (on_removed)
         with anyio.move_on_after(_FINAL_SEND_TIMEOUT) as timer:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            try:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except Exception:
+                # not watched (kernel counting, no send wrapper): the server refuses a body
+                # after the response completed (stock >= 3.7.1 ends a stream cut short
+                # itself) or before it started (uvicorn: RuntimeError; other servers their
+                # own error); nothing was left to end
+                if self._observed:
+                    raise
+                return
             self._complete = True
         if timer.cancel_called:
             sockets.abort_connection(self._sock_keys)
@@ -481,7 +378,7 @@ tracked_event_source.__signature__ = _helper_signature()  # type: ignore[attr-de
 
 def live_stream_count(manager: "ConnectionManager") -> int:
     """Tracked streams of ``manager`` that are open in this process."""
-    return len(_live.get(manager, ()))
+    return len(live_streams(manager))
 
 
 async def close_tracked_streams(manager: "ConnectionManager", timeout: float = 5.0,
@@ -490,10 +387,10 @@ async def close_tracked_streams(manager: "ConnectionManager", timeout: float = 5
     has ended and unregistered itself. Returns how many were closed. Use before stopping a
     server that runs without signal handlers (an embedded server); under ``uvicorn`` with
     signals sse-starlette's shutdown watcher ends the streams on SIGTERM."""
-    streams = list(_live.get(manager, ()))
+    streams = list(live_streams(manager))
     for s in streams:
         s.close(reason)
     with anyio.move_on_after(timeout):
-        while _live.get(manager):
+        while live_streams(manager):
             await anyio.sleep(0.02)
     return len(streams)

@@ -167,35 +167,150 @@ async def test_send_timeout_aborts_the_connection_and_reraises():
                 frozen.close()
 
 
-async def test_progress_is_what_the_client_acknowledged():
-    """A reading client: progress follows the acknowledged bytes (headers and framing
-    included, so at least the body bytes handed over); unknown sockets fall back."""
+class CountingClient:
+    """A raw socket client that counts every byte its socket received (the response head,
+    the chunk framing and the bodies) and the chunks' payload bytes apart."""
+
+    def __init__(self, host: str, port: int, path: str, extra: str = "") -> None:
+        self.host, self.port, self.path, self.extra = host, port, path, extra
+        self.received = 0
+        self.payload = 0
+        self.events = 0
+        self.task: asyncio.Task[None] | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> "CountingClient":
+        reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(f"GET {self.path} HTTP/1.1\r\nHost: x\r\n{self.extra}\r\n".encode())
+        self.task = asyncio.create_task(self._run(reader))
+        return self
+
+    async def _run(self, reader: asyncio.StreamReader) -> None:
+        buf = b""
+        while data := await reader.read(65536):
+            self.received += len(data)
+            buf += data
+            if b"\r\n\r\n" not in buf:
+                continue
+            head, _, body = buf.partition(b"\r\n\r\n")
+            while (i := body.find(b"\r\n")) >= 0:  # the chunked body: size line, payload, CRLF
+                size = int(body[:i], 16)
+                if len(body) < i + 2 + size + 2:
+                    break
+                chunk = body[i + 2:i + 2 + size]
+                self.payload += size
+                self.events += chunk.count(b"data:")
+                body = body[i + 2 + size + 2:]
+            buf = head + b"\r\n\r\n" + body
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(BaseException):
+                await self.task
+
+
+def burst_route(get_manager, n: int):
+    """n events, then silence (no pings within the test): the counts settle."""
+    async def burst(request: Request):
+        async def gen():
+            for i in range(n):
+                yield {"data": f"{i}:{CHUNK}"}
+            await asyncio.Event().wait()
+        return tracked_event_source(request, gen(), manager=get_manager(), ping=600)
+    return Route("/burst", burst)
+
+
+@pytest.mark.parametrize("count_events", [True, False])
+async def test_connection_bytes_and_progress_are_what_the_client_socket_received(count_events):
+    """Kernel counting: a connection's bytes in /monitoring/connections, and the progress
+    liveness is judged by, equal the bytes the client's socket received (the response
+    head and the chunk framing included). With SSE_COUNT_EVENTS the events are counted
+    too (a send wrapper); without it the server's own send is used and events stay 0."""
     holder: dict = {}
-    async with serve(fast_config(), [steady_route(lambda: holder["m"])]) as s:
+    cfg = fast_config(COUNT_EVENTS=count_events, ACTIVITY_RESOLUTION_SECONDS=0)
+    async with serve(cfg, [burst_route(lambda: holder["m"], 40)]) as s:
         holder["m"] = s.manager
-        reader = await SSEClient(s.host, s.port, "/steady").connect()
+        client = await CountingClient(s.host, s.port, "/burst").connect()
         try:
-            await wait_for(lambda: asyncio.sleep(0, reader.events >= 5), 5, "events")
+            await wait_for(lambda: asyncio.sleep(0, client.events == 40), 5, "40 events received")
             [stream] = list(_streams(s.manager))
+            assert stream.counting == "kernel" and stream._observed is count_events
 
-            async def acked():
+            async def listed():
                 await s.manager.flush_touches()
-                return stream._acked is not None and stream.progress >= stream.bytes_sent - 4 * len(CHUNK)
-            await wait_for(acked, 5, "acknowledged bytes read from the socket table")
-            assert stream.progress != stream.bytes_sent  # headers and chunk framing count too: it is the kernel's figure
-            stream._sock_keys = ()  # a socket the table cannot match (a proxy-rewritten client address)
-
-            async def fallen_back():  # at the next read of the table (every half activity resolution)
-                await s.manager.flush_touches()
-                return stream._acked is None and stream.progress == stream.bytes_sent
-            await wait_for(fallen_back, 5, "progress back to the bytes handed to the server")
+                r = (await s.http.get("/monitoring/connections")).json()
+                [rec] = r["connections"]
+                return rec if rec["bytes_sent"] == client.received and stream.progress == client.received else None
+            rec = await wait_for(listed, 5, f"bytes and progress = the {client.received} bytes the client received")
+            assert rec["events_sent"] == (40 if count_events else 0)
+            assert client.received > client.payload > 40 * len(CHUNK)  # the head and framing are counted
+            conf = (await s.monitoring())["configuration"]
+            assert conf["count_events"] is count_events
+            assert conf["stream_counting"] == {"kernel": 1, "asgi": 0, "other": 0}
         finally:
-            await reader.close()
+            await client.close()
+        await wait_for(lambda: asyncio.sleep(0, s.manager.local_connection_count == 0), 5, "unregistered")
+        pod = s.manager.registry.local.pod_stats()
+        assert pod.bytes_sent == client.received  # the final kernel figures went into the process's totals
+
+
+@pytest.mark.parametrize("how", ["close_tracked_streams", "cleanup"])
+async def test_without_a_send_wrapper_a_stream_closed_by_tracking_still_ends_cleanly(how):
+    """SSE_COUNT_EVENTS off: nothing of ours sees the messages, so the end of the body is
+    not known to us; a stream tracking closes still ends with the terminating chunk (sent
+    by stock, or by us when stock does not), exactly once."""
+    holder: dict = {}
+    cfg = fast_config(COUNT_EVENTS=False, STALE_CONNECTION_THRESHOLD_SECONDS=1.5, PING_INTERVAL_SECONDS=600,
+                      PERIODIC_CLEANUP_ENABLED=how == "cleanup", ACTIVITY_RESOLUTION_SECONDS=0)
+    async with serve(cfg, [burst_route(lambda: holder["m"], 3)]) as s:
+        holder["m"] = s.manager
+        client = await SSEClient(s.host, s.port, "/burst").connect()
+        try:
+            await wait_for(lambda: asyncio.sleep(0, client.events == 3), 5, "three events")
+            [stream] = list(_streams(s.manager))
+            assert stream.counting == "kernel" and not stream._observed
+            if how == "close_tracked_streams":
+                from core.streaming import close_tracked_streams
+                assert await close_tracked_streams(s.manager) == 1
+            await asyncio.wait_for(client.closed_by_server.wait(), 10)
+            assert client.clean_end
+            await wait_for(lambda: asyncio.sleep(0, s.manager.local_connection_count == 0), 5, "unregistered")
+        finally:
+            await client.close()
+
+
+async def test_a_socket_the_kernel_cannot_name_is_counted_by_the_send_wrapper():
+    """Behind a proxy that rewrites the client address (X-Forwarded-For, trusted from
+    loopback by uvicorn's defaults) the kernel's table has no such connection: the send
+    wrapper counts the body bytes and events, and progress is the bytes handed over."""
+    holder: dict = {}
+    async with serve(fast_config(COUNT_EVENTS=False, ACTIVITY_RESOLUTION_SECONDS=0),
+                     [burst_route(lambda: holder["m"], 40)]) as s:
+        holder["m"] = s.manager
+        client = await CountingClient(s.host, s.port, "/burst", "X-Forwarded-For: 203.0.113.9\r\n").connect()
+        try:
+            await wait_for(lambda: asyncio.sleep(0, client.events == 40), 5, "40 events received")
+            [stream] = list(_streams(s.manager))
+            assert stream.counting == "asgi" and stream._observed
+
+            async def listed():
+                await s.manager.flush_touches()
+                [rec] = (await s.http.get("/monitoring/connections")).json()["connections"]
+                return rec if rec["bytes_sent"] == client.payload else None
+            rec = await wait_for(listed, 5, f"bytes = the {client.payload} payload bytes the client received")
+            assert rec["events_sent"] == 40 and rec["client_address"].startswith("203.0.113.9")
+            assert stream._acked is None and stream.progress == client.payload
+            assert (await s.monitoring())["configuration"]["stream_counting"] == {"kernel": 0, "asgi": 1, "other": 0}
+        finally:
+            await client.close()
 
 
 def _streams(manager):
-    from core.streaming import _live
-    return _live.get(manager, set())
+    from core.stream_watch import live_streams
+    return live_streams(manager)
 
 
 def test_socket_table_filters_by_port_and_matches_every_address_spelling():

@@ -1,0 +1,292 @@
+"""What a stream sent and what its client took, counted by the kernel where it can.
+
+A stream the socket watch reads is a :class:`WatchedStream` (tracked sse-starlette
+streams, :mod:`core.streaming`; any ASGI stream can be one). At its start it asks the
+kernel for its TCP connection by its exact address (:meth:`WatchedStream.watch_socket`:
+one netlink request answered from the kernel's connection hash, ~20-40 µs, once per
+stream). Then:
+
+* **kernel counting** (Linux, a TCP socket the ASGI scope names): ``bytes_sent`` (what the
+  server wrote into the connection since the stream started: the response head, the chunk
+  framing and the body) and ``progress`` (what the client's TCP stack acknowledged) come
+  from ``tcp_info`` at each read of the socket table; no frame of ours runs per message.
+  Events are counted only with ``SSE_COUNT_EVENTS`` (a small ``send`` wrapper: one Python
+  call per message, its cost is in docs/benchmarks.md); without it ``events_sent`` stays 0
+  and ``/monitoring`` says events are not counted.
+* **ASGI counting** (the fallback where the kernel cannot answer: not Linux, a Unix
+  socket, a proxy that rewrites the client address, no ``sock_diag``): a ``send`` wrapper
+  adds each body's length and counts the frames that are not comment-only.
+
+The interface (also for streams of other frameworks, e.g. an ASGI middleware)::
+
+    watch = socket_watch(manager)              # one per manager: its flush hook reads the table
+    stream.watch_socket(scope, watch.table, count_events)   # before the response head goes out
+    record = await manager.register(..., activity=stream)   # the registry binds its change set
+    watch.streams.add(stream)
+    send = stream.watched_send(send)           # the server's own send, or a counting wrapper
+    ...                                        # serve the stream with ``send``
+    watch.streams.discard(stream); stream.watch_end(watch.table)   # final counts, one lookup
+
+The registry flushes only the streams that marked themselves changed (the socket watch
+marks those whose kernel figures moved; the ``send`` wrapper marks its stream), so the
+once-a-second flush costs in proportion to activity, not to open streams.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from starlette.types import Message, Scope, Send
+
+from . import sockets
+
+if TYPE_CHECKING:
+    from .manager import ConnectionManager
+
+__all__ = ["WatchedStream", "SocketWatch", "socket_watch", "live_streams", "is_ping_frame", "Counting"]
+
+Counting = Literal["kernel", "asgi"]
+_COLON = 58  # ord(":")
+_NOWHERE: set[str] = set()  # change marks of a stream no registry watches (one shared, harmless element)
+
+
+def is_ping_frame(body: bytes) -> bool:
+    """True for a comment-only SSE frame (stock's ping ``": ping - <time>"``): every
+    non-empty line starts with ``:``. Anything carrying a field (data, event, id, retry)
+    is an event."""
+    if not body or body[0] != _COLON:
+        return False
+    for line in bytes(body).splitlines():
+        if line and line[0] != _COLON:
+            return False
+    return True
+
+
+class WatchedStream:
+    """A stream whose totals the registry reads at each flush (an ``ActivitySource``).
+
+    ``events_sent`` / ``bytes_sent`` / ``progress`` as in :class:`core.local_streams.ActivitySource`;
+    ``counting`` says where the bytes come from. Subclasses call :meth:`_watch_init` in
+    their ``__init__`` and provide ``close(reason)`` (shutdown drains the watch's streams)."""
+
+    __slots__ = ("_sock_keys", "_kernel", "_base_written", "_base_acked", "_acked", "_queued", "events_sent",
+                 "bytes_sent", "_changes", "_change_key", "_send", "_started", "_complete", "_observed", "_count_events")
+
+    def _watch_init(self) -> None:
+        self._sock_keys: tuple[sockets.Key, ...] = ()
+        self._kernel = False  # bytes and progress from tcp_info
+        self._base_written = 0  # the connection's bytes before this stream (a kept-alive connection's earlier responses)
+        self._base_acked = 0
+        self._acked: int | None = None  # bytes the client acknowledged, at the last read (None: unknown)
+        self._queued = 0  # bytes waiting in the kernel for the client, at the last read
+        self.events_sent = 0
+        self.bytes_sent = 0
+        self._changes = _NOWHERE
+        self._change_key = ""
+        self._send: Send | None = None
+        self._started = False  # http.response.start went out (known only where a wrapper sees the messages)
+        self._complete = False  # the body's end went out
+        self._observed = False  # a send wrapper sees every message (else _started/_complete are unknown)
+        self._count_events = True
+
+    @property
+    def counting(self) -> Counting:
+        return "kernel" if self._kernel else "asgi"
+
+    @property
+    def progress(self) -> int:
+        """Kernel counting: bytes the client acknowledged since the stream started. ASGI
+        counting: acknowledged bytes if the socket table still matched the connection,
+        else the bytes handed to the server."""
+        acked = self._acked
+        return self.bytes_sent if acked is None else acked
+
+    def track_changes(self, changes: set[str], key: str) -> None:
+        """The registry's change set: the stream adds ``key`` to it when its totals move."""
+        self._changes, self._change_key = changes, key
+
+    # -- start and end ----------------------------------------------------------------
+    def watch_socket(self, scope: Scope, table: sockets.SocketTable, count_events: bool) -> Counting:
+        """Find the stream's TCP connection (before the response head is sent)."""
+        keys = sockets.keys_for(scope.get("server"), scope.get("client"))
+        found = table.lookup(keys) if keys else None
+        if found is not None:
+            key, st = found
+            self._sock_keys = (key,)  # the one spelling the table uses
+            written = sockets.written(st)
+            if written is not None and st.bytes_acked is not None:
+                self._kernel = True
+                self._base_written, self._base_acked = written, st.bytes_acked
+                self._acked = 0
+        elif not table.lookups:
+            self._sock_keys = keys  # lookups unsupported: the dumps may still match it
+        self._count_events = count_events
+        return self.counting
+
+    def watched_send(self, send: Send) -> Send:
+        """What to hand the stream's producer as ``send``: the server's own where the
+        kernel counts and events are not counted, else a wrapper (bound method: no
+        closure per stream)."""
+        self._send = send
+        if self._kernel and not self._count_events:
+            return send
+        self._observed = True
+        return self._send_events if self._kernel else self._send_counted
+
+    def watch_end(self, table: sockets.SocketTable) -> None:
+        """The stream ended: its final kernel figures (one lookup), so the process's totals
+        hold every byte; the socket may be gone already (then the last read stands)."""
+        self._send = None
+        if self._kernel:
+            found = table.lookup(self._sock_keys)
+            if found is not None:
+                self._take(found[1].bytes_acked, found[1].queued)
+
+    def refresh_counts(self, table: sockets.SocketTable | None = None) -> None:
+        """Kernel figures as of now for this one stream (a listing of connections)."""
+        if self._kernel:
+            found = (table or _TABLE).lookup(self._sock_keys)
+            if found is not None:
+                self._take(found[1].bytes_acked, found[1].queued)
+
+    def _take(self, acked: int | None, queued: int) -> None:
+        """A socket-table answer for this stream: store it, mark the stream if it moved."""
+        self._queued = queued
+        if acked is None:
+            if not self._kernel and self._acked is not None:
+                self._acked = None
+                self._changes.add(self._change_key)
+            return
+        if self._kernel:
+            acked -= self._base_acked
+            written = acked + self._base_acked + queued - self._base_written
+            if written > self.bytes_sent:
+                self.bytes_sent = written
+                self._changes.add(self._change_key)
+        if acked != self._acked:
+            self._acked = acked
+            self._changes.add(self._change_key)
+
+    def _lost(self) -> None:
+        """The table no longer matched the connection."""
+        self._queued = 0
+        if not self._kernel and self._acked is not None:
+            self._acked = None
+            self._changes.add(self._change_key)
+
+    # -- the send wrappers (the hot path: a type check and an addition or two) ----------
+    def _send_counted(self, message: Message) -> Awaitable[None]:
+        body = message.get("body")
+        if body:
+            self.bytes_sent += len(body)
+            if body[0] != _COLON or not is_ping_frame(body):
+                self.events_sent += 1
+            self._changes.add(self._change_key)
+            if message.get("more_body"):
+                return self._send(message)  # type: ignore[misc]  # an event or a ping: done
+        self._watch_message(message)
+        return self._send(message)  # type: ignore[misc]
+
+    def _send_events(self, message: Message) -> Awaitable[None]:
+        body = message.get("body")
+        if body:
+            if body[0] != _COLON or not is_ping_frame(body):
+                self.events_sent += 1
+                self._changes.add(self._change_key)
+            if message.get("more_body"):
+                return self._send(message)  # type: ignore[misc]
+        self._watch_message(message)
+        return self._send(message)  # type: ignore[misc]
+
+    def _watch_message(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self._started = True
+        elif kind == "http.response.body" and not message.get("more_body", False):
+            self._complete = True
+
+
+_TABLE = sockets.SocketTable()  # refresh_counts() without a watch at hand
+
+
+class SocketWatch:
+    """One per manager, run by the manager at the start of every flush: ONE read of the
+    kernel's socket table for all of its live streams, each stream's figures stored on it
+    and the streams whose figures moved marked for the flush.
+
+    The table is read at most every half activity resolution (``SSE_ACTIVITY_RESOLUTION_SECONDS``,
+    default a tenth of the stale threshold; at every flush when that is shorter; timed on
+    a monotonic clock): the store keeps activity only to within that resolution anyway,
+    and one dump with thousands of streams costs milliseconds. A progress seen late is
+    stamped when it is seen, so an idle time errs short by at most half the resolution,
+    never long. Kernel-counted bytes are as of the last read (a listing of connections
+    asks the kernel again for each local stream it shows)."""
+
+    def __init__(self, streams: "set[Any]", manager: "ConnectionManager",
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.streams: set[Any] = streams  # WatchedStream (and, for the tests, anything with its fields)
+        self.table = sockets.SocketTable()
+        self._manager = weakref.ref(manager)
+        self._clock = clock  # monotonic: a wall clock set back must not stop the reads
+        self._read_at: float | None = None  # when the table was last read
+
+    def due(self) -> bool:
+        manager = self._manager()
+        if manager is None:
+            return False
+        now = self._clock()
+        # half the activity resolution, or sooner where the not-reading signal needs it (core.queues)
+        if self._read_at is not None and 0.0 <= now - self._read_at < manager.socket_read_interval:
+            return False
+        self._read_at = now
+        return True
+
+    def __call__(self) -> None:
+        streams = self.streams
+        if not streams or not self.table.available or not self.due():
+            return
+        self.read()
+
+    def read(self) -> None:
+        """Read the table now and store each stream's acknowledged and queued bytes."""
+        streams = self.streams
+        wanted = {k for s in streams for k in s._sock_keys}
+        table = self.table.read_raw(wanted) if wanted else {}
+        get = table.get
+        for s in streams:
+            st = None
+            for k in s._sock_keys:
+                st = get(k)
+                if st is not None:
+                    break
+            if st is None:
+                s._lost()
+            else:
+                s._take(st[0], st[1])
+        manager = self._manager()  # issue 27: each stream's queue, read by read (core.queues)
+        if manager is not None:
+            manager.queues.observe(self._clock(), [(s.connection_id, s._acked, s._queued) for s in streams
+                                                    if s.connection_id is not None])
+
+
+_watches: "weakref.WeakKeyDictionary[Any, SocketWatch]" = weakref.WeakKeyDictionary()
+
+
+def socket_watch(manager: "ConnectionManager") -> SocketWatch:
+    """The manager's socket watch (made, and hooked into its flush, on first use)."""
+    watch = _watches.get(manager)
+    if watch is None:
+        watch = _watches[manager] = SocketWatch(set(), manager)
+        add_hook = getattr(manager, "add_flush_hook", None)
+        if add_hook is not None:
+            add_hook(watch)
+    return watch
+
+
+def live_streams(manager: "ConnectionManager") -> set[Any]:
+    """The manager's watched streams open in this process (empty if none ever opened)."""
+    watch = _watches.get(manager)
+    return watch.streams if watch is not None else set()
