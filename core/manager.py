@@ -322,7 +322,10 @@ class ConnectionManager:
 
         def closed() -> Awaitable[None] | None:  # removed by the fleet (cleanup, reap, operator): the client comes back
             meter.closed(client_address, user_agent)
-            return on_close() if on_close is not None else None
+            if on_close is not None:
+                return on_close()
+            removed = getattr(activity, "on_removed", None)  # a WatchedStream closes itself (core.stream_watch)
+            return removed() if removed is not None else None
         return await self.registry.register(connection_id, channel=channel, client_address=client_address,
                                             user_agent=user_agent, on_close=closed, activity=activity)
 
