@@ -17,13 +17,14 @@ import time
 from collections.abc import Callable
 
 from . import stats
+from .blast import MAX_CUT_LISTED, arrivals_kept, cuts_from_records, new_blast_id
 from .clock import StoreClock, age_query
 from .config import SSEConfig
 from .liveness import worker_state
 from .loops import BackgroundLoop
 from .models import CleanupResult, DisconnectResult, FleetEvent, ReapResult, WorkerHeartbeat
 from .registry import Registry
-from .store.base import StateStore, StoreUnavailable
+from .store.base import Cut, StateStore, StoreUnavailable
 from .store_status import StoreStatusTracker
 
 __all__ = ["Cleanup", "add_event"]
@@ -49,6 +50,7 @@ class Cleanup:
         self.check_config = check_config
         self._lock = asyncio.Lock()
         self._unrecorded: list[tuple[int, int, float, bool, float]] = []  # runs the store missed
+        self._cut: dict[str, list[Cut]] = {}  # a worker being reaped: its streams, read before (core.blast)
         self.loop = BackgroundLoop("sse-periodic-cleanup", self._periodic)
 
     @property
@@ -64,7 +66,9 @@ class Cleanup:
             return await self._cleanup(batch, periodic)
 
     async def _reap(self, worker_id: str, batch: int) -> tuple[int, bool]:
-        """Reap one dead worker under a lease; (connections removed, this call forgot it)."""
+        """Reap one dead worker under a lease; (connections removed, this call forgot it).
+        Its streams are read first (blast radius: who was cut), kept for the event."""
+        self._cut[worker_id] = cuts_from_records(await self.store.worker_records(worker_id, MAX_CUT_LISTED))
         removed = 0
         while True:
             n, left = await self.store.reap_worker(worker_id, batch, self.worker_id)
@@ -124,7 +128,9 @@ class Cleanup:
                 batches += 1
                 if forgot:
                     reaped += 1
-                    await self._reaped(hb.worker_id, reason, removed)
+                    await self._reaped(hb.worker_id, reason, removed, hb.heartbeat_at)
+                else:
+                    self._cut.pop(hb.worker_id, None)
             await self.store.reconcile_counter()
         except StoreUnavailable as exc:
             error = exc
@@ -177,26 +183,55 @@ class Cleanup:
         if self.settling() is not None and "gone" not in reason:
             return 0  # an old heartbeat while the registry settles says nothing
         t0 = time.perf_counter()
+        cut_at = await self._last_heartbeat(worker_id)  # the last moment it was known alive
         removed, forgot = await self._reap(worker_id, max(self.config.CLEANUP_BATCH_SIZE, MIN_REAP_BATCH))
         if forgot:
             await self.store.reconcile_counter()
             # a cleanup run of its own: its connections count as cleaned, as when a periodic run reaps
             await self.store.record_cleanup(removed, 0, (time.perf_counter() - t0) * 1000.0, False, self.clock.now())
-            await self._reaped(worker_id, reason, removed)
+            await self._reaped(worker_id, reason, removed, cut_at)
+        else:
+            self._cut.pop(worker_id, None)
         return removed
 
-    async def _reaped(self, worker_id: str, reason: str, removed: int) -> None:
+    async def _reaped(self, worker_id: str, reason: str, removed: int, cut_at: float | None = None) -> None:
         log.warning("SSE reaped dead worker %s (%s): %d connections removed", worker_id, reason, removed)
+        blast_id = await self._blast(worker_id, removed, cut_at)
         await self.event("death", f"worker {worker_id} died ({reason}): {removed} stream(s) cut and reaped",
-                         removed, worker_id)
+                         removed, worker_id, blast_id=blast_id)
+
+    async def _last_heartbeat(self, worker_id: str) -> float | None:
+        try:
+            return next((w.heartbeat_at for w in await self.store.workers() if w.worker_id == worker_id), None)
+        except StoreUnavailable:
+            return None
+
+    async def _blast(self, worker_id: str, removed: int, cut_at: float | None, cuts: list[Cut] | None = None) -> str | None:
+        """Record who ``removed`` cut (the streams read before, core.blast); its id (None: nothing
+        cut, or the store lost it). ``cut_at``: when (None: now)."""
+        if cuts is None:
+            cuts = self._cut.pop(worker_id, [])
+        if not removed and not cuts:
+            return None
+        now = self.clock.now()
+        at = min(cut_at, now) if cut_at is not None else now
+        blast_id = new_blast_id()
+        try:
+            await self.store.put_blast(blast_id, at, self.config.BLAST_WINDOW_SECONDS, max(removed, len(cuts)), cuts,
+                                       arrivals_kept(self.config))
+        except StoreUnavailable as exc:
+            self.status.mark_unavailable(exc)
+            return None
+        return blast_id
 
     async def event(self, type_: str, message: str, count: int = 0, worker_id: str | None = None, *,
-                    group: bool = False) -> None:
+                    group: bool = False, blast_id: str | None = None) -> None:
         """Add one fleet event (a routine one, ``group``, is merged into the same kind at the
-        head of the list); it is a mark on the history too. A store in trouble loses it."""
+        head of the list); it is a mark on the history too. A store in trouble loses it.
+        ``blast_id``: the streams it cut are followed (core.blast)."""
         await add_event(self.store, self.status, self.config, FleetEvent(
-            at=self.clock.now(), type=type_, message=message, count=count, worker_id=worker_id or self.worker_id),
-            group=group)
+            at=self.clock.now(), type=type_, message=message, count=count, worker_id=worker_id or self.worker_id,
+            blast_id=blast_id), group=group)
 
     async def _record_unrecorded(self) -> None:
         while self._unrecorded:
@@ -250,8 +285,9 @@ class Cleanup:
         if entry is not None:
             closed = await self.registry.local.close(entry)
         if removed or closed:
+            blast_id = await self._blast(connection_id, 1, None, cuts_from_records([rec] if rec else []))
             await self.event("disconnect", f"connection {connection_id[:40]} disconnected by an operator", 1,
-                             rec.worker_id if rec else self.worker_id)
+                             rec.worker_id if rec else self.worker_id, blast_id=blast_id)
             log.warning("SSE connection %s disconnected by an operator (worker %s)", connection_id,
                         rec.worker_id if rec else "?")
         return DisconnectResult(connection_id=connection_id, removed=removed, closed_locally=closed,
@@ -272,7 +308,11 @@ class Cleanup:
         await self.store.reconcile_counter()
         if forgot:
             log.warning("SSE reaped worker %s on request: %d connections removed", worker_id, removed)
-            await self.event("reap", f"worker {worker_id} reaped on request: {removed} stream(s) cut", removed, worker_id)
+            blast_id = await self._blast(worker_id, removed, None)
+            await self.event("reap", f"worker {worker_id} reaped on request: {removed} stream(s) cut", removed, worker_id,
+                             blast_id=blast_id)
+        else:
+            self._cut.pop(worker_id, None)
         return ReapResult(worker_id=worker_id, removed=removed, was_alive=alive)
 
 
