@@ -1,7 +1,8 @@
 """Blast radius (issue 27): who an event cut, and who came back.
 
-When a worker dies or is reaped, or a disconnect removes a stream, the worker acting on it
-reads the streams' records *before* they are removed (:meth:`StateStore.worker_records`,
+When a worker dies or is reaped, or a cleanup or a disconnect removes streams, the worker
+acting on it reads the streams' records *before* they are removed
+(:meth:`StateStore.worker_records`, the stale page a cleanup batch takes,
 :meth:`StateStore.get_connection`) and records them with the event
 (:meth:`StateStore.put_blast`, ``{ns}:blast:<id>``, expiring after :data:`BLAST_KEPT_SECONDS`):
 client key (core.reconnects.client_key: address without the port, user agent), channel,
@@ -76,11 +77,12 @@ def decode_cuts(text: str | bytes | None) -> tuple[Cut, ...]:
 
 def match_arrivals(arrivals: Iterable[tuple[str, float]], keys: Iterable[str], cut_at: float,
                    window: float) -> dict[str, float]:
-    """The first connect of each of ``keys`` within ``[cut_at, cut_at + window]``: key -> seconds after the cut."""
+    """The first connect of each of ``keys`` within ``(cut_at, cut_at + window]``: key -> seconds
+    after the cut (a connect at the cut's very moment is the stream cut, not a comeback)."""
     wanted = set(keys)
     out: dict[str, float] = {}
     for key, t in arrivals:
-        if key in wanted and cut_at <= t <= cut_at + window:
+        if key in wanted and cut_at < t <= cut_at + window:
             d = t - cut_at
             if key not in out or d < out[key]:
                 out[key] = d

@@ -194,6 +194,7 @@ class FleetEvent(_Wire):
     runs: int = 1  # ... and how many runs it groups
     until: float | None = None  # a span (an outage, a rebuild): when it ended
     blast_id: str | None = None  # streams it cut are followed (core.blast): ``blast`` is filled when read
+    # (a group of routine cleanups: its latest run's)
     blast: BlastRadius | None = None
 
 

@@ -299,7 +299,8 @@ class MemoryStore:
         if group and head is not None and head.type == event.type:
             merged = head.model_copy(update={"first_at": head.first_at if head.first_at is not None else head.at,
                                              "count": head.count + event.count, "runs": head.runs + 1, "at": event.at,
-                                             "message": event.message, "worker_id": event.worker_id})
+                                             "message": event.message, "worker_id": event.worker_id,
+                                             "blast_id": event.blast_id})
             self._events[0] = merged
             self._marks = [m for m in self._marks if m is not head] + [merged]
             return

@@ -619,7 +619,7 @@ class RedisStore:
                                 "_cut": encode_cuts(cuts), **per})
         pipe.expire(key, ttl)
         pipe.zadd(k.blasts, {blast_id: cut_at})
-        pipe.zrangebyscore(k.arrivals, _num(cut_at), _num(cut_at + window), withscores=True)
+        pipe.zrangebyscore(k.arrivals, f"({_num(cut_at)}", _num(cut_at + window), withscores=True)
         got = await pipe.execute()
         back = match_arrivals(((_s(m).partition("|")[0], float(t)) for m, t in got[-1]), per, cut_at, window)
         if back:

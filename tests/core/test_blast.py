@@ -104,3 +104,55 @@ def test_summary_text():
     b = summarize(read, T0 + 60)
     assert b.summary == "63 streams cut; 2 back within 10 s, median 1.6 s; 2 not back; 59 not followed (unknown)"
     assert (b.cut, b.back, b.not_back, b.listed) == (63, 2, 2, 4)
+
+
+# -- through the manager: a death, a disconnect and a cleanup record who they cut -------------
+
+def _event(stats: dict, type_: str) -> dict:
+    return next(e for e in stats["recent_events"] if e["type"] == type_)
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "redis", "redis-sharded"])
+async def test_a_death_a_disconnect_and_a_cleanup_follow_who_they_cut(make_manager, clock, store_kind):
+    cfg = dict(WORKER_HEARTBEAT_TTL_SECONDS=10, BLAST_WINDOW_SECONDS=30, STALE_CONNECTION_THRESHOLD_SECONDS=120)
+    dead = await make_manager(worker_id="dead", **cfg)
+    for i in range(3):
+        await dead.register(channel="prices", client_address=f"10.1.0.{i}:4000", user_agent=f"ua-{i}")
+    survivor = await make_manager(worker_id="survivor", **cfg)
+    clock.advance(11)
+    await survivor.flush_touches()
+    await survivor.run_cleanup()  # reaps the dead worker: its 3 streams read before
+    # ua-0 comes back (twice), ua-1 with another user agent, ua-2 not at all
+    clock.advance(2)
+    await survivor.register(client_address="10.1.0.0:5000", user_agent="ua-0", resumed=True)
+    await survivor.register(client_address="10.1.0.0:5001", user_agent="ua-0")
+    await survivor.register(client_address="10.1.0.1:5000", user_agent="ua-1 (updated)")
+    await survivor.connects.send()
+    e = _event(await survivor.get_detailed_monitoring_stats(), "death")
+    b = e["blast"]
+    assert (b["cut"], b["back"], b["not_back"], b["open"]) == (3, 1, 2, True), b
+    assert b["median_back_seconds"] == 13.0  # from the dead worker's last heartbeat
+    assert {c["user_agent"] for c in b["not_back_clients"]} == {"ua-1", "ua-2"}
+    assert all(c["channel"] == "prices" for c in b["not_back_clients"])
+
+    # an operator disconnects one stream; its client is back 1.5 s later
+    victim = await survivor.register(client_address="10.2.0.1:1", user_agent="kiosk")
+    await survivor.connects.send()
+    await survivor.disconnect(victim.connection_id)
+    clock.advance(1.5)
+    await survivor.register(client_address="10.2.0.1:2", user_agent="kiosk")
+    await survivor.connects.send()
+    b = _event(await survivor.get_detailed_monitoring_stats(), "disconnect")["blast"]
+    assert (b["cut"], b["back"], b["median_back_seconds"]) == (1, 1, 1.5), b
+
+    # a cleanup removes the idle ones: 4 on the survivor; nobody comes back within the window
+    clock.advance(200)
+    await survivor.flush_touches(counters=False)
+    res = await survivor.run_cleanup()
+    assert res.cleaned == 4
+    clock.advance(31)
+    stats = await survivor.get_detailed_monitoring_stats()
+    b = _event(stats, "operator")["blast"]
+    assert (b["cut"], b["back"], b["not_back"], b["open"]) == (4, 0, 4, False), b
+    assert b["summary"] == "4 streams cut; 0 back within 30 s; 4 not back"
+    assert _event(stats, "death")["blast"]["open"] is False
