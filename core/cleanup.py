@@ -121,9 +121,11 @@ class Cleanup:
             q = age_query(self.config, self.clock.now())
             cutoff = q.cut.stale
             while True:
-                # who it cuts (core.blast): the batch remove_stale takes, the most idle first, read before
-                page = await self.store.list_connections("stale", q, batch, 0, sort="idle", order="desc")
-                cut.extend(cuts_from_records(page.records))
+                # who it cuts (core.blast): the batch remove_stale takes, the most idle first, read
+                # before (not when the census just found none stale: the common run costs nothing more)
+                if before_stale:
+                    page = await self.store.list_connections("stale", q, batch, 0, sort="idle", order="desc")
+                    cut.extend(cuts_from_records(page.records))
                 count, mine = await self.store.remove_stale(cutoff, batch, self.worker_id)
                 stale += count
                 batches += 1
