@@ -230,7 +230,9 @@ class Cleanup:
         at = min(cut_at, now) if cut_at is not None else now
         blast_id = new_blast_id()
         try:
-            await self.store.put_blast(blast_id, at, self.config.BLAST_WINDOW_SECONDS, max(removed, len(cuts)), cuts,
+            # the event's count is what was removed; streams read before but removed by someone
+            # else meanwhile are not its to follow
+            await self.store.put_blast(blast_id, at, self.config.BLAST_WINDOW_SECONDS, removed, cuts[:removed],
                                        arrivals_kept(self.config))
         except StoreUnavailable as exc:
             self.status.mark_unavailable(exc)
