@@ -17,13 +17,14 @@ import time
 from collections.abc import Callable
 
 from . import stats
+from .blast import MAX_CUT_LISTED, arrivals_kept, cuts_from_records, new_blast_id
 from .clock import StoreClock, age_query
 from .config import SSEConfig
 from .liveness import worker_state
 from .loops import BackgroundLoop
 from .models import CleanupResult, DisconnectResult, FleetEvent, ReapResult, WorkerHeartbeat
 from .registry import Registry
-from .store.base import StateStore, StoreUnavailable
+from .store.base import Cut, StateStore, StoreUnavailable
 from .store_status import StoreStatusTracker
 
 __all__ = ["Cleanup", "add_event"]
@@ -49,6 +50,7 @@ class Cleanup:
         self.check_config = check_config
         self._lock = asyncio.Lock()
         self._unrecorded: list[tuple[int, int, float, bool, float]] = []  # runs the store missed
+        self._reap_locks: dict[str, asyncio.Lock] = {}
         self.loop = BackgroundLoop("sse-periodic-cleanup", self._periodic)
 
     @property
@@ -63,17 +65,27 @@ class Cleanup:
         async with self._lock:
             return await self._cleanup(batch, periodic)
 
-    async def _reap(self, worker_id: str, batch: int) -> tuple[int, bool]:
-        """Reap one dead worker under a lease; (connections removed, this call forgot it)."""
-        removed = 0
-        while True:
-            n, left = await self.store.reap_worker(worker_id, batch, self.worker_id)
-            removed += n
-            if left < 0:
-                return removed, False  # another worker is reaping it
-            if left == 0:
-                break
-        return removed, await self.store.forget_worker(worker_id)
+    async def _reap(self, worker_id: str, batch: int) -> tuple[int, bool, list[Cut]]:
+        """Reap one dead worker under a lease; (connections removed, this call forgot it, its
+        streams: read first, for the blast radius: who was cut)."""
+        # one reap of a worker at a time here (the fleet watch and a cleanup run may both find
+        # it dead; they share this worker's lease): the first reaps and counts, the next finds nothing
+        lock = self._reap_locks.setdefault(worker_id, asyncio.Lock())
+        try:
+            async with lock:
+                cuts = cuts_from_records(await self.store.worker_records(worker_id, MAX_CUT_LISTED))
+                removed = 0
+                while True:
+                    n, left = await self.store.reap_worker(worker_id, batch, self.worker_id)
+                    removed += n
+                    if left < 0:
+                        return removed, False, cuts  # another worker is reaping it
+                    if left == 0:
+                        break
+                return removed, await self.store.forget_worker(worker_id), cuts
+        finally:
+            if not lock.locked():
+                self._reap_locks.pop(worker_id, None)
 
     def settling(self) -> str | None:
         """Why no cleanup may run now (None: it may): the registry settles after an outage
@@ -94,6 +106,8 @@ class Cleanup:
     async def _cleanup(self, batch: int, periodic: bool) -> CleanupResult:
         t0 = time.perf_counter()
         cleaned = failed = batches = reaped = 0
+        cut: list[Cut] = []  # the stale streams removed (the dead workers' get their own events)
+        stale = 0
         error: StoreUnavailable | None = None
         before_total = before_stale = 0
         skipped = self.settling()
@@ -104,9 +118,16 @@ class Cleanup:
             await self._record_unrecorded()
             before = await self.store.census(age_query(self.config, self.clock.now()))
             before_total, before_stale = before.ages.total, before.ages.stale
-            cutoff = self.clock.now() - self.config.STALE_CONNECTION_THRESHOLD_SECONDS
+            q = age_query(self.config, self.clock.now())
+            cutoff = q.cut.stale
             while True:
+                # who it cuts (core.blast): the batch remove_stale takes, the most idle first, read
+                # before (not when the census just found none stale: the common run costs nothing more)
+                if before_stale:
+                    page = await self.store.list_connections("stale", q, batch, 0, sort="idle", order="desc")
+                    cut.extend(cuts_from_records(page.records))
                 count, mine = await self.store.remove_stale(cutoff, batch, self.worker_id)
+                stale += count
                 batches += 1
                 failed_here = await self._close_removed(mine)
                 cleaned += count - failed_here
@@ -119,12 +140,12 @@ class Cleanup:
                 reason = self._dead(hb, now)
                 if reason is None:
                     continue
-                removed, forgot = await self._reap(hb.worker_id, batch)
+                removed, forgot, cuts = await self._reap(hb.worker_id, batch)
                 cleaned += removed
                 batches += 1
                 if forgot:
                     reaped += 1
-                    await self._reaped(hb.worker_id, reason, removed)
+                    await self._reaped(hb.worker_id, reason, removed, cuts, hb.heartbeat_at)
             await self.store.reconcile_counter()
         except StoreUnavailable as exc:
             error = exc
@@ -144,9 +165,10 @@ class Cleanup:
             raise error
         if cleaned or failed:
             routine = periodic and not failed
+            blast_id = await self._blast(stale, None, cut[:MAX_CUT_LISTED]) if stale > 0 else None
             await self.event("cleanup" if periodic else "operator",
                              f"{'cleanup' if periodic else 'cleanup on request'} removed {cleaned} stale connection(s)"
-                             + (f", {failed} failed" if failed else ""), cleaned, group=routine)
+                             + (f", {failed} failed" if failed else ""), cleaned, group=routine, blast_id=blast_id)
         try:
             after = await self.store.census(age_query(self.config, self.clock.now()))
         except StoreUnavailable as exc:
@@ -177,26 +199,54 @@ class Cleanup:
         if self.settling() is not None and "gone" not in reason:
             return 0  # an old heartbeat while the registry settles says nothing
         t0 = time.perf_counter()
-        removed, forgot = await self._reap(worker_id, max(self.config.CLEANUP_BATCH_SIZE, MIN_REAP_BATCH))
+        cut_at = await self._last_heartbeat(worker_id)  # the last moment it was known alive
+        removed, forgot, cuts = await self._reap(worker_id, max(self.config.CLEANUP_BATCH_SIZE, MIN_REAP_BATCH))
         if forgot:
             await self.store.reconcile_counter()
             # a cleanup run of its own: its connections count as cleaned, as when a periodic run reaps
             await self.store.record_cleanup(removed, 0, (time.perf_counter() - t0) * 1000.0, False, self.clock.now())
-            await self._reaped(worker_id, reason, removed)
+            await self._reaped(worker_id, reason, removed, cuts, cut_at)
         return removed
 
-    async def _reaped(self, worker_id: str, reason: str, removed: int) -> None:
+    async def _reaped(self, worker_id: str, reason: str, removed: int, cuts: list[Cut],
+                      cut_at: float | None = None) -> None:
         log.warning("SSE reaped dead worker %s (%s): %d connections removed", worker_id, reason, removed)
+        blast_id = await self._blast(removed, cut_at, cuts)
         await self.event("death", f"worker {worker_id} died ({reason}): {removed} stream(s) cut and reaped",
-                         removed, worker_id)
+                         removed, worker_id, blast_id=blast_id)
+
+    async def _last_heartbeat(self, worker_id: str) -> float | None:
+        try:
+            return next((w.heartbeat_at for w in await self.store.workers() if w.worker_id == worker_id), None)
+        except StoreUnavailable:
+            return None
+
+    async def _blast(self, removed: int, cut_at: float | None, cuts: list[Cut]) -> str | None:
+        """Record who ``removed`` cut (``cuts``: the streams read before, core.blast); its id
+        (None: nothing cut, or the store lost it). ``cut_at``: when (None: now)."""
+        if not removed and not cuts:
+            return None
+        now = self.clock.now()
+        at = min(cut_at, now) if cut_at is not None else now
+        blast_id = new_blast_id()
+        try:
+            # the event's count is what was removed; streams read before but removed by someone
+            # else meanwhile are not its to follow
+            await self.store.put_blast(blast_id, at, self.config.BLAST_WINDOW_SECONDS, removed, cuts[:removed],
+                                       arrivals_kept(self.config))
+        except StoreUnavailable as exc:
+            self.status.mark_unavailable(exc)
+            return None
+        return blast_id
 
     async def event(self, type_: str, message: str, count: int = 0, worker_id: str | None = None, *,
-                    group: bool = False) -> None:
+                    group: bool = False, blast_id: str | None = None) -> None:
         """Add one fleet event (a routine one, ``group``, is merged into the same kind at the
-        head of the list); it is a mark on the history too. A store in trouble loses it."""
+        head of the list); it is a mark on the history too. A store in trouble loses it.
+        ``blast_id``: the streams it cut are followed (core.blast)."""
         await add_event(self.store, self.status, self.config, FleetEvent(
-            at=self.clock.now(), type=type_, message=message, count=count, worker_id=worker_id or self.worker_id),
-            group=group)
+            at=self.clock.now(), type=type_, message=message, count=count, worker_id=worker_id or self.worker_id,
+            blast_id=blast_id), group=group)
 
     async def _record_unrecorded(self) -> None:
         while self._unrecorded:
@@ -250,8 +300,9 @@ class Cleanup:
         if entry is not None:
             closed = await self.registry.local.close(entry)
         if removed or closed:
+            blast_id = await self._blast(1, None, cuts_from_records([rec] if rec else []))
             await self.event("disconnect", f"connection {connection_id[:40]} disconnected by an operator", 1,
-                             rec.worker_id if rec else self.worker_id)
+                             rec.worker_id if rec else self.worker_id, blast_id=blast_id)
             log.warning("SSE connection %s disconnected by an operator (worker %s)", connection_id,
                         rec.worker_id if rec else "?")
         return DisconnectResult(connection_id=connection_id, removed=removed, closed_locally=closed,
@@ -268,11 +319,13 @@ class Cleanup:
         alive = worker_id == self.worker_id or now - hb.heartbeat_at <= ttl
         if alive and not force:
             raise ValueError("worker is alive")
-        removed, forgot = await self._reap(worker_id, max(self.config.CLEANUP_BATCH_SIZE, MIN_REAP_BATCH))
+        removed, forgot, cuts = await self._reap(worker_id, max(self.config.CLEANUP_BATCH_SIZE, MIN_REAP_BATCH))
         await self.store.reconcile_counter()
         if forgot:
             log.warning("SSE reaped worker %s on request: %d connections removed", worker_id, removed)
-            await self.event("reap", f"worker {worker_id} reaped on request: {removed} stream(s) cut", removed, worker_id)
+            blast_id = await self._blast(removed, None, cuts)
+            await self.event("reap", f"worker {worker_id} reaped on request: {removed} stream(s) cut", removed, worker_id,
+                             blast_id=blast_id)
         return ReapResult(worker_id=worker_id, removed=removed, was_alive=alive)
 
 

@@ -64,6 +64,7 @@ class SSEConfig(BaseSettings):
 
     # --- streams
     RECONNECT_WINDOW_SECONDS: float = Field(60.0, gt=0, description="A connect from a client (address without port, user agent) whose stream closed or was cut this recently is a reconnect")
+    BLAST_WINDOW_SECONDS: float = Field(10.0, gt=0, description="A stream cut by a death, reap, cleanup or disconnect is back when the same client (address without port, user agent) connects again this soon after the cut")
     CONNECT_RATE_WINDOW_SECONDS: float = Field(10.0, ge=1, description="Connects per second and the reconnect share are measured over this window")
     NOT_READING_SECONDS: float = Field(5.0, gt=0, description="A stream whose kernel send queue holds bytes the client does not acknowledge (or grows at every read) this long is flagged not reading")
     SEND_TIMEOUT_SECONDS: float = Field(10.0, gt=0, description="A send that blocks longer closes the stream")
@@ -206,7 +207,7 @@ FLEET_SETTINGS = (
     "COUNTS_WRITES_PER_SECOND", "TOUCH_FLUSH_INTERVAL_SECONDS", "SERVICE_NAME", "ALERT_ERROR_RATE_MIN_RUNS",
     "ALERT_CONNECTION_MISMATCH", "ALERT_CLEANUP_ERROR_RATE_PERCENT", "WARN_CLEANUP_ERROR_RATE_PERCENT",
     "WARN_ACTIVE_CONNECTIONS", "WARN_STALE_CONNECTIONS", "WARN_VERY_OLD_CONNECTIONS", "LONG_LIVED_SECONDS",
-    "WARN_RECONNECTS_PER_SECOND", "RECONNECT_WINDOW_SECONDS", "CONNECT_RATE_WINDOW_SECONDS",
+    "WARN_RECONNECTS_PER_SECOND", "RECONNECT_WINDOW_SECONDS", "CONNECT_RATE_WINDOW_SECONDS", "BLAST_WINDOW_SECONDS",
     "VERY_OLD_SECONDS", "ACTIVITY_RESOLUTION_SECONDS", "NOT_READING_SECONDS", "ALERT_MISMATCH_FOR_SECONDS", "ALERT_CONSECUTIVE_CLEANUP_ERRORS", "ERROR_RATE_WINDOW_SECONDS",
     # fleet history
     "HISTORY_ENABLED", "HISTORY_INTERVAL_SECONDS", "HISTORY_RAW_RETENTION_SECONDS", "HISTORY_ROLLUP_SECONDS",

@@ -48,6 +48,10 @@ key                             type    contents
                                         cleanups grouped), JSON -> time, kept as long as the rollup tier
 ``{ns}:probe``                  string  an observer's write probe (PX 2 s): does the store accept writes?
 ``{ns}:lease:<name>``           string  a fleet-wide lease (SET NX PX): the judge of a period, an outage's record
+``{ns}:arrivals``               zset    blast radius: recent connects, ``<client key>|<time>`` -> time
+``{ns}:blasts``                 zset    blast radius: events whose cut clients may still come back, id -> cut time
+``{ns}:blast:<id>``             hash    one event's cut clients (``_at``, ``_window``, ``_cut`` JSON; key -> n), EXPIRE 1 day
+``{ns}:blast:<id>:back``        hash    one event's clients back: client key -> seconds after the cut, EXPIRE 1 day
 ==============================  ======  =============================================
 
 Records are packed and bucketed so that a connection costs no key of its own (about 315 to
@@ -117,6 +121,8 @@ FIXED: dict[str, str] = {
     "probe": "probe",
     "recent_cuts": "cuts",
     "history_connects": "history:connects",
+    "arrivals": "arrivals",
+    "blasts": "blasts",
 }
 # what Redis TYPE each fixed key has (a key of another type is bad data, named by
 # RedisStore.diagnose), and which of them every shard has (the others: shard 0 only)
@@ -126,7 +132,7 @@ KEY_TYPES: dict[str, str] = {
     "history_trends": "string", "record_meta": "hash", "worker_codes": "hash", "worker_info": "hash", "held": "hash",
     "user_agent_index": "hash", "user_agent_seq": "string", "worker_seq": "string", "worker_counts": "hash",
     "epoch": "hash", "conditions": "hash", "history_marks": "zset", "probe": "string", "recent_cuts": "zset",
-    "history_connects": "zset",
+    "history_connects": "zset", "arrivals": "zset", "blasts": "zset",
 }
 SHARD_KEYS: frozenset[str] = frozenset({
     "activity", "connected", "counter", "user_agents", "record_meta", "worker_codes", "worker_info", "held",
@@ -143,6 +149,7 @@ PARTS: dict[str, str] = {
     "lease": "lease:",
     "queues": "queues:",
     "connects": "connects:",
+    "blast": "blast:",
 }
 
 
@@ -307,6 +314,26 @@ class Keys:
     def connects(self, minute: int) -> str:
         """The fleet's connects in one minute of the fleet clock: second -> n, ``<second>:r`` -> reconnects."""
         return self._part("connects", str(minute))
+
+    @property
+    def arrivals(self) -> str:
+        """Blast radius (core.blast): the fleet's recent connects, ``<client key>|<time>`` -> time
+        (trimmed to the blast window plus the heartbeat TTL: a death is reaped that late)."""
+        return self._fixed("arrivals")
+
+    @property
+    def blasts(self) -> str:
+        """Blast radius: the events whose cut clients may still come back, id -> when they were cut."""
+        return self._fixed("blasts")
+
+    def blast(self, blast_id: str) -> str:
+        """One event's cut clients: ``_at``, ``_window``, ``_cut`` (JSON list) and client key -> streams
+        cut (EXPIRE core.blast.BLAST_KEPT_SECONDS)."""
+        return self._part("blast", blast_id)
+
+    def blast_back(self, blast_id: str) -> str:
+        """One event's clients back: client key -> seconds after the cut (the first connect; EXPIRE as above)."""
+        return self._part("blast", blast_id + ":back")
 
     def queues(self, worker_id: str) -> str:
         """A worker's streams' send queues as it last read them (core.queues), expiring."""

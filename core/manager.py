@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from . import stats
+from .blast import arrivals_kept
 from .cleanup import Cleanup
 from .clock import Clock, StoreClock, age_query
 from .config import SSEConfig
@@ -157,7 +158,8 @@ class ConnectionManager:
             self.registry.on_loss = self._reseed
             self.status_tracker.on_recovery(self.recorder.outage)
         self._exported: CleanupCounters | None = None  # the fleet counters /metrics last showed (never go back)
-        self.connects = ConnectMeter(store, now=self.fleet_clock.now, window=lambda: self.config.RECONNECT_WINDOW_SECONDS)
+        self.connects = ConnectMeter(store, now=self.fleet_clock.now, window=lambda: self.config.RECONNECT_WINDOW_SECONDS,
+                                     arrivals_kept=lambda: arrivals_kept(self.config))
         if not observer:
             self.registry.add_flush_hook(self.connects.after_flush)
         self.snapshots.connect_rate_source = self._connect_counts

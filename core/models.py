@@ -162,6 +162,32 @@ class AgeBucket(_Wire):
     count: int = Field(ge=0)
 
 
+class CutClient(_Wire):
+    """One stream a death, reap, cleanup or disconnect cut (core.blast)."""
+
+    client: str  # core.reconnects.client_key: a hash of the address without the port and the user agent
+    channel: str = "default"
+    user_agent: str = ""
+    age_seconds: float = 0.0  # the stream's age when it was cut
+    back_after_seconds: float | None = None  # its client connected again this long after the cut (None: not yet)
+
+
+class BlastRadius(_Wire):
+    """Who an event cut and who came back (core.blast): the same client (address without the
+    port, user agent) connecting anywhere in the fleet within ``window_seconds`` of the cut."""
+
+    cut: int  # streams cut
+    back: int  # ... whose client connected again within the window
+    not_back: int  # ... whose client did not (yet, while ``open``)
+    window_seconds: float
+    open: bool  # the window has not ended: ``not_back`` may still fall
+    cut_at: float  # fleet clock; a death: the dead worker's last heartbeat
+    median_back_seconds: float | None = None  # None: nobody back
+    not_back_clients: list[CutClient] = Field(default_factory=list)  # the first 100
+    listed: int = 0  # cut streams recorded (at most core.blast.MAX_CUT_LISTED; ``cut`` may be more)
+    summary: str = ""  # "63 streams cut; 58 back within 10 s, median 2.1 s; 5 not back"
+
+
 class FleetEvent(_Wire):
     """Something the fleet did (cleanup run, dead worker reaped, connection disconnected)."""
 
@@ -173,6 +199,9 @@ class FleetEvent(_Wire):
     first_at: float | None = None  # routine cleanups in a row are one event: the first run's time
     runs: int = 1  # ... and how many runs it groups
     until: float | None = None  # a span (an outage, a rebuild): when it ended
+    blast_id: str | None = None  # streams it cut are followed (core.blast): ``blast`` is filled when read
+    # (a group of routine cleanups: its latest run's)
+    blast: BlastRadius | None = None
 
 
 EVENT_TYPES: tuple[str, ...] = ("cleanup", "reap", "disconnect", "store", "death", "outage", "rebuild", "operator")

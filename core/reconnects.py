@@ -46,18 +46,26 @@ def client_key(client_address: str, user_agent: str) -> str:
 class ConnectMeter:
     """This worker's connects and closes since its last flush (``now``: the fleet clock)."""
 
-    def __init__(self, store: StateStore, *, now: Callable[[], float], window: Callable[[], float]) -> None:
+    def __init__(self, store: StateStore, *, now: Callable[[], float], window: Callable[[], float],
+                 arrivals_kept: Callable[[], float] | None = None) -> None:
+        """``arrivals_kept``: how long the fleet keeps the connects for blast radius (core.blast;
+        None: not sent)."""
         self.store = store
         self.now = now
         self.window = window
+        self.arrivals_kept = arrivals_kept
         self._connects: list[tuple[str, float, bool]] = []
+        self._arrivals: list[tuple[str, float]] = []  # the connects again, for blast radius (sent on their own)
         self._closes: list[tuple[str, float]] = []
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0  # notes lost (the store away long enough for MAX_PENDING to fill)
 
     def connected(self, client_address: str, user_agent: str, resumed: bool) -> None:
         if len(self._connects) < MAX_PENDING:
-            self._connects.append((client_key(client_address, user_agent), self.now(), resumed))
+            key, t = client_key(client_address, user_agent), self.now()
+            self._connects.append((key, t, resumed))
+            if self.arrivals_kept is not None and len(self._arrivals) < MAX_PENDING:
+                self._arrivals.append((key, t))
         else:
             self.dropped += 1
 
@@ -69,7 +77,7 @@ class ConnectMeter:
 
     def after_flush(self) -> None:
         """A flush hook: send what was noted, in a task of its own (a slow store never holds the flush)."""
-        if (self._connects or self._closes) and (self._task is None or self._task.done()):
+        if (self._connects or self._closes or self._arrivals) and (self._task is None or self._task.done()):
             try:
                 self._task = asyncio.get_running_loop().create_task(self._send(), name="sse-connects")
             except RuntimeError:
@@ -81,6 +89,7 @@ class ConnectMeter:
     async def send(self) -> int:
         """Send the notes now; returns the reconnects among the connects sent. Kept for the
         next flush when the store is away."""
+        await self._send_arrivals()
         connects, closes = self._connects, self._closes
         if not connects and not closes:
             return 0
@@ -90,6 +99,16 @@ class ConnectMeter:
         except StoreUnavailable:
             self._connects, self._closes = connects + self._connects, closes + self._closes
             return 0
+
+    async def _send_arrivals(self) -> None:
+        arrivals = self._arrivals
+        if not arrivals or self.arrivals_kept is None:
+            return
+        self._arrivals = []
+        try:
+            await self.store.note_arrivals(arrivals, self.arrivals_kept(), self.now())
+        except StoreUnavailable:
+            self._arrivals = arrivals + self._arrivals
 
     async def stop(self) -> None:
         await cancel(self._task)

@@ -18,6 +18,7 @@ import math
 from collections.abc import Awaitable, Callable
 
 from . import history
+from .blast import with_blasts
 from .cleanup import add_event
 from .clock import StoreClock
 from .config import SSEConfig
@@ -183,7 +184,7 @@ class Recorder:
             cols, bad_at = history.decode_columns(await self.store.history_members(tier, read_start, end), raw=False)
             bad = len(bad_at)
         data_from = await self.store.history_first(tier)
-        marks = await self.store.history_marks(start, end)
+        marks = await with_blasts(self.store, await self.store.history_marks(start, end), self.clock.now())
         series = history.series_columns(cols, start, end, step, tier.step, rate_window=window, bad_points=bad,
                                         data_from=data_from, marks=marks)
         return with_connect_rates(series, await self.store.history_connects(start, end) if raw else [])

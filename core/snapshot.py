@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import health, history, stats
+from .blast import with_blasts
 from .clock import Clock, StoreClock, age_query
 from .config import SSEConfig, describe_valid, fleet_settings, validation_warnings
 from .liveness import Epoch, Registry, counts_as_active, registry_state, worker_state
@@ -208,6 +209,7 @@ class SnapshotBuilder:
             try:
                 read = await self.store.fleet_read(q)
                 self.status.note_bad_data(read.bad_data)
+                read = dataclasses.replace(read, events=await with_blasts(self.store, read.events, q.now))
                 self.rate = None
                 if self.connect_rate_source is not None:
                     window = self.config.CONNECT_RATE_WINDOW_SECONDS

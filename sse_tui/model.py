@@ -19,6 +19,7 @@ from core.config import SSEConfig
 from core.models import (
     NOTABLE_EVENTS,
     Alert,
+    BlastRadius,
     ConfigurationView,
     ConnectionPage,
     ConnectionRecord,
@@ -195,6 +196,7 @@ class AlertEvent:
     count: int = 0
     worker_id: str | None = None
     runs: int = 1  # routine cleanups grouped into this row (the server groups them)
+    blast: BlastRadius | None = None  # who it cut and who came back (core.blast), as last read
 
     @property
     def ongoing(self) -> bool:
@@ -391,9 +393,11 @@ class DashboardState:
         if listed is not None:  # a group that grew (more routine runs) since the last poll
             listed.message, listed.count, listed.runs, listed.ended_at = fe.message, fe.count, fe.runs, end
             listed.worker_id = fe.worker_id
+            if fe.blast is not None:
+                listed.blast = fe.blast  # its comebacks, as they grow
             return
         event = AlertEvent(fe.type, fe.type, EVENT_SEVERITY.get(fe.type, "low"), fe.message, started_at=start,
-                           ended_at=end, count=fe.count, worker_id=fe.worker_id, runs=fe.runs)
+                           ended_at=end, count=fe.count, worker_id=fe.worker_id, runs=fe.runs, blast=fe.blast)
         self._fleet[key] = event
         self.events.append(event)
 

@@ -285,6 +285,12 @@ def _event_row(e: FleetEvent, inp: TimelineInput, clock: _Clock) -> Row:
     count = f"{e.count} {noun}" if noun is not None else "–"
     if e.type == "cleanup" and e.runs > 1:
         count += f" in {e.runs} runs"
+    if e.blast is not None:  # who came back (core.blast)
+        b = e.blast
+        count += f"; {b.back} back within {b.window_seconds:g} s"
+        if b.median_back_seconds is not None:
+            count += f" (median {b.median_back_seconds:g} s)"
+        count += f", {b.not_back} not back" + (" yet" if b.open else "")
     duration = span(end - start) if end > start else "–"
     if e.type == "cleanup" and e.runs > 1 and end > start:
         duration = f"{duration} (runs {clock.utc(start)}–{clock.utc(end)})"

@@ -59,6 +59,28 @@ class FleetRead:
 
 
 @dataclass(frozen=True, slots=True)
+class Cut:
+    """One cut stream as stored."""
+
+    client: str
+    channel: str
+    user_agent: str
+    connected_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BlastRead:
+    """One event's record as the store holds it: the cut streams and the clients back
+    (client key -> seconds after the cut)."""
+
+    cut_at: float
+    window: float
+    cut_total: int
+    cuts: tuple[Cut, ...]
+    back: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
 class FlushResult:
     unknown: list[str]  # touched ids the store does not hold
     existed: bool  # the worker's heartbeat existed before this flush
@@ -203,6 +225,18 @@ class StateStore(Protocol):
         to the history; rates older than ``keep_from`` are dropped."""
     async def history_connects(self, start: float, end: float) -> list[tuple[float, float, float]]:
         """(t, connects/s, reconnects/s) recorded from ``start`` to ``end``, oldest first."""
+    async def worker_records(self, worker_id: str, limit: int) -> list[ConnectionRecord]:
+        """Up to ``limit`` of a worker's registered connections (a dead one's, before it is reaped: core.blast)."""
+    async def put_blast(self, blast_id: str, cut_at: float, window: float, cut_total: int, cuts: Sequence[Cut],
+                        keep: float) -> int:
+        """Record an event's cut streams (core.blast; expiring after ``keep``) and match the
+        connects already noted; returns the clients found back at once."""
+    async def note_arrivals(self, arrivals: Sequence[tuple[str, float]], keep: float, now: float) -> int:
+        """The fleet's connects (client key, when): kept ``keep`` seconds for events recorded
+        later, and matched against the events open now (the first connect of a client is
+        kept: ``HSETNX``). Returns the comebacks newly recorded."""
+    async def get_blasts(self, blast_ids: Sequence[str]) -> dict[str, BlastRead]:
+        """The events' records still kept (an expired or unknown id is left out)."""
     async def put_queues(self, worker_id: str, body: str, ttl: float) -> None:
         """Publish a worker's view of its streams' send queues (core.queues), expiring after ``ttl``."""
     async def get_queues(self, worker_ids: Sequence[str]) -> dict[str, str]:

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
+from ..blast import BLAST_KEPT_SECONDS, match_arrivals
 from ..classify import is_stale, state_range
 from ..history import HistorySample, Point, Tier, fold, parse_points, with_workers
 from ..liveness import Epoch
@@ -25,8 +26,10 @@ from .base import (
     RUNS_KEPT,
     SCAN_LIMIT,
     AgeQuery,
+    BlastRead,
     Census,
     ChannelCounts,
+    Cut,
     FleetRead,
     FlushResult,
     Page,
@@ -126,6 +129,9 @@ class MemoryStore:
         self._cuts: dict[str, float] = {}  # client key -> when its stream last closed (core.reconnects)
         self._connects: dict[int, list[int]] = {}  # second -> [connects, reconnects]
         self._history_connects: list[tuple[float, float, float]] = []  # (t, connects/s, reconnects/s)
+        self._arrivals: list[tuple[str, float]] = []  # blast radius (core.blast): recent connects, in order
+        self._blasts: dict[str, BlastRead] = {}  # event id -> its cut streams and the clients back
+        self._blast_until: dict[str, float] = {}  # event id -> kept until (fleet clock)
         self._clock = clock if callable(clock) else time.time
 
     async def start(self) -> None:
@@ -293,7 +299,8 @@ class MemoryStore:
         if group and head is not None and head.type == event.type:
             merged = head.model_copy(update={"first_at": head.first_at if head.first_at is not None else head.at,
                                              "count": head.count + event.count, "runs": head.runs + 1, "at": event.at,
-                                             "message": event.message, "worker_id": event.worker_id})
+                                             "message": event.message, "worker_id": event.worker_id,
+                                             "blast_id": event.blast_id})
             self._events[0] = merged
             self._marks = [m for m in self._marks if m is not head] + [merged]
             return
@@ -363,6 +370,37 @@ class MemoryStore:
 
     async def history_connects(self, start: float, end: float) -> list[tuple[float, float, float]]:
         return [r for r in self._history_connects if start <= r[0] <= end]
+
+    async def worker_records(self, worker_id: str, limit: int) -> list[ConnectionRecord]:
+        ids = sorted(self._worker_conns.get(worker_id, set()))[:max(int(limit), 0)]
+        return [self._view(c) for c in ids if c in self._records]
+
+    async def put_blast(self, blast_id: str, cut_at: float, window: float, cut_total: int, cuts: Sequence[Cut],
+                        keep: float) -> int:
+        back = match_arrivals(self._arrivals, (c.client for c in cuts), cut_at, window)
+        self._blasts[blast_id] = BlastRead(cut_at=cut_at, window=window, cut_total=cut_total, cuts=tuple(cuts),
+                                           back=back)
+        self._blast_until[blast_id] = cut_at + BLAST_KEPT_SECONDS
+        return len(back)
+
+    async def note_arrivals(self, arrivals: Sequence[tuple[str, float]], keep: float, now: float) -> int:
+        self._arrivals = [a for a in self._arrivals if a[1] >= now - keep] + list(arrivals)
+        for bid in [b for b, until in self._blast_until.items() if until < now]:
+            self._blasts.pop(bid, None)
+            self._blast_until.pop(bid, None)
+        new = 0
+        for bid, read in self._blasts.items():
+            if read.cut_at < now - keep:
+                continue  # closed: no arrival can count any more
+            found = match_arrivals(arrivals, (c.client for c in read.cuts), read.cut_at, read.window)
+            fresh = {k: d for k, d in found.items() if k not in read.back}  # HSETNX: the first one stays
+            if fresh:
+                self._blasts[bid] = dataclasses.replace(read, back={**read.back, **fresh})
+                new += len(fresh)
+        return new
+
+    async def get_blasts(self, blast_ids: Sequence[str]) -> dict[str, BlastRead]:
+        return {b: self._blasts[b] for b in blast_ids if b in self._blasts}
 
     async def put_queues(self, worker_id: str, body: str, ttl: float) -> None:
         self._queues[worker_id] = (body, time.monotonic() + ttl)

@@ -29,6 +29,7 @@ from redis.exceptions import (
 )
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..blast import BLAST_KEPT_SECONDS, decode_cuts, encode_cuts, match_arrivals
 from ..classify import state_range
 from ..history import HistorySample, Point, Tier, fold, parse_points, with_workers
 from ..keys import KEY_TYPES, SHARD_KEYS, Keys, lua_prelude
@@ -40,8 +41,10 @@ from .base import (
     RUNS_KEPT,
     SCAN_LIMIT,
     AgeQuery,
+    BlastRead,
     Census,
     ChannelCounts,
+    Cut,
     FleetRead,
     FlushResult,
     Page,
@@ -175,7 +178,7 @@ def redact_url(url: str) -> str:
 
 SCRIPTS = ("register", "unregister", "remove_stale", "reap_worker", "touch", "flush", "reconcile", "sync_worker",
            "forget_worker", "record_cleanup", "page", "channels", "get", "history_append", "touch_held", "hold",
-           "add_event", "mark_dead", "reseed")
+           "add_event", "mark_dead", "reseed", "worker_records")
 EVENTS_KEPT = 100
 SCAN_WRONG_TYPES = 10_000
 HISTORY_FOLD_TRIES = 5  # reads and folds of a rollup bucket another writer changed meanwhile  # keys of one pattern a wrong-type diagnosis looks at
@@ -587,6 +590,110 @@ class RedisStore:
                 pipe.expire(key, int(CONNECT_COUNTS_KEPT))
             await pipe.execute()
         return sum(flags)
+
+    # -- blast radius (core.blast) -----------------------------------------------------
+    @_translate
+    async def worker_records(self, worker_id: str, limit: int) -> list[ConnectionRecord]:
+        k = self.keys
+        res = await self._run("worker_records", self._base_keys(), [worker_id, int(limit)])
+        out = []
+        for cid, act, connected, ua, flat in res:
+            rec = _record_flat(_s(cid), flat, act, connected, ua, k.record(_s(cid)), [])
+            if rec is not None:
+                out.append(rec)
+        return out
+
+    @_translate
+    async def put_blast(self, blast_id: str, cut_at: float, window: float, cut_total: int, cuts: Sequence[Cut],
+                        keep: float) -> int:
+        """The record first, then the connects already noted (a connect noted meanwhile is
+        matched by one of the two: note_arrivals adds it before it reads the open events)."""
+        k = self.keys
+        key, back_key = k.blast(blast_id), k.blast_back(blast_id)
+        ttl = int(BLAST_KEPT_SECONDS)
+        per: dict[str, int] = {}
+        for c in cuts:
+            per[c.client] = per.get(c.client, 0) + 1
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(key, mapping={"_at": _num(cut_at), "_window": _num(window), "_total": int(cut_total),
+                                "_cut": encode_cuts(cuts), **per})
+        pipe.expire(key, ttl)
+        pipe.zadd(k.blasts, {blast_id: cut_at})
+        pipe.zrangebyscore(k.arrivals, f"({_num(cut_at)}", _num(cut_at + window), withscores=True)
+        got = await pipe.execute()
+        back = match_arrivals(((_s(m).partition("|")[0], float(t)) for m, t in got[-1]), per, cut_at, window)
+        if back:
+            pipe = self.client.pipeline(transaction=False)
+            for client, d in back.items():
+                pipe.hsetnx(back_key, client, _num(d))
+            pipe.expire(back_key, ttl)
+            await pipe.execute()
+        return len(back)
+
+    @_translate
+    async def note_arrivals(self, arrivals: Sequence[tuple[str, float]], keep: float, now: float) -> int:
+        if not arrivals:
+            return 0
+        k = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zadd(k.arrivals, {f"{key}|{_num(t)}": t for key, t in arrivals})
+        pipe.zremrangebyscore(k.arrivals, "-inf", f"({_num(now - keep)}")
+        pipe.zremrangebyscore(k.blasts, "-inf", f"({_num(now - keep)}")
+        pipe.zrangebyscore(k.blasts, _num(min(t for _, t in arrivals) - keep), "+inf", withscores=True)
+        open_ = [(_s(b), float(at)) for b, at in (await pipe.execute())[-1]]
+        if not open_:
+            return 0
+        keys = sorted({key for key, _ in arrivals})
+        pipe = self.client.pipeline(transaction=False)
+        for bid, _ in open_:
+            pipe.hmget(k.blast(bid), ["_window", *keys])
+        got = await pipe.execute()
+        pipe = self.client.pipeline(transaction=False)
+        n = 0
+        setnx: list[bool] = []  # which replies are HSETNX's
+        for (bid, at), vals in zip(open_, got, strict=True):
+            window = _float(vals[0])
+            if window is None:
+                continue  # expired, or bad data
+            cut_keys = [key for key, v in zip(keys, vals[1:], strict=True) if v is not None]
+            found = match_arrivals(arrivals, cut_keys, at, window)
+            for client, d in found.items():
+                pipe.hsetnx(k.blast_back(bid), client, _num(d))
+                setnx.append(True)
+                n += 1
+            if found:
+                pipe.expire(k.blast_back(bid), int(BLAST_KEPT_SECONDS))
+                setnx.append(False)
+        if not n:
+            return 0
+        res = await pipe.execute()
+        return sum(1 for r, is_set in zip(res, setnx, strict=True) if is_set and int(r) == 1)
+
+    @_translate
+    async def get_blasts(self, blast_ids: Sequence[str]) -> dict[str, BlastRead]:
+        k = self.keys
+        if not blast_ids:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for bid in blast_ids:
+            pipe.hmget(k.blast(bid), ["_at", "_window", "_total", "_cut"])
+            pipe.hgetall(k.blast_back(bid))
+        got = await pipe.execute()
+        out: dict[str, BlastRead] = {}
+        for i, bid in enumerate(blast_ids):
+            (at, window, total, cut), back = got[2 * i], got[2 * i + 1]
+            at_f, window_f = _float(at), _float(window)
+            if at_f is None or window_f is None:
+                continue
+            backs: dict[str, float] = {}
+            for f, v in back.items():
+                d = _float(v)
+                if d is not None:
+                    backs[_s(f)] = d
+            cuts = decode_cuts(_s(cut) if cut is not None else None)
+            out[bid] = BlastRead(cut_at=at_f, window=window_f, cut_total=int(_float(total) or len(cuts)), cuts=cuts,
+                                 back=backs)
+        return out
 
     @_translate
     async def connect_counts(self, since: float, now: float) -> list[tuple[int, int, int]]:

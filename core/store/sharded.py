@@ -33,7 +33,7 @@ from ..config import MAX_REDIS_SHARDS
 from ..history import HistorySample, Point, Tier
 from ..keys import Keys, shard_of, shard_tags
 from ..models import CleanupCounters, ConnectionRecord, FleetEvent, Touch, WorkerHeartbeat
-from .base import SCAN_LIMIT, AgeQuery, Census, ChannelCounts, FleetRead, FlushResult, Page
+from .base import SCAN_LIMIT, AgeQuery, BlastRead, Census, ChannelCounts, Cut, FleetRead, FlushResult, Page
 from .redis import RedisStore, _state_range, redact_url, worker_info_value
 
 T = TypeVar("T")
@@ -308,6 +308,21 @@ class ShardedRedisStore:
 
     async def history_connects(self, start: float, end: float) -> list[tuple[float, float, float]]:
         return await self.shards[0].history_connects(start, end)
+
+    async def worker_records(self, worker_id: str, limit: int) -> list[ConnectionRecord]:
+        """Every shard's, at most ``limit`` in all."""
+        res = await self._all([s.worker_records(worker_id, limit) for s in self.shards])
+        return [r for rows in res for r in rows][:max(int(limit), 0)]
+
+    async def put_blast(self, blast_id: str, cut_at: float, window: float, cut_total: int, cuts: Sequence[Cut],
+                        keep: float) -> int:
+        return await self.shards[0].put_blast(blast_id, cut_at, window, cut_total, cuts, keep)
+
+    async def note_arrivals(self, arrivals: Sequence[tuple[str, float]], keep: float, now: float) -> int:
+        return await self.shards[0].note_arrivals(arrivals, keep, now)
+
+    async def get_blasts(self, blast_ids: Sequence[str]) -> dict[str, BlastRead]:
+        return await self.shards[0].get_blasts(blast_ids)
 
     async def put_queues(self, worker_id: str, body: str, ttl: float) -> None:
         await self.shards[0].put_queues(worker_id, body, ttl)

@@ -33,8 +33,30 @@ def fleet_sentence(e: AlertEvent) -> str:
     if e.kind == "cleanup" and e.runs > 1:
         return f"{e.runs} cleanups removed {e.count}"
     if e.kind == "death":
+        if e.blast is not None:
+            return f"worker {e.worker_id or '?'} died: {e.blast.summary}"
         return f"worker {e.worker_id or '?'} died: {e.count} stream{'s' if e.count != 1 else ''} cut"
     return e.message
+
+
+NOT_BACK_LINES = 5  # clients not back named beneath an event (the rest counted)
+
+
+def blast_lines(e: AlertEvent) -> list[Content]:
+    """Who an event cut and did not come back (core.blast), beneath its row."""
+    b = e.blast
+    if b is None:
+        return []
+    out: list[Content] = []
+    if e.kind != "death":  # a death's sentence carries the figures already
+        out.append(line("  ", (b.summary, "")))
+    for c in b.not_back_clients[:NOT_BACK_LINES]:
+        out.append(line("    ", ("not back: ", "dim"), (c.user_agent or "(no user agent)", ""),
+                        (f" · {c.channel} · age {fmt.age(c.age_seconds)} · {c.client}", "dim")))
+    more = b.not_back - min(len(b.not_back_clients), NOT_BACK_LINES)
+    if more > 0:
+        out.append(line("    ", (f"+{more} more not back", "dim")))
+    return out
 
 
 def _span(e: AlertEvent, fmt_: str) -> str:
@@ -62,6 +84,7 @@ def event_lines(events: list[AlertEvent], now: float) -> list[Content]:
             out.append(line("  ", (sentence, style if e.severity == "high" else "")))
             if sentence != e.message:  # the server's own words (the cause) beneath
                 out.append(line("  ", (e.message, "dim")))
+            out.extend(blast_lines(e))
         elif e.ongoing:
             badge = "ALERT" if e.kind == "alert" else "WARN "
             since = f" since {clock_label(e.started_at)} ({fmt.age(now - e.started_at)}) ON"

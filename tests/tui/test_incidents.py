@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual.widgets import DataTable, Static
 from tui_helpers import FixedClock, wait_until
 
-from core.models import CleanupResult, FleetEvent
+from core.models import BlastRadius, CleanupResult, CutClient, FleetEvent
 from sse_tui.samples import T0, ScriptedSource, sample_connections, sample_snapshot, sample_stats
 from sse_tui.widgets.dialogs import CleanupDialog, ConnectionDetail
 from tests.tui.test_app_keys import build, first_poll, text_of
@@ -156,6 +156,35 @@ async def test_the_events_list_keeps_a_death_among_many_routine_cleanups(clock: 
         assert "worker web-3:977 died: 63 streams cut" in text and "process 977 gone" in text
         assert "4 cleanups removed 70 · " in text  # the newest group, one row
         assert len(app.state.events) <= 60 and sum(e.kind == "death" for e in app.state.events) == 1
+
+
+def _blast(back: int, open_: bool) -> BlastRadius:
+    not_back = [CutClient(client=f"{i:016x}", channel="prices", user_agent=f"Mozilla/5.0 kiosk-{i}", age_seconds=754.0)
+                for i in range(63 - back)]
+    tail = "; 5 not back" if not open_ else f"; {63 - back} not back yet"
+    return BlastRadius(cut=63, back=back, not_back=63 - back, window_seconds=10, open=open_, cut_at=T0 - 3001,
+                       median_back_seconds=2.1, not_back_clients=not_back, listed=63,
+                       summary=f"63 streams cut; {back} back within 10 s, median 2.1 s{tail}")
+
+
+async def test_a_death_says_who_came_back_and_names_who_did_not(clock: FixedClock) -> None:
+    """The death's row carries the blast radius as it grows (40 back, then 58 of 63 once the
+    window is over) and names the clients not back (5 of them, then a count)."""
+    base = sample_stats("healthy")
+    steps = [base.model_copy(update={"recent_events": [DEATH.model_copy(update={"blast_id": "b1", "blast": b})]})
+             for b in (_blast(40, True), _blast(58, False))]
+    app, _ = build(ScriptedSource(steps), clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_poll(pilot, app)
+        text = text_of(app, "#alerts-body")
+        assert "worker web-3:977 died: 63 streams cut; 40 back within 10 s, median 2.1 s; 23 not back yet" in text
+        assert "+18 more not back" in text
+        await poll(pilot, app)
+        text = text_of(app, "#alerts-body")
+        assert "worker web-3:977 died: 63 streams cut; 58 back within 10 s, median 2.1 s; 5 not back" in text
+        assert "not back yet" not in text and "more not back" not in text
+        assert all(f"not back: Mozilla/5.0 kiosk-{i} · prices · age " in text for i in range(5)), text
+        assert "process 977 gone" in text  # the cause stays beneath
 
 
 async def test_a_cleanup_the_service_skips_says_why_not_cleaned_0(clock: FixedClock) -> None:

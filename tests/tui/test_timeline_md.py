@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from history_data import DEAD_WORKER, END, HELD, Fleet
 
-from core.models import Alert, AlertSpan, FleetEvent
+from core.models import Alert, AlertSpan, BlastRadius, FleetEvent
 from sse_tui import timeline_md as tm
 from sse_tui.model import Snapshot
 from sse_tui.samples import sample_stats
@@ -70,6 +70,13 @@ EV = FleetEvent
     (EV(at=T + 95, type="death", message="worker web-2 died (process 4242 gone): 63 stream(s) cut and reaped",
         count=63, worker_id="web-2"),
      "**worker death**: worker web-2 died (process 4242 gone): 63 stream(s) cut and reaped", "63 cut", "–",
+     "100 active, 100 counted, 0 stale (00:54:40)", "37 active, 37 counted, 0 stale (00:55:00)"),
+    (EV(at=T + 95, type="death", message="worker web-2 died (process 4242 gone): 63 stream(s) cut and reaped",
+        count=63, worker_id="web-2", blast_id="b1",
+        blast=BlastRadius(cut=63, back=58, not_back=5, window_seconds=10, open=False, cut_at=T + 94,
+                          median_back_seconds=2.1, listed=63)),
+     "**worker death**: worker web-2 died (process 4242 gone): 63 stream(s) cut and reaped",
+     "63 cut; 58 back within 10 s (median 2.1 s), 5 not back", "–",
      "100 active, 100 counted, 0 stale (00:54:40)", "37 active, 37 counted, 0 stale (00:55:00)"),
     (EV(at=T + 200, type="reap", message="worker web-4 reaped on request: 5 stream(s) cut", count=5,
         worker_id="web-4"),

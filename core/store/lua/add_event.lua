@@ -18,6 +18,7 @@ if ARGV[3] == '1' then
       h.at = tonumber(e.at)
       h.message = e.message
       h.worker_id = e.worker_id
+      h.blast_id = e.blast_id  -- a group's blast radius: its latest run's (core.blast)
       ev = cjson.encode(h)
       redis.call('LSET', KEY.events, 0, ev)
       redis.call('ZREM', KEY.history_marks, head)

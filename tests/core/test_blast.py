@@ -1,0 +1,158 @@
+"""Blast radius (core.blast): the matching rules, on the memory store and on Redis (plain and sharded)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.blast import cuts_from_records, summarize
+from core.models import ConnectionRecord
+from core.reconnects import client_key
+from core.store.memory import MemoryStore
+from tests.core.conftest import redis_store
+
+T0 = 1_700_000_000.0
+WINDOW = 10.0
+KEEP = 60.0
+
+
+@pytest.fixture(params=["memory", "redis", "redis-sharded"])
+async def bstore(request, namespace):
+    s = MemoryStore() if request.param == "memory" else redis_store(request.param, request, namespace)
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def rec(cid: str, addr: str, ua: str, channel: str = "news", age: float = 30.0) -> ConnectionRecord:
+    return ConnectionRecord(connection_id=cid, worker_id="w-dead", host="h", pid=1, channel=channel,
+                            client_address=addr, user_agent=ua, connected_at=T0 - age, last_activity=T0)
+
+
+CUT = [rec("a", "10.0.0.1:5001", "ua-a"), rec("b", "10.0.0.2:5002", "ua-b"), rec("c", "10.0.0.3:5003", "ua-c"),
+       rec("d", "10.0.0.4:5004", "ua-d", age=12.5)]
+
+
+def key(addr: str, ua: str) -> str:
+    return client_key(addr, ua)
+
+
+# (what the clients did, seconds after the cut) -> (back, median, not back)
+CASES = {
+    "back once, then again: counts once, the first time": (
+        [(key("10.0.0.1:6000", "ua-a"), 1.0), (key("10.0.0.1:6001", "ua-a"), 3.0)], 1, 1.0, {"ua-b", "ua-c", "ua-d"}),
+    "back after the window: not back": ([(key("10.0.0.2:6000", "ua-b"), WINDOW + 2)], 0, None, {"ua-a", "ua-b", "ua-c", "ua-d"}),
+    "another user agent: another client": ([(key("10.0.0.3:6000", "ua-other"), 2.0)], 0, None,
+                                           {"ua-a", "ua-b", "ua-c", "ua-d"}),
+    "a client that was never cut: nothing": ([(key("10.9.9.9:1", "ua-x"), 1.0)], 0, None, {"ua-a", "ua-b", "ua-c", "ua-d"}),
+    "connected before the cut: not a comeback": ([(key("10.0.0.4:6000", "ua-d"), -1.0)], 0, None,
+                                                 {"ua-a", "ua-b", "ua-c", "ua-d"}),
+    "all back": ([(key("10.0.0.1:1", "ua-a"), 1.0), (key("10.0.0.2:1", "ua-b"), 2.0), (key("10.0.0.3:1", "ua-c"), 4.0),
+                  (key("10.0.0.4:1", "ua-d"), 9.5)], 4, 3.0, set()),
+}
+
+
+@pytest.mark.parametrize("early", [False, True], ids=["noted-after-the-event", "noted-before-the-event"])
+@pytest.mark.parametrize("case", list(CASES))
+async def test_matching_rules(bstore, case, early):
+    """The same rules whether a comeback reaches the store before the event is recorded (a
+    death is reaped after its clients came back) or after."""
+    arrivals, back, median, not_back = CASES[case]
+    arrivals = [(k, T0 + d) for k, d in arrivals]
+    cuts = cuts_from_records(CUT)
+    if early:
+        for a in arrivals:  # each at its own flush
+            await bstore.note_arrivals([a], KEEP, a[1])
+        await bstore.put_blast("e1", T0, WINDOW, len(cuts), cuts, KEEP)
+    else:
+        await bstore.put_blast("e1", T0, WINDOW, len(cuts), cuts, KEEP)
+        for a in arrivals:
+            await bstore.note_arrivals([a], KEEP, a[1])
+    got = (await bstore.get_blasts(["e1", "unknown"]))
+    assert set(got) == {"e1"}
+    b = summarize(got["e1"], T0 + WINDOW + 5)
+    assert (b.cut, b.back, b.median_back_seconds, b.open) == (4, back, median, False)
+    assert {c.user_agent for c in b.not_back_clients} == not_back
+    assert b.not_back == len(not_back)
+    if "ua-d" in not_back:
+        d = next(c for c in b.not_back_clients if c.user_agent == "ua-d")
+        assert (d.channel, d.age_seconds) == ("news", 12.5)
+
+
+async def test_one_batch_and_two_events(bstore):
+    """Connects of one flush matched against every open event; a client in both is back in both."""
+    cuts1 = cuts_from_records(CUT[:2])
+    cuts2 = cuts_from_records(CUT[1:3])
+    await bstore.put_blast("e1", T0, WINDOW, 2, cuts1, KEEP)
+    await bstore.put_blast("e2", T0 + 1, WINDOW, 2, cuts2, KEEP)
+    n = await bstore.note_arrivals([(key("10.0.0.2:9", "ua-b"), T0 + 2), (key("10.0.0.2:9", "ua-b"), T0 + 2.5)],
+                                   KEEP, T0 + 3)
+    assert n == 2
+    got = await bstore.get_blasts(["e1", "e2"])
+    assert dict(got["e1"].back) == {key("10.0.0.2", "ua-b"): 2.0}
+    assert dict(got["e2"].back) == {key("10.0.0.2", "ua-b"): 1.0}
+    open_ = summarize(got["e1"], T0 + 3)
+    assert open_.open and open_.summary == "2 streams cut; 1 back within 10 s, median 2 s; 1 not back yet"
+
+
+def test_summary_text():
+    from core.store.base import BlastRead
+    cuts = cuts_from_records(CUT)
+    read = BlastRead(cut_at=T0, window=WINDOW, cut_total=63, cuts=tuple(cuts),
+                     back={cuts[0].client: 2.1, cuts[1].client: 1.0})
+    b = summarize(read, T0 + 60)
+    assert b.summary == "63 streams cut; 2 back within 10 s, median 1.6 s; 2 not back; 59 not followed (unknown)"
+    assert (b.cut, b.back, b.not_back, b.listed) == (63, 2, 2, 4)
+
+
+# -- through the manager: a death, a disconnect and a cleanup record who they cut -------------
+
+def _event(stats: dict, type_: str) -> dict:
+    return next(e for e in stats["recent_events"] if e["type"] == type_)
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "redis", "redis-sharded"])
+async def test_a_death_a_disconnect_and_a_cleanup_follow_who_they_cut(make_manager, clock, store_kind):
+    cfg = dict(WORKER_HEARTBEAT_TTL_SECONDS=10, BLAST_WINDOW_SECONDS=30, STALE_CONNECTION_THRESHOLD_SECONDS=120)
+    dead = await make_manager(worker_id="dead", **cfg)
+    for i in range(3):
+        await dead.register(channel="prices", client_address=f"10.1.0.{i}:4000", user_agent=f"ua-{i}")
+    survivor = await make_manager(worker_id="survivor", **cfg)
+    clock.advance(11)
+    await survivor.flush_touches()
+    await survivor.run_cleanup()  # reaps the dead worker: its 3 streams read before
+    # ua-0 comes back (twice), ua-1 with another user agent, ua-2 not at all
+    clock.advance(2)
+    await survivor.register(client_address="10.1.0.0:5000", user_agent="ua-0", resumed=True)
+    await survivor.register(client_address="10.1.0.0:5001", user_agent="ua-0")
+    await survivor.register(client_address="10.1.0.1:5000", user_agent="ua-1 (updated)")
+    await survivor.connects.send()
+    e = _event(await survivor.get_detailed_monitoring_stats(), "death")
+    b = e["blast"]
+    assert (b["cut"], b["back"], b["not_back"], b["open"]) == (3, 1, 2, True), b
+    assert b["median_back_seconds"] == 13.0  # from the dead worker's last heartbeat
+    assert {c["user_agent"] for c in b["not_back_clients"]} == {"ua-1", "ua-2"}
+    assert all(c["channel"] == "prices" for c in b["not_back_clients"])
+
+    # an operator disconnects one stream; its client is back 1.5 s later
+    victim = await survivor.register(client_address="10.2.0.1:1", user_agent="kiosk")
+    await survivor.connects.send()
+    await survivor.disconnect(victim.connection_id)
+    clock.advance(1.5)
+    await survivor.register(client_address="10.2.0.1:2", user_agent="kiosk")
+    await survivor.connects.send()
+    b = _event(await survivor.get_detailed_monitoring_stats(), "disconnect")["blast"]
+    assert (b["cut"], b["back"], b["median_back_seconds"]) == (1, 1, 1.5), b
+
+    # a cleanup removes the idle ones: 4 on the survivor; nobody comes back within the window
+    clock.advance(200)
+    await survivor.flush_touches(counters=False)
+    res = await survivor.run_cleanup()
+    assert res.cleaned == 4
+    clock.advance(31)
+    stats = await survivor.get_detailed_monitoring_stats()
+    b = _event(stats, "operator")["blast"]
+    assert (b["cut"], b["back"], b["not_back"], b["open"]) == (4, 0, 4, False), b
+    assert b["summary"] == "4 streams cut; 0 back within 30 s; 4 not back"
+    assert _event(stats, "death")["blast"]["open"] is False
