@@ -368,9 +368,15 @@ async def test_client_fields_are_capped_and_a_dead_worker_is_reaped_and_counted_
 
 async def _abandon(m: ConnectionManager) -> None:
     """Stop a manager's tasks without unregistering anything (as a killed process would)."""
-    for t in (m.registry.loop.task, m.cleaner.loop.task):
-        if t is not None:
-            t.cancel()
+    # every background part stopped and awaited (a task cancelled but not awaited could hand a
+    # connection back to the closed pool: a leaked socket), nothing unregistered
+    await m.cleaner.loop.stop()
+    await m.recorder.loop.stop()
+    await m.registry.loop.stop()
+    await m.watch.stop()
+    await m.recorder.stop()
+    await m.queues.stop()
+    await m.connects.stop()
     await m.store.close()
 
 

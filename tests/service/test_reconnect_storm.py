@@ -101,6 +101,13 @@ async def test_a_worker_restart_is_a_reconnect_storm_that_fires_and_clears(redis
             async def monitoring() -> dict:
                 return (await http.get(mate.base_url + "/monitoring")).json()
 
+            # the first connects reach the fleet's counts a flush (and a round trip) after they
+            # happen: see them counted first, or "quiet" could read before they were written
+            async def counted() -> dict | None:
+                s = await monitoring()
+                return s if s["connect_rate"] and s["connect_rate"]["connects"] > 0 else None
+            await wait_for(counted, 30, "the first connects counted by the fleet", interval=0.3)
+
             async def quiet() -> dict | None:
                 s = await monitoring()
                 return s if s["connect_rate"] and s["connect_rate"]["connects"] == 0 else None
