@@ -14,9 +14,15 @@ way: by its client key). The connects come from the connect path (manager.regist
 ConnectMeter.connected) and reach the store at each flush
 (:meth:`StateStore.note_arrivals`): they are kept a while (``{ns}:arrivals``: a death may be
 reaped after its clients came back) and matched against the events still open
-(``{ns}:blasts``). The first connect after the cut is the one timed (``HSETNX``): a client
-back twice counts once; one back after the window does not count; a client with another user
-agent is another client.
+(``{ns}:blasts``). Every connect is kept (a browser's EventSources share one client key: five
+of its streams cut are five cuts of one key, and each of its connects is one comeback). The
+matching is one connect per cut (:func:`match_arrivals`, :func:`summarize`): the k-th connect of
+a key after the cut is the comeback of the k-th of its cut streams (oldest stream first), so a
+key with five streams cut and one connect back is one back and four not back, and a client
+back more often than it was cut counts no more than its cuts. Each comeback is stored once
+(``HSETNX`` on the connect itself: an event recorded while its connects arrive may see one
+twice); one back after the window does not count; a client with another user agent is
+another client.
 
 The cut time of a death is the dead worker's last heartbeat (the last moment it was known
 alive; a comeback's time includes the moments between that and the death, at most a flush
@@ -28,14 +34,14 @@ from __future__ import annotations
 import json
 import statistics
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from .config import SSEConfig
 from .models import BlastRadius, ConnectionRecord, CutClient, FleetEvent
 from .reconnects import client_key
 from .store.base import BlastRead, Cut, StateStore
 
-__all__ = ["BLAST_KEPT_SECONDS", "MAX_CUT_LISTED", "BlastRead", "Cut", "arrivals_kept", "cuts_from_records", "decode_cuts",
+__all__ = ["BLAST_KEPT_SECONDS", "MAX_CUT_LISTED", "BlastRead", "Cut", "arrivals_kept", "cut_counts", "cuts_from_records", "decode_cuts",
            "encode_cuts", "match_arrivals", "new_blast_id", "summarize", "with_blasts"]
 
 BLAST_KEPT_SECONDS = 86_400.0  # an event's cut list and comebacks are kept a day
@@ -75,18 +81,30 @@ def decode_cuts(text: str | bytes | None) -> tuple[Cut, ...]:
         return ()
 
 
-def match_arrivals(arrivals: Iterable[tuple[str, float]], keys: Iterable[str], cut_at: float,
-                   window: float) -> dict[str, float]:
-    """The first connect of each of ``keys`` within ``(cut_at, cut_at + window]``: key -> seconds
-    after the cut (a connect at the cut's very moment is the stream cut, not a comeback)."""
-    wanted = set(keys)
-    out: dict[str, float] = {}
-    for key, t in arrivals:
-        if key in wanted and cut_at < t <= cut_at + window:
-            d = t - cut_at
-            if key not in out or d < out[key]:
-                out[key] = d
+def match_arrivals(arrivals: Sequence[tuple[str, float]], cuts: Mapping[str, int], cut_at: float,
+                   window: float) -> dict[int, float]:
+    """The connects among ``arrivals`` that count as comebacks: of a client key cut
+    (``cuts``: key -> streams of it cut), within ``(cut_at, cut_at + window]`` (a connect at the
+    cut's very moment is the stream cut, not a comeback), and per key at most as many as its
+    cuts, the earliest first (one connect matches one cut: five streams of one browser cut and
+    one back is one back). Index in ``arrivals`` -> seconds after the cut."""
+    per_key: dict[str, list[tuple[float, int]]] = {}
+    for i, (key, t) in enumerate(arrivals):
+        if cuts.get(key, 0) > 0 and cut_at < t <= cut_at + window:
+            per_key.setdefault(key, []).append((t - cut_at, i))
+    out: dict[int, float] = {}
+    for key, found in per_key.items():
+        for d, i in sorted(found)[:cuts[key]]:
+            out[i] = d
     return out
+
+
+def cut_counts(cuts: Iterable[Cut]) -> dict[str, int]:
+    """Client key -> streams of it cut."""
+    per: dict[str, int] = {}
+    for c in cuts:
+        per[c.client] = per.get(c.client, 0) + 1
+    return per
 
 
 def _secs(x: float) -> str:
@@ -96,15 +114,19 @@ def _secs(x: float) -> str:
 def summarize(read: BlastRead, now: float) -> BlastRadius:
     """The figures of one event at ``now`` (fleet clock)."""
     is_open = now < read.cut_at + read.window
-    back_times: list[float] = []
-    not_back: list[CutClient] = []
-    for c in read.cuts:
-        d = read.back.get(c.client)
-        if d is not None and d <= read.window:
-            back_times.append(d)
-        else:
-            not_back.append(CutClient(client=c.client, channel=c.channel, user_agent=c.user_agent,
-                                      age_seconds=round(max(read.cut_at - c.connected_at, 0.0), 1)))
+    # the k-th comeback of a client key is the k-th of its cut streams (oldest stream first);
+    # comebacks beyond its cuts count for nothing
+    by_key: dict[str, list[int]] = {}
+    for i, c in sorted(enumerate(read.cuts), key=lambda ic: ic[1].connected_at):
+        by_key.setdefault(c.client, []).append(i)
+    back_of: dict[int, float] = {}
+    for key, idx in by_key.items():
+        times = sorted(d for d in read.back.get(key, ()) if 0 < d <= read.window)
+        back_of.update(zip(idx, times, strict=False))
+    back_times = [back_of[i] for i in sorted(back_of)]
+    not_back = [CutClient(client=c.client, channel=c.channel, user_agent=c.user_agent,
+                          age_seconds=round(max(read.cut_at - c.connected_at, 0.0), 1))
+                for i, c in enumerate(read.cuts) if i not in back_of]
     cut = max(read.cut_total, len(read.cuts))
     back = len(back_times)
     unlisted = cut - len(read.cuts)

@@ -71,13 +71,14 @@ class Cut:
 @dataclass(frozen=True, slots=True)
 class BlastRead:
     """One event's record as the store holds it: the cut streams and the clients back
-    (client key -> seconds after the cut)."""
+    (client key -> the seconds after the cut of each of its comebacks, earliest first; a key
+    may hold more comebacks than it had streams cut: core.blast.summarize counts no more)."""
 
     cut_at: float
     window: float
     cut_total: int
     cuts: tuple[Cut, ...]
-    back: Mapping[str, float]
+    back: Mapping[str, tuple[float, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,9 +233,9 @@ class StateStore(Protocol):
         """Record an event's cut streams (core.blast; expiring after ``keep``) and match the
         connects already noted; returns the clients found back at once."""
     async def note_arrivals(self, arrivals: Sequence[tuple[str, float]], keep: float, now: float) -> int:
-        """The fleet's connects (client key, when): kept ``keep`` seconds for events recorded
-        later, and matched against the events open now (the first connect of a client is
-        kept: ``HSETNX``). Returns the comebacks newly recorded."""
+        """The fleet's connects (client key, when), every one of them: kept ``keep`` seconds
+        for events recorded later, and matched against the events open now (core.blast.match_arrivals:
+        one connect per cut stream of its key, the earliest). Returns the comebacks newly recorded."""
     async def get_blasts(self, blast_ids: Sequence[str]) -> dict[str, BlastRead]:
         """The events' records still kept (an expired or unknown id is left out)."""
     async def put_queues(self, worker_id: str, body: str, ttl: float) -> None:

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from ..blast import BLAST_KEPT_SECONDS, match_arrivals
+from ..blast import BLAST_KEPT_SECONDS, cut_counts, match_arrivals
 from ..classify import is_stale, state_range
 from ..history import HistorySample, Point, Tier, fold, parse_points, with_workers
 from ..liveness import Epoch
@@ -377,11 +377,15 @@ class MemoryStore:
 
     async def put_blast(self, blast_id: str, cut_at: float, window: float, cut_total: int, cuts: Sequence[Cut],
                         keep: float) -> int:
-        back = match_arrivals(self._arrivals, (c.client for c in cuts), cut_at, window)
+        per = cut_counts(cuts)
+        found = match_arrivals(self._arrivals, per, cut_at, window)
+        back: dict[str, tuple[float, ...]] = {}
+        for i, d in found.items():
+            back[self._arrivals[i][0]] = (*back.get(self._arrivals[i][0], ()), d)
         self._blasts[blast_id] = BlastRead(cut_at=cut_at, window=window, cut_total=cut_total, cuts=tuple(cuts),
-                                           back=back)
+                                           back={k: tuple(sorted(v)) for k, v in back.items()})
         self._blast_until[blast_id] = cut_at + BLAST_KEPT_SECONDS
-        return len(back)
+        return len(found)
 
     async def note_arrivals(self, arrivals: Sequence[tuple[str, float]], keep: float, now: float) -> int:
         self._arrivals = [a for a in self._arrivals if a[1] >= now - keep] + list(arrivals)
@@ -392,11 +396,17 @@ class MemoryStore:
         for bid, read in self._blasts.items():
             if read.cut_at < now - keep:
                 continue  # closed: no arrival can count any more
-            found = match_arrivals(arrivals, (c.client for c in read.cuts), read.cut_at, read.window)
-            fresh = {k: d for k, d in found.items() if k not in read.back}  # HSETNX: the first one stays
-            if fresh:
-                self._blasts[bid] = dataclasses.replace(read, back={**read.back, **fresh})
-                new += len(fresh)
+            per = cut_counts(read.cuts)
+            found = match_arrivals(arrivals, per, read.cut_at, read.window)
+            if not found:
+                continue
+            back = dict(read.back)
+            for i, d in found.items():
+                key = arrivals[i][0]
+                had = back.get(key, ())
+                back[key] = tuple(sorted((*had, d)))[:per[key]]  # the earliest ones, one per cut stream
+                new += len(back[key]) - len(had)
+            self._blasts[bid] = dataclasses.replace(read, back=back)
         return new
 
     async def get_blasts(self, blast_ids: Sequence[str]) -> dict[str, BlastRead]:

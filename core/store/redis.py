@@ -29,7 +29,7 @@ from redis.exceptions import (
 )
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..blast import BLAST_KEPT_SECONDS, decode_cuts, encode_cuts, match_arrivals
+from ..blast import BLAST_KEPT_SECONDS, cut_counts, decode_cuts, encode_cuts, match_arrivals
 from ..classify import state_range
 from ..history import HistorySample, Point, Tier, fold, parse_points, with_workers
 from ..keys import KEY_TYPES, SHARD_KEYS, Keys, lua_prelude
@@ -127,6 +127,13 @@ def _translate(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine
 
 def _num(value: float) -> str:
     return repr(float(value))
+
+
+def _arrival_member(key: str, t: float, i: int) -> str:
+    """A connect in ``{ns}:arrivals`` (and a comeback's field in an event's back hash): its
+    client key, its time and its place in the flush that sent it, so that no two connects of
+    one client are ever one member."""
+    return f"{key}|{_num(t)}|{i}"
 
 
 def _touch_args(touches: Mapping[str, Touch]) -> list[Any]:
@@ -611,9 +618,7 @@ class RedisStore:
         k = self.keys
         key, back_key = k.blast(blast_id), k.blast_back(blast_id)
         ttl = int(BLAST_KEPT_SECONDS)
-        per: dict[str, int] = {}
-        for c in cuts:
-            per[c.client] = per.get(c.client, 0) + 1
+        per = cut_counts(cuts)
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(key, mapping={"_at": _num(cut_at), "_window": _num(window), "_total": int(cut_total),
                                 "_cut": encode_cuts(cuts), **per})
@@ -621,11 +626,13 @@ class RedisStore:
         pipe.zadd(k.blasts, {blast_id: cut_at})
         pipe.zrangebyscore(k.arrivals, f"({_num(cut_at)}", _num(cut_at + window), withscores=True)
         got = await pipe.execute()
-        back = match_arrivals(((_s(m).partition("|")[0], float(t)) for m, t in got[-1]), per, cut_at, window)
+        members = [_s(m) for m, _ in got[-1]]
+        back = match_arrivals([(m.partition("|")[0], float(t)) for m, (_, t) in zip(members, got[-1], strict=True)],
+                              per, cut_at, window)
         if back:
             pipe = self.client.pipeline(transaction=False)
-            for client, d in back.items():
-                pipe.hsetnx(back_key, client, _num(d))
+            for i, d in back.items():
+                pipe.hsetnx(back_key, members[i], _num(d))  # one field per connect (the same as note_arrivals')
             pipe.expire(back_key, ttl)
             await pipe.execute()
         return len(back)
@@ -636,7 +643,8 @@ class RedisStore:
             return 0
         k = self.keys
         pipe = self.client.pipeline(transaction=False)
-        pipe.zadd(k.arrivals, {f"{key}|{_num(t)}": t for key, t in arrivals})
+        members = [_arrival_member(key, t, i) for i, (key, t) in enumerate(arrivals)]
+        pipe.zadd(k.arrivals, {m: t for m, (_, t) in zip(members, arrivals, strict=True)})
         pipe.zremrangebyscore(k.arrivals, "-inf", f"({_num(now - keep)}")
         pipe.zremrangebyscore(k.blasts, "-inf", f"({_num(now - keep)}")
         pipe.zrangebyscore(k.blasts, _num(min(t for _, t in arrivals) - keep), "+inf", withscores=True)
@@ -655,10 +663,10 @@ class RedisStore:
             window = _float(vals[0])
             if window is None:
                 continue  # expired, or bad data
-            cut_keys = [key for key, v in zip(keys, vals[1:], strict=True) if v is not None]
+            cut_keys = {key: int(_float(v) or 0) for key, v in zip(keys, vals[1:], strict=True) if v is not None}
             found = match_arrivals(arrivals, cut_keys, at, window)
-            for client, d in found.items():
-                pipe.hsetnx(k.blast_back(bid), client, _num(d))
+            for i, d in found.items():
+                pipe.hsetnx(k.blast_back(bid), members[i], _num(d))
                 setnx.append(True)
                 n += 1
             if found:
@@ -685,14 +693,14 @@ class RedisStore:
             at_f, window_f = _float(at), _float(window)
             if at_f is None or window_f is None:
                 continue
-            backs: dict[str, float] = {}
-            for f, v in back.items():
+            backs: dict[str, list[float]] = {}
+            for f, v in back.items():  # one field per comeback: "<client key>|<time>|<n>"
                 d = _float(v)
                 if d is not None:
-                    backs[_s(f)] = d
+                    backs.setdefault(_s(f).partition("|")[0], []).append(d)
             cuts = decode_cuts(_s(cut) if cut is not None else None)
             out[bid] = BlastRead(cut_at=at_f, window=window_f, cut_total=int(_float(total) or len(cuts)), cuts=cuts,
-                                 back=backs)
+                                 back={key: tuple(sorted(ds)) for key, ds in backs.items()})
         return out
 
     @_translate

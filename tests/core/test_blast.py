@@ -80,6 +80,68 @@ async def test_matching_rules(bstore, case, early):
         assert (d.channel, d.age_seconds) == ("news", 12.5)
 
 
+# one browser: five EventSources share its address and user agent, i.e. one client key
+BROWSER = [rec(f"s{i}", f"10.0.0.7:{7000 + i}", "Chrome/1", channel=f"ch{i}", age=50.0 - i) for i in range(5)]
+
+
+# (connects of the browser's key, seconds after the cut; how they reach the store) -> back, median
+MULTI = {
+    "five cut, two back: two": ([1.0, 3.0], "one-flush", 2, 2.0),
+    "five cut, two back, each at its own flush: two": ([1.0, 3.0], "own-flushes", 2, 2.0),
+    "five cut, eight back: five (no more than cut), the earliest": ([0.5, 1, 2, 3, 4, 5, 6, 7], "one-flush", 5, 2.0),
+    "five cut, eight back over flushes: five, the earliest": ([7, 6, 5, 4, 3, 2, 1, 0.5], "own-flushes", 5, 2.0),
+    "five cut, two back at the same moment: two": ([2.0, 2.0], "one-flush", 2, 2.0),
+    "five cut, one back within the window and two after: one": ([1.0, WINDOW + 1, WINDOW + 2], "one-flush", 1, 1.0),
+}
+
+
+@pytest.mark.parametrize("early", [False, True], ids=["noted-after-the-event", "noted-before-the-event"])
+@pytest.mark.parametrize("case", list(MULTI))
+async def test_several_cuts_of_one_client_key_match_one_connect_each(bstore, case, early):
+    """A multiset: each connect within the window matches one cut of its key (the k-th connect
+    the k-th cut, oldest stream first); the others of the key are not back; more connects
+    than cuts count no more than the cuts."""
+    ds, how, back, median = MULTI[case]
+    k = key("10.0.0.7", "Chrome/1")
+    arrivals = [(k, T0 + d) for d in ds]
+    batches = [arrivals] if how == "one-flush" else [[a] for a in arrivals]
+    cuts = cuts_from_records(BROWSER + CUT[:1])
+    assert len({c.client for c in cuts[:5]}) == 1
+
+    async def note() -> None:
+        for b in batches:
+            await bstore.note_arrivals(b, KEEP, max(t for _, t in b))
+    if early:
+        await note()
+        await bstore.put_blast("e1", T0, WINDOW, len(cuts), cuts, KEEP)
+        if not isinstance(bstore, MemoryStore):
+            await note()  # the same flushes sent again (a retry after a store error): each connect once
+    else:
+        await bstore.put_blast("e1", T0, WINDOW, len(cuts), cuts, KEEP)
+        await note()
+    b = summarize((await bstore.get_blasts(["e1"]))["e1"], T0 + WINDOW + 5)
+    assert (b.cut, b.back, b.not_back, b.median_back_seconds) == (6, back, 6 - back, median), b
+    # the oldest streams are the ones back; the rest of the browser's, and ua-a, are not
+    not_back = {c.channel for c in b.not_back_clients if c.user_agent == "Chrome/1"}
+    assert not_back == {f"ch{i}" for i in range(back, 5)}
+    assert "ua-a" in {c.user_agent for c in b.not_back_clients}
+    assert b.summary == f"6 streams cut; {back} back within 10 s, median {median:g} s; {6 - back} not back"
+
+
+def test_summary_counts_no_more_comebacks_than_cuts():
+    from core.store.base import BlastRead
+    cuts = cuts_from_records(BROWSER)
+    k = cuts[0].client
+    read = BlastRead(cut_at=T0, window=WINDOW, cut_total=5, cuts=tuple(cuts),
+                     back={k: (0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, WINDOW + 1)})
+    b = summarize(read, T0 + 60)
+    assert (b.cut, b.back, b.not_back, b.median_back_seconds) == (5, 5, 0, 2.0)
+    read = BlastRead(cut_at=T0, window=WINDOW, cut_total=5, cuts=tuple(cuts), back={k: (3.0, WINDOW + 1)})
+    b = summarize(read, T0 + 60)
+    assert (b.cut, b.back, b.not_back, b.median_back_seconds) == (5, 1, 4, 3.0)
+    assert [c.channel for c in b.not_back_clients] == ["ch1", "ch2", "ch3", "ch4"]
+
+
 async def test_one_batch_and_two_events(bstore):
     """Connects of one flush matched against every open event; a client in both is back in both."""
     cuts1 = cuts_from_records(CUT[:2])
@@ -90,8 +152,8 @@ async def test_one_batch_and_two_events(bstore):
                                    KEEP, T0 + 3)
     assert n == 2
     got = await bstore.get_blasts(["e1", "e2"])
-    assert dict(got["e1"].back) == {key("10.0.0.2", "ua-b"): 2.0}
-    assert dict(got["e2"].back) == {key("10.0.0.2", "ua-b"): 1.0}
+    assert dict(got["e1"].back) == {key("10.0.0.2", "ua-b"): (2.0,)}  # one cut of ua-b: the first connect
+    assert dict(got["e2"].back) == {key("10.0.0.2", "ua-b"): (1.0,)}
     open_ = summarize(got["e1"], T0 + 3)
     assert open_.open and open_.summary == "2 streams cut; 1 back within 10 s, median 2 s; 1 not back yet"
 
@@ -100,7 +162,7 @@ def test_summary_text():
     from core.store.base import BlastRead
     cuts = cuts_from_records(CUT)
     read = BlastRead(cut_at=T0, window=WINDOW, cut_total=63, cuts=tuple(cuts),
-                     back={cuts[0].client: 2.1, cuts[1].client: 1.0})
+                     back={cuts[0].client: (2.1,), cuts[1].client: (1.0,)})
     b = summarize(read, T0 + 60)
     assert b.summary == "63 streams cut; 2 back within 10 s, median 1.6 s; 2 not back; 59 not followed (unknown)"
     assert (b.cut, b.back, b.not_back, b.listed) == (63, 2, 2, 4)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -171,21 +172,39 @@ def fast_config(**overrides: Any) -> SSEConfig:
 
 
 # -- worker subprocesses ---------------------------------------------------------------
-class WorkerProcess:
-    """``uvicorn core.demo:fleet_app`` in a process of its own (real signals, real kill -9)."""
+def shared_listener() -> socket.socket:
+    """A listening socket on a free loopback port, to hand to several workers (``sock=`` of
+    the ``workers`` fixture): they accept from one queue, as the workers of one deployment
+    behind one address do, so a client that reconnects to the same URL reaches whichever is
+    alive. Close it once the workers are started."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    return sock
 
-    def __init__(self, redis_url: str, namespace: str, port: int, **env: Any) -> None:
-        self.port = port
-        self.base_url = f"http://127.0.0.1:{port}"
+
+class WorkerProcess:
+    """``uvicorn core.demo:fleet_app`` in a process of its own (real signals, real kill -9);
+    on ``port``, or on a listening socket shared with other workers (``sock``: uvicorn's ``--fd``)."""
+
+    def __init__(self, redis_url: str, namespace: str, port: int, sock: socket.socket | None = None,
+                 **env: Any) -> None:
+        self.port = port if sock is None else sock.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
         e = {**os.environ, "SSE_REDIS_URL": redis_url, "SSE_REDIS_NAMESPACE": namespace, "PYTHONPATH": str(ROOT)}
         e.update({f"SSE_{k}": str(v) for k, v in {**FAST, **env}.items()})
+        where = ["--host", "127.0.0.1", "--port", str(port)] if sock is None else ["--fd", str(sock.fileno())]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "core.demo:fleet_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning", "--timeout-graceful-shutdown", "10"],
-            env=e, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "uvicorn", "core.demo:fleet_app", "--factory", *where,
+             "--log-level", "warning", "--timeout-graceful-shutdown", "10"],
+            env=e, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            pass_fds=() if sock is None else (sock.fileno(),))
 
     async def wait_ready(self, timeout: float = 20.0) -> None:
-        async with httpx.AsyncClient(timeout=2) as http:
+        # a new connection for each try: on a shared socket, a kept-alive one stays with
+        # whichever worker accepted it
+        async with httpx.AsyncClient(timeout=2, limits=httpx.Limits(max_keepalive_connections=0)) as http:
             async def up() -> bool:
                 if self.proc.poll() is not None:
                     raise AssertionError(f"worker exited: {self.output()}")
@@ -214,12 +233,15 @@ class WorkerProcess:
 def workers():
     procs: list[WorkerProcess] = []
 
-    def spawn(redis_url: str, namespace: str, **env: Any) -> WorkerProcess:
+    def spawn(redis_url: str, namespace: str, sock: socket.socket | None = None, **env: Any) -> WorkerProcess:
+        """A worker on a port of its own, or on ``sock`` (shared_listener: several workers, one address)."""
         from tests.redis_server import free_port
-        port = free_port()
-        while port in {w.port for w in procs}:  # a port just released can be handed out again
+        port = 0
+        if sock is None:
             port = free_port()
-        w = WorkerProcess(redis_url, namespace, port, **env)
+            while port in {w.port for w in procs}:  # a port just released can be handed out again
+                port = free_port()
+        w = WorkerProcess(redis_url, namespace, port, sock, **env)
         procs.append(w)
         return w
 
