@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from . import stats
 from .blast import MAX_CUT_LISTED, arrivals_kept, cuts_from_records, new_blast_id
@@ -65,9 +65,13 @@ class Cleanup:
         async with self._lock:
             return await self._cleanup(batch, periodic)
 
-    async def _reap(self, worker_id: str, batch: int) -> tuple[int, bool, list[Cut]]:
-        """Reap one dead worker under a lease; (connections removed, this call forgot it, its
-        streams: read first, for the blast radius: who was cut)."""
+    async def _reap(self, worker_id: str, batch: int,
+                    announce: Callable[[int, list[Cut]], Awaitable[None]] | None = None) -> tuple[int, bool]:
+        """Reap one dead worker under a lease; (connections removed, this call forgot it).
+        ``announce(removed, cuts)`` writes its event (``cuts``: its streams, read first, for the
+        blast radius: who was cut) *before* the worker is forgotten, so that no snapshot shows
+        it gone without its event; called when this call is the one to forget it (it holds the
+        lease, and the worker is still listed)."""
         # one reap of a worker at a time here (the fleet watch and a cleanup run may both find
         # it dead; they share this worker's lease): the first reaps and counts, the next finds nothing
         lock = self._reap_locks.setdefault(worker_id, asyncio.Lock())
@@ -79,10 +83,14 @@ class Cleanup:
                     n, left = await self.store.reap_worker(worker_id, batch, self.worker_id)
                     removed += n
                     if left < 0:
-                        return removed, False, cuts  # another worker is reaping it
+                        return removed, False  # another worker is reaping it
                     if left == 0:
                         break
-                return removed, await self.store.forget_worker(worker_id), cuts
+                # under the lease (another reaper finds it held until the worker is forgotten,
+                # and nothing to forget after): still listed, so this call forgets it
+                if announce is not None and any(w.worker_id == worker_id for w in await self.store.workers()):
+                    await announce(removed, cuts)
+                return removed, await self.store.forget_worker(worker_id)
         finally:
             if not lock.locked():
                 self._reap_locks.pop(worker_id, None)
@@ -140,12 +148,12 @@ class Cleanup:
                 reason = self._dead(hb, now)
                 if reason is None:
                     continue
-                removed, forgot, cuts = await self._reap(hb.worker_id, batch)
+                removed, forgot = await self._reap(hb.worker_id, batch, self._announce_death(
+                    hb.worker_id, reason, hb.heartbeat_at))
                 cleaned += removed
                 batches += 1
                 if forgot:
                     reaped += 1
-                    await self._reaped(hb.worker_id, reason, removed, cuts, hb.heartbeat_at)
             await self.store.reconcile_counter()
         except StoreUnavailable as exc:
             error = exc
@@ -200,20 +208,24 @@ class Cleanup:
             return 0  # an old heartbeat while the registry settles says nothing
         t0 = time.perf_counter()
         cut_at = await self._last_heartbeat(worker_id)  # the last moment it was known alive
-        removed, forgot, cuts = await self._reap(worker_id, max(self.config.CLEANUP_BATCH_SIZE, MIN_REAP_BATCH))
+        removed, forgot = await self._reap(worker_id, max(self.config.CLEANUP_BATCH_SIZE, MIN_REAP_BATCH),
+                                           self._announce_death(worker_id, reason, cut_at))
         if forgot:
             await self.store.reconcile_counter()
             # a cleanup run of its own: its connections count as cleaned, as when a periodic run reaps
             await self.store.record_cleanup(removed, 0, (time.perf_counter() - t0) * 1000.0, False, self.clock.now())
-            await self._reaped(worker_id, reason, removed, cuts, cut_at)
         return removed
 
-    async def _reaped(self, worker_id: str, reason: str, removed: int, cuts: list[Cut],
-                      cut_at: float | None = None) -> None:
-        log.warning("SSE reaped dead worker %s (%s): %d connections removed", worker_id, reason, removed)
-        blast_id = await self._blast(removed, cut_at, cuts)
-        await self.event("death", f"worker {worker_id} died ({reason}): {removed} stream(s) cut and reaped",
-                         removed, worker_id, blast_id=blast_id)
+    def _announce_death(self, worker_id: str, reason: str,
+                        cut_at: float | None) -> Callable[[int, list[Cut]], Awaitable[None]]:
+        """The death event of a reap (its blast radius first), for _reap to write before it
+        forgets the worker."""
+        async def announce(removed: int, cuts: list[Cut]) -> None:
+            log.warning("SSE reaped dead worker %s (%s): %d connections removed", worker_id, reason, removed)
+            blast_id = await self._blast(removed, cut_at, cuts)
+            await self.event("death", f"worker {worker_id} died ({reason}): {removed} stream(s) cut and reaped",
+                             removed, worker_id, blast_id=blast_id)
+        return announce
 
     async def _last_heartbeat(self, worker_id: str) -> float | None:
         try:
@@ -319,13 +331,13 @@ class Cleanup:
         alive = worker_id == self.worker_id or now - hb.heartbeat_at <= ttl
         if alive and not force:
             raise ValueError("worker is alive")
-        removed, forgot, cuts = await self._reap(worker_id, max(self.config.CLEANUP_BATCH_SIZE, MIN_REAP_BATCH))
-        await self.store.reconcile_counter()
-        if forgot:
+        async def announce(removed: int, cuts: list[Cut]) -> None:
             log.warning("SSE reaped worker %s on request: %d connections removed", worker_id, removed)
             blast_id = await self._blast(removed, None, cuts)
             await self.event("reap", f"worker {worker_id} reaped on request: {removed} stream(s) cut", removed, worker_id,
                              blast_id=blast_id)
+        removed, _ = await self._reap(worker_id, max(self.config.CLEANUP_BATCH_SIZE, MIN_REAP_BATCH), announce)
+        await self.store.reconcile_counter()
         return ReapResult(worker_id=worker_id, removed=removed, was_alive=alive)
 
 

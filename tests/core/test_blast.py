@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from core.blast import cuts_from_records, summarize
@@ -218,3 +220,67 @@ async def test_a_death_a_disconnect_and_a_cleanup_follow_who_they_cut(make_manag
     assert (b["cut"], b["back"], b["not_back"], b["open"]) == (4, 0, 4, False), b
     assert b["summary"] == "4 streams cut; 0 back within 30 s; 4 not back"
     assert _event(stats, "death")["blast"]["open"] is False
+
+
+# -- a reap writes its event before it forgets the worker -------------------------------------
+
+class _NotesForget(MemoryStore):
+    """The memory store, noting the events of a worker already written when it is forgotten."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[tuple[str, str, int]] = []
+        self.at_forget: dict[str, list[tuple[str, int]]] = {}
+
+    async def add_event(self, event, *, group=False, marks_since=None) -> None:
+        self.written.append((event.worker_id, event.type, event.count))
+        await super().add_event(event, group=group, marks_since=marks_since)
+
+    async def forget_worker(self, worker_id: str) -> bool:
+        self.at_forget[worker_id] = [(t, n) for w, t, n in self.written if w == worker_id]
+        return await super().forget_worker(worker_id)
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+async def test_a_reap_writes_its_event_before_it_forgets_the_worker(make_manager, clock, store_kind):
+    """No snapshot may show a worker gone with no event for it: the death (a cleanup run's
+    reap, or the fleet watch's) and an operator's reap are written, with their blast radius,
+    before the worker leaves the list."""
+    store = _NotesForget()
+    cfg = dict(WORKER_HEARTBEAT_TTL_SECONDS=10, BLAST_WINDOW_SECONDS=30)
+    dead = await make_manager(worker_id="dead", store=store, **cfg)
+    for i in range(3):
+        await dead.register(client_address=f"10.3.0.{i}:1", user_agent="ua")
+    kept = await make_manager(worker_id="kept", store=store, **cfg)
+    await kept.register()
+    survivor = await make_manager(worker_id="survivor", store=store, **cfg)
+    clock.advance(11)
+    await survivor.flush_touches()
+    await survivor.run_cleanup()  # reaps the dead worker (and the silent 'kept': 1 stream)
+    assert store.at_forget["dead"] == [("death", 3)], store.at_forget
+    assert store.at_forget["kept"] == [("death", 1)], store.at_forget
+    deaths = {e["worker_id"]: e for e in (await survivor.get_detailed_monitoring_stats())["recent_events"]
+              if e["type"] == "death"}
+    assert (deaths["dead"]["blast"]["cut"], deaths["kept"]["blast"]["cut"]) == (3, 1)
+    other = await make_manager(worker_id="other", store=store, **cfg)
+    await other.register()
+    await other.flush_touches()
+    await survivor.cleaner.reap_worker_now("other", force=True)
+    assert store.at_forget["other"] == [("reap", 1)], store.at_forget
+
+
+@pytest.mark.parametrize("store_kind", ["redis", "redis-sharded"])
+async def test_two_reapers_at_once_write_one_death(make_manager, clock, store_kind):
+    """Both find the worker dead at the same moment: the lease lets one reap, and only the one
+    that forgets it writes the event."""
+    cfg = dict(WORKER_HEARTBEAT_TTL_SECONDS=10, BLAST_WINDOW_SECONDS=30)
+    dead = await make_manager(worker_id="dead", **cfg)
+    for _ in range(4):
+        await dead.register()
+    a, b = await make_manager(worker_id="a", **cfg), await make_manager(worker_id="b", **cfg)
+    clock.advance(11)
+    got = await asyncio.gather(a.cleaner.reap_dead("dead", "test"), b.cleaner.reap_dead("dead", "test"))
+    assert sorted(got) == [0, 4]
+    deaths = [e for e in (await a.get_detailed_monitoring_stats())["recent_events"] if e["type"] == "death"]
+    assert [(e["worker_id"], e["count"]) for e in deaths] == [("dead", 4)]
+    assert "dead" not in {w.worker_id for w in await a.store.workers()}
