@@ -30,14 +30,14 @@ import collections
 import contextlib
 import os
 import random
-import shutil
 import signal
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.tools import require_binary
 
 from .conftest import shared_listener, wait_for
 from .test_truth import DEFAULTS
@@ -55,22 +55,16 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 
 
 def chromium_path() -> str:
-    """The system's Chromium (Debian's ``chromium``; .ci/run installs it); skip or, under CI, fail."""
-    found = os.environ.get("SSE_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    why = None
-    if not found or not Path(found).exists():
-        why = "no chromium on PATH (apt-get install chromium; .ci/run does)"
-    else:
-        try:
-            import playwright.async_api  # noqa: F401
-        except ImportError:
-            why = "playwright not installed (pip install -e '.[test]')"
-    if why is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the blast radius test needs a real browser under CI: {why}")
-        pytest.skip(why)
-    assert found is not None
-    return found
+    """The system's Chromium (Debian's ``chromium``; .ci/run installs it): a clear skip when
+    missing, a failure under CI (tests.tools.require_binary)."""
+    path = require_binary("chromium", "chromium")
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:  # the test extra brings it
+        if os.environ.get("CI"):
+            pytest.fail("playwright is missing in CI: the test extra installs it")
+        pytest.skip("playwright not installed (pip install -e '.[test]')")
+    return path
 
 
 # In the page: n EventSources on /events; each one's open and error events, with the time
