@@ -162,12 +162,12 @@ async def test_kill_9_the_event_names_who_was_cut_and_who_came_back(redis_url, n
     from playwright.async_api import async_playwright
 
     env = {**DEFAULTS, "BLAST_WINDOW_SECONDS": WINDOW}
-    sock = shared_listener()
-    port = sock.getsockname()[1]
-    victim = workers(redis_url, namespace, sock=sock, **env)
-    await victim.wait_ready()
     clients: list[Client] = []
     async with contextlib.AsyncExitStack() as stack:
+        sock = stack.enter_context(contextlib.closing(shared_listener()))
+        port = sock.getsockname()[1]
+        victim = workers(redis_url, namespace, sock=sock, **env)
+        await victim.wait_ready()
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=5))
         pw = await stack.enter_async_context(async_playwright())
         browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS,
@@ -270,7 +270,6 @@ async def test_kill_9_the_event_names_who_was_cut_and_who_came_back(redis_url, n
             # within one flush of the last comeback (+1.5 s: the snapshot cache and a busy machine)
             assert lag <= DEFAULTS["TOUCH_FLUSH_INTERVAL_SECONDS"] + 1.5, lag
         finally:
-            sock.close()
             for c in clients:
                 c.task.cancel()
             await asyncio.gather(*(c.task for c in clients), return_exceptions=True)
