@@ -23,6 +23,20 @@ def redis_server():
         shutil.rmtree(server.dir, ignore_errors=True)
 
 
+@pytest.fixture
+def own_redis():
+    """A redis-server of this test's own, to pause, stop, restart or fill without touching
+    other tests; left running (resumed if paused) until the test ends, then removed."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        if server.proc is not None:
+            server.resume()  # a test that paused it and failed: SIGCONT first, or stop() waits
+        server.stop()
+        shutil.rmtree(server.dir, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def redis_cluster_url(tmp_path_factory):
     """A three-master Redis Cluster the suite creates itself (redis-cli --cluster create)."""

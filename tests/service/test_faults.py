@@ -30,16 +30,6 @@ from .conftest import FAST, ROOT, SSEClient, close_clients, fast_config, open_cl
 TOKEN = "fault-suite-token"
 
 
-@pytest.fixture
-def own_redis():
-    """A redis-server of this test's own (paused, stopped, filled without touching others)."""
-    server = RedisServer().start()
-    yield server
-    if server.proc is not None:
-        server.resume()
-    server.stop()
-
-
 class Truth:
     """Reported vs stored vs really open."""
 

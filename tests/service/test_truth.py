@@ -18,25 +18,14 @@ import time
 from typing import Any
 
 import httpx
-import pytest
 
 from core.keys import Keys
-from tests.redis_server import RedisServer
 
 from .conftest import ROOT, SSEClient, close_clients, open_clients, wait_for
 
 # the defaults a user runs with (FAST is merged under these by the worker fixture)
 DEFAULTS = dict(PING_INTERVAL_SECONDS=15, TOUCH_FLUSH_INTERVAL_SECONDS=1.0, STALE_CONNECTION_THRESHOLD_SECONDS=300,
                 CLEANUP_INTERVAL_SECONDS=60, WORKER_HEARTBEAT_TTL_SECONDS=15, REDIS_TIMEOUT_SECONDS=2)
-
-
-@pytest.fixture
-def own_redis():
-    server = RedisServer().start()
-    yield server
-    if server.proc is not None:
-        server.resume()
-    server.stop()
 
 
 def _open(clients: list[SSEClient]) -> int:

@@ -12,16 +12,8 @@ import pytest
 from core import health
 from core.config import ConfigError, load_config
 from core.keys import Keys
-from tests.redis_server import RedisServer
 
 from .conftest import close_clients, fast_config, open_clients, serve, wait_for
-
-
-@pytest.fixture
-def own_redis():
-    server = RedisServer().start()
-    yield server
-    server.stop()
 
 
 def _types(snap: dict) -> set[str]:

@@ -12,24 +12,14 @@ import signal
 import sys
 import time
 
-import pytest
 from textual.widgets import DataTable
 from tui_helpers import wait_until
 
 from sse_tui.sources import RedisSource
-from tests.redis_server import RedisServer
 from tests.service.conftest import SSEClient
 from tests.tui.test_app_keys import build, first_poll, text_of
 
 ONCE_TIMEOUT = 60.0  # a busy 2-core CI box: python start-up and one read
-
-
-@pytest.fixture
-def own_redis():
-    """A redis-server of this test's own (filled to its maxmemory without touching others)."""
-    server = RedisServer().start()
-    yield server
-    server.stop()
 
 
 async def once(redis_url: str, namespace: str) -> tuple[int, str]:

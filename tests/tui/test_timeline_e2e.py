@@ -20,9 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 
-from tests.redis_server import RedisServer
 from tests.service.conftest import close_clients, open_clients, wait_for
 from tests.tui.test_terminal_e2e import SSE_DASH, Tmux, cli, until
 
@@ -32,15 +30,6 @@ ENV = dict(HISTORY_INTERVAL_SECONDS=2, WORKER_HEARTBEAT_TTL_SECONDS=3, PERIODIC_
            MONITORING_TOKEN=TOKEN, DEMO_GHOSTS=1, REDIS_TIMEOUT_SECONDS=0.5)
 BERLIN = ZoneInfo("Europe/Berlin")
 SLACK = 3.0  # seconds: an event is stamped by the worker that did it, within a flush or two of what caused it
-
-
-@pytest.fixture
-def own_redis():
-    server = RedisServer().start()
-    yield server
-    if server.proc is not None:
-        server.resume()
-    server.stop()
 
 
 def rows_of(md: str) -> list[list[str]]:
