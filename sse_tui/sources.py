@@ -24,11 +24,11 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from core import classify
 from core.models import (
@@ -51,6 +51,9 @@ AuthState = Literal["ok", "rejected", "missing", "disabled", "unknown"]
 
 __all__ = ["Snapshot", "SourceError", "Source", "Pager", "Cleaner", "Disconnector", "Reaper", "AuthChecker", "Historian",
            "HttpSource", "DemoSource", "RedisSource", "redact_url", "parse_stats", "local_page", "parse_header"]
+
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class SourceError(Exception):
@@ -410,6 +413,17 @@ class HttpSource:
             return SourceError(f"{what} refused: {scrub(said, self._hidden) if said else 'bad request'}")
         return SourceError(f"{what} failed: HTTP {status}")
 
+    def _answer(self, model: type[_M], what: str, status: int, body: bytes,
+                extra: dict[int, str] | None = None) -> _M:
+        """A 200 answer parsed as ``model``; otherwise the refusal (naming the check) or what is
+        wrong with the body (never a traceback)."""
+        if status != 200:
+            raise self._refused(what, status, body, extra)
+        try:
+            return model.model_validate_json(body)
+        except ValidationError as exc:
+            raise SourceError(f"unexpected {what} response: {_validation_summary(exc)}") from None
+
     async def list_connections(self, query: ConnectionQuery) -> ConnectionPage:
         if query.state not in CONNECTION_STATES or query.sort not in CONNECTION_SORTS:
             raise SourceError(f"bad connections query ({query.state}, {query.sort})")
@@ -418,12 +432,7 @@ class HttpSource:
         if query.q:
             params["q"] = query.q
         status, body, _ = await self._get(f"{self.monitoring_url}/connections", params=params)
-        if status != 200:
-            raise self._refused("connections list", status, body)
-        try:
-            return ConnectionPage.model_validate_json(body)
-        except ValidationError as exc:
-            raise SourceError(f"unexpected connections page: {_validation_summary(exc)}") from None
+        return self._answer(ConnectionPage, "connections list", status, body)
 
     async def connection(self, connection_id: str) -> ConnectionRecord | None:
         status, body, _ = await self._get(f"{self.monitoring_url}/connections/{_path(connection_id)}")
@@ -438,22 +447,12 @@ class HttpSource:
 
     async def channels(self) -> ChannelsPage:
         status, body, _ = await self._get(f"{self.monitoring_url}/channels")
-        if status != 200:
-            raise self._refused("channels", status, body)
-        try:
-            return ChannelsPage.model_validate_json(body)
-        except ValidationError as exc:
-            raise SourceError(f"unexpected channels response: {_validation_summary(exc)}") from None
+        return self._answer(ChannelsPage, "channels", status, body)
 
     async def history(self, range_s: float, step: float) -> HistorySeries:
         params = {"range": f"{int(range_s)}s", "step": f"{int(step)}s"}
         status, body, _ = await self._get(f"{self.monitoring_url}/history", params=params)
-        if status != 200:
-            raise self._refused("history", status, body)
-        try:
-            return HistorySeries.model_validate_json(body)
-        except ValidationError as exc:
-            raise SourceError(f"unexpected history response: {_validation_summary(exc)}") from None
+        return self._answer(HistorySeries, "history", status, body)
 
     async def probe(self) -> bool:
         """A TCP connect to the service (no request): True when it accepts connections."""
@@ -483,36 +482,21 @@ class HttpSource:
     async def cleanup(self, batch_size: int) -> CleanupResult:
         status, body, _ = await self._request("POST", f"{self.monitoring_url}/cleanup",
                                               json_body={"batch_size": batch_size}, what="cleanup")
-        if status != 200:
-            raise self._refused("cleanup", status, body, {
-                404: "cleanup is disabled on the service (no token configured)",
-                409: "a cleanup is already running"})
-        try:
-            return CleanupResult.model_validate_json(body)
-        except ValidationError as exc:
-            raise SourceError(f"unexpected cleanup response: {_validation_summary(exc)}") from None
+        return self._answer(CleanupResult, "cleanup", status, body, {
+            404: "cleanup is disabled on the service (no token configured)",
+            409: "a cleanup is already running"})
 
     async def disconnect(self, connection_id: str) -> DisconnectResult:
         status, body, _ = await self._request("DELETE", f"{self.monitoring_url}/connections/{_path(connection_id)}",
                                               what="disconnect")
-        if status != 200:
-            raise self._refused("disconnect", status, body, {404: "no such connection (already gone?)"}
-                                if self._error_of(body) != "disabled" else None)
-        try:
-            return DisconnectResult.model_validate_json(body)
-        except ValidationError as exc:
-            raise SourceError(f"unexpected disconnect response: {_validation_summary(exc)}") from None
+        gone = {404: "no such connection (already gone?)"} if self._error_of(body) != "disabled" else None
+        return self._answer(DisconnectResult, "disconnect", status, body, gone)
 
     async def reap_worker(self, worker_id: str) -> ReapResult:
         status, body, _ = await self._request("POST", f"{self.monitoring_url}/workers/{_path(worker_id)}/reap",
                                               what="reap")
-        if status != 200:
-            raise self._refused("reap", status, body, {409: "the worker is alive (its heartbeat is current)",
-                                                       404: "no such worker"})
-        try:
-            return ReapResult.model_validate_json(body)
-        except ValidationError as exc:
-            raise SourceError(f"unexpected reap response: {_validation_summary(exc)}") from None
+        return self._answer(ReapResult, "reap", status, body, {
+            409: "the worker is alive (its heartbeat is current)", 404: "no such worker"})
 
     async def aclose(self) -> None:
         await self._client.aclose()
