@@ -15,8 +15,10 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from core.health import HEALTH_STATUS_CODE
+from core.models import NOTABLE_EVENTS, MonitoringStats
 from sse_tui import fmt
 from sse_tui.literal import clean
 from sse_tui.model import REGISTRY_BADGE, WORKER_ORDER, Snapshot, worker_state
@@ -35,6 +37,8 @@ from sse_tui.sources import (
 
 EXIT_SOURCE = 3
 ONCE_WORKERS = 8  # workers named on the --once line (the dead ones first), then "+N more"
+ONCE_EVENTS = 3  # notable fleet events named on the --once line (the newest first), then "+N more"
+ONCE_EVENTS_WINDOW_SECONDS = 900.0  # ... of the last 15 minutes (data time)
 
 
 def _version() -> str:
@@ -173,6 +177,34 @@ def empty_sentence(namespace: str | None) -> str:
             "(or the store lost everything and no worker has come back yet)")
 
 
+def _data_time(stats: MonitoringStats) -> float | None:
+    """The answer's own time (its ``timestamp``, to the second); None if unreadable."""
+    try:
+        return datetime.strptime(stats.timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def recent_notable(stats: MonitoringStats) -> str | None:
+    """Deaths, reaps, disconnects, outages, rebuilds, operator actions (core.models.NOTABLE_EVENTS)
+    of the last ``ONCE_EVENTS_WINDOW_SECONDS`` of data time, newest first, each with its blast
+    radius: what an on-call script wants after "is it healthy" (None: none)."""
+    now = _data_time(stats)
+    if now is None:
+        return None
+    recent = sorted((e for e in stats.recent_events
+                     if e.type in NOTABLE_EVENTS and now - e.at <= ONCE_EVENTS_WINDOW_SECONDS),
+                    key=lambda e: e.at, reverse=True)
+    if not recent:
+        return None
+    shown = [f"{e.type} {fmt.age(now - e.at)} ago: {e.message}" + (f" ({e.blast.summary})" if e.blast else "")
+             for e in recent[:ONCE_EVENTS]]
+    more = len(recent) - len(shown)
+    window = fmt.age(ONCE_EVENTS_WINDOW_SECONDS)
+    return (f"{len(recent)} event{'s' if len(recent) != 1 else ''} in the last {window}: " + "; ".join(shown)
+            + (f"; +{more} more" if more else ""))
+
+
 def summary(snapshot: Snapshot, source: str, auth: AuthState | None = None, namespace: str | None = None) -> str:
     """The ``--once`` summary: one line (``?`` for every unknown number), parts joined by `` · ``.
 
@@ -227,6 +259,9 @@ def summary(snapshot: Snapshot, source: str, auth: AuthState | None = None, name
             parts.append(f"{len(items)} {label}{'s' if len(items) != 1 else ''}: " + "; ".join(i.message for i in items))
     if not hi.alerts and not hi.warnings and not snapshot.store_down and not snapshot.registry_unsettled:
         parts.append("no alerts")
+    events = recent_notable(s)
+    if events:
+        parts.append(events)
     if cfg.validation_warnings:
         parts.append(f"{len(cfg.validation_warnings)} config warning(s): " + "; ".join(cfg.validation_warnings))
     if auth in AUTH_NOTE:

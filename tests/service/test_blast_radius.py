@@ -40,7 +40,7 @@ import pytest
 from tests.tools import require_binary
 
 from .conftest import shared_listener, wait_for
-from .test_truth import DEFAULTS
+from .test_truth import DEFAULTS, sse_dash_once
 
 PAGES = [(5, 4), (5, 3)]  # per browser context: EventSources, how many of them come back (the rest give up)
 BROWSER = sum(n for n, _ in PAGES)
@@ -269,6 +269,10 @@ async def test_kill_9_the_event_names_who_was_cut_and_who_came_back(redis_url, n
             assert b["summary"].endswith(f"; {CUT - did_back} not back"), b["summary"]
             # within one flush of the last comeback (+1.5 s: the snapshot cache and a busy machine)
             assert lag <= DEFAULTS["TOUCH_FLUSH_INTERVAL_SECONDS"] + 1.5, lag
+            # an on-call script sees it too: `sse-dash --redis --once` names the death with its blast radius
+            res = await asyncio.to_thread(sse_dash_once, "--redis", redis_url, "--namespace", namespace)
+            print(f"sse-dash --once: {res.stdout.strip()}")
+            assert "1 event in the last 15m: death " in res.stdout and f"({b['summary']})" in res.stdout, res.stdout
         finally:
             for c in clients:
                 c.task.cancel()

@@ -248,3 +248,40 @@ def test_once_never_exits_0_on_unknown_numbers_even_if_a_server_says_healthy(fak
     fake_service.payload = stats.model_copy(update={"health_indicators": healthy}).model_dump(mode="json")
     assert main(["--url", fake_service.monitoring_url, "--once"]) == 1
     assert "REGISTRY REBUILDING" in capsys.readouterr().out
+
+
+def test_once_names_the_recent_notable_events_newest_first_with_their_blast_radius(fake_service, capsys) -> None:
+    """Deaths, disconnects, operator actions of the last 15 minutes (data time) are on the
+    line, newest first, each with its blast radius; routine cleanups and older events are not."""
+    from core.models import BlastRadius, FleetEvent
+    from sse_tui.cli import ONCE_EVENTS, ONCE_EVENTS_WINDOW_SECONDS
+    from sse_tui.samples import T0
+
+    blast = BlastRadius(cut=63, back=58, not_back=5, window_seconds=10, open=False, cut_at=T0 - 121,
+                        median_back_seconds=2.1, not_back_clients=[], listed=63,
+                        summary="63 streams cut; 58 back within 10 s, median 2.1 s; 5 not back")
+    death = FleetEvent(at=T0 - 120, type="death", count=63, worker_id="web-3:977", blast_id="b1", blast=blast,
+                       message="worker web-3:977 died (process 977 gone): 63 stream(s) cut and reaped")
+    routine = FleetEvent(at=T0 - 5, type="cleanup", count=2, message="cleanup removed 2 stale connection(s)")
+    old = FleetEvent(at=T0 - ONCE_EVENTS_WINDOW_SECONDS - 60, type="death", count=9, message="worker old-1 died")
+    disconnects = [FleetEvent(at=T0 - 60 + i, type="disconnect", count=1, message=f"connection c{i} disconnected")
+                   for i in range(ONCE_EVENTS)]
+    stats = sample_stats("healthy", now=T0)
+    fake_service.payload = stats.model_copy(
+        update={"recent_events": [routine, old, death, *disconnects]}).model_dump(mode="json")
+    assert main(["--url", fake_service.monitoring_url, "--once"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1, out
+    assert f"{ONCE_EVENTS + 1} events in the last 15m: disconnect 58s ago: connection c2 disconnected" in out, out
+    assert "; +1 more" in out  # the death is the oldest of the four: past ONCE_EVENTS
+    assert "old-1" not in out and "cleanup removed" not in out
+
+    fake_service.payload = stats.model_copy(update={"recent_events": [routine, death]}).model_dump(mode="json")
+    assert main(["--url", fake_service.monitoring_url, "--once"]) == 0
+    out = capsys.readouterr().out
+    assert ("1 event in the last 15m: death 2m 00s ago: worker web-3:977 died (process 977 gone): 63 stream(s) cut "
+            "and reaped (63 streams cut; 58 back within 10 s, median 2.1 s; 5 not back)") in out, out
+
+    fake_service.payload = stats.model_copy(update={"recent_events": [routine, old]}).model_dump(mode="json")
+    assert main(["--url", fake_service.monitoring_url, "--once"]) == 0
+    assert "in the last 15m" not in capsys.readouterr().out
