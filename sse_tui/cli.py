@@ -37,6 +37,7 @@ from sse_tui.sources import (
 
 EXIT_SOURCE = 3
 ONCE_WORKERS = 8  # workers named on the --once line (the dead ones first), then "+N more"
+ONCE_CLOSE_SECONDS = 2.0  # --once: closing the source after the answer (or the deadline), at most
 ONCE_EVENTS = 3  # notable fleet events named on the --once line (the newest first), then "+N more"
 ONCE_EVENTS_WINDOW_SECONDS = 900.0  # ... of the last 15 minutes (data time)
 
@@ -306,16 +307,17 @@ async def run_once(source: Source, as_json: bool, deadline: float | None = None)
         snapshot, auth = await asyncio.wait_for(_fetch_and_check(source), timeout=deadline)
     except TimeoutError:
         print(f"sse-dash: {source.describe()}: no complete answer within {deadline:g}s", file=sys.stderr)
-        try:
-            await asyncio.wait_for(source.aclose(), timeout=2)
-        except (TimeoutError, Exception):  # noqa: BLE001
-            pass
         return EXIT_SOURCE
     except SourceError as exc:
         print(f"sse-dash: {source.describe()}: {exc.reason}", file=sys.stderr)
         return EXIT_SOURCE
     finally:
-        await source.aclose()
+        # bounded on every path: closing a connection to a server that stopped answering must
+        # not outlive the deadline by more than this
+        try:
+            await asyncio.wait_for(source.aclose(), timeout=ONCE_CLOSE_SECONDS)
+        except (TimeoutError, Exception):  # noqa: BLE001 - the answer is already in hand (or not)
+            pass
     namespace = namespace_of(source)
     if as_json:
         print(json.dumps(snapshot.stats.model_dump(mode="json"), indent=2))

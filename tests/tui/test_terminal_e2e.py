@@ -201,3 +201,28 @@ async def test_range_keys_and_tab_keys_in_a_terminal(redis_url, namespace):
     finally:
         term.kill_session()
         await worker.stop()
+
+
+async def test_once_against_a_hung_redis_ends_within_its_deadline(own_redis, namespace):
+    """A Redis that accepts and never answers (SIGSTOP): `sse-dash --redis --once --timeout 2`
+    says so and exits 3 within the deadline plus the bounded close — never waits on the close."""
+    from sse_tui.cli import ONCE_CLOSE_SECONDS
+
+    worker = ConnectionManager(RedisStore(own_redis.url, namespace), load_config(PERIODIC_CLEANUP_ENABLED=False),
+                               worker_id="w-hung")
+    await worker.start()
+    await worker.register(channel="x")
+    await worker.flush_touches()
+    await worker.stop()
+    own_redis.pause()
+    try:
+        t0 = time.monotonic()
+        res = await cli("--redis", own_redis.url, "--namespace", namespace, "--once", "--timeout", "2")
+        took = time.monotonic() - t0
+    finally:
+        own_redis.resume()
+    print(f"\n--once against a hung Redis: exit {res.returncode} after {took:.1f}s: {res.stderr.strip()[:200]}")
+    assert res.returncode == 3, (res.stdout, res.stderr)
+    assert "no complete answer within 2s" in res.stderr or "timed out" in res.stderr.lower(), res.stderr
+    # start-up of a Python process on a busy machine, plus the deadline and the close bound
+    assert took < 2 + ONCE_CLOSE_SECONDS + 15, took
