@@ -494,7 +494,7 @@ async def main_async(args: argparse.Namespace) -> None:
     try:
         print(f"# bench_streaming: {args.clients} clients x {args.rate:g} events/s, {args.duration:g}s per phase, "
               f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}, uvicorn --http {args.http}, "
-              f"SSE_COUNT_EVENTS={env.get('SSE_COUNT_EVENTS', os.environ.get('SSE_COUNT_EVENTS', 'default'))}, "
+              f"SSE_COUNT_EVENTS={env.get('SSE_COUNT_EVENTS', os.environ.get('SSE_COUNT_EVENTS', 'default (off)'))}, "
               f"BENCH_GC={env.get('BENCH_GC', '-')}, env of {OTHER_PATH} only: {ENV_OTHER or '-'}, "
               + (f"{'both servers at once' if args.together else 'server'} on CPU {CPUS[0]}, clients and redis-server "
                  f"on CPU {CPUS[1]}" if CPUS else "not pinned"),
@@ -601,7 +601,7 @@ def main() -> None:
     p.add_argument("--http", choices=("h11", "httptools"), default="h11",
                    help="uvicorn's HTTP implementation (pip install uvicorn: h11; uvicorn[standard]: httptools)")
     p.add_argument("--count-events", choices=("on", "off"), default=None,
-                   help="SSE_COUNT_EVENTS for the servers (default: the setting's default, on)")
+                   help="SSE_COUNT_EVENTS for the servers (default: the setting's default, off)")
     p.add_argument("--gc", default="", help="both servers: BENCH_GC=off | freeze | threshold=A,B,C[+freeze]")
     p.add_argument("--env-other", action="append", default=[], metavar="KEY=VALUE",
                    help="environment of the server of the compared path only (--together; e.g. BENCH_GC=freeze "

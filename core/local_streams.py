@@ -46,8 +46,11 @@ class ActivitySource(Protocol):
     A source that can see what the client really took (the kernel's send queue) reports
     that; otherwise ``progress`` is simply ``bytes_sent``."""
 
-    events_sent: int
     bytes_sent: int
+
+    @property
+    def events_sent(self) -> int | None:  # None: not counted (unknown, never 0; core.models.EVENTS_NOT_COUNTED)
+        ...
 
     @property
     def progress(self) -> int: ...
@@ -77,7 +80,7 @@ class PodStats:
     connections: int
     opened: int
     closed: dict[str, int]  # by reason (CLOSE_REASONS)
-    events_sent: int
+    events_sent: int | None  # None: some stream's events were not counted (SSE_COUNT_EVENTS off): the total is unknown
     bytes_sent: int
 
 
@@ -122,7 +125,9 @@ class LocalStream:
         w, h, p, ch, ca, ua, at, act = self.fields
         return ConnectionRecord.model_construct(connection_id=self.connection_id, worker_id=w, host=h, pid=p,
                                                 channel=ch, client_address=ca, user_agent=ua, connected_at=at,
-                                                last_activity=act, events_sent=0, bytes_sent=0, counts_at=None)
+                                                last_activity=act, bytes_sent=0, counts_at=None,
+                                                events_sent=None if self.activity is not None
+                                                and self.activity.events_sent is None else 0)
 
     @property
     def registered_activity(self) -> float:
@@ -137,6 +142,7 @@ class LocalStreams(dict[str, LocalStream]):
         self.opened = 0
         self.closed: dict[str, int] = dict.fromkeys(CLOSE_REASONS, 0)
         self.gone_events = 0  # totals of streams that ended (live ones are read from their sources)
+        self.events_not_counted = 0  # streams opened whose events were not counted: the events total is unknown
         self.gone_bytes = 0
         # what a flush walks: ids whose source marked a change since the last flush (the
         # set object is handed to the sources: cleared in place, never replaced), ids
@@ -145,6 +151,8 @@ class LocalStreams(dict[str, LocalStream]):
         self.uncounted: set[str] = set()
         self.polled: set[str] = set()
         self.stored_count = 0  # entries with ``stored`` (kept as they come and go: no walk per flush)
+        # told of every stream the fleet removed, before it is closed (the manager's reconnect meter)
+        self.on_removal: Callable[[LocalStream], None] | None = None
 
     def add(self, entry: LocalStream) -> None:
         cid = entry.connection_id
@@ -154,6 +162,8 @@ class LocalStreams(dict[str, LocalStream]):
         if entry.stored:
             self.stored_count += 1
         src = entry.activity
+        if src is not None and src.events_sent is None:
+            self.events_not_counted += 1
         track = getattr(src, "track_changes", None) if src is not None else None
         if track is not None:
             track(self.changed, cid)
@@ -190,7 +200,7 @@ class LocalStreams(dict[str, LocalStream]):
         self.closed[reason if reason in self.closed else "other"] += 1
         src = entry.activity
         if src is not None:
-            self.gone_events += src.events_sent
+            self.gone_events += src.events_sent or 0
             self.gone_bytes += src.bytes_sent
 
     def counting(self) -> dict[str, int]:
@@ -206,10 +216,10 @@ class LocalStreams(dict[str, LocalStream]):
         ev, by = self.gone_events, self.gone_bytes
         for e in self.values():
             if e.activity is not None:
-                ev += e.activity.events_sent
+                ev += e.activity.events_sent or 0
                 by += e.activity.bytes_sent
         return PodStats(connections=len(self), opened=self.opened, closed=dict(self.closed),
-                        events_sent=ev, bytes_sent=by)
+                        events_sent=None if self.events_not_counted else ev, bytes_sent=by)
 
     def pull_activity(self, active: dict[str, float], counts: dict[str, Counts] | None,
                       now: Callable[[], float]) -> None:
@@ -242,7 +252,7 @@ class LocalStreams(dict[str, LocalStream]):
             entry = get(cid)
             if entry is None or (src := entry.activity) is None:
                 continue
-            ev, by = src.events_sent, src.bytes_sent
+            ev, by = src.events_sent or 0, src.bytes_sent  # (None: not counted, nothing to add)
             d_ev, d_by = ev - entry.flushed_events, by - entry.flushed_bytes
             if d_ev or d_by:
                 entry.flushed_events, entry.flushed_bytes = ev, by
@@ -279,10 +289,11 @@ class LocalStreams(dict[str, LocalStream]):
                 unstored[cid] = c
         return pending, unstored
 
-    @staticmethod
-    async def close(entry: LocalStream) -> bool:
-        """Close the stream (its ``on_close``, else its activity source's ``on_removed``);
-        False when that failed (logged)."""
+    async def close(self, entry: LocalStream) -> bool:
+        """The fleet removed the stream: tell ``on_removal``, then close it (its ``on_close``,
+        else its activity source's ``on_removed``); False when that failed (logged)."""
+        if self.on_removal is not None:
+            self.on_removal(entry)
         close = entry.on_close
         if close is None:
             close = getattr(entry.activity, "on_removed", None)  # a WatchedStream: no bound method kept per stream

@@ -50,6 +50,7 @@ from .local_streams import (
     MAX_CONNECTION_ID,
     MAX_USER_AGENT,
     ActivitySource,
+    LocalStream,
     OnClose,
     PodStats,
     new_connection_id,
@@ -162,6 +163,9 @@ class ConnectionManager:
                                      arrivals_kept=lambda: arrivals_kept(self.config))
         if not observer:
             self.registry.add_flush_hook(self.connects.after_flush)
+            # a stream removed by the fleet (cleanup, reap, operator, shutdown): its client comes
+            # back (one hook for all streams: no closure kept per stream)
+            self.registry.local.on_removal = self._stream_removed
         self.snapshots.connect_rate_source = self._connect_counts
         self.queues = QueueWatch(store, self.worker_id, not_reading_seconds=lambda: self.config.NOT_READING_SECONDS,
                                  read_interval=lambda: self.socket_read_interval, fleet_now=self.fleet_clock.now)
@@ -319,17 +323,16 @@ class ConnectionManager:
         ``activity``: the stream's running ``events_sent``/``bytes_sent`` totals, read at
         every flush (then the stream need not call :meth:`touch`). ``resumed``: the client
         sent ``Last-Event-ID`` (a reconnect, core.reconnects)."""
-        meter = self.connects
         self.connects.connected(client_address, user_agent, resumed)
-
-        def closed() -> Awaitable[None] | None:  # removed by the fleet (cleanup, reap, operator): the client comes back
-            meter.closed(client_address, user_agent)
-            if on_close is not None:
-                return on_close()
-            removed = getattr(activity, "on_removed", None)  # a WatchedStream closes itself (core.stream_watch)
-            return removed() if removed is not None else None
+        # closed by on_close, else by the activity's on_removed (core.local_streams.LocalStreams.close)
         return await self.registry.register(connection_id, channel=channel, client_address=client_address,
-                                            user_agent=user_agent, on_close=closed, activity=activity)
+                                            user_agent=user_agent, on_close=on_close, activity=activity)
+
+    def _stream_removed(self, entry: LocalStream) -> None:
+        """The fleet removed one of our streams (cleanup, reap, operator, shutdown): its client
+        will be back (the reconnect meter, core.reconnects)."""
+        _w, _h, _p, _ch, client_address, user_agent, _at, _act = entry.fields
+        self.connects.closed(client_address, user_agent)
 
     def touch(self, connection_id: str, events: int = 1, bytes_sent: int = 0) -> None:
         """A send or ping succeeded. Cheap (called for every event): two dict updates;

@@ -16,13 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 HealthLevel = Literal["healthy", "degraded", "unhealthy"]
 Severity = Literal["high", "medium", "low"]
 ConnectionState = Literal["stale", "active", "long_lived", "very_old", "all"]
 
 HEALTH_LEVELS: tuple[HealthLevel, ...] = ("healthy", "degraded", "unhealthy")
+
+
+# the one wording of why a stream's events_sent is null (ConnectionRecord.events_sent_reason,
+# the dashboard's "not counted", the docs)
+EVENTS_NOT_COUNTED = "not counted: SSE_COUNT_EVENTS is off on its worker (the kernel counts its bytes)"
 
 
 class _Wire(BaseModel):
@@ -333,7 +338,7 @@ class ConnectionRecord(_Wire):
     user_agent: str = ""
     connected_at: float
     last_activity: float
-    events_sent: int = 0
+    events_sent: int | None = 0  # None: not counted (SSE_COUNT_EVENTS off, bytes counted by the kernel)
     bytes_sent: int = 0
     counts_at: float | None = None  # when events_sent / bytes_sent were taken (fleet clock; None: not known)
     # the kernel's send queue for it (core.queues; None: unknown, e.g. not Linux or behind a proxy),
@@ -343,6 +348,12 @@ class ConnectionRecord(_Wire):
     not_reading_seconds: float | None = None
     not_reading: bool | None = None
     queue_at: float | None = None  # when the queue was read (fleet clock)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def events_sent_reason(self) -> str | None:
+        """Why ``events_sent`` is unknown (None where it is counted)."""
+        return EVENTS_NOT_COUNTED if self.events_sent is None else None
 
 
 class ConnectionPage(_Wire):

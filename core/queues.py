@@ -46,13 +46,13 @@ MAX_UNKNOWN = 500  # streams whose socket was not found, listed by id; beyond: t
 FRESH_READS = 3.0  # a published view older than this many read intervals is unknown
 
 
-@dataclass(slots=True)
-class _Track:
-    acked: int
-    queued: int
-    stuck_since: float | None  # monotonic: since when bytes wait and nothing was acknowledged
-    growing_since: float | None  # monotonic: since when the queue grew at every read
-    growth: int  # bytes the queue grew by since the read before
+# one stream's queue between reads: (bytes acknowledged, bytes queued, since when bytes wait
+# and nothing was acknowledged (monotonic; None: not stuck), since when the queue grew at
+# every read (None: not growing), bytes the queue grew by since the read before). A plain
+# tuple of numbers, not an object: thousands are made at every read of the socket table and
+# live until the next one; the cyclic collector stops tracking such tuples, where objects
+# alive across collections were promoted and brought the next full collection sooner
+_Track = tuple[int, int, float | None, float | None, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +98,14 @@ class QueueWatch:
                 continue
             was = old.get(cid)
             if was is None:
-                new[cid] = _Track(acked, queued, now if queued > 0 else None, None, 0)
+                new[cid] = (acked, queued, now if queued > 0 else None, None, 0)
                 continue
-            growth = queued - was.queued
+            was_acked, was_queued, was_stuck, was_growing, _ = was
+            growth = queued - was_queued
             since = before if before is not None else now  # nothing acknowledged since the read before
-            stuck = None if queued <= 0 or acked != was.acked else \
-                (since if was.stuck_since is None else was.stuck_since)
-            growing = (since if was.growing_since is None else was.growing_since) if growth > 0 else None
-            new[cid] = _Track(acked, queued, stuck, growing, growth)
+            stuck = None if queued <= 0 or acked != was_acked else (since if was_stuck is None else was_stuck)
+            growing = (since if was_growing is None else was_growing) if growth > 0 else None
+            new[cid] = (acked, queued, stuck, growing, growth)
         self._tracks, self._unknown, self._now = new, unknown, now
         self._schedule()
 
@@ -118,17 +118,18 @@ class QueueWatch:
 
     def _judge(self, t: _Track, now: float) -> QueueState:
         n = self.not_reading_seconds()
-        stuck = now - t.stuck_since if t.stuck_since is not None else None
-        behind = now - t.growing_since if t.growing_since is not None and t.queued >= BEHIND_MIN_BYTES else None
+        _, queued, stuck_since, growing_since, growth = t
+        stuck = now - stuck_since if stuck_since is not None else None
+        behind = now - growing_since if growing_since is not None and queued >= BEHIND_MIN_BYTES else None
         worst = max((d for d in (stuck, behind) if d is not None), default=None)
-        return QueueState(t.queued, t.growth, worst, worst is not None and worst >= n)
+        return QueueState(queued, growth, worst, worst is not None and worst >= n)
 
     def view(self) -> dict[str, QueueState]:
         """Every stream with bytes waiting, as last judged."""
         now = self._now
         if now is None:
             return {}
-        return {cid: self._judge(t, now) for cid, t in self._tracks.items() if t.queued > 0}
+        return {cid: self._judge(t, now) for cid, t in self._tracks.items() if t[1] > 0}
 
     # -- publishing ------------------------------------------------------------------
     def _schedule(self) -> None:

@@ -178,7 +178,7 @@ class Registry:
         if activity is not None:
             entry.activity = activity
             entry.seen_progress = activity.progress
-            entry.flushed_events, entry.flushed_bytes = activity.events_sent, activity.bytes_sent
+            entry.flushed_events, entry.flushed_bytes = activity.events_sent or 0, activity.bytes_sent
         self.local.add(entry)
         self._to_register[record.connection_id] = entry
         await self._kick(self.config.REGISTER_WAIT_SECONDS)
@@ -423,13 +423,14 @@ class Registry:
         src = e.activity
         return ConnectionRecord.model_construct(  # the fields were validated when the stream registered
             connection_id=e.connection_id, worker_id=w, host=h, pid=p, channel=ch, client_address=ca, user_agent=ua,
-            connected_at=at, last_activity=max(seen, act), events_sent=src.events_sent if src is not None else 0,
+            connected_at=at, last_activity=max(seen, act),
+            events_sent=src.events_sent if src is not None else 0,  # None: not counted
             bytes_sent=src.bytes_sent if src is not None else 0, counts_at=None)
 
     def _carried(self, e: LocalStream, r: ConnectionRecord) -> None:
         """A registration that carried the stream's own totals: they are counted now."""
         if e.activity is not None:
-            e.flushed_events, e.flushed_bytes = r.events_sent, r.bytes_sent
+            e.flushed_events, e.flushed_bytes = r.events_sent or 0, r.bytes_sent
             self._counts.pop(e.connection_id, None)
 
     def _requeue(self, cid: str, t: Touch) -> None:

@@ -11,7 +11,8 @@ stream). Then:
   framing and the body) and ``progress`` (what the client's TCP stack acknowledged) come
   from ``tcp_info`` at each read of the socket table; no frame of ours runs per message.
   Events are counted only with ``SSE_COUNT_EVENTS`` (a small ``send`` wrapper: one Python
-  call per message, its cost is in docs/benchmarks.md); without it ``events_sent`` stays 0
+  call per message, its cost is in docs/benchmarks.md; off by default); without it
+  ``events_sent`` is None (unknown, never 0: ``/monitoring/connections`` gives the reason)
   and ``/monitoring`` says events are not counted.
 * **ASGI counting** (the fallback where the kernel cannot answer: not Linux, a Unix
   socket, a proxy that rewrites the client address, no ``sock_diag``): a ``send`` wrapper
@@ -73,7 +74,7 @@ class WatchedStream:
     their ``__init__`` and provide ``close(reason)`` (shutdown drains the watch's streams)."""
 
     __slots__ = ("_sock_keys", "_kernel", "_base_written", "_base_acked", "_acked", "_queued", "events_sent",
-                 "bytes_sent", "_changes", "_change_key", "_send", "_started", "_complete", "_observed", "_count_events")
+                 "bytes_sent", "_changes", "_change_key", "_send", "_started", "_complete", "_observed")
 
     def _watch_init(self) -> None:
         self._sock_keys: tuple[sockets.Key, ...] = ()
@@ -82,7 +83,7 @@ class WatchedStream:
         self._base_acked = 0
         self._acked: int | None = None  # bytes the client acknowledged, at the last read (None: unknown)
         self._queued = 0  # bytes waiting in the kernel for the client, at the last read
-        self.events_sent = 0
+        self.events_sent: int | None = 0  # None: not counted (kernel counting without SSE_COUNT_EVENTS)
         self.bytes_sent = 0
         self._changes = _NOWHERE
         self._change_key = ""
@@ -90,7 +91,6 @@ class WatchedStream:
         self._started = False  # http.response.start went out (known only where a wrapper sees the messages)
         self._complete = False  # the body's end went out
         self._observed = False  # a send wrapper sees every message (else _started/_complete are unknown)
-        self._count_events = True
 
     @property
     def counting(self) -> Counting:
@@ -123,7 +123,8 @@ class WatchedStream:
                 self._acked = 0
         elif not table.lookups:
             self._sock_keys = keys  # lookups unsupported: the dumps may still match it
-        self._count_events = count_events
+        if self._kernel and not count_events:
+            self.events_sent = None  # unknown: nothing of ours sees the messages
         return self.counting
 
     def watched_send(self, send: Send) -> Send:
@@ -131,7 +132,7 @@ class WatchedStream:
         kernel counts and events are not counted, else a wrapper (bound method: no
         closure per stream)."""
         self._send = send
-        if self._kernel and not self._count_events:
+        if self.events_sent is None:
             return send
         self._observed = True
         return self._send_events if self._kernel else self._send_counted
@@ -183,7 +184,7 @@ class WatchedStream:
         if body:
             self.bytes_sent += len(body)
             if body[0] != _COLON or not is_ping_frame(body):
-                self.events_sent += 1
+                self.events_sent += 1  # type: ignore[operator]  # counted: never None here
             self._changes.add(self._change_key)
             if message.get("more_body"):
                 return self._send(message)  # type: ignore[misc]  # an event or a ping: done
@@ -194,7 +195,7 @@ class WatchedStream:
         body = message.get("body")
         if body:
             if body[0] != _COLON or not is_ping_frame(body):
-                self.events_sent += 1
+                self.events_sent += 1  # type: ignore[operator]  # counted: never None here
                 self._changes.add(self._change_key)
             if message.get("more_body"):
                 return self._send(message)  # type: ignore[misc]

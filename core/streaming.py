@@ -265,10 +265,33 @@ class TrackedEventSourceResponse(WatchedStream, EventSourceResponse):
         return _DISCONNECT
 
     # -- ASGI ---------------------------------------------------------------------------
+    # (the frame of __call__ lives as long as the stream, thousands at once: it keeps few
+    # locals; opening and ending run in frames of their own that are gone while it streams)
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method", "GET").upper() == "HEAD":
             await super().__call__(scope, receive, send)  # no stream, nothing to track
             return
+        manager, watch, lifetime_timer = await self._open(scope)
+        self._receive = receive
+        errored = False
+        try:
+            try:
+                # the server's own send where nothing per message is counted
+                await super().__call__(scope, self._receive_watched, self.watched_send(send))
+            except BaseException as exc:
+                if not _is_send_timeout(exc):
+                    errored = not isinstance(exc, asyncio.CancelledError)
+                    raise
+                self._send_timed_out()
+                raise
+            if self._close_requested and not self._client_gone and (
+                    not self._observed or (self._started and not self._complete)):
+                await self._finish(send)
+        finally:
+            await self._ended(manager, watch, lifetime_timer, errored)
+
+    async def _open(self, scope: Scope) -> "tuple[ConnectionManager, SocketWatch, asyncio.TimerHandle | None]":
+        """Register the stream (before the response head goes out) and start its watch."""
         manager = await resolve_manager(self._source, Request(scope) if self._source is None else None)
         cfg = self._config or manager.config
         self._apply_defaults(cfg)
@@ -280,49 +303,37 @@ class TrackedEventSourceResponse(WatchedStream, EventSourceResponse):
         client = scope.get("client") or ("", 0)
         watch = socket_watch(manager)
         self.watch_socket(scope, watch.table, cfg.COUNT_EVENTS)  # kernel counting, or the ASGI send wrapper
-        # (nothing of the registration is kept in this frame, which lives as long as the stream:
-        # the registry holds the record's fields)
-        self.connection_id = cid = (await manager.register(
+        # (nothing of the registration is kept: the registry holds the record's fields)
+        self.connection_id = (await manager.register(
             self.connection_id, channel=self.channel, client_address=f"{client[0]}:{client[1]}" if client[0] else "",
             user_agent=_user_agent(scope), activity=self,  # closed by on_removed()
             resumed=_has_header(scope, b"last-event-id"),  # a reconnect (issue 27, core.reconnects)
         )).connection_id
-        live = watch.streams
-        live.add(self)
-        self._receive = receive
-        stock_send = self.watched_send(send)  # the server's own send where nothing per message is counted
-        lifetime_timer = asyncio.get_running_loop().call_later(lifetime, self.close, "max lifetime") if lifetime else None
-        errored = False
-        try:
-            try:
-                await super().__call__(scope, self._receive_watched, stock_send)
-            except BaseException as exc:
-                if not _is_send_timeout(exc):
-                    errored = not isinstance(exc, asyncio.CancelledError)
-                    raise
-                # Stock re-raises (bare, or in an ExceptionGroup before sse-starlette 3.4);
-                # do too, unchanged. But first drop what is queued for a client that takes
-                # nothing: the server would otherwise hold the socket (and megabytes)
-                # until TCP gives up.
-                self.close_reason = self.close_reason or "send timeout"
-                aborted = sockets.abort_connection(self._sock_keys)
-                log.info("SSE stream %s closed: send blocked longer than %gs%s", self.connection_id,
-                         self.send_timeout, " (connection aborted)" if aborted else "")
-                raise
-            if self._close_requested and not self._client_gone and (
-                    not self._observed or (self._started and not self._complete)):
-                await self._finish(send)
-        finally:
-            if lifetime_timer is not None:
-                lifetime_timer.cancel()
-            live.discard(self)
-            self._receive = None
-            self.watch_end(watch.table)  # the final kernel figures, before the totals are counted
-            if not self._removed_by_manager:
-                why = _CLOSE_REASONS.get(self.close_reason or "",
-                                         "error" if errored else "client_gone" if self._client_gone else "other")
-                with anyio.move_on_after(_UNREGISTER_TIMEOUT, shield=True):
-                    await manager.unregister(cid, why)
+        watch.streams.add(self)
+        timer = asyncio.get_running_loop().call_later(lifetime, self.close, "max lifetime") if lifetime else None
+        return manager, watch, timer
+
+    def _send_timed_out(self) -> None:
+        """Stock re-raises a send timeout (bare, or in an ExceptionGroup before sse-starlette
+        3.4); so do we, unchanged. But first drop what is queued for a client that takes
+        nothing: the server would otherwise hold the socket (and megabytes) until TCP gives up."""
+        self.close_reason = self.close_reason or "send timeout"
+        aborted = sockets.abort_connection(self._sock_keys)
+        log.info("SSE stream %s closed: send blocked longer than %gs%s", self.connection_id,
+                 self.send_timeout, " (connection aborted)" if aborted else "")
+
+    async def _ended(self, manager: "ConnectionManager", watch: SocketWatch,
+                     lifetime_timer: asyncio.TimerHandle | None, errored: bool) -> None:
+        if lifetime_timer is not None:
+            lifetime_timer.cancel()
+        watch.streams.discard(self)
+        self._receive = None
+        self.watch_end(watch.table)  # the final kernel figures, before the totals are counted
+        if not self._removed_by_manager:
+            why = _CLOSE_REASONS.get(self.close_reason or "",
+                                     "error" if errored else "client_gone" if self._client_gone else "other")
+            with anyio.move_on_after(_UNREGISTER_TIMEOUT, shield=True):
+                await manager.unregister(self.connection_id, why)  # type: ignore[arg-type]
 
     async def _finish(self, send: Send) -> None:
         """A stream tracking closed (cleanup, max lifetime, close_tracked_streams): end the

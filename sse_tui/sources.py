@@ -196,7 +196,7 @@ def local_page(records: Iterable[ConnectionRecord], query: ConnectionQuery, now:
     keys = {
         "age": lambda r: now - r.connected_at,
         "idle": lambda r: now - r.last_activity,
-        "events": lambda r: r.events_sent,
+        "events": lambda r: -1 if r.events_sent is None else r.events_sent,  # not counted: after every count
         "bytes": lambda r: r.bytes_sent,
         "queued": lambda r: -1 if r.queued_bytes is None else r.queued_bytes,
     }

@@ -151,7 +151,8 @@ class PodCollector:
         for reason, n in p.closed.items():
             closed.add_metric([reason], n)
         yield closed
-        yield CounterMetricFamily("sse_pod_events_sent", "Events this process's streams sent", value=p.events_sent)
+        if p.events_sent is not None:  # unknown (SSE_COUNT_EVENTS off): left out, never 0
+            yield CounterMetricFamily("sse_pod_events_sent", "Events this process's streams sent", value=p.events_sent)
         yield CounterMetricFamily("sse_pod_bytes_sent", "Bytes (events and pings) this process's streams sent",
                                   value=p.bytes_sent)
 

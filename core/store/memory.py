@@ -266,7 +266,7 @@ class MemoryStore:
                 r.connection_id, r.client_address, r.worker_id, r.host, r.channel, r.user_agent))]
         keys: dict[str, Callable[[ConnectionRecord], float]] = {
             "age": lambda r: r.connected_at, "idle": lambda r: r.last_activity,
-            "events": lambda r: -r.events_sent, "bytes": lambda r: -r.bytes_sent}
+            "events": lambda r: -(-1 if r.events_sent is None else r.events_sent), "bytes": lambda r: -r.bytes_sent}
         key = keys[sort]
         rows.sort(key=lambda r: (key(r), r.connection_id), reverse=order == "asc")
         return Page(total=len(rows), records=rows[offset:offset + limit], scanned=len(cands), truncated=total > len(cands))
@@ -439,7 +439,8 @@ class MemoryStore:
         if counts_at is not None:
             update["counts_at"] = max(counts_at, rec.connected_at)
         if sent is not None:
-            update["events_sent"] = rec.events_sent + sent[0]
+            if rec.events_sent is not None:  # None: not counted (stays unknown)
+                update["events_sent"] = rec.events_sent + sent[0]
             update["bytes_sent"] = rec.bytes_sent + sent[1]
         return rec.model_copy(update=update)
 

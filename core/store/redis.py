@@ -269,7 +269,8 @@ class RedisStore:
     def _record_args(r: ConnectionRecord) -> list[Any]:
         """The register script's 11 arguments for one record (it packs them: _prelude.lua)."""
         return [r.connection_id, _num(r.last_activity), _num(r.connected_at), r.worker_id, r.host, r.pid,
-                r.user_agent, r.channel, r.client_address, int(r.events_sent), int(r.bytes_sent)]
+                r.user_agent, r.channel, r.client_address,
+                "" if r.events_sent is None else int(r.events_sent), int(r.bytes_sent)]  # "": not counted
 
     def _register_keys(self) -> list[str]:
         return [*self._base_keys(), self.keys.user_agents]
@@ -1152,9 +1153,11 @@ def _record(row: Mapping[Any, Any], last_activity: float | None, key: str, bad: 
         data.setdefault("connected_at", last_activity)
     if data.get("counts_at") == "":
         del data["counts_at"]  # the worker has not written its counts yet: as of when is unknown
+    if data.get("events_sent") == "":
+        data["events_sent"] = None  # its worker does not count events (SSE_COUNT_EVENTS off): unknown
     try:
         for f in _RECORD_INT_FIELDS:
-            if f in data:
+            if data.get(f) is not None:
                 data[f] = int(data[f])
         for f in _RECORD_FLOAT_FIELDS:
             if f in data:

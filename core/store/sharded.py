@@ -419,7 +419,7 @@ def _sort_key(sort: str) -> Callable[[ConnectionRecord], tuple[float, str]]:
     if sort == "idle":
         return lambda r: (r.last_activity, r.connection_id)
     if sort == "events":
-        return lambda r: (-r.events_sent, r.connection_id)
+        return lambda r: (-(-1 if r.events_sent is None else r.events_sent), r.connection_id)
     if sort == "bytes":
         return lambda r: (-r.bytes_sent, r.connection_id)
     return lambda r: (r.connected_at, r.connection_id)

@@ -183,6 +183,14 @@ def queue_cell(r: ConnectionRecord) -> Text:
     return cell(size)
 
 
+def events_cell(r: ConnectionRecord, counted: str) -> Text:
+    """A stream's events: ``?`` where its worker does not count them (``events_sent`` null,
+    SSE_COUNT_EVENTS off; the detail dialog gives the reason), never 0."""
+    if r.events_sent is None:
+        return cell("? not counted", style="dim", justify="right")
+    return cell(f"{r.events_sent}{counted}", justify="right")
+
+
 class ConnectionsView(Panel, Vertical):
     """A page of connections from the server: ``/`` search, ``s`` state, ``o`` sort,
     ``O`` order, ``]`` / ``[`` next / previous page, Enter opens the detail view.
@@ -342,7 +350,7 @@ class ConnectionsView(Panel, Vertical):
                          style="bold yellow" if stale else ""),
                     queue_cell(r),
                     cell(r.worker_id, limit=32),
-                    cell(f"{r.events_sent}{counted}", justify="right"),
+                    events_cell(r, counted),
                     cell(f"{fmt.size(r.bytes_sent)}{counted}", justify="right"),
                     cell(r.connection_id, limit=64),
                 ], r.user_agent or "-"))

@@ -87,3 +87,47 @@ def test_the_record_is_rebuilt_from_the_flat_fields():
     rec = ConnectionRecord(connection_id="c1", worker_id="w", host="h", pid=7, channel="ch", client_address="1.2.3.4:5",
                            user_agent="ua", connected_at=10.0, last_activity=11.0)
     assert LocalStream.of(rec, None).record == rec
+
+
+def test_a_stream_that_does_not_count_events_is_unknown_not_zero():
+    """Kernel counting without SSE_COUNT_EVENTS: events_sent is None; its bytes still reach
+    the flush, its record says None, and the process's events total is unknown from then on."""
+    local = LocalStreams()
+    counted, uncounted = Watched(), Watched()
+    uncounted.events_sent = None
+    local.add(entry("c", counted))
+    e = entry("u", uncounted)
+    local.add(e)
+    assert e.record.events_sent is None and e.record.events_sent_reason is not None
+    counted.sent(10)
+    uncounted.bytes_sent += 7
+    uncounted._changes.add(uncounted._change_key)
+    counts: dict[str, tuple[int, int]] = {}
+    local.pull_activity({}, counts, lambda: 5.0)
+    assert counts == {"c": (1, 10), "u": (0, 7)}
+    assert local.pod_stats().events_sent is None and local.pod_stats().bytes_sent == 17
+    local.ended(local.pop("u"), "client_gone")
+    assert local.pod_stats().events_sent is None  # a total that missed a stream's events stays unknown
+    only_counted = LocalStreams()
+    only_counted.add(entry("c", counted))
+    assert only_counted.pod_stats().events_sent == 1
+
+
+async def test_the_removal_hook_hears_of_a_removed_stream_before_it_is_closed():
+    """The manager's reconnect meter is told of every stream the fleet removed (one hook for
+    the table, no closure per stream), then the stream is closed by its on_removed."""
+    order: list[str] = []
+
+    class Closable(Polled):
+        def on_removed(self) -> None:
+            order.append("closed")
+
+    local = LocalStreams()
+    local.on_removal = lambda e: order.append(f"removed {e.connection_id} {e.fields[4]}")
+    rec = ConnectionRecord(connection_id="x", worker_id="w", host="h", pid=1, client_address="1.2.3.4:5",
+                           connected_at=1.0, last_activity=1.0)
+    e = LocalStream.of(rec, None)
+    e.activity = Closable()  # type: ignore[assignment]
+    local.add(e)
+    assert await local.close(e) is True
+    assert order == ["removed x 1.2.3.4:5", "closed"]

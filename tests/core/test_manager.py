@@ -502,3 +502,27 @@ async def test_a_start_cut_short_after_the_store_answered_is_no_outage(redis_url
     finally:
         m.registry.on_flushed = after_flush
         await m.stop()
+
+
+async def test_a_stream_the_fleet_removed_counts_its_client_back_as_a_reconnect(make_manager):
+    """The reconnect meter hears of a stream removed by the fleet (here an operator's
+    disconnect) through the registry's removal hook, not a closure kept per stream: the
+    same client connecting again is a reconnect; its stream was closed by its on_removed."""
+    m = await make_manager()
+    closed: list[str] = []
+
+    class Stream:
+        events_sent: int | None = None
+        bytes_sent = 0
+        progress = 0
+
+        def on_removed(self) -> None:
+            closed.append("closed")
+
+    rec = await m.register(channel="c", client_address="198.51.100.7:5000", user_agent="ua", activity=Stream())
+    assert await m.connects.send() == 0  # a first connect
+    result = await m.disconnect(rec.connection_id)
+    assert result.removed and result.closed_locally
+    assert closed == ["closed"]
+    await m.register(channel="c", client_address="198.51.100.7:5001", user_agent="ua")  # another port: same client
+    assert await m.connects.send() == 1

@@ -167,6 +167,24 @@ async def test_list_connections_pages_each_state_oldest_first(store):
         await store.list_connections("bogus", q(now), 3, 0)
 
 
+async def test_events_not_counted_stay_unknown_through_counts_and_sort_last(store):
+    """A stream whose worker does not count events (SSE_COUNT_EVENTS off) is stored with
+    events_sent null: bytes added by later flushes never turn it into a number, it reads
+    back null with its reason (unknown, never 0), and an events sort puts it after every count."""
+    from core.models import EVENTS_NOT_COUNTED
+    uncounted = rec("u").model_copy(update={"events_sent": None})
+    await store.register_many([uncounted, rec("zero"), rec("two")])
+    await store.touch_many({"u": Touch(at=T0 + 10, events=0, bytes=500), "two": Touch(at=T0 + 10, events=2, bytes=9)})
+    page = await store.list_connections("all", q(T0 + 20), 10, 0, sort="events", order="desc")
+    by_id = {r.connection_id: r for r in page.records}
+    assert (by_id["u"].events_sent, by_id["u"].bytes_sent, by_id["u"].last_activity) == (None, 500, T0 + 10)
+    assert by_id["u"].events_sent_reason == EVENTS_NOT_COUNTED and by_id["zero"].events_sent_reason is None
+    assert (by_id["zero"].events_sent, by_id["two"].events_sent) == (0, 2)
+    assert [r.connection_id for r in page.records] == ["two", "zero", "u"]
+    dumped = by_id["u"].model_dump(mode="json")
+    assert dumped["events_sent"] is None and dumped["events_sent_reason"] == EVENTS_NOT_COUNTED
+
+
 async def test_record_fields_round_trip(store):
     r = rec("x", channel="prices")
     await store.register(r)

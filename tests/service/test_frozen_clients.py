@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from core import sockets
+from core.models import EVENTS_NOT_COUNTED
 from core.streaming import live_stream_count, tracked_event_source
 
 from .conftest import SSEClient, fast_config, serve, wait_for
@@ -228,7 +229,8 @@ async def test_connection_bytes_and_progress_are_what_the_client_socket_received
     """Kernel counting: a connection's bytes in /monitoring/connections, and the progress
     liveness is judged by, equal the bytes the client's socket received (the response
     head and the chunk framing included). With SSE_COUNT_EVENTS the events are counted
-    too (a send wrapper); without it the server's own send is used and events stay 0."""
+    too (a send wrapper); without it the server's own send is used and events are unknown
+    (null with the reason in the API, the pod's events counter left out of /metrics)."""
     holder: dict = {}
     cfg = fast_config(COUNT_EVENTS=count_events, ACTIVITY_RESOLUTION_SECONDS=0)
     async with serve(cfg, [burst_route(lambda: holder["m"], 40)]) as s:
@@ -245,7 +247,9 @@ async def test_connection_bytes_and_progress_are_what_the_client_socket_received
                 [rec] = r["connections"]
                 return rec if rec["bytes_sent"] == client.received and stream.progress == client.received else None
             rec = await wait_for(listed, 5, f"bytes and progress = the {client.received} bytes the client received")
-            assert rec["events_sent"] == (40 if count_events else 0)
+            # not counted: unknown with its reason, never 0
+            assert rec["events_sent"] == (40 if count_events else None)
+            assert rec["events_sent_reason"] == (None if count_events else EVENTS_NOT_COUNTED)
             assert client.received > client.payload > 40 * len(CHUNK)  # the head and framing are counted
             conf = (await s.monitoring())["configuration"]
             assert conf["count_events"] is count_events
@@ -255,6 +259,9 @@ async def test_connection_bytes_and_progress_are_what_the_client_socket_received
         await wait_for(lambda: asyncio.sleep(0, s.manager.local_connection_count == 0), 5, "unregistered")
         pod = s.manager.registry.local.pod_stats()
         assert pod.bytes_sent == client.received  # the final kernel figures went into the process's totals
+        assert pod.events_sent == (40 if count_events else None)  # a total of unknowns is unknown
+        metrics = (await s.http.get("/metrics")).text
+        assert ("sse_pod_events_sent_total" in metrics) is count_events, metrics
 
 
 @pytest.mark.parametrize("how", ["close_tracked_streams", "cleanup"])

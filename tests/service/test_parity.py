@@ -133,10 +133,20 @@ class Parity:
         assert total == 0
 
 
-@pytest.fixture
-async def parity():
+def expected_events(parity: "Parity", tracked: Any, n: int) -> int | None:
+    """``n`` where the stream counts events; None (unknown, never 0) where the kernel counts
+    its bytes and SSE_COUNT_EVENTS is off."""
+    counted = parity.manager.config.COUNT_EVENTS or tracked.response.counting == "asgi"
+    return n if counted else None
+
+
+@pytest.fixture(params=[False, True], ids=["count-events-off", "count-events-on"])
+async def parity(request):
+    """Both ways a tracked stream runs: the server's own send (SSE_COUNT_EVENTS off, the
+    default: kernel counting) and the send wrapper that counts events."""
     p = Parity()
-    cfg = fast_config(SEND_TIMEOUT_SECONDS=0.4, PING_INTERVAL_SECONDS=0.2, PERIODIC_CLEANUP_ENABLED=False)
+    cfg = fast_config(SEND_TIMEOUT_SECONDS=0.4, PING_INTERVAL_SECONDS=0.2, PERIODIC_CLEANUP_ENABLED=False,
+                      COUNT_EVENTS=request.param)
     p.manager = ConnectionManager(make_store(cfg), cfg)
     app = build_demo_app(p.manager)
     app.router.routes.append(Route("/p/{rid}", p.endpoint, methods=["GET", "HEAD"]))
@@ -249,7 +259,7 @@ async def test_client_disconnect(parity):
     assert tracked.ended_at - t_close < 1.0
     if "client_close_handler_callable" in HAS:
         assert closed == {"stock": 1, "tracked": 1}
-    assert tracked.response.events_sent == 3
+    assert tracked.response.events_sent == expected_events(parity, tracked, 3)
     await parity.assert_registry_empty()
 
 
@@ -342,7 +352,8 @@ async def test_ping_send_timeout(parity):
         await both_done(stock, tracked, timeout=3)
     assert stock.done.is_set() == tracked.done.is_set()
     assert stock.exc == tracked.exc
-    assert tracked.pings >= 2 and tracked.response.events_sent == 0 and tracked.response.bytes_sent > 65536
+    assert tracked.pings >= 2 and tracked.response.events_sent == expected_events(parity, tracked, 0) \
+        and tracked.response.bytes_sent > 65536
     cs.close(), ct.close()
     await both_done(stock, tracked)
     await parity.assert_registry_empty()
@@ -453,7 +464,9 @@ async def test_tracking_close_ends_the_body_and_counts(parity):
     parity.clients.append(c)
     await wait_for(lambda: asyncio.sleep(0, tracked.events == 3), 5, "three events")
     await parity.manager.flush_touches()
-    assert (await parity.manager.list_connections("all", 10, 0)).connections[0].events_sent == 3
+    listed = (await parity.manager.list_connections("all", 10, 0)).connections[0]
+    assert listed.events_sent == expected_events(parity, tracked, 3)
+    assert (listed.events_sent_reason is None) is (listed.events_sent is not None)
     assert await close_tracked_streams(parity.manager) == 1
     await asyncio.wait_for(tracked.done.wait(), 5)
     assert tracked.messages[-1] == ("http.response.body", b"", False) and tracked.exc is None

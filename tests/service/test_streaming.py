@@ -14,7 +14,7 @@ from .sse_compat import fresh_sse_starlette_state  # noqa: F401 - autouse fixtur
 
 
 async def test_stream_is_registered_touched_and_unregistered_when_the_client_leaves():
-    async with serve(fast_config()) as s:
+    async with serve(fast_config(COUNT_EVENTS=True)) as s:
         [c] = await open_clients(s.host, s.port, 1)
         assert s.manager.local_connection_count == 1
         await wait_for(lambda: asyncio.sleep(0, c.events >= 2), 10, "two events")
@@ -42,7 +42,7 @@ async def test_pings_count_as_activity_not_as_events():
             yield {}
         return tracked_event_source(request, gen(), manager=s.manager, channel="quiet")
 
-    async with serve(fast_config(PING_INTERVAL_SECONDS=0.1), [Route("/quiet", quiet)]) as s:
+    async with serve(fast_config(PING_INTERVAL_SECONDS=0.1, COUNT_EVENTS=True), [Route("/quiet", quiet)]) as s:
         [c] = await open_clients(s.host, s.port, 1, "/quiet")
 
         async def pinged():

@@ -150,7 +150,8 @@ async def _state_of(http: httpx.AsyncClient, observer, worker, state: str) -> di
 async def test_a_streams_counts_are_current_or_say_how_old(own_redis, namespace, workers):
     """At the default config, a stream that has received 10+ events is listed with counts
     taken within two flushes (the registry is small), and ``counts_at`` says when."""
-    w = workers(own_redis.url, namespace, **DEFAULTS, MONITORING_CONNECTIONS_PUBLIC="true")
+    # events counted (an opt-in: SSE_COUNT_EVENTS; off, events_sent is null and only bytes have an age)
+    w = workers(own_redis.url, namespace, **DEFAULTS, MONITORING_CONNECTIONS_PUBLIC="true", COUNT_EVENTS="true")
     await w.wait_ready()
     (c,) = await open_clients("127.0.0.1", w.port, 1)
     try:

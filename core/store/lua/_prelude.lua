@@ -286,9 +286,9 @@ local function rec_add_counts(id, ev, by)
   if not v then return false end
   local code, e, y, rest = string.match(v, '^([^\31]*)\31(%d*)\31(%d*)(\31.*)$')
   if not code then return true end  -- malformed: left for the reads to report
-  e = (tonumber(e) or 0) + tonumber(ev)
+  if e ~= '' then e = string.format('%d', tonumber(e) + tonumber(ev)) end  -- '': events not counted (unknown)
   y = (tonumber(y) or 0) + tonumber(by)
-  redis.call('HSET', key, id, code .. US .. string.format('%d', e) .. US .. string.format('%d', y) .. rest)
+  redis.call('HSET', key, id, code .. US .. e .. US .. string.format('%d', y) .. rest)
   return true
 end
 

@@ -60,7 +60,7 @@ for _, id in ipairs(ids) do
   end
   if keep then
     local key
-    if sort == 'events' then key = -(tonumber(fields.events_sent) or 0)
+    if sort == 'events' then key = -(tonumber(fields.events_sent) or -1)  -- not counted: after every count
     elseif sort == 'bytes' then key = -(tonumber(fields.bytes_sent) or 0)
     else key = tonumber(redis.call('ZSCORE', sort_zset, id)) or 0 end
     cands[#cands + 1] = {id, key, r}

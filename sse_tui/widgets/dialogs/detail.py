@@ -60,6 +60,9 @@ def connection_lines(r: ConnectionRecord, now: float, th: Thresholds, *, worker:
         counts = line(stamp(now - counted), (f"  ({fmt.age(counted)} before this view: current)", "dim"))
     else:
         counts = line(stamp(now - counted), (f"  ({fmt.age(counted)} old: counted then, not now)", "bold $warning"))
+    # unknown is not zero: a worker that does not count events says so, and why
+    events = [("? not counted", "bold"), (f"  ({r.events_sent_reason})", "dim")] if r.events_sent is None \
+        else [(f"{r.events_sent:,}", "bold")]
     rows: list[Content] = [
         line(f"{'connection':<14}", (r.connection_id, "bold")),
         line(f"{'state':<14}", *[part for c in classes for part in (c, " ")]),
@@ -70,7 +73,7 @@ def connection_lines(r: ConnectionRecord, now: float, th: Thresholds, *, worker:
         line(f"{'host / pid':<14}", (r.host, ""), " / ", (str(r.pid), "")),
         line(f"{'connected':<14}", stamp(r.connected_at), (f"  ({fmt.age(age)} ago)", "bold")),
         line(f"{'last activity':<14}", stamp(r.last_activity), (f"  ({fmt.age(idle)} idle; stale after {th.stale_seconds:g}s)", "bold")),
-        line(f"{'events sent':<14}", (f"{r.events_sent:,}", "bold")),
+        line(f"{'events sent':<14}", *events),
         line(f"{'bytes sent':<14}", (f"{r.bytes_sent:,} ({fmt.size(r.bytes_sent)})", "bold")),
         line(f"{'counted at':<14}", counts),
     ]
