@@ -20,6 +20,9 @@ weigh ~50x more per request than on a real server, and vary with the machine's l
 server runs asyncio's own loop with its clock slowed as much (``DilatedLoop``), the
 manager's timers are set beyond the run (``QUIET_MANAGER``), and the collector's full
 passes skip what the app was built with (``gc.freeze()``, as preloading servers do).
+Then (``--direct N``) the ASGI calls alone under callgrind, no server: one process per
+variant builds and warms all four and calls one N times; the difference from ``plain``
+over N is the variant's own instructions per call.
 
 One uvicorn process (one worker, h11, access log off) serves ONE Starlette app three ways:
 ``/plain`` straight, ``/mw`` through the middleware (memory store manager, started by the
@@ -465,6 +468,62 @@ def print_callgrind(runs: dict[str, dict[str, Any]]) -> None:
               f"THROUGHPUT RATIO (instructions) {ratio:.4f}")
 
 
+def _direct_child(variant: str, n: int) -> None:
+    """(Run under callgrind.) Builds every variant, warms each, then calls ``variant`` ``n``
+    times directly: only the ``n`` calls differ between the variants' runs."""
+    from core.config import load_config
+    from core.manager import ConnectionManager
+    from core.middleware import SSETrackingMiddleware
+    from core.store.memory import MemoryStore
+
+    inner = _inner()
+    manager = ConnectionManager(MemoryStore(), load_config())
+    apps = {"plain": inner, "bare": _bare(inner),
+            "mw": SSETrackingMiddleware(inner, manager, drain_on_signal=False),
+            "mwp": SSETrackingMiddleware(inner, manager, drain_on_signal=False, paths=("/events",))}
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": "/item", "raw_path": b"/item", "query_string": b"",
+             "root_path": "", "headers": [(b"host", b"bench")], "client": ("127.0.0.1", 5000),
+             "server": ("127.0.0.1", 8000)}
+    request = {"type": "http.request", "body": b"", "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return request
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    async def run() -> None:
+        await manager.start()
+        for app in apps.values():
+            for _ in range(50):
+                await app(dict(scope), receive, send)
+        app = apps[variant]
+        for _ in range(n):
+            await app(dict(scope), receive, send)
+        await manager.stop()
+
+    asyncio.run(run())
+
+
+def callgrind_direct(n: int, hashseed: str, outdir: Path) -> dict[str, int]:
+    """Instructions of a whole run of ``_direct_child`` per variant (all four at once)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSE_")}
+    env.update(PYTHONPATH=str(ROOT), PYTHONHASHSEED=hashseed, **QUIET_MANAGER)
+
+    def one(variant: str) -> int:
+        out = outdir / f"callgrind.direct.{variant}"
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-m",
+                        "bench.bench_middleware", "--direct-child", variant, "--requests", str(n)],
+                       env=env, cwd=str(ROOT), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return _summary(out)
+
+    with ThreadPoolExecutor(max_workers=len(VARIANTS)) as pool:
+        return dict(zip(VARIANTS, pool.map(one, VARIANTS), strict=True))
+
+
 # -- direct calls (no server) ---------------------------------------------------------------------
 async def direct_run(n: int, repeats: int) -> tuple[float, float]:
     """(µs per request plain, µs per request through the middleware), median of interleaved repeats."""
@@ -520,7 +579,13 @@ def main() -> None:
     cg.add_argument("--jobs", type=int, default=4, help="servers under valgrind at a time (4: all at once, under the same load)")
     cg.add_argument("--hashseed", default="0", help="the servers' PYTHONHASHSEED")
     cg.add_argument("--out", type=Path, help="keep the callgrind dumps and the JSON here (default: a temp dir)")
+    cg.add_argument("--direct", type=int, default=2000, metavar="N",
+                    help="also N direct ASGI calls (no server) per variant under callgrind (0: not)")
+    ap.add_argument("--direct-child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.direct_child:
+        _direct_child(args.direct_child, args.requests)
+        return
     rounds = 10 if args.quick else args.rounds
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", flush=True)
     if args.callgrind:
@@ -534,6 +599,12 @@ def main() -> None:
         cg_runs = callgrind_run(args.requests, args.stretches, args.warm, args.idle, args.hashseed, args.jobs, out)
         (out / "callgrind.json").write_text(json.dumps(cg_runs, indent=1))
         print_callgrind(cg_runs)
+        if args.direct:
+            counts = callgrind_direct(args.direct, args.hashseed, out)
+            print(f"  direct ASGI calls, no server ({args.direct} calls of one variant in a process that built and "
+                  f"warmed all four; instructions per call over plain):")
+            for v in ("mw", "mwp", "bare"):
+                print(f"    {LABELS[v]}: {(counts[v] - counts['plain']) / args.direct:+.0f} Ir per call")
         return
 
     plain_us, mw_us = asyncio.run(direct_run(5_000 if not args.quick else 2_000, 15))
