@@ -2,6 +2,27 @@
 
     nice -n 5 python -m bench.bench_middleware --rounds 40   # 20 s interleaved + 40 rounds x 3 x 0.5 s
     nice -n 5 python -m bench.bench_middleware --quick       # 10 s + 10 rounds
+    nice -n 5 python -m bench.bench_middleware --callgrind   # instructions per request (valgrind)
+
+``--callgrind``: instructions per request, which no load on the machine changes. Each
+variant is its own uvicorn process (h11, one worker, the variant as its whole app:
+``variant_app``) under ``valgrind --tool=callgrind`` with ``PYTHONHASHSEED`` fixed: ``plain``
+the JSON app, ``mw`` it behind the middleware, ``mwp`` the middleware given
+``paths=("/events",)``, ``bare`` a do-nothing middleware. One keep-alive client in this
+process (outside valgrind) sends requests one at a time; after a warm-up, callgrind's
+counters are zeroed (``callgrind_control --zero``) and dumped after each stretch of N
+requests, so start-up costs nothing: instructions per request = the stretch's count / N,
+and the ratio plain / variant is the throughput ratio of a CPU-bound server (user-space
+instructions: the kernel's part of a request, the same for every variant, is left out, so
+the ratio is a bound on the cost). Under valgrind a request takes ~50x longer, so what
+runs per second of the clock (uvicorn's tick every 0.1 s, the manager's timers) would
+weigh ~50x more per request than on a real server, and vary with the machine's load: the
+server runs asyncio's own loop with its clock slowed as much (``DilatedLoop``), the
+manager's timers are set beyond the run (``QUIET_MANAGER``), and the collector's full
+passes skip what the app was built with (``gc.freeze()``, as preloading servers do).
+Then (``--direct N``) the ASGI calls alone under callgrind, no server: one process per
+variant builds and warms all four and calls one N times; the difference from ``plain``
+over N is the variant's own instructions per call.
 
 One uvicorn process (one worker, h11, access log off) serves ONE Starlette app three ways:
 ``/plain`` straight, ``/mw`` through the middleware (memory store manager, started by the
@@ -28,8 +49,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
+import selectors
+import socket
 import statistics
 import subprocess
 import sys
@@ -54,6 +78,19 @@ def _inner() -> Any:
     return Starlette(routes=[Route("/{variant}", item)])  # one route: every variant routes alike
 
 
+def _bare(app: Any) -> Any:
+    """A pass-through middleware that does nothing (the control: what any one middleware layer costs)."""
+
+    class Bare:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            await self.app(scope, receive, send)
+
+    return Bare(app)
+
+
 def server_app() -> Any:
     """The dispatcher: ``/mw`` through the middleware, ``/bare`` through a pass-through
     middleware that does nothing (the control: what any middleware layer costs), everything
@@ -69,14 +106,7 @@ def server_app() -> Any:
     # the same middleware told where its streams are (paths=): other routes skip it at once
     mw_paths = SSETrackingMiddleware(inner, manager, drain_on_signal=False, paths=("/events",))
 
-    class Bare:
-        def __init__(self, app: Any) -> None:
-            self.app = app
-
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            await self.app(scope, receive, send)
-
-    bare = Bare(inner)
+    bare = _bare(inner)
     samples: dict[str, list[int]] = {"/plain": [], "/mw": [], "/bare": [], "/mwp": []}
     clock = time.thread_time_ns  # this thread's CPU: what the call cost, whatever else runs on the machine
 
@@ -102,6 +132,43 @@ def server_app() -> Any:
         samples[path].append(clock() - t0)
 
     return app
+
+
+VARIANTS = ("plain", "mw", "mwp", "bare")
+VARIANT_ENV = "BENCH_MW_VARIANT"
+
+
+def variant_app() -> Any:
+    """ONE variant as the server's whole app (the callgrind mode: one server process per variant,
+    nothing in front of it): ``plain`` the JSON app itself, ``mw`` it behind SSETrackingMiddleware
+    (memory-store manager, started by the lifespan the middleware answers), ``mwp`` the same
+    given ``paths=("/events",)``, ``bare`` behind the do-nothing middleware. ``$BENCH_MW_VARIANT``
+    says which."""
+    variant = os.environ.get(VARIANT_ENV, "plain")
+    app = _variant(variant)
+    # Everything imported and built so far is kept out of the collector's full passes (what a
+    # preloading server does): a full pass over it costs millions of instructions and lands in
+    # one stretch or another, which would swamp a difference of a few thousand per request.
+    gc.freeze()
+    return app
+
+
+def _variant(variant: str) -> Any:
+    inner = _inner()
+    if variant == "plain":
+        return inner
+    if variant == "bare":
+        return _bare(inner)
+    from core.config import load_config
+    from core.manager import ConnectionManager
+    from core.middleware import SSETrackingMiddleware
+    from core.store.memory import MemoryStore
+
+    manager = ConnectionManager(MemoryStore(), load_config())
+    paths = ("/events",) if variant == "mwp" else None
+    if variant not in ("mw", "mwp"):
+        raise SystemExit(f"{VARIANT_ENV}: one of {VARIANTS}, not {variant!r}")
+    return SSETrackingMiddleware(inner, manager, drain_on_signal=False, paths=paths)
 
 
 # -- load ---------------------------------------------------------------------------------------
@@ -198,6 +265,265 @@ async def server_run(rounds: int, seconds: float, clients: int) -> dict[str, Any
         proc.wait(10)
 
 
+# -- instructions per request: the server under callgrind ------------------------------------------
+class _Conn:
+    """One keep-alive connection sending GETs one at a time, a response read whole before the
+    next request (blocking sockets, in this process: outside valgrind)."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+        self.buf = b""
+
+    def _more(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self.buf += chunk
+
+    def get(self, path: str, n: int) -> None:
+        request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+        for _ in range(n):
+            self.sock.sendall(request)
+            while b"\r\n\r\n" not in self.buf:
+                self._more()
+            head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+            if not head.startswith(b"HTTP/1.1 200 "):
+                raise AssertionError(f"{path}: {head[:60]!r}")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            while len(self.buf) < length:
+                self._more()
+            self.buf = self.buf[length:]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _summary(path: Path) -> int:
+    """The instructions (Ir) a callgrind dump file counts."""
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no summary line in {path}")
+
+
+# The manager's timers (a flush every second, cleanup, history samples) cost instructions per
+# second of wall time, not per request; under valgrind a request takes ~50x longer, so they
+# would weigh ~50x more per request than on a real server. Here they fire only after the
+# measurement: the manager is the real one, started by the lifespan; a non-stream request
+# does not touch it.
+QUIET_MANAGER = {"SSE_TOUCH_FLUSH_INTERVAL_SECONDS": "3600", "SSE_WORKER_HEARTBEAT_TTL_SECONDS": "86400",
+                 "SSE_PERIODIC_CLEANUP_ENABLED": "false", "SSE_HISTORY_ENABLED": "false"}
+
+
+DILATION = 50.0  # about how much slower the server runs under valgrind
+
+
+class DilatedLoop(asyncio.SelectorEventLoop):
+    """asyncio's own loop (what uvicorn runs without uvloop), its clock slowed ``DILATION``
+    times: under valgrind every instruction takes ~50x longer, and what a server does per
+    second of its clock (uvicorn's tick every 0.1 s: ~60,000 instructions; timers) would
+    otherwise weigh ~50x more per request than on a real server, and vary with the machine's
+    load. uvicorn ``--loop bench.bench_middleware:DilatedLoop``."""
+
+    def __init__(self) -> None:
+        super().__init__(_DilatedSelector())
+
+    def time(self) -> float:
+        return super().time() / DILATION
+
+
+class _DilatedSelector(selectors.DefaultSelector):
+    """Waits as long in real time as the loop's timers ask in its slowed time."""
+
+    def select(self, timeout: float | None = None) -> Any:
+        return super().select(None if timeout is None else timeout * DILATION)
+
+
+class _Callgrind:
+    """One uvicorn server process (one variant) under callgrind, counters zeroed and dumped
+    around each measured stretch with callgrind_control (each dump counts since the last zero)."""
+
+    def __init__(self, variant: str, outdir: Path, hashseed: str) -> None:
+        self.variant = variant
+        # the listening socket is bound here and handed down (--fd): no other process can take
+        # the port during valgrind's slow start-up
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(128)
+        self.port = self.listener.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SSE_")}
+        env.update(PYTHONPATH=str(ROOT), PYTHONHASHSEED=hashseed, **{VARIANT_ENV: variant}, **QUIET_MANAGER)
+        self.prefix = outdir / f"callgrind.{variant}"
+        self.log = open(outdir / f"valgrind.{variant}.log", "wb")
+        self.proc = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.prefix}.%p",
+             sys.executable, "-m", "uvicorn", "bench.bench_middleware:variant_app", "--factory",
+             "--fd", str(self.listener.fileno()), "--log-level", "warning", "--no-access-log",
+             "--http", "h11", "--timeout-keep-alive", "3600", "--loop", "bench.bench_middleware:DilatedLoop"], env=env, cwd=str(ROOT), stdout=self.log,
+            stderr=subprocess.STDOUT, pass_fds=(self.listener.fileno(),))
+        self.dumps = 0
+
+    def wait_up(self, timeout: float = 600.0) -> _Conn:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the server under valgrind exited ({self.variant}); see {self.log.name}")
+            try:
+                conn = _Conn(self.port)  # the kernel accepts on the socket before the server is up
+                conn.get("/item", 1)
+                return conn
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the server under valgrind did not come up in {timeout:.0f} s") from None
+                time.sleep(0.5)
+
+    def _control(self, *args: str) -> None:
+        subprocess.run(["callgrind_control", *args, str(self.proc.pid)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+
+    def zero(self) -> None:
+        self._control("--zero")
+
+    def dump(self) -> int:
+        """Instructions since the last zero (or dump)."""
+        self._control("--dump")
+        self.dumps += 1
+        return _summary(Path(f"{self.prefix}.{self.proc.pid}.{self.dumps}"))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(30)
+        self.log.close()
+        self.listener.close()
+
+
+def callgrind_variant(variant: str, requests: int, stretches: int, warm: int, idle: float, outdir: Path,
+                      hashseed: str) -> dict[str, Any]:
+    """Instructions per request of one variant: after ``warm`` requests, ``stretches`` stretches
+    of ``requests`` requests each (counters zeroed before, dumped after), then one idle stretch
+    of ``idle`` seconds (the check that time-driven work stays out of the counts)."""
+    cg = _Callgrind(variant, outdir, hashseed)
+    try:
+        conn = cg.wait_up()
+        conn.get("/item", warm)
+        raw: list[int] = []
+        walls: list[float] = []
+        for _ in range(stretches):
+            cg.zero()
+            t0 = time.perf_counter()
+            conn.get("/item", requests)
+            raw.append(cg.dump())
+            walls.append(time.perf_counter() - t0)
+        cg.zero()
+        t0 = time.perf_counter()
+        time.sleep(idle)
+        idle_ir = cg.dump()
+        idle_s = time.perf_counter() - t0
+        conn.close()
+    finally:
+        cg.stop()
+    return {"variant": variant, "requests": requests, "raw_ir": raw, "wall_s": walls,
+            "idle_ir_per_s": idle_ir / idle_s, "per_request": [ir / requests for ir in raw]}
+
+
+def callgrind_run(requests: int, stretches: int, warm: int, idle: float, hashseed: str, jobs: int,
+                  outdir: Path) -> dict[str, dict[str, Any]]:
+    """Every variant, each in its own server process under callgrind (``jobs`` at a time: the
+    counts do not depend on what else runs)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {v: pool.submit(callgrind_variant, v, requests, stretches, warm, idle, outdir, hashseed)
+                   for v in VARIANTS}
+        return {v: f.result() for v, f in futures.items()}
+
+
+LABELS = {"mw": "SSETrackingMiddleware", "mwp": "SSETrackingMiddleware(paths=('/events',))",
+          "bare": "a do-nothing middleware (control)"}
+
+
+def print_callgrind(runs: dict[str, dict[str, Any]]) -> None:
+    base = runs["plain"]
+    plain = statistics.fmean(base["per_request"])
+    print(f"  instructions per request (Ir of the server process; {len(base['per_request'])} stretches of "
+          f"{base['requests']} requests each):")
+    for v in VARIANTS:
+        r = runs[v]
+        per = r["per_request"]
+        spread = (max(per) - min(per)) / statistics.fmean(per) * 100
+        print(f"    {v:5s} {statistics.fmean(per):9.0f} Ir/request (stretches " + ", ".join(f"{x:.0f}" for x in per)
+              + f": spread {spread:.3f} %; {statistics.fmean(r['wall_s']) / r['requests'] * 1e3:.1f} ms a request "
+              f"under valgrind; idle afterwards {r['idle_ir_per_s'] / 1e3:.1f} kIr/s)")
+    for v in ("mw", "mwp", "bare"):
+        mean = statistics.fmean(runs[v]["per_request"])
+        ratio = plain / mean
+        print(f"  {LABELS[v]}: {mean - plain:+.0f} Ir/request ({(mean / plain - 1) * 100:+.3f} %) -> "
+              f"THROUGHPUT RATIO (instructions) {ratio:.4f}")
+
+
+def _direct_child(variant: str, n: int) -> None:
+    """(Run under callgrind.) Builds every variant, warms each, then calls ``variant`` ``n``
+    times directly: only the ``n`` calls differ between the variants' runs."""
+    from core.config import load_config
+    from core.manager import ConnectionManager
+    from core.middleware import SSETrackingMiddleware
+    from core.store.memory import MemoryStore
+
+    inner = _inner()
+    manager = ConnectionManager(MemoryStore(), load_config())
+    apps = {"plain": inner, "bare": _bare(inner),
+            "mw": SSETrackingMiddleware(inner, manager, drain_on_signal=False),
+            "mwp": SSETrackingMiddleware(inner, manager, drain_on_signal=False, paths=("/events",))}
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": "/item", "raw_path": b"/item", "query_string": b"",
+             "root_path": "", "headers": [(b"host", b"bench")], "client": ("127.0.0.1", 5000),
+             "server": ("127.0.0.1", 8000)}
+    request = {"type": "http.request", "body": b"", "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return request
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    async def run() -> None:
+        await manager.start()
+        for app in apps.values():
+            for _ in range(50):
+                await app(dict(scope), receive, send)
+        app = apps[variant]
+        for _ in range(n):
+            await app(dict(scope), receive, send)
+        await manager.stop()
+
+    asyncio.run(run())
+
+
+def callgrind_direct(n: int, hashseed: str, outdir: Path) -> dict[str, int]:
+    """Instructions of a whole run of ``_direct_child`` per variant (all four at once)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SSE_")}
+    env.update(PYTHONPATH=str(ROOT), PYTHONHASHSEED=hashseed, **QUIET_MANAGER)
+
+    def one(variant: str) -> int:
+        out = outdir / f"callgrind.direct.{variant}"
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-m",
+                        "bench.bench_middleware", "--direct-child", variant, "--requests", str(n)],
+                       env=env, cwd=str(ROOT), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return _summary(out)
+
+    with ThreadPoolExecutor(max_workers=len(VARIANTS)) as pool:
+        return dict(zip(VARIANTS, pool.map(one, VARIANTS), strict=True))
+
+
 # -- direct calls (no server) ---------------------------------------------------------------------
 async def direct_run(n: int, repeats: int) -> tuple[float, float]:
     """(µs per request plain, µs per request through the middleware), median of interleaved repeats."""
@@ -244,9 +570,42 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=0.5)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--quick", action="store_true")
+    cg = ap.add_argument_group("instructions per request (the server under valgrind's callgrind)")
+    cg.add_argument("--callgrind", action="store_true", help="count instructions instead of timing")
+    cg.add_argument("--requests", type=int, default=1000, help="requests per measured stretch")
+    cg.add_argument("--stretches", type=int, default=3, help="measured stretches per variant")
+    cg.add_argument("--warm", type=int, default=2000, help="requests before the first stretch")
+    cg.add_argument("--idle", type=float, default=5.0, help="seconds of the idle stretch (a check)")
+    cg.add_argument("--jobs", type=int, default=4, help="servers under valgrind at a time (4: all at once, under the same load)")
+    cg.add_argument("--hashseed", default="0", help="the servers' PYTHONHASHSEED")
+    cg.add_argument("--out", type=Path, help="keep the callgrind dumps and the JSON here (default: a temp dir)")
+    cg.add_argument("--direct", type=int, default=2000, metavar="N",
+                    help="also N direct ASGI calls (no server) per variant under callgrind (0: not)")
+    ap.add_argument("--direct-child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.direct_child:
+        _direct_child(args.direct_child, args.requests)
+        return
     rounds = 10 if args.quick else args.rounds
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", flush=True)
+    if args.callgrind:
+        import tempfile
+
+        out = args.out or Path(tempfile.mkdtemp(prefix="bench-mw-callgrind-"))
+        out.mkdir(parents=True, exist_ok=True)
+        version = subprocess.run(["valgrind", "--version"], capture_output=True, text=True, check=True).stdout.strip()
+        print(f"{version}, uvicorn (h11, 1 worker) per variant under callgrind, PYTHONHASHSEED={args.hashseed}, one "
+              f"keep-alive client outside valgrind sending requests one at a time; dumps in {out}", flush=True)
+        cg_runs = callgrind_run(args.requests, args.stretches, args.warm, args.idle, args.hashseed, args.jobs, out)
+        (out / "callgrind.json").write_text(json.dumps(cg_runs, indent=1))
+        print_callgrind(cg_runs)
+        if args.direct:
+            counts = callgrind_direct(args.direct, args.hashseed, out)
+            print(f"  direct ASGI calls, no server ({args.direct} calls of one variant in a process that built and "
+                  f"warmed all four; instructions per call over plain):")
+            for v in ("mw", "mwp", "bare"):
+                print(f"    {LABELS[v]}: {(counts[v] - counts['plain']) / args.direct:+.0f} Ir per call")
+        return
 
     plain_us, mw_us = asyncio.run(direct_run(5_000 if not args.quick else 2_000, 15))
     print(f"direct ASGI calls (no server): plain {plain_us:.2f} µs/request, through the middleware {mw_us:.2f} µs "

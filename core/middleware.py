@@ -97,6 +97,9 @@ class SSETrackingMiddleware:
         self.source = _default_source(source)
         self.channel = channel
         self.paths = tuple(p.rstrip("/") for p in paths) if paths is not None else None
+        # the paths test in two C calls (no generator per request): the path itself, or under it
+        self._exact = frozenset(self.paths or ())
+        self._under = tuple(p + "/" for p in self.paths or ())
         self.ping = ping
         self.max_lifetime = max_lifetime
         self.manage = lifespan
@@ -117,32 +120,39 @@ class SSETrackingMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
-        if self.paths is not None and not self._applies(scope.get("path", "")):
-            await self.app(scope, receive, send)
-            return
+        if self.paths is not None:
+            path = scope["path"]
+            if path not in self._exact and not path.startswith(self._under):
+                await self.app(scope, receive, send)
+                return
         if self.manager is None:
             await self.start()
         # One wrapper per request, a closure, and nothing more until the response starts; then,
         # for a stream only, an Exchange takes over (core.exchange). receive is not wrapped.
         ex: Any = None  # None: undecided; True: not a stream; an Exchange: a stream
-        register = self._register
 
-        def send_(message: Message) -> Awaitable[None]:
+        # send, scope and self as defaults, not cells: fewer objects made per request
+        def send_(message: Message, send: Send = send, scope: Scope = scope, self: Any = self) -> Awaitable[None]:
             nonlocal ex
             if ex is True:
                 return send(message)
             if ex is not None:
                 return ex.send(message)  # type: ignore[no-any-return]
             if message["type"] == "http.response.start":
-                for name, value in message.get("headers") or ():  # is_event_stream, inline: every response passes here
-                    if name == b"content-type" or (len(name) == 12 and name.lower() == b"content-type"):
-                        if (value.startswith(b"text/event-stream") or (value[:1] in _T and is_event_stream(message))) \
-                                and 200 <= message.get("status", 200) < 300 and scope.get("method") != "HEAD" \
-                                and TRACKED_SCOPE_KEY not in scope:
-                            # the task that starts the response is the one close() cancels
-                            ex = Exchange(scope, send, register, _current_task())
-                            return ex.opening(message)  # type: ignore[no-any-return]
+                # is_event_stream, inline, for the usual spelling (every response passes here):
+                # a lower-case name, the value's first byte ruling out every other type
+                headers = message.get("headers") or ()
+                for name, value in headers:
+                    if name == b"content-type":
+                        stream = value[:1] in _T and (value.startswith(b"text/event-stream") or is_event_stream(message))
                         break
+                else:  # no lower-case content-type (Django keeps the case it was given): the full look
+                    stream = bool(headers) and is_event_stream(message)
+                if stream and 200 <= message.get("status", 200) < 300 and scope.get("method") != "HEAD" \
+                        and TRACKED_SCOPE_KEY not in scope:
+                    # the task that starts the response is the one close() cancels
+                    ex = Exchange(scope, send, self._register, _current_task())
+                    return ex.opening(message)  # type: ignore[no-any-return]
             ex = True  # decided once: from here on the server's own send
             return send(message)
 
@@ -158,9 +168,6 @@ class SSETrackingMiddleware:
             await ex.ended(None)
         if self._draining is not None:  # no lifespan: the server must not end before the manager stopped
             await asyncio.shield(self._draining)
-
-    def _applies(self, path: str) -> bool:
-        return any(path == p or path.startswith(p + "/") for p in self.paths or ())
 
     async def _register(self, scope: Scope) -> tuple[ConnectionManager, str, float, float]:
         """A response turned out to be a stream: where and how to track it."""

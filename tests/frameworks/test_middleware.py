@@ -55,7 +55,7 @@ def _inner() -> Starlette:
         return JSONResponse({"ok": True, "items": list(range(50))}, headers={"X-Own": "kept"})
 
     return Starlette(routes=[Route("/events", events, methods=["GET", "HEAD"]), Route("/other/events", events),
-                             Route("/json", json_route)])
+                             Route("/events/room", events), Route("/eventsx", events), Route("/json", json_route)])
 
 
 async def test_other_responses_pass_through_byte_for_byte_and_register_nothing():
@@ -85,6 +85,24 @@ async def test_channel_function_and_paths():
         finally:
             await tracked.close()
             await untracked.close()
+        await wait_for(lambda: asyncio.sleep(0, manager.local_connection_count == 0), 5, "unregistered")
+    await manager.stop()
+
+
+async def test_paths_take_in_a_path_and_what_is_under_it_not_a_sibling_that_shares_its_prefix():
+    manager = ConnectionManager(MemoryStore(), fast_config())
+    app = SSETrackingMiddleware(_inner(), manager, paths=["/events/"])  # a trailing slash means the same
+    async with served(app) as port:
+        clients = [SSEClient("127.0.0.1", port, p) for p in ("/events", "/events/room", "/eventsx", "/other/events")]
+        for c in clients:
+            await c.connect()
+        try:
+            await wait_for(lambda: asyncio.sleep(0, all(c.events >= 3 for c in clients)), 10, "events")
+            page = await manager.list_connections()
+            assert sorted(c.channel for c in page.connections) == ["/events", "/events/room"]
+        finally:
+            for c in clients:
+                await c.close()
         await wait_for(lambda: asyncio.sleep(0, manager.local_connection_count == 0), 5, "unregistered")
     await manager.stop()
 
