@@ -97,7 +97,10 @@ async def test_a_stopped_worker_is_late_then_killed_dead_then_reaped_by_a_fleet_
                 if code == 0 or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.5)
-            assert code == 0 and ": HEALTHY (" in line and "active 0, counters 0" in line and worker_id not in line, line
+            assert code == 0 and ": HEALTHY (" in line and "active 0, counters 0" in line, line
+            workers_part = next(p for p in line.split(" · ") if p.startswith("workers "))
+            assert worker_id not in workers_part, line  # gone from the workers: only its death is told
+            assert "1 event in the last 15m: death " in line and f"worker {worker_id} died" in line, line
     finally:
         await client.close()
         await source.aclose()
