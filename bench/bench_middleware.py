@@ -346,7 +346,7 @@ class _Callgrind:
     """One uvicorn server process (one variant) under callgrind, counters zeroed and dumped
     around each measured stretch with callgrind_control (each dump counts since the last zero)."""
 
-    def __init__(self, variant: str, outdir: Path, hashseed: str) -> None:
+    def __init__(self, variant: str, outdir: Path, hashseed: str, http: str = "h11") -> None:
         self.variant = variant
         # the listening socket is bound here and handed down (--fd): no other process can take
         # the port during valgrind's slow start-up
@@ -362,7 +362,7 @@ class _Callgrind:
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.prefix}.%p",
              sys.executable, "-m", "uvicorn", "bench.bench_middleware:variant_app", "--factory",
              "--fd", str(self.listener.fileno()), "--log-level", "warning", "--no-access-log",
-             "--http", "h11", "--timeout-keep-alive", "3600", "--loop", "bench.bench_middleware:DilatedLoop"], env=env, cwd=str(ROOT), stdout=self.log,
+             "--http", http, "--timeout-keep-alive", "3600", "--loop", "bench.bench_middleware:DilatedLoop"], env=env, cwd=str(ROOT), stdout=self.log,
             stderr=subprocess.STDOUT, pass_fds=(self.listener.fileno(),))
         self.dumps = 0
 
@@ -405,11 +405,11 @@ class _Callgrind:
 
 
 def callgrind_variant(variant: str, requests: int, stretches: int, warm: int, idle: float, outdir: Path,
-                      hashseed: str) -> dict[str, Any]:
+                      hashseed: str, http: str = "h11") -> dict[str, Any]:
     """Instructions per request of one variant: after ``warm`` requests, ``stretches`` stretches
     of ``requests`` requests each (counters zeroed before, dumped after), then one idle stretch
     of ``idle`` seconds (the check that time-driven work stays out of the counts)."""
-    cg = _Callgrind(variant, outdir, hashseed)
+    cg = _Callgrind(variant, outdir, hashseed, http)
     try:
         conn = cg.wait_up()
         conn.get("/item", warm)
@@ -434,13 +434,13 @@ def callgrind_variant(variant: str, requests: int, stretches: int, warm: int, id
 
 
 def callgrind_run(requests: int, stretches: int, warm: int, idle: float, hashseed: str, jobs: int,
-                  outdir: Path) -> dict[str, dict[str, Any]]:
+                  outdir: Path, http: str = "h11") -> dict[str, dict[str, Any]]:
     """Every variant, each in its own server process under callgrind (``jobs`` at a time: the
     counts do not depend on what else runs)."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {v: pool.submit(callgrind_variant, v, requests, stretches, warm, idle, outdir, hashseed)
+        futures = {v: pool.submit(callgrind_variant, v, requests, stretches, warm, idle, outdir, hashseed, http)
                    for v in VARIANTS}
         return {v: f.result() for v, f in futures.items()}
 
@@ -506,22 +506,27 @@ def _direct_child(variant: str, n: int) -> None:
     asyncio.run(run())
 
 
-def callgrind_direct(n: int, hashseed: str, outdir: Path) -> dict[str, int]:
-    """Instructions of a whole run of ``_direct_child`` per variant (all four at once)."""
+def callgrind_direct(n: int, hashseed: str, outdir: Path, jobs: int = 4) -> dict[str, float]:
+    """Instructions per direct call of each variant: every variant's child is run twice, with
+    ``n`` and ``2n`` calls, and the difference over ``n`` is what a call costs (start-up,
+    imports and the warm-up, which differ a little between processes, cancel out)."""
     from concurrent.futures import ThreadPoolExecutor
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSE_")}
     env.update(PYTHONPATH=str(ROOT), PYTHONHASHSEED=hashseed, **QUIET_MANAGER)
 
-    def one(variant: str) -> int:
-        out = outdir / f"callgrind.direct.{variant}"
+    def one(job: tuple[str, int]) -> int:
+        variant, calls = job
+        out = outdir / f"callgrind.direct.{variant}.{calls}"
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-m",
-                        "bench.bench_middleware", "--direct-child", variant, "--requests", str(n)],
+                        "bench.bench_middleware", "--direct-child", variant, "--requests", str(calls)],
                        env=env, cwd=str(ROOT), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return _summary(out)
 
-    with ThreadPoolExecutor(max_workers=len(VARIANTS)) as pool:
-        return dict(zip(VARIANTS, pool.map(one, VARIANTS), strict=True))
+    jobs_ = [(v, c) for v in VARIANTS for c in (n, 2 * n)]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        totals = dict(zip(jobs_, pool.map(one, jobs_), strict=True))
+    return {v: (totals[(v, 2 * n)] - totals[(v, n)]) / n for v in VARIANTS}
 
 
 # -- direct calls (no server) ---------------------------------------------------------------------
@@ -578,6 +583,8 @@ def main() -> None:
     cg.add_argument("--idle", type=float, default=5.0, help="seconds of the idle stretch (a check)")
     cg.add_argument("--jobs", type=int, default=4, help="servers under valgrind at a time (4: all at once, under the same load)")
     cg.add_argument("--hashseed", default="0", help="the servers' PYTHONHASHSEED")
+    cg.add_argument("--http", choices=("h11", "httptools"), default="h11",
+                    help="uvicorn's HTTP implementation (httptools: what uvicorn[standard] installs; pip install httptools)")
     cg.add_argument("--out", type=Path, help="keep the callgrind dumps and the JSON here (default: a temp dir)")
     cg.add_argument("--direct", type=int, default=2000, metavar="N",
                     help="also N direct ASGI calls (no server) per variant under callgrind (0: not)")
@@ -594,17 +601,22 @@ def main() -> None:
         out = args.out or Path(tempfile.mkdtemp(prefix="bench-mw-callgrind-"))
         out.mkdir(parents=True, exist_ok=True)
         version = subprocess.run(["valgrind", "--version"], capture_output=True, text=True, check=True).stdout.strip()
-        print(f"{version}, uvicorn (h11, 1 worker) per variant under callgrind, PYTHONHASHSEED={args.hashseed}, one "
+        print(f"{version}, uvicorn ({args.http}, 1 worker) per variant under callgrind, PYTHONHASHSEED={args.hashseed}, one "
               f"keep-alive client outside valgrind sending requests one at a time; dumps in {out}", flush=True)
-        cg_runs = callgrind_run(args.requests, args.stretches, args.warm, args.idle, args.hashseed, args.jobs, out)
+        cg_runs = callgrind_run(args.requests, args.stretches, args.warm, args.idle, args.hashseed, args.jobs, out,
+                                args.http)
         (out / "callgrind.json").write_text(json.dumps(cg_runs, indent=1))
         print_callgrind(cg_runs)
         if args.direct:
-            counts = callgrind_direct(args.direct, args.hashseed, out)
-            print(f"  direct ASGI calls, no server ({args.direct} calls of one variant in a process that built and "
-                  f"warmed all four; instructions per call over plain):")
+            per_call = callgrind_direct(args.direct, args.hashseed, out, args.jobs)
+            request = statistics.fmean(cg_runs["plain"]["per_request"])
+            print(f"  direct ASGI calls, no server (per call: a process making {2 * args.direct} calls less one making "
+                  f"{args.direct}, over {args.direct}; plain {per_call['plain']:.0f} Ir a call), as a share of the "
+                  f"server's {request:.0f} Ir plain request ({args.http}):")
             for v in ("mw", "mwp", "bare"):
-                print(f"    {LABELS[v]}: {(counts[v] - counts['plain']) / args.direct:+.0f} Ir per call")
+                extra = per_call[v] - per_call["plain"]
+                print(f"    {LABELS[v]}: {extra:+.0f} Ir per call = {extra / request * 100:.2f} % -> "
+                      f"THROUGHPUT RATIO (instructions) {request / (request + extra):.4f}")
         return
 
     plain_us, mw_us = asyncio.run(direct_run(5_000 if not args.quick else 2_000, 15))

@@ -63,7 +63,6 @@ log = logging.getLogger("sse")
 ChannelOf = Callable[[Scope], str]
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _current_task = asyncio.current_task
-_T = (b"t", b"T")  # the first byte of a content-type that may be text/event-stream in another spelling
 
 
 def _default_source(source: Any) -> Any:
@@ -72,6 +71,56 @@ def _default_source(source: Any) -> Any:
 
         return SSEProvider()
     return source
+
+
+def _content_type(headers: Any) -> bytes | None:
+    """The first ``content-type`` header's value, the name in any case (Django keeps the case
+    it was given); None when there is none."""
+    for name, value in headers:
+        if name == b"content-type" or (len(name) == 12 and name.lower() == b"content-type"):
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+def _send(st: list[Any], message: Message) -> Awaitable[None]:
+    """The ``send`` every request of the middleware gets, bound to its state list ``st``
+    (``[server's send, scope, middleware, decision]``; decision None until the response
+    starts, then False: not a stream, from then on the server's own send; or the stream's
+    :class:`Exchange`, which takes every later message).
+
+    A bound method of a module function over a list, not a closure: per request one list
+    and one method object (made in C) instead of a function object, its cell and its
+    defaults (docs/benchmarks.md counts the difference). The response's start is looked at
+    once: the last header, then the first (where Starlette and Django put the content
+    type), then all; a content type whose first letter is not t/T is not a stream."""
+    ex = st[3]
+    if ex is False:
+        return st[0](message)  # type: ignore[no-any-return]
+    if ex is not None:
+        return ex.send(message)  # type: ignore[no-any-return]
+    st[3] = False  # decided once: from here on the server's own send, unless a stream below
+    try:
+        headers = message["headers"]
+        name, value = headers[-1]
+        if name != b"content-type":
+            name, value = headers[0]
+            if name != b"content-type":
+                value = _content_type(headers)
+        maybe = value[0] | 32 == 116  # t or T (None, "", a str...: not a stream, handed on as is)
+    except (KeyError, IndexError, TypeError, ValueError):
+        maybe = False
+    if not maybe:
+        return st[0](message)  # type: ignore[no-any-return]
+    scope = st[1]
+    if message["type"] == "http.response.start" and is_event_stream(message) and scope.get("method") != "HEAD" \
+            and TRACKED_SCOPE_KEY not in scope:
+        # the task that starts the response is the one close() cancels
+        ex = st[3] = Exchange(scope, st[0], st[2].stream_opened, _current_task())
+        return ex.opening(message)
+    return st[0](message)  # type: ignore[no-any-return]
+
+
+_bind = _send.__get__  # _bind(st): the bound method, made in C (no function object per request)
 
 
 class SSETrackingMiddleware:
@@ -106,6 +155,8 @@ class SSETrackingMiddleware:
         self.drain_on_signal = drain_on_signal
         self.drain_timeout = drain_timeout
         self.manager: ConnectionManager | None = None
+        # True while a request needs more than the plain path: paths= to test, or no manager yet
+        self._gated = True
         self._lifespan_seen = False  # the server runs the lifespan: it stops the manager
         self._chained: dict[int, tuple[Any, Any]] = {}  # signal -> (our handler, the one before it)
         self._starting: asyncio.Lock | None = None
@@ -113,63 +164,41 @@ class SSETrackingMiddleware:
 
     # -- ASGI -----------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind != "http":
-            if kind == "lifespan" and self.manage:
-                await self._lifespan(scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
-            return
-        if self.paths is not None:
-            path = scope["path"]
-            if path not in self._exact and not path.startswith(self._under):
-                await self.app(scope, receive, send)
+        # The path every request takes is kept to a few operations (docs/benchmarks.md counts
+        # them): one test for "plain HTTP, manager started, no paths=", one list, one bound method.
+        if scope["type"] != "http" or self._gated:
+            kind = scope["type"]
+            if kind != "http":
+                if kind == "lifespan" and self.manage:
+                    await self._lifespan(scope, receive, send)
+                else:
+                    await self.app(scope, receive, send)
                 return
-        if self.manager is None:
-            await self.start()
-        # One wrapper per request, a closure, and nothing more until the response starts; then,
-        # for a stream only, an Exchange takes over (core.exchange). receive is not wrapped.
-        ex: Any = None  # None: undecided; True: not a stream; an Exchange: a stream
-
-        # send, scope and self as defaults, not cells: fewer objects made per request
-        def send_(message: Message, send: Send = send, scope: Scope = scope, self: Any = self) -> Awaitable[None]:
-            nonlocal ex
-            if ex is True:
-                return send(message)
-            if ex is not None:
-                return ex.send(message)  # type: ignore[no-any-return]
-            if message["type"] == "http.response.start":
-                # is_event_stream, inline, for the usual spelling (every response passes here):
-                # a lower-case name, the value's first byte ruling out every other type
-                headers = message.get("headers") or ()
-                for name, value in headers:
-                    if name == b"content-type":
-                        stream = value[:1] in _T and (value.startswith(b"text/event-stream") or is_event_stream(message))
-                        break
-                else:  # no lower-case content-type (Django keeps the case it was given): the full look
-                    stream = bool(headers) and is_event_stream(message)
-                if stream and 200 <= message.get("status", 200) < 300 and scope.get("method") != "HEAD" \
-                        and TRACKED_SCOPE_KEY not in scope:
-                    # the task that starts the response is the one close() cancels
-                    ex = Exchange(scope, send, self._register, _current_task())
-                    return ex.opening(message)  # type: ignore[no-any-return]
-            ex = True  # decided once: from here on the server's own send
-            return send(message)
-
+            if self.paths is not None:
+                path = scope["path"]
+                if path not in self._exact and not path.startswith(self._under):
+                    await self.app(scope, receive, send)
+                    return
+            if self.manager is None:
+                await self.start()
+        # the request's state (see _send): [server's send, scope, this middleware, decision]
+        st: list[Any] = [send, scope, self, None]
         try:
-            await self.app(scope, receive, send_)
+            await self.app(scope, receive, _bind(st))
         except BaseException as exc:
-            if ex is None or ex is True or not ex.is_registered or not await ex.ended(exc):
+            ex = st[3]
+            if not ex or not ex.is_registered or not await ex.ended(exc):
                 raise
             # else our own close: swallowed
         else:
-            if ex is None or ex is True or not ex.is_registered:
+            ex = st[3]
+            if not ex or not ex.is_registered:
                 return
             await ex.ended(None)
         if self._draining is not None:  # no lifespan: the server must not end before the manager stopped
             await asyncio.shield(self._draining)
 
-    async def _register(self, scope: Scope) -> tuple[ConnectionManager, str, float, float]:
+    async def stream_opened(self, scope: Scope) -> tuple[ConnectionManager, str, float, float]:
         """A response turned out to be a stream: where and how to track it."""
         manager = self.manager or await self.start()
         cfg = manager.config
@@ -193,6 +222,7 @@ class SSETrackingMiddleware:
                 manager: ConnectionManager = await get() if get is not None else self.source
                 await manager.start()  # a no-op when already started
                 self.manager = manager
+                self._gated = self.paths is not None
                 if self.drain_on_signal:
                     self._chain_signals()
         return self.manager
@@ -200,6 +230,7 @@ class SSETrackingMiddleware:
     async def stop(self) -> None:
         """Close the streams still open (waiting up to ``drain_timeout``) and stop the manager."""
         manager, self.manager = self.manager, None
+        self._gated = True
         self._unchain_signals()
         if manager is None:
             return

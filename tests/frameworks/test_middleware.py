@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
@@ -245,3 +246,59 @@ async def test_a_stream_resumed_with_last_event_id_counts_as_a_reconnect():
                 w.close()
     finally:
         await manager.stop()
+
+
+_ES = b"text/event-stream"
+
+
+@pytest.mark.parametrize(("headers", "status", "method", "tracked"), [
+    pytest.param([(b"content-type", _ES)], 200, "GET", True, id="alone"),
+    pytest.param([(b"content-length", b"5"), (b"content-type", _ES + b"; charset=utf-8")], 200, "GET", True,
+                 id="last-as-starlette-puts-it"),
+    pytest.param([(b"Content-Type", _ES), (b"Cache-Control", b"no-cache")], 200, "GET", True,
+                 id="first-in-djangos-case"),
+    pytest.param([(b"x-a", b"1"), (b"CONTENT-TYPE", b"Text/Event-Stream"), (b"x-b", b"2")], 200, "GET", True,
+                 id="in-the-middle-any-case"),
+    pytest.param([(b"content-type", b"text/html; charset=utf-8")], 200, "GET", False, id="another-text-type"),
+    pytest.param([(b"content-type", b"application/json"), (b"x-note", _ES)], 200, "GET", False,
+                 id="json-with-a-header-that-looks-like-it"),
+    pytest.param([(b"x-a", b"1")], 200, "GET", False, id="no-content-type"),
+    pytest.param([], 200, "GET", False, id="no-headers"),
+    pytest.param(None, 200, "GET", False, id="headers-absent"),
+    pytest.param([(b"content-type", b"")], 200, "GET", False, id="empty-content-type"),
+    pytest.param([(b"content-type", "text/event-stream")], 200, "GET", False, id="a-str-is-handed-on-untouched"),
+    pytest.param([(b"content-type", _ES)], 503, "GET", False, id="not-2xx"),
+    pytest.param([(b"content-type", _ES)], 200, "HEAD", False, id="head"),
+])
+async def test_which_responses_are_streams(headers: Any, status: int, method: str, tracked: bool) -> None:
+    """The decision at ``http.response.start`` for every place and spelling of the content
+    type: what is tracked, and that every message reaches the server as the app sent it."""
+    manager = ConnectionManager(MemoryStore(), fast_config())
+    start: dict[str, Any] = {"type": "http.response.start", "status": status}
+    if headers is not None:
+        start["headers"] = headers
+    bodies = [{"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True},
+              {"type": "http.response.body", "body": b"", "more_body": False}]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(start)
+        for body in bodies:
+            await send(body)
+
+    got: list[dict[str, Any]] = []
+
+    async def server_send(message: dict[str, Any]) -> None:
+        got.append(message)
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        raise AssertionError("not reached")
+
+    mw = SSETrackingMiddleware(app, manager, drain_on_signal=False)
+    scope = {"type": "http", "method": method, "path": "/events", "headers": [], "client": ("127.0.0.1", 5000),
+             "server": ("127.0.0.1", 8000), "scheme": "http", "http_version": "1.1", "query_string": b""}
+    await asyncio.wait_for(mw(scope, receive, server_send), 10)
+    assert (manager.pod_stats().opened == 1) is tracked
+    assert got[0] is start and [m for m in got[1:] if m.get("body")] == bodies[:1]
+    assert live_stream_count(manager) == 0  # ended and unregistered (or never registered)
+    await mw.stop()
