@@ -46,6 +46,7 @@ from sse_tui.model import (
     Snapshot,
     View,
     backoff_delay,
+    detail_now,
     worker_state,
 )
 from sse_tui.recording import Recorder, ReplaySource, open_private
@@ -796,7 +797,8 @@ class DashboardApp(App[None]):
             return
         page = self._main.query_one(ConnectionsView).page
         snap = self.state.snapshot
-        now = page.now if page is not None else (snap.stats.now if snap and snap.stats.now else self.clock())
+        now = detail_now(page.now if page is not None else (snap.stats.now if snap and snap.stats.now else self.clock()),
+                         record)
         th = snap.thresholds if snap is not None else self.make_view().thresholds
         why = self.why_no_action(Disconnector)
         screen = ConnectionDetail(record, now, th, can_disconnect=why is None, why_not=why,
@@ -822,9 +824,7 @@ class DashboardApp(App[None]):
             return
         if self.screen is not detail:  # closed meanwhile
             return
-        now = snapshot.stats.now if snapshot.stats.now is not None else self.clock()
-        if record is not None and record.counts_at is not None:
-            now = max(now, record.counts_at)  # the worker answering counts its own streams as of its own now
+        now = detail_now(snapshot.stats.now if snapshot.stats.now is not None else self.clock(), record)
         detail.show(record, now, snapshot.thresholds, worker=self._worker_of(snapshot, detail.record.worker_id),
                     fetched_at=self.clock())
 

@@ -43,6 +43,8 @@ DEFAULT_LONG_LIVED_SECONDS = _default("LONG_LIVED_SECONDS")
 DEFAULT_VERY_OLD_SECONDS = _default("VERY_OLD_SECONDS")
 DEFAULT_HEARTBEAT_TTL_SECONDS = _default("WORKER_HEARTBEAT_TTL_SECONDS")
 DEFAULT_TOUCH_FLUSH_SECONDS = _default("TOUCH_FLUSH_INTERVAL_SECONDS")
+# not in /monitoring's configuration: the default is all the dashboard can know of it
+DEFAULT_NOT_READING_SECONDS = _default("NOT_READING_SECONDS")
 
 HISTORY_SAMPLES = 3600  # one hour at the default 1 s interval
 MAX_EVENTS = 60  # the events list; routine cleanups go first, then ended alerts
@@ -74,11 +76,19 @@ class Thresholds:
     very_old_seconds: float = DEFAULT_VERY_OLD_SECONDS
     heartbeat_ttl_seconds: float = DEFAULT_HEARTBEAT_TTL_SECONDS
     touch_flush_seconds: float = DEFAULT_TOUCH_FLUSH_SECONDS
+    not_reading_seconds: float = DEFAULT_NOT_READING_SECONDS
 
     @property
     def current_within(self) -> float:
         """Counts taken this recently are "now" (a worker writes them at its flushes)."""
         return max(2 * self.touch_flush_seconds, 2.0)
+
+    @property
+    def queue_current_within(self) -> float:
+        """A send queue read this recently is "now": a worker reads its sockets at least twice
+        within the not-reading time (core.manager's socket read interval, at most half of it)
+        and publishes each read, so an older read cannot say whether the client reads now."""
+        return self.not_reading_seconds
 
     def cut(self, now: float) -> classify.AgeCut:
         """The age classes' cuts at ``now`` (core.classify: the one place they are written)."""
@@ -466,6 +476,20 @@ def worker_counts(workers: list[WorkerInfo], ttl: float) -> list[StateCount]:
 def counts_age(record: ConnectionRecord, now: float) -> float | None:
     """How old a connection's events/bytes are at ``now`` (server clock); None: unknown."""
     return None if record.counts_at is None else max(now - record.counts_at, 0.0)
+
+
+def detail_now(now: float, record: ConnectionRecord | None) -> float:
+    """The server's clock for a view of ``record`` fetched after ``now`` (the last poll's):
+    at least the times its counts and its send queue were taken (the server had them when
+    it answered; the worker answering counts its own streams as of its own now)."""
+    if record is None:
+        return now
+    return max([now, *(t for t in (record.counts_at, record.queue_at) if t is not None)])
+
+
+def queue_age(record: ConnectionRecord, now: float) -> float | None:
+    """How old a connection's send-queue read is at ``now`` (server clock); None: unknown."""
+    return None if record.queue_at is None else max(now - record.queue_at, 0.0)
 
 
 def counts_note(record: ConnectionRecord, now: float, th: Thresholds) -> str | None:

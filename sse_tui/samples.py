@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Literal
 
-from core.config import load_config
+from core.config import load_config, validation_warnings
 from core.health import HealthInputs, HealthThresholds, evaluate, rule_rows
 from core.models import (
     AgeBucket,
@@ -34,8 +34,8 @@ from core.models import (
     WorkerHeartbeat,
     WorkerInfo,
 )
-from core.snapshot import worker_infos, worker_line
-from sse_tui.model import ConnectionQuery, Snapshot, Thresholds
+from core.snapshot import configuration_view, worker_infos, worker_line
+from sse_tui.model import DEFAULT_NOT_READING_SECONDS, ConnectionQuery, Snapshot, Thresholds
 from sse_tui.sources import AuthState, SourceError, channels_locally, local_page
 
 T0 = 1_737_369_000.0  # 2025-01-20T10:30:00Z
@@ -46,6 +46,30 @@ Scenario = Literal["healthy", "degraded", "unhealthy", "store_down", "dead_worke
 # the fleet's liveness settings (the defaults, whatever this shell's SSE_* say): LATE after 2 s, DEAD after 15 s
 LIVENESS = load_config(TOUCH_FLUSH_INTERVAL_SECONDS=1.0, WORKER_HEARTBEAT_TTL_SECONDS=15.0, WORKER_LATE_SECONDS=None,
                        CLOCK_SKEW_TOLERANCE_SECONDS=5.0)
+OWN_WORKER = "web-1:4211"  # the worker that answers /monitoring
+
+
+def sample_configuration(ping_interval: float, registry_size: int, own_streams: int) -> ConfigurationView:
+    """``configuration`` as the server sends it (core.snapshot.configuration_view, its
+    validation warnings worded by core.config) for the sample's settings, every one pinned
+    (whatever this shell's SSE_* say). Events are counted
+    (SSE_COUNT_EVENTS=true), as the sample's connections show them; the answering worker's
+    own streams are counted by the kernel but one, behind a proxy that rewrites the client
+    address (sample_connections' stream 9, whose queue is unknown): that one by its ASGI send."""
+    cfg = load_config(
+        COUNT_EVENTS=True, CLEANUP_INTERVAL_SECONDS=60.0, CLEANUP_BATCH_SIZE=10, STALE_CONNECTION_THRESHOLD_SECONDS=300.0,
+        PERIODIC_CLEANUP_ENABLED=True, PING_INTERVAL_SECONDS=ping_interval, LONG_LIVED_SECONDS=3600.0,
+        VERY_OLD_SECONDS=21600.0, ERROR_RATE_WINDOW_SECONDS=3600.0, ACTIVITY_RESOLUTION_SECONDS=None,
+        COUNTS_WRITES_PER_SECOND=10_000.0, TOUCH_FLUSH_INTERVAL_SECONDS=LIVENESS.TOUCH_FLUSH_INTERVAL_SECONDS,
+        WORKER_HEARTBEAT_TTL_SECONDS=LIVENESS.WORKER_HEARTBEAT_TTL_SECONDS,
+        WORKER_LATE_SECONDS=LIVENESS.WORKER_LATE_SECONDS, CLOCK_SKEW_TOLERANCE_SECONDS=LIVENESS.CLOCK_SKEW_TOLERANCE_SECONDS)
+    asgi = min(own_streams, 1)
+    return configuration_view(cfg, validation_warnings(cfg), registry_size, {"kernel": own_streams - asgi, "asgi": asgi, "other": 0})
+
+
+def own_share(active: int) -> int:
+    """web-1's (the answering worker's) part of the ``active`` streams web-1 and web-2 share."""
+    return active - (active // 2 - 3)
 
 
 def sample_workers(active: int, now: float, third: tuple[int, float] | None = None, *,
@@ -56,13 +80,13 @@ def sample_workers(active: int, now: float, third: tuple[int, float] | None = No
         return WorkerHeartbeat(worker_id=wid, host=host, pid=pid, connections=conns, heartbeat_at=now - age,
                                started_at=started)
 
-    beats = [hb("web-1:4211", "web-1", 4211, active - (active // 2 - 3), 1.2, T0 - 86000),
-             hb("web-2:4377", "web-2", 4377, active // 2 - 3, 0.7, T0 - 50000)]
+    beats = [hb(OWN_WORKER, "web-1", 4211, own_share(active), 1.2, T0 - 86000),
+             hb("web-2:4377", "web-2", 4377, active - own_share(active), 0.7, T0 - 50000)]
     if third is not None:
         conns, age = third
         dead = age > LIVENESS.WORKER_HEARTBEAT_TTL_SECONDS  # its heartbeat hash expired with the TTL: host unknown
         beats.append(hb("web-3:977", None if dead else "web-3", None if dead else 977, conns, age, T0 - 7200))
-    return worker_infos(beats, now, LIVENESS, own_id="web-1:4211", own_cleanup_running=True, writable=writable,
+    return worker_infos(beats, now, LIVENESS, own_id=OWN_WORKER, own_cleanup_running=True, writable=writable,
                         settling_since=settling_since)
 
 
@@ -73,7 +97,6 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
     error_rate = 2.2
     running = True
     stale, very_old = 2, 3
-    validation: list[str] = []
     store_up = health not in ("store_down", "refusing_writes")
     registry = RegistryStatus()
     settled = health not in ("rebuilding", "settling", "empty")
@@ -86,7 +109,6 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         redis_counters = active + 37
         error_rate = 14.3
         running = False
-        validation = ["stale_threshold_seconds (300) is less than 3x ping_interval_seconds (120)"]
     if health in ("unhealthy", "dead_worker"):
         # the dead worker's 41 connections stay in the registry (and its counter) until it is
         # reaped (at a fleet-mate's next flush), while active counts the live workers only
@@ -109,9 +131,12 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         registry = RegistryStatus(state="empty", reason="nothing under this namespace: no worker has registered here "
                                   "(or the store lost everything and no worker has come back yet)")
         running = False
+    shared = active - (third[0] if third and health in ("late_worker", "rebuilding") else 0)  # web-1's and web-2's
     workers: list[WorkerInfo] | None = [] if health == "empty" else sample_workers(
-        active - (third[0] if third and health in ("late_worker", "rebuilding") else 0), now, third,
-        writable=health != "refusing_writes", settling_since=registry.since if health == "settling" else None)
+        shared, now, third, writable=health != "refusing_writes",
+        settling_since=registry.since if health == "settling" else None)
+    # the answering worker's open streams (its own table: known with the store down too; none when nothing registered)
+    own_streams = 0 if health == "empty" else own_share(shared)
     dead = tuple(worker_line(w) for w in workers or [] if w.state == "dead")
     late = tuple(worker_line(w) for w in workers or [] if w.state == "late")
     known = store_up and settled
@@ -192,16 +217,9 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         cleanup_stats=cl,
         health_indicators=indicators,
         performance_metrics=pm,
-        configuration=ConfigurationView(
-            cleanup_interval_seconds=60,
-            cleanup_batch_size=10,
-            stale_threshold_seconds=300,
-            periodic_cleanup_enabled=True,
-            ping_interval_seconds=120 if health == "unhealthy" else 15,
-            validation_warnings=validation,
-            long_lived_seconds=3600, very_old_seconds=21600, worker_heartbeat_ttl_seconds=15,
-            touch_flush_interval_seconds=1, worker_late_seconds=LIVENESS.worker_late_seconds,
-        ),
+        # unhealthy: a ping interval the stale threshold does not cover three times (a validation warning)
+        configuration=sample_configuration(120.0 if health == "unhealthy" else 15.0,
+                                           0 if health == "empty" else redis_counters, own_streams),
         workers=workers,
         age_histogram=buckets,
         store_status=store,
@@ -242,22 +260,23 @@ def sample_connections(n: int = 12, now: float = T0, *, late_worker: bool = Fals
                 events_sent=100 * (n - i),
                 bytes_sent=4096 * (n - i),
                 counts_at=counted,
-                **_queue(i, now),
+                **_queue(i, min(counted, now - 0.4)),
             )
         )
     return tuple(out)
 
 
-def _queue(i: int, now: float) -> dict[str, object]:
+def _queue(i: int, read_at: float) -> dict[str, object]:
     """A stream's send queue as the server sends it (core.queues): most empty, some bytes
     in flight, one client that stopped reading (its window full: the queue no longer grows),
-    one falling behind (growing at every read), one whose socket the table does not show."""
+    one falling behind (growing at every read), one whose socket the table does not show.
+    ``read_at``: its worker's last read (a LATE worker's is as old as its last heartbeat)."""
     if i == 9:
         return {}  # unknown: behind a proxy that rewrites the client address
     queued, growth, behind = {4: (47_104, 0, 398.0), 6: (212_992, 65_536, 7.5), 3: (1_460, 1_460, None)}.get(
         i, (0, 0, None))
     return {"queued_bytes": queued, "queue_growth_bytes": growth, "not_reading_seconds": behind,
-            "not_reading": behind is not None and behind >= 5.0, "queue_at": now - 0.4}
+            "not_reading": behind is not None and behind >= DEFAULT_NOT_READING_SECONDS, "queue_at": read_at}
 
 
 def sample_snapshot(health: HealthLevel | Scenario = "healthy", *, active: int = 150) -> Snapshot:

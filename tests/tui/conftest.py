@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from tui_helpers import FixedClock
 
+from core.models import ConnectionRecord
 from sse_tui.model import ConnectionQuery, Thresholds
 from sse_tui.samples import T0, sample_connections, sample_stats
 from sse_tui.sources import local_page
@@ -57,6 +58,8 @@ class FakeService:
     cleanup_calls: list[Any] = field(default_factory=list)
     auth_seen: list[str | None] = field(default_factory=list)
     connections_calls: int = 0
+    records: list[ConnectionRecord] = field(default_factory=lambda: list(sample_connections(5)))
+    now: float = T0
     base_url: str = ""
 
     @property
@@ -74,8 +77,15 @@ def _starlette_app(svc: FakeService) -> Starlette:
         query = ConnectionQuery(state=request.query_params.get("state", "all"), q=request.query_params.get("q", ""),
                                 sort=request.query_params.get("sort", "age"), order=request.query_params.get("order", "desc"),
                                 offset=int(request.query_params.get("offset", 0)), limit=int(request.query_params.get("limit", 50)))
-        page = local_page(sample_connections(5), query, T0, Thresholds())
+        page = local_page(svc.records, query, svc.now, Thresholds())
         return JSONResponse(page.model_dump(mode="json"))
+
+    async def connection(request: Request) -> Response:
+        """``GET /monitoring/connections/{id}`` in core.asgi's shape: the record, the server's now."""
+        rec = next((r for r in svc.records if r.connection_id == request.path_params["connection_id"]), None)
+        if rec is None:
+            return JSONResponse({"error": "no such connection"}, status_code=404)
+        return JSONResponse({"connection": rec.model_dump(mode="json"), "now": svc.now, "stale_threshold_seconds": 300.0})
 
     async def cleanup(request: Request) -> Response:
         auth = request.headers.get("authorization")
@@ -95,6 +105,7 @@ def _starlette_app(svc: FakeService) -> Starlette:
         routes=[
             Route("/monitoring", monitoring),
             Route("/monitoring/connections", connections),
+            Route("/monitoring/connections/{connection_id}", connection),
             Route("/monitoring/cleanup", cleanup, methods=["POST"]),
         ]
     )

@@ -54,3 +54,24 @@ async def test_the_table_and_the_detail_say_not_counted_never_zero(clock: FixedC
         body = text_of(app.screen, "#detail-body")
         line = next(ln for ln in body.splitlines() if ln.startswith("events sent"))
         assert "? not counted" in line and EVENTS_NOT_COUNTED in line and " 0" not in line, line
+
+
+def test_the_samples_count_events_as_their_configuration_says() -> None:
+    """The sample data (snapshot tests, screenshots/) is what one server sends: its streams'
+    events are counted, so its configuration says SSE_COUNT_EVENTS is on, with the answering
+    worker's open streams by where their bytes are counted (core.snapshot.configuration_view)."""
+    recs = sample_connections()
+    assert all(r.events_sent is not None and r.events_sent_reason is None for r in recs)
+    for scenario in ("healthy", "late_worker", "store_down", "empty"):
+        cfg = sample_stats(scenario).configuration  # type: ignore[arg-type]
+        assert cfg.count_events is True and cfg.stream_counting is not None, scenario
+        assert cfg.counts_interval_seconds is not None and cfg.activity_resolution_seconds is not None
+        workers = sample_stats(scenario).workers  # type: ignore[arg-type]
+        own = next((w.connections for w in workers or [] if w.worker_id == "web-1:4211"), None)
+        if own is not None:
+            assert sum(cfg.stream_counting.values()) == own, (scenario, cfg.stream_counting, own)
+    assert sum(sample_stats("empty").configuration.stream_counting.values()) == 0  # type: ignore[union-attr]
+    # the one stream behind a proxy (its queue unknown) is web-1's: counted by its ASGI send
+    proxied = [r for r in recs if r.queued_bytes is None]
+    assert [r.worker_id for r in proxied] == ["web-1:4211"] and sample_stats().configuration.stream_counting == {
+        "kernel": 77, "asgi": 1, "other": 0}

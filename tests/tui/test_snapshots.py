@@ -134,14 +134,14 @@ def test_store_down(snap_compare, size) -> None:
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-async def second_detail(pilot, app) -> None:
-    """The connections tab, then the detail of its second row."""
+async def second_detail(pilot, app, row: int = 1) -> None:
+    """The connections tab, then the detail of its second row (or of ``row``)."""
     await drive(pilot, 1)
     await pilot.press("2")
     table = app.query_one("#conn-table")
     await wait_until(pilot, lambda: table.row_count > 0, what="connections")
     table.focus()
-    await pilot.press("down", "enter")
+    await pilot.press(*["down"] * row, "enter")
     await wait_until(pilot, lambda: isinstance(app.screen, ConnectionDetail), what="detail")
     await pilot.pause()
 
@@ -153,6 +153,20 @@ def test_connection_detail(snap_compare, size) -> None:
 
     async def run_before(pilot) -> None:
         await second_detail(pilot, app)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_connection_detail_not_reading(snap_compare, size) -> None:
+    """Issue 27: a stream whose client fell behind (its send queue grew at every read) is
+    flagged NOT READING for 7 s, with since when, long before it is stale."""
+    clock = FixedClock()
+    app = scenario(history("healthy"), clock)
+
+    async def run_before(pilot) -> None:
+        await second_detail(pilot, app, row=6)
+        assert app.screen.record.not_reading and app.screen.record.queue_growth_bytes > 0
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 

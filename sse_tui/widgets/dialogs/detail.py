@@ -14,9 +14,9 @@ from textual.widgets import Static
 from core.models import ConnectionRecord, WorkerInfo
 from sse_tui import fmt, keys
 from sse_tui.literal import line, lines
-from sse_tui.model import WORKER_LABEL, Thresholds, age_classes, counts_age, worker_state
+from sse_tui.model import WORKER_LABEL, Thresholds, age_classes, counts_age, queue_age, worker_state
 
-__all__ = ["WORKER_STATE_STYLE", "ConnectionDetail", "as_of_line", "connection_lines", "state_words"]
+__all__ = ["WORKER_STATE_STYLE", "ConnectionDetail", "as_of_line", "connection_lines", "queue_lines", "state_words"]
 
 
 def stamp(ts: float) -> str:
@@ -36,6 +36,63 @@ def state_words(classes: frozenset[str]) -> list[tuple[str, str]]:
     elif "long_lived" in classes:
         words.append(("LONG-LIVED", "bold $warning"))
     return words or [("ACTIVE", "bold $success")]
+
+
+def _label(name: str) -> str:
+    return f"{name:<14}"
+
+
+# why a stream's queue is unknown (core.queues.annotate): its worker published no view lately,
+# or its socket was not in the kernel's table (not Linux, a proxy that rewrites the client address)
+QUEUE_UNKNOWN = "(not Linux, behind a proxy, or not read lately)"
+
+
+def queue_lines(r: ConnectionRecord, now: float, th: Thresholds) -> list[Content]:
+    """The kernel's send queue for the stream (issue 27, core.queues): the bytes waiting and
+    their growth since the read before, whether the client reads (flagged NOT READING, and
+    since when), and when the queue was read. Unknown says unknown, never 0; a read older
+    than ``th.queue_current_within`` before this view says it is old. Always three lines
+    (the dialog keeps its height from one refresh to the next)."""
+    if r.queued_bytes is None:
+        return [line(_label("send queue"), ("? unknown", "bold"), ("  " + QUEUE_UNKNOWN, "dim")),
+                line(_label("client reads"), ("? unknown", "bold"), ("  (judged from the send queue)", "dim")),
+                line(_label("queue read at"), ("-", ""))]
+    growth: tuple[str, str]
+    if r.queue_growth_bytes is None:
+        growth = ("  (growth since the read before: ?)", "dim")
+    elif r.queue_growth_bytes:
+        sign = "+" if r.queue_growth_bytes > 0 else "-"
+        growth = (f"  {sign}{fmt.size(abs(r.queue_growth_bytes))} since the read before", "")
+    else:
+        growth = ("  (nothing waiting for the client)", "dim") if not r.queued_bytes else \
+            ("  +0 B since the read before", "dim")
+    size = f"{r.queued_bytes:,} B ({fmt.size(r.queued_bytes)})" if r.queued_bytes >= 1024 else f"{r.queued_bytes:,} B"
+    queued = line(_label("send queue"), (size, "bold"), growth)
+
+    behind = r.not_reading_seconds
+    since = "?" if r.queue_at is None or behind is None else stamp(r.queue_at - behind)
+    for_ = "?" if behind is None else fmt.age(behind)
+    if r.not_reading is None:
+        reads = line(_label("client reads"), ("? unknown", "bold"), ("  (the server did not judge it)", "dim"))
+    elif r.not_reading:
+        reads = line(_label("client reads"), ("✖ NOT READING", "bold $error"), (f" for {for_}", "bold"),
+                     (f"  (since {since})", "dim"))
+    elif behind is not None:
+        reads = line(_label("client reads"), ("▲ not reading", "bold $warning"), (f" for {for_}", "bold"),
+                     (f"  (since {since}; not flagged yet)", "dim"))
+    else:
+        reads = line(_label("client reads"), ("yes", "bold"), ("  (it takes what it is sent)", "dim"))
+
+    age = queue_age(r, now)
+    if r.queue_at is None or age is None:
+        read_at = line(_label("queue read at"), ("unknown", "bold $warning"),
+                       (" (the server does not say when it was read)", "dim"))
+    elif age <= th.queue_current_within:
+        read_at = line(_label("queue read at"), stamp(r.queue_at), (f"  ({fmt.age(age)} before this view: current)", "dim"))
+    else:
+        read_at = line(_label("queue read at"), stamp(r.queue_at),
+                       (f"  ({fmt.age(age)} old: read then, not now)", "bold $warning"))
+    return [queued, reads, read_at]
 
 
 def connection_lines(r: ConnectionRecord, now: float, th: Thresholds, *, worker: WorkerInfo | None = None,
@@ -76,6 +133,7 @@ def connection_lines(r: ConnectionRecord, now: float, th: Thresholds, *, worker:
         line(f"{'events sent':<14}", *events),
         line(f"{'bytes sent':<14}", (f"{r.bytes_sent:,} ({fmt.size(r.bytes_sent)})", "bold")),
         line(f"{'counted at':<14}", counts),
+        *queue_lines(r, now, th),
     ]
     return lines(rows)
 
