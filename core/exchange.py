@@ -1,10 +1,11 @@
 """A stream core.middleware tracks: one request whose response turned out to be an event stream.
 
-The middleware hands every request two small wrappers (closures: a request that is not a
-stream costs nothing more). At ``http.response.start`` it decides, once: a ``content-type``
-of ``text/event-stream`` (status 2xx, not for ``HEAD``, not a response that tracks itself:
-``core.streaming``'s marks the scope) makes an :class:`Exchange`, which takes every later
-message; anything else is handed straight through from then on (the server's own send).
+The middleware hands every request one ``send`` (a bound method over a small state list:
+a request that is not a stream costs nothing more). At ``http.response.start`` it decides,
+once: a ``content-type`` of ``text/event-stream`` (status 2xx, not for ``HEAD``, not a
+response that tracks itself: ``core.streaming``'s marks the scope) makes an
+:class:`Exchange`, which takes every later message; anything else is handed straight
+through from then on (the server's own send).
 A stream::
 
     http.response.start ──► manager.register(activity=self, on_close=...)   (before the headers go out)
