@@ -138,6 +138,9 @@ class ConfigurationView(_Wire):
     worker_late_seconds: float | None = None  # a heartbeat older than this is LATE (dead after the TTL)
     activity_resolution_seconds: float | None = None  # last_activity is exact to within this (plus one flush)
     counts_interval_seconds: float | None = None  # a connection's events/bytes are at most this old (plus one flush)
+    # SSE_NOT_READING_SECONDS: a stream stuck or falling behind this long is flagged not_reading, and its
+    # worker reads its send queue at least twice within it. None: a server from before it was published
+    not_reading_seconds: float | None = None
     # how this process counts its streams (core.stream_watch): SSE_COUNT_EVENTS, and its open
     # streams by where their bytes and progress come from: "kernel" (tcp_info, no frame of
     # ours per message), "asgi" (a send wrapper: the kernel could not name the socket),

@@ -121,6 +121,7 @@ def configuration_view(cfg: SSEConfig, warnings: list[str], registry_size: int =
         activity_resolution_seconds=activity_resolution(cfg),
         counts_interval_seconds=counts_interval(cfg, registry_size),
         worker_late_seconds=cfg.worker_late_seconds,
+        not_reading_seconds=cfg.NOT_READING_SECONDS,
     )
 
 

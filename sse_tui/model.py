@@ -43,8 +43,8 @@ DEFAULT_LONG_LIVED_SECONDS = _default("LONG_LIVED_SECONDS")
 DEFAULT_VERY_OLD_SECONDS = _default("VERY_OLD_SECONDS")
 DEFAULT_HEARTBEAT_TTL_SECONDS = _default("WORKER_HEARTBEAT_TTL_SECONDS")
 DEFAULT_TOUCH_FLUSH_SECONDS = _default("TOUCH_FLUSH_INTERVAL_SECONDS")
-# not in /monitoring's configuration: the default is all the dashboard can know of it
-DEFAULT_NOT_READING_SECONDS = _default("NOT_READING_SECONDS")
+# SSE_NOT_READING_SECONDS has no fallback: a server that does not publish it leaves it unknown
+# (Thresholds.not_reading_seconds says why)
 
 HISTORY_SAMPLES = 3600  # one hour at the default 1 s interval
 MAX_EVENTS = 60  # the events list; routine cleanups go first, then ended alerts
@@ -69,14 +69,15 @@ PAGE_SIZE = 50
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The fleet's published age classes and heartbeat TTL (the guide's defaults if absent)."""
+    """The fleet's published age classes and heartbeat TTL (the guide's defaults if absent),
+    and its not-reading time (``None`` if absent: unknown, see :attr:`queue_current_within`)."""
 
     stale_seconds: float = DEFAULT_STALE_SECONDS
     long_lived_seconds: float = DEFAULT_LONG_LIVED_SECONDS
     very_old_seconds: float = DEFAULT_VERY_OLD_SECONDS
     heartbeat_ttl_seconds: float = DEFAULT_HEARTBEAT_TTL_SECONDS
     touch_flush_seconds: float = DEFAULT_TOUCH_FLUSH_SECONDS
-    not_reading_seconds: float = DEFAULT_NOT_READING_SECONDS
+    not_reading_seconds: float | None = None
 
     @property
     def current_within(self) -> float:
@@ -84,10 +85,19 @@ class Thresholds:
         return max(2 * self.touch_flush_seconds, 2.0)
 
     @property
-    def queue_current_within(self) -> float:
+    def queue_current_within(self) -> float | None:
         """A send queue read this recently is "now": a worker reads its sockets at least twice
         within the not-reading time (core.manager's socket read interval, at most half of it)
-        and publishes each read, so an older read cannot say whether the client reads now."""
+        and publishes each read, so an older read cannot say whether the client reads now.
+
+        The time is the one in force on the server (``configuration.not_reading_seconds``).
+        ``None`` when the server does not publish it (one from before it did): whether a read
+        is current is then unknown, and the detail says so beside the read's age (the
+        Configuration tab says the time is not published). It is not
+        judged against the default: the setting is changed where it matters (longer, to read
+        the socket table less often; shorter, to flag frozen clients sooner), and against the
+        wrong time a read would be called current when it no longer stands for now (or old
+        when it is the latest there is); the age in seconds, which is known, is shown either way."""
         return self.not_reading_seconds
 
     def cut(self, now: float) -> classify.AgeCut:
@@ -105,6 +115,7 @@ class Thresholds:
             very_old_seconds=pick(cfg.very_old_seconds, DEFAULT_VERY_OLD_SECONDS),
             heartbeat_ttl_seconds=pick(cfg.worker_heartbeat_ttl_seconds, DEFAULT_HEARTBEAT_TTL_SECONDS),
             touch_flush_seconds=pick(cfg.touch_flush_interval_seconds, DEFAULT_TOUCH_FLUSH_SECONDS),
+            not_reading_seconds=None if cfg.not_reading_seconds is None else float(cfg.not_reading_seconds),
         )
 
 

@@ -35,7 +35,7 @@ from core.models import (
     WorkerInfo,
 )
 from core.snapshot import configuration_view, worker_infos, worker_line
-from sse_tui.model import DEFAULT_NOT_READING_SECONDS, ConnectionQuery, Snapshot, Thresholds
+from sse_tui.model import ConnectionQuery, Snapshot, Thresholds
 from sse_tui.sources import AuthState, SourceError, channels_locally, local_page
 
 T0 = 1_737_369_000.0  # 2025-01-20T10:30:00Z
@@ -46,6 +46,7 @@ Scenario = Literal["healthy", "degraded", "unhealthy", "store_down", "dead_worke
 # the fleet's liveness settings (the defaults, whatever this shell's SSE_* say): LATE after 2 s, DEAD after 15 s
 LIVENESS = load_config(TOUCH_FLUSH_INTERVAL_SECONDS=1.0, WORKER_HEARTBEAT_TTL_SECONDS=15.0, WORKER_LATE_SECONDS=None,
                        CLOCK_SKEW_TOLERANCE_SECONDS=5.0)
+NOT_READING_SECONDS = 5.0  # the sample's SSE_NOT_READING_SECONDS (the default): published, and what its queues are flagged by
 OWN_WORKER = "web-1:4211"  # the worker that answers /monitoring
 
 
@@ -62,7 +63,8 @@ def sample_configuration(ping_interval: float, registry_size: int, own_streams: 
         VERY_OLD_SECONDS=21600.0, ERROR_RATE_WINDOW_SECONDS=3600.0, ACTIVITY_RESOLUTION_SECONDS=None,
         COUNTS_WRITES_PER_SECOND=10_000.0, TOUCH_FLUSH_INTERVAL_SECONDS=LIVENESS.TOUCH_FLUSH_INTERVAL_SECONDS,
         WORKER_HEARTBEAT_TTL_SECONDS=LIVENESS.WORKER_HEARTBEAT_TTL_SECONDS,
-        WORKER_LATE_SECONDS=LIVENESS.WORKER_LATE_SECONDS, CLOCK_SKEW_TOLERANCE_SECONDS=LIVENESS.CLOCK_SKEW_TOLERANCE_SECONDS)
+        WORKER_LATE_SECONDS=LIVENESS.WORKER_LATE_SECONDS, CLOCK_SKEW_TOLERANCE_SECONDS=LIVENESS.CLOCK_SKEW_TOLERANCE_SECONDS,
+        NOT_READING_SECONDS=NOT_READING_SECONDS)
     asgi = min(own_streams, 1)
     return configuration_view(cfg, validation_warnings(cfg), registry_size, {"kernel": own_streams - asgi, "asgi": asgi, "other": 0})
 
@@ -276,7 +278,7 @@ def _queue(i: int, read_at: float) -> dict[str, object]:
     queued, growth, behind = {4: (47_104, 0, 398.0), 6: (212_992, 65_536, 7.5), 3: (1_460, 1_460, None)}.get(
         i, (0, 0, None))
     return {"queued_bytes": queued, "queue_growth_bytes": growth, "not_reading_seconds": behind,
-            "not_reading": behind is not None and behind >= DEFAULT_NOT_READING_SECONDS, "queue_at": read_at}
+            "not_reading": behind is not None and behind >= NOT_READING_SECONDS, "queue_at": read_at}
 
 
 def sample_snapshot(health: HealthLevel | Scenario = "healthy", *, active: int = 150) -> Snapshot:

@@ -32,6 +32,9 @@ class ConfigPanel(Panel, Static):
             ("long-lived from", published(cfg.long_lived_seconds, th.long_lived_seconds)),
             ("very old from", published(cfg.very_old_seconds, th.very_old_seconds)),
             ("heartbeat TTL", published(cfg.worker_heartbeat_ttl_seconds, th.heartbeat_ttl_seconds)),
+            # no default stands in for it (sse_tui.model.Thresholds.queue_current_within)
+            ("not reading after", "? (not published)" if th.not_reading_seconds is None
+             else f"{th.not_reading_seconds:g}s"),
             ("ping interval", ping),
             ("periodic cleanup", "enabled" if cfg.periodic_cleanup_enabled else "disabled"),
         ]

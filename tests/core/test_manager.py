@@ -122,11 +122,12 @@ async def test_settings_replaced_at_run_time_reach_every_part(make_manager, cloc
     await m.history(7 * 86400.0)  # the default rollup tier keeps 14 days
     clock.advance(120)
     m.config = load_config(PERIODIC_CLEANUP_ENABLED=False, CLEANUP_BATCH_SIZE=2, STALE_CONNECTION_THRESHOLD_SECONDS=60,
-                           HISTORY_ROLLUP_RETENTION_SECONDS=2 * 86400.0)
+                           HISTORY_ROLLUP_RETENTION_SECONDS=2 * 86400.0, NOT_READING_SECONDS=20)
     result = await m.run_cleanup()
     assert (result.cleaned, result.batches) == (5, 3)  # stale at 60 s, in batches of 2 (before: nothing stale)
     view = (await m.monitoring_snapshot()).configuration
     assert (view.cleanup_batch_size, view.stale_threshold_seconds, view.activity_resolution_seconds) == (2, 60, 6.0)
+    assert view.not_reading_seconds == 20  # the dashboard judges a send queue's read by it (sse_tui.model.Thresholds)
     assert m.activity_resolution == 6.0 and m.counts_interval == counts_interval(m.config, m.registry.registry_size)
     with pytest.raises(ValueError, match="exceeds"):
         await m.history(7 * 86400.0)  # the rollup tier now keeps 2 days

@@ -110,7 +110,10 @@ async def test_concurrent_reapers_across_shards_remove_each_connection_once(redi
 
 
 async def test_the_observer_reads_the_layout_the_workers_publish(redis_url, namespace):
-    cfg = load_config(REDIS_URL=redis_url, REDIS_NAMESPACE=namespace, REDIS_SHARDS=3, PERIODIC_CLEANUP_ENABLED=False)
+    """The layout, and the settings the fleet is judged by (sse-dash --redis publishes them
+    in its configuration as a worker's /monitoring does: here a non-default not-reading time)."""
+    cfg = load_config(REDIS_URL=redis_url, REDIS_NAMESPACE=namespace, REDIS_SHARDS=3, PERIODIC_CLEANUP_ENABLED=False,
+                      NOT_READING_SECONDS=12.0)
     worker = ConnectionManager(make_store(cfg), cfg, worker_id="w1")
     await worker.start()
     reader = await FleetReader.connect(redis_url, namespace)  # no config: follows the published one
@@ -122,6 +125,7 @@ async def test_the_observer_reads_the_layout_the_workers_publish(redis_url, name
         snap = await reader.snapshot()
         assert snap.connection_stats.redis_connection_counters == 30
         assert [(w.worker_id, w.connections) for w in snap.workers] == [("w1", 30)]
+        assert snap.configuration.not_reading_seconds == 12.0  # the workers' setting, not the observer's default
     finally:
         await reader.close()
         await worker.stop()

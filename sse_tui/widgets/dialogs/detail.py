@@ -51,8 +51,12 @@ def queue_lines(r: ConnectionRecord, now: float, th: Thresholds) -> list[Content
     """The kernel's send queue for the stream (issue 27, core.queues): the bytes waiting and
     their growth since the read before, whether the client reads (flagged NOT READING, and
     since when), and when the queue was read. Unknown says unknown, never 0; a read older
-    than ``th.queue_current_within`` before this view says it is old. Always three lines
-    (the dialog keeps its height from one refresh to the next)."""
+    than ``th.queue_current_within`` (the server's own not-reading time) before this view
+    says it is old. A server that does not publish that time leaves the read's age shown
+    but unjudged (``7s ago: current? unknown``; the Configuration tab's "not reading after"
+    says ``? (not published)``), never judged by a default that may not be in force there
+    (:attr:`sse_tui.model.Thresholds.queue_current_within`). Always three lines (the
+    dialog keeps its height from one refresh to the next)."""
     if r.queued_bytes is None:
         return [line(_label("send queue"), ("? unknown", "bold"), ("  " + QUEUE_UNKNOWN, "dim")),
                 line(_label("client reads"), ("? unknown", "bold"), ("  (judged from the send queue)", "dim")),
@@ -84,10 +88,14 @@ def queue_lines(r: ConnectionRecord, now: float, th: Thresholds) -> list[Content
         reads = line(_label("client reads"), ("yes", "bold"), ("  (it takes what it is sent)", "dim"))
 
     age = queue_age(r, now)
+    within = th.queue_current_within
     if r.queue_at is None or age is None:
         read_at = line(_label("queue read at"), ("unknown", "bold $warning"),
                        (" (the server does not say when it was read)", "dim"))
-    elif age <= th.queue_current_within:
+    elif within is None:  # short: the line fits the dialog at 80 columns (the Configuration tab says why)
+        read_at = line(_label("queue read at"), stamp(r.queue_at), (f"  ({fmt.age(age)} ago: ", "dim"),
+                       ("current? unknown", "bold $warning"), (")", "dim"))
+    elif age <= within:
         read_at = line(_label("queue read at"), stamp(r.queue_at), (f"  ({fmt.age(age)} before this view: current)", "dim"))
     else:
         read_at = line(_label("queue read at"), stamp(r.queue_at),
