@@ -5,7 +5,7 @@
     nice -n 5 python -m bench.bench_middleware --callgrind   # instructions per request (valgrind)
 
 ``--callgrind``: instructions per request, which no load on the machine changes. Each
-variant is its own uvicorn process (h11, one worker, the variant as its whole app:
+variant is its own uvicorn process (h11, or httptools with ``--http httptools``; one worker, the variant as its whole app:
 ``variant_app``) under ``valgrind --tool=callgrind`` with ``PYTHONHASHSEED`` fixed: ``plain``
 the JSON app, ``mw`` it behind the middleware, ``mwp`` the middleware given
 ``paths=("/events",)``, ``bare`` a do-nothing middleware. One keep-alive client in this
