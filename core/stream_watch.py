@@ -73,11 +73,14 @@ class WatchedStream:
     ``counting`` says where the bytes come from. Subclasses call :meth:`_watch_init` in
     their ``__init__`` and provide ``close(reason)`` (shutdown drains the watch's streams)."""
 
-    __slots__ = ("_sock_keys", "_kernel", "_base_written", "_base_acked", "_acked", "_queued", "events_sent",
+    __slots__ = ("_sock_key", "_kernel", "_base_written", "_base_acked", "_acked", "_queued", "events_sent",
                  "bytes_sent", "_changes", "_change_key", "_send", "_started", "_complete", "_observed")
 
     def _watch_init(self) -> None:
-        self._sock_keys: tuple[sockets.Key, ...] = ()
+        # the connection's key in the socket table: the one spelling the table uses (bytes),
+        # or every spelling it can have while exact lookups are unsupported (a tuple); one
+        # object per stream, not a tuple around it (thousands of streams)
+        self._sock_key: sockets.Key | tuple[sockets.Key, ...] = ()
         self._kernel = False  # bytes and progress from tcp_info
         self._base_written = 0  # the connection's bytes before this stream (a kept-alive connection's earlier responses)
         self._base_acked = 0
@@ -91,6 +94,12 @@ class WatchedStream:
         self._started = False  # http.response.start went out (known only where a wrapper sees the messages)
         self._complete = False  # the body's end went out
         self._observed = False  # a send wrapper sees every message (else _started/_complete are unknown)
+
+    @property
+    def _sock_keys(self) -> tuple[sockets.Key, ...]:
+        """Every key of the stream's connection (what :func:`core.sockets.abort_connection` takes)."""
+        k = self._sock_key
+        return (k,) if isinstance(k, bytes) else k
 
     @property
     def counting(self) -> Counting:
@@ -115,14 +124,14 @@ class WatchedStream:
         found = table.lookup(keys) if keys else None
         if found is not None:
             key, st = found
-            self._sock_keys = (key,)  # the one spelling the table uses
+            self._sock_key = key  # the one spelling the table uses
             written = sockets.written(st)
             if written is not None and st.bytes_acked is not None:
                 self._kernel = True
                 self._base_written, self._base_acked = written, st.bytes_acked
                 self._acked = 0
         elif not table.lookups:
-            self._sock_keys = keys  # lookups unsupported: the dumps may still match it
+            self._sock_key = keys  # lookups unsupported: the dumps may still match it
         if self._kernel and not count_events:
             self.events_sent = None  # unknown: nothing of ours sees the messages
         return self.counting
@@ -252,25 +261,41 @@ class SocketWatch:
         self.read()
 
     def read(self) -> None:
-        """Read the table now and store each stream's acknowledged and queued bytes."""
+        """Read the table now and store each stream's acknowledged and queued bytes.
+
+        Each answer goes to its stream as the kernel's dump is decoded (no table of
+        answers is built: with thousands of streams that was the largest allocation of a
+        flush, and so the process's high-water mark)."""
         streams = self.streams
-        wanted = {k for s in streams for k in s._sock_keys}
-        table = self.table.read_raw(wanted) if wanted else {}
-        get = table.get
+        wanted: dict[sockets.Key, Any] = {}
+        multi = False
         for s in streams:
-            st = None
-            for k in s._sock_keys:
-                st = get(k)
-                if st is not None:
-                    break
-            if st is None:
+            k = getattr(s, "_sock_key", None)  # a WatchedStream; other streams: the _sock_keys tuple
+            if k is None:
+                k = s._sock_keys
+            if isinstance(k, bytes):
+                wanted[k] = s
+            elif k:
+                for one in k:
+                    wanted[one] = s
+                multi = multi or len(k) > 1
+        if wanted:
+            pop = wanted.pop
+
+            def found(key: sockets.Key, acked: int | None, queued: int, _inode: int, _state: int) -> None:
+                s = pop(key, None)
+                if s is not None:
+                    s._take(acked, queued)
+
+            self.table.scan(wanted, found)  # (unavailable: every stream is lost, as before)
+            for s in wanted.values():  # not in the table (any more)
+                if multi and any(k not in wanted for k in s._sock_keys):
+                    continue  # found under another spelling
                 s._lost()
-            else:
-                s._take(st[0], st[1])
         manager = self._manager()  # issue 27: each stream's queue, read by read (core.queues)
         if manager is not None:
-            manager.queues.observe(self._clock(), [(s.connection_id, s._acked, s._queued) for s in streams
-                                                    if s.connection_id is not None])
+            manager.queues.observe(self._clock(), ((s.connection_id, s._acked, s._queued) for s in streams
+                                                   if s.connection_id is not None))
 
 
 _watches: "weakref.WeakKeyDictionary[Any, SocketWatch]" = weakref.WeakKeyDictionary()
