@@ -47,7 +47,7 @@ from . import sockets
 if TYPE_CHECKING:
     from .manager import ConnectionManager
 
-__all__ = ["WatchedStream", "SocketWatch", "socket_watch", "live_streams", "is_ping_frame", "Counting"]
+__all__ = ["Flag", "WatchedStream", "SocketWatch", "socket_watch", "live_streams", "is_ping_frame", "Counting"]
 
 Counting = Literal["kernel", "asgi"]
 _COLON = 58  # ord(":")
@@ -66,6 +66,24 @@ def is_ping_frame(body: bytes) -> bool:
     return True
 
 
+class Flag:
+    """A yes/no attribute kept as one bit of the instance's ``_flags`` int (one slot for all
+    of a stream's flags instead of one slot each)."""
+
+    __slots__ = ("bit",)
+
+    def __init__(self, bit: int) -> None:
+        self.bit = bit
+
+    def __get__(self, obj: Any, owner: type | None = None) -> bool:
+        if obj is None:
+            return self  # type: ignore[return-value]  # (the class's attribute: the descriptor)
+        return bool(obj._flags & self.bit)
+
+    def __set__(self, obj: Any, on: bool) -> None:
+        obj._flags = obj._flags | self.bit if on else obj._flags & ~self.bit
+
+
 class WatchedStream:
     """A stream whose totals the registry reads at each flush (an ``ActivitySource``).
 
@@ -73,15 +91,23 @@ class WatchedStream:
     ``counting`` says where the bytes come from. Subclasses call :meth:`_watch_init` in
     their ``__init__`` and provide ``close(reason)`` (shutdown drains the watch's streams)."""
 
-    __slots__ = ("_sock_key", "_kernel", "_base_written", "_base_acked", "_acked", "_queued", "events_sent",
-                 "bytes_sent", "_changes", "_change_key", "_send", "_started", "_complete", "_observed")
+    __slots__ = ("_sock_key", "_flags", "_base_written", "_base_acked", "_acked", "_queued", "events_sent",
+                 "bytes_sent", "_changes", "_change_key", "_send")
+
+    # yes/no state in the bits of one slot (a stream class has thousands of instances):
+    # bits 0-7 here, 8 and up for subclasses (core.streaming)
+    _kernel = Flag(1 << 0)  # bytes and progress from tcp_info
+    _started = Flag(1 << 1)  # http.response.start went out (known only where a wrapper sees the messages)
+    _complete = Flag(1 << 2)  # the body's end went out
+    _observed = Flag(1 << 3)  # a send wrapper sees every message (else _started/_complete are unknown)
 
     def _watch_init(self) -> None:
+        """The counting state (keeps the subclass's flags: bits 8 and up)."""
+        self._flags = getattr(self, "_flags", 0) & ~0xFF
         # the connection's key in the socket table: the one spelling the table uses (bytes),
         # or every spelling it can have while exact lookups are unsupported (a tuple); one
         # object per stream, not a tuple around it (thousands of streams)
         self._sock_key: sockets.Key | tuple[sockets.Key, ...] = ()
-        self._kernel = False  # bytes and progress from tcp_info
         self._base_written = 0  # the connection's bytes before this stream (a kept-alive connection's earlier responses)
         self._base_acked = 0
         self._acked: int | None = None  # bytes the client acknowledged, at the last read (None: unknown)
@@ -91,9 +117,6 @@ class WatchedStream:
         self._changes = _NOWHERE
         self._change_key = ""
         self._send: Send | None = None
-        self._started = False  # http.response.start went out (known only where a wrapper sees the messages)
-        self._complete = False  # the body's end went out
-        self._observed = False  # a send wrapper sees every message (else _started/_complete are unknown)
 
     @property
     def _sock_keys(self) -> tuple[sockets.Key, ...]:
