@@ -51,6 +51,7 @@ __all__ = ["Flag", "WatchedStream", "SocketWatch", "socket_watch", "live_streams
 
 Counting = Literal["kernel", "asgi"]
 _COLON = 58  # ord(":")
+_KERNEL = 1  # WatchedStream._kernel's bit
 _NOWHERE: set[str] = set()  # change marks of a stream no registry watches (one shared, harmless element)
 
 
@@ -96,7 +97,7 @@ class WatchedStream:
 
     # yes/no state in the bits of one slot (a stream class has thousands of instances):
     # bits 0-7 here, 8 and up for subclasses (core.streaming)
-    _kernel = Flag(1 << 0)  # bytes and progress from tcp_info
+    _kernel = Flag(_KERNEL)  # bytes and progress from tcp_info
     _started = Flag(1 << 1)  # http.response.start went out (known only where a wrapper sees the messages)
     _complete = Flag(1 << 2)  # the body's end went out
     _observed = Flag(1 << 3)  # a send wrapper sees every message (else _started/_complete are unknown)
@@ -188,12 +189,13 @@ class WatchedStream:
     def _take(self, acked: int | None, queued: int) -> None:
         """A socket-table answer for this stream: store it, mark the stream if it moved."""
         self._queued = queued
+        kernel = self._flags & _KERNEL  # (the bit itself: this runs for every stream at every read)
         if acked is None:
-            if not self._kernel and self._acked is not None:
+            if not kernel and self._acked is not None:
                 self._acked = None
                 self._changes.add(self._change_key)
             return
-        if self._kernel:
+        if kernel:
             acked -= self._base_acked
             written = acked + self._base_acked + queued - self._base_written
             if written > self.bytes_sent:
