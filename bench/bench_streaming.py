@@ -537,7 +537,7 @@ async def main_async(args: argparse.Namespace) -> None:
                           + ", ".join(f"{x:.2f}" for x in got[p]["gc_seconds"]), flush=True)
             if args.census:
                 for p in order:
-                    top = sorted(got[p]["census"].items(), key=lambda kv: -kv[1])[:10]
+                    top = sorted(got[p]["census"].items(), key=lambda kv: -kv[1])[:16]
                     print(f"    {p[1:]:8s} alive at a young collection: "
                           + ", ".join(f"{k} {v:.0f}" for k, v in top), flush=True)
 

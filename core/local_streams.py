@@ -17,7 +17,7 @@ from typing import Protocol
 
 from .models import ConnectionRecord, Touch
 
-__all__ = ["CLOSE_REASONS", "ActivitySource", "Counts", "LocalStream", "LocalStreams", "OnClose", "PodStats", "new_connection_id"]
+__all__ = ["CLOSE_REASONS", "ActivitySource", "Counts", "LocalStream", "LocalStreams", "OnClose", "Origin", "PodStats", "new_connection_id", "shared"]
 
 log = logging.getLogger("sse")
 
@@ -90,19 +90,52 @@ class PodStats:
 Counts = tuple[int, int]
 # a record's fields, flat: worker_id, host, pid, channel, client_address, user_agent, connected_at, last_activity
 RecordFields = tuple[str, str, int, str, str, str, float, float]
+Origin = tuple[str, str, int]  # worker_id, host, pid: one tuple for all of a worker's streams
+
+_SHARED_MAX = 1024
+_shared_strings: dict[str, str] = {}
+_origins: dict[Origin, Origin] = {}
+
+
+def shared(value: str) -> str:
+    """One string object for a value many streams repeat (a user agent, a channel): each
+    stream keeps a reference, not its own copy (a browser's user agent is ~120 characters,
+    ~170 bytes a copy). At most 1,024 distinct values are kept; beyond, values are their own."""
+    got = _shared_strings.get(value)
+    if got is not None:
+        return got
+    if len(_shared_strings) < _SHARED_MAX:
+        _shared_strings[value] = value
+    return value
+
+
+def _origin(worker_id: str, host: str, pid: int) -> Origin:
+    key = (worker_id, host, pid)
+    got = _origins.get(key)
+    if got is None:
+        if len(_origins) >= 64:
+            _origins.clear()
+        got = _origins[key] = key
+    return got
 
 
 @dataclass(slots=True)
 class LocalStream:
     """One stream this process serves, and what the store has heard of it.
 
-    The record is kept as a flat tuple (``fields``), not as a pydantic model: a model per
-    open stream cost about 1.2 KB of the process's memory for every stream (its instance
-    dict and fields-set); :attr:`record` builds one when it is needed (registration,
-    re-registration after store trouble)."""
+    The record is kept flat in slots, not as a pydantic model: a model per open stream
+    cost about 1.2 KB of the process's memory for every stream (its instance dict and
+    fields-set), a tuple of its fields another ~100 bytes; the worker's own fields
+    (worker id, host, pid) are one tuple shared by all of its streams. :attr:`record`
+    builds a model when one is needed (registration, re-registration after store trouble)."""
 
     connection_id: str
-    fields: RecordFields
+    origin: Origin
+    channel: str
+    client_address: str
+    user_agent: str
+    connected_at: float
+    registered_activity: float  # the record's last_activity as registered
     on_close: OnClose | None
     last_touch: float = 0.0  # latest local activity, so a resync never re-registers a live stream as stale
     activity: ActivitySource | None = None
@@ -116,22 +149,26 @@ class LocalStream:
     @classmethod
     def of(cls, record: ConnectionRecord, on_close: OnClose | None) -> LocalStream:
         r = record
-        return cls(r.connection_id, (r.worker_id, r.host, r.pid, r.channel, r.client_address, r.user_agent,
-                                     r.connected_at, r.last_activity), on_close)
+        return cls(r.connection_id, _origin(r.worker_id, r.host, r.pid), shared(r.channel), r.client_address,
+                   shared(r.user_agent), r.connected_at, r.last_activity, on_close)
+
+    @property
+    def fields(self) -> RecordFields:
+        """The record's fields as a tuple (a new one at each call)."""
+        w, h, p = self.origin
+        return (w, h, p, self.channel, self.client_address, self.user_agent, self.connected_at,
+                self.registered_activity)
 
     @property
     def record(self) -> ConnectionRecord:
         """The stream's record as registered (a new model at each call: keep it no longer than needed)."""
-        w, h, p, ch, ca, ua, at, act = self.fields
+        w, h, p = self.origin
         return ConnectionRecord.model_construct(connection_id=self.connection_id, worker_id=w, host=h, pid=p,
-                                                channel=ch, client_address=ca, user_agent=ua, connected_at=at,
-                                                last_activity=act, bytes_sent=0, counts_at=None,
+                                                channel=self.channel, client_address=self.client_address,
+                                                user_agent=self.user_agent, connected_at=self.connected_at,
+                                                last_activity=self.registered_activity, bytes_sent=0, counts_at=None,
                                                 events_sent=None if self.activity is not None
                                                 and self.activity.events_sent is None else 0)
-
-    @property
-    def registered_activity(self) -> float:
-        return self.fields[7]
 
 
 class LocalStreams(dict[str, LocalStream]):

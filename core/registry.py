@@ -419,11 +419,12 @@ class Registry:
         active while the store was away is never registered as stale; a stream that counts
         its own totals is registered with them (a record the store lost comes back whole)."""
         seen = max(e.last_touch, self._active.get(e.connection_id, 0.0))
-        w, h, p, ch, ca, ua, at, act = e.fields
+        w, h, p = e.origin
         src = e.activity
         return ConnectionRecord.model_construct(  # the fields were validated when the stream registered
-            connection_id=e.connection_id, worker_id=w, host=h, pid=p, channel=ch, client_address=ca, user_agent=ua,
-            connected_at=at, last_activity=max(seen, act),
+            connection_id=e.connection_id, worker_id=w, host=h, pid=p, channel=e.channel,
+            client_address=e.client_address, user_agent=e.user_agent,
+            connected_at=e.connected_at, last_activity=max(seen, e.registered_activity),
             events_sent=src.events_sent if src is not None else 0,  # None: not counted
             bytes_sent=src.bytes_sent if src is not None else 0, counts_at=None)
 

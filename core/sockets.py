@@ -29,10 +29,10 @@ import socket
 import struct
 import sys
 import weakref
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Container
 from typing import Any, NamedTuple
 
-__all__ = ["Key", "TcpState", "SocketTable", "keys_for", "abort_connection", "written"]
+__all__ = ["Found", "Key", "TcpState", "SocketTable", "keys_for", "abort_connection", "written"]
 
 log = logging.getLogger("sse")
 
@@ -61,6 +61,10 @@ _ATTR = struct.Struct("=HH")  # rtattr: length, type
 _TAIL = struct.Struct("=xB58xI4xI")  # inet_diag_msg: state, wqueue (offset 60), inode (offset 68)
 _OP = struct.Struct("=BBH")  # inet_diag_bc_op
 _U64 = struct.Struct("=Q")
+
+
+# what SocketTable.scan calls for each wanted connection: (key, bytes_acked, queued, inode, state)
+Found = Callable[[Key, "int | None", int, int, int], None]
 
 
 class TcpState(NamedTuple):
@@ -131,16 +135,33 @@ class SocketTable:
             return {}
         out: dict[Key, Any] = {}
         want = keys if isinstance(keys, (set, frozenset, dict)) else set(keys)
+
+        def keep(key: Key, acked: int | None, queued: int, inode: int, state: int) -> None:
+            out[key] = TcpState(acked, queued, inode, state) if named else (acked, queued, inode, state)
+
+        return out if self._scan(want, keep) else {}
+
+    def scan(self, want: Container[Key] | Collection[Key], found: Found) -> bool:
+        """Read the table and call ``found(key, bytes_acked, queued, inode, state)`` for each
+        connection in ``want`` as it is decoded: nothing is kept per connection (the socket
+        watch's read of thousands of streams builds no table of answers). ``want`` needs
+        ``in`` and iteration over its keys (a dict or a set). False (and :attr:`available`
+        False from then on) when the kernel cannot be asked."""
+        if not self.available:
+            return False
+        return self._scan(want, found) if want else True
+
+    def _scan(self, want: Any, found: Found) -> bool:
         ports = sorted({int.from_bytes(k[:2], "big") for k in want})
         try:
             with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
                 for family in (socket.AF_INET, socket.AF_INET6):
-                    self._dump(nl, family, ports, want, out, named)
+                    self._dump(nl, family, ports, want, found)
         except OSError as exc:
             self.available = False
             log.warning("SSE socket table unavailable (%s): liveness falls back to bytes handed to the server", exc)
-            return {}
-        return out
+            return False
+        return True
 
     def lookup(self, keys: tuple[Key, ...]) -> tuple[Key, TcpState] | None:
         """ONE connection by its exact address (the spellings :func:`keys_for` gives: an
@@ -192,8 +213,7 @@ class SocketTable:
         if nl is not None:
             nl.close()
 
-    def _dump(self, nl: socket.socket, family: int, ports: list[int], want: Collection[Key],
-              out: dict[Key, Any], named: bool) -> None:
+    def _dump(self, nl: socket.socket, family: int, ports: list[int], want: Container[Key], found: Found) -> None:
         self._seq += 1
         bc = _port_filter(ports)
         req = (struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 1 << (_INET_DIAG_INFO - 1), 0, _STATES) + b"\0" * 48
@@ -216,8 +236,7 @@ class SocketTable:
                     return
                 key = data[off + 20:off + 56]  # inet_diag_msg.id: sport, dport, src, dst
                 if key in want:
-                    st = _decode_raw(data, off, length)
-                    out[key] = TcpState(*st) if named else st
+                    found(key, *_decode_raw(data, off, length))
                 off += (length + 3) & ~3
 
 

@@ -47,10 +47,11 @@ from . import sockets
 if TYPE_CHECKING:
     from .manager import ConnectionManager
 
-__all__ = ["WatchedStream", "SocketWatch", "socket_watch", "live_streams", "is_ping_frame", "Counting"]
+__all__ = ["Flag", "WatchedStream", "SocketWatch", "socket_watch", "live_streams", "is_ping_frame", "Counting"]
 
 Counting = Literal["kernel", "asgi"]
 _COLON = 58  # ord(":")
+_KERNEL = 1  # WatchedStream._kernel's bit
 _NOWHERE: set[str] = set()  # change marks of a stream no registry watches (one shared, harmless element)
 
 
@@ -66,6 +67,24 @@ def is_ping_frame(body: bytes) -> bool:
     return True
 
 
+class Flag:
+    """A yes/no attribute kept as one bit of the instance's ``_flags`` int (one slot for all
+    of a stream's flags instead of one slot each)."""
+
+    __slots__ = ("bit",)
+
+    def __init__(self, bit: int) -> None:
+        self.bit = bit
+
+    def __get__(self, obj: Any, owner: type | None = None) -> bool:
+        if obj is None:
+            return self  # type: ignore[return-value]  # (the class's attribute: the descriptor)
+        return bool(obj._flags & self.bit)
+
+    def __set__(self, obj: Any, on: bool) -> None:
+        obj._flags = obj._flags | self.bit if on else obj._flags & ~self.bit
+
+
 class WatchedStream:
     """A stream whose totals the registry reads at each flush (an ``ActivitySource``).
 
@@ -73,12 +92,23 @@ class WatchedStream:
     ``counting`` says where the bytes come from. Subclasses call :meth:`_watch_init` in
     their ``__init__`` and provide ``close(reason)`` (shutdown drains the watch's streams)."""
 
-    __slots__ = ("_sock_keys", "_kernel", "_base_written", "_base_acked", "_acked", "_queued", "events_sent",
-                 "bytes_sent", "_changes", "_change_key", "_send", "_started", "_complete", "_observed")
+    __slots__ = ("_sock_key", "_flags", "_base_written", "_base_acked", "_acked", "_queued", "events_sent",
+                 "bytes_sent", "_changes", "_change_key", "_send")
+
+    # yes/no state in the bits of one slot (a stream class has thousands of instances):
+    # bits 0-7 here, 8 and up for subclasses (core.streaming)
+    _kernel = Flag(_KERNEL)  # bytes and progress from tcp_info
+    _started = Flag(1 << 1)  # http.response.start went out (known only where a wrapper sees the messages)
+    _complete = Flag(1 << 2)  # the body's end went out
+    _observed = Flag(1 << 3)  # a send wrapper sees every message (else _started/_complete are unknown)
 
     def _watch_init(self) -> None:
-        self._sock_keys: tuple[sockets.Key, ...] = ()
-        self._kernel = False  # bytes and progress from tcp_info
+        """The counting state (keeps the subclass's flags: bits 8 and up)."""
+        self._flags = getattr(self, "_flags", 0) & ~0xFF
+        # the connection's key in the socket table: the one spelling the table uses (bytes),
+        # or every spelling it can have while exact lookups are unsupported (a tuple); one
+        # object per stream, not a tuple around it (thousands of streams)
+        self._sock_key: sockets.Key | tuple[sockets.Key, ...] = ()
         self._base_written = 0  # the connection's bytes before this stream (a kept-alive connection's earlier responses)
         self._base_acked = 0
         self._acked: int | None = None  # bytes the client acknowledged, at the last read (None: unknown)
@@ -88,9 +118,12 @@ class WatchedStream:
         self._changes = _NOWHERE
         self._change_key = ""
         self._send: Send | None = None
-        self._started = False  # http.response.start went out (known only where a wrapper sees the messages)
-        self._complete = False  # the body's end went out
-        self._observed = False  # a send wrapper sees every message (else _started/_complete are unknown)
+
+    @property
+    def _sock_keys(self) -> tuple[sockets.Key, ...]:
+        """Every key of the stream's connection (what :func:`core.sockets.abort_connection` takes)."""
+        k = self._sock_key
+        return (k,) if isinstance(k, bytes) else k
 
     @property
     def counting(self) -> Counting:
@@ -115,14 +148,14 @@ class WatchedStream:
         found = table.lookup(keys) if keys else None
         if found is not None:
             key, st = found
-            self._sock_keys = (key,)  # the one spelling the table uses
+            self._sock_key = key  # the one spelling the table uses
             written = sockets.written(st)
             if written is not None and st.bytes_acked is not None:
                 self._kernel = True
                 self._base_written, self._base_acked = written, st.bytes_acked
                 self._acked = 0
         elif not table.lookups:
-            self._sock_keys = keys  # lookups unsupported: the dumps may still match it
+            self._sock_key = keys  # lookups unsupported: the dumps may still match it
         if self._kernel and not count_events:
             self.events_sent = None  # unknown: nothing of ours sees the messages
         return self.counting
@@ -156,12 +189,13 @@ class WatchedStream:
     def _take(self, acked: int | None, queued: int) -> None:
         """A socket-table answer for this stream: store it, mark the stream if it moved."""
         self._queued = queued
+        kernel = self._flags & _KERNEL  # (the bit itself: this runs for every stream at every read)
         if acked is None:
-            if not self._kernel and self._acked is not None:
+            if not kernel and self._acked is not None:
                 self._acked = None
                 self._changes.add(self._change_key)
             return
-        if self._kernel:
+        if kernel:
             acked -= self._base_acked
             written = acked + self._base_acked + queued - self._base_written
             if written > self.bytes_sent:
@@ -252,25 +286,41 @@ class SocketWatch:
         self.read()
 
     def read(self) -> None:
-        """Read the table now and store each stream's acknowledged and queued bytes."""
+        """Read the table now and store each stream's acknowledged and queued bytes.
+
+        Each answer goes to its stream as the kernel's dump is decoded (no table of
+        answers is built: with thousands of streams that was the largest allocation of a
+        flush, and so the process's high-water mark)."""
         streams = self.streams
-        wanted = {k for s in streams for k in s._sock_keys}
-        table = self.table.read_raw(wanted) if wanted else {}
-        get = table.get
+        wanted: dict[sockets.Key, Any] = {}
+        multi = False
         for s in streams:
-            st = None
-            for k in s._sock_keys:
-                st = get(k)
-                if st is not None:
-                    break
-            if st is None:
+            k = getattr(s, "_sock_key", None)  # a WatchedStream; other streams: the _sock_keys tuple
+            if k is None:
+                k = s._sock_keys
+            if isinstance(k, bytes):
+                wanted[k] = s
+            elif k:
+                for one in k:
+                    wanted[one] = s
+                multi = multi or len(k) > 1
+        if wanted:
+            pop = wanted.pop
+
+            def found(key: sockets.Key, acked: int | None, queued: int, _inode: int, _state: int) -> None:
+                s = pop(key, None)
+                if s is not None:
+                    s._take(acked, queued)
+
+            self.table.scan(wanted, found)  # (unavailable: every stream is lost, as before)
+            for s in wanted.values():  # not in the table (any more)
+                if multi and any(k not in wanted for k in s._sock_keys):
+                    continue  # found under another spelling
                 s._lost()
-            else:
-                s._take(st[0], st[1])
         manager = self._manager()  # issue 27: each stream's queue, read by read (core.queues)
         if manager is not None:
-            manager.queues.observe(self._clock(), [(s.connection_id, s._acked, s._queued) for s in streams
-                                                    if s.connection_id is not None])
+            manager.queues.observe(self._clock(), ((s.connection_id, s._acked, s._queued) for s in streams
+                                                   if s.connection_id is not None))
 
 
 _watches: "weakref.WeakKeyDictionary[Any, SocketWatch]" = weakref.WeakKeyDictionary()

@@ -60,7 +60,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from . import sockets
 from .config import SSEConfig
-from .stream_watch import SocketWatch, WatchedStream, is_ping_frame, live_streams, socket_watch
+from .stream_watch import Flag, SocketWatch, WatchedStream, is_ping_frame, live_streams, socket_watch
 
 if TYPE_CHECKING:
     from .manager import ConnectionManager
@@ -178,14 +178,22 @@ class TrackedEventSourceResponse(WatchedStream, EventSourceResponse):
 
     # tracking state in slots, not in the instance dict: thousands of streams, and a dict
     # grown past stock's size would cost each of them a larger table
-    __slots__ = ("_source", "_config", "_explicit_ping", "_explicit_send_timeout", "_max_lifetime", "channel",
-                 "connection_id", "close_reason", "_close_requested", "_listen_task", "_in_receive",
-                 "_removed_by_manager", "_client_gone", "_receive")
+    __slots__ = ("_source", "_config", "_max_lifetime", "channel", "connection_id", "close_reason", "_listen_task",
+                 "_receive")
+    # yes/no state: bits of WatchedStream's one ``_flags`` slot (8 and up; 0-7 are its own)
+    _explicit_ping = Flag(1 << 8)
+    _explicit_send_timeout = Flag(1 << 9)
+    _close_requested = Flag(1 << 10)
+    _in_receive = Flag(1 << 11)  # the disconnect listener waits in our receive wrapper
+    _removed_by_manager = Flag(1 << 12)
+    _client_gone = Flag(1 << 13)  # the server said http.disconnect
 
     def __init__(self, *args: Any, manager: ManagerSource = None, channel: str = "default",
                  config: SSEConfig | None = None, connection_id: str | None = None,
                  max_lifetime: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._flags = 0
+        self._watch_init()  # counting state (core.stream_watch): events_sent, bytes_sent, progress
         self._source = manager
         self._config = config
         self._explicit_ping = len(args) > _PING_POS or "ping" in kwargs
@@ -203,7 +211,6 @@ class TrackedEventSourceResponse(WatchedStream, EventSourceResponse):
         self._removed_by_manager = False
         self._client_gone = False
         self._receive: Receive | None = None
-        self._watch_init()  # counting state (core.stream_watch): events_sent, bytes_sent, progress
 
     def _apply_defaults(self, cfg: SSEConfig) -> None:
         if not self._explicit_ping:
