@@ -387,7 +387,9 @@ class Registry:
 
     async def _sync_locked(self) -> list[str]:
         """The reconcile step (caller holds the lock). Returns ids removed elsewhere."""
-        held = list(self.local)
+        # a stream that ended and whose removal is still queued is no phantom: the queued
+        # removal takes it (were it counted here, every mass disconnect would warn of phantoms)
+        held = [*self.local, *self._to_remove]
         phantoms, absent = await self.store.sync_worker(self.worker_id, held)
         trouble = self._resync_flushes > 0 or self._lost_data
         readd, removed_elsewhere = [], []

@@ -527,3 +527,25 @@ async def test_a_stream_the_fleet_removed_counts_its_client_back_as_a_reconnect(
     assert closed == ["closed"]
     await m.register(channel="c", client_address="198.51.100.7:5001", user_agent="ua")  # another port: same client
     assert await m.connects.send() == 1
+
+
+async def test_a_stream_whose_removal_is_queued_is_no_phantom_to_a_sync(make_manager, caplog):
+    """A mass disconnect: streams end while a sync runs (their removals queued, not sent yet).
+    They are not phantoms (the queued removals take them): no warning, none counted; a
+    record the worker really does not hold still is one."""
+    m = await make_manager(worker_id="w-sync", writer=True)
+    recs = [await m.register(channel="c") for _ in range(5)]
+    await m.flush_touches()
+    caplog.set_level(logging.WARNING, logger="sse")
+    # the ends first (each queues its removal and wakes the writer), the sync before the writer runs
+    await asyncio.gather(*(m.unregister(r.connection_id) for r in recs[:3]), m.registry.resync())
+    assert m.registry.last_sync == (0, 0)
+    assert not [r for r in caplog.records if "phantom" in r.getMessage()]
+    page = await m.list_connections("all", 10, 0)
+    assert sorted(r.connection_id for r in page.connections) == sorted(r.connection_id for r in recs[3:])
+    # a true phantom: in the store under this worker, held by nobody
+    ghost = recs[3].model_copy(update={"connection_id": "ghost-1"})
+    await m.store.register_many([ghost])
+    await m.registry.resync()
+    assert m.registry.last_sync == (1, 0)
+    assert "ghost-1" not in {r.connection_id for r in (await m.list_connections("all", 10, 0)).connections}
