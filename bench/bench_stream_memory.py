@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import gc
 import os
@@ -49,12 +50,25 @@ def serve(port: int, rate: float, frames: int, out_dir: str) -> None:
     async def snap(request: Request) -> PlainTextResponse:
         name = request.query_params["name"]
         gc.collect()
+        # the objects the cyclic collector tracks (each full collection walks every one of
+        # them), by type: counted before tracemalloc's snapshot, whose own tuples (one per
+        # trace) would count too
+        objs = gc.get_objects()
+        tracked = len(objs)
+        kinds = collections.Counter(
+            type(o).__qualname__ if type(o) is not tuple else
+            "tuple(" + ", ".join(type(x).__qualname__ for x in o[:6]) + (", ..." if len(o) > 6 else "") + ")"
+            for o in objs)
+        del objs
+        with open(os.path.join(out_dir, f"{name}.gc"), "wb") as fh:
+            pickle.dump(kinds, fh)
         s = tracemalloc.take_snapshot().filter_traces((tracemalloc.Filter(False, tracemalloc.__file__),))
         with open(os.path.join(out_dir, f"{name}.snap"), "wb") as fh:
             pickle.dump(s, fh)
+        del s
         current, peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()  # the next snapshot's peak: the highest point in between
-        return PlainTextResponse(f"{current} {peak}")
+        return PlainTextResponse(f"{current} {peak} {tracked}")
 
     # the highest memory above its start, per step of the once-a-second flush (the
     # transients that set the allocator's high-water mark with thousands of streams)
@@ -154,11 +168,13 @@ async def _drain(r: asyncio.StreamReader) -> None:
         pass
 
 
-async def phase(port: int, path: str, n: int, name: str, settle: float) -> tuple[int, int]:
+async def phase(port: int, path: str, n: int, name: str, settle: float) -> tuple[int, int, int]:
     """Open n streams, snapshot, close them. Returns (bytes traced at the snapshot, the
-    highest traced while they opened and streamed), both above the snapshot before."""
+    highest traced while they opened and streamed, objects the collector tracks), each above
+    the snapshot before."""
     base_tasks = int(await get(port, "/bench/tasks"))
-    before = int((await get(port, f"/bench/snap?name={name}0")).split()[0])
+    before_snap = (await get(port, f"/bench/snap?name={name}0")).split()
+    before, before_gc = int(before_snap[0]), int(before_snap[2])
     stop = asyncio.Event()
     tasks = []
     for start in range(0, n, 200):
@@ -167,13 +183,14 @@ async def phase(port: int, path: str, n: int, name: str, settle: float) -> tuple
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in readies)), 120)
     await asyncio.sleep(settle)  # a few flushes and socket-table reads (tracked: its steady state)
     peak = int((await get(port, "/bench/peak")).split()[1])  # (before the snapshot's own allocations)
-    current = int((await get(port, f"/bench/snap?name={name}1")).split()[0])
+    snap = (await get(port, f"/bench/snap?name={name}1")).split()
+    current, current_gc = int(snap[0]), int(snap[2])
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     deadline = time.monotonic() + 60
     while int(await get(port, "/bench/tasks")) > base_tasks + 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
-    return current - before, peak - before
+    return current - before, peak - before, current_gc - before_gc
 
 
 _ROUTE_FILES = {"bench_streaming.py", "streaming.py", "routing.py", "_exception_handler.py"}
@@ -207,7 +224,7 @@ def main() -> None:
         proc = subprocess.Popen([sys.executable, __file__, "--rate", str(args.rate), "--frames", str(args.frames),
                                  "--serve", str(port), out_dir, "x"], env=env, cwd=str(ROOT))
         try:
-            async def run() -> dict[str, tuple[int, int]]:
+            async def run() -> dict[str, tuple[int, int, int]]:
                 deadline = time.monotonic() + 30
                 while True:
                     with contextlib.suppress(OSError):
@@ -220,7 +237,7 @@ def main() -> None:
                 # warm-up: the first streams of each kind pay one-time costs (imports, caches)
                 await phase(port, "/bare", 200, "warm", 1.0)
                 await phase(port, "/tracked", 200, "warm", args.settle)
-                out: dict[str, tuple[int, int]] = {}
+                out: dict[str, tuple[int, int, int]] = {}
                 for path, name in (("/bare", "bare"), ("/tracked", "tracked")):
                     out[name] = await phase(port, path, args.n, name, args.settle)
                 print("flush steps, highest traced above their start (B):", await get(port, "/bench/peak?steps=1"))
@@ -236,7 +253,8 @@ def main() -> None:
         total = sum(st.size_diff for st in s1.compare_to(s0, "filename"))
         count = sum(st.count_diff for st in s1.compare_to(s0, "filename"))
         print(f"{name}: {total / n:,.0f} B and {count / n:.1f} blocks per stream (tracemalloc, {n} streams, "
-              f"--http {args.http}); the highest traced while open: {traced[name][1] / n:,.0f} B per stream")
+              f"--http {args.http}); the highest traced while open: {traced[name][1] / n:,.0f} B per stream; "
+              f"{traced[name][2] / n:.1f} objects per stream the cyclic collector tracks")
         per[name] = s1
     # where tracked holds more: per-site differences of (tracked1 - tracked0) - (bare1 - bare0)
     sites: dict[str, list[float]] = {}
@@ -258,6 +276,16 @@ def main() -> None:
             f = st.traceback[0]
             k = f"{Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno}"
             lines[k] = lines.get(k, 0.0) + sign * st.size_diff / n
+    kinds: collections.Counter[str] = collections.Counter()
+    for name, sign in (("bare", -1), ("tracked", 1)):
+        with open(os.path.join(out_dir, f"{name}1.gc"), "rb") as f1, open(os.path.join(out_dir, f"{name}0.gc"), "rb") as f0:
+            c1, c0 = pickle.load(f1), pickle.load(f0)
+        for k in set(c1) | set(c0):
+            kinds[k] += sign * (c1[k] - c0[k])
+    print("\nobjects the cyclic collector tracks, tracked minus bare, per stream, by type:")
+    for k, v in sorted(kinds.items(), key=lambda kv: -abs(kv[1]))[:args.top]:
+        if abs(v) / n >= 0.05:
+            print(f"{v / n:8.2f}  {k}")
     print(f"\nby line (innermost frame), tracked minus bare, bytes per stream (top {args.top}):")
     for k, v in sorted(lines.items(), key=lambda kv: -abs(kv[1]))[:args.top]:
         print(f"{v:8.1f} B  {k}")
