@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 
 import httpx
+
 from core.reconnects import connect_rate_reason, counting_since, rate_unknown_reason
 
 from .conftest import wait_for
