@@ -56,8 +56,14 @@ OWN_WORKER = "web-1:4211"  # the worker that answers /monitoring
 _YOUNG_WEIGHTS = (38, 27, 19, 12, 9)  # [0, 1 h): five buckets
 _LONG_WEIGHTS = (4, 3)  # [1 h, 6 h): long-lived, not very old
 _VERY_OLD_WEIGHTS = (2, 1, 1)  # [6 h, ...)
-LONG_LIVED = 45  # the guide's example: connections open 1 h or more (of 150)
+GUIDE_ACTIVE = 150  # the guide's example fleet: 150 connections, of which
+LONG_LIVED = 45  # ... 45 open 1 h or more
 VERY_OLD = {"healthy": 3, "degraded": 14}  # ... and 6 h or more: the guide's 3; 14 once degraded (a warning)
+
+
+def scaled(count: int, active: int) -> int:
+    """A class count of the guide's 150 connections for a fleet of ``active`` (the same shares)."""
+    return count if active == GUIDE_ACTIVE else round(count * active / GUIDE_ACTIVE)
 
 
 def _split(total: int, weights: Sequence[int]) -> list[int]:
@@ -127,14 +133,15 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
     redis_counters = active - 2
     error_rate = 2.2
     running = True
-    stale, very_old = 2, VERY_OLD["healthy"]
+    stale, very_old = 2, scaled(VERY_OLD["healthy"], active)
+    long_lived = scaled(LONG_LIVED, active)
     store_up = health not in ("store_down", "refusing_writes")
     registry = RegistryStatus()
     settled = health not in ("rebuilding", "settling", "empty")
     held: dict[str, float] = {}
     third: tuple[int, float] | None = None  # web-3: (connections, heartbeat age)
     if health in ("degraded", "unhealthy"):
-        stale, very_old = 64, VERY_OLD["degraded"]
+        stale, very_old = 64, scaled(VERY_OLD["degraded"], active)
         error_rate = 6.4
     if health == "unhealthy":
         redis_counters = active + 37
@@ -197,7 +204,7 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         reconnects_per_second=rate.reconnects_per_second if rate else None,
         connects_per_second=rate.per_second if rate else None,
     ))
-    buckets = sample_ages(active, LONG_LIVED, very_old)
+    buckets = sample_ages(active, long_lived, very_old)
     events: list[FleetEvent] = []
     if health in ("dead_worker", "late_worker"):
         # twelve routine cleanups in a row are one event (the server groups them); a disconnect is never grouped
@@ -209,7 +216,7 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
     cl = CleanupStats(
         total_cleanups=45, total_connections_cleaned=89, cleanup_errors=1 if health == "healthy" else 5,
         failed_connections=3, error_rate=error_rate, connection_failure_rate=3.3, last_cleanup_duration_ms=12.5,
-        connections_per_cleanup=1.98, stale=stale, active=active - stale, long_lived=LONG_LIVED, very_old=very_old,
+        connections_per_cleanup=1.98, stale=stale, active=active - stale, long_lived=long_lived, very_old=very_old,
     )
     pm = PerformanceMetrics(avg_cleanup_duration_ms=12.5, cleanup_efficiency_rate=96.7, cleanup_error_rate=error_rate,
                             connections_cleaned_per_operation=1.98)

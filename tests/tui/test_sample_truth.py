@@ -39,3 +39,14 @@ def test_sample_ages_adds_up_at_its_edges() -> None:
         counts = [x.count for x in sample_ages(active, long_lived, very_old)]
         assert sum(counts) == active and min(counts) >= 0, counts
         assert sum(counts[5:]) == long_lived and sum(counts[7:]) == very_old, counts
+
+
+@pytest.mark.parametrize(("health", "active"), [("healthy", 8), ("healthy", 80), ("healthy", 151),
+                                               ("healthy", 2000), ("degraded", 80), ("degraded", 2000)])
+def test_any_fleet_size_adds_up(health: str, active: int) -> None:
+    """(The sample's fixed workers and stale counts need a few connections: 8, and 64 stale degraded.)"""
+    s = sample_stats(health, active=active)  # type: ignore[arg-type]
+    b, cl = s.age_histogram, s.cleanup_stats
+    assert sum(x.count for x in b) == active
+    assert sum(x.count for x in b if x.lower_seconds >= CFG.LONG_LIVED_SECONDS) == cl.long_lived
+    assert sum(x.count for x in b if x.lower_seconds >= CFG.VERY_OLD_SECONDS) == cl.very_old
