@@ -327,6 +327,7 @@ class MonitoringStats(_Wire):
     admission: dict[str, Any] | None = None  # this process's admission control counts (None: not in use)
     performance_trends: list[TrendEvidence] = Field(default_factory=list)  # history verdicts and their windows
     connect_rate: ConnectRate | None = None  # the reconnect-storm meter (None: unknown, e.g. the store is down)
+    connect_rate_reason: str | None = None  # why connect_rate is null ("warming up: 3 s of 10 s counted"); None: known
 
 
 class ConnectionRecord(_Wire):

@@ -13,7 +13,9 @@ them (:meth:`StateStore.record_connects`): the closes join the fleet's recently-
 (``{ns}:cuts``, a sorted set of client keys by time, trimmed to the window), the connects
 are judged against it and counted per second of the fleet clock (``{ns}:connects:<minute>``,
 expiring). :func:`connect_rate` turns the counts of the last
-``SSE_CONNECT_RATE_WINDOW_SECONDS`` into the ``/monitoring`` figures; the
+``SSE_CONNECT_RATE_WINDOW_SECONDS`` into the ``/monitoring`` figures once the fleet has
+watched a whole window (:func:`rate_unknown_reason`: before that the rate is unknown, null
+with ``connect_rate_reason``, never the 0 of a window nobody counted); the
 ``reconnect_storm`` warning (core.health) compares reconnects per second with
 ``SSE_WARN_RECONNECTS_PER_SECOND``.
 """
@@ -23,13 +25,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from .loops import cancel
 from .models import ConnectRate
 from .store.base import StateStore, StoreUnavailable
 
-__all__ = ["ConnectMeter", "client_key", "connect_rate"]
+__all__ = ["ConnectMeter", "client_key", "connect_rate", "counting_since", "connect_rate_reason", "rate_unknown_reason"]
 
 log = logging.getLogger("sse")
 
@@ -119,10 +121,41 @@ class ConnectMeter:
             log.debug("SSE connect notes not sent at stop", exc_info=True)
 
 
-def connect_rate(counts: Sequence[tuple[int, int, int]], now: float, window: float) -> ConnectRate:
+def counting_since(started_at: Iterable[float | None]) -> float | None:
+    """Since when the fleet has counted its connects: the start of its oldest worker (a
+    worker notes its connects from its start; the counts of a fleet that stopped and came
+    back say nothing of the gap). None: no worker, nobody counts."""
+    known = [t for t in started_at if t is not None]
+    return min(known) if known else None
+
+
+def rate_window_end(now: float, settle: float) -> int:
+    """The end of the last second whose counts are all in the store: a connect reaches the
+    store at its worker's next flush (``settle``: the flush interval), so the current second
+    and those still on their way are left out."""
+    return int(now - settle)
+
+
+def rate_unknown_reason(since: float | None, now: float, window: float, settle: float = 0.0) -> str | None:
+    """Why the fleet's connect rate over ``window`` is unknown at ``now`` (None: known): no
+    worker counts, or the fleet has not yet counted a whole window (a worker that just started
+    alone; the counts it sent are not a rate yet: unknown, not 0)."""
+    if since is None:
+        return "no worker counts connects"
+    end = rate_window_end(now, settle)
+    start = end - int(window)
+    if since > start:  # the window's first second (or more) was not watched
+        observed = max(0.0, end - since)
+        return f"warming up: {observed:.0f} s of {int(window)} s counted"
+    return None
+
+
+def connect_rate(counts: Sequence[tuple[int, int, int]], now: float, window: float, settle: float = 0.0) -> ConnectRate:
     """The figures of the ``window`` seconds before ``now`` from per-second counts
-    ``(second, connects, reconnects)``; the current second, still filling, is left out."""
-    end = int(now)
+    ``(second, connects, reconnects)``; the current second, still filling, is left out, and
+    those whose counts may still be on their way (``settle`` seconds, :func:`rate_window_end`).
+    Whether the fleet counted that whole window is :func:`rate_unknown_reason`'s question."""
+    end = rate_window_end(now, settle)
     start = end - int(window)
     c = sum(n for s, n, _ in counts if start <= s < end)
     r = sum(m for s, _, m in counts if start <= s < end)
@@ -130,3 +163,15 @@ def connect_rate(counts: Sequence[tuple[int, int, int]], now: float, window: flo
     return ConnectRate(window_seconds=float(span), connects=c, reconnects=r, per_second=round(c / span, 2),
                        reconnects_per_second=round(r / span, 2),
                        reconnect_share_percent=round(100.0 * r / c, 1) if c else None)
+
+
+STORE_UNAVAILABLE = "state store unavailable"
+
+
+def connect_rate_reason(rate: ConnectRate | None, unknown_reason: str | None, store_ok: bool) -> str | None:
+    """``/monitoring``'s ``connect_rate_reason``: why ``connect_rate`` is null (None: it is not)."""
+    if not store_ok:
+        return STORE_UNAVAILABLE
+    if rate is None:
+        return unknown_reason or "not measured here"
+    return None

@@ -36,7 +36,7 @@ from .models import (
     WorkerInfo,
     WorkerState,
 )
-from .reconnects import connect_rate
+from .reconnects import connect_rate, connect_rate_reason, counting_since, rate_unknown_reason
 from .registry import activity_resolution, counts_interval
 from .store.base import Census, FleetRead, StateStore, StoreUnavailable
 from .store_status import StoreStatusTracker, explain
@@ -200,6 +200,7 @@ class SnapshotBuilder:
         # the fleet's per-second connect counts (the manager hands in store.connect_counts; core.reconnects)
         self.connect_rate_source: Callable[[float, float], Awaitable[list[tuple[int, int, int]]]] | None = None
         self.rate: ConnectRate | None = None  # the reconnect-storm meter as last read (None: unknown)
+        self.rate_reason: str | None = None  # why it is unknown when the store answered (core.reconnects)
 
     async def snapshot(self) -> MonitoringStats:
         """Read the fleet once and build the snapshot. Never raises for store trouble."""
@@ -211,14 +212,18 @@ class SnapshotBuilder:
                 read = await self.store.fleet_read(q)
                 self.status.note_bad_data(read.bad_data)
                 read = dataclasses.replace(read, events=await with_blasts(self.store, read.events, q.now))
-                self.rate = None
-                if self.connect_rate_source is not None:
-                    window = self.config.CONNECT_RATE_WINDOW_SECONDS
-                    self.rate = connect_rate(await self.connect_rate_source(q.now - window - 1, q.now), q.now, window)
+                self.rate, self.rate_reason = None, None
+                if self.connect_rate_source is not None:  # known once the fleet counted a whole window
+                    window, settle = self.config.CONNECT_RATE_WINDOW_SECONDS, self.config.TOUCH_FLUSH_INTERVAL_SECONDS
+                    self.rate_reason = rate_unknown_reason(counting_since(w.started_at for w in read.workers),
+                                                           q.now, window, settle)
+                    if self.rate_reason is None:
+                        self.rate = connect_rate(await self.connect_rate_source(q.now - window - settle - 1, q.now),
+                                                 q.now, window, settle)
                 if self.observer:
                     await self._probe()
             except StoreUnavailable as exc:
-                self.rate = None
+                self.rate, self.rate_reason = None, None
                 named = await explain(self.store, exc)
                 read_error = str(named)
                 self.status.mark_unavailable(named)  # a key of the wrong type: the registry's writer repairs it
@@ -362,6 +367,7 @@ class SnapshotBuilder:
             now=v.now,
             performance_trends=list(v.fresh.values()),
             connect_rate=self.rate if v.store_ok else None,
+            connect_rate_reason=connect_rate_reason(self.rate, self.rate_reason, v.store_ok),
         )
 
 

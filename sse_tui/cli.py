@@ -255,6 +255,8 @@ def summary(snapshot: Snapshot, source: str, auth: AuthState | None = None, name
 
         parts.append(f"workers {len(s.workers)}: " + ", ".join(
             f"{w.worker_id}={w.connections}{tag(worker_state(w, ttl))}" for w in shown) + (f", +{more} more" if more else ""))
+    if not snapshot.store_down:
+        parts.append(fmt.connects(s.connect_rate, s.connect_rate_reason))
     for label, items in (("alert", hi.alerts), ("warning", hi.warnings)):
         if items:
             parts.append(f"{len(items)} {label}{'s' if len(items) != 1 else ''}: " + "; ".join(i.message for i in items))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.models import ConnectRate
+
 HEALTH_STYLE = {"healthy": "$success", "degraded": "$warning", "unhealthy": "$error"}
 SEVERITY_STYLE = {"high": "$error", "medium": "$warning", "low": "$secondary"}
 
@@ -50,3 +52,12 @@ def size(n: int | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024  # type: ignore[assignment]
     return f"{n} B"
+
+
+def connects(rate: ConnectRate | None, reason: str | None = None) -> str:
+    """The reconnect-storm meter in words (dashboard Overview, ``--once``): "connects 41.2/s
+    (96% reconnects)"; unknown (never 0) with the server's reason when it gives one."""
+    if rate is None:
+        return "connects/s: unknown" + (f" ({reason})" if reason else "")
+    share = "" if rate.reconnect_share_percent is None else f" ({rate.reconnect_share_percent:.0f}% reconnects)"
+    return f"connects {rate.per_second:g}/s{share}"  # over the last SSE_CONNECT_RATE_WINDOW_SECONDS

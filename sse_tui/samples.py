@@ -34,6 +34,7 @@ from core.models import (
     WorkerHeartbeat,
     WorkerInfo,
 )
+from core.reconnects import connect_rate_reason
 from core.snapshot import configuration_view, worker_infos, worker_line
 from sse_tui.model import ConnectionQuery, Snapshot, Thresholds
 from sse_tui.sources import AuthState, SourceError, channels_locally, local_page
@@ -48,6 +49,40 @@ LIVENESS = load_config(TOUCH_FLUSH_INTERVAL_SECONDS=1.0, WORKER_HEARTBEAT_TTL_SE
                        CLOCK_SKEW_TOLERANCE_SECONDS=5.0)
 NOT_READING_SECONDS = 5.0  # the sample's SSE_NOT_READING_SECONDS (the default): published, and what its queues are flagged by
 OWN_WORKER = "web-1:4211"  # the worker that answers /monitoring
+
+
+# how the sample's connections spread over the age buckets (weights, within each class): the
+# counts themselves come from the class totals (:func:`sample_ages`), one place for each fact
+_YOUNG_WEIGHTS = (38, 27, 19, 12, 9)  # [0, 1 h): five buckets
+_LONG_WEIGHTS = (4, 3)  # [1 h, 6 h): long-lived, not very old
+_VERY_OLD_WEIGHTS = (2, 1, 1)  # [6 h, ...)
+GUIDE_ACTIVE = 150  # the guide's example fleet: 150 connections, of which
+LONG_LIVED = 45  # ... 45 open 1 h or more
+VERY_OLD = {"healthy": 3, "degraded": 14}  # ... and 6 h or more: the guide's 3; 14 once degraded (a warning)
+
+
+def scaled(count: int, active: int) -> int:
+    """A class count of the guide's 150 connections for a fleet of ``active`` (the same shares)."""
+    return count if active == GUIDE_ACTIVE else round(count * active / GUIDE_ACTIVE)
+
+
+def _split(total: int, weights: Sequence[int]) -> list[int]:
+    """``total`` over ``weights`` in whole numbers that add up to it (largest remainders)."""
+    exact = [total * w / sum(weights) for w in weights]
+    out = [int(x) for x in exact]
+    for i in sorted(range(len(weights)), key=lambda i: out[i] - exact[i])[:total - sum(out)]:
+        out[i] += 1
+    return out
+
+
+def sample_ages(active: int, long_lived: int, very_old: int) -> list[AgeBucket]:
+    """The age histogram of ``active`` connections of which ``long_lived`` are 1 h old or more
+    and ``very_old`` 6 h or more (the edges are LONG_LIVED_SECONDS and VERY_OLD_SECONDS): what
+    a server counting those connections sends, its bars adding up to the header's numbers."""
+    counts = [*_split(active - long_lived, _YOUNG_WEIGHTS), *_split(long_lived - very_old, _LONG_WEIGHTS),
+              *_split(very_old, _VERY_OLD_WEIGHTS)]
+    return [AgeBucket(lower_seconds=lo, upper_seconds=hi, count=c)
+            for lo, hi, c in zip(_BOUNDS[:-1], _BOUNDS[1:], counts, strict=True)]
 
 
 def sample_configuration(ping_interval: float, registry_size: int, own_streams: int) -> ConfigurationView:
@@ -98,14 +133,15 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
     redis_counters = active - 2
     error_rate = 2.2
     running = True
-    stale, very_old = 2, 3
+    stale, very_old = 2, scaled(VERY_OLD["healthy"], active)
+    long_lived = scaled(LONG_LIVED, active)
     store_up = health not in ("store_down", "refusing_writes")
     registry = RegistryStatus()
     settled = health not in ("rebuilding", "settling", "empty")
     held: dict[str, float] = {}
     third: tuple[int, float] | None = None  # web-3: (connections, heartbeat age)
     if health in ("degraded", "unhealthy"):
-        stale, very_old = 64, 14
+        stale, very_old = 64, scaled(VERY_OLD["degraded"], active)
         error_rate = 6.4
     if health == "unhealthy":
         redis_counters = active + 37
@@ -168,13 +204,7 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         reconnects_per_second=rate.reconnects_per_second if rate else None,
         connects_per_second=rate.per_second if rate else None,
     ))
-    counts = [31, 22, 18, 12, 9, 21, 20, 10, 4, 3]
-    if health in ("degraded", "unhealthy"):
-        counts = [25, 14, 10, 8, 6, 30, 43, 14, 8, 6]
-    buckets = [
-        AgeBucket(lower_seconds=lo, upper_seconds=hi, count=c)
-        for lo, hi, c in zip(_BOUNDS[:-1], _BOUNDS[1:], counts, strict=True)
-    ]
+    buckets = sample_ages(active, long_lived, very_old)
     events: list[FleetEvent] = []
     if health in ("dead_worker", "late_worker"):
         # twelve routine cleanups in a row are one event (the server groups them); a disconnect is never grouped
@@ -186,7 +216,7 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
     cl = CleanupStats(
         total_cleanups=45, total_connections_cleaned=89, cleanup_errors=1 if health == "healthy" else 5,
         failed_connections=3, error_rate=error_rate, connection_failure_rate=3.3, last_cleanup_duration_ms=12.5,
-        connections_per_cleanup=1.98, stale=stale, active=active - stale, long_lived=45, very_old=very_old,
+        connections_per_cleanup=1.98, stale=stale, active=active - stale, long_lived=long_lived, very_old=very_old,
     )
     pm = PerformanceMetrics(avg_cleanup_duration_ms=12.5, cleanup_efficiency_rate=96.7, cleanup_error_rate=error_rate,
                             connections_cleaned_per_operation=1.98)
@@ -230,6 +260,7 @@ def sample_stats(health: HealthLevel | Scenario = "healthy", *, active: int = 15
         recent_events=events,
         now=now,
         connect_rate=rate,
+        connect_rate_reason=connect_rate_reason(rate, None, store_up),  # what the server says when it is null
     )
 
 

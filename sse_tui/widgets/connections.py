@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 
 from core.models import ConnectRate, WorkerInfo
+from sse_tui import fmt
 from sse_tui.literal import line
 from sse_tui.model import WORKER_LABEL, View, worker_counts
 from sse_tui.widgets.common import apply_freshness, num, range_label, spark
@@ -96,7 +97,8 @@ class ConnectionsPanel(Panel, VerticalScroll):
         history = line((f"history: {n} poll{'s' if n != 1 else ''}; bars from zero", "dim"))
         workers = workers_line(stats.workers, view.thresholds.heartbeat_ttl_seconds, trusted, inner)
         storm = any(w.type == "reconnect_storm" for w in stats.health_indicators.warnings)
-        rate = connects_line(stats.connect_rate if trusted else None, storm)
+        rate = connects_line(stats.connect_rate if trusted else None, storm,
+                             stats.connect_rate_reason if trusted else None)
         height = self.scrollable_content_region.height
         keep = {"history": True, "rate": True, "why": why is not None, "task": True}  # gives way in this order
 
@@ -114,13 +116,13 @@ class ConnectionsPanel(Panel, VerticalScroll):
         self.query_one("#conn-body", Rows).set_rows(body())
 
 
-def connects_line(rate: ConnectRate | None, storm: bool) -> Content:
+def connects_line(rate: ConnectRate | None, storm: bool, reason: str | None = None) -> Content:
     """The reconnect-storm meter (core.reconnects): "connects 41.2/s (96% reconnects)"
-    ``▲ RECONNECT STORM`` while the warning holds; unknown (never 0) when not measured."""
+    ``▲ RECONNECT STORM`` while the warning holds; unknown (never 0) when not measured, with
+    the server's reason ("connects/s: unknown (warming up: 3 s of 10 s counted)")."""
+    text = fmt.connects(rate, reason)
     if rate is None:
-        return line(("connects/s: unknown", "dim"))
-    share = "" if rate.reconnect_share_percent is None else f" ({rate.reconnect_share_percent:.0f}% reconnects)"
-    text = f"connects {rate.per_second:g}/s{share}"  # over the last SSE_CONNECT_RATE_WINDOW_SECONDS
+        return line((text, "dim"))
     if storm:
         return line(("▲ RECONNECT STORM ", "bold $warning"), (text, "$warning"))
     return line((text, ""))

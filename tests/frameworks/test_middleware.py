@@ -221,12 +221,15 @@ async def test_an_event_stream_error_response_is_not_tracked():
 async def test_a_stream_resumed_with_last_event_id_counts_as_a_reconnect():
     """The middleware's streams feed the reconnect meter as tracked responses do: a client
     sending Last-Event-ID is a reconnect (core.reconnects), one without is a connect only."""
-    manager = ConnectionManager(MemoryStore(), fast_config())
+    manager = ConnectionManager(MemoryStore(), fast_config(CONNECT_RATE_WINDOW_SECONDS=2))
     await manager.start()
     mw = SSETrackingMiddleware(_inner(), manager)
     writers: list[asyncio.StreamWriter] = []
     try:
         async with served(mw) as port:
+            async def known() -> bool:  # unknown (null) until a whole window was counted (core.reconnects)
+                return (await manager.monitoring_snapshot()).connect_rate is not None
+            await wait_for(known, 15, "the connect rate known")
             for extra in (b"", b"Last-Event-ID: 41\r\n"):
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 writers.append(writer)

@@ -36,3 +36,11 @@ async def test_the_overview_shows_the_meter_and_names_a_storm() -> None:
         await pilot.press("r")
         await wait_until(pilot, lambda: "connects/s: unknown" in text_of(app, "#conn-body"), what="unknown, not 0")
         assert "connects 0" not in text_of(app, "#conn-body")
+
+
+def test_a_warming_up_meter_says_so_never_zero() -> None:
+    from sse_tui.widgets.connections import connects_line
+
+    text = connects_line(None, False, "warming up: 3 s of 10 s counted").plain
+    assert text == "connects/s: unknown (warming up: 3 s of 10 s counted)" and "0/s" not in text
+    assert connects_line(None, False).plain == "connects/s: unknown"
