@@ -25,7 +25,7 @@ from .config import SSEConfig
 from .durations import DAY
 from .loops import BackgroundLoop, cancel
 from .models import FleetEvent, HistorySeries, MonitoringStats, TrendEvidence
-from .reconnects import connect_rate
+from .reconnects import connect_rate, counting_since, rate_unknown_reason
 from .store.base import StateStore, StoreUnavailable
 from .store_status import StoreStatusTracker
 
@@ -92,11 +92,16 @@ class Recorder:
         sample = history.sample_from_snapshot(snap, t=self.clock.now())
         wrote = await self.store.history_append(sample, history.tiers_from_config(self.config), self.worker_id)
         if wrote:  # the interval's connect rates beside it (core.reconnects)
-            interval = self.config.HISTORY_INTERVAL_SECONDS
-            rate = connect_rate(await self.store.connect_counts(sample.t - interval - 1, sample.t), sample.t,
-                                max(interval, 1.0))
-            await self.store.history_connects_append(sample.t, rate.per_second, rate.reconnects_per_second,
-                                                     sample.t - self.config.HISTORY_RAW_RETENTION_SECONDS)
+            interval = max(self.config.HISTORY_INTERVAL_SECONDS, 1.0)
+            settle = self.config.TOUCH_FLUSH_INTERVAL_SECONDS
+            # only an interval the fleet counted whole: before, none is written (the history
+            # reads None there, unknown, never the 0 of an interval nobody counted)
+            since = counting_since(w.started_at for w in snap.workers or ())
+            if rate_unknown_reason(since, sample.t, interval, settle) is None:
+                rate = connect_rate(await self.store.connect_counts(sample.t - interval - settle - 1, sample.t),
+                                    sample.t, interval, settle)
+                await self.store.history_connects_append(sample.t, rate.per_second, rate.reconnects_per_second,
+                                                         sample.t - self.config.HISTORY_RAW_RETENTION_SECONDS)
         return wrote
 
     async def refresh_trends(self) -> dict[str, TrendEvidence]:

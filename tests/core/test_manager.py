@@ -549,3 +549,18 @@ async def test_a_stream_whose_removal_is_queued_is_no_phantom_to_a_sync(make_man
     await m.registry.resync()
     assert m.registry.last_sync == (1, 0)
     assert "ghost-1" not in {r.connection_id for r in (await m.list_connections("all", 10, 0)).connections}
+
+
+async def test_the_history_keeps_no_connect_rate_for_an_interval_the_fleet_had_not_counted_whole(make_manager, clock):
+    """A fleet sample taken before the fleet counted a whole history interval (plus one flush,
+    for counts still on their way) stores no connect rate: the history reads None there,
+    unknown, never the 0 of an interval nobody counted; the first whole interval stores one."""
+    m = await make_manager(worker_id="w-hist", HISTORY_INTERVAL_SECONDS=10.0, TOUCH_FLUSH_INTERVAL_SECONDS=1.0)
+    started = clock()
+    clock.advance(10.5)  # a whole interval, but not the flush after it
+    assert await m.recorder.record() is True
+    assert await m.store.history_connects(started - 60, clock() + 60) == []
+    clock.advance(10.0)
+    assert await m.recorder.record() is True
+    rates = await m.store.history_connects(started - 60, clock() + 60)
+    assert [(t, c, r) for t, c, r in rates] == [(clock(), 0.0, 0.0)]  # counted whole: a true 0

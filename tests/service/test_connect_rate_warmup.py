@@ -18,7 +18,8 @@ from .conftest import wait_for
 from .test_truth import sse_dash_once
 
 WINDOW = 6
-ENV = dict(CONNECT_RATE_WINDOW_SECONDS=WINDOW, PERIODIC_CLEANUP_ENABLED="false")
+HISTORY_STEP = 2
+ENV = dict(CONNECT_RATE_WINDOW_SECONDS=WINDOW, PERIODIC_CLEANUP_ENABLED="false", HISTORY_INTERVAL_SECONDS=HISTORY_STEP)
 
 
 def test_rate_unknown_reason_at_its_boundaries() -> None:
@@ -82,6 +83,13 @@ async def test_connect_rate_is_unknown_until_a_window_was_counted(redis_url, nam
             assert rate["per_second"] == round(4 / WINDOW, 2) and rate["reconnects"] == 0, rate
             res = await asyncio.to_thread(sse_dash_once, "--redis", redis_url, "--namespace", namespace)
             assert "connects " in res.stdout and "connects/s: unknown" not in res.stdout, res.stdout
+
+            # the history keeps the 4 connects' rate (the recorder's own warm-up: tests/core)
+            async def history() -> dict | None:
+                h = (await http.get(w.base_url + "/monitoring/history",
+                                    params={"range": "5m", "step": f"{HISTORY_STEP}s"})).json()
+                return h if any(v for v in h["last"]["connects"] if v) else None
+            await wait_for(history, 30, "the 4 connects' rate in the history", interval=0.5)
     finally:
         for _, writer in streams:
             writer.close()
