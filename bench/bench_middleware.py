@@ -135,6 +135,12 @@ def server_app() -> Any:
 
 
 VARIANTS = ("plain", "mw", "mwp", "bare")
+# --floor: direct-only layers that do less than the middleware and nothing it could leave out (bench/mw_floor.py)
+FLOORS = ("fwd", "look", "lookc", "native")
+FLOOR_LABELS = {"fwd": "a layer with its own send that only hands messages on (mw_floor.Forward)",
+                "look": "... and the look at the content type a tracking layer needs (mw_floor.Look)",
+                "lookc": "... written for mypyc, run as Python (mw_floor_native.LookNative)",
+                "native": "... the same compiled with mypyc"}
 VARIANT_ENV = "BENCH_MW_VARIANT"
 
 
@@ -471,6 +477,7 @@ def print_callgrind(runs: dict[str, dict[str, Any]]) -> None:
 def _direct_child(variant: str, n: int) -> None:
     """(Run under callgrind.) Builds every variant, warms each, then calls ``variant`` ``n``
     times directly: only the ``n`` calls differ between the variants' runs."""
+    from bench import mw_floor, mw_floor_native
     from core.config import load_config
     from core.manager import ConnectionManager
     from core.middleware import SSETrackingMiddleware
@@ -480,7 +487,16 @@ def _direct_child(variant: str, n: int) -> None:
     manager = ConnectionManager(MemoryStore(), load_config())
     apps = {"plain": inner, "bare": _bare(inner),
             "mw": SSETrackingMiddleware(inner, manager, drain_on_signal=False),
-            "mwp": SSETrackingMiddleware(inner, manager, drain_on_signal=False, paths=("/events",))}
+            "mwp": SSETrackingMiddleware(inner, manager, drain_on_signal=False, paths=("/events",)),
+            "fwd": mw_floor.Forward(inner), "look": mw_floor.Look(inner),
+            "lookc": mw_floor_native.LookNative(inner)}
+    native_dir = os.environ.get("BENCH_MW_NATIVE")
+    if native_dir:  # the mypyc build of mw_floor (compile_floor)
+        sys.path.insert(0, native_dir)
+        import mw_floor_compiled  # type: ignore[import-not-found]
+
+        assert mw_floor_compiled.__file__.endswith(".so"), mw_floor_compiled.__file__
+        apps["native"] = mw_floor_compiled.LookNative(inner)
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
              "method": "GET", "scheme": "http", "path": "/item", "raw_path": b"/item", "query_string": b"",
              "root_path": "", "headers": [(b"host", b"bench")], "client": ("127.0.0.1", 5000),
@@ -506,14 +522,29 @@ def _direct_child(variant: str, n: int) -> None:
     asyncio.run(run())
 
 
-def callgrind_direct(n: int, hashseed: str, outdir: Path, jobs: int = 4) -> dict[str, float]:
+def compile_floor(outdir: Path) -> Path:
+    """A copy of bench/mw_floor_native.py compiled by mypyc (``mw_floor_compiled``) in ``outdir``."""
+    build = outdir / "native"
+    build.mkdir(parents=True, exist_ok=True)
+    (build / "mw_floor_compiled.py").write_text((ROOT / "bench" / "mw_floor_native.py").read_text())
+    subprocess.run([sys.executable, "-m", "mypyc", "mw_floor_compiled.py"], cwd=str(build), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return build
+
+
+def callgrind_direct(n: int, hashseed: str, outdir: Path, jobs: int = 4, floor: bool = False) -> dict[str, float]:
     """Instructions per direct call of each variant: every variant's child is run twice, with
     ``n`` and ``2n`` calls, and the difference over ``n`` is what a call costs (start-up,
-    imports and the warm-up, which differ a little between processes, cancel out)."""
+    imports and the warm-up, which differ a little between processes, cancel out).
+    ``floor``: the floors of bench/mw_floor.py too (the compiled one needs mypyc and a C compiler)."""
     from concurrent.futures import ThreadPoolExecutor
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSE_")}
     env.update(PYTHONPATH=str(ROOT), PYTHONHASHSEED=hashseed, **QUIET_MANAGER)
+    variants: tuple[str, ...] = VARIANTS
+    if floor:
+        env["BENCH_MW_NATIVE"] = str(compile_floor(outdir))
+        variants = VARIANTS + FLOORS
 
     def one(job: tuple[str, int]) -> int:
         variant, calls = job
@@ -523,10 +554,10 @@ def callgrind_direct(n: int, hashseed: str, outdir: Path, jobs: int = 4) -> dict
                        env=env, cwd=str(ROOT), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return _summary(out)
 
-    jobs_ = [(v, c) for v in VARIANTS for c in (n, 2 * n)]
+    jobs_ = [(v, c) for v in variants for c in (n, 2 * n)]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         totals = dict(zip(jobs_, pool.map(one, jobs_), strict=True))
-    return {v: (totals[(v, 2 * n)] - totals[(v, n)]) / n for v in VARIANTS}
+    return {v: (totals[(v, 2 * n)] - totals[(v, n)]) / n for v in variants}
 
 
 # -- direct calls (no server) ---------------------------------------------------------------------
@@ -588,7 +619,10 @@ def main() -> None:
     cg.add_argument("--out", type=Path, help="keep the callgrind dumps and the JSON here (default: a temp dir)")
     cg.add_argument("--direct", type=int, default=2000, metavar="N",
                     help="also N direct ASGI calls (no server) per variant under callgrind (0: not)")
-    ap.add_argument("--direct-child", choices=VARIANTS, help=argparse.SUPPRESS)
+    cg.add_argument("--floor", action="store_true",
+                    help="the direct calls also of the floors in bench/mw_floor.py (what any tracking layer costs; "
+                         "one compiled with mypyc)")
+    ap.add_argument("--direct-child", choices=VARIANTS + FLOORS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.direct_child:
         _direct_child(args.direct_child, args.requests)
@@ -608,14 +642,14 @@ def main() -> None:
         (out / "callgrind.json").write_text(json.dumps(cg_runs, indent=1))
         print_callgrind(cg_runs)
         if args.direct:
-            per_call = callgrind_direct(args.direct, args.hashseed, out, args.jobs)
+            per_call = callgrind_direct(args.direct, args.hashseed, out, args.jobs, args.floor)
             request = statistics.fmean(cg_runs["plain"]["per_request"])
             print(f"  direct ASGI calls, no server (per call: a process making {2 * args.direct} calls less one making "
                   f"{args.direct}, over {args.direct}; plain {per_call['plain']:.0f} Ir a call), as a share of the "
                   f"server's {request:.0f} Ir plain request ({args.http}):")
-            for v in ("mw", "mwp", "bare"):
+            for v in ("mw", "mwp", "bare") + (FLOORS if args.floor else ()):
                 extra = per_call[v] - per_call["plain"]
-                print(f"    {LABELS[v]}: {extra:+.0f} Ir per call = {extra / request * 100:.2f} % -> "
+                print(f"    {LABELS.get(v) or FLOOR_LABELS[v]}: {extra:+.0f} Ir per call = {extra / request * 100:.2f} % -> "
                       f"THROUGHPUT RATIO (instructions) {request / (request + extra):.4f}")
         return
 
