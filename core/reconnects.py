@@ -145,8 +145,10 @@ def rate_unknown_reason(since: float | None, now: float, window: float, settle: 
     end = rate_window_end(now, settle)
     start = end - int(window)
     if since > start:  # the window's first second (or more) was not watched
-        observed = max(0.0, end - since)
-        return f"warming up: {observed:.0f} s of {int(window)} s counted"
+        # whole seconds, rounded down: 9.6 of 10 is "9 s of 10 s", never a "10 s of 10 s"
+        # that reads complete beside "unknown"
+        observed = int(max(0.0, end - since))
+        return f"warming up: {observed} s of {int(window)} s counted"
     return None
 
 

@@ -29,6 +29,10 @@ def test_rate_unknown_reason_at_its_boundaries() -> None:
     assert rate_unknown_reason(90.01, 100.4, 10) is not None  # second 90 only partly watched
     assert rate_unknown_reason(99.5, 100.4, 10) == "warming up: 0 s of 10 s counted"
     assert rate_unknown_reason(96.0, 100.4, 10) == "warming up: 4 s of 10 s counted"
+    # a window all but complete reads short of it (9.6 s counted: "9 s", not "10 s of 10 s")
+    assert rate_unknown_reason(90.4, 100.4, 10) == "warming up: 9 s of 10 s counted"
+    assert rate_unknown_reason(90.01, 100.4, 10) == "warming up: 9 s of 10 s counted"
+    assert rate_unknown_reason(90.4, 100.4, 10, settle=0.5) == "warming up: 8 s of 10 s counted"
     # the counts of the last flush interval may be on their way: the window ends earlier
     assert rate_unknown_reason(90.0, 100.4, 10, settle=1.0) is not None
     assert rate_unknown_reason(89.0, 100.4, 10, settle=1.0) is None
