@@ -1,0 +1,107 @@
+"""What one read of the socket table costs, in parts (issue 25: where the read's time goes).
+
+    python -m bench.bench_socket_read --streams 2000 --reads 15
+
+One process serves N loopback TCP connections (N accepted sockets, N client sockets), a
+``WatchedStream`` for each found by ``watch_socket`` as a tracked stream finds its own;
+before every read each connection carries one event's bytes to its client, so every
+stream's kernel figures move. Timed (median of the reads, milliseconds): the socket
+watch's whole read (``SocketWatch.read``: the table's dump, each stream's ``_take``, the
+queue watch's ``observe``), ``SocketTable.scan`` with a callback that does nothing (the
+netlink dump, the kernel's ``tcp_info`` for every connection and the decode), the queue
+watch's ``observe`` alone, and the body a read publishes. Linux only (sock_diag); needs a
+file descriptor limit above 2N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core import sockets
+from core.queues import QueueWatch, publish_body
+from core.stream_watch import SocketWatch, WatchedStream
+
+
+class _Stream(WatchedStream):
+    __slots__ = ("connection_id", "__weakref__")
+
+    def __init__(self, cid: str) -> None:
+        self._watch_init()
+        self.connection_id = cid
+
+
+class _Manager:
+    """What the socket watch asks of its manager: the read interval and the queue watch."""
+
+    socket_read_interval = 0.0
+
+    def __init__(self) -> None:
+        self.queues = QueueWatch(None, "bench", not_reading_seconds=lambda: 5.0,  # type: ignore[arg-type]
+                                 read_interval=lambda: 2.5, fleet_now=time.time)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--streams", type=int, default=2000)
+    ap.add_argument("--reads", type=int, default=15)
+    args = ap.parse_args()
+    table = sockets.SocketTable()
+    if not table.available:
+        raise SystemExit("no socket table here (Linux sock_diag needed)")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4096)
+    port = listener.getsockname()[1]
+    pairs: list[tuple[socket.socket, socket.socket]] = []
+    streams: set[Any] = set()
+    changes: set[str] = set()
+    for i in range(args.streams):
+        client = socket.create_connection(("127.0.0.1", port))
+        server, _ = listener.accept()
+        pairs.append((client, server))
+        s = _Stream(f"c{i}")
+        s.watch_socket({"server": server.getsockname(), "client": server.getpeername()}, table, False)
+        s.track_changes(changes, s.connection_id)
+        streams.add(s)
+    kernel = sum(1 for s in streams if s.counting == "kernel")
+    manager = _Manager()
+    watch = SocketWatch(streams, manager)  # type: ignore[arg-type]
+    parts: dict[str, list[float]] = {"SocketWatch.read (all of it)": [], "SocketTable.scan, callback doing nothing": [],
+                                     "QueueWatch.observe": [], "publish_body": []}
+
+    def timed(name: str, fn: Any) -> None:
+        t0 = time.perf_counter()
+        fn()
+        parts[name].append((time.perf_counter() - t0) * 1e3)
+
+    for _ in range(args.reads):
+        for client, server in pairs:
+            server.send(b"data: x\n\n")
+            client.recv(64)
+        timed("SocketWatch.read (all of it)", watch.read)
+        wanted = {s._sock_key: s for s in streams}
+        timed("SocketTable.scan, callback doing nothing", lambda: table.scan(wanted, lambda *a: None))
+        q = manager.queues
+        timed("QueueWatch.observe",
+              lambda: q.observe(time.monotonic(), ((s.connection_id, s._acked, s._queued) for s in streams)))
+        timed("publish_body", lambda: publish_body(q.view(), [], time.time(), len(streams)))
+        changes.clear()
+    print(f"python {sys.version.split()[0]}, {args.streams} loopback connections ({kernel} counted by the kernel), "
+          f"{args.reads} reads; milliseconds a read, median (min):")
+    for name, xs in parts.items():
+        print(f"  {name:42s} {statistics.median(xs):7.2f}  ({min(xs):.2f})")
+    for client, server in pairs:
+        client.close()
+        server.close()
+
+
+if __name__ == "__main__":
+    main()
