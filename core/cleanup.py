@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -30,6 +31,7 @@ from .store_status import StoreStatusTracker
 __all__ = ["Cleanup", "add_event"]
 
 log = logging.getLogger("sse")
+_REAP_EVENTS = ("death", "reap")  # the events that record a worker gone from the fleet
 
 MIN_REAP_BATCH = 100  # connections per reap call on an operator's request
 
@@ -87,13 +89,23 @@ class Cleanup:
                     if left == 0:
                         break
                 # under the lease (another reaper finds it held until the worker is forgotten,
-                # and nothing to forget after): still listed, so this call forgets it
-                if announce is not None and any(w.worker_id == worker_id for w in await self.store.workers()):
+                # and nothing to forget after): still listed, so this call forgets it, and
+                # announces it unless the fleet already did (a reaper whose lease ran out
+                # between its event and the forget: a Redis pause longer than the lease)
+                hb = next((w for w in await self.store.workers() if w.worker_id == worker_id), None)
+                if announce is not None and hb is not None and not await self._announced(
+                        worker_id, hb.heartbeat_at - self.config.CLOCK_SKEW_TOLERANCE_SECONDS):
                     await announce(removed, cuts)
                 return removed, await self.store.forget_worker(worker_id)
         finally:
             if not lock.locked():
                 self._reap_locks.pop(worker_id, None)
+
+    async def _announced(self, worker_id: str, since: float) -> bool:
+        """A death or reap of ``worker_id`` is on the fleet's record since ``since`` (its last
+        heartbeat, less the clock skew tolerated: a worker id is never reused, so it dies once)."""
+        marks = await self.store.history_marks(since, math.inf)
+        return any(m.worker_id == worker_id and m.type in _REAP_EVENTS for m in marks)
 
     def settling(self) -> str | None:
         """Why no cleanup may run now (None: it may): the registry settles after an outage

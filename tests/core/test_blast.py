@@ -284,3 +284,47 @@ async def test_two_reapers_at_once_write_one_death(make_manager, clock, store_ki
     deaths = [e for e in (await a.get_detailed_monitoring_stats())["recent_events"] if e["type"] == "death"]
     assert [(e["worker_id"], e["count"]) for e in deaths] == [("dead", 4)]
     assert "dead" not in {w.worker_id for w in await a.store.workers()}
+
+
+@pytest.mark.parametrize("store_kind", ["redis", "redis-sharded"])
+async def test_a_reaper_whose_lease_ran_out_before_it_forgot_leaves_one_death(make_manager, clock, store_kind,
+                                                                              redis_url, namespace):
+    """The reaping lease (PX 30 s) runs out while its holder is held up between the death
+    event and forgetting the worker (a Redis pause of more than 30 s does that): the next
+    reaper finds the worker still listed and its streams gone. The fleet recorded that death
+    once: it writes no second one ("... died: 0 stream(s) cut"), and still forgets it."""
+    import redis.asyncio as aioredis
+
+    cfg = dict(WORKER_HEARTBEAT_TTL_SECONDS=10, BLAST_WINDOW_SECONDS=30)
+    dead = await make_manager(worker_id="dead", **cfg)
+    for _ in range(4):
+        await dead.register()
+    a, b = await make_manager(worker_id="a", **cfg), await make_manager(worker_id="b", **cfg)
+    clock.advance(11)
+    held, release = asyncio.Event(), asyncio.Event()
+    forget = a.cleaner.store.forget_worker
+
+    async def held_up(worker_id: str) -> bool:  # a's forget waits until the test lets it go
+        held.set()
+        await release.wait()
+        return await forget(worker_id)
+
+    a.cleaner.store.forget_worker = held_up  # type: ignore[method-assign]
+    first = asyncio.create_task(a.cleaner.reap_dead("dead", "test"))
+    try:
+        await asyncio.wait_for(held.wait(), 10)
+        raw = aioredis.Redis.from_url(redis_url)
+        try:  # the lease runs out (its PX), as after a long pause
+            leases = [k async for k in raw.scan_iter(match=f"*{namespace}*reaping*")]
+            assert leases
+            await raw.delete(*leases)
+        finally:
+            await raw.aclose()
+        assert await asyncio.wait_for(b.cleaner.reap_dead("dead", "test"), 10) == 0
+    finally:
+        release.set()
+        a.cleaner.store.forget_worker = forget  # type: ignore[method-assign]
+    assert await asyncio.wait_for(first, 10) == 4
+    deaths = [e for e in (await a.get_detailed_monitoring_stats())["recent_events"] if e["type"] == "death"]
+    assert [(e["worker_id"], e["count"]) for e in deaths] == [("dead", 4)]
+    assert "dead" not in {w.worker_id for w in await a.store.workers()}
