@@ -269,16 +269,22 @@ async def test_a_reap_writes_its_event_before_it_forgets_the_worker(make_manager
     assert store.at_forget["other"] == [("reap", 1)], store.at_forget
 
 
-@pytest.mark.parametrize("store_kind", ["redis", "redis-sharded"])
-async def test_two_reapers_at_once_write_one_death(make_manager, clock, store_kind):
-    """Both find the worker dead at the same moment: the lease lets one reap, and only the one
-    that forgets it writes the event."""
+async def _dead_with_four_and_two_reapers(make_manager, clock):
+    """Worker "dead" with 4 streams, its heartbeat expired; two live workers "a" and "b"."""
     cfg = dict(WORKER_HEARTBEAT_TTL_SECONDS=10, BLAST_WINDOW_SECONDS=30)
     dead = await make_manager(worker_id="dead", **cfg)
     for _ in range(4):
         await dead.register()
     a, b = await make_manager(worker_id="a", **cfg), await make_manager(worker_id="b", **cfg)
     clock.advance(11)
+    return a, b
+
+
+@pytest.mark.parametrize("store_kind", ["redis", "redis-sharded"])
+async def test_two_reapers_at_once_write_one_death(make_manager, clock, store_kind):
+    """Both find the worker dead at the same moment: the lease lets one reap, and only the one
+    that forgets it writes the event."""
+    a, b = await _dead_with_four_and_two_reapers(make_manager, clock)
     got = await asyncio.gather(a.cleaner.reap_dead("dead", "test"), b.cleaner.reap_dead("dead", "test"))
     assert sorted(got) == [0, 4]
     deaths = [e for e in (await a.get_detailed_monitoring_stats())["recent_events"] if e["type"] == "death"]
@@ -295,12 +301,7 @@ async def test_a_reaper_whose_lease_ran_out_before_it_forgot_leaves_one_death(ma
     once: it writes no second one ("... died: 0 stream(s) cut"), and still forgets it."""
     import redis.asyncio as aioredis
 
-    cfg = dict(WORKER_HEARTBEAT_TTL_SECONDS=10, BLAST_WINDOW_SECONDS=30)
-    dead = await make_manager(worker_id="dead", **cfg)
-    for _ in range(4):
-        await dead.register()
-    a, b = await make_manager(worker_id="a", **cfg), await make_manager(worker_id="b", **cfg)
-    clock.advance(11)
+    a, b = await _dead_with_four_and_two_reapers(make_manager, clock)
     held, release = asyncio.Event(), asyncio.Event()
     forget = a.cleaner.store.forget_worker
 
