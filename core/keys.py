@@ -46,6 +46,8 @@ key                             type    contents
 ``{ns}:conditions``             hash    rule type -> when the fleet first saw its condition hold (hysteresis)
 ``{ns}:history:marks``          zset    notable fleet events (deaths, reaps, disconnects, outages, rebuilds,
                                         cleanups grouped), JSON -> time, kept as long as the rollup tier
+``{ns}:history:connects``       zset    fleet history's connect rates, ``t,connects/s,reconnects/s`` -> time (raw tier)
+``{ns}:history:connects:roll``  zset    the same per rollup step, the highest rates of the step -> the step's start
 ``{ns}:probe``                  string  an observer's write probe (PX 2 s): does the store accept writes?
 ``{ns}:lease:<name>``           string  a fleet-wide lease (SET NX PX): the judge of a period, an outage's record
 ``{ns}:arrivals``               zset    blast radius: recent connects, ``<client key>|<time>`` -> time
@@ -121,6 +123,7 @@ FIXED: dict[str, str] = {
     "probe": "probe",
     "recent_cuts": "cuts",
     "history_connects": "history:connects",
+    "history_connects_rollup": "history:connects:roll",
     "arrivals": "arrivals",
     "blasts": "blasts",
 }
@@ -132,7 +135,7 @@ KEY_TYPES: dict[str, str] = {
     "history_trends": "string", "record_meta": "hash", "worker_codes": "hash", "worker_info": "hash", "held": "hash",
     "user_agent_index": "hash", "user_agent_seq": "string", "worker_seq": "string", "worker_counts": "hash",
     "epoch": "hash", "conditions": "hash", "history_marks": "zset", "probe": "string", "recent_cuts": "zset",
-    "history_connects": "zset", "arrivals": "zset", "blasts": "zset",
+    "history_connects": "zset", "history_connects_rollup": "zset", "arrivals": "zset", "blasts": "zset",
 }
 SHARD_KEYS: frozenset[str] = frozenset({
     "activity", "connected", "counter", "user_agents", "record_meta", "worker_codes", "worker_info", "held",
@@ -305,6 +308,11 @@ class Keys:
     def history_connects(self) -> str:
         """The history's connect rates (core.reconnects): ``t,connects/s,reconnects/s`` -> t, one per sample."""
         return self._fixed("history_connects")
+
+    @property
+    def history_connects_rollup(self) -> str:
+        """The connect rates per rollup step (their highest), for the rollup tier's reads."""
+        return self._fixed("history_connects_rollup")
 
     @property
     def recent_cuts(self) -> str:

@@ -100,8 +100,11 @@ class Recorder:
             if rate_unknown_reason(since, sample.t, interval, settle) is None:
                 rate = connect_rate(await self.store.connect_counts(sample.t - interval - settle - 1, sample.t),
                                     sample.t, interval, settle)
-                await self.store.history_connects_append(sample.t, rate.per_second, rate.reconnects_per_second,
-                                                         sample.t - self.config.HISTORY_RAW_RETENTION_SECONDS)
+                rollup = history.tiers_from_config(self.config)[1]
+                await self.store.history_connects_append(
+                    sample.t, rate.per_second, rate.reconnects_per_second,
+                    sample.t - self.config.HISTORY_RAW_RETENTION_SECONDS,
+                    rollup=(math.floor(sample.t / rollup.step) * rollup.step, sample.t - rollup.retention))
         return wrote
 
     async def refresh_trends(self) -> dict[str, TrendEvidence]:
@@ -192,7 +195,7 @@ class Recorder:
         marks = await with_blasts(self.store, await self.store.history_marks(start, end), self.clock.now())
         series = history.series_columns(cols, start, end, step, tier.step, rate_window=window, bad_points=bad,
                                         data_from=data_from, marks=marks)
-        return with_connect_rates(series, await self.store.history_connects(start, end) if raw else [])
+        return with_connect_rates(series, await self.store.history_connects(start, end, rollup=not raw))
 
     # -- outages: the history remembers them ----------------------------------------------
     def outage(self, since: float, until: float, reason: str) -> None:
@@ -265,8 +268,9 @@ class Recorder:
 
 def with_connect_rates(series: HistorySeries, rates: list[tuple[float, float, float]]) -> HistorySeries:
     """``series`` with the fleet's connects and reconnects per second (core.reconnects) as
-    the columns ``connects`` / ``reconnects`` (the highest rate recorded in each bucket; None
-    where none was recorded: before the meter, the rollup tier, the store away)."""
+    the columns ``connects`` / ``reconnects`` (the highest rate recorded in each bucket; on
+    the rollup tier ``rates`` are already each step's highest; None where none was
+    recorded: before the meter, an interval not counted whole, the store away)."""
     n = len(series.times)
     cols: dict[str, list[float | int | None]] = {"connects": [None] * n, "reconnects": [None] * n}
     for t, c, r in rates:

@@ -221,11 +221,14 @@ class StateStore(Protocol):
         both are counted per second. Returns the reconnects among ``connects``."""
     async def connect_counts(self, since: float, now: float) -> list[tuple[int, int, int]]:
         """(second, connects, reconnects) of the fleet from ``since`` to ``now``."""
-    async def history_connects_append(self, t: float, connects: float, reconnects: float, keep_from: float) -> None:
+    async def history_connects_append(self, t: float, connects: float, reconnects: float, keep_from: float,
+                                      rollup: tuple[float, float] | None = None) -> None:
         """Add the fleet's connect rates (per second) of the sample interval ending at ``t``
-        to the history; rates older than ``keep_from`` are dropped."""
-    async def history_connects(self, start: float, end: float) -> list[tuple[float, float, float]]:
-        """(t, connects/s, reconnects/s) recorded from ``start`` to ``end``, oldest first."""
+        to the history; rates older than ``keep_from`` are dropped. ``rollup``: (the rollup
+        step's start, keep from): the step's point keeps the highest rates recorded in it."""
+    async def history_connects(self, start: float, end: float, rollup: bool = False) -> list[tuple[float, float, float]]:
+        """(t, connects/s, reconnects/s) recorded from ``start`` to ``end``, oldest first
+        (``rollup``: one a rollup step, at its start, the step's highest rates)."""
     async def worker_records(self, worker_id: str, limit: int) -> list[ConnectionRecord]:
         """Up to ``limit`` of a worker's registered connections (a dead one's, before it is reaped: core.blast)."""
     async def put_blast(self, blast_id: str, cut_at: float, window: float, cut_total: int, cuts: Sequence[Cut],

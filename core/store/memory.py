@@ -129,6 +129,7 @@ class MemoryStore:
         self._cuts: dict[str, float] = {}  # client key -> when its stream last closed (core.reconnects)
         self._connects: dict[int, list[int]] = {}  # second -> [connects, reconnects]
         self._history_connects: list[tuple[float, float, float]] = []  # (t, connects/s, reconnects/s)
+        self._history_connects_rollup: dict[float, tuple[float, float]] = {}  # step start -> highest rates
         self._arrivals: list[tuple[str, float]] = []  # blast radius (core.blast): recent connects, in order
         self._blasts: dict[str, BlastRead] = {}  # event id -> its cut streams and the clients back
         self._blast_until: dict[str, float] = {}  # event id -> kept until (fleet clock)
@@ -364,11 +365,19 @@ class MemoryStore:
     async def connect_counts(self, since: float, now: float) -> list[tuple[int, int, int]]:
         return sorted((s, c[0], c[1]) for s, c in self._connects.items() if since <= s <= now)
 
-    async def history_connects_append(self, t: float, connects: float, reconnects: float, keep_from: float) -> None:
+    async def history_connects_append(self, t: float, connects: float, reconnects: float, keep_from: float,
+                                      rollup: tuple[float, float] | None = None) -> None:
         kept = [r for r in self._history_connects if r[0] >= keep_from and r[0] != t]
         self._history_connects = sorted([*kept, (t, connects, reconnects)])
+        if rollup is not None:
+            step, keep = rollup
+            c, r = self._history_connects_rollup.get(step, (connects, reconnects))
+            self._history_connects_rollup[step] = (max(c, connects), max(r, reconnects))
+            self._history_connects_rollup = {b: v for b, v in self._history_connects_rollup.items() if b >= keep}
 
-    async def history_connects(self, start: float, end: float) -> list[tuple[float, float, float]]:
+    async def history_connects(self, start: float, end: float, rollup: bool = False) -> list[tuple[float, float, float]]:
+        if rollup:
+            return sorted((b, c, r) for b, (c, r) in self._history_connects_rollup.items() if start <= b <= end)
         return [r for r in self._history_connects if start <= r[0] <= end]
 
     async def worker_records(self, worker_id: str, limit: int) -> list[ConnectionRecord]:

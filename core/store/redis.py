@@ -185,7 +185,7 @@ def redact_url(url: str) -> str:
 
 SCRIPTS = ("register", "unregister", "remove_stale", "reap_worker", "touch", "flush", "reconcile", "sync_worker",
            "forget_worker", "record_cleanup", "page", "channels", "get", "history_append", "touch_held", "hold",
-           "add_event", "mark_dead", "reseed", "worker_records")
+           "add_event", "mark_dead", "reseed", "worker_records", "connects_rollup")
 EVENTS_KEPT = 100
 SCAN_WRONG_TYPES = 10_000
 HISTORY_FOLD_TRIES = 5  # reads and folds of a rollup bucket another writer changed meanwhile  # keys of one pattern a wrong-type diagnosis looks at
@@ -724,17 +724,22 @@ class RedisStore:
         return sorted((s, c[0], c[1]) for s, c in out.items())
 
     @_translate
-    async def history_connects_append(self, t: float, connects: float, reconnects: float, keep_from: float) -> None:
+    async def history_connects_append(self, t: float, connects: float, reconnects: float, keep_from: float,
+                                      rollup: tuple[float, float] | None = None) -> None:
         key = self.keys.history_connects
         pipe = self.client.pipeline(transaction=False)
         pipe.zadd(key, {f"{_num(t)},{_num(connects)},{_num(reconnects)}": t})
         pipe.zremrangebyscore(key, "-inf", f"({_num(keep_from)}")
         await pipe.execute()
+        if rollup is not None:  # the step's highest rates, kept by the script (one writer or several)
+            await self._run("connects_rollup", [self.keys.history_connects_rollup],
+                            [_num(rollup[0]), _num(connects), _num(reconnects), _num(rollup[1])])
 
     @_translate
-    async def history_connects(self, start: float, end: float) -> list[tuple[float, float, float]]:
+    async def history_connects(self, start: float, end: float, rollup: bool = False) -> list[tuple[float, float, float]]:
         out = []
-        for m in await self.client.zrangebyscore(self.keys.history_connects, _num(start), _num(end)):
+        key = self.keys.history_connects_rollup if rollup else self.keys.history_connects
+        for m in await self.client.zrangebyscore(key, _num(start), _num(end)):
             try:
                 t, c, r = (float(x) for x in _s(m).split(","))
             except ValueError:

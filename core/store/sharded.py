@@ -303,11 +303,12 @@ class ShardedRedisStore:
     async def connect_counts(self, since: float, now: float) -> list[tuple[int, int, int]]:
         return await self.shards[0].connect_counts(since, now)
 
-    async def history_connects_append(self, t: float, connects: float, reconnects: float, keep_from: float) -> None:
-        await self.shards[0].history_connects_append(t, connects, reconnects, keep_from)
+    async def history_connects_append(self, t: float, connects: float, reconnects: float, keep_from: float,
+                                      rollup: tuple[float, float] | None = None) -> None:
+        await self.shards[0].history_connects_append(t, connects, reconnects, keep_from, rollup)
 
-    async def history_connects(self, start: float, end: float) -> list[tuple[float, float, float]]:
-        return await self.shards[0].history_connects(start, end)
+    async def history_connects(self, start: float, end: float, rollup: bool = False) -> list[tuple[float, float, float]]:
+        return await self.shards[0].history_connects(start, end, rollup)
 
     async def worker_records(self, worker_id: str, limit: int) -> list[ConnectionRecord]:
         """Every shard's, at most ``limit`` in all."""

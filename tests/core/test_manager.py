@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import re
 from pathlib import Path
 
@@ -564,3 +565,27 @@ async def test_the_history_keeps_no_connect_rate_for_an_interval_the_fleet_had_n
     assert await m.recorder.record() is True
     rates = await m.store.history_connects(started - 60, clock() + 60)
     assert [(t, c, r) for t, c, r in rates] == [(clock(), 0.0, 0.0)]  # counted whole: a true 0
+
+
+async def test_the_rollup_tier_keeps_each_steps_highest_connect_rate(make_manager, clock):
+    """The history's long views (the rollup tier, e.g. 7 days) show connects per second too:
+    each rollup step the highest rate the fleet recorded in it, not unknown."""
+    m = await make_manager(worker_id="w-roll", HISTORY_INTERVAL_SECONDS=10.0, TOUCH_FLUSH_INTERVAL_SECONDS=1.0,
+                           HISTORY_ROLLUP_SECONDS=300.0)
+    clock.advance(20.5)  # the fleet has counted whole intervals from here on
+    for _ in range(30):
+        await m.register()
+    await m.connects.send()  # (what the flush hook sends in a task of its own)
+    clock.advance(11.0)
+    assert await m.recorder.record() is True
+    clock.advance(10.0)  # a quieter interval in the same step: the step keeps the highest
+    assert await m.recorder.record() is True
+    raw = await m.store.history_connects(0, clock() + 60)
+    assert len(raw) == 2 and raw[0][1] > 0 and raw[1][1] < raw[0][1], raw
+    step = math.floor(clock() / 300.0) * 300.0
+    assert math.floor(raw[0][0] / 300.0) * 300.0 == step  # both samples in one step: its point is their highest
+    assert await m.store.history_connects(0, clock() + 60, rollup=True) == [(step, raw[0][1], 0.0)]
+    series = await m.recorder.history(3 * 86400.0)  # beyond the raw tier's day: the rollup tier answers
+    assert series.step >= 300.0
+    shown = [v for v in series.max["connects"] if v is not None]
+    assert shown and max(shown) == raw[0][1]

@@ -366,3 +366,21 @@ async def test_every_state_page_and_the_channels_class_the_boundaries_as_core_cl
     rows_, _, _ = await store.channels(query)
     (ch,) = rows_
     assert (ch.channel, ch.connections, ch.stale) == ("b", 6, sum(1 for cl in want.values() if "stale" in cl))
+
+
+async def test_history_connect_rates_and_their_rollup(store):
+    """The raw rates one a sample; the rollup one a step at its start, holding the highest
+    rates recorded in the step (connects and reconnects each), older steps trimmed."""
+    for t, c, r, step in ((1000.0, 2.0, 0.5, 900.0), (1010.0, 5.5, 0.1, 900.0), (1020.0, 1.0, 3.25, 900.0),
+                          (1210.0, 4.0, 0.0, 1200.0)):
+        await store.history_connects_append(t, c, r, 0.0, rollup=(step, 0.0))
+    assert [x[:2] for x in await store.history_connects(0, 2000)] == [(1000.0, 2.0), (1010.0, 5.5), (1020.0, 1.0),
+                                                                     (1210.0, 4.0)]
+    assert await store.history_connects(0, 2000, rollup=True) == [(900.0, 5.5, 3.25), (1200.0, 4.0, 0.0)]
+    assert await store.history_connects(1000, 2000, rollup=True) == [(1200.0, 4.0, 0.0)]
+    # a lower rate later in the step keeps the step's highest; the step before the keep-from goes
+    await store.history_connects_append(1220.0, 0.5, 7.0, 0.0, rollup=(1200.0, 1000.0))
+    assert await store.history_connects(0, 2000, rollup=True) == [(1200.0, 4.0, 7.0)]
+    # without rollup=, nothing of it is written (an older caller)
+    await store.history_connects_append(1230.0, 9.0, 9.0, 0.0)
+    assert await store.history_connects(0, 2000, rollup=True) == [(1200.0, 4.0, 7.0)]

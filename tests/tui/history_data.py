@@ -75,6 +75,14 @@ class Fleet:
         await add_event(self.store, self.status, CFG, FleetEvent(at=at, type=type_, message=message, count=count,  # type: ignore[arg-type]
                                                                  worker_id=worker), group=group)
 
+    async def connects(self, t: float, storm: bool) -> None:
+        """The connect rates of the interval ending at ``t`` (a storm: the dead worker's
+        clients come back at once), raw and into the rollup step, as core.recorder writes them."""
+        rollup = history.tiers_from_config(CFG)[1]
+        await self.store.history_connects_append(
+            t, 25.0 if storm else 1.5, 21.0 if storm else 0.2, END - CFG.HISTORY_RAW_RETENTION_SECONDS,
+            rollup=(math.floor(t / rollup.step) * rollup.step, END - rollup.retention))
+
     async def write(self, range_s: float) -> dict[str, float]:
         """Write the story over the last ``range_s`` seconds before END."""
         at = story(range_s)
@@ -82,7 +90,7 @@ class Fleet:
         every = 10.0 if range_s <= 86400 else 300.0  # one sample per rollup step is enough for 7 d
         errors, failed_at = 0, at["begin"]
         t, i = math.ceil(at["begin"] / every) * every + 0.5, 0
-        death_written = disconnect_written = False
+        death_written = disconnect_written = storm_written = False
         while t <= END:
             if not at["down"] <= t <= at["up"]:
                 if t - failed_at >= range_s / 9:
@@ -90,8 +98,11 @@ class Fleet:
                 assert await self.store.history_append(sample(t, i, at, errors), tiers, "w-1")
                 # the connect rates beside it (core.reconnects): the dead worker's clients come back at once
                 back = at["death"] <= t < at["death"] + 30
-                await self.store.history_connects_append(t, 25.0 if back else 1.5, 21.0 if back else 0.2,
-                                                         END - CFG.HISTORY_RAW_RETENTION_SECONDS)
+                await self.connects(t, back)
+                if every > 10.0 and not storm_written and t >= at["death"] + 10:
+                    # a recorder samples every 10 s: the storm's interval is in its rollup step
+                    await self.connects(at["death"] + 10, True)
+                    storm_written = True
                 if i % 6 == 0:
                     await self.event(t, "cleanup", "cleanup removed 2 stale connection(s)", 2, group=True)
             if not death_written and t >= at["reap"]:
