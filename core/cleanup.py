@@ -107,6 +107,26 @@ class Cleanup:
         marks = await self.store.history_marks(since, math.inf)
         return any(m.worker_id == worker_id and m.type in _REAP_EVENTS for m in marks)
 
+    async def clock_ahead(self) -> str | None:
+        """Why this worker's clock may not judge ages now (None: it may): it reads more than
+        the tolerated skew ahead of the state store's (Redis ``TIME``), so every connection and
+        heartbeat would look that much older than it is: live streams stale, live workers
+        dead. (A clock that follows the store, the default, never is; one behind only delays
+        a removal.) The store's clock unknown (memory store, a cluster, the store away): None."""
+        before = self.clock.now()  # read first: the round trip can only make it look less ahead
+        try:
+            server = await self.store.server_time()
+        except StoreUnavailable:
+            return None  # the run meets the store's own error
+        if server is None:
+            return None
+        ahead, tolerance = before - server, self.config.CLOCK_SKEW_TOLERANCE_SECONDS
+        if ahead > tolerance:
+            log.warning("SSE worker %s: its clock is %.1f s ahead of the state store's; it removes and reaps "
+                        "nothing until they agree", self.worker_id, ahead)
+            return f"this worker's clock is {ahead:.1f} s ahead of the state store's (tolerated: {tolerance:g} s)"
+        return None
+
     def settling(self) -> str | None:
         """Why no cleanup may run now (None: it may): the registry settles after an outage
         or a data loss (an idle time or an old heartbeat may only mean the store was away),
@@ -130,7 +150,7 @@ class Cleanup:
         stale = 0
         error: StoreUnavailable | None = None
         before_total = before_stale = 0
-        skipped = self.settling()
+        skipped = self.settling() or await self.clock_ahead()
         if skipped is not None:
             log.info("SSE cleanup skipped: %s", skipped)
             return CleanupResult(cleaned=0, failed=0, duration_ms=0.0, skipped=skipped)
@@ -216,8 +236,8 @@ class Cleanup:
     async def reap_dead(self, worker_id: str, reason: str) -> int:
         """Reap a fleet-mate found dead (``reason``) now, under the fleet's lease (one reaper
         reaps and counts it); returns the connections this call removed."""
-        if self.settling() is not None and "gone" not in reason:
-            return 0  # an old heartbeat while the registry settles says nothing
+        if "gone" not in reason and (self.settling() is not None or await self.clock_ahead() is not None):
+            return 0  # an old heartbeat while the registry settles, or by a clock ahead, says nothing
         t0 = time.perf_counter()
         cut_at = await self._last_heartbeat(worker_id)  # the last moment it was known alive
         removed, forgot = await self._reap(worker_id, max(self.config.CLEANUP_BATCH_SIZE, MIN_REAP_BATCH),

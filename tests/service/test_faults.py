@@ -221,15 +221,19 @@ async def test_a_worker_20s_ahead_reaps_nothing_live(own_redis, namespace, store
             assert abs(ahead.now() - honest.now()) < 0.5
         else:
             # the fault this guards against: its own clock would make live connections look 20 s
-            # idle (it removed all 10 once). Its heartbeat comes from 20 s in the future, beyond
-            # the skew tolerance: bad data, the fleet takes it for dead, and until it has
-            # resynced it runs no cleanup
+            # idle (it removed all 10 once; then 5-7 in one run of 12, before the fleet had
+            # judged it). Its heartbeat comes from 20 s in the future, beyond the skew
+            # tolerance: bad data, the fleet takes it for dead; and it measures its clock
+            # against the store's before each run, so it removes and reaps nothing meanwhile
             snap = await honest.monitoring_snapshot()
             (w,) = [w for w in snap.workers or [] if w.worker_id == ahead.worker_id] or [None]
             if w is not None:  # (honest's flush may have reaped it already)
                 assert w.state == "dead" and "future" in (w.state_reason or "")
+            run = await ahead.cleaner.run()
+            assert run.cleaned == 0 and "ahead of the state store's" in (run.skipped or ""), run
             removed = await ahead.cleanup_stale_connections()
             assert removed == 0 and honest.local_connection_count == 10
+            assert await ahead.cleaner.reap_dead(honest.worker_id, "heartbeat 20 s old") == 0
     finally:
         await ahead.stop()
         await honest.stop()
