@@ -93,8 +93,7 @@ class Cleanup:
                 # announces it unless the fleet already did (a reaper whose lease ran out
                 # between its event and the forget: a Redis pause longer than the lease)
                 hb = next((w for w in await self.store.workers() if w.worker_id == worker_id), None)
-                if announce is not None and hb is not None and not await self._announced(
-                        worker_id, hb.heartbeat_at - self.config.CLOCK_SKEW_TOLERANCE_SECONDS):
+                if announce is not None and hb is not None and not await self._announced(worker_id, hb.heartbeat_at):
                     await announce(removed, cuts)
                 return removed, await self.store.forget_worker(worker_id)
         finally:
@@ -102,8 +101,9 @@ class Cleanup:
                 self._reap_locks.pop(worker_id, None)
 
     async def _announced(self, worker_id: str, since: float) -> bool:
-        """A death or reap of ``worker_id`` is on the fleet's record since ``since`` (its last
-        heartbeat, less the clock skew tolerated: a worker id is never reused, so it dies once)."""
+        """A death or reap of ``worker_id`` is on the fleet's record since ``since``: its last
+        heartbeat (a dead worker's event is written at least its TTL later; a worker reaped on
+        request that came back and heartbeats again is announced anew when it goes)."""
         marks = await self.store.history_marks(since, math.inf)
         return any(m.worker_id == worker_id and m.type in _REAP_EVENTS for m in marks)
 

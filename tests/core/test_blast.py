@@ -329,3 +329,27 @@ async def test_a_reaper_whose_lease_ran_out_before_it_forgot_leaves_one_death(ma
     deaths = [e for e in (await a.get_detailed_monitoring_stats())["recent_events"] if e["type"] == "death"]
     assert [(e["worker_id"], e["count"]) for e in deaths] == [("dead", 4)]
     assert "dead" not in {w.worker_id for w in await a.store.workers()}
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "redis"])
+async def test_a_worker_reaped_on_request_that_came_back_is_announced_again_when_it_dies(make_manager, clock,
+                                                                                        store_kind):
+    """An operator's reap of a live worker is on the record; the worker heartbeats again and
+    re-registers; when it later dies, that death is announced too (the record is read from
+    its last heartbeat on, not for all time)."""
+    cfg = dict(WORKER_HEARTBEAT_TTL_SECONDS=10, BLAST_WINDOW_SECONDS=30)
+    back = await make_manager(worker_id="back", **cfg)
+    await back.register()
+    survivor = await make_manager(worker_id="survivor", **cfg)
+    await back.flush_touches()
+    await survivor.cleaner.reap_worker_now("back", force=True)
+    clock.advance(1)
+    await back.flush_touches()  # its heartbeat was gone: it comes back, its stream re-registered
+    assert "back" in {w.worker_id for w in await survivor.store.workers()}
+    clock.advance(11)
+    await survivor.flush_touches()
+    await survivor.run_cleanup()
+    events = [(e["type"], e["worker_id"]) for e in (await survivor.get_detailed_monitoring_stats())["recent_events"]
+              if e["type"] in ("reap", "death")]
+    assert events.count(("reap", "back")) == 1 and events.count(("death", "back")) == 1, events
+    assert "back" not in {w.worker_id for w in await survivor.store.workers()}
