@@ -24,9 +24,13 @@ back more often than it was cut counts no more than its cuts. Each comeback is s
 twice); one back after the window does not count; a client with another user agent is
 another client.
 
-The cut time of a death is the dead worker's last heartbeat (the last moment it was known
-alive; a comeback's time includes the moments between that and the death, at most a flush
-interval for a death seen on its host).
+The cut time of a death is the last moment the dead worker was known alive
+(:func:`death_time`): its last heartbeat, or the connect of the newest stream it accepted
+when that is later (registrations reach the store on their own, between heartbeats: a
+worker killed right after a burst of connects had a last heartbeat from before some of
+them, and those streams' own connects were counted as comebacks). A comeback's time
+includes the moments between that and the death, at most a flush interval for a death
+seen on its host.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from .models import BlastRadius, ConnectionRecord, CutClient, FleetEvent
 from .reconnects import client_key
 from .store.base import BlastRead, Cut, StateStore
 
-__all__ = ["BLAST_KEPT_SECONDS", "MAX_CUT_LISTED", "BlastRead", "Cut", "arrivals_kept", "cut_counts", "cuts_from_records", "decode_cuts",
+__all__ = ["BLAST_KEPT_SECONDS", "MAX_CUT_LISTED", "BlastRead", "Cut", "arrivals_kept", "cut_counts", "cuts_from_records", "death_time", "decode_cuts",
            "encode_cuts", "match_arrivals", "new_blast_id", "summarize", "with_blasts"]
 
 BLAST_KEPT_SECONDS = 86_400.0  # an event's cut list and comebacks are kept a day
@@ -63,6 +67,16 @@ def new_blast_id() -> str:
 def cuts_from_records(records: Iterable[ConnectionRecord]) -> list[Cut]:
     return [Cut(client_key(r.client_address, r.user_agent), r.channel, r.user_agent, r.connected_at)
             for r in records][:MAX_CUT_LISTED]
+
+
+def death_time(last_heartbeat: float | None, cuts: Iterable[Cut]) -> float | None:
+    """When a dead worker was last known alive (fleet clock): its last heartbeat, or the
+    newest connect among the streams it held (it accepted them, so it lived then) when that
+    is later. None when the heartbeat is unknown (the event then takes the moment it is
+    recorded, as before)."""
+    if last_heartbeat is None:
+        return None
+    return max([last_heartbeat, *(c.connected_at for c in cuts)])
 
 
 def encode_cuts(cuts: Sequence[Cut]) -> str:

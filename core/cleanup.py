@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from . import stats
-from .blast import MAX_CUT_LISTED, arrivals_kept, cuts_from_records, new_blast_id
+from .blast import MAX_CUT_LISTED, arrivals_kept, cuts_from_records, death_time, new_blast_id
 from .clock import StoreClock, age_query
 from .config import SSEConfig
 from .liveness import worker_state
@@ -254,12 +254,13 @@ class Cleanup:
         forgets the worker."""
         async def announce(removed: int, cuts: list[Cut]) -> None:
             log.warning("SSE reaped dead worker %s (%s): %d connections removed", worker_id, reason, removed)
-            blast_id = await self._blast(removed, cut_at, cuts)
+            blast_id = await self._blast(removed, death_time(cut_at, cuts), cuts)
             await self.event("death", f"worker {worker_id} died ({reason}): {removed} stream(s) cut and reaped",
                              removed, worker_id, blast_id=blast_id)
         return announce
 
     async def _last_heartbeat(self, worker_id: str) -> float | None:
+        """The dead worker's last heartbeat (None: not listed, or the store is away)."""
         try:
             return next((w.heartbeat_at for w in await self.store.workers() if w.worker_id == worker_id), None)
         except StoreUnavailable:

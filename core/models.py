@@ -189,7 +189,7 @@ class BlastRadius(_Wire):
     not_back: int  # ... whose client did not (yet, while ``open``)
     window_seconds: float
     open: bool  # the window has not ended: ``not_back`` may still fall
-    cut_at: float  # fleet clock; a death: the dead worker's last heartbeat
+    cut_at: float  # fleet clock; a death: the dead worker last known alive (core.blast.death_time)
     median_back_seconds: float | None = None  # None: nobody back
     not_back_clients: list[CutClient] = Field(default_factory=list)  # the first 100
     listed: int = 0  # cut streams recorded (at most core.blast.MAX_CUT_LISTED; ``cut`` may be more)

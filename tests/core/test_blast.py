@@ -222,6 +222,36 @@ async def test_a_death_a_disconnect_and_a_cleanup_follow_who_they_cut(make_manag
     assert _event(stats, "death")["blast"]["open"] is False
 
 
+@pytest.mark.parametrize("store_kind", ["memory", "redis", "redis-sharded"])
+async def test_a_death_is_cut_no_earlier_than_the_newest_stream_the_worker_accepted(make_manager, clock, store_kind):
+    """Registrations reach the store between heartbeats: a worker killed right after a burst
+    of connects has a last heartbeat from before some of them. Those streams' own connects
+    are not comebacks (a kill -9 test counted 54 back of 45 once): the cut is no earlier than
+    the newest stream the dead worker accepted (it was alive then)."""
+    cfg = dict(WORKER_HEARTBEAT_TTL_SECONDS=10, BLAST_WINDOW_SECONDS=30)
+    dead = await make_manager(worker_id="dead", **cfg)
+    await dead.register(client_address="10.5.0.1:1", user_agent="early")
+    await dead.flush_touches()  # its last heartbeat, at t
+    hb = next(w.heartbeat_at for w in await dead.store.workers() if w.worker_id == "dead")
+    clock.advance(3)  # a burst after it: registered (and their connects noted), no heartbeat since
+    for i in range(3):
+        await dead.register(client_address=f"10.5.1.{i}:1", user_agent=f"late-{i}")
+    await dead.connects.send()
+    newest = max(r.connected_at for r in await dead.store.worker_records("dead", 100))
+    assert newest >= hb + 3
+    survivor = await make_manager(worker_id="survivor", **cfg)
+    clock.advance(11)
+    await survivor.flush_touches()
+    await survivor.run_cleanup()  # reaps it
+    clock.advance(1)
+    await survivor.register(client_address="10.5.1.0:2", user_agent="late-0")  # one comes back, 12 s on
+    await survivor.connects.send()
+    b = _event(await survivor.get_detailed_monitoring_stats(), "death")["blast"]
+    assert (b["cut"], b["back"], b["not_back"]) == (4, 1, 3), b  # before: 3 back (the burst's own connects)
+    assert b["cut_at"] == pytest.approx(newest)
+    assert b["median_back_seconds"] == 12.0
+
+
 # -- a reap writes its event before it forgets the worker -------------------------------------
 
 class _NotesForget(MemoryStore):
