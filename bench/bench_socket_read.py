@@ -7,7 +7,8 @@ One process serves N loopback TCP connections (N accepted sockets, N client sock
 before every read each connection carries one event's bytes to its client, so every
 stream's kernel figures move. Timed (median of the reads, milliseconds): the socket
 watch's whole read (``SocketWatch.read``: the table's dump, each stream's ``_take``, the
-queue watch's ``observe``), ``SocketTable.scan`` with a callback that does nothing (the
+queue watch's ``observe``), its queue read between full reads (``read(full=False)``: the
+same dump, only the connections with bytes waiting decoded; none here), ``SocketTable.scan`` with a callback that does nothing (the
 netlink dump, the kernel's ``tcp_info`` for every connection and the decode), the queue
 watch's ``observe`` alone, and the body a read publishes; and the kernel's part alone: the
 same dump (``tcp_info`` asked for) with nothing decoded but each message's length, so that
@@ -99,7 +100,9 @@ def main() -> None:
     kernel = sum(1 for s in streams if s.counting == "kernel")
     manager = _Manager()
     watch = SocketWatch(streams, manager)  # type: ignore[arg-type]
-    parts: dict[str, list[float]] = {"SocketWatch.read (all of it)": [], "SocketTable.scan, callback doing nothing": [],
+    parts: dict[str, list[float]] = {"SocketWatch.read (all of it)": [],
+                                     "SocketWatch.read, a queue read (nothing queued)": [],
+                                     "SocketTable.scan, callback doing nothing": [],
                                      "QueueWatch.observe": [], "publish_body": [],
                                      "the dump alone (the kernel's part, nothing decoded)": []}
 
@@ -113,6 +116,10 @@ def main() -> None:
             server.send(b"data: x\n\n")
             client.recv(64)
         timed("SocketWatch.read (all of it)", watch.read)
+        for client, server in pairs:
+            server.send(b"data: y\n\n")
+            client.recv(64)
+        timed("SocketWatch.read, a queue read (nothing queued)", lambda: watch.read(full=False))
         wanted = {s._sock_key: s for s in streams}
         timed("SocketTable.scan, callback doing nothing", lambda: table.scan(wanted, lambda *a: None))
         q = manager.queues

@@ -84,12 +84,16 @@ class QueueWatch:
         self._task: asyncio.Task[None] | None = None
         self._dirty = False
 
-    def observe(self, now: float, states: Iterable[tuple[str | None, int | None, int]]) -> None:
+    def observe(self, now: float, states: Iterable[tuple[str | None, int | None, int]], *,
+                partial: bool = False) -> None:
         """One read of the table: (connection id, bytes acknowledged or None when the socket
-        was not found, bytes queued) per live stream."""
+        was not found, bytes queued) per live stream. ``partial`` (a queue read,
+        core.stream_watch.SocketWatch): only the streams with bytes queued now or at the read
+        before; every other stream keeps what the last read saw of it (an empty queue), and
+        the streams not found stay as the last full read found them."""
         old, before = self._tracks, self._now
-        new: dict[str, _Track] = {}
-        unknown: list[str] = []
+        new: dict[str, _Track] = dict(old) if partial else {}
+        unknown: list[str] = list(self._unknown) if partial else []
         for cid, acked, queued in states:
             if cid is None:
                 continue

@@ -59,6 +59,8 @@ _HDR = struct.Struct("=IHHII")  # nlmsghdr
 _HDR2 = struct.Struct("=IH")  # nlmsghdr: length, type
 _ATTR = struct.Struct("=HH")  # rtattr: length, type
 _TAIL = struct.Struct("=xB58xI4xI")  # inet_diag_msg: state, wqueue (offset 60), inode (offset 68)
+_WQUEUE = struct.Struct("=I")  # inet_diag_msg.idiag_wqueue alone: at 16 + 60 from a message's start
+_WQUEUE_AT = 16 + 60
 _OP = struct.Struct("=BBH")  # inet_diag_bc_op
 _U64 = struct.Struct("=Q")
 
@@ -141,22 +143,25 @@ class SocketTable:
 
         return out if self._scan(want, keep) else {}
 
-    def scan(self, want: Container[Key] | Collection[Key], found: Found) -> bool:
+    def scan(self, want: Container[Key] | Collection[Key], found: Found, *, queued_only: bool = False) -> bool:
         """Read the table and call ``found(key, bytes_acked, queued, inode, state)`` for each
         connection in ``want`` as it is decoded: nothing is kept per connection (the socket
         watch's read of thousands of streams builds no table of answers). ``want`` needs
-        ``in`` and iteration over its keys (a dict or a set). False (and :attr:`available`
-        False from then on) when the kernel cannot be asked."""
+        ``in`` and iteration over its keys (a dict or a set). ``queued_only``: only the
+        connections with bytes waiting for their peer (unsent or not acknowledged); every
+        other one is passed over after one look at its queue, nothing of it decoded (a
+        connection of ``want`` not reported has an empty queue, or is gone). False (and
+        :attr:`available` False from then on) when the kernel cannot be asked."""
         if not self.available:
             return False
-        return self._scan(want, found) if want else True
+        return self._scan(want, found, queued_only) if want else True
 
-    def _scan(self, want: Any, found: Found) -> bool:
+    def _scan(self, want: Any, found: Found, queued_only: bool = False) -> bool:
         ports = sorted({int.from_bytes(k[:2], "big") for k in want})
         try:
             with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
                 for family in (socket.AF_INET, socket.AF_INET6):
-                    self._dump(nl, family, ports, want, found)
+                    self._dump(nl, family, ports, want, found, queued_only)
         except OSError as exc:
             self.available = False
             log.warning("SSE socket table unavailable (%s): liveness falls back to bytes handed to the server", exc)
@@ -213,13 +218,14 @@ class SocketTable:
         if nl is not None:
             nl.close()
 
-    def _dump(self, nl: socket.socket, family: int, ports: list[int], want: Container[Key], found: Found) -> None:
+    def _dump(self, nl: socket.socket, family: int, ports: list[int], want: Container[Key], found: Found,
+              queued_only: bool = False) -> None:
         self._seq += 1
         bc = _port_filter(ports)
         req = (struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 1 << (_INET_DIAG_INFO - 1), 0, _STATES) + b"\0" * 48
                + _ATTR.pack(4 + len(bc), _INET_DIAG_REQ_BYTECODE) + bc)
         nl.send(_HDR.pack(_HDR.size + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST | _NLM_F_DUMP, self._seq, 0) + req)
-        unpack_hdr = _HDR2.unpack_from
+        unpack_hdr, unpack_wqueue = _HDR2.unpack_from, _WQUEUE.unpack_from
         while True:
             data = nl.recv(1 << 18)
             if not data:
@@ -234,6 +240,9 @@ class SocketTable:
                     raise OSError(-err, os.strerror(-err) if err else "netlink error")
                 if length < 16:
                     return
+                if queued_only and not unpack_wqueue(data, off + _WQUEUE_AT)[0]:
+                    off += (length + 3) & ~3  # nothing waits for this peer: not even its key is taken
+                    continue
                 key = data[off + 20:off + 56]  # inet_diag_msg.id: sport, dport, src, dst
                 if key in want:
                     found(key, *_decode_raw(data, off, length))

@@ -252,41 +252,60 @@ class SocketWatch:
     kernel's socket table for all of its live streams, each stream's figures stored on it
     and the streams whose figures moved marked for the flush.
 
-    The table is read at most every half activity resolution (``SSE_ACTIVITY_RESOLUTION_SECONDS``,
-    default a tenth of the stale threshold; at every flush when that is shorter; timed on
-    a monotonic clock): the store keeps activity only to within that resolution anyway,
-    and one dump with thousands of streams costs milliseconds. A progress seen late is
-    stamped when it is seen, so an idle time errs short by at most half the resolution,
-    never long. Kernel-counted bytes are as of the last read (a listing of connections
-    asks the kernel again for each local stream it shows)."""
+    Two kinds of read, on a monotonic clock (a wall clock set back must not stop them):
+
+    * a **full read** at most every half activity resolution
+      (``SSE_ACTIVITY_RESOLUTION_SECONDS``, default a tenth of the stale threshold; at every
+      flush when that is shorter): every stream's acknowledged and queued bytes. The store
+      keeps activity only to within that resolution anyway, and decoding thousands of
+      connections costs milliseconds. A progress seen late is stamped when it is seen, so
+      an idle time errs short by at most half the resolution, never long.
+    * between them, a **queue read** every half ``SSE_NOT_READING_SECONDS`` when that is
+      shorter (issue 27's not-reading signal, :mod:`core.queues`): the same dump, but only
+      the connections with bytes waiting for their client are decoded and handed to their
+      stream; a stream whose queue was not empty at the read before and is not reported now
+      has an empty queue (or its connection is gone: the next full read says which). A
+      stream that keeps up costs such a read one look at its queue, nothing more.
+
+    Kernel-counted bytes are as of the last read that reported the stream (a listing of
+    connections asks the kernel again for each local stream it shows)."""
 
     def __init__(self, streams: "set[Any]", manager: "ConnectionManager",
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.streams: set[Any] = streams  # WatchedStream (and, for the tests, anything with its fields)
         self.table = sockets.SocketTable()
         self._manager = weakref.ref(manager)
-        self._clock = clock  # monotonic: a wall clock set back must not stop the reads
-        self._read_at: float | None = None  # when the table was last read
+        self._clock = clock
+        self._read_at: float | None = None  # when the table was last read (either kind)
+        self._full_at: float | None = None  # when it was last read whole
+        self._queued: list[Any] = []  # the streams with bytes queued at the last read
 
-    def due(self) -> bool:
+    def due(self) -> Literal["full", "queues"] | None:
+        """Which read is due now (and note it as done): None when neither."""
         manager = self._manager()
         if manager is None:
-            return False
+            return None
         now = self._clock()
         # half the activity resolution, or sooner where the not-reading signal needs it (core.queues)
         if self._read_at is not None and 0.0 <= now - self._read_at < manager.socket_read_interval:
-            return False
+            return None
         self._read_at = now
-        return True
+        if self._full_at is not None and 0.0 <= now - self._full_at < manager.activity_resolution / 2:
+            return "queues"
+        self._full_at = now
+        return "full"
 
     def __call__(self) -> None:
         streams = self.streams
-        if not streams or not self.table.available or not self.due():
+        if not streams or not self.table.available:
             return
-        self.read()
+        kind = self.due()
+        if kind is not None:
+            self.read(full=kind == "full")
 
-    def read(self) -> None:
-        """Read the table now and store each stream's acknowledged and queued bytes.
+    def read(self, full: bool = True) -> None:
+        """Read the table now and store each stream's acknowledged and queued bytes (a queue
+        read, ``full`` False: only of the streams with bytes queued, see the class).
 
         Each answer goes to its stream as the kernel's dump is decoded (no table of
         answers is built: with thousands of streams that was the largest allocation of a
@@ -304,23 +323,38 @@ class SocketWatch:
                 for one in k:
                     wanted[one] = s
                 multi = multi or len(k) > 1
+        before = self._queued
+        queued: list[Any] = []
         if wanted:
-            pop = wanted.pop
+            pop, keep = wanted.pop, queued.append
 
-            def found(key: sockets.Key, acked: int | None, queued: int, _inode: int, _state: int) -> None:
+            def found(key: sockets.Key, acked: int | None, waiting: int, _inode: int, _state: int) -> None:
                 s = pop(key, None)
                 if s is not None:
-                    s._take(acked, queued)
+                    s._take(acked, waiting)
+                    if waiting:
+                        keep(s)
 
-            self.table.scan(wanted, found)  # (unavailable: every stream is lost, as before)
-            for s in wanted.values():  # not in the table (any more)
-                if multi and any(k not in wanted for k in s._sock_keys):
-                    continue  # found under another spelling
-                s._lost()
+            self.table.scan(wanted, found, queued_only=not full)  # (unavailable: every stream is lost, as before)
+            if full:
+                for s in wanted.values():  # not in the table (any more)
+                    if multi and any(k not in wanted for k in s._sock_keys):
+                        continue  # found under another spelling
+                    s._lost()
+        self._queued = queued
         manager = self._manager()  # issue 27: each stream's queue, read by read (core.queues)
-        if manager is not None:
+        if manager is None:
+            return
+        if full:
             manager.queues.observe(self._clock(), ((s.connection_id, s._acked, s._queued) for s in streams
                                                    if s.connection_id is not None))
+            return
+        reported = set(queued)  # (every stream a queue read reports has bytes queued)
+        emptied = [s for s in before if s not in reported and s in streams]
+        for s in emptied:
+            s._queued = 0  # queued at the read before, not reported now: nothing waits
+        manager.queues.observe(self._clock(), ((s.connection_id, s._acked, s._queued) for s in (*queued, *emptied)
+                                               if s.connection_id is not None), partial=True)
 
 
 _watches: "weakref.WeakKeyDictionary[Any, SocketWatch]" = weakref.WeakKeyDictionary()

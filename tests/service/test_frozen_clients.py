@@ -372,20 +372,30 @@ def test_the_socket_table_is_read_at_most_every_half_activity_resolution():
 
     m, t = Manager(), [1000.0]
     watch = _SocketWatch(set(), m, clock=lambda: t[0])  # type: ignore[arg-type]
-    assert watch.due()  # the first flush reads
+    assert watch.due() == "full"  # the first flush reads
     t[0] += 14.9
-    assert not watch.due()
+    assert watch.due() is None
     t[0] += 0.1  # 15 s: half of 30
-    assert watch.due()
+    assert watch.due() == "full"
     t[0] -= 100.0  # a clock that went back (the default is monotonic): read, do not wait for it
-    assert watch.due()
-    m.config = fast_config(NOT_READING_SECONDS=5.0)  # the default: every 2.5 s
+    assert watch.due() == "full"
+    # the default: every 2.5 s for the queues (half of 5 s), whole every 15 s
+    m.config = fast_config(NOT_READING_SECONDS=5.0)
     t[0] += 2.4
-    assert not watch.due()
-    t[0] += 0.1
-    assert watch.due()
-    m.activity_resolution = 0.0  # resolution 0: every flush
-    assert watch.due() and watch.due()
+    assert watch.due() is None
+    kinds = []
+    for _ in range(12):  # a flush a second for 12 s
+        t[0] += 1.0
+        kinds.append(watch.due())
+    assert kinds == ["queues", None, None] * 4, kinds  # (at 3.4 s, then every third flush)
+    t[0] += 2.6  # 15 s since the last full read
+    assert watch.due() == "full"
+    t[0] += 3.0
+    assert watch.due() == "queues"
+    t[0] += 15.0
+    assert watch.due() == "full"  # half the resolution since the last full read: whole again
+    m.activity_resolution = 0.0  # resolution 0: every flush, whole
+    assert watch.due() == "full" and watch.due() == "full"
 
 
 async def test_a_frozen_client_between_events_is_reset_by_cleanup_without_reading():
