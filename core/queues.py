@@ -85,15 +85,18 @@ class QueueWatch:
         self._dirty = False
 
     def observe(self, now: float, states: Iterable[tuple[str | None, int | None, int]], *,
-                partial: bool = False) -> None:
+                partial: bool = False, ended: Iterable[str] = ()) -> None:
         """One read of the table: (connection id, bytes acknowledged or None when the socket
         was not found, bytes queued) per live stream. ``partial`` (a queue read,
         core.stream_watch.SocketWatch): only the streams with bytes queued now or at the read
-        before; every other stream keeps what the last read saw of it (an empty queue), and
-        the streams not found stay as the last full read found them."""
+        before; every other stream keeps what the last read saw of it (an empty queue), the
+        streams not found stay as the last full read found them, and ``ended`` (streams
+        queued at the read before that ended since) are forgotten."""
         old, before = self._tracks, self._now
         new: dict[str, _Track] = dict(old) if partial else {}
         unknown: list[str] = list(self._unknown) if partial else []
+        for gone in ended:
+            new.pop(gone, None)
         for cid, acked, queued in states:
             if cid is None:
                 continue

@@ -353,8 +353,9 @@ class SocketWatch:
         emptied = [s for s in before if s not in reported and s in streams]
         for s in emptied:
             s._queued = 0  # queued at the read before, not reported now: nothing waits
+        ended = [s.connection_id for s in before if s not in streams and s.connection_id is not None]
         manager.queues.observe(self._clock(), ((s.connection_id, s._acked, s._queued) for s in (*queued, *emptied)
-                                               if s.connection_id is not None), partial=True)
+                                               if s.connection_id is not None), partial=True, ended=ended)
 
 
 _watches: "weakref.WeakKeyDictionary[Any, SocketWatch]" = weakref.WeakKeyDictionary()

@@ -138,6 +138,9 @@ def test_a_partial_observation_keeps_the_streams_it_does_not_name() -> None:
     st_a = w.state("a")
     assert st_a is not None and st_a.queued == 0 and not st_a.not_reading, st_a
     assert set(w.view()) == set()  # nothing waits
+    w.observe(15, [("b", 200, 900)], partial=True)
+    w.observe(18, [], partial=True, ended=["b"])  # queued at the read before, ended since: forgotten
+    assert w.state("b") is None and w.state("a") is not None and not w.view()
 
 
 class _Stream:
