@@ -314,8 +314,9 @@ async def stream_phase(path: str, n: int, duration: float, rate: float, env: dic
 
 
 def figures(st: Stats, n: int, rate: float, elapsed: float, cpu: float, rss0: int, rss1: int,
-            gc0: dict[str, Any], gc1: dict[str, Any]) -> dict[str, Any]:
-    """One server's figures for one measured window (cpu: its CPU seconds in the window)."""
+            gc0: dict[str, Any], gc1: dict[str, Any], sys_cpu: float = 0.0) -> dict[str, Any]:
+    """One server's figures for one measured window (cpu: its CPU seconds in the window;
+    sys_cpu: the part of them in the kernel)."""
     lat = sorted(st.latencies) or [float("nan")]
     return {
         "events_per_s": st.events / elapsed,
@@ -326,6 +327,8 @@ def figures(st: Stats, n: int, rate: float, elapsed: float, cpu: float, rss0: in
         "rss_mib": rss1 / 1024,
         "server_cpu_pct": 100 * cpu / elapsed,
         "us_per_event": cpu / max(st.events, 1) * 1e6,
+        "user_us_per_event": (cpu - sys_cpu) / max(st.events, 1) * 1e6,
+        "sys_us_per_event": sys_cpu / max(st.events, 1) * 1e6,
         "gc_pct": 100 * (sum(gc1["seconds"]) - sum(gc0["seconds"])) / max(cpu, 1e-9),
         "full_gcs": gc1["count"][2] - gc0["count"][2],
         "gc_counts": [b - a for a, b in zip(gc0["count"], gc1["count"], strict=True)],
@@ -360,6 +363,7 @@ async def servers_phase(paths: tuple[str, ...], n: int, duration: float, rate: f
     await asyncio.sleep(2.0)  # settle
     gc0 = {k: await s.gc_stats() for k, s in srvs.items()}
     cpu0 = {k: cpu_seconds(s.proc.pid) for k, s in srvs.items()}
+    sys0 = {k: cpu_seconds(s.proc.pid, system=True) for k, s in srvs.items()}
     for st in sts.values():
         st.measuring = True
     t0 = time.perf_counter()
@@ -368,6 +372,7 @@ async def servers_phase(paths: tuple[str, ...], n: int, duration: float, rate: f
         st.measuring = False
     elapsed = time.perf_counter() - t0
     cpu1 = {k: cpu_seconds(s.proc.pid) for k, s in srvs.items()}
+    sys1 = {k: cpu_seconds(s.proc.pid, system=True) for k, s in srvs.items()}
     gc1 = {k: await s.gc_stats() for k, s in srvs.items()}
     rss1 = {k: rss_kib(s.proc.pid) for k, s in srvs.items()}
     stop.set()
@@ -376,7 +381,8 @@ async def servers_phase(paths: tuple[str, ...], n: int, duration: float, rate: f
     await asyncio.gather(*tasks, return_exceptions=True)
     for srv in srvs.values():
         srv.stop()
-    return [figures(sts[k], n, rate, elapsed, cpu1[k] - cpu0[k], rss0[k], rss1[k], gc0[k], gc1[k]) for k in keys]
+    return [figures(sts[k], n, rate, elapsed, cpu1[k] - cpu0[k], rss0[k], rss1[k], gc0[k], gc1[k],
+                    sys1[k] - sys0[k]) for k in keys]
 
 
 # --env-other KEY=VALUE: environment for the server of the second path of --compare only
@@ -412,10 +418,11 @@ def young_per_collection(gc0: dict[str, Any], gc1: dict[str, Any]) -> dict[str, 
     return {k: (v - before.get(k, 0)) / samples for k, v in gc1.get("census", {}).items()}
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (from /proc), in seconds."""
+def cpu_seconds(pid: int, *, system: bool = False) -> float:
+    """utime + stime of a process (from /proc), in seconds (``system``: stime alone, the
+    time in the kernel: its socket writes, reads and the socket table's dumps)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[12]) if system else int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def redis_info(url: str) -> dict[str, int]:
@@ -547,6 +554,7 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"{'median of ' + str(args.rounds) + ' rounds':28}{'bare':>12}{'tracked':>12}")
         rows = [("expected events/s", "expected_per_s", ".0f"), ("delivered events/s", "events_per_s", ".0f"),
                 ("server CPU % of one core", "server_cpu_pct", ".0f"), ("server CPU us per event", "us_per_event", ".1f"),
+                ("  of it user (Python)", "user_us_per_event", ".1f"), ("  of it system (kernel)", "sys_us_per_event", ".1f"),
                 ("p50 latency ms", "p50_ms", ".2f"), ("p99 latency ms", "p99_ms", ".2f"),
                 ("server RSS MiB", "rss_mib", ".1f"), ("RSS per connection KiB", "rss_per_conn_kib", ".1f"),
                 ("cyclic GC % of server CPU", "gc_pct", ".1f"), ("full collections per phase", "full_gcs", ".1f")]
