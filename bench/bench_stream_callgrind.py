@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_middleware import QUIET_MANAGER, _summary  # noqa: E402
+from bench.bench_middleware import QUIET_MANAGER, _Callgrind  # noqa: E402
 
 
 def app() -> Any:
@@ -43,10 +43,12 @@ def app() -> Any:
     return make_app(float(os.environ.get("BENCH_RATE", "10")))
 
 
-class Server:
-    """bench_streaming's app under callgrind, on a listening socket handed down (``--fd``)."""
+class Server(_Callgrind):
+    """bench_streaming's app under callgrind, on a listening socket handed down (``--fd``);
+    counters zeroed and dumped as bench_middleware's servers are."""
 
     def __init__(self, path: str, outdir: Path, http: str, env: dict[str, str], rate: float) -> None:
+        self.variant = path
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(512)
@@ -62,25 +64,6 @@ class Server:
              "--loop", "bench.bench_middleware:DilatedLoop"],
             env=full, cwd=str(ROOT), stdout=self.log, stderr=subprocess.STDOUT, pass_fds=(self.listener.fileno(),))
         self.dumps = 0
-
-    def control(self, *args: str) -> None:
-        subprocess.run(["callgrind_control", *args, str(self.proc.pid)], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=300)
-
-    def dump(self) -> int:
-        self.control("--dump")
-        self.dumps += 1
-        return _summary(Path(f"{self.prefix}.{self.proc.pid}.{self.dumps}"))
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(120)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(30)
-        self.log.close()
-        self.listener.close()
 
 
 class Counter:
@@ -112,7 +95,7 @@ async def up(port: int, timeout: float = 600.0) -> None:
             w.close()
             if ok:
                 return
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             pass
         if time.monotonic() > deadline:
             raise SystemExit("the server under valgrind did not come up")
@@ -135,7 +118,7 @@ async def measure(path: str, n: int, window: float, warm: float, outdir: Path, h
                 tasks.append(asyncio.create_task(client(srv.port, path, count, ev)))
             await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 600)
             await asyncio.sleep(warm)
-            srv.control("--zero")
+            srv.zero()
             e0 = count.events
             await asyncio.sleep(window)
             ir = srv.dump()
