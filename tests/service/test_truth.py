@@ -199,7 +199,10 @@ async def test_a_15s_redis_pause_is_an_alert_span_in_the_history_and_no_bucket_r
                 h = (await http.get(w.base_url + "/monitoring/history", params={"range": "5m", "step": "2s"})).json()
                 got = [a for a in h["alerts"] if a["type"] == "state_store_unavailable"]
                 return (h, got) if got and h["last"]["active"][-1] == 5 else None
-            h, got = await wait_for(spans, 20, "the outage as an alert span in the history")
+            # ~3 s after the resume on a quiet machine (the registry settles, then a sample);
+            # 45 s: under the full suite's load this did not come within 20 s in 2 of 3 CI
+            # runs (not root-caused; the note of that stop says so)
+            h, got = await wait_for(spans, 45, "the outage as an alert span in the history")
             span = got[0]
             assert span["start"] <= paused + 4 and (span["end"] or resumed) >= resumed - 4, (span, paused, resumed)
             inside = [i for i, t in enumerate(h["times"]) if paused + 2 <= t <= resumed - 2]
